@@ -1,0 +1,203 @@
+//! Agents at run time: status, call-center state, presence, availability and counters.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::presence::BaseStatus;
+use crate::rules::AgentDef;
+use crate::time::{Duration, Timestamp};
+use crate::timer::TimerKey;
+
+/// Index of an agent in the engine; stable for the life of the engine.
+pub type AgentIx = u32;
+
+/// The mode an agent picks on the status panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Do not disturb: no calls at all.
+    Dnd,
+    /// Internal calls only, no queue work.
+    Ready,
+    /// Queue work: the engine tracks a [`State`].
+    Callcenter,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Dnd => "dnd",
+            Status::Ready => "ready",
+            Status::Callcenter => "callcenter",
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "dnd" => Ok(Status::Dnd),
+            "ready" => Ok(Status::Ready),
+            "callcenter" => Ok(Status::Callcenter),
+            _ => Err(format!("unknown status `{s}` (one of: dnd, ready, callcenter)")),
+        }
+    }
+}
+
+/// What the engine says a call-center agent is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Waiting,
+    Offered,
+    Busy,
+    PostProcessing,
+    Missed,
+    Paused,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Waiting => "waiting",
+            State::Offered => "offered",
+            State::Busy => "busy",
+            State::PostProcessing => "post_processing",
+            State::Missed => "missed",
+            State::Paused => "paused",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Running totals a policy can rank agents by.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counters {
+    pub offered: u32,
+    pub answered: u32,
+    pub declined: u32,
+    pub missed: u32,
+    pub missed_in_row: u32,
+    pub talk_time: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Agent {
+    pub ix: AgentIx,
+    pub id: Arc<str>,
+    pub def: AgentDef,
+    pub status: Status,
+    pub state: State,
+    pub pause_cause: Option<String>,
+    /// When the current state began: the status panel's timer.
+    pub state_since: Timestamp,
+    pub presence: String,
+    pub base: BaseStatus,
+    pub online: bool,
+    pub work_day: bool,
+    pub dismissed: bool,
+    /// Half-open periods `[from, to)`.
+    pub vacations: Vec<(Timestamp, Timestamp)>,
+    pub on_vacation: bool,
+    pub counters: Counters,
+    /// When the agent last became Waiting (for longest-idle).
+    pub idle_since: Timestamp,
+    pub conversation: Option<Arc<str>>,
+    pub offer: Option<u64>,
+    /// Wrap-up or no-answer-delay timer, whichever state the agent is in.
+    pub state_timer: Option<TimerKey>,
+    pub vacation_timer: Option<TimerKey>,
+    /// Queues listing this agent, by index.
+    pub queues: Vec<u32>,
+}
+
+impl Agent {
+    /// A new agent: signed out, presence Offline, status Ready.
+    pub fn new(ix: AgentIx, def: AgentDef, now: Timestamp) -> Self {
+        Agent {
+            ix,
+            id: Arc::from(def.id.as_str()),
+            def,
+            status: Status::Ready,
+            state: State::Waiting,
+            pause_cause: None,
+            state_since: now,
+            presence: "offline".into(),
+            base: BaseStatus::Offline,
+            online: false,
+            work_day: false,
+            dismissed: false,
+            vacations: Vec::new(),
+            on_vacation: false,
+            counters: Counters::default(),
+            idle_since: now,
+            conversation: None,
+            offer: None,
+            state_timer: None,
+            vacation_timer: None,
+            queues: Vec::new(),
+        }
+    }
+
+    /// Why the agent cannot take a queue offer right now, whatever the queue.
+    /// `None` means: call-center mode and Waiting.
+    pub fn blocked(&self) -> Option<&'static str> {
+        match (self.status, self.state) {
+            (Status::Dnd, _) => Some("status_dnd"),
+            (Status::Ready, _) => Some("status_ready"),
+            (Status::Callcenter, State::Waiting) => None,
+            (Status::Callcenter, State::Offered) => Some("state_offered"),
+            (Status::Callcenter, State::Busy) => Some("state_busy"),
+            (Status::Callcenter, State::PostProcessing) => Some("state_post_processing"),
+            (Status::Callcenter, State::Missed) => Some("state_missed"),
+            (Status::Callcenter, State::Paused) => Some("state_paused"),
+        }
+    }
+
+    /// The "check availability" criteria of an open line; the first one that fails.
+    pub fn unavailable(&self, track_work_day: bool) -> Option<&'static str> {
+        if self.dismissed {
+            Some("dismissed")
+        } else if self.on_vacation {
+            Some("on_vacation")
+        } else if track_work_day && !self.work_day {
+            Some("work_day_not_started")
+        } else if !track_work_day && !self.online {
+            Some("offline")
+        } else {
+            None
+        }
+    }
+
+    /// Whether `t` falls inside one of the vacation periods, and when that next changes.
+    pub fn vacation_at(&self, t: Timestamp) -> (bool, Option<Timestamp>) {
+        let on = self.vacations.iter().any(|&(from, to)| from <= t && t < to);
+        let next = self
+            .vacations
+            .iter()
+            .flat_map(|&(from, to)| [from, to])
+            .filter(|&edge| edge > t)
+            .min();
+        (on, next)
+    }
+
+    pub fn set_state(&mut self, state: State, now: Timestamp) {
+        if state == State::Waiting && self.state != State::Waiting {
+            self.idle_since = now;
+        }
+        if state != State::Paused {
+            self.pause_cause = None;
+        }
+        self.state = state;
+        self.state_since = now;
+    }
+}

@@ -1,0 +1,138 @@
+//! Conversations: one call or chat, its lifecycle, its attempts and its decision traces.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::decision::Trace;
+use crate::time::Timestamp;
+use crate::timer::TimerKey;
+
+/// A caller or a called service: name, phone number, SIP address.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Party {
+    pub name: Option<String>,
+    pub number: Option<String>,
+    pub sip: Option<String>,
+}
+
+/// What arrives from outside when a customer calls or writes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation {
+    pub id: String,
+    pub queue: String,
+    #[serde(default = "default_channel")]
+    pub channel: String,
+    #[serde(default)]
+    pub caller: Party,
+    #[serde(default)]
+    pub service: Party,
+    /// Skill name to minimum level an agent needs.
+    #[serde(default)]
+    pub requires: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, Value>,
+}
+
+fn default_channel() -> String {
+    "voice".into()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    Queued,
+    Offered,
+    Assigned,
+    PostProcessing,
+    Closed,
+    Abandoned,
+    GaveUp,
+    MaxWaitExceeded,
+}
+
+impl ConversationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Queued => "queued",
+            ConversationStatus::Offered => "offered",
+            ConversationStatus::Assigned => "assigned",
+            ConversationStatus::PostProcessing => "post_processing",
+            ConversationStatus::Closed => "closed",
+            ConversationStatus::Abandoned => "abandoned",
+            ConversationStatus::GaveUp => "gave_up",
+            ConversationStatus::MaxWaitExceeded => "max_wait_exceeded",
+        }
+    }
+
+    /// Still waiting for an agent (a policy may be asked about it).
+    pub fn is_waiting(self) -> bool {
+        matches!(self, ConversationStatus::Queued | ConversationStatus::Offered)
+    }
+
+    pub fn is_ended(self) -> bool {
+        matches!(
+            self,
+            ConversationStatus::Closed
+                | ConversationStatus::Abandoned
+                | ConversationStatus::GaveUp
+                | ConversationStatus::MaxWaitExceeded
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Pending,
+    Accepted,
+    Declined,
+    TimedOut,
+    /// Withdrawn without fault: another agent accepted, or the customer left.
+    Revoked,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Pending => "pending",
+            AttemptOutcome::Accepted => "accepted",
+            AttemptOutcome::Declined => "declined",
+            AttemptOutcome::TimedOut => "timed_out",
+            AttemptOutcome::Revoked => "revoked",
+        }
+    }
+}
+
+/// One offer of this conversation to one agent, and how it ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attempt {
+    pub agent: Arc<str>,
+    pub queue: Arc<str>,
+    pub offered_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub outcome: AttemptOutcome,
+}
+
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    pub id: Arc<str>,
+    pub queue: u32,
+    pub data: NewConversation,
+    pub status: ConversationStatus,
+    pub arrived_at: Timestamp,
+    /// When it entered its current queue (differs from `arrived_at` after an overflow).
+    pub queued_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub end_reason: Option<String>,
+    pub agent: Option<Arc<str>>,
+    pub offer: Option<u64>,
+    pub attempts: Vec<Attempt>,
+    pub traces: Vec<Arc<Trace>>,
+    pub max_wait_timer: Option<TimerKey>,
+    pub retry_timer: Option<TimerKey>,
+}

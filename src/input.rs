@@ -1,0 +1,69 @@
+//! The closed set of inputs the engine handles, one at a time.
+
+use serde::Deserialize;
+
+use crate::conversation::NewConversation;
+use crate::time::Timestamp;
+
+/// Everything that can happen to the engine from outside. Timers that fall due
+/// are fed back by the loop itself ([`crate::engine::Engine::fire_due`]).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Input {
+    /// A customer called or wrote: a conversation enters a queue.
+    Arrive(NewConversation),
+    Accept { conversation: String, agent: String },
+    Decline { conversation: String, agent: String },
+    /// The agent finished the conversation; wrap-up starts.
+    Close { conversation: String },
+    /// The customer hung up or left.
+    Abandon { conversation: String },
+    /// The agent signs in: online, with the default presence.
+    SignIn { agent: String },
+    SignOut { agent: String },
+    SetPresence { agent: String, presence: String },
+    SetStatus { agent: String, status: String },
+    Pause { agent: String, cause: String },
+    /// Ends a pause: back to Waiting.
+    Resume { agent: String },
+    StartWorkDay { agent: String },
+    EndWorkDay { agent: String },
+    /// Replaces the agent's vacation periods (`[from, to)`, RFC 3339).
+    SetVacations { agent: String, periods: Vec<(String, String)> },
+    SetDismissed { agent: String, dismissed: bool },
+}
+
+impl Input {
+    /// The agent an input is about, if any (used to route it to a partition, and in errors).
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            Input::Accept { agent, .. }
+            | Input::Decline { agent, .. }
+            | Input::SignIn { agent }
+            | Input::SignOut { agent }
+            | Input::SetPresence { agent, .. }
+            | Input::SetStatus { agent, .. }
+            | Input::Pause { agent, .. }
+            | Input::Resume { agent }
+            | Input::StartWorkDay { agent }
+            | Input::EndWorkDay { agent }
+            | Input::SetVacations { agent, .. }
+            | Input::SetDismissed { agent, .. } => Some(agent),
+            Input::Arrive(_) | Input::Close { .. } | Input::Abandon { .. } => None,
+        }
+    }
+}
+
+/// Parses the vacation periods of a [`Input::SetVacations`].
+pub fn parse_periods(periods: &[(String, String)]) -> Result<Vec<(Timestamp, Timestamp)>, String> {
+    periods
+        .iter()
+        .map(|(from, to)| {
+            let (from, to) = (Timestamp::parse_rfc3339(from)?, Timestamp::parse_rfc3339(to)?);
+            if to <= from {
+                return Err(format!("vacation period ends ({to}) before it starts ({from})"));
+            }
+            Ok((from, to))
+        })
+        .collect()
+}

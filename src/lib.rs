@@ -1,0 +1,29 @@
+//! rota: a host for contact-center rules written in Lua.
+//!
+//! The Rust core owns agents, presence, queues, conversations and timers; Lua
+//! scripts decide who gets a conversation next. Start with [`engine::Engine`]
+//! for a synchronous, deterministic core, or [`runtime::Builder`] for an async
+//! handle that runs the engine on its own thread.
+
+pub mod agent;
+pub mod clock;
+pub mod conversation;
+pub mod decision;
+pub mod engine;
+pub mod error;
+pub mod input;
+pub mod offer;
+pub mod policy;
+pub mod presence;
+pub mod rules;
+pub mod scenario;
+pub mod script;
+pub mod time;
+pub mod timer;
+pub mod update;
+
+pub use clock::{Clock, SystemClock, VirtualClock};
+pub use engine::{Engine, EngineConfig};
+pub use error::{Diagnostic, EngineError, InputError, LoadError};
+pub use input::Input;
+pub use update::{Stamped, Update};

@@ -1,0 +1,53 @@
+//! Policies written in Rust, for embedders who want one without Lua (and for the benchmark).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::agent::{Agent, AgentIx};
+use crate::conversation::Conversation;
+use crate::decision::Decision;
+use crate::presence::BaseSet;
+use crate::rules::PolicySpec;
+use crate::time::Timestamp;
+
+/// What a policy sees when asked about one conversation. The Lua view carries the same fields.
+pub struct DecisionContext<'a> {
+    pub conversation: &'a Conversation,
+    pub queue_id: &'a str,
+    pub queue_index: u32,
+    pub allowed: BaseSet,
+    /// The queue's agents in its order.
+    pub candidates: &'a [AgentIx],
+    /// All agents, indexed by [`AgentIx`].
+    pub agents: &'a [Agent],
+    pub options: &'a BTreeMap<String, Value>,
+    pub now: Timestamp,
+    pub track_work_day: bool,
+    /// Agents already ringing for this conversation (when the policy is asked to extend an offer).
+    pub ringing: &'a [AgentIx],
+}
+
+impl DecisionContext<'_> {
+    /// Why `agent` cannot be offered this conversation right now, from the host's point of view
+    /// (mode, state, presence); `None` when it can.
+    pub fn blocked(&self, agent: &Agent) -> Option<&'static str> {
+        agent.blocked().or_else(|| (!self.allowed.contains(agent.base)).then_some("presence_not_allowed"))
+    }
+
+    /// Whether the agent was already offered this conversation and the offer ended.
+    pub fn tried(&self, agent: &Agent) -> bool {
+        self.conversation.attempts.iter().any(|a| *a.agent == *agent.id && a.ended_at.is_some())
+    }
+
+    pub fn option_f64(&self, key: &str) -> Option<f64> {
+        self.options.get(key).and_then(Value::as_f64)
+    }
+}
+
+/// A distribution policy implemented in Rust. Skips go into `skipped` for the trace.
+pub trait Policy: Send {
+    fn spec(&self) -> PolicySpec;
+    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Arc<str>)>) -> Result<Decision, String>;
+}

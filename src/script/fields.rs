@@ -1,0 +1,274 @@
+//! Reading definition tables from Lua: typed fields, unknown-key checks, source locations.
+
+use std::collections::BTreeMap;
+
+use mlua::{Lua, Table, Value as LuaValue};
+use serde_json::Value;
+
+use crate::rules::Location;
+use crate::time::Duration;
+
+/// The file and line of the Lua code that called the current Rust function.
+pub fn caller(lua: &Lua) -> Location {
+    // Level 0 is the Rust function itself; level 1 is the Lua line that called it.
+    for level in 1..4 {
+        let found = lua.inspect_stack(level, |d| {
+            let src = d.source();
+            let file = src.short_src.map(|s| s.to_string()).unwrap_or_default();
+            (file, d.current_line())
+        });
+        if let Some((file, line)) = found {
+            if line.is_some() && !file.is_empty() && file != "[C]" {
+                return Location { file, line: line.map(|l| l as u32) };
+            }
+        }
+    }
+    Location::default()
+}
+
+/// A definition table being read. Problems are collected, not thrown, so one
+/// load reports every mistake at once.
+pub struct Fields<'a> {
+    table: Table,
+    what: &'a str,
+    pub problems: Vec<String>,
+    known: Vec<&'static str>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(value: LuaValue, what: &'a str) -> Result<Self, String> {
+        match value {
+            LuaValue::Table(table) => Ok(Fields { table, what, problems: Vec::new(), known: Vec::new() }),
+            other => Err(format!("{what} expects a table, got {}", other.type_name())),
+        }
+    }
+
+    fn get(&mut self, key: &'static str) -> LuaValue {
+        self.known.push(key);
+        self.table.raw_get(key).unwrap_or(LuaValue::Nil)
+    }
+
+    fn wrong(&mut self, key: &str, expected: &str, got: &LuaValue) {
+        self.problems.push(format!("{}: field `{key}` must be {expected}, got {}", self.what, got.type_name()));
+    }
+
+    pub fn opt_str(&mut self, key: &'static str) -> Option<String> {
+        match self.get(key) {
+            LuaValue::Nil => None,
+            LuaValue::String(s) => Some(s.to_string_lossy()),
+            other => {
+                self.wrong(key, "a string", &other);
+                None
+            }
+        }
+    }
+
+    pub fn req_str(&mut self, key: &'static str) -> String {
+        match self.opt_str(key) {
+            Some(s) if !s.is_empty() => s,
+            Some(_) => {
+                self.problems.push(format!("{}: field `{key}` must not be empty", self.what));
+                String::new()
+            }
+            None => {
+                if !self.problems.iter().any(|p| p.contains(&format!("`{key}`"))) {
+                    self.problems.push(format!("{}: field `{key}` is required", self.what));
+                }
+                String::new()
+            }
+        }
+    }
+
+    pub fn opt_bool(&mut self, key: &'static str) -> Option<bool> {
+        match self.get(key) {
+            LuaValue::Nil => None,
+            LuaValue::Boolean(b) => Some(b),
+            other => {
+                self.wrong(key, "true or false", &other);
+                None
+            }
+        }
+    }
+
+    pub fn opt_number(&mut self, key: &'static str) -> Option<f64> {
+        match self.get(key) {
+            LuaValue::Nil => None,
+            LuaValue::Integer(i) => Some(i as f64),
+            LuaValue::Number(n) => Some(n),
+            other => {
+                self.wrong(key, "a number", &other);
+                None
+            }
+        }
+    }
+
+    /// A duration written as a string (`"12h"`) or a number of seconds.
+    pub fn opt_duration(&mut self, key: &'static str) -> Option<Duration> {
+        let value = self.get(key);
+        match duration_of(&value) {
+            Ok(d) => d,
+            Err(e) => {
+                self.problems.push(format!("{}: field `{key}`: {e}", self.what));
+                None
+            }
+        }
+    }
+
+    /// An array of strings.
+    pub fn str_list(&mut self, key: &'static str) -> Vec<String> {
+        match self.get(key) {
+            LuaValue::Nil => Vec::new(),
+            LuaValue::Table(t) => {
+                let mut out = Vec::new();
+                for v in t.sequence_values::<LuaValue>() {
+                    match v {
+                        Ok(LuaValue::String(s)) => out.push(s.to_string_lossy()),
+                        Ok(other) => self.wrong(key, "a list of strings", &other),
+                        Err(e) => self.problems.push(e.to_string()),
+                    }
+                }
+                out
+            }
+            other => {
+                self.wrong(key, "a list of strings", &other);
+                Vec::new()
+            }
+        }
+    }
+
+    /// A table converted to plain data (for options and attributes).
+    pub fn map(&mut self, key: &'static str) -> BTreeMap<String, Value> {
+        match self.get(key) {
+            LuaValue::Nil => BTreeMap::new(),
+            LuaValue::Table(t) => match to_json(&LuaValue::Table(t)) {
+                Ok(Value::Object(m)) => m.into_iter().collect(),
+                Ok(Value::Array(a)) if a.is_empty() => BTreeMap::new(),
+                Ok(_) => {
+                    self.problems.push(format!("{}: field `{key}` must be a table with named keys", self.what));
+                    BTreeMap::new()
+                }
+                Err(e) => {
+                    self.problems.push(format!("{}: field `{key}`: {e}", self.what));
+                    BTreeMap::new()
+                }
+            },
+            other => {
+                self.wrong(key, "a table", &other);
+                BTreeMap::new()
+            }
+        }
+    }
+
+    pub fn table(&mut self, key: &'static str) -> Option<Table> {
+        match self.get(key) {
+            LuaValue::Nil => None,
+            LuaValue::Table(t) => Some(t),
+            other => {
+                self.wrong(key, "a table", &other);
+                None
+            }
+        }
+    }
+
+    pub fn function(&mut self, key: &'static str) -> Option<mlua::Function> {
+        match self.get(key) {
+            LuaValue::Function(f) => Some(f),
+            LuaValue::Nil => {
+                self.problems.push(format!("{}: field `{key}` is required", self.what));
+                None
+            }
+            other => {
+                self.wrong(key, "a function", &other);
+                None
+            }
+        }
+    }
+
+    /// Reports keys that no getter asked for: a typo like `polcy` should not pass silently.
+    pub fn finish(&mut self) -> Vec<String> {
+        for pair in self.table.pairs::<LuaValue, LuaValue>() {
+            let Ok((key, _)) = pair else { continue };
+            let name = match &key {
+                LuaValue::String(s) => s.to_string_lossy(),
+                other => format!("[{}]", other.type_name()),
+            };
+            if !self.known.contains(&name.as_str()) {
+                let known: Vec<String> = self.known.iter().map(|k| k.to_string()).collect();
+                let hint = crate::rules::suggest(&name, known.iter());
+                self.problems.push(format!("{}: unknown field `{name}`{hint}", self.what));
+            }
+        }
+        std::mem::take(&mut self.problems)
+    }
+}
+
+/// A duration from Lua: `nil`, a string such as `"90s"`, or a number of seconds.
+pub fn duration_of(value: &LuaValue) -> Result<Option<Duration>, String> {
+    match value {
+        LuaValue::Nil => Ok(None),
+        LuaValue::Integer(i) if *i >= 0 => Ok(Some(Duration::from_secs(*i as i64))),
+        LuaValue::Number(n) if *n >= 0.0 && n.is_finite() => Ok(Some(Duration::from_secs_f64(*n))),
+        LuaValue::String(s) => Duration::parse(&s.to_string_lossy()).map(Some),
+        other => Err(format!("expected a duration like \"30s\" or a number of seconds, got {}", other.type_name())),
+    }
+}
+
+/// Lua data to JSON-like data. Functions and other non-data values are refused.
+pub fn to_json(value: &LuaValue) -> Result<Value, String> {
+    Ok(match value {
+        LuaValue::Nil => Value::Null,
+        LuaValue::Boolean(b) => Value::Bool(*b),
+        LuaValue::Integer(i) => Value::from(*i),
+        LuaValue::Number(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
+        LuaValue::String(s) => Value::String(s.to_string_lossy()),
+        LuaValue::Table(t) => {
+            let len = t.raw_len();
+            let pairs = t.pairs::<LuaValue, LuaValue>().count();
+            if len > 0 && len == pairs {
+                let items: Result<Vec<Value>, String> =
+                    t.sequence_values::<LuaValue>().map(|v| to_json(&v.map_err(|e| e.to_string())?)).collect();
+                Value::Array(items?)
+            } else {
+                let mut map = serde_json::Map::new();
+                for pair in t.pairs::<LuaValue, LuaValue>() {
+                    let (k, v) = pair.map_err(|e| e.to_string())?;
+                    let key = match k {
+                        LuaValue::String(s) => s.to_string_lossy(),
+                        LuaValue::Integer(i) => i.to_string(),
+                        other => return Err(format!("table keys must be strings, got {}", other.type_name())),
+                    };
+                    map.insert(key, to_json(&v)?);
+                }
+                Value::Object(map)
+            }
+        }
+        other => return Err(format!("{} values cannot be used here", other.type_name())),
+    })
+}
+
+/// JSON-like data to a Lua value (a fresh table for objects and arrays).
+pub fn from_json(lua: &Lua, value: &Value) -> mlua::Result<LuaValue> {
+    Ok(match value {
+        Value::Null => LuaValue::Nil,
+        Value::Bool(b) => LuaValue::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => LuaValue::Integer(i as _),
+            None => LuaValue::Number(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => LuaValue::String(lua.create_string(s)?),
+        Value::Array(items) => {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for item in items {
+                t.raw_push(from_json(lua, item)?)?;
+            }
+            LuaValue::Table(t)
+        }
+        Value::Object(map) => {
+            let t = lua.create_table_with_capacity(0, map.len())?;
+            for (k, v) in map {
+                t.raw_set(k.as_str(), from_json(lua, v)?)?;
+            }
+            LuaValue::Table(t)
+        }
+    })
+}

@@ -1,0 +1,218 @@
+//! The script layer: loads a scripts folder into a sandboxed Luau VM and runs policies.
+//!
+//! This is the only module that imports `mlua`. The engine talks to it through
+//! [`load`] (scripts in, a [`RuleSet`] and a [`Scripts`] runtime out) and the
+//! [`Scripts`] methods that keep the Lua view of the state current and ask policies.
+
+mod agents;
+pub mod fields;
+mod log;
+mod policies;
+mod presence;
+mod queues;
+mod sandbox;
+mod teams;
+mod time;
+mod view;
+
+use std::path::{Path, PathBuf};
+
+use mlua::{Lua, Value as LuaValue};
+
+use crate::error::{Diagnostic, LoadError};
+use crate::rules::{Draft, Location, PolicySpec, RuleSet};
+pub use fields::Fields;
+pub use sandbox::Limits;
+pub use view::{PolicyFailure, Scripts};
+
+/// Lua shipped with the host, embedded in the binary. Files under `policies/`
+/// register the standard policies; the others are modules for `require`.
+pub const STDLIB: &[(&str, &str)] = &[
+    ("rota/candidates.lua", include_str!("../../stdlib/rota/candidates.lua")),
+    ("rota/skills.lua", include_str!("../../stdlib/rota/skills.lua")),
+    ("policies/strictly_in_order.lua", include_str!("../../stdlib/policies/strictly_in_order.lua")),
+    ("policies/round_robin.lua", include_str!("../../stdlib/policies/round_robin.lua")),
+    ("policies/longest_idle.lua", include_str!("../../stdlib/policies/longest_idle.lua")),
+    ("policies/fewest_conversations.lua", include_str!("../../stdlib/policies/fewest_conversations.lua")),
+    ("policies/least_talk_time.lua", include_str!("../../stdlib/policies/least_talk_time.lua")),
+    ("policies/ring_all.lua", include_str!("../../stdlib/policies/ring_all.lua")),
+    ("policies/ring_progressively.lua", include_str!("../../stdlib/policies/ring_progressively.lua")),
+    ("policies/random.lua", include_str!("../../stdlib/policies/random.lua")),
+    ("policies/weighted_random.lua", include_str!("../../stdlib/policies/weighted_random.lua")),
+];
+
+/// The draft being filled while scripts load; absent once they have loaded.
+struct Loading(Draft);
+
+/// Runs `body` on the draft with the caller's location, or fails if scripts are not loading.
+fn with_draft(lua: &Lua, body: impl FnOnce(&mut Draft, Location)) -> mlua::Result<()> {
+    let at = fields::caller(lua);
+    let mut loading = lua
+        .app_data_mut::<Loading>()
+        .ok_or_else(|| mlua::Error::runtime("definitions can only be made while the scripts load, not inside a policy"))?;
+    body(&mut loading.0, at);
+    Ok(())
+}
+
+/// Reads a definition table; every problem becomes a diagnostic at the calling line.
+fn define(
+    lua: &Lua,
+    spec: LuaValue,
+    what: &str,
+    body: impl FnOnce(&mut Fields, &mut Draft, Location) -> Vec<String>,
+) -> mlua::Result<()> {
+    with_draft(lua, |draft, at| match Fields::new(spec, what) {
+        Ok(mut f) => {
+            for problem in body(&mut f, draft, at.clone()) {
+                draft.problem(&at, problem);
+            }
+        }
+        Err(e) => draft.problem(&at, e),
+    })
+}
+
+/// The rule files of a scripts folder: `*.lua` directly inside it, tests excluded, by name.
+pub fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "lua"))
+        .filter(|p| !p.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.ends_with("_test")))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Module files in subfolders, as (`lib.util`, `lib/util.lua`).
+fn module_files(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        if path.is_dir() {
+            module_files(&path, &format!("{prefix}{name}."), out)?;
+        } else if !prefix.is_empty() && path.extension().is_some_and(|x| x == "lua") && !name.ends_with("_test") {
+            out.push((format!("{prefix}{name}"), path));
+        }
+    }
+    Ok(())
+}
+
+/// Loads and validates a scripts folder. Either everything is valid and usable,
+/// or nothing is: the error lists every problem with file:line.
+///
+/// `host_policies` are policies implemented in Rust; queues may name them.
+pub fn load(dir: &Path, limits: &Limits, host_policies: &[PolicySpec], generation: u64) -> Result<(RuleSet, Scripts), LoadError> {
+    let fail = |file: &str, message: String| LoadError { diagnostics: vec![Diagnostic::new(file, None, message)] };
+    let vm_error = |e: mlua::Error| fail("<host>", format!("could not set up the Lua VM: {e}"));
+    let dir_name = dir.display().to_string();
+    let files = rule_files(dir).map_err(|e| fail(&dir_name, format!("cannot read the scripts folder: {e}")))?;
+    if files.is_empty() {
+        return Err(fail(&dir_name, "no .lua rule files in the scripts folder".into()));
+    }
+
+    let (lua, budget) = sandbox::new_vm(limits).map_err(vm_error)?;
+    (|| -> mlua::Result<()> {
+        presence::register(&lua)?;
+        agents::register(&lua)?;
+        teams::register(&lua)?;
+        queues::register(&lua)?;
+        policies::register(&lua)?;
+        time::register(&lua)?;
+        log::register(&lua)
+    })()
+    .map_err(vm_error)?;
+    lua.set_app_data(Loading(Draft::default()));
+    lua.set_app_data(policies::PolicyFunctions::default());
+    lua.set_app_data(log::LogBuffer::default());
+
+    {
+        let mut modules = lua.app_data_mut::<sandbox::Modules>().unwrap();
+        for (path, code) in STDLIB.iter().filter(|(p, _)| !p.starts_with("policies/")) {
+            let name = path.trim_end_matches(".lua").replace('/', ".");
+            modules.sources.insert(name, (format!("stdlib/{path}"), code.to_string()));
+        }
+        let mut found = Vec::new();
+        module_files(dir, "", &mut found).map_err(|e| fail(&dir_name, format!("cannot read the scripts folder: {e}")))?;
+        for (name, path) in found {
+            let rel = relative(dir, &path);
+            let code = std::fs::read_to_string(&path).map_err(|e| fail(&rel, format!("cannot read: {e}")))?;
+            modules.sources.insert(name, (rel, code));
+        }
+    }
+    lua.sandbox(true).map_err(vm_error)?;
+
+    let run = |file: String, code: &str| -> Option<Diagnostic> {
+        budget.arm(limits.cpu_per_load);
+        let result = lua.load(code).set_name(format!("@{file}")).exec();
+        budget.disarm();
+        result.err().map(|e| {
+            let _ = lua.gc_collect();
+            diagnostic_from_error(&e, &file)
+        })
+    };
+    let mut diagnostics = Vec::new();
+    for (path, code) in STDLIB.iter().filter(|(p, _)| p.starts_with("policies/")) {
+        diagnostics.extend(run(format!("stdlib/{path}"), code));
+    }
+    for path in &files {
+        let rel = relative(dir, path);
+        match std::fs::read_to_string(path) {
+            Ok(code) => diagnostics.extend(run(rel, &code)),
+            Err(e) => diagnostics.push(Diagnostic::new(rel, None, format!("cannot read: {e}"))),
+        }
+    }
+
+    let Loading(mut draft) = lua.remove_app_data::<Loading>().expect("draft is set while loading");
+    for spec in host_policies {
+        if !draft.policies.iter().any(|p| p.name == spec.name) {
+            draft.policies.push(spec.clone());
+        }
+    }
+    diagnostics.append(&mut draft.diagnostics);
+    if !diagnostics.is_empty() {
+        return Err(LoadError { diagnostics });
+    }
+    let rules = draft.assemble().map_err(|diagnostics| LoadError { diagnostics })?;
+    let functions = lua.remove_app_data::<policies::PolicyFunctions>().unwrap_or_default().0;
+    let scripts = Scripts::new(lua, budget, limits.clone(), functions, generation).map_err(vm_error)?;
+    Ok((rules, scripts))
+}
+
+fn relative(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir).unwrap_or(path).display().to_string()
+}
+
+/// Turns a Lua error into `file:line: message`, finding the location inside the message.
+pub fn diagnostic_from_error(err: &mlua::Error, fallback_file: &str) -> Diagnostic {
+    let text = innermost(err);
+    parse_location(&text).unwrap_or_else(|| Diagnostic::new(fallback_file, None, text))
+}
+
+/// The message of the error at the root of a chain of callback errors.
+pub fn innermost(err: &mlua::Error) -> String {
+    match err {
+        mlua::Error::CallbackError { cause, .. } => innermost(cause),
+        mlua::Error::WithContext { cause, .. } => innermost(cause),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(m) | mlua::Error::MemoryError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Splits `file.lua:12: message` (as Luau writes errors) into its parts.
+fn parse_location(text: &str) -> Option<Diagnostic> {
+    let first_line = text.lines().next()?;
+    let mut search = 0;
+    while let Some(pos) = first_line[search..].find(':') {
+        let colon = search + pos;
+        let rest = &first_line[colon + 1..];
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        if !digits.is_empty() && rest[digits.len()..].starts_with(':') {
+            let file = first_line[..colon].trim().to_string();
+            let message = rest[digits.len() + 1..].trim().to_string();
+            return Some(Diagnostic::new(file, digits.parse().ok(), message));
+        }
+        search = colon + 1;
+    }
+    None
+}

@@ -1,0 +1,213 @@
+//! Instants and durations as the engine counts them: whole milliseconds, no wall clock.
+
+use std::fmt;
+use std::ops::{Add, Sub};
+
+/// A point in time: milliseconds since the Unix epoch, UTC.
+///
+/// The engine never asks the operating system for the time; every `Timestamp`
+/// it sees comes from its [`Clock`](crate::clock::Clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+/// A length of time in milliseconds (never negative once parsed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Duration(pub i64);
+
+impl Timestamp {
+    pub fn from_secs(secs: i64) -> Self {
+        Timestamp(secs * 1000)
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// Seconds since the epoch as a float, which is how Lua sees time.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+
+    /// Parses RFC 3339 (`2026-03-02T09:00:00Z`, or with an offset).
+    pub fn parse_rfc3339(text: &str) -> Result<Self, String> {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| Timestamp(t.timestamp_millis()))
+            .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e}); write it like 2026-03-02T09:00:00Z"))
+    }
+
+    /// RFC 3339 in UTC with second precision (milliseconds when there are any).
+    pub fn to_rfc3339(self) -> String {
+        let Some(t) = chrono::DateTime::from_timestamp_millis(self.0) else {
+            return format!("@{}ms", self.0);
+        };
+        if self.0 % 1000 == 0 {
+            t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        } else {
+            t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(d.0))
+    }
+}
+
+impl Sub for Timestamp {
+    type Output = Duration;
+    fn sub(self, other: Timestamp) -> Duration {
+        Duration(self.0 - other.0)
+    }
+}
+
+impl Add for Duration {
+    type Output = Duration;
+    fn add(self, other: Duration) -> Duration {
+        Duration(self.0.saturating_add(other.0))
+    }
+}
+
+impl Duration {
+    pub const ZERO: Duration = Duration(0);
+
+    pub fn from_secs(secs: i64) -> Self {
+        Duration(secs * 1000)
+    }
+
+    pub fn from_secs_f64(secs: f64) -> Self {
+        Duration((secs * 1000.0).round() as i64)
+    }
+
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Parses a duration written the way people write them: `90s`, `12h`,
+    /// `1h30m`, `1d`, `500ms`, or a bare number of seconds (`45`).
+    ///
+    /// Units: `ms`, `s`, `m`, `h`, `d`. Anything else (`12x`, `h`, `-5s`, ``)
+    /// is an error whose text says what a valid duration looks like.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let bad = || format!("bad duration `{text}`: use a number with a unit, like 30s, 5m, 12h, 1h30m or 1d");
+        if t.is_empty() {
+            return Err(bad());
+        }
+        if let Ok(secs) = t.parse::<f64>() {
+            return if secs.is_finite() && secs >= 0.0 { Ok(Duration::from_secs_f64(secs)) } else { Err(bad()) };
+        }
+        let bytes = t.as_bytes();
+        let mut total: i64 = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
+                i += 1;
+            }
+            if start == i {
+                return Err(bad());
+            }
+            let number: f64 = t[start..i].parse().map_err(|_| bad())?;
+            let unit_start = i;
+            while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            let scale = match &t[unit_start..i] {
+                "ms" => 1.0,
+                "s" => 1_000.0,
+                "m" => 60_000.0,
+                "h" => 3_600_000.0,
+                "d" => 86_400_000.0,
+                _ => return Err(bad()),
+            };
+            total = total.saturating_add((number * scale).round() as i64);
+        }
+        Ok(Duration(total))
+    }
+}
+
+impl fmt::Display for Duration {
+    /// The shortest exact form: `12h`, `1h30m`, `45s`, `250ms`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ms = self.0;
+        if ms == 0 {
+            return f.write_str("0s");
+        }
+        if ms < 0 {
+            f.write_str("-")?;
+            ms = -ms;
+        }
+        for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+            if ms >= size {
+                write!(f, "{}{unit}", ms / size)?;
+                ms %= size;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl serde::Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_the_way_people_write_them() {
+        let cases = [
+            ("12h", 43_200_000),
+            ("1h30m", 5_400_000),
+            ("90s", 90_000),
+            ("45", 45_000),
+            ("1.5", 1_500),
+            ("500ms", 500),
+            ("1d", 86_400_000),
+            ("0s", 0),
+        ];
+        for (text, ms) in cases {
+            assert_eq!(Duration::parse(text), Ok(Duration(ms)), "{text}");
+        }
+        for bad in ["12x", "", "h", "-5s", "5 m s", "1h-2m"] {
+            let err = Duration::parse(bad).unwrap_err();
+            assert!(err.contains("bad duration"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_print_in_their_shortest_exact_form() {
+        assert_eq!(Duration(43_200_000).to_string(), "12h");
+        assert_eq!(Duration(5_400_000).to_string(), "1h30m");
+        assert_eq!(Duration(61_500).to_string(), "1m1s500ms");
+    }
+
+    #[test]
+    fn timestamps_round_trip_through_rfc3339() {
+        let t = Timestamp::parse_rfc3339("2026-03-02T09:00:00Z").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-03-02T09:00:00Z");
+        assert_eq!((t + Duration::from_secs(1)).to_string(), "2026-03-02T09:00:01Z");
+        assert!(Timestamp::parse_rfc3339("yesterday").is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! Timers: engine data with a due time, kept in due order, cancellable and listable.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::agent::AgentIx;
+use crate::time::Timestamp;
+
+/// What a timer does when it falls due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimerKind {
+    /// An offer was not answered in time (for a strictly-in-order queue: pass to the next agent).
+    OfferTimeout { offer: u64 },
+    /// The team's wrap-up time is over: Post-processing ends.
+    WrapUpEnd { agent: AgentIx },
+    /// The team's no-answer delay is over: Missed ends.
+    MissedEnd { agent: AgentIx },
+    /// A conversation waited as long as its queue allows.
+    MaxWait { conversation: Arc<str> },
+    /// A policy asked to be consulted again (wait, retry after an error, ring progressively).
+    Retry { conversation: Arc<str> },
+    /// A vacation period starts or ends.
+    Vacation { agent: AgentIx },
+}
+
+impl TimerKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TimerKind::OfferTimeout { .. } => "offer_timeout",
+            TimerKind::WrapUpEnd { .. } => "wrap_up_end",
+            TimerKind::MissedEnd { .. } => "missed_end",
+            TimerKind::MaxWait { .. } => "max_wait",
+            TimerKind::Retry { .. } => "retry",
+            TimerKind::Vacation { .. } => "vacation",
+        }
+    }
+}
+
+/// Identifies one scheduled timer; the sequence number keeps equal due times in schedule order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimerKey {
+    pub due: Timestamp,
+    seq: u64,
+}
+
+/// A pending timer as the API lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimerInfo {
+    pub due: String,
+    pub kind: &'static str,
+    pub subject: String,
+}
+
+/// All pending timers, ordered by due time. O(log n) to add, cancel or pop.
+#[derive(Debug, Default)]
+pub struct Timers {
+    pending: BTreeMap<TimerKey, TimerKind>,
+    seq: u64,
+}
+
+impl Timers {
+    pub fn schedule(&mut self, due: Timestamp, kind: TimerKind) -> TimerKey {
+        self.seq += 1;
+        let key = TimerKey { due, seq: self.seq };
+        self.pending.insert(key, kind);
+        key
+    }
+
+    pub fn cancel(&mut self, key: Option<TimerKey>) {
+        if let Some(key) = key {
+            self.pending.remove(&key);
+        }
+    }
+
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.pending.keys().next().map(|k| k.due)
+    }
+
+    /// Removes and returns the earliest timer if it is due at `now`.
+    pub fn pop_due(&mut self, now: Timestamp) -> Option<(TimerKey, TimerKind)> {
+        let entry = self.pending.first_entry()?;
+        if entry.key().due <= now {
+            Some(entry.remove_entry())
+        } else {
+            None
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&TimerKey, &TimerKind)> {
+        self.pending.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_fire_in_due_order_and_cancelled_ones_never_fire() {
+        let mut timers = Timers::default();
+        let late = timers.schedule(Timestamp(300), TimerKind::WrapUpEnd { agent: 1 });
+        let _early = timers.schedule(Timestamp(100), TimerKind::WrapUpEnd { agent: 2 });
+        let _same = timers.schedule(Timestamp(100), TimerKind::WrapUpEnd { agent: 3 });
+        timers.cancel(Some(late));
+        assert_eq!(timers.pop_due(Timestamp(50)), None);
+        let fired: Vec<_> = std::iter::from_fn(|| timers.pop_due(Timestamp(1000))).map(|(_, k)| k).collect();
+        assert_eq!(fired, vec![TimerKind::WrapUpEnd { agent: 2 }, TimerKind::WrapUpEnd { agent: 3 }]);
+        assert!(timers.is_empty());
+    }
+}

@@ -1,0 +1,122 @@
+//! Updates: what an input changed, as the timeline, the event stream and the tests see it.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::decision::Trace;
+use crate::time::{Duration, Timestamp};
+
+/// One observable change. An input yields zero or more, in the order they happened.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Update {
+    Queued { conversation: Arc<str>, queue: Arc<str> },
+    Decided { conversation: Arc<str>, trace: Arc<Trace> },
+    Offered { conversation: Arc<str>, agents: Vec<Arc<str>>, timeout: Duration },
+    Accepted { conversation: Arc<str>, agent: Arc<str> },
+    Declined { conversation: Arc<str>, agent: Arc<str> },
+    TimedOut { conversation: Arc<str>, agents: Vec<Arc<str>> },
+    Revoked { conversation: Arc<str>, agent: Arc<str> },
+    Overflowed { conversation: Arc<str>, from: Arc<str>, to: Arc<str> },
+    GaveUp { conversation: Arc<str>, reason: String },
+    MaxWaitExceeded { conversation: Arc<str>, queue: Arc<str> },
+    Abandoned { conversation: Arc<str> },
+    WrapUp { conversation: Arc<str>, agent: Arc<str>, until: Timestamp },
+    Closed { conversation: Arc<str> },
+    AgentState { agent: Arc<str>, status: &'static str, state: &'static str, pause_cause: Option<String> },
+    AgentPresence { agent: Arc<str>, presence: String, base: &'static str },
+    /// Availability inputs: online, work day, vacation, dismissal.
+    AgentAvailability { agent: Arc<str>, unavailable: Option<&'static str> },
+    /// A message a script wrote with `log.*`.
+    Log { level: &'static str, message: String },
+}
+
+impl Update {
+    /// The conversation this update is about, for filtering a stream.
+    pub fn conversation(&self) -> Option<&str> {
+        match self {
+            Update::Queued { conversation, .. }
+            | Update::Decided { conversation, .. }
+            | Update::Offered { conversation, .. }
+            | Update::Accepted { conversation, .. }
+            | Update::Declined { conversation, .. }
+            | Update::TimedOut { conversation, .. }
+            | Update::Revoked { conversation, .. }
+            | Update::Overflowed { conversation, .. }
+            | Update::GaveUp { conversation, .. }
+            | Update::MaxWaitExceeded { conversation, .. }
+            | Update::Abandoned { conversation }
+            | Update::WrapUp { conversation, .. }
+            | Update::Closed { conversation } => Some(conversation),
+            _ => None,
+        }
+    }
+
+    /// One line of a human-readable timeline.
+    pub fn describe(&self) -> String {
+        match self {
+            Update::Queued { conversation, queue } => format!("{conversation} queued in {queue}"),
+            Update::Decided { conversation, trace } => {
+                let mut s = format!("{conversation} decision by {} in {}: {}", trace.policy, trace.queue, trace.decision);
+                for skip in &trace.skipped {
+                    s.push_str(&format!("; skipped {} ({})", skip.agent, skip.reason));
+                }
+                if let Some(e) = &trace.error {
+                    s.push_str(&format!("; policy error: {e}"));
+                }
+                s
+            }
+            Update::Offered { conversation, agents, timeout } => {
+                format!("{conversation} offered to {} (timeout {timeout})", agents.join(", "))
+            }
+            Update::Accepted { conversation, agent } => format!("{conversation} accepted by {agent}"),
+            Update::Declined { conversation, agent } => format!("{conversation} declined by {agent}"),
+            Update::TimedOut { conversation, agents } => {
+                format!("{conversation} offer timed out for {}", agents.join(", "))
+            }
+            Update::Revoked { conversation, agent } => format!("{conversation} offer withdrawn from {agent}"),
+            Update::Overflowed { conversation, from, to } => format!("{conversation} overflowed from {from} to {to}"),
+            Update::GaveUp { conversation, reason } => format!("{conversation} given up: {reason}"),
+            Update::MaxWaitExceeded { conversation, queue } => {
+                format!("{conversation} waited longer than {queue} allows")
+            }
+            Update::Abandoned { conversation } => format!("{conversation} abandoned by the customer"),
+            Update::WrapUp { conversation, agent, until } => {
+                format!("{conversation} closed by {agent}; wrap-up until {until}")
+            }
+            Update::Closed { conversation } => format!("{conversation} closed"),
+            Update::AgentState { agent, status, state, pause_cause } => match (status, pause_cause) {
+                (&"callcenter", Some(cause)) => format!("agent {agent}: {state} ({cause})"),
+                (&"callcenter", None) => format!("agent {agent}: {state}"),
+                _ => format!("agent {agent}: status {status}"),
+            },
+            Update::AgentPresence { agent, presence, base } if presence == base => {
+                format!("agent {agent}: presence {presence}")
+            }
+            Update::AgentPresence { agent, presence, base } => format!("agent {agent}: presence {presence} ({base})"),
+            Update::AgentAvailability { agent, unavailable: None } => format!("agent {agent}: available"),
+            Update::AgentAvailability { agent, unavailable: Some(why) } => format!("agent {agent}: unavailable ({why})"),
+            Update::Log { level, message } => format!("log {level}: {message}"),
+        }
+    }
+}
+
+/// Formats `t` relative to `start` as `+HH:MM:SS` (`+Nd HH:MM:SS` past a day).
+pub fn offset(start: Timestamp, t: Timestamp) -> String {
+    let total = (t - start).0.max(0) / 1000;
+    let (d, h, m, s) = (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60);
+    if d > 0 {
+        format!("+{d}d {h:02}:{m:02}:{s:02}")
+    } else {
+        format!("+{h:02}:{m:02}:{s:02}")
+    }
+}
+
+/// An update with the time it happened.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stamped {
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub update: Update,
+}

@@ -1,0 +1,49 @@
+-- strictly_in_order: the open line's "strictly in order" distribution.
+-- The conversation goes to the first agent of the queue's list; if they do not
+-- answer within `pass_after` it passes to the next one. With
+-- `check_availability`, an agent who is dismissed, on vacation, or has not
+-- started the work day (or is offline) is passed over at once.
+-- An agent who is available but busy is waited for, up to `pass_after`.
+local candidates = require("rota.candidates")
+
+policies.register("strictly_in_order", {
+    options = {
+        pass_after = { type = "duration", default = "30s" },
+        check_availability = { type = "boolean", default = true },
+    },
+    decide = function(ctx)
+        local opt = ctx.options
+        local memo = ctx.conversation.memo
+        local list = ctx.candidates
+        local pos = memo.pos or 1
+        -- When the agent at `pos` became the one to wait for.
+        local since = memo.since or ctx.conversation.queued_at
+        while pos <= #list do
+            local a = list[pos]
+            local why = nil
+            if ctx.tried[a.id] then
+                why = "already_tried"
+            elseif opt.check_availability and a.unavailable then
+                why = a.unavailable
+            else
+                local blocked = candidates.reason(ctx, a, false)
+                if blocked == nil then
+                    memo.pos, memo.since = pos, since
+                    return policies.offer(a, opt.pass_after)
+                end
+                local waited = ctx.now - since
+                if waited < opt.pass_after then
+                    memo.pos, memo.since = pos, since
+                    ctx:skip(a, blocked .. " (waiting for them)")
+                    return policies.wait(opt.pass_after - waited)
+                end
+                why = blocked .. " for pass_after"
+            end
+            ctx:skip(a, why)
+            pos += 1
+            since = ctx.now
+        end
+        memo.pos, memo.since = pos, since
+        return policies.give_up("every agent in the list was tried")
+    end,
+})
