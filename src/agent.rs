@@ -43,7 +43,9 @@ impl FromStr for Status {
             "dnd" => Ok(Status::Dnd),
             "ready" => Ok(Status::Ready),
             "callcenter" => Ok(Status::Callcenter),
-            _ => Err(format!("unknown status `{s}` (one of: dnd, ready, callcenter)")),
+            _ => Err(format!(
+                "unknown status `{s}` (one of: dnd, ready, callcenter)"
+            )),
         }
     }
 }

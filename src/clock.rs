@@ -43,7 +43,9 @@ pub struct VirtualClock {
 
 impl VirtualClock {
     pub fn starting_at(t: Timestamp) -> Self {
-        VirtualClock { millis: Arc::new(AtomicI64::new(t.0)) }
+        VirtualClock {
+            millis: Arc::new(AtomicI64::new(t.0)),
+        }
     }
 
     pub fn set(&self, t: Timestamp) {

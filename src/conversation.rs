@@ -71,7 +71,10 @@ impl ConversationStatus {
 
     /// Still waiting for an agent (a policy may be asked about it).
     pub fn is_waiting(self) -> bool {
-        matches!(self, ConversationStatus::Queued | ConversationStatus::Offered)
+        matches!(
+            self,
+            ConversationStatus::Queued | ConversationStatus::Offered
+        )
     }
 
     pub fn is_ended(self) -> bool {
@@ -135,4 +138,6 @@ pub struct Conversation {
     pub traces: Vec<Arc<Trace>>,
     pub max_wait_timer: Option<TimerKey>,
     pub retry_timer: Option<TimerKey>,
+    /// The queue's change epoch the last decision saw; re-evaluation skips it until agents change.
+    pub seen_epoch: u64,
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use crate::agent::{Agent, AgentIx, State, Status};
 use crate::clock::Clock;
-use crate::conversation::{Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation};
+use crate::conversation::{
+    Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation,
+};
 use crate::decision::{Decision, Skip, Trace};
 use crate::error::{Diagnostic, InputError, LoadError};
 use crate::input::{parse_periods, Input};
@@ -39,7 +41,12 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     pub fn new(scripts: impl Into<PathBuf>) -> Self {
-        EngineConfig { scripts: scripts.into(), limits: Limits::default(), retain_ended: 10_000, record_latencies: false }
+        EngineConfig {
+            scripts: scripts.into(),
+            limits: Limits::default(),
+            retain_ended: 10_000,
+            record_latencies: false,
+        }
     }
 }
 
@@ -59,6 +66,8 @@ struct QueueRuntime {
     members: Vec<AgentIx>,
     /// Conversations waiting in this queue (queued or offered), in arrival order.
     waiting: VecDeque<Arc<str>>,
+    /// Bumped whenever a member may have become able to take work.
+    epoch: u64,
 }
 
 pub struct Engine {
@@ -79,13 +88,21 @@ pub struct Engine {
     dirty: Vec<AgentIx>,
     is_dirty: Vec<bool>,
     reevaluate: BTreeSet<u32>,
+    epoch: u64,
     metrics: Metrics,
 }
 
 impl Engine {
     /// Loads the scripts folder and starts with every agent signed out and nothing queued.
-    pub fn new(config: EngineConfig, clock: Arc<dyn Clock>, rust_policies: Vec<Box<dyn Policy>>) -> Result<Self, LoadError> {
-        let rust_policies: BTreeMap<String, Box<dyn Policy>> = rust_policies.into_iter().map(|p| (p.spec().name, p)).collect();
+    pub fn new(
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+        rust_policies: Vec<Box<dyn Policy>>,
+    ) -> Result<Self, LoadError> {
+        let rust_policies: BTreeMap<String, Box<dyn Policy>> = rust_policies
+            .into_iter()
+            .map(|p| (p.spec().name, p))
+            .collect();
         let specs: Vec<_> = rust_policies.values().map(|p| p.spec()).collect();
         let (rules, scripts) = script::load(&config.scripts, &config.limits, &specs, 1)?;
         let mut engine = Engine {
@@ -106,14 +123,21 @@ impl Engine {
             dirty: Vec::new(),
             is_dirty: Vec::new(),
             reevaluate: BTreeSet::new(),
+            epoch: 0,
             metrics: Metrics::default(),
         };
-        engine.install(rules, BTreeMap::new()).map_err(|d| LoadError { diagnostics: d })?;
+        engine
+            .install(rules, BTreeMap::new())
+            .map_err(|d| LoadError { diagnostics: d })?;
         Ok(engine)
     }
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    pub fn clock_is_virtual(&self) -> bool {
+        self.clock.is_virtual()
     }
 
     pub fn scripts_dir(&self) -> &Path {
@@ -155,7 +179,10 @@ impl Engine {
 
     /// Ids of the conversations waiting in a queue, in arrival order.
     pub fn waiting(&self, queue: &str) -> Option<Vec<Arc<str>>> {
-        self.queues.iter().find(|q| &*q.id == queue).map(|q| q.waiting.iter().cloned().collect())
+        self.queues
+            .iter()
+            .find(|q| &*q.id == queue)
+            .map(|q| q.waiting.iter().cloned().collect())
     }
 
     pub fn next_due(&self) -> Option<Timestamp> {
@@ -174,13 +201,17 @@ impl Engine {
                 due: key.due.to_rfc3339(),
                 kind: kind.name(),
                 subject: match kind {
-                    TimerKind::OfferTimeout { offer } => {
-                        self.offers.get(offer).map(|o| o.conversation.to_string()).unwrap_or_default()
+                    TimerKind::OfferTimeout { offer } => self
+                        .offers
+                        .get(offer)
+                        .map(|o| o.conversation.to_string())
+                        .unwrap_or_default(),
+                    TimerKind::WrapUpEnd { agent }
+                    | TimerKind::MissedEnd { agent }
+                    | TimerKind::Vacation { agent } => self.agents[*agent as usize].id.to_string(),
+                    TimerKind::MaxWait { conversation } | TimerKind::Retry { conversation } => {
+                        conversation.to_string()
                     }
-                    TimerKind::WrapUpEnd { agent } | TimerKind::MissedEnd { agent } | TimerKind::Vacation { agent } => {
-                        self.agents[*agent as usize].id.to_string()
-                    }
-                    TimerKind::MaxWait { conversation } | TimerKind::Retry { conversation } => conversation.to_string(),
                 },
             })
             .collect()
@@ -222,8 +253,14 @@ impl Engine {
     fn dispatch(&mut self, input: Input) -> Result<(), InputError> {
         match input {
             Input::Arrive(new) => self.arrive(new),
-            Input::Accept { conversation, agent } => self.accept(&conversation, &agent),
-            Input::Decline { conversation, agent } => self.decline(&conversation, &agent),
+            Input::Accept {
+                conversation,
+                agent,
+            } => self.accept(&conversation, &agent),
+            Input::Decline {
+                conversation,
+                agent,
+            } => self.decline(&conversation, &agent),
             Input::Close { conversation } => self.close(&conversation),
             Input::Abandon { conversation } => self.abandon(&conversation),
             Input::SignIn { agent } => {
@@ -242,7 +279,10 @@ impl Engine {
             }
             Input::SetPresence { agent, presence } => {
                 let ix = self.agent_index(&agent)?;
-                self.rules.presences.selectable(&presence).map_err(InputError::UnknownPresence)?;
+                self.rules
+                    .presences
+                    .selectable(&presence)
+                    .map_err(InputError::UnknownPresence)?;
                 self.set_presence(ix, &presence);
                 Ok(())
             }
@@ -256,14 +296,18 @@ impl Engine {
             Input::Resume { agent } => {
                 let ix = self.agent_index(&agent)?;
                 if self.agents[ix as usize].state != State::Paused {
-                    return Err(InputError::Illegal(format!("agent `{agent}` is not paused")));
+                    return Err(InputError::Illegal(format!(
+                        "agent `{agent}` is not paused"
+                    )));
                 }
                 self.set_state(ix, State::Waiting);
                 Ok(())
             }
             Input::StartWorkDay { agent } => self.set_availability(&agent, |a| a.work_day = true),
             Input::EndWorkDay { agent } => self.set_availability(&agent, |a| a.work_day = false),
-            Input::SetDismissed { agent, dismissed } => self.set_availability(&agent, |a| a.dismissed = dismissed),
+            Input::SetDismissed { agent, dismissed } => {
+                self.set_availability(&agent, |a| a.dismissed = dismissed)
+            }
             Input::SetVacations { agent, periods } => {
                 let ix = self.agent_index(&agent)?;
                 let periods = parse_periods(&periods).map_err(InputError::Illegal)?;
@@ -306,7 +350,9 @@ impl Engine {
     fn settle(&mut self) {
         for _ in 0..64 {
             self.flush_view();
-            let Some(q) = self.reevaluate.pop_first() else { break };
+            let Some(q) = self.reevaluate.pop_first() else {
+                break;
+            };
             self.reevaluate_queue(q);
         }
         for (level, message) in self.scripts.take_logs() {
@@ -314,14 +360,24 @@ impl Engine {
         }
     }
 
+    /// Asks again about the queue's waiting conversations that have not seen its latest change,
+    /// in arrival order, while some member can still take work.
     fn reevaluate_queue(&mut self, q: u32) {
         let waiting: Vec<Arc<str>> = self.queues[q as usize].waiting.iter().cloned().collect();
         for id in waiting {
-            let queued = self.conversations.get(&id).is_some_and(|c| c.status == ConversationStatus::Queued && c.queue == q);
-            if !queued {
+            let epoch = self.queues[q as usize].epoch;
+            let stale = self.conversations.get(&id).is_some_and(|c| {
+                c.status == ConversationStatus::Queued && c.queue == q && c.seen_epoch < epoch
+            });
+            if !stale {
                 continue;
             }
-            if !self.queues[q as usize].members.iter().any(|&ix| self.agents[ix as usize].blocked().is_none()) {
+            let allowed = self.rules.queues[q as usize].allowed;
+            let members = &self.queues[q as usize].members;
+            if !members.iter().any(|&ix| {
+                self.agents[ix as usize].blocked().is_none()
+                    && allowed.contains(self.agents[ix as usize].base)
+            }) {
                 break;
             }
             self.decide(&id, 0);
@@ -332,9 +388,14 @@ impl Engine {
     // --------------------------------------------------------- conversations
 
     fn arrive(&mut self, new: NewConversation) -> Result<(), InputError> {
-        let q = self.rules.queue_index(&new.queue).ok_or_else(|| InputError::UnknownQueue(new.queue.clone()))? as u32;
+        let q = self
+            .rules
+            .queue_index(&new.queue)
+            .ok_or_else(|| InputError::UnknownQueue(new.queue.clone()))? as u32;
         if new.id.is_empty() {
-            return Err(InputError::Illegal("conversation id must not be empty".into()));
+            return Err(InputError::Illegal(
+                "conversation id must not be empty".into(),
+            ));
         }
         if self.conversations.contains_key(new.id.as_str()) {
             return Err(InputError::DuplicateConversation(new.id));
@@ -355,24 +416,43 @@ impl Engine {
             offer: None,
             attempts: Vec::new(),
             traces: Vec::new(),
-            max_wait_timer: max_wait.map(|d| self.timers.schedule(now + d, TimerKind::MaxWait { conversation: id.clone() })),
+            max_wait_timer: max_wait.map(|d| {
+                self.timers.schedule(
+                    now + d,
+                    TimerKind::MaxWait {
+                        conversation: id.clone(),
+                    },
+                )
+            }),
             retry_timer: None,
+            seen_epoch: 0,
         };
         let queue_id = self.queues[q as usize].id.clone();
-        if let Err(e) = self.scripts.add_conversation(&conversation, &queue_id, None) {
+        if let Err(e) = self
+            .scripts
+            .add_conversation(&conversation, &queue_id, None)
+        {
             self.timers.cancel(conversation.max_wait_timer);
-            return Err(InputError::Illegal(format!("the scripts could not take the conversation: {e}")));
+            return Err(InputError::Illegal(format!(
+                "the scripts could not take the conversation: {e}"
+            )));
         }
         self.conversations.insert(id.clone(), conversation);
         self.queues[q as usize].waiting.push_back(id.clone());
-        self.emit(Update::Queued { conversation: id.clone(), queue: queue_id });
+        self.emit(Update::Queued {
+            conversation: id.clone(),
+            queue: queue_id,
+        });
         self.decide(&id, 0);
         Ok(())
     }
 
     /// Finds the pending offer of `conversation` that rings `agent`, or says why there is none.
     fn ringing(&self, conversation: &str, agent: &str) -> Result<(u64, AgentIx), InputError> {
-        let c = self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let c = self
+            .conversations
+            .get(conversation)
+            .ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
         let ix = self.agent_index(agent)?;
         if let Some(offer) = c.offer.and_then(|o| self.offers.get(&o)) {
             if offer.agents.contains(&ix) {
@@ -388,18 +468,23 @@ impl Engine {
 
     fn accept(&mut self, conversation: &str, agent: &str) -> Result<(), InputError> {
         let (offer_id, ix) = self.ringing(conversation, agent)?;
-        let now = self.now();
         let offer = self.offers.remove(&offer_id).expect("ringing offer exists");
         self.timers.cancel(Some(offer.timer));
         for &other in offer.agents.iter().filter(|&&o| o != ix) {
             self.end_attempt(&offer.conversation, other, AttemptOutcome::Revoked);
             self.agents[other as usize].offer = None;
             self.set_state(other, State::Waiting);
-            self.emit(Update::Revoked { conversation: offer.conversation.clone(), agent: self.agents[other as usize].id.clone() });
+            self.emit(Update::Revoked {
+                conversation: offer.conversation.clone(),
+                agent: self.agents[other as usize].id.clone(),
+            });
         }
         self.end_attempt(&offer.conversation, ix, AttemptOutcome::Accepted);
         let id = offer.conversation.clone();
-        let c = self.conversations.get_mut(&id).expect("offered conversation exists");
+        let c = self
+            .conversations
+            .get_mut(&id)
+            .expect("offered conversation exists");
         c.status = ConversationStatus::Assigned;
         c.offer = None;
         c.agent = Some(self.agents[ix as usize].id.clone());
@@ -412,9 +497,11 @@ impl Engine {
         a.conversation = Some(id.clone());
         a.counters.answered += 1;
         a.counters.missed_in_row = 0;
+        self.emit(Update::Accepted {
+            conversation: id,
+            agent: self.agents[ix as usize].id.clone(),
+        });
         self.set_state(ix, State::Busy);
-        let _ = now;
-        self.emit(Update::Accepted { conversation: id, agent: self.agents[ix as usize].id.clone() });
         Ok(())
     }
 
@@ -426,8 +513,14 @@ impl Engine {
         a.offer = None;
         a.counters.declined += 1;
         self.set_state(ix, State::Waiting);
-        self.emit(Update::Declined { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
-        let offer = self.offers.get_mut(&offer_id).expect("ringing offer exists");
+        self.emit(Update::Declined {
+            conversation: id.clone(),
+            agent: self.agents[ix as usize].id.clone(),
+        });
+        let offer = self
+            .offers
+            .get_mut(&offer_id)
+            .expect("ringing offer exists");
         offer.agents.retain(|&o| o != ix);
         if offer.agents.is_empty() {
             self.drop_offer(&id);
@@ -437,7 +530,10 @@ impl Engine {
     }
 
     fn close(&mut self, conversation: &str) -> Result<(), InputError> {
-        let c = self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let c = self
+            .conversations
+            .get(conversation)
+            .ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
         if c.status != ConversationStatus::Assigned {
             return Err(InputError::Illegal(format!(
                 "conversation `{conversation}` is {}; only an assigned conversation can be closed",
@@ -452,22 +548,31 @@ impl Engine {
     /// The agent is done talking: wrap-up for the team's time, or closed at once.
     fn finish_talk(&mut self, id: &Arc<str>) {
         let now = self.now();
-        let agent_id = self.conversations[id].agent.clone().expect("assigned conversation has an agent");
+        let agent_id = self.conversations[id]
+            .agent
+            .clone()
+            .expect("assigned conversation has an agent");
         let ix = self.agent_ix[&agent_id];
         let a = &mut self.agents[ix as usize];
         a.counters.talk_time = a.counters.talk_time + (now - a.state_since);
         let wrap_up = self.team(ix).wrap_up;
         if wrap_up.is_zero() {
             self.agents[ix as usize].conversation = None;
-            self.set_state(ix, State::Waiting);
             self.end_conversation(id, ConversationStatus::Closed, None);
+            self.set_state(ix, State::Waiting);
         } else {
             let until = now + wrap_up;
-            let timer = self.timers.schedule(until, TimerKind::WrapUpEnd { agent: ix });
+            let timer = self
+                .timers
+                .schedule(until, TimerKind::WrapUpEnd { agent: ix });
             self.agents[ix as usize].state_timer = Some(timer);
-            self.set_state(ix, State::PostProcessing);
             self.conversations.get_mut(id).unwrap().status = ConversationStatus::PostProcessing;
-            self.emit(Update::WrapUp { conversation: id.clone(), agent: agent_id, until });
+            self.emit(Update::WrapUp {
+                conversation: id.clone(),
+                agent: agent_id,
+                until,
+            });
+            self.set_state(ix, State::PostProcessing);
         }
     }
 
@@ -483,26 +588,42 @@ impl Engine {
     }
 
     fn abandon(&mut self, conversation: &str) -> Result<(), InputError> {
-        let c = self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let c = self
+            .conversations
+            .get(conversation)
+            .ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
         let id = c.id.clone();
         match c.status {
             ConversationStatus::Queued | ConversationStatus::Offered => {
                 self.revoke_offer(&id);
-                self.emit(Update::Abandoned { conversation: id.clone() });
-                self.end_conversation(&id, ConversationStatus::Abandoned, Some("the customer left".into()));
+                self.emit(Update::Abandoned {
+                    conversation: id.clone(),
+                });
+                self.end_conversation(
+                    &id,
+                    ConversationStatus::Abandoned,
+                    Some("the customer left".into()),
+                );
                 Ok(())
             }
             ConversationStatus::Assigned => {
-                self.emit(Update::Abandoned { conversation: id.clone() });
+                self.emit(Update::Abandoned {
+                    conversation: id.clone(),
+                });
                 self.finish_talk(&id);
                 Ok(())
             }
-            status => Err(InputError::Illegal(format!("conversation `{conversation}` is already {}", status.as_str()))),
+            status => Err(InputError::Illegal(format!(
+                "conversation `{conversation}` is already {}",
+                status.as_str()
+            ))),
         }
     }
 
     fn max_wait_exceeded(&mut self, id: &Arc<str>) {
-        let Some(c) = self.conversations.get_mut(id) else { return };
+        let Some(c) = self.conversations.get_mut(id) else {
+            return;
+        };
         c.max_wait_timer = None;
         if !c.status.is_waiting() {
             return;
@@ -510,19 +631,33 @@ impl Engine {
         let q = c.queue as usize;
         self.revoke_offer(id);
         let queue = self.queues[q].id.clone();
-        self.emit(Update::MaxWaitExceeded { conversation: id.clone(), queue });
+        self.emit(Update::MaxWaitExceeded {
+            conversation: id.clone(),
+            queue,
+        });
         match self.rules.queues[q].on_max_wait.clone() {
             Some(to) => {
                 self.overflow(id, &to);
                 self.decide(id, 1);
             }
-            None => self.end_conversation(id, ConversationStatus::MaxWaitExceeded, Some("max wait exceeded".into())),
+            None => self.end_conversation(
+                id,
+                ConversationStatus::MaxWaitExceeded,
+                Some("max wait exceeded".into()),
+            ),
         }
     }
 
-    fn end_conversation(&mut self, id: &Arc<str>, status: ConversationStatus, reason: Option<String>) {
+    fn end_conversation(
+        &mut self,
+        id: &Arc<str>,
+        status: ConversationStatus,
+        reason: Option<String>,
+    ) {
         let now = self.now();
-        let Some(c) = self.conversations.get_mut(id) else { return };
+        let Some(c) = self.conversations.get_mut(id) else {
+            return;
+        };
         c.status = status;
         c.ended_at = Some(now);
         c.end_reason = reason;
@@ -532,7 +667,9 @@ impl Engine {
         self.queues[q].waiting.retain(|w| w != id);
         self.scripts.drop_conversation(id);
         if status == ConversationStatus::Closed {
-            self.emit(Update::Closed { conversation: id.clone() });
+            self.emit(Update::Closed {
+                conversation: id.clone(),
+            });
         }
         self.ended.push_back(id.clone());
         while self.ended.len() > self.config.retain_ended {
@@ -543,7 +680,9 @@ impl Engine {
     }
 
     fn overflow(&mut self, id: &Arc<str>, to: &str) {
-        let Some(target) = self.rules.queue_index(to) else { return };
+        let Some(target) = self.rules.queue_index(to) else {
+            return;
+        };
         let now = self.now();
         let c = self.conversations.get_mut(id).expect("conversation exists");
         let from = c.queue as usize;
@@ -552,17 +691,32 @@ impl Engine {
         self.queues[from].waiting.retain(|w| w != id);
         self.queues[target].waiting.push_back(id.clone());
         let to_id = self.queues[target].id.clone();
-        let _ = self.scripts.move_conversation(&self.conversations[id], &to_id);
-        self.emit(Update::Overflowed { conversation: id.clone(), from: self.queues[from].id.clone(), to: to_id });
+        let _ = self
+            .scripts
+            .move_conversation(&self.conversations[id], &to_id);
+        self.emit(Update::Overflowed {
+            conversation: id.clone(),
+            from: self.queues[from].id.clone(),
+            to: to_id,
+        });
     }
 
     // ---------------------------------------------------------------- offers
 
     fn offer_timed_out(&mut self, offer_id: u64) {
-        let Some(offer) = self.offers.remove(&offer_id) else { return };
+        let Some(offer) = self.offers.remove(&offer_id) else {
+            return;
+        };
         let id = offer.conversation.clone();
-        let names = offer.agents.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect();
-        self.emit(Update::TimedOut { conversation: id.clone(), agents: names });
+        let names = offer
+            .agents
+            .iter()
+            .map(|&ix| self.agents[ix as usize].id.clone())
+            .collect();
+        self.emit(Update::TimedOut {
+            conversation: id.clone(),
+            agents: names,
+        });
         for &ix in &offer.agents {
             self.end_attempt(&id, ix, AttemptOutcome::TimedOut);
             self.agents[ix as usize].offer = None;
@@ -600,7 +754,10 @@ impl Engine {
         }
         match team.on_miss {
             MissAction::Missed if !team.no_answer_delay.is_zero() => {
-                let timer = self.timers.schedule(self.now() + team.no_answer_delay, TimerKind::MissedEnd { agent: ix });
+                let timer = self.timers.schedule(
+                    self.now() + team.no_answer_delay,
+                    TimerKind::MissedEnd { agent: ix },
+                );
                 self.agents[ix as usize].state_timer = Some(timer);
                 self.set_state(ix, State::Missed);
             }
@@ -614,13 +771,22 @@ impl Engine {
 
     /// Takes back a pending offer without fault (the customer left, max wait, sign-out).
     fn revoke_offer(&mut self, id: &Arc<str>) {
-        let Some(offer_id) = self.conversations.get(id).and_then(|c| c.offer) else { return };
-        let agents = self.offers.get(&offer_id).map(|o| o.agents.clone()).unwrap_or_default();
+        let Some(offer_id) = self.conversations.get(id).and_then(|c| c.offer) else {
+            return;
+        };
+        let agents = self
+            .offers
+            .get(&offer_id)
+            .map(|o| o.agents.clone())
+            .unwrap_or_default();
         for ix in agents {
             self.end_attempt(id, ix, AttemptOutcome::Revoked);
             self.agents[ix as usize].offer = None;
             self.set_state(ix, State::Waiting);
-            self.emit(Update::Revoked { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
+            self.emit(Update::Revoked {
+                conversation: id.clone(),
+                agent: self.agents[ix as usize].id.clone(),
+            });
         }
         self.drop_offer(id);
     }
@@ -628,14 +794,21 @@ impl Engine {
     /// Takes one agent out of the offer ringing them; the conversation is decided again if
     /// nobody is left ringing.
     fn withdraw_offer_from(&mut self, ix: AgentIx) {
-        let Some(offer_id) = self.agents[ix as usize].offer else { return };
-        let Some(offer) = self.offers.get_mut(&offer_id) else { return };
+        let Some(offer_id) = self.agents[ix as usize].offer else {
+            return;
+        };
+        let Some(offer) = self.offers.get_mut(&offer_id) else {
+            return;
+        };
         offer.agents.retain(|&o| o != ix);
         let (id, empty) = (offer.conversation.clone(), offer.agents.is_empty());
         self.end_attempt(&id, ix, AttemptOutcome::Revoked);
         self.agents[ix as usize].offer = None;
         self.set_state(ix, State::Waiting);
-        self.emit(Update::Revoked { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
+        self.emit(Update::Revoked {
+            conversation: id.clone(),
+            agent: self.agents[ix as usize].id.clone(),
+        });
         if empty {
             self.drop_offer(&id);
             self.decide(&id, 0);
@@ -643,7 +816,9 @@ impl Engine {
     }
 
     fn drop_offer(&mut self, id: &Arc<str>) {
-        let Some(c) = self.conversations.get_mut(id) else { return };
+        let Some(c) = self.conversations.get_mut(id) else {
+            return;
+        };
         if let Some(offer) = c.offer.take().and_then(|o| self.offers.remove(&o)) {
             self.timers.cancel(Some(offer.timer));
         }
@@ -655,7 +830,9 @@ impl Engine {
 
     fn end_attempt(&mut self, id: &Arc<str>, ix: AgentIx, outcome: AttemptOutcome) {
         let now = self.now();
-        let Some(c) = self.conversations.get_mut(id) else { return };
+        let Some(c) = self.conversations.get_mut(id) else {
+            return;
+        };
         let agent = &self.agents[ix as usize].id;
         if let Some((i, attempt)) = c
             .attempts
@@ -676,12 +853,21 @@ impl Engine {
     /// While an offer is ringing, only an offer to more agents (ring progressively) is applied.
     fn decide(&mut self, id: &Arc<str>, hops: u32) {
         self.flush_view();
-        let Some(c) = self.conversations.get(id) else { return };
+        let Some(c) = self.conversations.get(id) else {
+            return;
+        };
         if !c.status.is_waiting() {
             return;
         }
         let q = c.queue;
-        let ringing: Vec<AgentIx> = c.offer.and_then(|o| self.offers.get(&o)).map(|o| o.agents.clone()).unwrap_or_default();
+        let epoch = self.queues[q as usize].epoch;
+        self.conversations.get_mut(id).unwrap().seen_epoch = epoch;
+        let c = &self.conversations[id];
+        let ringing: Vec<AgentIx> = c
+            .offer
+            .and_then(|o| self.offers.get(&o))
+            .map(|o| o.agents.clone())
+            .unwrap_or_default();
         let qdef = &self.rules.queues[q as usize];
         let (policy, fallback) = (qdef.policy.clone(), qdef.fallback.clone());
         let mut skipped = Vec::new();
@@ -695,7 +881,9 @@ impl Engine {
             skipped.clear();
             decided = match fallback {
                 Some(f) if f != by => {
-                    let d = self.ask(&f, id, q, &ringing, &mut skipped).and_then(|d| self.check(&d, q, &ringing).map(|()| d));
+                    let d = self
+                        .ask(&f, id, q, &ringing, &mut skipped)
+                        .and_then(|d| self.check(&d, q, &ringing).map(|()| d));
                     by = format!("{f} (fallback)");
                     d
                 }
@@ -707,27 +895,51 @@ impl Engine {
             }
         }
         if let Some(t) = started {
-            self.metrics.latencies.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+            self.metrics
+                .latencies
+                .push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
         }
         self.metrics.decisions += 1;
-        let decision = decided.unwrap_or(Decision::Wait { retry_after: Some(self.rules.queues[q as usize].retry_after_error) });
+        let decision = decided.unwrap_or(Decision::Wait {
+            retry_after: Some(self.rules.queues[q as usize].retry_after_error),
+        });
         let trace = Trace {
             at: self.now(),
             queue: self.queues[q as usize].id.clone(),
             policy: by,
             generation: self.scripts.generation(),
             considered: self.queues[q as usize].members.len(),
-            skipped: skipped.into_iter().map(|(ix, reason)| Skip { agent: self.agents[ix as usize].id.clone(), reason }).collect(),
+            skipped: skipped
+                .into_iter()
+                .map(|(ix, reason)| Skip {
+                    agent: self.agents[ix as usize].id.clone(),
+                    reason,
+                })
+                .collect(),
             decision: self.describe(&decision),
             error,
         };
         let trace = Arc::new(trace);
-        self.conversations.get_mut(id).unwrap().traces.push(trace.clone());
-        self.emit(Update::Decided { conversation: id.clone(), trace });
+        self.conversations
+            .get_mut(id)
+            .unwrap()
+            .traces
+            .push(trace.clone());
+        self.emit(Update::Decided {
+            conversation: id.clone(),
+            trace,
+        });
         self.apply(id, q, decision, &ringing, hops);
     }
 
-    fn ask(&mut self, policy: &str, id: &Arc<str>, q: u32, ringing: &[AgentIx], skipped: &mut Vec<(AgentIx, Arc<str>)>) -> Result<Decision, String> {
+    fn ask(
+        &mut self,
+        policy: &str,
+        id: &Arc<str>,
+        q: u32,
+        ringing: &[AgentIx],
+        skipped: &mut Vec<(AgentIx, Arc<str>)>,
+    ) -> Result<Decision, String> {
         let now = self.now();
         if let Some(p) = self.rust_policies.get_mut(policy) {
             let qdef = &self.rules.queues[q as usize];
@@ -745,13 +957,17 @@ impl Engine {
             };
             return p.decide(&ctx, skipped);
         }
-        self.scripts.decide(policy, id, q, now, ringing, skipped).map_err(|f| f.message)
+        self.scripts
+            .decide(policy, id, q, now, ringing, skipped)
+            .map_err(|f| f.message)
     }
 
     /// The host's own checks on a decision, so a buggy policy cannot offer to a busy agent.
     fn check(&self, decision: &Decision, q: u32, ringing: &[AgentIx]) -> Result<(), String> {
         match decision {
-            Decision::Offer { agents, timeout, .. } => {
+            Decision::Offer {
+                agents, timeout, ..
+            } => {
                 if agents.is_empty() {
                     return Err("policy offered to nobody; return policies.wait() instead".into());
                 }
@@ -765,16 +981,25 @@ impl Engine {
                         return Err(format!("policy offered to {} twice", a.id));
                     }
                     if !self.queues[q as usize].members.contains(&ix) {
-                        return Err(format!("policy offered to {}, who is not in queue {}", a.id, self.queues[q as usize].id));
+                        return Err(format!(
+                            "policy offered to {}, who is not in queue {}",
+                            a.id, self.queues[q as usize].id
+                        ));
                     }
                     if ringing.contains(&ix) {
                         continue;
                     }
                     if let Some(why) = a.blocked() {
-                        return Err(format!("policy offered to {}, who cannot take it ({why})", a.id));
+                        return Err(format!(
+                            "policy offered to {}, who cannot take it ({why})",
+                            a.id
+                        ));
                     }
                     if !allowed.contains(a.base) {
-                        return Err(format!("policy offered to {}, whose presence {} the queue does not allow", a.id, a.base));
+                        return Err(format!(
+                            "policy offered to {}, whose presence {} the queue does not allow",
+                            a.id, a.base
+                        ));
                     }
                 }
                 Ok(())
@@ -791,14 +1016,26 @@ impl Engine {
 
     fn describe(&self, decision: &Decision) -> String {
         match decision {
-            Decision::Offer { agents, timeout, extend_after } => {
-                let names: Vec<&str> = agents.iter().map(|&ix| &*self.agents[ix as usize].id).collect();
+            Decision::Offer {
+                agents,
+                timeout,
+                extend_after,
+            } => {
+                let names: Vec<&str> = agents
+                    .iter()
+                    .map(|&ix| &*self.agents[ix as usize].id)
+                    .collect();
                 match extend_after {
-                    Some(step) => format!("offer {} ({timeout}, extend after {step})", names.join(", ")),
+                    Some(step) => format!(
+                        "offer {} ({timeout}, extend after {step})",
+                        names.join(", ")
+                    ),
                     None => format!("offer {} ({timeout})", names.join(", ")),
                 }
             }
-            Decision::Wait { retry_after: Some(d) } => format!("wait (retry in {d})"),
+            Decision::Wait {
+                retry_after: Some(d),
+            } => format!("wait (retry in {d})"),
             Decision::Wait { retry_after: None } => "wait (until an agent frees up)".into(),
             Decision::Overflow { queue } => format!("overflow to {queue}"),
             Decision::GiveUp { reason } => format!("give up: {reason}"),
@@ -808,15 +1045,30 @@ impl Engine {
     fn apply(&mut self, id: &Arc<str>, q: u32, decision: Decision, ringing: &[AgentIx], hops: u32) {
         let now = self.now();
         match decision {
-            Decision::Offer { agents, timeout, extend_after } => {
-                let new: Vec<AgentIx> = agents.into_iter().filter(|ix| !ringing.contains(ix)).collect();
+            Decision::Offer {
+                agents,
+                timeout,
+                extend_after,
+            } => {
+                let new: Vec<AgentIx> = agents
+                    .into_iter()
+                    .filter(|ix| !ringing.contains(ix))
+                    .collect();
                 let offer_id = match self.conversations[id].offer {
                     Some(existing) => existing,
                     None => {
                         let offer_id = self.next_offer;
                         self.next_offer += 1;
-                        let timer = self.timers.schedule(now + timeout, TimerKind::OfferTimeout { offer: offer_id });
-                        let offer = Offer { id: offer_id, conversation: id.clone(), agents: Vec::new(), expires: now + timeout, timer };
+                        let timer = self
+                            .timers
+                            .schedule(now + timeout, TimerKind::OfferTimeout { offer: offer_id });
+                        let offer = Offer {
+                            id: offer_id,
+                            conversation: id.clone(),
+                            agents: Vec::new(),
+                            expires: now + timeout,
+                            timer,
+                        };
                         self.offers.insert(offer_id, offer);
                         let c = self.conversations.get_mut(id).unwrap();
                         c.offer = Some(offer_id);
@@ -826,12 +1078,31 @@ impl Engine {
                 };
                 let expires = self.offers[&offer_id].expires;
                 let queue = self.queues[q as usize].id.clone();
+                if !new.is_empty() {
+                    let names = new
+                        .iter()
+                        .map(|&ix| self.agents[ix as usize].id.clone())
+                        .collect();
+                    self.emit(Update::Offered {
+                        conversation: id.clone(),
+                        agents: names,
+                        timeout: expires - now,
+                    });
+                }
                 for &ix in &new {
                     let agent = self.agents[ix as usize].id.clone();
                     let c = self.conversations.get_mut(id).unwrap();
-                    c.attempts.push(Attempt { agent, queue: queue.clone(), offered_at: now, ended_at: None, outcome: AttemptOutcome::Pending });
+                    c.attempts.push(Attempt {
+                        agent,
+                        queue: queue.clone(),
+                        offered_at: now,
+                        ended_at: None,
+                        outcome: AttemptOutcome::Pending,
+                    });
                     let i = c.attempts.len() - 1;
-                    let _ = self.scripts.record_attempt(id, i, &self.conversations[id].attempts[i]);
+                    let _ = self
+                        .scripts
+                        .record_attempt(id, i, &self.conversations[id].attempts[i]);
                     let a = &mut self.agents[ix as usize];
                     a.offer = Some(offer_id);
                     a.counters.offered += 1;
@@ -841,11 +1112,12 @@ impl Engine {
                 if let Some(step) = extend_after.filter(|&s| now + s < expires) {
                     let c = self.conversations.get_mut(id).unwrap();
                     self.timers.cancel(c.retry_timer.take());
-                    c.retry_timer = Some(self.timers.schedule(now + step, TimerKind::Retry { conversation: id.clone() }));
-                }
-                if !new.is_empty() {
-                    let names = new.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect();
-                    self.emit(Update::Offered { conversation: id.clone(), agents: names, timeout: expires - now });
+                    c.retry_timer = Some(self.timers.schedule(
+                        now + step,
+                        TimerKind::Retry {
+                            conversation: id.clone(),
+                        },
+                    ));
                 }
             }
             // While an offer rings, anything but "offer more" leaves it ringing.
@@ -854,7 +1126,12 @@ impl Engine {
                 let c = self.conversations.get_mut(id).unwrap();
                 self.timers.cancel(c.retry_timer.take());
                 if let Some(d) = retry_after {
-                    c.retry_timer = Some(self.timers.schedule(now + d, TimerKind::Retry { conversation: id.clone() }));
+                    c.retry_timer = Some(self.timers.schedule(
+                        now + d,
+                        TimerKind::Retry {
+                            conversation: id.clone(),
+                        },
+                    ));
                 }
             }
             Decision::Overflow { queue } => {
@@ -870,14 +1147,20 @@ impl Engine {
     }
 
     fn give_up(&mut self, id: &Arc<str>, reason: String) {
-        self.emit(Update::GaveUp { conversation: id.clone(), reason: reason.clone() });
+        self.emit(Update::GaveUp {
+            conversation: id.clone(),
+            reason: reason.clone(),
+        });
         self.end_conversation(id, ConversationStatus::GaveUp, Some(reason));
     }
 
     // ---------------------------------------------------------------- agents
 
     fn agent_index(&self, id: &str) -> Result<AgentIx, InputError> {
-        self.agent_ix.get(id).copied().ok_or_else(|| InputError::UnknownAgent(id.into()))
+        self.agent_ix
+            .get(id)
+            .copied()
+            .ok_or_else(|| InputError::UnknownAgent(id.into()))
     }
 
     fn team(&self, ix: AgentIx) -> &TeamDef {
@@ -911,11 +1194,18 @@ impl Engine {
             let a = &self.agents[ix as usize];
             if let Err(e) = self.scripts.sync_agent(a, track) {
                 let message = format!("view of agent {} not updated: {e}", a.id);
-                self.emit(Update::Log { level: "error", message });
+                self.emit(Update::Log {
+                    level: "error",
+                    message,
+                });
             }
             let a = &self.agents[ix as usize];
             if a.blocked().is_none() {
-                self.reevaluate.extend(a.queues.iter().copied());
+                for &q in &a.queues {
+                    self.epoch += 1;
+                    self.queues[q as usize].epoch = self.epoch;
+                    self.reevaluate.insert(q);
+                }
             }
         }
     }
@@ -957,7 +1247,9 @@ impl Engine {
     }
 
     fn set_presence(&mut self, ix: AgentIx, presence: &str) {
-        let Some(p) = self.rules.presences.get(presence) else { return };
+        let Some(p) = self.rules.presences.get(presence) else {
+            return;
+        };
         let (id, base) = (p.id.clone(), p.base);
         let a = &mut self.agents[ix as usize];
         if a.presence == id {
@@ -965,7 +1257,11 @@ impl Engine {
         }
         a.presence = id.clone();
         a.base = base;
-        let update = Update::AgentPresence { agent: a.id.clone(), presence: id, base: base.as_str() };
+        let update = Update::AgentPresence {
+            agent: a.id.clone(),
+            presence: id,
+            base: base.as_str(),
+        };
         self.mark(ix);
         self.emit(update);
         if base == BaseStatus::Offline && self.agents[ix as usize].offer.is_some() {
@@ -980,7 +1276,10 @@ impl Engine {
         }
         let a = &self.agents[ix as usize];
         if a.status != Status::Callcenter {
-            return Err(InputError::Illegal(format!("agent `{agent}` is not in callcenter status (status {})", a.status.as_str())));
+            return Err(InputError::Illegal(format!(
+                "agent `{agent}` is not in callcenter status (status {})",
+                a.status.as_str()
+            )));
         }
         if a.state == State::Busy {
             return Err(InputError::Illegal(format!(
@@ -997,7 +1296,11 @@ impl Engine {
         Ok(())
     }
 
-    fn set_availability(&mut self, agent: &str, change: impl FnOnce(&mut Agent)) -> Result<(), InputError> {
+    fn set_availability(
+        &mut self,
+        agent: &str,
+        change: impl FnOnce(&mut Agent),
+    ) -> Result<(), InputError> {
         let ix = self.agent_index(agent)?;
         let track = self.rules.settings.track_work_day;
         let before = self.agents[ix as usize].unavailable(track);
@@ -1005,7 +1308,10 @@ impl Engine {
         let a = &self.agents[ix as usize];
         let after = a.unavailable(track);
         if before != after {
-            let update = Update::AgentAvailability { agent: a.id.clone(), unavailable: after };
+            let update = Update::AgentAvailability {
+                agent: a.id.clone(),
+                unavailable: after,
+            };
             self.emit(update);
         }
         Ok(())
@@ -1024,17 +1330,26 @@ impl Engine {
     }
 
     fn emit(&mut self, update: Update) {
-        self.updates.push(Stamped { at: self.clock.now(), update });
+        self.updates.push(Stamped {
+            at: self.clock.now(),
+            update,
+        });
     }
 
     // ---------------------------------------------------------------- reload
 
     /// Loads the scripts folder again and swaps the new rules in between two inputs.
-    /// On any problem the old rules stay in force and the diagnostics are returned.
-    pub fn reload(&mut self) -> Result<u64, LoadError> {
+    /// On any problem the old rules stay in force and the diagnostics are returned; on
+    /// success, the new generation and the updates of re-evaluating waiting conversations.
+    pub fn reload(&mut self) -> Result<(u64, Vec<Stamped>), LoadError> {
         let specs: Vec<_> = self.rust_policies.values().map(|p| p.spec()).collect();
         let generation = self.scripts.generation() + 1;
-        let (rules, scripts) = script::load(&self.config.scripts, &self.config.limits, &specs, generation)?;
+        let (rules, scripts) = script::load(
+            &self.config.scripts,
+            &self.config.limits,
+            &specs,
+            generation,
+        )?;
         let memos = self.scripts.queue_memos();
         let conversation_memos: HashMap<Arc<str>, serde_json::Value> = self
             .conversations
@@ -1050,12 +1365,20 @@ impl Engine {
             return Err(LoadError { diagnostics });
         }
         // Like a task router's re-evaluation: waiting conversations meet the new policies now.
-        self.reevaluate.extend(0..self.queues.len() as u32);
+        for q in 0..self.queues.len() {
+            self.epoch += 1;
+            self.queues[q].epoch = self.epoch;
+            self.reevaluate.insert(q as u32);
+        }
         self.settle();
-        Ok(generation)
+        Ok((generation, std::mem::take(&mut self.updates)))
     }
 
-    fn install(&mut self, rules: RuleSet, memos: BTreeMap<String, serde_json::Value>) -> Result<(), Vec<Diagnostic>> {
+    fn install(
+        &mut self,
+        rules: RuleSet,
+        memos: BTreeMap<String, serde_json::Value>,
+    ) -> Result<(), Vec<Diagnostic>> {
         self.install_with(rules, memos, &HashMap::new())
     }
 
@@ -1070,7 +1393,11 @@ impl Engine {
         // A queue that still holds conversations cannot disappear.
         let mut problems = Vec::new();
         for old in &self.queues {
-            let live = self.conversations.values().filter(|c| !c.status.is_ended() && self.queues[c.queue as usize].id == old.id).count();
+            let live = self
+                .conversations
+                .values()
+                .filter(|c| !c.status.is_ended() && self.queues[c.queue as usize].id == old.id)
+                .count();
             if live > 0 && rules.queue_index(&old.id).is_none() {
                 problems.push(Diagnostic::new(
                     "<reload>",
@@ -1110,11 +1437,16 @@ impl Engine {
         for a in &mut self.agents {
             a.queues.clear();
         }
-        let mut old_queues: HashMap<Arc<str>, (u32, QueueRuntime)> =
-            self.queues.drain(..).enumerate().map(|(i, q)| (q.id.clone(), (i as u32, q))).collect();
+        let mut old_queues: HashMap<Arc<str>, (u32, QueueRuntime)> = self
+            .queues
+            .drain(..)
+            .enumerate()
+            .map(|(i, q)| (q.id.clone(), (i as u32, q)))
+            .collect();
         let mut remap = HashMap::new();
         for (i, q) in rules.queues.iter().enumerate() {
-            let members: Vec<AgentIx> = q.agents.iter().map(|a| self.agent_ix[a.as_str()]).collect();
+            let members: Vec<AgentIx> =
+                q.agents.iter().map(|a| self.agent_ix[a.as_str()]).collect();
             for &m in &members {
                 self.agents[m as usize].queues.push(i as u32);
             }
@@ -1126,7 +1458,12 @@ impl Engine {
                 }
                 None => VecDeque::new(),
             };
-            self.queues.push(QueueRuntime { id, members, waiting });
+            self.queues.push(QueueRuntime {
+                id,
+                members,
+                waiting,
+                epoch: 0,
+            });
         }
         for c in self.conversations.values_mut() {
             // Ended conversations of removed queues point nowhere; keep them readable via queue 0.
@@ -1136,16 +1473,29 @@ impl Engine {
         let track = self.rules.settings.track_work_day;
         let view = (|| {
             for a in &self.agents {
-                self.scripts.add_agent(a, track).map_err(|e| e.to_string())?;
+                self.scripts
+                    .add_agent(a, track)
+                    .map_err(|e| e.to_string())?;
             }
-            let members: Vec<Vec<AgentIx>> = self.queues.iter().map(|q| q.members.clone()).collect();
-            self.scripts.set_queues(&self.rules, &members, &memos).map_err(|e| e.to_string())?;
+            let members: Vec<Vec<AgentIx>> =
+                self.queues.iter().map(|q| q.members.clone()).collect();
+            self.scripts
+                .set_queues(&self.rules, &members, &memos)
+                .map_err(|e| e.to_string())?;
             for c in self.conversations.values().filter(|c| !c.status.is_ended()) {
                 let queue = self.queues[c.queue as usize].id.clone();
-                self.scripts.add_conversation(c, &queue, conversation_memos.get(&c.id)).map_err(|e| e.to_string())?;
+                self.scripts
+                    .add_conversation(c, &queue, conversation_memos.get(&c.id))
+                    .map_err(|e| e.to_string())?;
             }
             Ok::<(), String>(())
         })();
-        view.map_err(|e| vec![Diagnostic::new("<reload>", None, format!("could not build the Lua view: {e}"))])
+        view.map_err(|e| {
+            vec![Diagnostic::new(
+                "<reload>",
+                None,
+                format!("could not build the Lua view: {e}"),
+            )]
+        })
     }
 }

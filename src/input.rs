@@ -12,25 +12,60 @@ use crate::time::Timestamp;
 pub enum Input {
     /// A customer called or wrote: a conversation enters a queue.
     Arrive(NewConversation),
-    Accept { conversation: String, agent: String },
-    Decline { conversation: String, agent: String },
+    Accept {
+        conversation: String,
+        agent: String,
+    },
+    Decline {
+        conversation: String,
+        agent: String,
+    },
     /// The agent finished the conversation; wrap-up starts.
-    Close { conversation: String },
+    Close {
+        conversation: String,
+    },
     /// The customer hung up or left.
-    Abandon { conversation: String },
+    Abandon {
+        conversation: String,
+    },
     /// The agent signs in: online, with the default presence.
-    SignIn { agent: String },
-    SignOut { agent: String },
-    SetPresence { agent: String, presence: String },
-    SetStatus { agent: String, status: String },
-    Pause { agent: String, cause: String },
+    SignIn {
+        agent: String,
+    },
+    SignOut {
+        agent: String,
+    },
+    SetPresence {
+        agent: String,
+        presence: String,
+    },
+    SetStatus {
+        agent: String,
+        status: String,
+    },
+    Pause {
+        agent: String,
+        cause: String,
+    },
     /// Ends a pause: back to Waiting.
-    Resume { agent: String },
-    StartWorkDay { agent: String },
-    EndWorkDay { agent: String },
+    Resume {
+        agent: String,
+    },
+    StartWorkDay {
+        agent: String,
+    },
+    EndWorkDay {
+        agent: String,
+    },
     /// Replaces the agent's vacation periods (`[from, to)`, RFC 3339).
-    SetVacations { agent: String, periods: Vec<(String, String)> },
-    SetDismissed { agent: String, dismissed: bool },
+    SetVacations {
+        agent: String,
+        periods: Vec<(String, String)>,
+    },
+    SetDismissed {
+        agent: String,
+        dismissed: bool,
+    },
 }
 
 impl Input {
@@ -59,9 +94,14 @@ pub fn parse_periods(periods: &[(String, String)]) -> Result<Vec<(Timestamp, Tim
     periods
         .iter()
         .map(|(from, to)| {
-            let (from, to) = (Timestamp::parse_rfc3339(from)?, Timestamp::parse_rfc3339(to)?);
+            let (from, to) = (
+                Timestamp::parse_rfc3339(from)?,
+                Timestamp::parse_rfc3339(to)?,
+            );
             if to <= from {
-                return Err(format!("vacation period ends ({to}) before it starts ({from})"));
+                return Err(format!(
+                    "vacation period ends ({to}) before it starts ({from})"
+                ));
             }
             Ok((from, to))
         })

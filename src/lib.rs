@@ -16,6 +16,7 @@ pub mod offer;
 pub mod policy;
 pub mod presence;
 pub mod rules;
+pub mod runtime;
 pub mod scenario;
 pub mod script;
 pub mod time;

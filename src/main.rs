@@ -1,1 +1,92 @@
-fn main(){}
+//! The `rota` command: check scripts, simulate scenarios.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "rota",
+    version,
+    about = "A host for contact-center rules written in Lua"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load and validate a scripts folder; print problems as file:line: message.
+    Check {
+        /// The scripts folder.
+        #[arg(default_value = "scripts")]
+        dir: PathBuf,
+    },
+    /// Replay a scenario file on a virtual clock and print its timeline.
+    Simulate {
+        scenario: PathBuf,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rota: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { dir } => {
+            let specs = Vec::new();
+            match rota::script::load(&dir, &rota::script::Limits::default(), &specs, 1) {
+                Ok((rules, _)) => {
+                    println!(
+                        "{}: ok ({} agents, {} teams, {} queues, {} policies, {} presences)",
+                        dir.display(),
+                        rules.agents.len(),
+                        rules.teams.len(),
+                        rules.queues.len(),
+                        rules.policies.len(),
+                        rules.presences.all().count()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    for d in &e.diagnostics {
+                        let file = if d.file.starts_with("stdlib/") || d.file.starts_with('<') {
+                            d.file.clone()
+                        } else {
+                            dir.join(&d.file).display().to_string()
+                        };
+                        match d.line {
+                            Some(line) => println!("{file}:{line}: {}", d.message),
+                            None => println!("{file}: {}", d.message),
+                        }
+                    }
+                    eprintln!("{} problem(s) found", e.diagnostics.len());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Simulate { scenario, json } => {
+            let timeline = rota::scenario::run_file(&scenario)
+                .with_context(|| format!("simulating {}", scenario.display()))?;
+            if json {
+                print!("{}", timeline.json_lines());
+            } else {
+                print!("{}", timeline.text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

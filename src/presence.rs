@@ -84,7 +84,9 @@ impl BaseSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = BaseStatus> {
-        BaseStatus::ALL.into_iter().filter(move |s| self.contains(*s))
+        BaseStatus::ALL
+            .into_iter()
+            .filter(move |s| self.contains(*s))
     }
 }
 
@@ -108,9 +110,21 @@ impl Default for PresenceCatalog {
     fn default() -> Self {
         let presences = BaseStatus::ALL
             .into_iter()
-            .map(|b| (b.as_str().to_string(), Presence { id: b.as_str().into(), text: b.text().into(), base: b }))
+            .map(|b| {
+                (
+                    b.as_str().to_string(),
+                    Presence {
+                        id: b.as_str().into(),
+                        text: b.text().into(),
+                        base: b,
+                    },
+                )
+            })
             .collect();
-        PresenceCatalog { presences, default: "available".into() }
+        PresenceCatalog {
+            presences,
+            default: "available".into(),
+        }
     }
 }
 
@@ -145,7 +159,9 @@ impl PresenceCatalog {
     pub fn selectable(&self, id: &str) -> Result<&Presence, String> {
         match self.presences.get(id) {
             None => Err(format!("presence `{id}` is not defined")),
-            Some(p) if p.id == "inactive" => Err("presence `inactive` is set by the system only".into()),
+            Some(p) if p.id == "inactive" => {
+                Err("presence `inactive` is set by the system only".into())
+            }
             Some(p) => Ok(p),
         }
     }

@@ -22,7 +22,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 for s in &listed {
                     match s.parse::<BaseStatus>() {
                         Ok(b) => allowed.push(b),
-                        Err(e) => f.problems.push(format!("queues.define `{id}`: allowed: {e}")),
+                        Err(e) => f
+                            .problems
+                            .push(format!("queues.define `{id}`: allowed: {e}")),
                     }
                 }
                 if listed.is_empty() {
@@ -37,7 +39,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     max_wait: f.opt_duration("max_wait"),
                     on_max_wait: f.opt_str("on_max_wait"),
                     fallback: f.opt_str("fallback"),
-                    retry_after_error: f.opt_duration("retry_after_error").unwrap_or(Duration::from_secs(30)),
+                    retry_after_error: f
+                        .opt_duration("retry_after_error")
+                        .unwrap_or(Duration::from_secs(30)),
                     id,
                     at: at.clone(),
                 };

@@ -53,7 +53,9 @@ impl Budget {
     }
 
     fn check(&self) -> mlua::Result<VmState> {
-        let Some(deadline) = self.deadline.get() else { return Ok(VmState::Continue) };
+        let Some(deadline) = self.deadline.get() else {
+            return Ok(VmState::Continue);
+        };
         // Once expired, every later interrupt fails too, so a `pcall` around a loop cannot swallow it.
         if !self.expired.get() {
             let ticks = self.ticks.get().wrapping_add(1);
@@ -63,7 +65,10 @@ impl Budget {
             }
             self.expired.set(true);
         }
-        Err(mlua::Error::runtime(format!("CPU budget of {}ms exceeded", self.limit_ms.get())))
+        Err(mlua::Error::runtime(format!(
+            "CPU budget of {}ms exceeded",
+            self.limit_ms.get()
+        )))
     }
 }
 
@@ -77,7 +82,13 @@ pub struct Modules {
 
 /// A fresh VM with the safe libraries only, `require` limited to known modules, and the limits set.
 pub fn new_vm(limits: &Limits) -> mlua::Result<(Lua, Rc<Budget>)> {
-    let libs = StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::BIT | StdLib::MATH | StdLib::BUFFER;
+    let libs = StdLib::COROUTINE
+        | StdLib::TABLE
+        | StdLib::STRING
+        | StdLib::UTF8
+        | StdLib::BIT
+        | StdLib::MATH
+        | StdLib::BUFFER;
     let lua = Lua::new_with(libs, LuaOptions::default())?;
     let globals = lua.globals();
     // mlua installs a filesystem `require` and `loadstring`; rules get neither, nor environment tricks.
@@ -98,17 +109,22 @@ pub fn new_vm(limits: &Limits) -> mlua::Result<(Lua, Rc<Budget>)> {
             Ok(match (m, n) {
                 (None, _) => mlua::Value::Number(unit),
                 (Some(m), None) if m >= 1 => mlua::Value::Integer(1 + (unit * m as f64) as i64),
-                (Some(m), Some(n)) if n >= m => mlua::Value::Integer(m + (unit * (n - m + 1) as f64) as i64),
+                (Some(m), Some(n)) if n >= m => {
+                    mlua::Value::Integer(m + (unit * (n - m + 1) as f64) as i64)
+                }
                 _ => return Err(mlua::Error::runtime("math.random: interval is empty")),
             })
         })?,
     )?;
-    math.raw_set("randomseed", lua.create_function(|lua, seed: i64| {
-        if let Some(mut r) = lua.app_data_mut::<Rng>() {
-            r.0 = seed as u64;
-        }
-        Ok(())
-    })?)?;
+    math.raw_set(
+        "randomseed",
+        lua.create_function(|lua, seed: i64| {
+            if let Some(mut r) = lua.app_data_mut::<Rng>() {
+                r.0 = seed as u64;
+            }
+            Ok(())
+        })?,
+    )?;
 
     let budget = Rc::new(Budget::default());
     let b = budget.clone();
@@ -133,12 +149,17 @@ impl Rng {
 /// `require("name")`: only modules of the stdlib or the scripts folder, each run once.
 fn require(lua: &Lua, name: String) -> mlua::Result<LuaValue> {
     let source = {
-        let modules = lua.app_data_ref::<Modules>().expect("modules are set up with the VM");
+        let modules = lua
+            .app_data_ref::<Modules>()
+            .expect("modules are set up with the VM");
         if let Some(v) = modules.loaded.get(&name) {
             return Ok(v.clone());
         }
         if modules.loading.contains(&name) {
-            return Err(mlua::Error::runtime(format!("require cycle: {} -> {name}", modules.loading.join(" -> "))));
+            return Err(mlua::Error::runtime(format!(
+                "require cycle: {} -> {name}",
+                modules.loading.join(" -> ")
+            )));
         }
         match modules.sources.get(&name) {
             Some(s) => s.clone(),
@@ -152,8 +173,14 @@ fn require(lua: &Lua, name: String) -> mlua::Result<LuaValue> {
         }
     };
     let (file, code) = source;
-    lua.app_data_mut::<Modules>().unwrap().loading.push(name.clone());
-    let result = lua.load(code.as_str()).set_name(format!("@{file}")).call::<LuaValue>(());
+    lua.app_data_mut::<Modules>()
+        .unwrap()
+        .loading
+        .push(name.clone());
+    let result = lua
+        .load(code.as_str())
+        .set_name(format!("@{file}"))
+        .call::<LuaValue>(());
     let mut modules = lua.app_data_mut::<Modules>().unwrap();
     modules.loading.pop();
     let value = match result? {
