@@ -470,21 +470,13 @@ impl Engine {
         let (offer_id, ix) = self.ringing(conversation, agent)?;
         let offer = self.offers.remove(&offer_id).expect("ringing offer exists");
         self.timers.cancel(Some(offer.timer));
-        for &other in offer.agents.iter().filter(|&&o| o != ix) {
-            self.end_attempt(&offer.conversation, other, AttemptOutcome::Revoked);
-            self.agents[other as usize].offer = None;
-            self.set_state(other, State::Waiting);
-            self.emit(Update::Revoked {
-                conversation: offer.conversation.clone(),
-                agent: self.agents[other as usize].id.clone(),
-            });
-        }
-        self.end_attempt(&offer.conversation, ix, AttemptOutcome::Accepted);
         let id = offer.conversation.clone();
-        let c = self
-            .conversations
-            .get_mut(&id)
-            .expect("offered conversation exists");
+        self.emit(Update::Accepted { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
+        self.end_attempt(&id, ix, AttemptOutcome::Accepted);
+        for &other in offer.agents.iter().filter(|&&o| o != ix) {
+            self.take_back(&id, other);
+        }
+        let c = self.conversations.get_mut(&id).expect("offered conversation exists");
         c.status = ConversationStatus::Assigned;
         c.offer = None;
         c.agent = Some(self.agents[ix as usize].id.clone());
@@ -494,15 +486,19 @@ impl Engine {
         self.queues[q as usize].waiting.retain(|w| *w != id);
         let a = &mut self.agents[ix as usize];
         a.offer = None;
-        a.conversation = Some(id.clone());
+        a.conversation = Some(id);
         a.counters.answered += 1;
         a.counters.missed_in_row = 0;
-        self.emit(Update::Accepted {
-            conversation: id,
-            agent: self.agents[ix as usize].id.clone(),
-        });
         self.set_state(ix, State::Busy);
         Ok(())
+    }
+
+    /// Withdraws a pending offer from one agent without fault: back to Waiting, no miss.
+    fn take_back(&mut self, id: &Arc<str>, ix: AgentIx) {
+        self.emit(Update::Revoked { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
+        self.end_attempt(id, ix, AttemptOutcome::Revoked);
+        self.agents[ix as usize].offer = None;
+        self.set_state(ix, State::Waiting);
     }
 
     fn decline(&mut self, conversation: &str, agent: &str) -> Result<(), InputError> {
