@@ -868,7 +868,7 @@ impl Engine {
         let (policy, fallback) = (qdef.policy.clone(), qdef.fallback.clone());
         let mut skipped = Vec::new();
         let started = self.config.record_latencies.then(std::time::Instant::now);
-        let mut decided = self.ask(&policy, id, q, &ringing, &mut skipped);
+        let mut decided = self.ask(&policy, false, id, q, &ringing, &mut skipped);
         let mut by = policy;
         let mut error = None;
         if let Err(e) = decided.clone().and_then(|d| self.check(&d, q, &ringing)) {
@@ -878,7 +878,7 @@ impl Engine {
             decided = match fallback {
                 Some(f) if f != by => {
                     let d = self
-                        .ask(&f, id, q, &ringing, &mut skipped)
+                        .ask(&f, true, id, q, &ringing, &mut skipped)
                         .and_then(|d| self.check(&d, q, &ringing).map(|()| d));
                     by = format!("{f} (fallback)");
                     d
@@ -931,6 +931,7 @@ impl Engine {
     fn ask(
         &mut self,
         policy: &str,
+        as_fallback: bool,
         id: &Arc<str>,
         q: u32,
         ringing: &[AgentIx],
@@ -946,7 +947,7 @@ impl Engine {
                 allowed: qdef.allowed,
                 candidates: &self.queues[q as usize].members,
                 agents: &self.agents,
-                options: &qdef.options,
+                options: if as_fallback { &qdef.fallback_options } else { &qdef.options },
                 now,
                 track_work_day: self.rules.settings.track_work_day,
                 ringing,
@@ -954,7 +955,7 @@ impl Engine {
             return p.decide(&ctx, skipped);
         }
         self.scripts
-            .decide(policy, id, q, now, ringing, skipped)
+            .decide(policy, id, q, now, ringing, as_fallback, skipped)
             .map_err(|f| f.message)
     }
 

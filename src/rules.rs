@@ -88,6 +88,8 @@ pub struct QueueDef {
     pub on_max_wait: Option<String>,
     /// Policy asked when the queue's own policy fails (otherwise: wait and retry).
     pub fallback: Option<String>,
+    /// The fallback policy's option defaults.
+    pub fallback_options: BTreeMap<String, Value>,
     pub retry_after_error: Duration,
     pub at: Location,
 }
@@ -382,8 +384,14 @@ impl Draft {
                 },
             }
             if let Some(f) = &queue.fallback {
-                if !rules.policies.contains_key(f) {
-                    self.problem(&at, format!("queue `{q}`: unknown fallback policy `{f}`"));
+                match rules.policies.get(f).map(|spec| spec.validate(&BTreeMap::new())) {
+                    None => self.problem(&at, format!("queue `{q}`: unknown fallback policy `{f}`")),
+                    Some(Ok(options)) => queue.fallback_options = options,
+                    Some(Err(errors)) => {
+                        for e in errors {
+                            self.problem(&at, format!("queue `{q}`: fallback: {e}"));
+                        }
+                    }
                 }
             }
             if let Some(to) = &queue.on_max_wait {

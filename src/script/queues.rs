@@ -39,6 +39,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     max_wait: f.opt_duration("max_wait"),
                     on_max_wait: f.opt_str("on_max_wait"),
                     fallback: f.opt_str("fallback"),
+                    fallback_options: Default::default(),
                     retry_after_error: f
                         .opt_duration("retry_after_error")
                         .unwrap_or(Duration::from_secs(30)),

@@ -250,6 +250,11 @@ impl Scripts {
                 options.raw_set(k.as_str(), from_json(&self.lua, v)?)?;
             }
             t.raw_set("options", options)?;
+            let fallback_options = self.lua.create_table()?;
+            for (k, v) in &q.fallback_options {
+                fallback_options.raw_set(k.as_str(), from_json(&self.lua, v)?)?;
+            }
+            t.raw_set("fallback_options", fallback_options)?;
             let allows = self.lua.create_table()?;
             for b in q.allowed.iter() {
                 allows.raw_set(b.as_str(), true)?;
@@ -377,8 +382,10 @@ impl Scripts {
         self.conversations.remove(id);
     }
 
-    /// Asks policy `name` about a conversation. The CPU budget and memory cap apply to this
-    /// call only; whatever goes wrong comes back as a [`PolicyFailure`], never a panic.
+    /// Asks policy `name` about a conversation (with the queue's fallback options when
+    /// `as_fallback`). The CPU budget and memory cap apply to this call only; whatever goes
+    /// wrong comes back as a [`PolicyFailure`], never a panic.
+    #[allow(clippy::too_many_arguments)]
     pub fn decide(
         &mut self,
         name: &str,
@@ -386,6 +393,7 @@ impl Scripts {
         queue: u32,
         now: Timestamp,
         ringing: &[AgentIx],
+        as_fallback: bool,
         skipped: &mut Vec<(AgentIx, Arc<str>)>,
     ) -> Result<Decision, PolicyFailure> {
         let fail = |message: String| PolicyFailure { message };
@@ -404,7 +412,8 @@ impl Scripts {
             ctx.raw_set(&k.queue, q)?;
             ctx.raw_set(&k.now, now.as_secs_f64())?;
             ctx.raw_set(&k.candidates, q.raw_get::<Table>("agents")?)?;
-            ctx.raw_set(&k.options, q.raw_get::<Table>(&k.options)?)?;
+            let options: Table = if as_fallback { q.raw_get("fallback_options")? } else { q.raw_get(&k.options)? };
+            ctx.raw_set(&k.options, options)?;
             ctx.raw_set(&k.attempts, conv.raw_get::<Table>(&k.attempts)?)?;
             ctx.raw_set(&k.tried, conv.raw_get::<Table>(&k.tried)?)?;
             if ringing.is_empty() {

@@ -1,0 +1,76 @@
+//! Helpers shared by the integration tests: engines on a virtual clock, scratch script folders.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rota::conversation::NewConversation;
+use rota::time::Timestamp;
+use rota::{Engine, EngineConfig, Input, Stamped, VirtualClock};
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+pub fn start() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-05-04T10:00:00Z").unwrap()
+}
+
+/// An engine on `scripts` at a fixed virtual time.
+pub fn engine(scripts: &Path) -> (Engine, VirtualClock) {
+    engine_with(EngineConfig::new(scripts))
+}
+
+pub fn engine_with(config: EngineConfig) -> (Engine, VirtualClock) {
+    let clock = VirtualClock::starting_at(start());
+    let engine = Engine::new(config, Arc::new(clock.clone()), Vec::new()).unwrap_or_else(|e| panic!("{e}"));
+    (engine, clock)
+}
+
+/// Signs agents in, in call-center mode.
+pub fn ready(engine: &mut Engine, agents: &[&str]) {
+    for a in agents {
+        engine.handle(Input::SignIn { agent: a.to_string() }).unwrap();
+        engine.handle(Input::SetStatus { agent: a.to_string(), status: "callcenter".into() }).unwrap();
+        engine.handle(Input::StartWorkDay { agent: a.to_string() }).unwrap();
+    }
+}
+
+pub fn arrive(id: &str, queue: &str) -> Input {
+    Input::Arrive(NewConversation { id: id.into(), queue: queue.into(), ..Default::default() })
+}
+
+pub fn lines(updates: &[Stamped]) -> Vec<String> {
+    updates.iter().map(|u| u.update.describe()).collect()
+}
+
+/// A scratch folder holding the given files, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(files: &[(&str, &str)]) -> Scratch {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("rota-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = Scratch(dir);
+        scratch.write(files);
+        scratch
+    }
+
+    pub fn write(&self, files: &[(&str, &str)]) {
+        for (name, text) in files {
+            let path = self.0.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

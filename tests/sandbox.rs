@@ -1,0 +1,96 @@
+//! A policy that runs away, bombs memory, errors or misbehaves fails that one decision:
+//! the trace says why, the conversation falls back (queue fallback policy, else wait and
+//! retry), and the engine keeps deciding.
+
+mod common;
+
+use common::*;
+use rota::conversation::NewConversation;
+use rota::Input;
+
+fn bomb(id: &str, queue: &str, kind: &str) -> Input {
+    let mut attributes = std::collections::BTreeMap::new();
+    attributes.insert("kind".to_string(), serde_json::Value::from(kind));
+    Input::Arrive(NewConversation { id: id.into(), queue: queue.into(), attributes, ..Default::default() })
+}
+
+/// An engine whose policies may use 4 MiB (so the memory bomb hits the cap quickly).
+fn small_engine() -> (rota::Engine, rota::VirtualClock) {
+    let mut config = rota::EngineConfig::new(fixture("sandbox"));
+    config.limits.memory = 4 * 1024 * 1024;
+    engine_with(config)
+}
+
+/// (kind of misbehaviour, text the trace's error must contain)
+const CASES: &[(&str, &str)] = &[
+    ("loop", "CPU budget of 20ms exceeded"),
+    ("pcall_loop", "CPU budget of 20ms exceeded"),
+    ("coroutine_loop", "CPU budget of 20ms exceeded"),
+    ("pattern", "CPU budget of 20ms exceeded"),
+    ("memory", "memory"),
+    ("error", "rules.lua:40: attempt to index nil"),
+    ("bad_return", "policy returned integer"),
+    ("busy_agent", "who cannot take it (state_offered)"),
+    ("define_at_runtime", "definitions can only be made while the scripts load"),
+];
+
+#[test]
+fn each_misbehaving_policy_fails_only_its_decision() {
+    let (mut engine, _clock) = small_engine();
+    ready(&mut engine, &["a1", "a2"]);
+    // a1 is ringing for a good conversation, so "busy_agent" offers to someone who cannot take it.
+    engine.handle(bomb("good-0", "bombs", "ok")).unwrap();
+    for (i, (kind, expected)) in CASES.iter().enumerate() {
+        let id = format!("bad-{i}");
+        let updates = engine.handle(bomb(&id, "bombs", kind)).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let c = engine.conversation(&id).unwrap();
+        let trace = c.traces.last().unwrap();
+        let error = trace.error.as_deref().unwrap_or_else(|| panic!("{kind}: no error in trace {trace:?}"));
+        assert!(error.contains(expected), "{kind}: error {error:?} does not mention {expected:?}");
+        assert_eq!(trace.policy, "host fallback", "{kind}");
+        assert_eq!(trace.decision, "wait (retry in 45s)", "{kind}");
+        assert_eq!(c.status.as_str(), "queued", "{kind}");
+        assert!(lines(&updates).iter().any(|l| l.contains("policy error")), "{kind}: {updates:?}");
+    }
+    assert_eq!(engine.metrics().policy_errors, CASES.len() as u64);
+
+    // The host is fine: a well-behaved decision right after still offers.
+    let updates = engine.handle(bomb("good-1", "bombs", "ok")).unwrap();
+    assert!(lines(&updates).contains(&"good-1 offered to a2 (timeout 30s)".to_string()), "{updates:?}");
+    // And the failed ones are asked again when their retry falls due.
+    let retried = engine.advance_to(start() + rota::time::Duration::from_secs(45));
+    assert!(lines(&retried).iter().any(|l| l.starts_with("bad-0 decision")), "{retried:?}");
+}
+
+#[test]
+fn a_queue_with_a_fallback_policy_uses_it_when_its_policy_fails() {
+    let (mut engine, _clock) = engine(&fixture("sandbox"));
+    ready(&mut engine, &["a1", "a2"]);
+    let updates = engine.handle(bomb("c1", "rescued", "error")).unwrap();
+    let trace = engine.conversation("c1").unwrap().traces.last().unwrap().clone();
+    assert_eq!(trace.policy, "ring_all (fallback)");
+    assert_eq!(trace.decision, "offer a1, a2 (30s)");
+    assert!(trace.error.as_deref().unwrap().contains("attempt to index nil"));
+    assert!(lines(&updates).contains(&"c1 offered to a1, a2 (timeout 30s)".to_string()));
+}
+
+#[test]
+fn scripts_cannot_reach_files_processes_or_load_code() {
+    let (mut engine, _clock) = engine(&fixture("sandbox"));
+    ready(&mut engine, &["a1"]);
+    let updates = engine.handle(bomb("c1", "bombs", "escape")).unwrap();
+    assert!(lines(&updates).contains(&"c1 given up: reachable: none".to_string()), "{updates:?}");
+}
+
+#[test]
+fn memory_is_usable_again_after_a_memory_bomb() {
+    let (mut engine, _clock) = small_engine();
+    ready(&mut engine, &["a1", "a2"]);
+    for i in 0..3 {
+        engine.handle(bomb(&format!("m{i}"), "bombs", "memory")).unwrap();
+    }
+    let after = engine.lua_memory();
+    assert!(after < 32 * 1024 * 1024, "the bombs' garbage was collected ({after} bytes in use)");
+    let updates = engine.handle(bomb("ok", "bombs", "ok")).unwrap();
+    assert!(lines(&updates).iter().any(|l| l == "ok offered to a1 (timeout 30s)"), "{updates:?}");
+}
