@@ -43,9 +43,7 @@ impl FromStr for Status {
             "dnd" => Ok(Status::Dnd),
             "ready" => Ok(Status::Ready),
             "callcenter" => Ok(Status::Callcenter),
-            _ => Err(format!(
-                "unknown status `{s}` (one of: dnd, ready, callcenter)"
-            )),
+            _ => Err(format!("unknown status `{s}` (one of: dnd, ready, callcenter)")),
         }
     }
 }
@@ -183,12 +181,7 @@ impl Agent {
     /// Whether `t` falls inside one of the vacation periods, and when that next changes.
     pub fn vacation_at(&self, t: Timestamp) -> (bool, Option<Timestamp>) {
         let on = self.vacations.iter().any(|&(from, to)| from <= t && t < to);
-        let next = self
-            .vacations
-            .iter()
-            .flat_map(|&(from, to)| [from, to])
-            .filter(|&edge| edge > t)
-            .min();
+        let next = self.vacations.iter().flat_map(|&(from, to)| [from, to]).filter(|&edge| edge > t).min();
         (on, next)
     }
 

@@ -28,9 +28,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Timestamp(since_epoch.as_millis() as i64)
     }
 }
@@ -43,9 +41,7 @@ pub struct VirtualClock {
 
 impl VirtualClock {
     pub fn starting_at(t: Timestamp) -> Self {
-        VirtualClock {
-            millis: Arc::new(AtomicI64::new(t.0)),
-        }
+        VirtualClock { millis: Arc::new(AtomicI64::new(t.0)) }
     }
 
     pub fn set(&self, t: Timestamp) {

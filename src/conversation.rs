@@ -71,10 +71,7 @@ impl ConversationStatus {
 
     /// Still waiting for an agent (a policy may be asked about it).
     pub fn is_waiting(self) -> bool {
-        matches!(
-            self,
-            ConversationStatus::Queued | ConversationStatus::Offered
-        )
+        matches!(self, ConversationStatus::Queued | ConversationStatus::Offered)
     }
 
     pub fn is_ended(self) -> bool {

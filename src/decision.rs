@@ -12,11 +12,7 @@ use crate::time::{Duration, Timestamp};
 pub enum Decision {
     /// Offer to these agents at once (one agent is the common case); the first to accept wins.
     /// With `extend_after`, the policy is asked again while the offer rings and may add agents.
-    Offer {
-        agents: Vec<AgentIx>,
-        timeout: Duration,
-        extend_after: Option<Duration>,
-    },
+    Offer { agents: Vec<AgentIx>, timeout: Duration, extend_after: Option<Duration> },
     /// Keep waiting; ask again when an agent of the queue frees up, or after `retry_after`.
     Wait { retry_after: Option<Duration> },
     /// Move the conversation to another queue and ask that queue's policy.

@@ -10,9 +10,7 @@ use std::sync::Arc;
 
 use crate::agent::{Agent, AgentIx, State, Status};
 use crate::clock::Clock;
-use crate::conversation::{
-    Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation,
-};
+use crate::conversation::{Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation};
 use crate::decision::{Decision, Skip, Trace};
 use crate::error::{Diagnostic, InputError, LoadError};
 use crate::input::{parse_periods, Input};
@@ -99,10 +97,8 @@ impl Engine {
         clock: Arc<dyn Clock>,
         rust_policies: Vec<Box<dyn Policy>>,
     ) -> Result<Self, LoadError> {
-        let rust_policies: BTreeMap<String, Box<dyn Policy>> = rust_policies
-            .into_iter()
-            .map(|p| (p.spec().name, p))
-            .collect();
+        let rust_policies: BTreeMap<String, Box<dyn Policy>> =
+            rust_policies.into_iter().map(|p| (p.spec().name, p)).collect();
         let specs: Vec<_> = rust_policies.values().map(|p| p.spec()).collect();
         let (rules, scripts) = script::load(&config.scripts, &config.limits, &specs, 1)?;
         let mut engine = Engine {
@@ -126,9 +122,7 @@ impl Engine {
             epoch: 0,
             metrics: Metrics::default(),
         };
-        engine
-            .install(rules, BTreeMap::new())
-            .map_err(|d| LoadError { diagnostics: d })?;
+        engine.install(rules, BTreeMap::new()).map_err(|d| LoadError { diagnostics: d })?;
         Ok(engine)
     }
 
@@ -179,10 +173,7 @@ impl Engine {
 
     /// Ids of the conversations waiting in a queue, in arrival order.
     pub fn waiting(&self, queue: &str) -> Option<Vec<Arc<str>>> {
-        self.queues
-            .iter()
-            .find(|q| &*q.id == queue)
-            .map(|q| q.waiting.iter().cloned().collect())
+        self.queues.iter().find(|q| &*q.id == queue).map(|q| q.waiting.iter().cloned().collect())
     }
 
     pub fn next_due(&self) -> Option<Timestamp> {
@@ -201,17 +192,13 @@ impl Engine {
                 due: key.due.to_rfc3339(),
                 kind: kind.name(),
                 subject: match kind {
-                    TimerKind::OfferTimeout { offer } => self
-                        .offers
-                        .get(offer)
-                        .map(|o| o.conversation.to_string())
-                        .unwrap_or_default(),
-                    TimerKind::WrapUpEnd { agent }
-                    | TimerKind::MissedEnd { agent }
-                    | TimerKind::Vacation { agent } => self.agents[*agent as usize].id.to_string(),
-                    TimerKind::MaxWait { conversation } | TimerKind::Retry { conversation } => {
-                        conversation.to_string()
+                    TimerKind::OfferTimeout { offer } => {
+                        self.offers.get(offer).map(|o| o.conversation.to_string()).unwrap_or_default()
                     }
+                    TimerKind::WrapUpEnd { agent } | TimerKind::MissedEnd { agent } | TimerKind::Vacation { agent } => {
+                        self.agents[*agent as usize].id.to_string()
+                    }
+                    TimerKind::MaxWait { conversation } | TimerKind::Retry { conversation } => conversation.to_string(),
                 },
             })
             .collect()
@@ -253,14 +240,8 @@ impl Engine {
     fn dispatch(&mut self, input: Input) -> Result<(), InputError> {
         match input {
             Input::Arrive(new) => self.arrive(new),
-            Input::Accept {
-                conversation,
-                agent,
-            } => self.accept(&conversation, &agent),
-            Input::Decline {
-                conversation,
-                agent,
-            } => self.decline(&conversation, &agent),
+            Input::Accept { conversation, agent } => self.accept(&conversation, &agent),
+            Input::Decline { conversation, agent } => self.decline(&conversation, &agent),
             Input::Close { conversation } => self.close(&conversation),
             Input::Abandon { conversation } => self.abandon(&conversation),
             Input::SignIn { agent } => {
@@ -279,10 +260,7 @@ impl Engine {
             }
             Input::SetPresence { agent, presence } => {
                 let ix = self.agent_index(&agent)?;
-                self.rules
-                    .presences
-                    .selectable(&presence)
-                    .map_err(InputError::UnknownPresence)?;
+                self.rules.presences.selectable(&presence).map_err(InputError::UnknownPresence)?;
                 self.set_presence(ix, &presence);
                 Ok(())
             }
@@ -296,18 +274,14 @@ impl Engine {
             Input::Resume { agent } => {
                 let ix = self.agent_index(&agent)?;
                 if self.agents[ix as usize].state != State::Paused {
-                    return Err(InputError::Illegal(format!(
-                        "agent `{agent}` is not paused"
-                    )));
+                    return Err(InputError::Illegal(format!("agent `{agent}` is not paused")));
                 }
                 self.set_state(ix, State::Waiting);
                 Ok(())
             }
             Input::StartWorkDay { agent } => self.set_availability(&agent, |a| a.work_day = true),
             Input::EndWorkDay { agent } => self.set_availability(&agent, |a| a.work_day = false),
-            Input::SetDismissed { agent, dismissed } => {
-                self.set_availability(&agent, |a| a.dismissed = dismissed)
-            }
+            Input::SetDismissed { agent, dismissed } => self.set_availability(&agent, |a| a.dismissed = dismissed),
             Input::SetVacations { agent, periods } => {
                 let ix = self.agent_index(&agent)?;
                 let periods = parse_periods(&periods).map_err(InputError::Illegal)?;
@@ -366,17 +340,17 @@ impl Engine {
         let waiting: Vec<Arc<str>> = self.queues[q as usize].waiting.iter().cloned().collect();
         for id in waiting {
             let epoch = self.queues[q as usize].epoch;
-            let stale = self.conversations.get(&id).is_some_and(|c| {
-                c.status == ConversationStatus::Queued && c.queue == q && c.seen_epoch < epoch
-            });
+            let stale = self
+                .conversations
+                .get(&id)
+                .is_some_and(|c| c.status == ConversationStatus::Queued && c.queue == q && c.seen_epoch < epoch);
             if !stale {
                 continue;
             }
             let allowed = self.rules.queues[q as usize].allowed;
             let members = &self.queues[q as usize].members;
             if !members.iter().any(|&ix| {
-                self.agents[ix as usize].blocked().is_none()
-                    && allowed.contains(self.agents[ix as usize].base)
+                self.agents[ix as usize].blocked().is_none() && allowed.contains(self.agents[ix as usize].base)
             }) {
                 break;
             }
@@ -388,14 +362,9 @@ impl Engine {
     // --------------------------------------------------------- conversations
 
     fn arrive(&mut self, new: NewConversation) -> Result<(), InputError> {
-        let q = self
-            .rules
-            .queue_index(&new.queue)
-            .ok_or_else(|| InputError::UnknownQueue(new.queue.clone()))? as u32;
+        let q = self.rules.queue_index(&new.queue).ok_or_else(|| InputError::UnknownQueue(new.queue.clone()))? as u32;
         if new.id.is_empty() {
-            return Err(InputError::Illegal(
-                "conversation id must not be empty".into(),
-            ));
+            return Err(InputError::Illegal("conversation id must not be empty".into()));
         }
         if self.conversations.contains_key(new.id.as_str()) {
             return Err(InputError::DuplicateConversation(new.id));
@@ -416,43 +385,27 @@ impl Engine {
             offer: None,
             attempts: Vec::new(),
             traces: Vec::new(),
-            max_wait_timer: max_wait.map(|d| {
-                self.timers.schedule(
-                    now + d,
-                    TimerKind::MaxWait {
-                        conversation: id.clone(),
-                    },
-                )
-            }),
+            max_wait_timer: max_wait
+                .map(|d| self.timers.schedule(now + d, TimerKind::MaxWait { conversation: id.clone() })),
             retry_timer: None,
             seen_epoch: 0,
         };
         let queue_id = self.queues[q as usize].id.clone();
-        if let Err(e) = self
-            .scripts
-            .add_conversation(&conversation, &queue_id, None)
-        {
+        if let Err(e) = self.scripts.add_conversation(&conversation, &queue_id, None) {
             self.timers.cancel(conversation.max_wait_timer);
-            return Err(InputError::Illegal(format!(
-                "the scripts could not take the conversation: {e}"
-            )));
+            return Err(InputError::Illegal(format!("the scripts could not take the conversation: {e}")));
         }
         self.conversations.insert(id.clone(), conversation);
         self.queues[q as usize].waiting.push_back(id.clone());
-        self.emit(Update::Queued {
-            conversation: id.clone(),
-            queue: queue_id,
-        });
+        self.emit(Update::Queued { conversation: id.clone(), queue: queue_id });
         self.decide(&id, 0);
         Ok(())
     }
 
     /// Finds the pending offer of `conversation` that rings `agent`, or says why there is none.
     fn ringing(&self, conversation: &str, agent: &str) -> Result<(u64, AgentIx), InputError> {
-        let c = self
-            .conversations
-            .get(conversation)
-            .ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let c =
+            self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
         let ix = self.agent_index(agent)?;
         if let Some(offer) = c.offer.and_then(|o| self.offers.get(&o)) {
             if offer.agents.contains(&ix) {
@@ -461,7 +414,10 @@ impl Engine {
         }
         let last = c.attempts.iter().rev().find(|a| &*a.agent == agent);
         Err(InputError::Illegal(match last {
-            Some(a) => format!("conversation `{conversation}` is not offered to `{agent}` any more: the offer was {}", a.outcome.as_str()),
+            Some(a) => format!(
+                "conversation `{conversation}` is not offered to `{agent}` any more: the offer was {}",
+                a.outcome.as_str()
+            ),
             None => format!("conversation `{conversation}` was never offered to `{agent}`"),
         }))
     }
@@ -509,14 +465,8 @@ impl Engine {
         a.offer = None;
         a.counters.declined += 1;
         self.set_state(ix, State::Waiting);
-        self.emit(Update::Declined {
-            conversation: id.clone(),
-            agent: self.agents[ix as usize].id.clone(),
-        });
-        let offer = self
-            .offers
-            .get_mut(&offer_id)
-            .expect("ringing offer exists");
+        self.emit(Update::Declined { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
+        let offer = self.offers.get_mut(&offer_id).expect("ringing offer exists");
         offer.agents.retain(|&o| o != ix);
         if offer.agents.is_empty() {
             self.drop_offer(&id);
@@ -526,10 +476,8 @@ impl Engine {
     }
 
     fn close(&mut self, conversation: &str) -> Result<(), InputError> {
-        let c = self
-            .conversations
-            .get(conversation)
-            .ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let c =
+            self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
         if c.status != ConversationStatus::Assigned {
             return Err(InputError::Illegal(format!(
                 "conversation `{conversation}` is {}; only an assigned conversation can be closed",
@@ -544,10 +492,7 @@ impl Engine {
     /// The agent is done talking: wrap-up for the team's time, or closed at once.
     fn finish_talk(&mut self, id: &Arc<str>) {
         let now = self.now();
-        let agent_id = self.conversations[id]
-            .agent
-            .clone()
-            .expect("assigned conversation has an agent");
+        let agent_id = self.conversations[id].agent.clone().expect("assigned conversation has an agent");
         let ix = self.agent_ix[&agent_id];
         let a = &mut self.agents[ix as usize];
         a.counters.talk_time = a.counters.talk_time + (now - a.state_since);
@@ -558,16 +503,10 @@ impl Engine {
             self.set_state(ix, State::Waiting);
         } else {
             let until = now + wrap_up;
-            let timer = self
-                .timers
-                .schedule(until, TimerKind::WrapUpEnd { agent: ix });
+            let timer = self.timers.schedule(until, TimerKind::WrapUpEnd { agent: ix });
             self.agents[ix as usize].state_timer = Some(timer);
             self.conversations.get_mut(id).unwrap().status = ConversationStatus::PostProcessing;
-            self.emit(Update::WrapUp {
-                conversation: id.clone(),
-                agent: agent_id,
-                until,
-            });
+            self.emit(Update::WrapUp { conversation: id.clone(), agent: agent_id, until });
             self.set_state(ix, State::PostProcessing);
         }
     }
@@ -584,35 +523,22 @@ impl Engine {
     }
 
     fn abandon(&mut self, conversation: &str) -> Result<(), InputError> {
-        let c = self
-            .conversations
-            .get(conversation)
-            .ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let c =
+            self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
         let id = c.id.clone();
         match c.status {
             ConversationStatus::Queued | ConversationStatus::Offered => {
                 self.revoke_offer(&id);
-                self.emit(Update::Abandoned {
-                    conversation: id.clone(),
-                });
-                self.end_conversation(
-                    &id,
-                    ConversationStatus::Abandoned,
-                    Some("the customer left".into()),
-                );
+                self.emit(Update::Abandoned { conversation: id.clone() });
+                self.end_conversation(&id, ConversationStatus::Abandoned, Some("the customer left".into()));
                 Ok(())
             }
             ConversationStatus::Assigned => {
-                self.emit(Update::Abandoned {
-                    conversation: id.clone(),
-                });
+                self.emit(Update::Abandoned { conversation: id.clone() });
                 self.finish_talk(&id);
                 Ok(())
             }
-            status => Err(InputError::Illegal(format!(
-                "conversation `{conversation}` is already {}",
-                status.as_str()
-            ))),
+            status => Err(InputError::Illegal(format!("conversation `{conversation}` is already {}", status.as_str()))),
         }
     }
 
@@ -627,29 +553,17 @@ impl Engine {
         let q = c.queue as usize;
         self.revoke_offer(id);
         let queue = self.queues[q].id.clone();
-        self.emit(Update::MaxWaitExceeded {
-            conversation: id.clone(),
-            queue,
-        });
+        self.emit(Update::MaxWaitExceeded { conversation: id.clone(), queue });
         match self.rules.queues[q].on_max_wait.clone() {
             Some(to) => {
                 self.overflow(id, &to);
                 self.decide(id, 1);
             }
-            None => self.end_conversation(
-                id,
-                ConversationStatus::MaxWaitExceeded,
-                Some("max wait exceeded".into()),
-            ),
+            None => self.end_conversation(id, ConversationStatus::MaxWaitExceeded, Some("max wait exceeded".into())),
         }
     }
 
-    fn end_conversation(
-        &mut self,
-        id: &Arc<str>,
-        status: ConversationStatus,
-        reason: Option<String>,
-    ) {
+    fn end_conversation(&mut self, id: &Arc<str>, status: ConversationStatus, reason: Option<String>) {
         let now = self.now();
         let Some(c) = self.conversations.get_mut(id) else {
             return;
@@ -663,9 +577,7 @@ impl Engine {
         self.queues[q].waiting.retain(|w| w != id);
         self.scripts.drop_conversation(id);
         if status == ConversationStatus::Closed {
-            self.emit(Update::Closed {
-                conversation: id.clone(),
-            });
+            self.emit(Update::Closed { conversation: id.clone() });
         }
         self.ended.push_back(id.clone());
         while self.ended.len() > self.config.retain_ended {
@@ -687,14 +599,8 @@ impl Engine {
         self.queues[from].waiting.retain(|w| w != id);
         self.queues[target].waiting.push_back(id.clone());
         let to_id = self.queues[target].id.clone();
-        let _ = self
-            .scripts
-            .move_conversation(&self.conversations[id], &to_id);
-        self.emit(Update::Overflowed {
-            conversation: id.clone(),
-            from: self.queues[from].id.clone(),
-            to: to_id,
-        });
+        let _ = self.scripts.move_conversation(&self.conversations[id], &to_id);
+        self.emit(Update::Overflowed { conversation: id.clone(), from: self.queues[from].id.clone(), to: to_id });
     }
 
     // ---------------------------------------------------------------- offers
@@ -704,15 +610,8 @@ impl Engine {
             return;
         };
         let id = offer.conversation.clone();
-        let names = offer
-            .agents
-            .iter()
-            .map(|&ix| self.agents[ix as usize].id.clone())
-            .collect();
-        self.emit(Update::TimedOut {
-            conversation: id.clone(),
-            agents: names,
-        });
+        let names = offer.agents.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect();
+        self.emit(Update::TimedOut { conversation: id.clone(), agents: names });
         for &ix in &offer.agents {
             self.end_attempt(&id, ix, AttemptOutcome::TimedOut);
             self.agents[ix as usize].offer = None;
@@ -750,10 +649,7 @@ impl Engine {
         }
         match team.on_miss {
             MissAction::Missed if !team.no_answer_delay.is_zero() => {
-                let timer = self.timers.schedule(
-                    self.now() + team.no_answer_delay,
-                    TimerKind::MissedEnd { agent: ix },
-                );
+                let timer = self.timers.schedule(self.now() + team.no_answer_delay, TimerKind::MissedEnd { agent: ix });
                 self.agents[ix as usize].state_timer = Some(timer);
                 self.set_state(ix, State::Missed);
             }
@@ -770,19 +666,12 @@ impl Engine {
         let Some(offer_id) = self.conversations.get(id).and_then(|c| c.offer) else {
             return;
         };
-        let agents = self
-            .offers
-            .get(&offer_id)
-            .map(|o| o.agents.clone())
-            .unwrap_or_default();
+        let agents = self.offers.get(&offer_id).map(|o| o.agents.clone()).unwrap_or_default();
         for ix in agents {
             self.end_attempt(id, ix, AttemptOutcome::Revoked);
             self.agents[ix as usize].offer = None;
             self.set_state(ix, State::Waiting);
-            self.emit(Update::Revoked {
-                conversation: id.clone(),
-                agent: self.agents[ix as usize].id.clone(),
-            });
+            self.emit(Update::Revoked { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
         }
         self.drop_offer(id);
     }
@@ -801,10 +690,7 @@ impl Engine {
         self.end_attempt(&id, ix, AttemptOutcome::Revoked);
         self.agents[ix as usize].offer = None;
         self.set_state(ix, State::Waiting);
-        self.emit(Update::Revoked {
-            conversation: id.clone(),
-            agent: self.agents[ix as usize].id.clone(),
-        });
+        self.emit(Update::Revoked { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
         if empty {
             self.drop_offer(&id);
             self.decide(&id, 0);
@@ -859,11 +745,8 @@ impl Engine {
         let epoch = self.queues[q as usize].epoch;
         self.conversations.get_mut(id).unwrap().seen_epoch = epoch;
         let c = &self.conversations[id];
-        let ringing: Vec<AgentIx> = c
-            .offer
-            .and_then(|o| self.offers.get(&o))
-            .map(|o| o.agents.clone())
-            .unwrap_or_default();
+        let ringing: Vec<AgentIx> =
+            c.offer.and_then(|o| self.offers.get(&o)).map(|o| o.agents.clone()).unwrap_or_default();
         let qdef = &self.rules.queues[q as usize];
         let (policy, fallback) = (qdef.policy.clone(), qdef.fallback.clone());
         let mut skipped = Vec::new();
@@ -891,14 +774,11 @@ impl Engine {
             }
         }
         if let Some(t) = started {
-            self.metrics
-                .latencies
-                .push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+            self.metrics.latencies.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
         }
         self.metrics.decisions += 1;
-        let decision = decided.unwrap_or(Decision::Wait {
-            retry_after: Some(self.rules.queues[q as usize].retry_after_error),
-        });
+        let decision =
+            decided.unwrap_or(Decision::Wait { retry_after: Some(self.rules.queues[q as usize].retry_after_error) });
         let trace = Trace {
             at: self.now(),
             queue: self.queues[q as usize].id.clone(),
@@ -907,24 +787,14 @@ impl Engine {
             considered: self.queues[q as usize].members.len(),
             skipped: skipped
                 .into_iter()
-                .map(|(ix, reason)| Skip {
-                    agent: self.agents[ix as usize].id.clone(),
-                    reason,
-                })
+                .map(|(ix, reason)| Skip { agent: self.agents[ix as usize].id.clone(), reason })
                 .collect(),
             decision: self.describe(&decision),
             error,
         };
         let trace = Arc::new(trace);
-        self.conversations
-            .get_mut(id)
-            .unwrap()
-            .traces
-            .push(trace.clone());
-        self.emit(Update::Decided {
-            conversation: id.clone(),
-            trace,
-        });
+        self.conversations.get_mut(id).unwrap().traces.push(trace.clone());
+        self.emit(Update::Decided { conversation: id.clone(), trace });
         self.apply(id, q, decision, &ringing, hops);
     }
 
@@ -954,17 +824,13 @@ impl Engine {
             };
             return p.decide(&ctx, skipped);
         }
-        self.scripts
-            .decide(policy, id, q, now, ringing, as_fallback, skipped)
-            .map_err(|f| f.message)
+        self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped).map_err(|f| f.message)
     }
 
     /// The host's own checks on a decision, so a buggy policy cannot offer to a busy agent.
     fn check(&self, decision: &Decision, q: u32, ringing: &[AgentIx]) -> Result<(), String> {
         match decision {
-            Decision::Offer {
-                agents, timeout, ..
-            } => {
+            Decision::Offer { agents, timeout, .. } => {
                 if agents.is_empty() {
                     return Err("policy offered to nobody; return policies.wait() instead".into());
                 }
@@ -987,10 +853,7 @@ impl Engine {
                         continue;
                     }
                     if let Some(why) = a.blocked() {
-                        return Err(format!(
-                            "policy offered to {}, who cannot take it ({why})",
-                            a.id
-                        ));
+                        return Err(format!("policy offered to {}, who cannot take it ({why})", a.id));
                     }
                     if !allowed.contains(a.base) {
                         return Err(format!(
@@ -1013,26 +876,14 @@ impl Engine {
 
     fn describe(&self, decision: &Decision) -> String {
         match decision {
-            Decision::Offer {
-                agents,
-                timeout,
-                extend_after,
-            } => {
-                let names: Vec<&str> = agents
-                    .iter()
-                    .map(|&ix| &*self.agents[ix as usize].id)
-                    .collect();
+            Decision::Offer { agents, timeout, extend_after } => {
+                let names: Vec<&str> = agents.iter().map(|&ix| &*self.agents[ix as usize].id).collect();
                 match extend_after {
-                    Some(step) => format!(
-                        "offer {} ({timeout}, extend after {step})",
-                        names.join(", ")
-                    ),
+                    Some(step) => format!("offer {} ({timeout}, extend after {step})", names.join(", ")),
                     None => format!("offer {} ({timeout})", names.join(", ")),
                 }
             }
-            Decision::Wait {
-                retry_after: Some(d),
-            } => format!("wait (retry in {d})"),
+            Decision::Wait { retry_after: Some(d) } => format!("wait (retry in {d})"),
             Decision::Wait { retry_after: None } => "wait (until an agent frees up)".into(),
             Decision::Overflow { queue } => format!("overflow to {queue}"),
             Decision::GiveUp { reason } => format!("give up: {reason}"),
@@ -1042,23 +893,14 @@ impl Engine {
     fn apply(&mut self, id: &Arc<str>, q: u32, decision: Decision, ringing: &[AgentIx], hops: u32) {
         let now = self.now();
         match decision {
-            Decision::Offer {
-                agents,
-                timeout,
-                extend_after,
-            } => {
-                let new: Vec<AgentIx> = agents
-                    .into_iter()
-                    .filter(|ix| !ringing.contains(ix))
-                    .collect();
+            Decision::Offer { agents, timeout, extend_after } => {
+                let new: Vec<AgentIx> = agents.into_iter().filter(|ix| !ringing.contains(ix)).collect();
                 let offer_id = match self.conversations[id].offer {
                     Some(existing) => existing,
                     None => {
                         let offer_id = self.next_offer;
                         self.next_offer += 1;
-                        let timer = self
-                            .timers
-                            .schedule(now + timeout, TimerKind::OfferTimeout { offer: offer_id });
+                        let timer = self.timers.schedule(now + timeout, TimerKind::OfferTimeout { offer: offer_id });
                         let offer = Offer {
                             id: offer_id,
                             conversation: id.clone(),
@@ -1076,15 +918,8 @@ impl Engine {
                 let expires = self.offers[&offer_id].expires;
                 let queue = self.queues[q as usize].id.clone();
                 if !new.is_empty() {
-                    let names = new
-                        .iter()
-                        .map(|&ix| self.agents[ix as usize].id.clone())
-                        .collect();
-                    self.emit(Update::Offered {
-                        conversation: id.clone(),
-                        agents: names,
-                        timeout: expires - now,
-                    });
+                    let names = new.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect();
+                    self.emit(Update::Offered { conversation: id.clone(), agents: names, timeout: expires - now });
                 }
                 for &ix in &new {
                     let agent = self.agents[ix as usize].id.clone();
@@ -1097,9 +932,7 @@ impl Engine {
                         outcome: AttemptOutcome::Pending,
                     });
                     let i = c.attempts.len() - 1;
-                    let _ = self
-                        .scripts
-                        .record_attempt(id, i, &self.conversations[id].attempts[i]);
+                    let _ = self.scripts.record_attempt(id, i, &self.conversations[id].attempts[i]);
                     let a = &mut self.agents[ix as usize];
                     a.offer = Some(offer_id);
                     a.counters.offered += 1;
@@ -1109,12 +942,8 @@ impl Engine {
                 if let Some(step) = extend_after.filter(|&s| now + s < expires) {
                     let c = self.conversations.get_mut(id).unwrap();
                     self.timers.cancel(c.retry_timer.take());
-                    c.retry_timer = Some(self.timers.schedule(
-                        now + step,
-                        TimerKind::Retry {
-                            conversation: id.clone(),
-                        },
-                    ));
+                    c.retry_timer =
+                        Some(self.timers.schedule(now + step, TimerKind::Retry { conversation: id.clone() }));
                 }
             }
             // While an offer rings, anything but "offer more" leaves it ringing.
@@ -1123,12 +952,7 @@ impl Engine {
                 let c = self.conversations.get_mut(id).unwrap();
                 self.timers.cancel(c.retry_timer.take());
                 if let Some(d) = retry_after {
-                    c.retry_timer = Some(self.timers.schedule(
-                        now + d,
-                        TimerKind::Retry {
-                            conversation: id.clone(),
-                        },
-                    ));
+                    c.retry_timer = Some(self.timers.schedule(now + d, TimerKind::Retry { conversation: id.clone() }));
                 }
             }
             Decision::Overflow { queue } => {
@@ -1144,20 +968,14 @@ impl Engine {
     }
 
     fn give_up(&mut self, id: &Arc<str>, reason: String) {
-        self.emit(Update::GaveUp {
-            conversation: id.clone(),
-            reason: reason.clone(),
-        });
+        self.emit(Update::GaveUp { conversation: id.clone(), reason: reason.clone() });
         self.end_conversation(id, ConversationStatus::GaveUp, Some(reason));
     }
 
     // ---------------------------------------------------------------- agents
 
     fn agent_index(&self, id: &str) -> Result<AgentIx, InputError> {
-        self.agent_ix
-            .get(id)
-            .copied()
-            .ok_or_else(|| InputError::UnknownAgent(id.into()))
+        self.agent_ix.get(id).copied().ok_or_else(|| InputError::UnknownAgent(id.into()))
     }
 
     fn team(&self, ix: AgentIx) -> &TeamDef {
@@ -1191,10 +1009,7 @@ impl Engine {
             let a = &self.agents[ix as usize];
             if let Err(e) = self.scripts.sync_agent(a, track) {
                 let message = format!("view of agent {} not updated: {e}", a.id);
-                self.emit(Update::Log {
-                    level: "error",
-                    message,
-                });
+                self.emit(Update::Log { level: "error", message });
             }
             let a = &self.agents[ix as usize];
             if a.blocked().is_none() {
@@ -1254,11 +1069,7 @@ impl Engine {
         }
         a.presence = id.clone();
         a.base = base;
-        let update = Update::AgentPresence {
-            agent: a.id.clone(),
-            presence: id,
-            base: base.as_str(),
-        };
+        let update = Update::AgentPresence { agent: a.id.clone(), presence: id, base: base.as_str() };
         self.mark(ix);
         self.emit(update);
         if base == BaseStatus::Offline && self.agents[ix as usize].offer.is_some() {
@@ -1293,11 +1104,7 @@ impl Engine {
         Ok(())
     }
 
-    fn set_availability(
-        &mut self,
-        agent: &str,
-        change: impl FnOnce(&mut Agent),
-    ) -> Result<(), InputError> {
+    fn set_availability(&mut self, agent: &str, change: impl FnOnce(&mut Agent)) -> Result<(), InputError> {
         let ix = self.agent_index(agent)?;
         let track = self.rules.settings.track_work_day;
         let before = self.agents[ix as usize].unavailable(track);
@@ -1305,10 +1112,7 @@ impl Engine {
         let a = &self.agents[ix as usize];
         let after = a.unavailable(track);
         if before != after {
-            let update = Update::AgentAvailability {
-                agent: a.id.clone(),
-                unavailable: after,
-            };
+            let update = Update::AgentAvailability { agent: a.id.clone(), unavailable: after };
             self.emit(update);
         }
         Ok(())
@@ -1327,10 +1131,7 @@ impl Engine {
     }
 
     fn emit(&mut self, update: Update) {
-        self.updates.push(Stamped {
-            at: self.clock.now(),
-            update,
-        });
+        self.updates.push(Stamped { at: self.clock.now(), update });
     }
 
     // ---------------------------------------------------------------- reload
@@ -1341,12 +1142,7 @@ impl Engine {
     pub fn reload(&mut self) -> Result<(u64, Vec<Stamped>), LoadError> {
         let specs: Vec<_> = self.rust_policies.values().map(|p| p.spec()).collect();
         let generation = self.scripts.generation() + 1;
-        let (rules, scripts) = script::load(
-            &self.config.scripts,
-            &self.config.limits,
-            &specs,
-            generation,
-        )?;
+        let (rules, scripts) = script::load(&self.config.scripts, &self.config.limits, &specs, generation)?;
         let memos = self.scripts.queue_memos();
         let conversation_memos: HashMap<Arc<str>, serde_json::Value> = self
             .conversations
@@ -1371,11 +1167,7 @@ impl Engine {
         Ok((generation, std::mem::take(&mut self.updates)))
     }
 
-    fn install(
-        &mut self,
-        rules: RuleSet,
-        memos: BTreeMap<String, serde_json::Value>,
-    ) -> Result<(), Vec<Diagnostic>> {
+    fn install(&mut self, rules: RuleSet, memos: BTreeMap<String, serde_json::Value>) -> Result<(), Vec<Diagnostic>> {
         self.install_with(rules, memos, &HashMap::new())
     }
 
@@ -1399,7 +1191,10 @@ impl Engine {
                 problems.push(Diagnostic::new(
                     "<reload>",
                     None,
-                    format!("queue `{}` was removed but still holds {live} conversation(s); keep it until they end", old.id),
+                    format!(
+                        "queue `{}` was removed but still holds {live} conversation(s); keep it until they end",
+                        old.id
+                    ),
                 ));
             }
         }
@@ -1434,16 +1229,11 @@ impl Engine {
         for a in &mut self.agents {
             a.queues.clear();
         }
-        let mut old_queues: HashMap<Arc<str>, (u32, QueueRuntime)> = self
-            .queues
-            .drain(..)
-            .enumerate()
-            .map(|(i, q)| (q.id.clone(), (i as u32, q)))
-            .collect();
+        let mut old_queues: HashMap<Arc<str>, (u32, QueueRuntime)> =
+            self.queues.drain(..).enumerate().map(|(i, q)| (q.id.clone(), (i as u32, q))).collect();
         let mut remap = HashMap::new();
         for (i, q) in rules.queues.iter().enumerate() {
-            let members: Vec<AgentIx> =
-                q.agents.iter().map(|a| self.agent_ix[a.as_str()]).collect();
+            let members: Vec<AgentIx> = q.agents.iter().map(|a| self.agent_ix[a.as_str()]).collect();
             for &m in &members {
                 self.agents[m as usize].queues.push(i as u32);
             }
@@ -1455,12 +1245,7 @@ impl Engine {
                 }
                 None => VecDeque::new(),
             };
-            self.queues.push(QueueRuntime {
-                id,
-                members,
-                waiting,
-                epoch: 0,
-            });
+            self.queues.push(QueueRuntime { id, members, waiting, epoch: 0 });
         }
         for c in self.conversations.values_mut() {
             // Ended conversations of removed queues point nowhere; keep them readable via queue 0.
@@ -1470,29 +1255,16 @@ impl Engine {
         let track = self.rules.settings.track_work_day;
         let view = (|| {
             for a in &self.agents {
-                self.scripts
-                    .add_agent(a, track)
-                    .map_err(|e| e.to_string())?;
+                self.scripts.add_agent(a, track).map_err(|e| e.to_string())?;
             }
-            let members: Vec<Vec<AgentIx>> =
-                self.queues.iter().map(|q| q.members.clone()).collect();
-            self.scripts
-                .set_queues(&self.rules, &members, &memos)
-                .map_err(|e| e.to_string())?;
+            let members: Vec<Vec<AgentIx>> = self.queues.iter().map(|q| q.members.clone()).collect();
+            self.scripts.set_queues(&self.rules, &members, &memos).map_err(|e| e.to_string())?;
             for c in self.conversations.values().filter(|c| !c.status.is_ended()) {
                 let queue = self.queues[c.queue as usize].id.clone();
-                self.scripts
-                    .add_conversation(c, &queue, conversation_memos.get(&c.id))
-                    .map_err(|e| e.to_string())?;
+                self.scripts.add_conversation(c, &queue, conversation_memos.get(&c.id)).map_err(|e| e.to_string())?;
             }
             Ok::<(), String>(())
         })();
-        view.map_err(|e| {
-            vec![Diagnostic::new(
-                "<reload>",
-                None,
-                format!("could not build the Lua view: {e}"),
-            )]
-        })
+        view.map_err(|e| vec![Diagnostic::new("<reload>", None, format!("could not build the Lua view: {e}"))])
     }
 }

@@ -13,11 +13,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(file: impl Into<String>, line: Option<u32>, message: impl Into<String>) -> Self {
-        Diagnostic {
-            file: file.into(),
-            line,
-            message: message.into(),
-        }
+        Diagnostic { file: file.into(), line, message: message.into() }
     }
 }
 
@@ -39,11 +35,7 @@ pub struct LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.diagnostics.len();
-        write!(
-            f,
-            "scripts rejected ({n} problem{})",
-            if n == 1 { "" } else { "s" }
-        )?;
+        write!(f, "scripts rejected ({n} problem{})", if n == 1 { "" } else { "s" })?;
         for d in &self.diagnostics {
             write!(f, "\n{d}")?;
         }

@@ -94,14 +94,9 @@ pub fn parse_periods(periods: &[(String, String)]) -> Result<Vec<(Timestamp, Tim
     periods
         .iter()
         .map(|(from, to)| {
-            let (from, to) = (
-                Timestamp::parse_rfc3339(from)?,
-                Timestamp::parse_rfc3339(to)?,
-            );
+            let (from, to) = (Timestamp::parse_rfc3339(from)?, Timestamp::parse_rfc3339(to)?);
             if to <= from {
-                return Err(format!(
-                    "vacation period ends ({to}) before it starts ({from})"
-                ));
+                return Err(format!("vacation period ends ({to}) before it starts ({from})"));
             }
             Ok((from, to))
         })

@@ -7,11 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "rota",
-    version,
-    about = "A host for contact-center rules written in Lua"
-)]
+#[command(name = "rota", version, about = "A host for contact-center rules written in Lua")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,8 +75,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Simulate { scenario, json } => {
-            let timeline = rota::scenario::run_file(&scenario)
-                .with_context(|| format!("simulating {}", scenario.display()))?;
+            let timeline =
+                rota::scenario::run_file(&scenario).with_context(|| format!("simulating {}", scenario.display()))?;
             if json {
                 print!("{}", timeline.json_lines());
             } else {

@@ -33,17 +33,12 @@ impl DecisionContext<'_> {
     /// Why `agent` cannot be offered this conversation right now, from the host's point of view
     /// (mode, state, presence); `None` when it can.
     pub fn blocked(&self, agent: &Agent) -> Option<&'static str> {
-        agent
-            .blocked()
-            .or_else(|| (!self.allowed.contains(agent.base)).then_some("presence_not_allowed"))
+        agent.blocked().or_else(|| (!self.allowed.contains(agent.base)).then_some("presence_not_allowed"))
     }
 
     /// Whether the agent was already offered this conversation and the offer ended.
     pub fn tried(&self, agent: &Agent) -> bool {
-        self.conversation
-            .attempts
-            .iter()
-            .any(|a| *a.agent == *agent.id && a.ended_at.is_some())
+        self.conversation.attempts.iter().any(|a| *a.agent == *agent.id && a.ended_at.is_some())
     }
 
     pub fn option_f64(&self, key: &str) -> Option<f64> {
@@ -54,9 +49,6 @@ impl DecisionContext<'_> {
 /// A distribution policy implemented in Rust. Skips go into `skipped` for the trace.
 pub trait Policy: Send {
     fn spec(&self) -> PolicySpec;
-    fn decide(
-        &mut self,
-        ctx: &DecisionContext<'_>,
-        skipped: &mut Vec<(AgentIx, Arc<str>)>,
-    ) -> Result<Decision, String>;
+    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Arc<str>)>)
+        -> Result<Decision, String>;
 }

@@ -63,10 +63,9 @@ impl fmt::Display for BaseStatus {
 impl FromStr for BaseStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        BaseStatus::ALL
-            .into_iter()
-            .find(|b| b.as_str() == s)
-            .ok_or_else(|| format!("unknown base status `{s}` (one of: available, busy, busy_dnd, away, offline, inactive)"))
+        BaseStatus::ALL.into_iter().find(|b| b.as_str() == s).ok_or_else(|| {
+            format!("unknown base status `{s}` (one of: available, busy, busy_dnd, away, offline, inactive)")
+        })
     }
 }
 
@@ -84,9 +83,7 @@ impl BaseSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = BaseStatus> {
-        BaseStatus::ALL
-            .into_iter()
-            .filter(move |s| self.contains(*s))
+        BaseStatus::ALL.into_iter().filter(move |s| self.contains(*s))
     }
 }
 
@@ -110,21 +107,9 @@ impl Default for PresenceCatalog {
     fn default() -> Self {
         let presences = BaseStatus::ALL
             .into_iter()
-            .map(|b| {
-                (
-                    b.as_str().to_string(),
-                    Presence {
-                        id: b.as_str().into(),
-                        text: b.text().into(),
-                        base: b,
-                    },
-                )
-            })
+            .map(|b| (b.as_str().to_string(), Presence { id: b.as_str().into(), text: b.text().into(), base: b }))
             .collect();
-        PresenceCatalog {
-            presences,
-            default: "available".into(),
-        }
+        PresenceCatalog { presences, default: "available".into() }
     }
 }
 
@@ -159,9 +144,7 @@ impl PresenceCatalog {
     pub fn selectable(&self, id: &str) -> Result<&Presence, String> {
         match self.presences.get(id) {
             None => Err(format!("presence `{id}` is not defined")),
-            Some(p) if p.id == "inactive" => {
-                Err("presence `inactive` is set by the system only".into())
-            }
+            Some(p) if p.id == "inactive" => Err("presence `inactive` is set by the system only".into()),
             Some(p) => Ok(p),
         }
     }

@@ -135,10 +135,7 @@ pub struct PolicySpec {
 impl PolicySpec {
     /// Checks a queue's options against this spec, filling defaults and turning
     /// durations into seconds. Errors are messages for a diagnostic.
-    pub fn validate(
-        &self,
-        given: &BTreeMap<String, Value>,
-    ) -> Result<BTreeMap<String, Value>, Vec<String>> {
+    pub fn validate(&self, given: &BTreeMap<String, Value>) -> Result<BTreeMap<String, Value>, Vec<String>> {
         let mut out = BTreeMap::new();
         let mut errors = Vec::new();
         for (key, value) in given {
@@ -147,11 +144,7 @@ impl PolicySpec {
                 errors.push(format!(
                     "policy `{}` has no option `{key}` (it takes: {})",
                     self.name,
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
                 ));
                 continue;
             };
@@ -171,10 +164,7 @@ impl PolicySpec {
                     Ok(v) => {
                         out.insert(key.clone(), v);
                     }
-                    Err(e) => errors.push(format!(
-                        "default of option `{key}` of policy `{}`: {e}",
-                        self.name
-                    )),
+                    Err(e) => errors.push(format!("default of option `{key}` of policy `{}`: {e}", self.name)),
                 }
             }
         }
@@ -189,19 +179,12 @@ impl PolicySpec {
 fn coerce(kind: OptionKind, value: &Value) -> Result<Value, String> {
     match (kind, value) {
         (OptionKind::Any, v) => Ok(v.clone()),
-        (OptionKind::Duration, Value::String(s)) => {
-            Duration::parse(s).map(|d| Value::from(d.as_secs_f64()))
-        }
-        (OptionKind::Duration, Value::Number(n)) if n.as_f64().is_some_and(|x| x >= 0.0) => {
-            Ok(value.clone())
-        }
+        (OptionKind::Duration, Value::String(s)) => Duration::parse(s).map(|d| Value::from(d.as_secs_f64())),
+        (OptionKind::Duration, Value::Number(n)) if n.as_f64().is_some_and(|x| x >= 0.0) => Ok(value.clone()),
         (OptionKind::Number, Value::Number(_)) => Ok(value.clone()),
         (OptionKind::Boolean, Value::Bool(_)) => Ok(value.clone()),
         (OptionKind::String, Value::String(_)) => Ok(value.clone()),
-        (kind, v) => Err(format!(
-            "expected a {}, got {v}",
-            format!("{kind:?}").to_lowercase()
-        )),
+        (kind, v) => Err(format!("expected a {}, got {v}", format!("{kind:?}").to_lowercase())),
     }
 }
 
@@ -247,20 +230,14 @@ pub struct Draft {
 
 impl Draft {
     pub fn problem(&mut self, at: &Location, message: impl Into<String>) {
-        self.diagnostics.push(crate::error::Diagnostic::new(
-            at.file.clone(),
-            at.line,
-            message,
-        ));
+        self.diagnostics.push(crate::error::Diagnostic::new(at.file.clone(), at.line, message));
     }
 
     /// Cross-checks everything (ids unique, references resolve, options fit their policy)
     /// and returns the rule set, or every problem found.
     pub fn assemble(mut self) -> Result<RuleSet, Vec<crate::error::Diagnostic>> {
-        let mut rules = RuleSet {
-            settings: self.settings.clone(),
-            ..RuleSet::default()
-        };
+        let earlier = std::mem::take(&mut self.diagnostics);
+        let mut rules = RuleSet { settings: self.settings.clone(), ..RuleSet::default() };
 
         for (p, at) in std::mem::take(&mut self.presences) {
             if rules.presences.contains(&p.id) {
@@ -271,13 +248,7 @@ impl Draft {
                 };
                 self.problem(&at, format!("presence `{}` is {what}", p.id));
             } else if p.base == crate::presence::BaseStatus::Inactive {
-                self.problem(
-                    &at,
-                    format!(
-                        "presence `{}` cannot map to `inactive`: only the system sets it",
-                        p.id
-                    ),
-                );
+                self.problem(&at, format!("presence `{}` cannot map to `inactive`: only the system sets it", p.id));
             } else {
                 rules.presences.insert(p);
             }
@@ -296,30 +267,18 @@ impl Draft {
         for spec in std::mem::take(&mut self.policies) {
             if let Some(first) = rules.policies.get(&spec.name) {
                 let first = format!("{}:{}", first.at.file, first.at.line.unwrap_or(0));
-                self.problem(
-                    &spec.at,
-                    format!("policy `{}` is already registered (at {first})", spec.name),
-                );
+                self.problem(&spec.at, format!("policy `{}` is already registered (at {first})", spec.name));
             } else {
                 rules.policies.insert(spec.name.clone(), spec);
             }
         }
         for team in std::mem::take(&mut self.teams) {
             match &team.on_max_no_answer {
-                Some(Escalation::Presence(p)) if !rules.presences.contains(p) => self.problem(
-                    &team.at,
-                    format!(
-                        "team `{}`: on_max_no_answer names unknown presence `{p}`",
-                        team.id
-                    ),
-                ),
-                Some(Escalation::Pause(c)) if !rules.pause_causes.contains_key(c) => self.problem(
-                    &team.at,
-                    format!(
-                        "team `{}`: on_max_no_answer names unknown pause cause `{c}`",
-                        team.id
-                    ),
-                ),
+                Some(Escalation::Presence(p)) if !rules.presences.contains(p) => {
+                    self.problem(&team.at, format!("team `{}`: on_max_no_answer names unknown presence `{p}`", team.id))
+                }
+                Some(Escalation::Pause(c)) if !rules.pause_causes.contains_key(c) => self
+                    .problem(&team.at, format!("team `{}`: on_max_no_answer names unknown pause cause `{c}`", team.id)),
                 _ => {}
             }
             if rules.teams.contains_key(&team.id) {
@@ -331,24 +290,17 @@ impl Draft {
         let mut agent_ids = std::collections::BTreeSet::new();
         for agent in std::mem::take(&mut self.agents) {
             if !agent_ids.insert(agent.id.clone()) {
-                self.problem(
-                    &agent.at,
-                    format!("agent `{}` is already defined", agent.id),
-                );
+                self.problem(&agent.at, format!("agent `{}` is already defined", agent.id));
                 continue;
             }
             if let Some(team) = &agent.team {
                 if !rules.teams.contains_key(team) {
-                    self.problem(
-                        &agent.at,
-                        format!("agent `{}`: unknown team `{team}`", agent.id),
-                    );
+                    self.problem(&agent.at, format!("agent `{}`: unknown team `{team}`", agent.id));
                 }
             }
             rules.agents.push(agent);
         }
-        let queue_ids: std::collections::BTreeSet<String> =
-            self.queues.iter().map(|q| q.id.clone()).collect();
+        let queue_ids: std::collections::BTreeSet<String> = self.queues.iter().map(|q| q.id.clone()).collect();
         let mut seen = std::collections::BTreeSet::new();
         for mut queue in std::mem::take(&mut self.queues) {
             let at = queue.at.clone();
@@ -396,18 +348,15 @@ impl Draft {
             }
             if let Some(to) = &queue.on_max_wait {
                 if !queue_ids.contains(to) {
-                    self.problem(
-                        &at,
-                        format!("queue `{q}`: on_max_wait names unknown queue `{to}`"),
-                    );
+                    self.problem(&at, format!("queue `{q}`: on_max_wait names unknown queue `{to}`"));
                 }
             }
             rules.queues.push(queue);
         }
-        if self.diagnostics.is_empty() {
+        if self.diagnostics.is_empty() && earlier.is_empty() {
             Ok(rules)
         } else {
-            Err(self.diagnostics)
+            Err(earlier.into_iter().chain(self.diagnostics).collect())
         }
     }
 }

@@ -38,11 +38,7 @@ pub struct Builder {
 impl Builder {
     /// An engine on the given scripts folder, on the system clock.
     pub fn new(scripts: impl Into<PathBuf>) -> Self {
-        Builder {
-            config: EngineConfig::new(scripts),
-            clock: Arc::new(SystemClock),
-            policies: Vec::new(),
-        }
+        Builder { config: EngineConfig::new(scripts), clock: Arc::new(SystemClock), policies: Vec::new() }
     }
 
     /// Use another clock, such as a [`VirtualClock`](crate::clock::VirtualClock) in tests.
@@ -73,17 +69,15 @@ impl Builder {
         let clock = self.clock.clone();
         let thread = std::thread::Builder::new()
             .name("rota-engine".into())
-            .spawn(
-                move || match Engine::new(self.config, self.clock, self.policies) {
-                    Ok(engine) => {
-                        let _ = started_tx.send(Ok(()));
-                        run_loop(engine, rx, publish);
-                    }
-                    Err(e) => {
-                        let _ = started_tx.send(Err(e));
-                    }
-                },
-            )
+            .spawn(move || match Engine::new(self.config, self.clock, self.policies) {
+                Ok(engine) => {
+                    let _ = started_tx.send(Ok(()));
+                    run_loop(engine, rx, publish);
+                }
+                Err(e) => {
+                    let _ = started_tx.send(Err(e));
+                }
+            })
             .map_err(|e| LoadError {
                 diagnostics: vec![crate::Diagnostic::new(
                     "<host>",
@@ -91,17 +85,8 @@ impl Builder {
                     format!("cannot start the engine thread: {e}"),
                 )],
             })?;
-        started_rx.recv().unwrap_or_else(|_| {
-            Err(LoadError {
-                diagnostics: vec![],
-            })
-        })?;
-        Ok(Handle {
-            tx,
-            updates,
-            clock,
-            thread: Some(thread),
-        })
+        started_rx.recv().unwrap_or_else(|_| Err(LoadError { diagnostics: vec![] }))?;
+        Ok(Handle { tx, updates, clock, thread: Some(thread) })
     }
 }
 
@@ -160,9 +145,7 @@ impl Handle {
     /// Moves a virtual clock forward, firing due timers in order. Refused on the system clock.
     pub async fn advance(&self, by: Duration) -> Result<Vec<Stamped>, EngineError> {
         if !self.clock.is_virtual() {
-            return Err(EngineError::Unsupported(
-                "advance needs a virtual clock".into(),
-            ));
+            return Err(EngineError::Unsupported("advance needs a virtual clock".into()));
         }
         let (reply, rx) = oneshot::channel();
         self.send(Command::Advance(by, reply))?;
@@ -208,9 +191,9 @@ fn run_loop(mut engine: Engine, rx: mpsc::Receiver<Command>, updates: broadcast:
     };
     loop {
         let wait = match engine.next_due() {
-            Some(due) if !engine.clock_is_virtual() => Some(std::time::Duration::from_millis(
-                (due - engine.now()).0.max(0) as u64,
-            )),
+            Some(due) if !engine.clock_is_virtual() => {
+                Some(std::time::Duration::from_millis((due - engine.now()).0.max(0) as u64))
+            }
             _ => None,
         };
         let command = match wait {

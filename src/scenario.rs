@@ -71,11 +71,7 @@ pub struct Event {
 #[derive(Debug)]
 pub enum Entry {
     Update(Stamped),
-    Rejected {
-        at: Timestamp,
-        input: String,
-        error: InputError,
-    },
+    Rejected { at: Timestamp, input: String, error: InputError },
 }
 
 impl Entry {
@@ -132,28 +128,18 @@ impl Timeline {
     }
 
     pub fn json_lines(&self) -> String {
-        self.entries
-            .iter()
-            .map(|e| format!("{}\n", e.json(self.start)))
-            .collect()
+        self.entries.iter().map(|e| format!("{}\n", e.json(self.start))).collect()
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
     #[error("{path}: agent setup for `{agent}` was refused: {error}")]
-    Setup {
-        path: String,
-        agent: String,
-        error: InputError,
-    },
+    Setup { path: String, agent: String, error: InputError },
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -161,18 +147,11 @@ pub enum ScenarioError {
 impl Scenario {
     pub fn from_file(path: &Path) -> Result<(Scenario, PathBuf), ScenarioError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let scenario: Scenario = toml::from_str(&text).map_err(|e| ScenarioError::Invalid {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?;
-        let scripts = path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(&scenario.scripts);
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: shown.clone(), source })?;
+        let scenario: Scenario = toml::from_str(&text)
+            .map_err(|e| ScenarioError::Invalid { path: shown.clone(), message: e.to_string() })?;
+        let scripts = path.parent().unwrap_or(Path::new(".")).join(&scenario.scripts);
         Ok((scenario, scripts))
     }
 }
@@ -185,32 +164,22 @@ pub fn run_file(path: &Path) -> Result<Timeline, ScenarioError> {
 
 /// Runs a scenario on a virtual clock. The same scenario always gives the same timeline.
 pub fn run(scenario: &Scenario, scripts: &Path, shown: &str) -> Result<Timeline, ScenarioError> {
-    let invalid = |message: String| ScenarioError::Invalid {
-        path: shown.to_string(),
-        message,
-    };
-    let start =
-        Timestamp::parse_rfc3339(&scenario.start).map_err(|e| invalid(format!("start: {e}")))?;
+    let invalid = |message: String| ScenarioError::Invalid { path: shown.to_string(), message };
+    let start = Timestamp::parse_rfc3339(&scenario.start).map_err(|e| invalid(format!("start: {e}")))?;
     let until = scenario
         .until
         .as_deref()
-        .map(|u| {
-            Duration::parse(u)
-                .map(|d| start + d)
-                .map_err(|e| invalid(format!("until: {e}")))
-        })
+        .map(|u| Duration::parse(u).map(|d| start + d).map_err(|e| invalid(format!("until: {e}"))))
         .transpose()?;
     let mut events = Vec::with_capacity(scenario.events.len());
     for (i, e) in scenario.events.iter().enumerate() {
-        let at =
-            Duration::parse(&e.at).map_err(|err| invalid(format!("event {}: at: {err}", i + 1)))?;
+        let at = Duration::parse(&e.at).map_err(|err| invalid(format!("event {}: at: {err}", i + 1)))?;
         events.push((start + at, i, e.input.clone()));
     }
     events.sort_by_key(|(t, i, _)| (*t, *i));
 
     let clock = VirtualClock::starting_at(start);
-    let mut engine = Engine::new(EngineConfig::new(scripts), Arc::new(clock), Vec::new())
-        .map_err(EngineError::from)?;
+    let mut engine = Engine::new(EngineConfig::new(scripts), Arc::new(clock), Vec::new()).map_err(EngineError::from)?;
     for setup in &scenario.agents {
         for input in setup.inputs() {
             engine.handle(input).map_err(|error| ScenarioError::Setup {
@@ -224,9 +193,8 @@ pub fn run(scenario: &Scenario, scripts: &Path, shown: &str) -> Result<Timeline,
     engine.fire_due();
 
     let mut entries = Vec::new();
-    let push_all = |entries: &mut Vec<Entry>, updates: Vec<Stamped>| {
-        entries.extend(updates.into_iter().map(Entry::Update))
-    };
+    let push_all =
+        |entries: &mut Vec<Entry>, updates: Vec<Stamped>| entries.extend(updates.into_iter().map(Entry::Update));
     for (at, _, input) in events {
         if until.is_some_and(|u| at > u) {
             break;
@@ -235,20 +203,12 @@ pub fn run(scenario: &Scenario, scripts: &Path, shown: &str) -> Result<Timeline,
         let shown_input = describe_input(&input);
         match engine.handle(input) {
             Ok(updates) => push_all(&mut entries, updates),
-            Err(error) => entries.push(Entry::Rejected {
-                at,
-                input: shown_input,
-                error,
-            }),
+            Err(error) => entries.push(Entry::Rejected { at, input: shown_input, error }),
         }
     }
     let end = until.unwrap_or_else(|| engine.now() + DEFAULT_HORIZON);
     push_all(&mut entries, engine.advance_to(end));
-    Ok(Timeline {
-        name: scenario.name.clone(),
-        start,
-        entries,
-    })
+    Ok(Timeline { name: scenario.name.clone(), start, entries })
 }
 
 impl AgentSetup {
@@ -259,35 +219,20 @@ impl AgentSetup {
             inputs.push(Input::SignIn { agent: agent() });
         }
         if let Some(p) = &self.presence {
-            inputs.push(Input::SetPresence {
-                agent: agent(),
-                presence: p.clone(),
-            });
+            inputs.push(Input::SetPresence { agent: agent(), presence: p.clone() });
         }
-        inputs.push(Input::SetStatus {
-            agent: agent(),
-            status: self.status.clone(),
-        });
+        inputs.push(Input::SetStatus { agent: agent(), status: self.status.clone() });
         if self.work_day {
             inputs.push(Input::StartWorkDay { agent: agent() });
         }
         if !self.vacations.is_empty() {
-            inputs.push(Input::SetVacations {
-                agent: agent(),
-                periods: self.vacations.clone(),
-            });
+            inputs.push(Input::SetVacations { agent: agent(), periods: self.vacations.clone() });
         }
         if self.dismissed {
-            inputs.push(Input::SetDismissed {
-                agent: agent(),
-                dismissed: true,
-            });
+            inputs.push(Input::SetDismissed { agent: agent(), dismissed: true });
         }
         if let Some(cause) = &self.pause {
-            inputs.push(Input::Pause {
-                agent: agent(),
-                cause: cause.clone(),
-            });
+            inputs.push(Input::Pause { agent: agent(), cause: cause.clone() });
         }
         inputs
     }
@@ -297,14 +242,8 @@ impl AgentSetup {
 fn describe_input(input: &Input) -> String {
     match input {
         Input::Arrive(c) => format!("arrive {} in {}", c.id, c.queue),
-        Input::Accept {
-            conversation,
-            agent,
-        } => format!("accept {conversation} by {agent}"),
-        Input::Decline {
-            conversation,
-            agent,
-        } => format!("decline {conversation} by {agent}"),
+        Input::Accept { conversation, agent } => format!("accept {conversation} by {agent}"),
+        Input::Decline { conversation, agent } => format!("decline {conversation} by {agent}"),
         Input::Close { conversation } => format!("close {conversation}"),
         Input::Abandon { conversation } => format!("abandon {conversation}"),
         Input::SetPresence { agent, presence } => format!("presence {presence} for {agent}"),

@@ -32,11 +32,7 @@ impl Timestamp {
     pub fn parse_rfc3339(text: &str) -> Result<Self, String> {
         chrono::DateTime::parse_from_rfc3339(text)
             .map(|t| Timestamp(t.timestamp_millis()))
-            .map_err(|e| {
-                format!(
-                    "`{text}` is not an RFC 3339 time ({e}); write it like 2026-03-02T09:00:00Z"
-                )
-            })
+            .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e}); write it like 2026-03-02T09:00:00Z"))
     }
 
     /// RFC 3339 in UTC with second precision (milliseconds when there are any).
@@ -105,20 +101,12 @@ impl Duration {
     /// is an error whose text says what a valid duration looks like.
     pub fn parse(text: &str) -> Result<Self, String> {
         let t = text.trim();
-        let bad = || {
-            format!(
-                "bad duration `{text}`: use a number with a unit, like 30s, 5m, 12h, 1h30m or 1d"
-            )
-        };
+        let bad = || format!("bad duration `{text}`: use a number with a unit, like 30s, 5m, 12h, 1h30m or 1d");
         if t.is_empty() {
             return Err(bad());
         }
         if let Ok(secs) = t.parse::<f64>() {
-            return if secs.is_finite() && secs >= 0.0 {
-                Ok(Duration::from_secs_f64(secs))
-            } else {
-                Err(bad())
-            };
+            return if secs.is_finite() && secs >= 0.0 { Ok(Duration::from_secs_f64(secs)) } else { Err(bad()) };
         }
         let bytes = t.as_bytes();
         let mut total: i64 = 0;
@@ -161,13 +149,7 @@ impl fmt::Display for Duration {
             f.write_str("-")?;
             ms = -ms;
         }
-        for (unit, size) in [
-            ("d", 86_400_000),
-            ("h", 3_600_000),
-            ("m", 60_000),
-            ("s", 1_000),
-            ("ms", 1),
-        ] {
+        for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
             if ms >= size {
                 write!(f, "{}{unit}", ms / size)?;
                 ms %= size;
@@ -225,10 +207,7 @@ mod tests {
     fn timestamps_round_trip_through_rfc3339() {
         let t = Timestamp::parse_rfc3339("2026-03-02T09:00:00Z").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-03-02T09:00:00Z");
-        assert_eq!(
-            (t + Duration::from_secs(1)).to_string(),
-            "2026-03-02T09:00:01Z"
-        );
+        assert_eq!((t + Duration::from_secs(1)).to_string(), "2026-03-02T09:00:01Z");
         assert!(Timestamp::parse_rfc3339("yesterday").is_err());
     }
 }

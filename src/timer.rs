@@ -113,16 +113,8 @@ mod tests {
         let _same = timers.schedule(Timestamp(100), TimerKind::WrapUpEnd { agent: 3 });
         timers.cancel(Some(late));
         assert_eq!(timers.pop_due(Timestamp(50)), None);
-        let fired: Vec<_> = std::iter::from_fn(|| timers.pop_due(Timestamp(1000)))
-            .map(|(_, k)| k)
-            .collect();
-        assert_eq!(
-            fired,
-            vec![
-                TimerKind::WrapUpEnd { agent: 2 },
-                TimerKind::WrapUpEnd { agent: 3 }
-            ]
-        );
+        let fired: Vec<_> = std::iter::from_fn(|| timers.pop_due(Timestamp(1000))).map(|(_, k)| k).collect();
+        assert_eq!(fired, vec![TimerKind::WrapUpEnd { agent: 2 }, TimerKind::WrapUpEnd { agent: 3 }]);
         assert!(timers.is_empty());
     }
 }

@@ -111,18 +111,10 @@ impl Update {
     /// One line of a human-readable timeline.
     pub fn describe(&self) -> String {
         match self {
-            Update::Queued {
-                conversation,
-                queue,
-            } => format!("{conversation} queued in {queue}"),
-            Update::Decided {
-                conversation,
-                trace,
-            } => {
-                let mut s = format!(
-                    "{conversation} decision by {} in {}: {}",
-                    trace.policy, trace.queue, trace.decision
-                );
+            Update::Queued { conversation, queue } => format!("{conversation} queued in {queue}"),
+            Update::Decided { conversation, trace } => {
+                let mut s =
+                    format!("{conversation} decision by {} in {}: {}", trace.policy, trace.queue, trace.decision);
                 for skip in &trace.skipped {
                     s.push_str(&format!("; skipped {} ({})", skip.agent, skip.reason));
                 }
@@ -131,90 +123,40 @@ impl Update {
                 }
                 s
             }
-            Update::Offered {
-                conversation,
-                agents,
-                timeout,
-            } => {
-                format!(
-                    "{conversation} offered to {} (timeout {timeout})",
-                    agents.join(", ")
-                )
+            Update::Offered { conversation, agents, timeout } => {
+                format!("{conversation} offered to {} (timeout {timeout})", agents.join(", "))
             }
-            Update::Accepted {
-                conversation,
-                agent,
-            } => format!("{conversation} accepted by {agent}"),
-            Update::Declined {
-                conversation,
-                agent,
-            } => format!("{conversation} declined by {agent}"),
-            Update::TimedOut {
-                conversation,
-                agents,
-            } => {
+            Update::Accepted { conversation, agent } => format!("{conversation} accepted by {agent}"),
+            Update::Declined { conversation, agent } => format!("{conversation} declined by {agent}"),
+            Update::TimedOut { conversation, agents } => {
                 format!("{conversation} offer timed out for {}", agents.join(", "))
             }
-            Update::Revoked {
-                conversation,
-                agent,
-            } => format!("{conversation} offer withdrawn from {agent}"),
-            Update::Overflowed {
-                conversation,
-                from,
-                to,
-            } => format!("{conversation} overflowed from {from} to {to}"),
-            Update::GaveUp {
-                conversation,
-                reason,
-            } => format!("{conversation} given up: {reason}"),
-            Update::MaxWaitExceeded {
-                conversation,
-                queue,
-            } => {
+            Update::Revoked { conversation, agent } => format!("{conversation} offer withdrawn from {agent}"),
+            Update::Overflowed { conversation, from, to } => format!("{conversation} overflowed from {from} to {to}"),
+            Update::GaveUp { conversation, reason } => format!("{conversation} given up: {reason}"),
+            Update::MaxWaitExceeded { conversation, queue } => {
                 format!("{conversation} waited longer than {queue} allows")
             }
             Update::Abandoned { conversation } => {
                 format!("{conversation} abandoned by the customer")
             }
-            Update::WrapUp {
-                conversation,
-                agent,
-                until,
-            } => {
+            Update::WrapUp { conversation, agent, until } => {
                 format!("{conversation} closed by {agent}; wrap-up until {until}")
             }
             Update::Closed { conversation } => format!("{conversation} closed"),
-            Update::AgentState {
-                agent,
-                status,
-                state,
-                pause_cause,
-            } => match (status, pause_cause) {
+            Update::AgentState { agent, status, state, pause_cause } => match (status, pause_cause) {
                 (&"callcenter", Some(cause)) => format!("agent {agent}: {state} ({cause})"),
                 (&"callcenter", None) => format!("agent {agent}: {state}"),
                 _ => format!("agent {agent}: status {status}"),
             },
-            Update::AgentPresence {
-                agent,
-                presence,
-                base,
-            } if presence == base => {
+            Update::AgentPresence { agent, presence, base } if presence == base => {
                 format!("agent {agent}: presence {presence}")
             }
-            Update::AgentPresence {
-                agent,
-                presence,
-                base,
-            } => format!("agent {agent}: presence {presence} ({base})"),
-            Update::AgentAvailability {
-                agent,
-                unavailable: None,
-            } => format!("agent {agent}: available"),
-            Update::AgentAvailability {
-                agent,
-                unavailable: Some(why),
-            } => format!("agent {agent}: unavailable ({why})"),
+            Update::AgentPresence { agent, presence, base } => format!("agent {agent}: presence {presence} ({base})"),
+            Update::AgentAvailability { agent, unavailable: None } => format!("agent {agent}: available"),
+            Update::AgentAvailability { agent, unavailable: Some(why) } => {
+                format!("agent {agent}: unavailable ({why})")
+            }
             Update::Log { level, message } => format!("log {level}: {message}"),
         }
     }
@@ -223,12 +165,7 @@ impl Update {
 /// Formats `t` relative to `start` as `+HH:MM:SS` (`+Nd HH:MM:SS` past a day).
 pub fn offset(start: Timestamp, t: Timestamp) -> String {
     let total = (t - start).0.max(0) / 1000;
-    let (d, h, m, s) = (
-        total / 86_400,
-        total / 3600 % 24,
-        total / 60 % 60,
-        total % 60,
-    );
+    let (d, h, m, s) = (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60);
     if d > 0 {
         format!("+{d}d {h:02}:{m:02}:{s:02}")
     } else {

@@ -75,7 +75,12 @@ fn a_scenario_run_twice_gives_the_same_timeline_and_json() {
 fn the_open_line_story_passes_to_the_duty_agent_after_12_hours_and_at_once_when_unavailable() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/open_line.toml");
     let text = rota::scenario::run_file(&file).unwrap().text();
-    let line = |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?} in\n{text}")).to_string();
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in\n{text}"))
+            .to_string()
+    };
     assert!(line("chat-1 offered to olga").starts_with("+00:00:00"));
     assert!(line("chat-1 offer timed out for olga").starts_with("+12:00:00"));
     assert!(line("chat-1 offered to ivan").starts_with("+12:00:00"));

@@ -20,9 +20,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                         Some(l) => {
                             skills.insert(skill, l);
                         }
-                        None => f.problems.push(format!(
-                            "agents.define `{id}`: skill `{skill}` needs a numeric level"
-                        )),
+                        None => f.problems.push(format!("agents.define `{id}`: skill `{skill}` needs a numeric level")),
                     }
                 }
                 let def = AgentDef {
@@ -49,9 +47,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     // agents.track_work_day(true): availability asks for a started work day instead of being online.
     ns.set(
         "track_work_day",
-        lua.create_function(|lua, on: bool| {
-            super::with_draft(lua, |draft, _| draft.settings.track_work_day = on)
-        })?,
+        lua.create_function(|lua, on: bool| super::with_draft(lua, |draft, _| draft.settings.track_work_day = on))?,
     )?;
 
     lua.globals().set("agents", ns)

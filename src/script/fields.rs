@@ -11,7 +11,26 @@ use crate::time::Duration;
 /// The file and line of the Lua code that called the current Rust function.
 pub fn caller(lua: &Lua) -> Location {
     // Level 0 is the Rust function itself; level 1 is the Lua line that called it.
-    for level in 1..4 {
+    location(lua, 1)
+}
+
+/// A runtime error that names the Lua line that called the current Rust function.
+pub fn error_here(lua: &Lua, message: impl std::fmt::Display) -> mlua::Error {
+    error_at(lua, 1, message)
+}
+
+/// A runtime error that names the innermost Lua line at or above stack level `from`.
+pub fn error_at(lua: &Lua, from: usize, message: impl std::fmt::Display) -> mlua::Error {
+    let at = location(lua, from);
+    match at.line {
+        Some(line) => mlua::Error::runtime(format!("{}:{line}: {message}", at.file)),
+        None => mlua::Error::runtime(message.to_string()),
+    }
+}
+
+/// The innermost Lua frame at or above stack level `from`.
+pub fn location(lua: &Lua, from: usize) -> Location {
+    for level in from..from + 4 {
         let found = lua.inspect_stack(level, |d| {
             let src = d.source();
             let file = src.short_src.map(|s| s.to_string()).unwrap_or_default();
@@ -19,10 +38,7 @@ pub fn caller(lua: &Lua) -> Location {
         });
         if let Some((file, line)) = found {
             if line.is_some() && !file.is_empty() && file != "[C]" {
-                return Location {
-                    file,
-                    line: line.map(|l| l as u32),
-                };
+                return Location { file, line: line.map(|l| l as u32) };
             }
         }
     }
@@ -41,12 +57,7 @@ pub struct Fields<'a> {
 impl<'a> Fields<'a> {
     pub fn new(value: LuaValue, what: &'a str) -> Result<Self, String> {
         match value {
-            LuaValue::Table(table) => Ok(Fields {
-                table,
-                what,
-                problems: Vec::new(),
-                known: Vec::new(),
-            }),
+            LuaValue::Table(table) => Ok(Fields { table, what, problems: Vec::new(), known: Vec::new() }),
             other => Err(format!("{what} expects a table, got {}", other.type_name())),
         }
     }
@@ -57,11 +68,7 @@ impl<'a> Fields<'a> {
     }
 
     fn wrong(&mut self, key: &str, expected: &str, got: &LuaValue) {
-        self.problems.push(format!(
-            "{}: field `{key}` must be {expected}, got {}",
-            self.what,
-            got.type_name()
-        ));
+        self.problems.push(format!("{}: field `{key}` must be {expected}, got {}", self.what, got.type_name()));
     }
 
     pub fn opt_str(&mut self, key: &'static str) -> Option<String> {
@@ -79,18 +86,12 @@ impl<'a> Fields<'a> {
         match self.opt_str(key) {
             Some(s) if !s.is_empty() => s,
             Some(_) => {
-                self.problems
-                    .push(format!("{}: field `{key}` must not be empty", self.what));
+                self.problems.push(format!("{}: field `{key}` must not be empty", self.what));
                 String::new()
             }
             None => {
-                if !self
-                    .problems
-                    .iter()
-                    .any(|p| p.contains(&format!("`{key}`")))
-                {
-                    self.problems
-                        .push(format!("{}: field `{key}` is required", self.what));
+                if !self.problems.iter().any(|p| p.contains(&format!("`{key}`"))) {
+                    self.problems.push(format!("{}: field `{key}` is required", self.what));
                 }
                 String::new()
             }
@@ -126,8 +127,7 @@ impl<'a> Fields<'a> {
         match duration_of(&value) {
             Ok(d) => d,
             Err(e) => {
-                self.problems
-                    .push(format!("{}: field `{key}`: {e}", self.what));
+                self.problems.push(format!("{}: field `{key}`: {e}", self.what));
                 None
             }
         }
@@ -163,15 +163,11 @@ impl<'a> Fields<'a> {
                 Ok(Value::Object(m)) => m.into_iter().collect(),
                 Ok(Value::Array(a)) if a.is_empty() => BTreeMap::new(),
                 Ok(_) => {
-                    self.problems.push(format!(
-                        "{}: field `{key}` must be a table with named keys",
-                        self.what
-                    ));
+                    self.problems.push(format!("{}: field `{key}` must be a table with named keys", self.what));
                     BTreeMap::new()
                 }
                 Err(e) => {
-                    self.problems
-                        .push(format!("{}: field `{key}`: {e}", self.what));
+                    self.problems.push(format!("{}: field `{key}`: {e}", self.what));
                     BTreeMap::new()
                 }
             },
@@ -197,8 +193,7 @@ impl<'a> Fields<'a> {
         match self.get(key) {
             LuaValue::Function(f) => Some(f),
             LuaValue::Nil => {
-                self.problems
-                    .push(format!("{}: field `{key}` is required", self.what));
+                self.problems.push(format!("{}: field `{key}` is required", self.what));
                 None
             }
             other => {
@@ -219,8 +214,7 @@ impl<'a> Fields<'a> {
             if !self.known.contains(&name.as_str()) {
                 let known: Vec<String> = self.known.iter().map(|k| k.to_string()).collect();
                 let hint = crate::rules::suggest(&name, known.iter());
-                self.problems
-                    .push(format!("{}: unknown field `{name}`{hint}", self.what));
+                self.problems.push(format!("{}: unknown field `{name}`{hint}", self.what));
             }
         }
         std::mem::take(&mut self.problems)
@@ -234,10 +228,7 @@ pub fn duration_of(value: &LuaValue) -> Result<Option<Duration>, String> {
         LuaValue::Integer(i) if *i >= 0 => Ok(Some(Duration::from_secs(*i as i64))),
         LuaValue::Number(n) if *n >= 0.0 && n.is_finite() => Ok(Some(Duration::from_secs_f64(*n))),
         LuaValue::String(s) => Duration::parse(&s.to_string_lossy()).map(Some),
-        other => Err(format!(
-            "expected a duration like \"30s\" or a number of seconds, got {}",
-            other.type_name()
-        )),
+        other => Err(format!("expected a duration like \"30s\" or a number of seconds, got {}", other.type_name())),
     }
 }
 
@@ -247,18 +238,14 @@ pub fn to_json(value: &LuaValue) -> Result<Value, String> {
         LuaValue::Nil => Value::Null,
         LuaValue::Boolean(b) => Value::Bool(*b),
         LuaValue::Integer(i) => Value::from(*i),
-        LuaValue::Number(n) => serde_json::Number::from_f64(*n)
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
+        LuaValue::Number(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
         LuaValue::String(s) => Value::String(s.to_string_lossy()),
         LuaValue::Table(t) => {
             let len = t.raw_len();
             let pairs = t.pairs::<LuaValue, LuaValue>().count();
             if len > 0 && len == pairs {
-                let items: Result<Vec<Value>, String> = t
-                    .sequence_values::<LuaValue>()
-                    .map(|v| to_json(&v.map_err(|e| e.to_string())?))
-                    .collect();
+                let items: Result<Vec<Value>, String> =
+                    t.sequence_values::<LuaValue>().map(|v| to_json(&v.map_err(|e| e.to_string())?)).collect();
                 Value::Array(items?)
             } else {
                 let mut map = serde_json::Map::new();
@@ -267,12 +254,7 @@ pub fn to_json(value: &LuaValue) -> Result<Value, String> {
                     let key = match k {
                         LuaValue::String(s) => s.to_string_lossy(),
                         LuaValue::Integer(i) => i.to_string(),
-                        other => {
-                            return Err(format!(
-                                "table keys must be strings, got {}",
-                                other.type_name()
-                            ))
-                        }
+                        other => return Err(format!("table keys must be strings, got {}", other.type_name())),
                     };
                     map.insert(key, to_json(&v)?);
                 }

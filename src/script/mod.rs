@@ -28,50 +28,17 @@ pub use view::{PolicyFailure, Scripts};
 /// Lua shipped with the host, embedded in the binary. Files under `policies/`
 /// register the standard policies; the others are modules for `require`.
 pub const STDLIB: &[(&str, &str)] = &[
-    (
-        "rota/candidates.lua",
-        include_str!("../../stdlib/rota/candidates.lua"),
-    ),
-    (
-        "rota/skills.lua",
-        include_str!("../../stdlib/rota/skills.lua"),
-    ),
-    (
-        "policies/strictly_in_order.lua",
-        include_str!("../../stdlib/policies/strictly_in_order.lua"),
-    ),
-    (
-        "policies/round_robin.lua",
-        include_str!("../../stdlib/policies/round_robin.lua"),
-    ),
-    (
-        "policies/longest_idle.lua",
-        include_str!("../../stdlib/policies/longest_idle.lua"),
-    ),
-    (
-        "policies/fewest_conversations.lua",
-        include_str!("../../stdlib/policies/fewest_conversations.lua"),
-    ),
-    (
-        "policies/least_talk_time.lua",
-        include_str!("../../stdlib/policies/least_talk_time.lua"),
-    ),
-    (
-        "policies/ring_all.lua",
-        include_str!("../../stdlib/policies/ring_all.lua"),
-    ),
-    (
-        "policies/ring_progressively.lua",
-        include_str!("../../stdlib/policies/ring_progressively.lua"),
-    ),
-    (
-        "policies/random.lua",
-        include_str!("../../stdlib/policies/random.lua"),
-    ),
-    (
-        "policies/weighted_random.lua",
-        include_str!("../../stdlib/policies/weighted_random.lua"),
-    ),
+    ("rota/candidates.lua", include_str!("../../stdlib/rota/candidates.lua")),
+    ("rota/skills.lua", include_str!("../../stdlib/rota/skills.lua")),
+    ("policies/strictly_in_order.lua", include_str!("../../stdlib/policies/strictly_in_order.lua")),
+    ("policies/round_robin.lua", include_str!("../../stdlib/policies/round_robin.lua")),
+    ("policies/longest_idle.lua", include_str!("../../stdlib/policies/longest_idle.lua")),
+    ("policies/fewest_conversations.lua", include_str!("../../stdlib/policies/fewest_conversations.lua")),
+    ("policies/least_talk_time.lua", include_str!("../../stdlib/policies/least_talk_time.lua")),
+    ("policies/ring_all.lua", include_str!("../../stdlib/policies/ring_all.lua")),
+    ("policies/ring_progressively.lua", include_str!("../../stdlib/policies/ring_progressively.lua")),
+    ("policies/random.lua", include_str!("../../stdlib/policies/random.lua")),
+    ("policies/weighted_random.lua", include_str!("../../stdlib/policies/weighted_random.lua")),
 ];
 
 /// The draft being filled while scripts load; absent once they have loaded.
@@ -81,9 +48,7 @@ struct Loading(Draft);
 fn with_draft(lua: &Lua, body: impl FnOnce(&mut Draft, Location)) -> mlua::Result<()> {
     let at = fields::caller(lua);
     let mut loading = lua.app_data_mut::<Loading>().ok_or_else(|| {
-        mlua::Error::runtime(
-            "definitions can only be made while the scripts load, not inside a policy",
-        )
+        mlua::Error::runtime("definitions can only be made while the scripts load, not inside a policy")
     })?;
     body(&mut loading.0, at);
     Ok(())
@@ -111,11 +76,7 @@ pub fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "lua"))
-        .filter(|p| {
-            !p.file_stem()
-                .and_then(|s| s.to_str())
-                .is_some_and(|s| s.ends_with("_test"))
-        })
+        .filter(|p| !p.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.ends_with("_test")))
         .collect();
     files.sort();
     Ok(files)
@@ -123,22 +84,13 @@ pub fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Module files in subfolders, as (`lib.util`, `lib/util.lua`).
 fn module_files(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for path in entries {
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         if path.is_dir() {
             module_files(&path, &format!("{prefix}{name}."), out)?;
-        } else if !prefix.is_empty()
-            && path.extension().is_some_and(|x| x == "lua")
-            && !name.ends_with("_test")
-        {
+        } else if !prefix.is_empty() && path.extension().is_some_and(|x| x == "lua") && !name.ends_with("_test") {
             out.push((format!("{prefix}{name}"), path));
         }
     }
@@ -155,18 +107,12 @@ pub fn load(
     host_policies: &[PolicySpec],
     generation: u64,
 ) -> Result<(RuleSet, Scripts), LoadError> {
-    let fail = |file: &str, message: String| LoadError {
-        diagnostics: vec![Diagnostic::new(file, None, message)],
-    };
+    let fail = |file: &str, message: String| LoadError { diagnostics: vec![Diagnostic::new(file, None, message)] };
     let vm_error = |e: mlua::Error| fail("<host>", format!("could not set up the Lua VM: {e}"));
     let dir_name = dir.display().to_string();
-    let files = rule_files(dir)
-        .map_err(|e| fail(&dir_name, format!("cannot read the scripts folder: {e}")))?;
+    let files = rule_files(dir).map_err(|e| fail(&dir_name, format!("cannot read the scripts folder: {e}")))?;
     if files.is_empty() {
-        return Err(fail(
-            &dir_name,
-            "no .lua rule files in the scripts folder".into(),
-        ));
+        return Err(fail(&dir_name, "no .lua rule files in the scripts folder".into()));
     }
 
     let (lua, budget) = sandbox::new_vm(limits).map_err(vm_error)?;
@@ -188,17 +134,14 @@ pub fn load(
         let mut modules = lua.app_data_mut::<sandbox::Modules>().unwrap();
         for (path, code) in STDLIB.iter().filter(|(p, _)| !p.starts_with("policies/")) {
             let name = path.trim_end_matches(".lua").replace('/', ".");
-            modules
-                .sources
-                .insert(name, (format!("stdlib/{path}"), code.to_string()));
+            modules.sources.insert(name, (format!("stdlib/{path}"), code.to_string()));
         }
         let mut found = Vec::new();
         module_files(dir, "", &mut found)
             .map_err(|e| fail(&dir_name, format!("cannot read the scripts folder: {e}")))?;
         for (name, path) in found {
             let rel = relative(dir, &path);
-            let code = std::fs::read_to_string(&path)
-                .map_err(|e| fail(&rel, format!("cannot read: {e}")))?;
+            let code = std::fs::read_to_string(&path).map_err(|e| fail(&rel, format!("cannot read: {e}")))?;
             modules.sources.insert(name, (rel, code));
         }
     }
@@ -225,27 +168,23 @@ pub fn load(
         }
     }
 
-    let Loading(mut draft) = lua
-        .remove_app_data::<Loading>()
-        .expect("draft is set while loading");
+    let Loading(mut draft) = lua.remove_app_data::<Loading>().expect("draft is set while loading");
     for spec in host_policies {
         if !draft.policies.iter().any(|p| p.name == spec.name) {
             draft.policies.push(spec.clone());
         }
     }
-    diagnostics.append(&mut draft.diagnostics);
-    if !diagnostics.is_empty() {
-        return Err(LoadError { diagnostics });
-    }
-    let rules = draft
-        .assemble()
-        .map_err(|diagnostics| LoadError { diagnostics })?;
-    let functions = lua
-        .remove_app_data::<policies::PolicyFunctions>()
-        .unwrap_or_default()
-        .0;
-    let scripts =
-        Scripts::new(lua, budget, limits.clone(), functions, generation).map_err(vm_error)?;
+    // Cross-checks run even after earlier problems, so one `rota check` reports them all.
+    let rules = match draft.assemble() {
+        Ok(rules) if diagnostics.is_empty() => rules,
+        Ok(_) => return Err(LoadError { diagnostics }),
+        Err(more) => {
+            diagnostics.extend(more);
+            return Err(LoadError { diagnostics });
+        }
+    };
+    let functions = lua.remove_app_data::<policies::PolicyFunctions>().unwrap_or_default().0;
+    let scripts = Scripts::new(lua, budget, limits.clone(), functions, generation).map_err(vm_error)?;
     Ok((rules, scripts))
 }
 

@@ -36,8 +36,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 if let Some(table) = f.table("options") {
                     for pair in table.pairs::<String, LuaValue>() {
                         let Ok((key, spec)) = pair else {
-                            f.problems
-                                .push(format!("{what}: option names must be strings"));
+                            f.problems.push(format!("{what}: option names must be strings"));
                             continue;
                         };
                         match option_spec(&spec) {
@@ -52,16 +51,11 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 let _ = f.opt_str("description");
                 let problems = f.finish();
                 if problems.is_empty() {
-                    draft.policies.push(PolicySpec {
-                        name: name.clone(),
-                        options,
-                        at,
-                    });
+                    draft.policies.push(PolicySpec { name: name.clone(), options, at });
                 }
                 problems
             })?;
-            if let (Some(func), Some(mut fns)) = (decide_fn, lua.app_data_mut::<PolicyFunctions>())
-            {
+            if let (Some(func), Some(mut fns)) = (decide_fn, lua.app_data_mut::<PolicyFunctions>()) {
                 fns.0.entry(name).or_insert(func);
             }
             Ok(())
@@ -77,24 +71,16 @@ fn option_spec(spec: &LuaValue) -> Result<OptionSpec, String> {
     let (kind, default) = match spec {
         LuaValue::String(s) => (s.to_string_lossy(), None),
         LuaValue::Table(t) => {
-            let kind: String = t
-                .get("type")
-                .map_err(|_| "needs `type` (duration, number, boolean, string, any)")?;
+            let kind: String = t.get("type").map_err(|_| "needs `type` (duration, number, boolean, string, any)")?;
             let default = match t.get::<LuaValue>("default").map_err(|e| e.to_string())? {
                 LuaValue::Nil => None,
                 v => Some(super::fields::to_json(&v)?),
             };
             (kind, default)
         }
-        other => {
-            return Err(format!(
-                "expected a type name or a table, got {}",
-                other.type_name()
-            ))
-        }
+        other => return Err(format!("expected a type name or a table, got {}", other.type_name())),
     };
-    let kind = OptionKind::parse(&kind).ok_or_else(|| {
-        format!("unknown option type `{kind}` (duration, number, boolean, string, any)")
-    })?;
+    let kind = OptionKind::parse(&kind)
+        .ok_or_else(|| format!("unknown option type `{kind}` (duration, number, boolean, string, any)"))?;
     Ok(OptionSpec { kind, default })
 }

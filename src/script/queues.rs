@@ -22,9 +22,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 for s in &listed {
                     match s.parse::<BaseStatus>() {
                         Ok(b) => allowed.push(b),
-                        Err(e) => f
-                            .problems
-                            .push(format!("queues.define `{id}`: allowed: {e}")),
+                        Err(e) => f.problems.push(format!("queues.define `{id}`: allowed: {e}")),
                     }
                 }
                 if listed.is_empty() {
@@ -40,9 +38,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     on_max_wait: f.opt_str("on_max_wait"),
                     fallback: f.opt_str("fallback"),
                     fallback_options: Default::default(),
-                    retry_after_error: f
-                        .opt_duration("retry_after_error")
-                        .unwrap_or(Duration::from_secs(30)),
+                    retry_after_error: f.opt_duration("retry_after_error").unwrap_or(Duration::from_secs(30)),
                     id,
                     at: at.clone(),
                 };

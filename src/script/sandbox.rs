@@ -52,7 +52,7 @@ impl Budget {
         self.expired.set(false);
     }
 
-    fn check(&self) -> mlua::Result<VmState> {
+    fn check(&self, lua: &Lua) -> mlua::Result<VmState> {
         let Some(deadline) = self.deadline.get() else {
             return Ok(VmState::Continue);
         };
@@ -65,10 +65,8 @@ impl Budget {
             }
             self.expired.set(true);
         }
-        Err(mlua::Error::runtime(format!(
-            "CPU budget of {}ms exceeded",
-            self.limit_ms.get()
-        )))
+        let message = format!("CPU budget of {}ms exceeded", self.limit_ms.get());
+        Err(super::fields::error_at(lua, 0, message))
     }
 }
 
@@ -82,13 +80,8 @@ pub struct Modules {
 
 /// A fresh VM with the safe libraries only, `require` limited to known modules, and the limits set.
 pub fn new_vm(limits: &Limits) -> mlua::Result<(Lua, Rc<Budget>)> {
-    let libs = StdLib::COROUTINE
-        | StdLib::TABLE
-        | StdLib::STRING
-        | StdLib::UTF8
-        | StdLib::BIT
-        | StdLib::MATH
-        | StdLib::BUFFER;
+    let libs =
+        StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::BIT | StdLib::MATH | StdLib::BUFFER;
     let lua = Lua::new_with(libs, LuaOptions::default())?;
     let globals = lua.globals();
     // mlua installs a filesystem `require` and `loadstring`; rules get neither, nor environment tricks.
@@ -109,9 +102,7 @@ pub fn new_vm(limits: &Limits) -> mlua::Result<(Lua, Rc<Budget>)> {
             Ok(match (m, n) {
                 (None, _) => mlua::Value::Number(unit),
                 (Some(m), None) if m >= 1 => mlua::Value::Integer(1 + (unit * m as f64) as i64),
-                (Some(m), Some(n)) if n >= m => {
-                    mlua::Value::Integer(m + (unit * (n - m + 1) as f64) as i64)
-                }
+                (Some(m), Some(n)) if n >= m => mlua::Value::Integer(m + (unit * (n - m + 1) as f64) as i64),
                 _ => return Err(mlua::Error::runtime("math.random: interval is empty")),
             })
         })?,
@@ -128,7 +119,7 @@ pub fn new_vm(limits: &Limits) -> mlua::Result<(Lua, Rc<Budget>)> {
 
     let budget = Rc::new(Budget::default());
     let b = budget.clone();
-    lua.set_interrupt(move |_| b.check());
+    lua.set_interrupt(move |lua| b.check(lua));
     lua.set_memory_limit(limits.memory)?;
     Ok((lua, budget))
 }
@@ -149,38 +140,31 @@ impl Rng {
 /// `require("name")`: only modules of the stdlib or the scripts folder, each run once.
 fn require(lua: &Lua, name: String) -> mlua::Result<LuaValue> {
     let source = {
-        let modules = lua
-            .app_data_ref::<Modules>()
-            .expect("modules are set up with the VM");
+        let modules = lua.app_data_ref::<Modules>().expect("modules are set up with the VM");
         if let Some(v) = modules.loaded.get(&name) {
             return Ok(v.clone());
         }
         if modules.loading.contains(&name) {
-            return Err(mlua::Error::runtime(format!(
-                "require cycle: {} -> {name}",
-                modules.loading.join(" -> ")
-            )));
+            let cycle = format!("require cycle: {} -> {name}", modules.loading.join(" -> "));
+            drop(modules);
+            return Err(super::fields::error_here(lua, cycle));
         }
         match modules.sources.get(&name) {
             Some(s) => s.clone(),
             None => {
                 let known: Vec<&String> = modules.sources.keys().collect();
                 let hint = crate::rules::suggest(&name, known.into_iter());
-                return Err(mlua::Error::runtime(format!(
-                    "module `{name}` not found{hint}: require loads only the stdlib (rota.*) and .lua files in subfolders of the scripts folder"
-                )));
+                drop(modules);
+                return Err(super::fields::error_here(
+                    lua,
+                    format!("module `{name}` not found{hint}: require loads only the stdlib (rota.*) and .lua files in subfolders of the scripts folder"),
+                ));
             }
         }
     };
     let (file, code) = source;
-    lua.app_data_mut::<Modules>()
-        .unwrap()
-        .loading
-        .push(name.clone());
-    let result = lua
-        .load(code.as_str())
-        .set_name(format!("@{file}"))
-        .call::<LuaValue>(());
+    lua.app_data_mut::<Modules>().unwrap().loading.push(name.clone());
+    let result = lua.load(code.as_str()).set_name(format!("@{file}")).call::<LuaValue>(());
     let mut modules = lua.app_data_mut::<Modules>().unwrap();
     modules.loading.pop();
     let value = match result? {

@@ -23,7 +23,8 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     None | Some("missed") => MissAction::Missed,
                     Some("inactive") => MissAction::Inactive,
                     Some(other) => {
-                        f.problems.push(format!("teams.define: on_miss must be \"missed\" or \"inactive\", got \"{other}\""));
+                        f.problems
+                            .push(format!("teams.define: on_miss must be \"missed\" or \"inactive\", got \"{other}\""));
                         MissAction::Missed
                     }
                 };
@@ -34,7 +35,10 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                         (Some(p), None) => Some(Escalation::Presence(p)),
                         (None, Some(c)) => Some(Escalation::Pause(c)),
                         _ => {
-                            f.problems.push("teams.define: on_max_no_answer must be { presence = \"...\" } or { pause = \"...\" }".into());
+                            f.problems.push(
+                                "teams.define: on_max_no_answer must be { presence = \"...\" } or { pause = \"...\" }"
+                                    .into(),
+                            );
                             None
                         }
                     }

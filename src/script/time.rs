@@ -2,6 +2,7 @@
 
 use mlua::{Lua, Value as LuaValue};
 
+use super::fields::error_here;
 use crate::time::{Duration, Timestamp};
 
 pub fn register(lua: &Lua) -> mlua::Result<()> {
@@ -9,33 +10,21 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     // time.duration("1h30m") --> 5400 (seconds); errors on "12x".
     ns.set(
         "duration",
-        lua.create_function(|_, v: LuaValue| match super::fields::duration_of(&v) {
+        lua.create_function(|lua, v: LuaValue| match super::fields::duration_of(&v) {
             Ok(Some(d)) => Ok(d.as_secs_f64()),
-            Ok(None) => Err(mlua::Error::runtime(
-                "time.duration expects a duration, got nil",
-            )),
-            Err(e) => Err(mlua::Error::runtime(e)),
+            Ok(None) => Err(error_here(lua, "time.duration expects a duration, got nil")),
+            Err(e) => Err(error_here(lua, e)),
         })?,
     )?;
     // time.format(ctx.now) --> "2026-03-02T09:00:00Z"
-    ns.set(
-        "format",
-        lua.create_function(|_, secs: f64| {
-            Ok(Timestamp((secs * 1000.0).round() as i64).to_rfc3339())
-        })?,
-    )?;
+    ns.set("format", lua.create_function(|_, secs: f64| Ok(Timestamp((secs * 1000.0).round() as i64).to_rfc3339()))?)?;
     // time.format_duration(5400) --> "1h30m"
-    ns.set(
-        "format_duration",
-        lua.create_function(|_, secs: f64| Ok(Duration::from_secs_f64(secs).to_string()))?,
-    )?;
+    ns.set("format_duration", lua.create_function(|_, secs: f64| Ok(Duration::from_secs_f64(secs).to_string()))?)?;
     // time.parse("2026-03-02T09:00:00Z") --> seconds since the epoch
     ns.set(
         "parse",
-        lua.create_function(|_, text: String| {
-            Timestamp::parse_rfc3339(&text)
-                .map(|t| t.as_secs_f64())
-                .map_err(mlua::Error::runtime)
+        lua.create_function(|lua, text: String| {
+            Timestamp::parse_rfc3339(&text).map(|t| t.as_secs_f64()).map_err(|e| error_here(lua, e))
         })?,
     )?;
     lua.globals().set("time", ns)

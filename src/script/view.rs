@@ -133,10 +133,7 @@ impl Scripts {
         let ctx = lua.create_table()?;
         let skipped = lua.create_table()?;
         ctx.raw_set("skipped", &skipped)?;
-        ctx.raw_set(
-            "skip",
-            lua.load(SKIP).set_name("=ctx.skip").eval::<Function>()?,
-        )?;
+        ctx.raw_set("skip", lua.load(SKIP).set_name("=ctx.skip").eval::<Function>()?)?;
         Ok(Scripts {
             keys: Keys::new(&lua)?,
             empty: lua.create_table()?,
@@ -168,10 +165,7 @@ impl Scripts {
 
     /// Messages scripts logged since the last call.
     pub fn take_logs(&self) -> Vec<(&'static str, String)> {
-        self.lua
-            .app_data_mut::<LogBuffer>()
-            .map(|mut b| std::mem::take(&mut b.0))
-            .unwrap_or_default()
+        self.lua.app_data_mut::<LogBuffer>().map(|mut b| std::mem::take(&mut b.0)).unwrap_or_default()
     }
 
     /// Adds the view table of a new agent (agents are added in index order).
@@ -297,12 +291,7 @@ impl Scripts {
     }
 
     /// Creates the view table of a conversation that just arrived (or was restored).
-    pub fn add_conversation(
-        &mut self,
-        c: &Conversation,
-        queue_id: &str,
-        memo: Option<&Value>,
-    ) -> mlua::Result<()> {
+    pub fn add_conversation(&mut self, c: &Conversation, queue_id: &str, memo: Option<&Value>) -> mlua::Result<()> {
         let lua = &self.lua;
         let t = lua.create_table_with_capacity(0, 16)?;
         t.raw_set("id", &*c.id)?;
@@ -348,12 +337,7 @@ impl Scripts {
     }
 
     /// Writes attempt number `index` (0-based) of a conversation, new or ended.
-    pub fn record_attempt(
-        &mut self,
-        conversation: &str,
-        index: usize,
-        a: &Attempt,
-    ) -> mlua::Result<()> {
+    pub fn record_attempt(&mut self, conversation: &str, index: usize, a: &Attempt) -> mlua::Result<()> {
         let Some(c) = self.conversations.get(conversation) else {
             return Ok(());
         };
@@ -397,14 +381,9 @@ impl Scripts {
         skipped: &mut Vec<(AgentIx, Arc<str>)>,
     ) -> Result<Decision, PolicyFailure> {
         let fail = |message: String| PolicyFailure { message };
-        let policy = self
-            .policies
-            .get(name)
-            .ok_or_else(|| fail(format!("policy `{name}` is not registered in Lua")))?;
-        let conv = self
-            .conversations
-            .get(conversation)
-            .ok_or_else(|| fail(format!("no view of `{conversation}`")))?;
+        let policy =
+            self.policies.get(name).ok_or_else(|| fail(format!("policy `{name}` is not registered in Lua")))?;
+        let conv = self.conversations.get(conversation).ok_or_else(|| fail(format!("no view of `{conversation}`")))?;
         let q = &self.queues[queue as usize];
         let setup = || -> mlua::Result<()> {
             let (k, ctx) = (&self.keys, &self.ctx);
@@ -436,10 +415,7 @@ impl Scripts {
         let _ = self.lua.set_memory_limit(0);
 
         let outcome = match result {
-            Ok(values) => self
-                .read_skips(skipped)
-                .and_then(|()| self.parse(values))
-                .map_err(fail),
+            Ok(values) => self.read_skips(skipped).and_then(|()| self.parse(values)).map_err(fail),
             Err(e) => Err(fail(super::diagnostic_from_error(&e, name).to_string())),
         };
         if outcome.is_err() {
@@ -482,10 +458,7 @@ impl Scripts {
     /// The agent behind a view table handed back by a policy.
     fn agent_of(&self, value: LuaValue) -> Result<AgentIx, String> {
         let LuaValue::Table(t) = value else {
-            return Err(format!(
-                "expected an agent (a table from ctx.candidates), got {}",
-                value.type_name()
-            ));
+            return Err(format!("expected an agent (a table from ctx.candidates), got {}", value.type_name()));
         };
         let ix: Option<i64> = t.raw_get(&self.keys.idx).ok().flatten();
         match ix.and_then(|i| self.agents.get(i as usize).map(|a| (i, a))) {
@@ -502,22 +475,14 @@ impl Scripts {
             None => return Err(bad_return("nothing")),
         };
         let mut next = || v.next().unwrap_or(LuaValue::Nil);
-        let duration =
-            |value: LuaValue, what: &str| -> Result<Option<crate::time::Duration>, String> {
-                duration_of(&value).map_err(|e| format!("{what}: {e}"))
-            };
+        let duration = |value: LuaValue, what: &str| -> Result<Option<crate::time::Duration>, String> {
+            duration_of(&value).map_err(|e| format!("{what}: {e}"))
+        };
         Ok(match kind.as_str() {
             "offer" => {
-                let agent = self
-                    .agent_of(next())
-                    .map_err(|e| format!("policies.offer: {e}"))?;
-                let timeout = duration(next(), "policies.offer timeout")?
-                    .ok_or("policies.offer needs a timeout")?;
-                Decision::Offer {
-                    agents: vec![agent],
-                    timeout,
-                    extend_after: None,
-                }
+                let agent = self.agent_of(next()).map_err(|e| format!("policies.offer: {e}"))?;
+                let timeout = duration(next(), "policies.offer timeout")?.ok_or("policies.offer needs a timeout")?;
+                Decision::Offer { agents: vec![agent], timeout, extend_after: None }
             }
             "offer_many" => {
                 let LuaValue::Table(list) = next() else {
@@ -530,28 +495,15 @@ impl Scripts {
                             .map_err(|e| format!("policies.offer_many: {e}"))?,
                     );
                 }
-                let timeout = duration(next(), "policies.offer_many timeout")?
-                    .ok_or("policies.offer_many needs a timeout")?;
+                let timeout =
+                    duration(next(), "policies.offer_many timeout")?.ok_or("policies.offer_many needs a timeout")?;
                 let extend_after = duration(next(), "policies.offer_many extend_after")?;
-                Decision::Offer {
-                    agents,
-                    timeout,
-                    extend_after,
-                }
+                Decision::Offer { agents, timeout, extend_after }
             }
-            "wait" => Decision::Wait {
-                retry_after: duration(next(), "policies.wait")?,
-            },
+            "wait" => Decision::Wait { retry_after: duration(next(), "policies.wait")? },
             "overflow" => match next() {
-                LuaValue::String(q) => Decision::Overflow {
-                    queue: q.to_string_lossy(),
-                },
-                other => {
-                    return Err(format!(
-                        "policies.overflow expects a queue id, got {}",
-                        other.type_name()
-                    ))
-                }
+                LuaValue::String(q) => Decision::Overflow { queue: q.to_string_lossy() },
+                other => return Err(format!("policies.overflow expects a queue id, got {}", other.type_name())),
             },
             "give_up" => Decision::GiveUp {
                 reason: match next() {

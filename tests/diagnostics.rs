@@ -1,0 +1,186 @@
+//! Every kind of broken script is rejected with file:line and a message that says what to
+//! fix; nothing of a rejected folder is used. The cases are data: files in, diagnostics out.
+
+mod common;
+
+use common::Scratch;
+use rota::script::{load, Limits};
+
+const AGENTS: &str = "agents.define { id = \"a1\" }\nagents.define { id = \"a2\" }\n";
+
+/// (case name, files, expected diagnostics as `file:line: fragment of the message`)
+const CASES: &[(&str, &[(&str, &str)], &[&str])] = &[
+    (
+        "syntax error",
+        &[("a.lua", "agents.define { id = \"a1\" \nqueues.define {")],
+        &["a.lua:2: Expected"],
+    ),
+    (
+        "unknown policy name, with a suggestion",
+        &[("a.lua", AGENTS), ("q.lua", "\nqueues.define { id = \"q\", agents = { \"a1\" }, policy = \"round_robbin\" }\n")],
+        &["q.lua:2: queue `q`: unknown policy `round_robbin` (did you mean `round_robin`?)"],
+    ),
+    (
+        "unknown agent in a queue",
+        &[("a.lua", AGENTS), ("q.lua", "queues.define { id = \"q\", agents = { \"a1\", \"zed\" }, policy = \"ring_all\" }")],
+        &["q.lua:1: queue `q`: unknown agent `zed`"],
+    ),
+    (
+        "unknown presences: default, base status, team escalation",
+        &[(
+            "p.lua",
+            "presence.default(\"lunchbreak\")\npresence.define { id = \"x\", base = \"sleepy\" }\nteams.define { id = \"t\", max_no_answer = 2, on_max_no_answer = { presence = \"gone\" } }\n",
+        )],
+        &[
+            "p.lua:2: presence.define `x`: unknown base status `sleepy`",
+            "p.lua:1: default presence: presence `lunchbreak` is not defined",
+            "p.lua:3: team `t`: on_max_no_answer names unknown presence `gone`",
+        ],
+    ),
+    (
+        "bad durations",
+        &[
+            ("a.lua", AGENTS),
+            (
+                "q.lua",
+                "teams.define { id = \"t\", wrap_up = \"12x\" }\nqueues.define { id = \"q\", agents = { \"a1\" }, policy = \"strictly_in_order\", options = { pass_after = \"12x\" } }\n",
+            ),
+        ],
+        &[
+            "q.lua:1: teams.define: field `wrap_up`: bad duration `12x`",
+            "q.lua:2: queue `q`: option `pass_after` of policy `strictly_in_order`: bad duration `12x`",
+        ],
+    ),
+    (
+        "duplicate ids",
+        &[(
+            "d.lua",
+            "agents.define { id = \"a1\" }\nagents.define { id = \"a1\" }\npresence.define { id = \"away\", base = \"away\" }\nqueues.define { id = \"q\", agents = { \"a1\" }, policy = \"ring_all\" }\nqueues.define { id = \"q\", agents = { \"a1\" }, policy = \"ring_all\" }\n",
+        )],
+        &[
+            "d.lua:3: presence `away` is a built-in presence",
+            "d.lua:2: agent `a1` is already defined",
+            "d.lua:5: queue `q` is already defined",
+        ],
+    ),
+    (
+        "unknown field and wrong option type",
+        &[("a.lua", AGENTS), ("q.lua", "queues.define { id = \"q\", agents = { \"a1\" }, polcy = \"ring_all\", policy = \"ring_all\", options = { timeout = true, colour = 1 } }")],
+        &[
+            "q.lua:1: queues.define: unknown field `polcy` (did you mean `policy`?)",
+        ],
+    ),
+    (
+        "options checked against the policy",
+        &[("a.lua", AGENTS), ("q.lua", "queues.define { id = \"q\", agents = { \"a1\" }, policy = \"ring_all\", options = { timeout = true, colour = 1 } }")],
+        &[
+            "q.lua:1: queue `q`: option `timeout` of policy `ring_all`: expected a duration, got true",
+            "q.lua:1: queue `q`: policy `ring_all` has no option `colour` (it takes: timeout)",
+        ],
+    ),
+    (
+        "runtime error while loading",
+        &[("a.lua", "local x = nil\n\nlocal y = x.field\n")],
+        &["a.lua:3: attempt to index nil with 'field'"],
+    ),
+    (
+        "require of a missing module and of the file system",
+        &[("a.lua", "local m = require(\"lib.missing\")"), ("b.lua", "require(\"../../etc/passwd\")")],
+        &["a.lua:1: module `lib.missing` not found", "b.lua:1: module `../../etc/passwd` not found"],
+    ),
+    (
+        "a script that never finishes loading",
+        &[("a.lua", "while true do end")],
+        &["a.lua:1: CPU budget of"],
+    ),
+    (
+        "inactive cannot be a custom presence's base or the default",
+        &[("p.lua", "presence.define { id = \"ghost\", base = \"inactive\" }\npresence.default(\"inactive\")\n")],
+        &[
+            "p.lua:1: presence `ghost` cannot map to `inactive`",
+            "p.lua:2: default presence: presence `inactive` is set by the system only",
+        ],
+    ),
+    (
+        "a policy registered twice and one without decide",
+        &[("p.lua", "policies.register(\"ring_all\", { decide = function() end })\npolicies.register(\"mine\", { })\n")],
+        &[
+            "p.lua:1: policy `ring_all` is already registered (at stdlib/policies/ring_all.lua:5)",
+            "p.lua:2: policies.register `mine`: field `decide` is required",
+        ],
+    ),
+    (
+        "wrong types in definitions",
+        &[("a.lua", "agents.define(\"a1\")\nagents.define { id = 7 }\nteams.define { id = \"t\", on_miss = \"cry\" }\n")],
+        &[
+            "a.lua:1: agents.define expects a table, got string",
+            "a.lua:2: agents.define: field `id` must be a string, got integer",
+            "a.lua:3: teams.define: on_miss must be \"missed\" or \"inactive\", got \"cry\"",
+        ],
+    ),
+];
+
+#[test]
+fn every_broken_folder_is_rejected_with_file_and_line() {
+    let mut failures = Vec::new();
+    for (name, files, expected) in CASES {
+        let dir = Scratch::new(files);
+        let err = match load(
+            &dir.0,
+            &Limits { cpu_per_load: std::time::Duration::from_millis(200), ..Limits::default() },
+            &[],
+            1,
+        ) {
+            Ok(_) => {
+                failures.push(format!("{name}: loaded without complaint"));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let got: Vec<String> = err.diagnostics.iter().map(|d| d.to_string()).collect();
+        for want in *expected {
+            if !got
+                .iter()
+                .any(|g| g.starts_with(want) || g.contains(want) && g.starts_with(&want[..want.find(": ").unwrap()]))
+            {
+                failures.push(format!("{name}: missing `{want}`\n    got: {got:#?}"));
+            }
+        }
+        if got.len() != expected.len() {
+            failures.push(format!("{name}: expected {} diagnostics, got {got:#?}", expected.len()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_check_command_prints_file_line_and_exits_1() {
+    let dir = Scratch::new(&[
+        ("a.lua", AGENTS),
+        ("queues.lua", "\n\nqueues.define { id = \"q\", agents = { \"a1\" }, policy = \"nope\" }\n"),
+    ]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rota")).arg("check").arg(&dir.0).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let expected = format!("{}:3: queue `q`: unknown policy `nope`", dir.0.join("queues.lua").display());
+    assert_eq!(stdout.trim(), expected);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["check", "scripts"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8(out.stdout).unwrap().contains("ok (7 agents, 3 teams, 3 queues"));
+}
+
+#[test]
+fn modules_in_subfolders_can_be_required() {
+    let dir = Scratch::new(&[
+        ("lib/people.lua", "return { \"a1\", \"a2\" }"),
+        ("rules.lua", "local people = require(\"lib.people\")\nfor _, id in people do agents.define { id = id } end\nqueues.define { id = \"q\", agents = people, policy = \"longest_idle\" }"),
+    ]);
+    let (rules, _) = load(&dir.0, &Limits::default(), &[], 1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rules.queues[0].agents, vec!["a1", "a2"]);
+    assert_eq!(rules.queues[0].options["timeout"], 30.0);
+}
