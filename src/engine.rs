@@ -668,10 +668,7 @@ impl Engine {
         };
         let agents = self.offers.get(&offer_id).map(|o| o.agents.clone()).unwrap_or_default();
         for ix in agents {
-            self.end_attempt(id, ix, AttemptOutcome::Revoked);
-            self.agents[ix as usize].offer = None;
-            self.set_state(ix, State::Waiting);
-            self.emit(Update::Revoked { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
+            self.take_back(id, ix);
         }
         self.drop_offer(id);
     }
@@ -687,10 +684,7 @@ impl Engine {
         };
         offer.agents.retain(|&o| o != ix);
         let (id, empty) = (offer.conversation.clone(), offer.agents.is_empty());
-        self.end_attempt(&id, ix, AttemptOutcome::Revoked);
-        self.agents[ix as usize].offer = None;
-        self.set_state(ix, State::Waiting);
-        self.emit(Update::Revoked { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
+        self.take_back(&id, ix);
         if empty {
             self.drop_offer(&id);
             self.decide(&id, 0);

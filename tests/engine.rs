@@ -1,0 +1,199 @@
+//! The engine through its Rust API: reloads that keep work, timers, availability, the async
+//! handle and policies written in Rust.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use rota::agent::AgentIx;
+use rota::decision::Decision;
+use rota::policy::{DecisionContext, Policy};
+use rota::rules::PolicySpec;
+use rota::runtime::Builder;
+use rota::time::{Duration, Timestamp};
+use rota::{EngineConfig, Input, VirtualClock};
+
+const AGENTS: &str = "agents.define { id = \"a1\" }\nagents.define { id = \"a2\" }\n";
+
+fn queue(policy: &str) -> String {
+    format!("queues.define {{ id = \"q\", agents = {{ \"a1\", \"a2\" }}, policy = \"{policy}\", options = {{ {} }} }}\n",
+        if policy == "strictly_in_order" { "pass_after = \"1h\"" } else { "timeout = \"1h\"" })
+}
+
+#[test]
+fn a_reload_keeps_agents_conversations_and_timers_and_reevaluates_waiting_ones() {
+    let dir = Scratch::new(&[("agents.lua", AGENTS), ("queues.lua", &queue("strictly_in_order"))]);
+    let (mut engine, _clock) = engine(&dir.0);
+    ready(&mut engine, &["a1", "a2"]);
+    engine.handle(arrive("c1", "q")).unwrap();
+    let updates = engine.handle(arrive("c2", "q")).unwrap();
+    // Strictly in order, c2 waits for a1, who is ringing for c1.
+    assert!(lines(&updates).iter().any(|l| l.starts_with("c2 decision by strictly_in_order in q: wait")), "{updates:?}");
+    let timers_before = engine.timers();
+
+    dir.write(&[("queues.lua", &queue("longest_idle"))]);
+    let (generation, updates) = engine.reload().unwrap();
+    assert_eq!(generation, 2);
+    let lines = lines(&updates);
+    assert!(lines.contains(&"c2 decision by longest_idle in q: offer a2 (1h); skipped a1 (state_offered)".to_string()), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.starts_with("c1 ")), "c1 keeps its offer: {lines:?}");
+    assert_eq!(engine.agent("a1").unwrap().state.as_str(), "offered");
+    assert_eq!(engine.conversation("c1").unwrap().status.as_str(), "offered");
+    let c1_timeout = &timers_before.iter().find(|t| t.kind == "offer_timeout" && t.subject == "c1").unwrap().due;
+    assert!(engine.timers().iter().any(|t| t.kind == "offer_timeout" && t.subject == "c1" && &t.due == c1_timeout));
+    assert_eq!(engine.conversation("c2").unwrap().traces.last().unwrap().generation, 2);
+}
+
+#[test]
+fn a_broken_reload_keeps_the_old_rules_running() {
+    let dir = Scratch::new(&[("agents.lua", AGENTS), ("queues.lua", &queue("longest_idle"))]);
+    let (mut engine, _clock) = engine(&dir.0);
+    ready(&mut engine, &["a1", "a2"]);
+    dir.write(&[("queues.lua", "queues.define { id = \"q\", agents = { \"a1\" }, policy = \"longest_idle\", max_wait = \"5 minutes\" }")]);
+    let err = engine.reload().unwrap_err();
+    assert_eq!(err.diagnostics[0].to_string(), "queues.lua:1: queues.define: field `max_wait`: bad duration `5 minutes`: use a number with a unit, like 30s, 5m, 12h, 1h30m or 1d");
+    assert_eq!(engine.generation(), 1);
+    let updates = engine.handle(arrive("c1", "q")).unwrap();
+    assert!(lines(&updates).contains(&"c1 offered to a1 (timeout 1h)".to_string()));
+
+    // A reload may not drop a queue that still holds conversations.
+    dir.write(&[("queues.lua", "")]);
+    let err = engine.reload().unwrap_err();
+    assert!(err.diagnostics[0].message.contains("queue `q` was removed but still holds 1 conversation(s)"), "{err}");
+    assert_eq!(engine.conversation("c1").unwrap().status.as_str(), "offered");
+}
+
+#[test]
+fn timers_are_listed_in_due_order_and_fire_at_their_time() {
+    let (mut engine, _clock) = engine(&fixture("policies"));
+    ready(&mut engine, &["a1", "a2", "a3", "a4"]);
+    engine.handle(arrive("c1", "patient")).unwrap();
+    engine.handle(arrive("c2", "round_robin")).unwrap();
+    let timers = engine.timers();
+    let listed: Vec<(&str, &str, &str)> = timers.iter().map(|t| (t.due.as_str(), t.kind, t.subject.as_str())).collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("2026-05-04T10:00:15Z", "offer_timeout", "c2"),
+            ("2026-05-04T10:00:30Z", "offer_timeout", "c1"),
+            ("2026-05-04T10:05:00Z", "max_wait", "c1"),
+        ]
+    );
+    let fired = engine.advance_to(start() + Duration::from_secs(20));
+    assert_eq!(fired[0].at.to_rfc3339(), "2026-05-04T10:00:15Z");
+    assert_eq!(fired[0].update.describe(), "c2 offer timed out for a2");
+}
+
+#[test]
+fn vacations_start_and_end_on_their_own_timers() {
+    let (mut engine, _clock) = engine(&fixture("policies"));
+    ready(&mut engine, &["a1"]);
+    let at = |h: i64| (start() + Duration::from_secs(h * 3600)).to_rfc3339();
+    engine.handle(Input::SetVacations { agent: "a1".into(), periods: vec![(at(1), at(3))] }).unwrap();
+    assert!(engine.timers().iter().any(|t| t.kind == "vacation" && t.due == at(1)));
+    let updates = engine.advance_to(start() + Duration::from_secs(2 * 3600));
+    assert_eq!(lines(&updates), vec!["agent a1: unavailable (on_vacation)"]);
+    let updates = engine.advance_to(start() + Duration::from_secs(4 * 3600));
+    assert_eq!(lines(&updates), vec!["agent a1: available"]);
+    let bad = engine.handle(Input::SetVacations { agent: "a1".into(), periods: vec![(at(3), at(1))] }).unwrap_err();
+    assert!(bad.to_string().contains("ends"), "{bad}");
+}
+
+#[test]
+fn leaving_callcenter_mode_while_ringing_passes_the_conversation_on() {
+    let (mut engine, _clock) = engine(&fixture("policies"));
+    ready(&mut engine, &["a1", "a2"]);
+    engine.handle(arrive("c1", "strict")).unwrap();
+    let updates = engine.handle(Input::SetStatus { agent: "a1".into(), status: "dnd".into() }).unwrap();
+    let lines = lines(&updates);
+    assert_eq!(lines[0], "c1 offer withdrawn from a1");
+    assert!(lines.contains(&"c1 offered to a2 (timeout 1m)".to_string()), "{lines:?}");
+    assert_eq!(engine.agent("a1").unwrap().counters.missed, 0, "a withdrawn offer is not a miss");
+}
+
+#[test]
+fn inputs_about_unknown_things_are_refused_and_change_nothing() {
+    let (mut engine, _clock) = engine(&fixture("policies"));
+    let cases: Vec<(Input, &str)> = vec![
+        (Input::SignIn { agent: "ghost".into() }, "unknown agent `ghost`"),
+        (arrive("c1", "nowhere"), "unknown queue `nowhere`"),
+        (Input::Close { conversation: "nope".into() }, "unknown conversation `nope`"),
+        (Input::SetPresence { agent: "a1".into(), presence: "sleeping".into() }, "presence `sleeping` is not defined"),
+        (Input::SetStatus { agent: "a1".into(), status: "napping".into() }, "unknown status `napping`"),
+        (Input::Pause { agent: "a1".into(), cause: "nap".into() }, "pause cause `nap` is not defined"),
+        (Input::Resume { agent: "a1".into() }, "agent `a1` is not paused"),
+    ];
+    for (input, expected) in cases {
+        let err = engine.handle(input).unwrap_err();
+        assert!(err.to_string().contains(expected), "{err} vs {expected}");
+    }
+    assert_eq!(engine.agent("a1").unwrap().presence, "offline");
+    engine.handle(arrive("dup", "patient")).unwrap();
+    assert_eq!(engine.handle(arrive("dup", "patient")).unwrap_err().to_string(), "conversation `dup` already exists");
+}
+
+/// A policy in Rust: the first agent in queue order who can take the conversation.
+struct FirstFree;
+
+impl Policy for FirstFree {
+    fn spec(&self) -> PolicySpec {
+        PolicySpec { name: "first_free".into(), ..Default::default() }
+    }
+
+    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Arc<str>)>) -> Result<Decision, String> {
+        for &ix in ctx.candidates {
+            let agent = &ctx.agents[ix as usize];
+            if ctx.tried(agent) {
+                skipped.push((ix, Arc::from("already_tried")));
+                continue;
+            }
+            match ctx.blocked(agent) {
+                None => return Ok(Decision::Offer { agents: vec![ix], timeout: Duration::from_secs(10), extend_after: None }),
+                Some(why) => skipped.push((ix, Arc::from(why))),
+            }
+        }
+        Ok(Decision::Wait { retry_after: None })
+    }
+}
+
+#[tokio::test]
+async fn the_async_handle_runs_rust_policies_on_virtual_time() {
+    let dir = Scratch::new(&[
+        ("agents.lua", AGENTS),
+        ("queues.lua", "queues.define { id = \"q\", agents = { \"a1\", \"a2\" }, policy = \"first_free\" }"),
+    ]);
+    let clock = VirtualClock::starting_at(Timestamp::parse_rfc3339("2026-05-04T10:00:00Z").unwrap());
+    let rota = Builder::new(&dir.0).clock(clock).policy(FirstFree).start().unwrap();
+    let mut stream = rota.subscribe();
+    for a in ["a1", "a2"] {
+        rota.submit(Input::SignIn { agent: a.into() }).await.unwrap();
+        rota.submit(Input::SetStatus { agent: a.into(), status: "callcenter".into() }).await.unwrap();
+    }
+    let updates = rota.submit(arrive("c1", "q")).await.unwrap();
+    assert!(lines(&updates).contains(&"c1 offered to a1 (timeout 10s)".to_string()));
+    let fired = rota.advance(Duration::from_secs(10)).await.unwrap();
+    assert!(lines(&fired).contains(&"c1 decision by first_free in q: offer a2 (10s); skipped a1 (already_tried)".to_string()), "{:?}", lines(&fired));
+    let a2 = rota.agent("a2").await.unwrap().unwrap();
+    assert_eq!(a2.state.as_str(), "offered");
+    let err = rota.submit(Input::Accept { conversation: "c1".into(), agent: "a1".into() }).await.unwrap_err();
+    assert!(err.to_string().contains("the offer was timed_out"), "{err}");
+
+    // The stream saw the same updates, in order.
+    let mut seen = Vec::new();
+    while let Ok(u) = stream.try_recv() {
+        seen.push(u.update.describe());
+    }
+    assert!(seen.iter().position(|l| l == "c1 offered to a1 (timeout 10s)") < seen.iter().position(|l| l == "c1 offer timed out for a1"));
+    rota.shutdown();
+}
+
+#[test]
+fn a_handle_on_scripts_that_do_not_load_reports_every_problem() {
+    let dir = Scratch::new(&[("a.lua", "queues.define { id = \"q\", agents = { \"x\" }, policy = \"first_free\" }")]);
+    let err = Builder::new(&dir.0).start().err().expect("must not start");
+    let text = err.to_string();
+    assert!(text.contains("a.lua:1: queue `q`: unknown agent `x`"), "{text}");
+    assert!(text.contains("a.lua:1: queue `q`: unknown policy `first_free`"), "{text}");
+    let _ = EngineConfig::new(&dir.0);
+}
