@@ -1,1 +1,456 @@
-fn main() {}
+//! A contact-center day: 1,000 agents in 100 queues, conversations arriving all day, some
+//! offers missed, wrap-ups, pauses and presence changes. Run twice in one process on the
+//! same workload: once with the stdlib Lua policies, once with the same policies in Rust.
+//!
+//! `cargo bench --bench day` (add `-- --hours 2` for a shorter day).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::{BinaryHeap, HashMap};
+use std::cmp::Reverse;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rota::agent::{Agent, AgentIx};
+use rota::conversation::NewConversation;
+use rota::decision::{Decision, Reason};
+use rota::policy::{DecisionContext, Policy};
+use rota::rules::PolicySpec;
+use rota::time::{Duration, Timestamp};
+use rota::{Engine, EngineConfig, Input, Stamped, Update, VirtualClock};
+
+/// Counts live heap bytes, for memory per agent.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const QUEUES: usize = 100;
+const POLICIES: [&str; 5] = ["longest_idle", "round_robin", "fewest_conversations", "least_talk_time", "strictly_in_order"];
+
+/// The rules of the day, for `agents` agents: every queue lists 10 agents of its own and
+/// 10 of the next queue, so each agent serves two queues.
+fn scripts(agents: usize) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rota-bench-day-{agents}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let per_queue = agents / QUEUES;
+    let rules = format!(
+        r#"
+teams.define {{ id = "t", wrap_up = "10s", no_answer_delay = "5s", max_no_answer = 3, on_max_no_answer = {{ pause = "no_answer" }} }}
+presence.define {{ id = "training", text = "Away - in training", base = "away" }}
+presence.pause_cause {{ id = "no_answer" }}
+presence.pause_cause {{ id = "break" }}
+for i = 1, {agents} do agents.define {{ id = "agent" .. i, team = "t" }} end
+local used = {{ "{}" }}
+for q = 0, {q_last} do
+    local members = {{}}
+    for k = 1, {per_queue} do table.insert(members, "agent" .. (q * {per_queue} + k)) end
+    for k = 1, {per_queue} do table.insert(members, "agent" .. (((q + 1) % {QUEUES}) * {per_queue} + k)) end
+    local p = used[q % #used + 1]
+    local options = p == "strictly_in_order" and {{ pass_after = "20s" }} or {{ timeout = "20s" }}
+    queues.define {{ id = "q" .. q, agents = members, policy = p, options = options }}
+end
+"#,
+        POLICIES.join("\", \""),
+        q_last = QUEUES - 1,
+    );
+    std::fs::write(dir.join("rules.lua"), rules).unwrap();
+    dir
+}
+
+/// splitmix64, so both runs see exactly the same day.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+struct Outcome {
+    events: u64,
+    decisions: u64,
+    seconds: f64,
+    p50_ns: u32,
+    p99_ns: u32,
+    conversations: u64,
+    answered: u64,
+    missed: u64,
+}
+
+/// The agents' and customers' side of the day: reacts to offers, talks, takes breaks.
+fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
+    let start = Timestamp::parse_rfc3339("2026-03-02T08:00:00Z").unwrap();
+    let clock = VirtualClock::starting_at(start);
+    let mut config = EngineConfig::new(scripts);
+    config.record_latencies = true;
+    config.retain_ended = 2_000;
+    let policies: Vec<Box<dyn Policy>> = if rust { rust_policies() } else { Vec::new() };
+    let mut engine = Engine::new(config, Arc::new(clock.clone()), policies).unwrap_or_else(|e| panic!("{e}"));
+    for i in 1..=agents {
+        let agent = format!("agent{i}");
+        engine.handle(Input::SignIn { agent: agent.clone() }).unwrap();
+        engine.handle(Input::SetStatus { agent, status: "callcenter".into() }).unwrap();
+    }
+    engine.metrics_mut().latencies.clear();
+    let setup_inputs = engine.metrics().inputs;
+
+    let mut rng = Rng(42);
+    let mut plan: BinaryHeap<Reverse<(Timestamp, u64, PlanItem)>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut push = |plan: &mut BinaryHeap<_>, at: Timestamp, item: PlanItem| {
+        seq += 1;
+        plan.push(Reverse((at, seq, item)));
+    };
+    let end = start + Duration::from_secs(hours * 3600);
+    // About 3.7 conversations a second keep 1,000 agents ~70% busy (3 min talk, 10 s wrap-up).
+    let mean_gap_ms = 270 * 1000 / agents as i64;
+    let mut t = start;
+    let mut n = 0u64;
+    while t < end {
+        t = t + Duration(1 + rng.below(2 * mean_gap_ms as u64) as i64);
+        n += 1;
+        push(&mut plan, t, PlanItem::Arrive(n, rng.below(QUEUES as u64) as u32));
+    }
+    for i in 1..=agents {
+        // Each agent goes to training once and takes one break during the day.
+        let at = start + Duration::from_secs(rng.below((hours * 3600) as u64) as i64);
+        push(&mut plan, at, PlanItem::Presence(i as u32, "training"));
+        push(&mut plan, at + Duration::from_secs(600), PlanItem::Presence(i as u32, "available"));
+        let at = start + Duration::from_secs(rng.below((hours * 3600) as u64) as i64);
+        push(&mut plan, at, PlanItem::Pause(i as u32));
+    }
+
+    let mut conversations_of: HashMap<Arc<str>, ()> = HashMap::new();
+    let began = Instant::now();
+    loop {
+        let next_plan = plan.peek().map(|Reverse((t, _, _))| *t);
+        let next_timer = engine.next_due();
+        let updates: Vec<Stamped> = match (next_plan, next_timer) {
+            (None, None) => break,
+            (Some(p), Some(d)) if d <= p => {
+                clock.set(d);
+                engine.fire_due()
+            }
+            (None, Some(d)) => {
+                if d > end + Duration::from_secs(3600) {
+                    break;
+                }
+                clock.set(d);
+                engine.fire_due()
+            }
+            (Some(_), _) => {
+                let Reverse((at, _, item)) = plan.pop().unwrap();
+                clock.set(at);
+                let input = match item {
+                    PlanItem::Arrive(n, q) => Input::Arrive(NewConversation {
+                        id: format!("c{n}"),
+                        queue: format!("q{q}"),
+                        ..Default::default()
+                    }),
+                    PlanItem::Accept(c, a) => Input::Accept { conversation: c.to_string(), agent: a.to_string() },
+                    PlanItem::Close(c) => Input::Close { conversation: c.to_string() },
+                    PlanItem::Presence(a, p) => Input::SetPresence { agent: format!("agent{a}"), presence: p.into() },
+                    PlanItem::Pause(a) => Input::Pause { agent: format!("agent{a}"), cause: "break".into() },
+                    PlanItem::Resume(a) => Input::Resume { agent: a.to_string() },
+                };
+                // Some inputs are refused on purpose-free grounds (pausing a busy agent, accepting
+                // an offer that just timed out): that is part of a real day, and costs the same.
+                engine.handle(input).unwrap_or_default()
+            }
+        };
+        let now = clock_now(&clock);
+        for u in updates {
+            match u.update {
+                Update::Offered { conversation, agents, .. } => {
+                    // 90% of offers are answered after 2-10 s; the rest time out (a miss).
+                    if rng.chance(90) {
+                        let at = now + Duration::from_secs(2 + rng.below(9) as i64);
+                        push(&mut plan, at, PlanItem::Accept(conversation, agents[0].clone()));
+                    }
+                }
+                Update::Accepted { conversation, .. } => {
+                    let at = now + Duration::from_secs(60 + rng.below(241) as i64);
+                    conversations_of.insert(conversation.clone(), ());
+                    push(&mut plan, at, PlanItem::Close(conversation));
+                }
+                Update::AgentState { agent, state: "paused", .. } => {
+                    push(&mut plan, now + Duration::from_secs(300), PlanItem::Resume(agent));
+                }
+                _ => {}
+            }
+        }
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    let m = engine.metrics();
+    let mut lat = m.latencies.clone();
+    lat.sort_unstable();
+    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let answered: u64 = engine.agents().iter().map(|a| a.counters.answered as u64).sum();
+    let missed: u64 = engine.agents().iter().map(|a| a.counters.missed as u64).sum();
+    Outcome {
+        events: m.inputs - setup_inputs + m.timers_fired,
+        decisions: m.decisions,
+        seconds,
+        p50_ns: pct(0.50),
+        p99_ns: pct(0.99),
+        conversations: n,
+        answered,
+        missed,
+    }
+}
+
+fn clock_now(clock: &VirtualClock) -> Timestamp {
+    use rota::Clock;
+    clock.now()
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum PlanItem {
+    Arrive(u64, u32),
+    Accept(Arc<str>, Arc<str>),
+    Close(Arc<str>),
+    Presence(u32, &'static str),
+    Pause(u32),
+    Resume(Arc<str>),
+}
+
+// ------------------------------------------------------------ the same policies in Rust
+
+/// The checks of `stdlib/rota/candidates.lua`, in Rust.
+fn reason(ctx: &DecisionContext<'_>, a: &Agent) -> Option<&'static str> {
+    if let Some(why) = ctx.blocked(a) {
+        return Some(why);
+    }
+    if let Some(why) = a.unavailable(ctx.track_work_day) {
+        return Some(why);
+    }
+    let lacks = ctx.conversation.data.requires.iter().any(|(skill, level)| a.def.skills.get(skill).is_none_or(|l| l < level));
+    lacks.then_some("missing_skill")
+}
+
+fn tried(ctx: &DecisionContext<'_>, a: &Agent) -> bool {
+    ctx.tried(a)
+}
+
+fn timeout(ctx: &DecisionContext<'_>, key: &str) -> Duration {
+    Duration::from_secs_f64(ctx.option_f64(key).unwrap_or(30.0))
+}
+
+/// `candidates.best`: the best agent by `better`, untried agents first.
+fn best(
+    ctx: &DecisionContext<'_>,
+    skipped: &mut Vec<(AgentIx, Reason)>,
+    better: impl Fn(&Agent, &Agent) -> bool,
+) -> Decision {
+    let (mut best, mut fallback): (Option<&Agent>, Option<&Agent>) = (None, None);
+    for &ix in ctx.candidates {
+        let a = &ctx.agents[ix as usize];
+        if let Some(why) = reason(ctx, a) {
+            skipped.push((ix, Reason::Fixed(why)));
+        } else if tried(ctx, a) {
+            if fallback.is_none_or(|f| better(a, f)) {
+                fallback = Some(a);
+            }
+        } else if best.is_none_or(|b| better(a, b)) {
+            best = Some(a);
+        }
+    }
+    match best.or(fallback) {
+        Some(a) => Decision::Offer { agents: vec![a.ix], timeout: timeout(ctx, "timeout"), extend_after: None },
+        None => Decision::Wait { retry_after: None },
+    }
+}
+
+struct Ranked(&'static str, fn(&Agent, &Agent) -> bool);
+
+impl Policy for Ranked {
+    fn spec(&self) -> PolicySpec {
+        PolicySpec { name: self.0.into(), ..Default::default() }
+    }
+    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String> {
+        Ok(best(ctx, skipped, self.1))
+    }
+}
+
+#[derive(Default)]
+struct RoundRobin {
+    last: HashMap<u32, usize>,
+}
+
+impl Policy for RoundRobin {
+    fn spec(&self) -> PolicySpec {
+        PolicySpec { name: "round_robin".into(), ..Default::default() }
+    }
+    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String> {
+        let n = ctx.candidates.len();
+        let start = *self.last.get(&ctx.queue_index).unwrap_or(&0);
+        let mut fallback = None;
+        for step in 1..=n {
+            let i = (start + step - 1) % n + 1;
+            let ix = ctx.candidates[i - 1];
+            let a = &ctx.agents[ix as usize];
+            if let Some(why) = reason(ctx, a) {
+                skipped.push((ix, Reason::Fixed(why)));
+            } else if tried(ctx, a) {
+                fallback = fallback.or(Some(i));
+            } else {
+                self.last.insert(ctx.queue_index, i);
+                return Ok(Decision::Offer { agents: vec![ix], timeout: timeout(ctx, "timeout"), extend_after: None });
+            }
+        }
+        if let Some(i) = fallback {
+            self.last.insert(ctx.queue_index, i);
+            let ix = ctx.candidates[i - 1];
+            return Ok(Decision::Offer { agents: vec![ix], timeout: timeout(ctx, "timeout"), extend_after: None });
+        }
+        Ok(Decision::Wait { retry_after: None })
+    }
+}
+
+/// `strictly_in_order` with its per-conversation memo (position and since when).
+#[derive(Default)]
+struct Strict {
+    memo: HashMap<Arc<str>, (usize, Timestamp)>,
+}
+
+impl Policy for Strict {
+    fn spec(&self) -> PolicySpec {
+        PolicySpec { name: "strictly_in_order".into(), ..Default::default() }
+    }
+    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String> {
+        let pass_after = timeout(ctx, "pass_after");
+        let check = ctx.options.get("check_availability").and_then(|v| v.as_bool()).unwrap_or(true);
+        let c = ctx.conversation;
+        let (mut pos, mut since) = self.memo.get(&c.id).copied().unwrap_or((0, c.queued_at));
+        while pos < ctx.candidates.len() {
+            let ix = ctx.candidates[pos];
+            let a = &ctx.agents[ix as usize];
+            let why = if tried(ctx, a) {
+                Reason::Fixed("already_tried")
+            } else if let Some(u) = a.unavailable(ctx.track_work_day).filter(|_| check) {
+                Reason::Fixed(u)
+            } else {
+                match ctx.blocked(a) {
+                    None => {
+                        self.memo.insert(c.id.clone(), (pos, since));
+                        return Ok(Decision::Offer { agents: vec![ix], timeout: pass_after, extend_after: None });
+                    }
+                    Some(blocked) => {
+                        let waited = ctx.now - since;
+                        if waited < pass_after {
+                            self.memo.insert(c.id.clone(), (pos, since));
+                            skipped.push((ix, Reason::Text(Arc::from(format!("{blocked} (waiting for them)")))));
+                            return Ok(Decision::Wait { retry_after: Some(Duration(pass_after.0 - waited.0)) });
+                        }
+                        Reason::Text(Arc::from(format!("{blocked} for pass_after")))
+                    }
+                }
+            };
+            skipped.push((ix, why));
+            pos += 1;
+            since = ctx.now;
+        }
+        self.memo.remove(&c.id);
+        Ok(Decision::GiveUp { reason: "every agent in the list was tried".into() })
+    }
+}
+
+fn rust_policies() -> Vec<Box<dyn Policy>> {
+    vec![
+        Box::new(Ranked("longest_idle", |a, b| a.idle_since < b.idle_since)),
+        Box::new(Ranked("fewest_conversations", |a, b| a.counters.answered < b.counters.answered)),
+        Box::new(Ranked("least_talk_time", |a, b| a.counters.talk_time < b.counters.talk_time)),
+        Box::new(RoundRobin::default()),
+        Box::new(Strict::default()),
+    ]
+}
+
+/// Live bytes (Rust heap + Lua heap) of an engine with `agents` agents signed in.
+fn memory_with(agents: usize) -> (isize, usize) {
+    let dir = scripts(agents);
+    let before = LIVE.load(Ordering::Relaxed);
+    let clock = VirtualClock::starting_at(Timestamp(0));
+    let mut engine = Engine::new(EngineConfig::new(&dir), Arc::new(clock), Vec::new()).unwrap();
+    for i in 1..=agents {
+        let agent = format!("agent{i}");
+        engine.handle(Input::SignIn { agent: agent.clone() }).unwrap();
+        engine.handle(Input::SetStatus { agent, status: "callcenter".into() }).unwrap();
+    }
+    let rust = LIVE.load(Ordering::Relaxed) - before;
+    let lua = engine.lua_memory();
+    drop(engine);
+    let _ = std::fs::remove_dir_all(dir);
+    (rust, lua)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let hours = args.iter().position(|a| a == "--hours").and_then(|i| args.get(i + 1)).and_then(|h| h.parse().ok()).unwrap_or(8);
+    let agents = 1000;
+    let dir = scripts(agents);
+    println!("contact-center day: {agents} agents, {QUEUES} queues (20 agents each), {hours} h of virtual time");
+    println!("policies: {}", POLICIES.join(", "));
+    println!();
+    println!("| policies | events | decisions | wall s | events/s | decision p50 | decision p99 | conversations | answered | missed |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut rates = Vec::new();
+    for (label, rust) in [("Lua (stdlib)", false), ("Rust (same logic)", true)] {
+        let o = run_day(&dir, agents, hours, rust);
+        let rate = o.events as f64 / o.seconds;
+        rates.push(rate);
+        println!(
+            "| {label} | {} | {} | {:.2} | {:.0} | {:.1} µs | {:.1} µs | {} | {} | {} |",
+            o.events,
+            o.decisions,
+            o.seconds,
+            rate,
+            o.p50_ns as f64 / 1000.0,
+            o.p99_ns as f64 / 1000.0,
+            o.conversations,
+            o.answered,
+            o.missed
+        );
+    }
+    println!();
+    println!("Lua run at {:.2} of the Rust run's speed", rates[0] / rates[1]);
+    let (rust_small, lua_small) = memory_with(100);
+    let (rust_large, lua_large) = memory_with(1000);
+    let per_agent_rust = (rust_large - rust_small) as f64 / 900.0;
+    let per_agent_lua = (lua_large as f64 - lua_small as f64) / 900.0;
+    println!(
+        "memory per agent (marginal, 100 -> 1000 agents): {:.0} B Rust heap + {:.0} B Lua heap = {:.0} B",
+        per_agent_rust,
+        per_agent_lua,
+        per_agent_rust + per_agent_lua
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

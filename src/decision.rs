@@ -21,11 +21,79 @@ pub enum Decision {
     GiveUp { reason: String },
 }
 
+/// Why a candidate was passed over: one of the host's fixed reasons, or a policy's own words.
+/// Neither allocates per decision (policy reasons are interned by the script layer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Fixed(&'static str),
+    Text(Arc<str>),
+}
+
+impl Reason {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Reason::Fixed(s) => s,
+            Reason::Text(s) => s,
+        }
+    }
+}
+
+impl From<&'static str> for Reason {
+    fn from(s: &'static str) -> Self {
+        Reason::Fixed(s)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// A candidate the policy passed over, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Skip {
     pub agent: Arc<str>,
-    pub reason: Arc<str>,
+    pub reason: Reason,
+}
+
+/// What was decided, as the trace keeps it (agents by id).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decided {
+    Offer { agents: Vec<Arc<str>>, timeout: Duration, extend_after: Option<Duration> },
+    Wait { retry_after: Option<Duration> },
+    Overflow { queue: String },
+    GiveUp { reason: String },
+}
+
+impl std::fmt::Display for Decided {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Decided::Offer { agents, timeout, extend_after } => {
+                write!(f, "offer {} ({timeout}", agents.join(", "))?;
+                if let Some(step) = extend_after {
+                    write!(f, ", extend after {step}")?;
+                }
+                f.write_str(")")
+            }
+            Decided::Wait { retry_after: Some(d) } => write!(f, "wait (retry in {d})"),
+            Decided::Wait { retry_after: None } => f.write_str("wait (until an agent frees up)"),
+            Decided::Overflow { queue } => write!(f, "overflow to {queue}"),
+            Decided::GiveUp { reason } => write!(f, "give up: {reason}"),
+        }
+    }
+}
+
+impl Serialize for Decided {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// Why one decision came out the way it did.
@@ -39,8 +107,8 @@ pub struct Trace {
     /// The queue's agents in order, as the policy saw them.
     pub considered: usize,
     pub skipped: Vec<Skip>,
-    /// The decision, in words: `offer anna (30s)`, `wait`, `give_up: all candidates tried`.
-    pub decision: String,
+    /// The decision; in words `offer anna (30s)`, `wait (until an agent frees up)`, ...
+    pub decision: Decided,
     /// Set when the policy failed and a fallback decided instead.
     pub error: Option<String>,
 }

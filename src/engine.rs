@@ -5,13 +5,15 @@
 //! inputs and clock readings it produces the same updates.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::agent::{Agent, AgentIx, State, Status};
 use crate::clock::Clock;
 use crate::conversation::{Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation};
-use crate::decision::{Decision, Skip, Trace};
+use crate::decision::{Decided, Decision, Reason, Skip, Trace};
 use crate::error::{Diagnostic, InputError, LoadError};
 use crate::input::{parse_periods, Input};
 use crate::offer::Offer;
@@ -75,11 +77,11 @@ pub struct Engine {
     scripts: Scripts,
     rust_policies: BTreeMap<String, Box<dyn Policy>>,
     agents: Vec<Agent>,
-    agent_ix: HashMap<Arc<str>, AgentIx>,
+    agent_ix: FxHashMap<Arc<str>, AgentIx>,
     queues: Vec<QueueRuntime>,
-    conversations: HashMap<Arc<str>, Conversation>,
+    conversations: FxHashMap<Arc<str>, Conversation>,
     ended: VecDeque<Arc<str>>,
-    offers: HashMap<u64, Offer>,
+    offers: FxHashMap<u64, Offer>,
     next_offer: u64,
     timers: Timers,
     updates: Vec<Stamped>,
@@ -108,11 +110,11 @@ impl Engine {
             scripts,
             rust_policies,
             agents: Vec::new(),
-            agent_ix: HashMap::new(),
+            agent_ix: FxHashMap::default(),
             queues: Vec::new(),
-            conversations: HashMap::new(),
+            conversations: FxHashMap::default(),
             ended: VecDeque::new(),
-            offers: HashMap::new(),
+            offers: FxHashMap::default(),
             next_offer: 1,
             timers: Timers::default(),
             updates: Vec::new(),
@@ -748,7 +750,7 @@ impl Engine {
         let mut decided = self.ask(&policy, false, id, q, &ringing, &mut skipped);
         let mut by = policy;
         let mut error = None;
-        if let Err(e) = decided.clone().and_then(|d| self.check(&d, q, &ringing)) {
+        if let Err(e) = decided.as_ref().map_err(String::clone).and_then(|d| self.check(d, q, &ringing)) {
             self.metrics.policy_errors += 1;
             error = Some(e);
             skipped.clear();
@@ -783,7 +785,7 @@ impl Engine {
                 .into_iter()
                 .map(|(ix, reason)| Skip { agent: self.agents[ix as usize].id.clone(), reason })
                 .collect(),
-            decision: self.describe(&decision),
+            decision: self.record(&decision),
             error,
         };
         let trace = Arc::new(trace);
@@ -799,7 +801,7 @@ impl Engine {
         id: &Arc<str>,
         q: u32,
         ringing: &[AgentIx],
-        skipped: &mut Vec<(AgentIx, Arc<str>)>,
+        skipped: &mut Vec<(AgentIx, Reason)>,
     ) -> Result<Decision, String> {
         let now = self.now();
         if let Some(p) = self.rust_policies.get_mut(policy) {
@@ -868,19 +870,17 @@ impl Engine {
         }
     }
 
-    fn describe(&self, decision: &Decision) -> String {
+    /// The decision as the trace keeps it, with agent ids instead of indexes.
+    fn record(&self, decision: &Decision) -> Decided {
         match decision {
-            Decision::Offer { agents, timeout, extend_after } => {
-                let names: Vec<&str> = agents.iter().map(|&ix| &*self.agents[ix as usize].id).collect();
-                match extend_after {
-                    Some(step) => format!("offer {} ({timeout}, extend after {step})", names.join(", ")),
-                    None => format!("offer {} ({timeout})", names.join(", ")),
-                }
-            }
-            Decision::Wait { retry_after: Some(d) } => format!("wait (retry in {d})"),
-            Decision::Wait { retry_after: None } => "wait (until an agent frees up)".into(),
-            Decision::Overflow { queue } => format!("overflow to {queue}"),
-            Decision::GiveUp { reason } => format!("give up: {reason}"),
+            Decision::Offer { agents, timeout, extend_after } => Decided::Offer {
+                agents: agents.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect(),
+                timeout: *timeout,
+                extend_after: *extend_after,
+            },
+            Decision::Wait { retry_after } => Decided::Wait { retry_after: *retry_after },
+            Decision::Overflow { queue } => Decided::Overflow { queue: queue.clone() },
+            Decision::GiveUp { reason } => Decided::GiveUp { reason: reason.clone() },
         }
     }
 

@@ -1,13 +1,11 @@
 //! Policies written in Rust, for embedders who want one without Lua (and for the benchmark).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use serde_json::Value;
 
 use crate::agent::{Agent, AgentIx};
 use crate::conversation::Conversation;
-use crate::decision::Decision;
+use crate::decision::{Decision, Reason};
 use crate::presence::BaseSet;
 use crate::rules::PolicySpec;
 use crate::time::Timestamp;
@@ -49,6 +47,6 @@ impl DecisionContext<'_> {
 /// A distribution policy implemented in Rust. Skips go into `skipped` for the trace.
 pub trait Policy: Send {
     fn spec(&self) -> PolicySpec;
-    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Arc<str>)>)
+    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Reason)>)
         -> Result<Decision, String>;
 }

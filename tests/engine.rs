@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::sync::Arc;
 
 use common::*;
 use rota::agent::AgentIx;
-use rota::decision::Decision;
+use rota::decision::{Decision, Reason};
 use rota::policy::{DecisionContext, Policy};
 use rota::rules::PolicySpec;
 use rota::runtime::Builder;
@@ -141,16 +140,16 @@ impl Policy for FirstFree {
         PolicySpec { name: "first_free".into(), ..Default::default() }
     }
 
-    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Arc<str>)>) -> Result<Decision, String> {
+    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String> {
         for &ix in ctx.candidates {
             let agent = &ctx.agents[ix as usize];
             if ctx.tried(agent) {
-                skipped.push((ix, Arc::from("already_tried")));
+                skipped.push((ix, Reason::Fixed("already_tried")));
                 continue;
             }
             match ctx.blocked(agent) {
                 None => return Ok(Decision::Offer { agents: vec![ix], timeout: Duration::from_secs(10), extend_after: None }),
-                Some(why) => skipped.push((ix, Arc::from(why))),
+                Some(why) => skipped.push((ix, Reason::Fixed(why))),
             }
         }
         Ok(Decision::Wait { retry_after: None })

@@ -48,7 +48,7 @@ fn each_misbehaving_policy_fails_only_its_decision() {
         let error = trace.error.as_deref().unwrap_or_else(|| panic!("{kind}: no error in trace {trace:?}"));
         assert!(error.contains(expected), "{kind}: error {error:?} does not mention {expected:?}");
         assert_eq!(trace.policy, "host fallback", "{kind}");
-        assert_eq!(trace.decision, "wait (retry in 45s)", "{kind}");
+        assert_eq!(trace.decision.to_string(), "wait (retry in 45s)", "{kind}");
         assert_eq!(c.status.as_str(), "queued", "{kind}");
         assert!(lines(&updates).iter().any(|l| l.contains("policy error")), "{kind}: {updates:?}");
     }
@@ -69,7 +69,7 @@ fn a_queue_with_a_fallback_policy_uses_it_when_its_policy_fails() {
     let updates = engine.handle(bomb("c1", "rescued", "error")).unwrap();
     let trace = engine.conversation("c1").unwrap().traces.last().unwrap().clone();
     assert_eq!(trace.policy, "ring_all (fallback)");
-    assert_eq!(trace.decision, "offer a1, a2 (30s)");
+    assert_eq!(trace.decision.to_string(), "offer a1, a2 (30s)");
     assert!(trace.error.as_deref().unwrap().contains("attempt to index nil"));
     assert!(lines(&updates).contains(&"c1 offered to a1, a2 (timeout 30s)".to_string()));
 }

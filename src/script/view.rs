@@ -1,14 +1,16 @@
 //! The Lua view of engine state, updated incrementally, and the call into a policy.
 //!
 //! Agent, queue and conversation tables are built once and then patched field by
-//! field when the engine reports a change, so a decision never rebuilds them.
+//! field when the engine reports a change, so a decision never rebuilds them. Each
+//! conversation also gets its policy context (`ctx`) once, at arrival; a decision
+//! only writes `ctx.now` before calling the policy.
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use mlua::{Function, Lua, LuaString, MultiValue, Table, Value as LuaValue};
-
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::fields::{duration_of, from_json, to_json};
@@ -16,7 +18,7 @@ use super::log::LogBuffer;
 use super::sandbox::{Budget, Limits};
 use crate::agent::{Agent, AgentIx};
 use crate::conversation::{Attempt, Conversation};
-use crate::decision::Decision;
+use crate::decision::{Decision, Reason};
 use crate::rules::RuleSet;
 use crate::time::Timestamp;
 
@@ -35,12 +37,83 @@ pub struct Scripts {
     generation: u64,
     policies: BTreeMap<String, Function>,
     agents: Vec<Table>,
-    queues: Vec<Table>,
-    conversations: HashMap<Arc<str>, Table>,
-    ctx: Table,
+    /// What each agent table holds now, so a sync writes only the fields that changed.
+    synced: Vec<Option<Synced>>,
+    queues: Vec<QueueView>,
+    conversations: FxHashMap<Arc<str>, ConversationView>,
+    skip: Function,
     skipped: Table,
     empty: Table,
     keys: Keys,
+    /// Lua strings for the host's fixed words (state names, reasons), made once.
+    words: FxHashMap<&'static str, LuaString>,
+    /// Policy skip reasons seen so far, so a repeated reason costs no allocation.
+    reasons: HashMap<Box<[u8]>, Arc<str>>,
+}
+
+struct QueueView {
+    table: Table,
+    candidates: Table,
+    options: Table,
+    fallback_options: Table,
+}
+
+struct ConversationView {
+    ctx: Table,
+    conversation: Table,
+    attempts: Table,
+    tried: Table,
+    ringing: bool,
+}
+
+/// The run-time fields of an agent as last written to its view table.
+#[derive(Clone, PartialEq)]
+struct Synced {
+    status: &'static str,
+    state: &'static str,
+    pause_cause: Option<String>,
+    since: i64,
+    presence: String,
+    base: &'static str,
+    online: bool,
+    work_day: bool,
+    dismissed: bool,
+    on_vacation: bool,
+    blocked: Option<&'static str>,
+    unavailable: Option<&'static str>,
+    offered: u32,
+    answered: u32,
+    missed: u32,
+    missed_in_row: u32,
+    talk_time: i64,
+    idle_since: i64,
+    busy: bool,
+}
+
+impl Synced {
+    fn of(a: &Agent, track_work_day: bool) -> Self {
+        Synced {
+            status: a.status.as_str(),
+            state: a.state.as_str(),
+            pause_cause: a.pause_cause.clone(),
+            since: a.state_since.0,
+            presence: a.presence.clone(),
+            base: a.base.as_str(),
+            online: a.online,
+            work_day: a.work_day,
+            dismissed: a.dismissed,
+            on_vacation: a.on_vacation,
+            blocked: a.blocked(),
+            unavailable: a.unavailable(track_work_day),
+            offered: a.counters.offered,
+            answered: a.counters.answered,
+            missed: a.counters.missed,
+            missed_in_row: a.counters.missed_in_row,
+            talk_time: a.counters.talk_time.0,
+            idle_since: a.idle_since.0,
+            busy: a.conversation.is_some(),
+        }
+    }
 }
 
 /// Interned field names, so updating a view table does not re-hash its keys each time.
@@ -64,15 +137,12 @@ struct Keys {
     talk_time: LuaString,
     idle_since: LuaString,
     busy: LuaString,
-    conversation: LuaString,
-    queue: LuaString,
     now: LuaString,
-    candidates: LuaString,
+    nskip: LuaString,
     options: LuaString,
-    attempts: LuaString,
-    tried: LuaString,
     ringing: LuaString,
-    idx: LuaString,
+    queue: LuaString,
+    outcome: LuaString,
 }
 
 impl Keys {
@@ -98,27 +168,29 @@ impl Keys {
             talk_time: k("talk_time")?,
             idle_since: k("idle_since")?,
             busy: k("busy")?,
-            conversation: k("conversation")?,
-            queue: k("queue")?,
             now: k("now")?,
-            candidates: k("candidates")?,
+            nskip: k("nskip")?,
             options: k("options")?,
-            attempts: k("attempts")?,
-            tried: k("tried")?,
             ringing: k("ringing")?,
-            idx: k("idx")?,
+            queue: k("queue")?,
+            outcome: k("outcome")?,
         })
     }
 }
 
+/// `ctx:skip(agent, reason)`: appends to a shared list that the host reads after the call.
 const SKIP: &str = r#"
 return function(self, agent, reason)
+    local n = self.nskip + 2
+    self.nskip = n
     local s = self.skipped
-    local n = #s
-    s[n + 1] = agent
-    s[n + 2] = reason
+    s[n - 1] = agent.idx
+    s[n] = reason
 end
 "#;
+
+/// How many distinct policy reasons are interned before new ones are simply allocated.
+const MAX_REASONS: usize = 4096;
 
 impl Scripts {
     pub(super) fn new(
@@ -130,12 +202,10 @@ impl Scripts {
     ) -> mlua::Result<Self> {
         // The limit guards policy calls; the host's own view tables are accounted separately.
         lua.set_memory_limit(0)?;
-        let ctx = lua.create_table()?;
-        let skipped = lua.create_table()?;
-        ctx.raw_set("skipped", &skipped)?;
-        ctx.raw_set("skip", lua.load(SKIP).set_name("=ctx.skip").eval::<Function>()?)?;
         Ok(Scripts {
             keys: Keys::new(&lua)?,
+            skip: lua.load(SKIP).set_name("=ctx.skip").eval::<Function>()?,
+            skipped: lua.create_table()?,
             empty: lua.create_table()?,
             lua,
             budget,
@@ -143,10 +213,11 @@ impl Scripts {
             generation,
             policies,
             agents: Vec::new(),
+            synced: Vec::new(),
             queues: Vec::new(),
-            conversations: HashMap::new(),
-            ctx,
-            skipped,
+            conversations: FxHashMap::default(),
+            words: FxHashMap::default(),
+            reasons: HashMap::new(),
         })
     }
 
@@ -168,19 +239,27 @@ impl Scripts {
         self.lua.app_data_mut::<LogBuffer>().map(|mut b| std::mem::take(&mut b.0)).unwrap_or_default()
     }
 
+    fn word(&mut self, w: &'static str) -> mlua::Result<LuaString> {
+        if let Some(s) = self.words.get(w) {
+            return Ok(s.clone());
+        }
+        let s = self.lua.create_string(w)?;
+        self.words.insert(w, s.clone());
+        Ok(s)
+    }
+
+    fn word_or_nil(&mut self, w: Option<&'static str>) -> mlua::Result<LuaValue> {
+        Ok(match w {
+            Some(w) => LuaValue::String(self.word(w)?),
+            None => LuaValue::Nil,
+        })
+    }
+
     /// Adds the view table of a new agent (agents are added in index order).
     pub fn add_agent(&mut self, agent: &Agent, track_work_day: bool) -> mlua::Result<()> {
         let t = self.lua.create_table_with_capacity(0, 32)?;
-        t.raw_set(&self.keys.idx, agent.ix)?;
+        t.raw_set("idx", agent.ix)?;
         t.raw_set("id", &*agent.id)?;
-        self.set_static(&t, agent)?;
-        debug_assert_eq!(self.agents.len(), agent.ix as usize);
-        self.agents.push(t);
-        self.sync_agent(agent, track_work_day)
-    }
-
-    /// Refreshes what the scripts define about an agent (after a reload changed it).
-    fn set_static(&self, t: &Table, agent: &Agent) -> mlua::Result<()> {
         let d = &agent.def;
         t.raw_set("name", d.name.as_str())?;
         t.raw_set("team", d.team.as_deref())?;
@@ -197,32 +276,66 @@ impl Scripts {
         for (k, v) in &d.attributes {
             attributes.raw_set(k.as_str(), from_json(&self.lua, v)?)?;
         }
-        t.raw_set("attributes", attributes)
+        t.raw_set("attributes", attributes)?;
+        debug_assert_eq!(self.agents.len(), agent.ix as usize);
+        self.agents.push(t);
+        self.synced.push(None);
+        self.sync_agent(agent, track_work_day)
     }
 
-    /// Writes an agent's run-time fields into its view table.
+    /// Writes the run-time fields of an agent that changed since the last sync.
     pub fn sync_agent(&mut self, a: &Agent, track_work_day: bool) -> mlua::Result<()> {
-        let t = &self.agents[a.ix as usize];
+        let now = Synced::of(a, track_work_day);
+        let ix = a.ix as usize;
+        let before = self.synced[ix].take();
+        if before.as_ref() == Some(&now) {
+            self.synced[ix] = before;
+            return Ok(());
+        }
+        let t = self.agents[ix].clone();
         let k = &self.keys;
-        t.raw_set(&k.status, a.status.as_str())?;
-        t.raw_set(&k.state, a.state.as_str())?;
-        t.raw_set(&k.pause_cause, a.pause_cause.as_deref())?;
-        t.raw_set(&k.since, a.state_since.as_secs_f64())?;
-        t.raw_set(&k.presence, a.presence.as_str())?;
-        t.raw_set(&k.base, a.base.as_str())?;
-        t.raw_set(&k.online, a.online)?;
-        t.raw_set(&k.work_day, a.work_day)?;
-        t.raw_set(&k.dismissed, a.dismissed)?;
-        t.raw_set(&k.on_vacation, a.on_vacation)?;
-        t.raw_set(&k.blocked, a.blocked())?;
-        t.raw_set(&k.unavailable, a.unavailable(track_work_day))?;
-        t.raw_set(&k.offered, a.counters.offered)?;
-        t.raw_set(&k.answered, a.counters.answered)?;
-        t.raw_set(&k.missed, a.counters.missed)?;
-        t.raw_set(&k.missed_in_row, a.counters.missed_in_row)?;
-        t.raw_set(&k.talk_time, a.counters.talk_time.as_secs_f64())?;
-        t.raw_set(&k.idle_since, a.idle_since.as_secs_f64())?;
-        t.raw_set(&k.busy, a.conversation.is_some())
+        macro_rules! put {
+            ($field:ident, $value:expr) => {
+                if before.as_ref().is_none_or(|b| b.$field != now.$field) {
+                    t.raw_set(&k.$field, $value)?;
+                }
+            };
+        }
+        put!(pause_cause, now.pause_cause.as_deref());
+        put!(since, now.since as f64 / 1000.0);
+        put!(presence, now.presence.as_str());
+        put!(online, now.online);
+        put!(work_day, now.work_day);
+        put!(dismissed, now.dismissed);
+        put!(on_vacation, now.on_vacation);
+        put!(offered, now.offered);
+        put!(answered, now.answered);
+        put!(missed, now.missed);
+        put!(missed_in_row, now.missed_in_row);
+        put!(talk_time, now.talk_time as f64 / 1000.0);
+        put!(idle_since, now.idle_since as f64 / 1000.0);
+        put!(busy, now.busy);
+        let words = [
+            (before.as_ref().map(|b| b.status), Some(now.status), self.keys.status.clone()),
+            (before.as_ref().map(|b| b.state), Some(now.state), self.keys.state.clone()),
+            (before.as_ref().map(|b| b.base), Some(now.base), self.keys.base.clone()),
+        ];
+        for (old, new, key) in words {
+            if old != new {
+                let v = self.word_or_nil(new)?;
+                t.raw_set(key, v)?;
+            }
+        }
+        if before.as_ref().is_none_or(|b| b.blocked != now.blocked) {
+            let v = self.word_or_nil(now.blocked)?;
+            t.raw_set(&self.keys.blocked, v)?;
+        }
+        if before.as_ref().is_none_or(|b| b.unavailable != now.unavailable) {
+            let v = self.word_or_nil(now.unavailable)?;
+            t.raw_set(&self.keys.unavailable, v)?;
+        }
+        self.synced[ix] = Some(now);
+        Ok(())
     }
 
     /// Builds the queue tables of a rule set: id, name, options, allowed statuses, agents in order,
@@ -239,30 +352,31 @@ impl Scripts {
             t.raw_set("id", q.id.as_str())?;
             t.raw_set("name", q.name.as_str())?;
             t.raw_set("policy", q.policy.as_str())?;
-            let options = self.lua.create_table()?;
-            for (k, v) in &q.options {
-                options.raw_set(k.as_str(), from_json(&self.lua, v)?)?;
-            }
-            t.raw_set("options", options)?;
-            let fallback_options = self.lua.create_table()?;
-            for (k, v) in &q.fallback_options {
-                fallback_options.raw_set(k.as_str(), from_json(&self.lua, v)?)?;
-            }
-            t.raw_set("fallback_options", fallback_options)?;
+            let options = self.data_table(&q.options)?;
+            t.raw_set("options", &options)?;
+            let fallback_options = self.data_table(&q.fallback_options)?;
             let allows = self.lua.create_table()?;
             for b in q.allowed.iter() {
                 allows.raw_set(b.as_str(), true)?;
             }
             t.raw_set("allows", allows)?;
-            let list = self.lua.create_table_with_capacity(members[i].len(), 0)?;
+            let candidates = self.lua.create_table_with_capacity(members[i].len(), 0)?;
             for &ix in &members[i] {
-                list.raw_push(&self.agents[ix as usize])?;
+                candidates.raw_push(&self.agents[ix as usize])?;
             }
-            t.raw_set("agents", list)?;
+            t.raw_set("agents", &candidates)?;
             t.raw_set("memo", self.memo_table(memos.get(&q.id))?)?;
-            self.queues.push(t);
+            self.queues.push(QueueView { table: t, candidates, options, fallback_options });
         }
         Ok(())
+    }
+
+    fn data_table(&self, data: &BTreeMap<String, Value>) -> mlua::Result<Table> {
+        let t = self.lua.create_table()?;
+        for (k, v) in data {
+            t.raw_set(k.as_str(), from_json(&self.lua, v)?)?;
+        }
+        Ok(t)
     }
 
     fn memo_table(&self, memo: Option<&Value>) -> mlua::Result<Table> {
@@ -276,9 +390,9 @@ impl Scripts {
     pub fn queue_memos(&self) -> BTreeMap<String, Value> {
         self.queues
             .iter()
-            .filter_map(|t| {
-                let id: String = t.raw_get("id").ok()?;
-                let memo = to_json(&t.raw_get::<LuaValue>("memo").ok()?).ok()?;
+            .filter_map(|q| {
+                let id: String = q.table.raw_get("id").ok()?;
+                let memo = to_json(&q.table.raw_get::<LuaValue>("memo").ok()?).ok()?;
                 Some((id, memo))
             })
             .collect()
@@ -286,11 +400,12 @@ impl Scripts {
 
     /// A conversation's policy memory as plain data.
     pub fn conversation_memo(&self, id: &str) -> Option<Value> {
-        let t = self.conversations.get(id)?;
-        to_json(&t.raw_get::<LuaValue>("memo").ok()?).ok()
+        let v = self.conversations.get(id)?;
+        to_json(&v.conversation.raw_get::<LuaValue>("memo").ok()?).ok()
     }
 
-    /// Creates the view table of a conversation that just arrived (or was restored).
+    /// Creates the view of a conversation that just arrived (or was restored): its table and
+    /// its policy context.
     pub fn add_conversation(&mut self, c: &Conversation, queue_id: &str, memo: Option<&Value>) -> mlua::Result<()> {
         let lua = &self.lua;
         let t = lua.create_table_with_capacity(0, 16)?;
@@ -316,48 +431,70 @@ impl Scripts {
         t.raw_set("attributes", attributes)?;
         t.raw_set("arrived_at", c.arrived_at.as_secs_f64())?;
         t.raw_set("queued_at", c.queued_at.as_secs_f64())?;
-        t.raw_set(&self.keys.attempts, lua.create_table()?)?;
-        t.raw_set(&self.keys.tried, lua.create_table()?)?;
+        let attempts = lua.create_table()?;
+        let tried = lua.create_table()?;
+        t.raw_set("attempts", &attempts)?;
+        t.raw_set("tried", &tried)?;
         t.raw_set("memo", self.memo_table(memo)?)?;
-        self.conversations.insert(c.id.clone(), t.clone());
+
+        let ctx = lua.create_table_with_capacity(0, 12)?;
+        ctx.raw_set("conversation", &t)?;
+        ctx.raw_set("attempts", &attempts)?;
+        ctx.raw_set("tried", &tried)?;
+        ctx.raw_set(&self.keys.ringing, &self.empty)?;
+        ctx.raw_set("skip", &self.skip)?;
+        ctx.raw_set("skipped", &self.skipped)?;
+        ctx.raw_set(&self.keys.nskip, 0)?;
+        let view = ConversationView { ctx, conversation: t, attempts, tried, ringing: false };
+        self.point_at_queue(&view.ctx, c.queue)?;
+        self.conversations.insert(c.id.clone(), view);
         for (i, attempt) in c.attempts.iter().enumerate() {
             self.record_attempt(&c.id, i, attempt)?;
         }
         Ok(())
     }
 
+    fn point_at_queue(&self, ctx: &Table, queue: u32) -> mlua::Result<()> {
+        let q = &self.queues[queue as usize];
+        ctx.raw_set(&self.keys.queue, &q.table)?;
+        ctx.raw_set("candidates", &q.candidates)?;
+        ctx.raw_set(&self.keys.options, &q.options)
+    }
+
     /// After an overflow: the new queue, a new queued-at time, a fresh memo for the new policy.
     pub fn move_conversation(&mut self, c: &Conversation, queue_id: &str) -> mlua::Result<()> {
-        if let Some(t) = self.conversations.get(&c.id) {
-            t.raw_set(&self.keys.queue, queue_id)?;
-            t.raw_set("queued_at", c.queued_at.as_secs_f64())?;
-            t.raw_set("memo", self.lua.create_table()?)?;
+        if let Some(v) = self.conversations.get(&c.id) {
+            v.conversation.raw_set(&self.keys.queue, queue_id)?;
+            v.conversation.raw_set("queued_at", c.queued_at.as_secs_f64())?;
+            v.conversation.raw_set("memo", self.lua.create_table()?)?;
+            self.point_at_queue(&v.ctx, c.queue)?;
         }
         Ok(())
     }
 
     /// Writes attempt number `index` (0-based) of a conversation, new or ended.
     pub fn record_attempt(&mut self, conversation: &str, index: usize, a: &Attempt) -> mlua::Result<()> {
-        let Some(c) = self.conversations.get(conversation) else {
+        let Some(v) = self.conversations.get(conversation) else {
             return Ok(());
         };
-        let attempts: Table = c.raw_get(&self.keys.attempts)?;
-        let t = match attempts.raw_get::<Option<Table>>(index + 1)? {
+        let t = match v.attempts.raw_get::<Option<Table>>(index + 1)? {
             Some(t) => t,
             None => {
                 let t = self.lua.create_table_with_capacity(0, 5)?;
                 t.raw_set("agent", &*a.agent)?;
                 t.raw_set(&self.keys.queue, &*a.queue)?;
                 t.raw_set("offered_at", a.offered_at.as_secs_f64())?;
-                attempts.raw_set(index + 1, &t)?;
+                v.attempts.raw_set(index + 1, &t)?;
                 t
             }
         };
-        t.raw_set("outcome", a.outcome.as_str())?;
+        let outcome = a.outcome.as_str();
+        let tried = v.tried.clone();
+        let word = self.word(outcome)?;
+        t.raw_set(&self.keys.outcome, &word)?;
         if let Some(end) = a.ended_at {
             t.raw_set("ended_at", end.as_secs_f64())?;
-            let tried: Table = c.raw_get(&self.keys.tried)?;
-            tried.raw_set(&*a.agent, a.outcome.as_str())?;
+            tried.raw_set(&*a.agent, word)?;
         }
         Ok(())
     }
@@ -378,81 +515,90 @@ impl Scripts {
         now: Timestamp,
         ringing: &[AgentIx],
         as_fallback: bool,
-        skipped: &mut Vec<(AgentIx, Arc<str>)>,
+        skipped: &mut Vec<(AgentIx, Reason)>,
     ) -> Result<Decision, PolicyFailure> {
         let fail = |message: String| PolicyFailure { message };
-        let policy =
-            self.policies.get(name).ok_or_else(|| fail(format!("policy `{name}` is not registered in Lua")))?;
-        let conv = self.conversations.get(conversation).ok_or_else(|| fail(format!("no view of `{conversation}`")))?;
-        let q = &self.queues[queue as usize];
-        let setup = || -> mlua::Result<()> {
-            let (k, ctx) = (&self.keys, &self.ctx);
-            ctx.raw_set(&k.conversation, conv)?;
-            ctx.raw_set(&k.queue, q)?;
-            ctx.raw_set(&k.now, now.as_secs_f64())?;
-            ctx.raw_set(&k.candidates, q.raw_get::<Table>("agents")?)?;
-            let options: Table = if as_fallback { q.raw_get("fallback_options")? } else { q.raw_get(&k.options)? };
-            ctx.raw_set(&k.options, options)?;
-            ctx.raw_set(&k.attempts, conv.raw_get::<Table>(&k.attempts)?)?;
-            ctx.raw_set(&k.tried, conv.raw_get::<Table>(&k.tried)?)?;
-            if ringing.is_empty() {
-                ctx.raw_set(&k.ringing, &self.empty)
-            } else {
+        let policy = self.policies.get(name).ok_or_else(|| fail(format!("policy `{name}` is not registered in Lua")))?;
+        let view = self.conversations.get_mut(conversation).ok_or_else(|| fail(format!("no view of `{conversation}`")))?;
+        let ctx = view.ctx.clone();
+        let setup = |view: &mut ConversationView| -> mlua::Result<()> {
+            ctx.raw_set(&self.keys.now, now.as_secs_f64())?;
+            if as_fallback {
+                ctx.raw_set(&self.keys.options, &self.queues[queue as usize].fallback_options)?;
+            }
+            if !ringing.is_empty() {
                 let list = self.lua.create_table_with_capacity(ringing.len(), 0)?;
                 for &ix in ringing {
                     list.raw_push(&self.agents[ix as usize])?;
                 }
-                ctx.raw_set(&k.ringing, list)
+                ctx.raw_set(&self.keys.ringing, list)?;
+                view.ringing = true;
+            } else if view.ringing {
+                ctx.raw_set(&self.keys.ringing, &self.empty)?;
+                view.ringing = false;
             }
+            Ok(())
         };
-        setup().map_err(|e| fail(format!("could not prepare the policy call: {e}")))?;
+        setup(view).map_err(|e| fail(format!("could not prepare the policy call: {e}")))?;
 
         let base = self.lua.used_memory();
         let _ = self.lua.set_memory_limit(base + self.limits.memory);
         self.budget.arm(self.limits.cpu_per_call);
-        let result = policy.call::<MultiValue>(&self.ctx);
+        let result = policy.call::<MultiValue>(&ctx);
         self.budget.disarm();
         let _ = self.lua.set_memory_limit(0);
+        if as_fallback {
+            let _ = ctx.raw_set(&self.keys.options, &self.queues[queue as usize].options);
+        }
 
+        let skips = self.read_skips(&ctx, skipped);
         let outcome = match result {
-            Ok(values) => self.read_skips(skipped).and_then(|()| self.parse(values)).map_err(fail),
+            Ok(values) => skips.and_then(|()| self.parse(values)).map_err(fail),
             Err(e) => Err(fail(super::diagnostic_from_error(&e, name).to_string())),
         };
         if outcome.is_err() {
             // Drop half-written skips and whatever a failed call left behind (a memory bomb's table).
-            let _ = self.clear_skips();
+            skipped.clear();
             let _ = self.lua.gc_collect();
         }
         outcome
     }
 
-    fn read_skips(&self, out: &mut Vec<(AgentIx, Arc<str>)>) -> Result<(), String> {
-        let n = self.skipped.raw_len();
+    /// Moves the `ctx:skip` entries of the last call into `out` and empties the list.
+    fn read_skips(&mut self, ctx: &Table, out: &mut Vec<(AgentIx, Reason)>) -> Result<(), String> {
+        let n: i64 = ctx.raw_get(&self.keys.nskip).unwrap_or(0);
         if n == 0 {
             return Ok(());
         }
+        let _ = ctx.raw_set(&self.keys.nskip, 0);
         let mut i = 1;
-        while i <= n {
-            let agent = self
-                .agent_of(self.skipped.raw_get(i).unwrap_or(LuaValue::Nil))
-                .map_err(|e| format!("ctx:skip: {e}"))?;
-            let reason: LuaValue = self.skipped.raw_get(i + 1).unwrap_or(LuaValue::Nil);
-            let reason = match reason {
-                LuaValue::String(s) => Arc::from(s.to_string_lossy()),
-                LuaValue::Nil => Arc::from("skipped"),
-                other => Arc::from(other.to_string().unwrap_or_default()),
+        while i < n {
+            let idx: LuaValue = self.skipped.raw_get(i).unwrap_or(LuaValue::Nil);
+            let agent = match idx {
+                LuaValue::Integer(ix) if (ix as usize) < self.agents.len() => ix as AgentIx,
+                _ => return Err("ctx:skip expects an agent (a table from ctx.candidates)".into()),
+            };
+            let reason = match self.skipped.raw_get::<LuaValue>(i + 1).unwrap_or(LuaValue::Nil) {
+                LuaValue::String(s) => self.intern(&s),
+                LuaValue::Nil => Reason::Fixed("skipped"),
+                other => Reason::Text(Arc::from(other.to_string().unwrap_or_default())),
             };
             out.push((agent, reason));
             i += 2;
         }
-        self.clear_skips().map_err(|e| e.to_string())
+        Ok(())
     }
 
-    fn clear_skips(&self) -> mlua::Result<()> {
-        for i in 1..=self.skipped.raw_len() {
-            self.skipped.raw_set(i, LuaValue::Nil)?;
+    fn intern(&mut self, s: &LuaString) -> Reason {
+        let bytes = s.as_bytes();
+        if let Some(r) = self.reasons.get(&bytes[..]) {
+            return Reason::Text(r.clone());
         }
-        Ok(())
+        let text: Arc<str> = Arc::from(String::from_utf8_lossy(&bytes));
+        if self.reasons.len() < MAX_REASONS {
+            self.reasons.insert(Box::from(&bytes[..]), text.clone());
+        }
+        Reason::Text(text)
     }
 
     /// The agent behind a view table handed back by a policy.
@@ -460,9 +606,8 @@ impl Scripts {
         let LuaValue::Table(t) = value else {
             return Err(format!("expected an agent (a table from ctx.candidates), got {}", value.type_name()));
         };
-        let ix: Option<i64> = t.raw_get(&self.keys.idx).ok().flatten();
-        match ix.and_then(|i| self.agents.get(i as usize).map(|a| (i, a))) {
-            Some((i, a)) if *a == t => Ok(i as AgentIx),
+        match t.raw_get::<Option<i64>>("idx").ok().flatten() {
+            Some(i) if (i as usize) < self.agents.len() => Ok(i as AgentIx),
             _ => Err("expected an agent (a table from ctx.candidates), got another table".into()),
         }
     }
@@ -470,7 +615,7 @@ impl Scripts {
     fn parse(&self, values: MultiValue) -> Result<Decision, String> {
         let mut v = values.into_iter();
         let kind = match v.next() {
-            Some(LuaValue::String(s)) => s.to_string_lossy(),
+            Some(LuaValue::String(s)) => s,
             Some(other) => return Err(bad_return(other.type_name())),
             None => return Err(bad_return("nothing")),
         };
@@ -478,40 +623,39 @@ impl Scripts {
         let duration = |value: LuaValue, what: &str| -> Result<Option<crate::time::Duration>, String> {
             duration_of(&value).map_err(|e| format!("{what}: {e}"))
         };
-        Ok(match kind.as_str() {
-            "offer" => {
+        let kind = kind.as_bytes();
+        Ok(match &kind[..] {
+            b"offer" => {
                 let agent = self.agent_of(next()).map_err(|e| format!("policies.offer: {e}"))?;
                 let timeout = duration(next(), "policies.offer timeout")?.ok_or("policies.offer needs a timeout")?;
                 Decision::Offer { agents: vec![agent], timeout, extend_after: None }
             }
-            "offer_many" => {
+            b"offer_many" => {
                 let LuaValue::Table(list) = next() else {
                     return Err("policies.offer_many expects a list of agents".into());
                 };
                 let mut agents = Vec::with_capacity(list.raw_len());
                 for item in list.sequence_values::<LuaValue>() {
-                    agents.push(
-                        self.agent_of(item.map_err(|e| e.to_string())?)
-                            .map_err(|e| format!("policies.offer_many: {e}"))?,
-                    );
+                    let item = item.map_err(|e| e.to_string())?;
+                    agents.push(self.agent_of(item).map_err(|e| format!("policies.offer_many: {e}"))?);
                 }
                 let timeout =
                     duration(next(), "policies.offer_many timeout")?.ok_or("policies.offer_many needs a timeout")?;
                 let extend_after = duration(next(), "policies.offer_many extend_after")?;
                 Decision::Offer { agents, timeout, extend_after }
             }
-            "wait" => Decision::Wait { retry_after: duration(next(), "policies.wait")? },
-            "overflow" => match next() {
+            b"wait" => Decision::Wait { retry_after: duration(next(), "policies.wait")? },
+            b"overflow" => match next() {
                 LuaValue::String(q) => Decision::Overflow { queue: q.to_string_lossy() },
                 other => return Err(format!("policies.overflow expects a queue id, got {}", other.type_name())),
             },
-            "give_up" => Decision::GiveUp {
+            b"give_up" => Decision::GiveUp {
                 reason: match next() {
                     LuaValue::String(r) => r.to_string_lossy(),
                     _ => "given up by policy".into(),
                 },
             },
-            other => return Err(bad_return(&format!("\"{other}\""))),
+            other => return Err(bad_return(&format!("\"{}\"", String::from_utf8_lossy(other)))),
         })
     }
 }
