@@ -150,6 +150,8 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
     }
 
     let mut conversations_of: HashMap<Arc<str>, ()> = HashMap::new();
+    let debug = std::env::var_os("ROTA_BENCH_DEBUG").is_some();
+    let mut tally: std::collections::BTreeMap<(String, String), u64> = Default::default();
     let began = Instant::now();
     loop {
         let next_plan = plan.peek().map(|Reverse((t, _, _))| *t);
@@ -189,6 +191,12 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
         };
         let now = clock_now(&clock);
         for u in updates {
+            if debug {
+                if let Update::Decided { trace, .. } = &u.update {
+                    let kind = trace.decision.to_string().split(' ').next().unwrap_or("").to_string();
+                    *tally.entry((trace.policy.clone(), kind)).or_insert(0u64) += 1;
+                }
+            }
             match u.update {
                 Update::Offered { conversation, agents, .. } => {
                     // 90% of offers are answered after 2-10 s; the rest time out (a miss).
@@ -210,6 +218,14 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
         }
     }
     let seconds = began.elapsed().as_secs_f64();
+    if std::env::var_os("ROTA_BENCH_DEBUG").is_some() {
+        let waiting: usize = (0..QUEUES).map(|q| engine.waiting(&format!("q{q}")).map_or(0, |w| w.len())).sum();
+        let gave_up = engine.metrics().decisions;
+        eprintln!("waiting at the end: {waiting}; decisions {gave_up}; timers {}", engine.pending_timers());
+        for ((policy, kind), n) in &tally {
+            eprintln!("  {policy:>22} {kind:>9} {n}");
+        }
+    }
     let m = engine.metrics();
     let mut lat = m.latencies.clone();
     lat.sort_unstable();
@@ -286,7 +302,7 @@ fn best(
     }
     match best.or(fallback) {
         Some(a) => Decision::Offer { agents: vec![a.ix], timeout: timeout(ctx, "timeout"), extend_after: None },
-        None => Decision::Wait { retry_after: None },
+        None => Decision::Wait { retry_after: None, for_agents: Vec::new() },
     }
 }
 
@@ -332,7 +348,7 @@ impl Policy for RoundRobin {
             let ix = ctx.candidates[i - 1];
             return Ok(Decision::Offer { agents: vec![ix], timeout: timeout(ctx, "timeout"), extend_after: None });
         }
-        Ok(Decision::Wait { retry_after: None })
+        Ok(Decision::Wait { retry_after: None, for_agents: Vec::new() })
     }
 }
 
@@ -368,8 +384,8 @@ impl Policy for Strict {
                         let waited = ctx.now - since;
                         if waited < pass_after {
                             self.memo.insert(c.id.clone(), (pos, since));
-                            skipped.push((ix, Reason::Text(Arc::from(format!("{blocked} (waiting for them)")))));
-                            return Ok(Decision::Wait { retry_after: Some(Duration(pass_after.0 - waited.0)) });
+                            let retry_after = Some(Duration(pass_after.0 - waited.0));
+                            return Ok(Decision::Wait { retry_after, for_agents: vec![ix] });
                         }
                         Reason::Text(Arc::from(format!("{blocked} for pass_after")))
                     }
@@ -423,7 +439,11 @@ fn main() {
     println!("| policies | events | decisions | wall s | events/s | decision p50 | decision p99 | conversations | answered | missed |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut rates = Vec::new();
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     for (label, rust) in [("Lua (stdlib)", false), ("Rust (same logic)", true)] {
+        if only.as_deref().is_some_and(|o| o != if rust { "rust" } else { "lua" }) {
+            continue;
+        }
         let o = run_day(&dir, agents, hours, rust);
         let rate = o.events as f64 / o.seconds;
         rates.push(rate);
@@ -441,7 +461,9 @@ fn main() {
         );
     }
     println!();
-    println!("Lua run at {:.2} of the Rust run's speed", rates[0] / rates[1]);
+    if rates.len() == 2 {
+        println!("Lua run at {:.2} of the Rust run's speed", rates[0] / rates[1]);
+    }
     let (rust_small, lua_small) = memory_with(100);
     let (rust_large, lua_large) = memory_with(1000);
     let per_agent_rust = (rust_large - rust_small) as f64 / 900.0;

@@ -135,6 +135,8 @@ pub struct Conversation {
     pub traces: Vec<Arc<Trace>>,
     pub max_wait_timer: Option<TimerKey>,
     pub retry_timer: Option<TimerKey>,
-    /// The queue's change epoch the last decision saw; re-evaluation skips it until agents change.
+    /// The change epoch the last decision saw; re-evaluation skips it until agents change.
     pub seen_epoch: u64,
+    /// The agents the last `wait` decision waits for (empty: any agent of the queue).
+    pub waiting_for: Vec<crate::agent::AgentIx>,
 }

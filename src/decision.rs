@@ -13,8 +13,9 @@ pub enum Decision {
     /// Offer to these agents at once (one agent is the common case); the first to accept wins.
     /// With `extend_after`, the policy is asked again while the offer rings and may add agents.
     Offer { agents: Vec<AgentIx>, timeout: Duration, extend_after: Option<Duration> },
-    /// Keep waiting; ask again when an agent of the queue frees up, or after `retry_after`.
-    Wait { retry_after: Option<Duration> },
+    /// Keep waiting; ask again after `retry_after`, and when an agent frees up: any agent of
+    /// the queue, or only one of `for_agents` when the policy waits for someone in particular.
+    Wait { retry_after: Option<Duration>, for_agents: Vec<AgentIx> },
     /// Move the conversation to another queue and ask that queue's policy.
     Overflow { queue: String },
     /// Stop trying; the conversation ends.
@@ -67,7 +68,7 @@ pub struct Skip {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decided {
     Offer { agents: Vec<Arc<str>>, timeout: Duration, extend_after: Option<Duration> },
-    Wait { retry_after: Option<Duration> },
+    Wait { retry_after: Option<Duration>, for_agents: Vec<Arc<str>> },
     Overflow { queue: String },
     GiveUp { reason: String },
 }
@@ -82,8 +83,17 @@ impl std::fmt::Display for Decided {
                 }
                 f.write_str(")")
             }
-            Decided::Wait { retry_after: Some(d) } => write!(f, "wait (retry in {d})"),
-            Decided::Wait { retry_after: None } => f.write_str("wait (until an agent frees up)"),
+            Decided::Wait { retry_after, for_agents } => {
+                f.write_str("wait")?;
+                if !for_agents.is_empty() {
+                    write!(f, " for {}", for_agents.join(", "))?;
+                }
+                match retry_after {
+                    Some(d) => write!(f, " (retry in {d})"),
+                    None if for_agents.is_empty() => f.write_str(" (until an agent frees up)"),
+                    None => Ok(()),
+                }
+            }
             Decided::Overflow { queue } => write!(f, "overflow to {queue}"),
             Decided::GiveUp { reason } => write!(f, "give up: {reason}"),
         }

@@ -88,7 +88,10 @@ pub struct Engine {
     dirty: Vec<AgentIx>,
     is_dirty: Vec<bool>,
     reevaluate: BTreeSet<u32>,
+    /// Bumped each time an agent may have become able to take work; see `reevaluate_queue`.
     epoch: u64,
+    /// Per agent, the epoch at which it last became able to take work.
+    agent_epoch: Vec<u64>,
     metrics: Metrics,
 }
 
@@ -122,6 +125,7 @@ impl Engine {
             is_dirty: Vec::new(),
             reevaluate: BTreeSet::new(),
             epoch: 0,
+            agent_epoch: Vec::new(),
             metrics: Metrics::default(),
         };
         engine.install(rules, BTreeMap::new()).map_err(|d| LoadError { diagnostics: d })?;
@@ -339,13 +343,19 @@ impl Engine {
     /// Asks again about the queue's waiting conversations that have not seen its latest change,
     /// in arrival order, while some member can still take work.
     fn reevaluate_queue(&mut self, q: u32) {
-        let waiting: Vec<Arc<str>> = self.queues[q as usize].waiting.iter().cloned().collect();
-        for id in waiting {
+        let mut i = 0;
+        while let Some(id) = self.queues[q as usize].waiting.get(i).cloned() {
+            i += 1;
             let epoch = self.queues[q as usize].epoch;
-            let stale = self
-                .conversations
-                .get(&id)
-                .is_some_and(|c| c.status == ConversationStatus::Queued && c.queue == q && c.seen_epoch < epoch);
+            let stale = self.conversations.get(&id).is_some_and(|c| {
+                c.status == ConversationStatus::Queued
+                    && c.queue == q
+                    && if c.waiting_for.is_empty() {
+                        c.seen_epoch < epoch
+                    } else {
+                        c.waiting_for.iter().any(|&ix| self.agent_epoch[ix as usize] > c.seen_epoch)
+                    }
+            });
             if !stale {
                 continue;
             }
@@ -358,6 +368,10 @@ impl Engine {
             }
             self.decide(&id, 0);
             self.flush_view();
+            // A decision that ended the conversation took it out of the list.
+            if self.queues[q as usize].waiting.get(i - 1) != Some(&id) {
+                i -= 1;
+            }
         }
     }
 
@@ -391,6 +405,7 @@ impl Engine {
                 .map(|d| self.timers.schedule(now + d, TimerKind::MaxWait { conversation: id.clone() })),
             retry_timer: None,
             seen_epoch: 0,
+            waiting_for: Vec::new(),
         };
         let queue_id = self.queues[q as usize].id.clone();
         if let Err(e) = self.scripts.add_conversation(&conversation, &queue_id, None) {
@@ -774,7 +789,10 @@ impl Engine {
         }
         self.metrics.decisions += 1;
         let decision =
-            decided.unwrap_or(Decision::Wait { retry_after: Some(self.rules.queues[q as usize].retry_after_error) });
+            decided.unwrap_or(Decision::Wait {
+                retry_after: Some(self.rules.queues[q as usize].retry_after_error),
+                for_agents: Vec::new(),
+            });
         let trace = Trace {
             at: self.now(),
             queue: self.queues[q as usize].id.clone(),
@@ -878,7 +896,10 @@ impl Engine {
                 timeout: *timeout,
                 extend_after: *extend_after,
             },
-            Decision::Wait { retry_after } => Decided::Wait { retry_after: *retry_after },
+            Decision::Wait { retry_after, for_agents } => Decided::Wait {
+                retry_after: *retry_after,
+                for_agents: for_agents.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect(),
+            },
             Decision::Overflow { queue } => Decided::Overflow { queue: queue.clone() },
             Decision::GiveUp { reason } => Decided::GiveUp { reason: reason.clone() },
         }
@@ -942,8 +963,9 @@ impl Engine {
             }
             // While an offer rings, anything but "offer more" leaves it ringing.
             _ if !ringing.is_empty() => {}
-            Decision::Wait { retry_after } => {
+            Decision::Wait { retry_after, for_agents } => {
                 let c = self.conversations.get_mut(id).unwrap();
+                c.waiting_for = for_agents;
                 self.timers.cancel(c.retry_timer.take());
                 if let Some(d) = retry_after {
                     c.retry_timer = Some(self.timers.schedule(now + d, TimerKind::Retry { conversation: id.clone() }));
@@ -1007,8 +1029,9 @@ impl Engine {
             }
             let a = &self.agents[ix as usize];
             if a.blocked().is_none() {
+                self.epoch += 1;
+                self.agent_epoch[ix as usize] = self.epoch;
                 for &q in &a.queues {
-                    self.epoch += 1;
                     self.queues[q as usize].epoch = self.epoch;
                     self.reevaluate.insert(q);
                 }
@@ -1152,6 +1175,9 @@ impl Engine {
             return Err(LoadError { diagnostics });
         }
         // Like a task router's re-evaluation: waiting conversations meet the new policies now.
+        for c in self.conversations.values_mut() {
+            c.waiting_for.clear();
+        }
         for q in 0..self.queues.len() {
             self.epoch += 1;
             self.queues[q].epoch = self.epoch;
@@ -1217,6 +1243,7 @@ impl Engine {
                     self.agent_ix.insert(agent.id.clone(), ix);
                     self.agents.push(agent);
                     self.is_dirty.push(false);
+                    self.agent_epoch.push(0);
                 }
             }
         }

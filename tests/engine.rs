@@ -152,7 +152,7 @@ impl Policy for FirstFree {
                 Some(why) => skipped.push((ix, Reason::Fixed(why))),
             }
         }
-        Ok(Decision::Wait { retry_after: None })
+        Ok(Decision::Wait { retry_after: None, for_agents: Vec::new() })
     }
 }
 

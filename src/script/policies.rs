@@ -16,7 +16,7 @@ const DECISIONS: &str = r#"
 local policies = ...
 function policies.offer(agent, timeout) return "offer", agent, timeout end
 function policies.offer_many(agents, timeout, extend_after) return "offer_many", agents, timeout, extend_after end
-function policies.wait(retry_after) return "wait", retry_after end
+function policies.wait(retry_after, for_agents) return "wait", retry_after, for_agents end
 function policies.overflow(queue) return "overflow", queue end
 function policies.give_up(reason) return "give_up", reason end
 "#;

@@ -644,7 +644,25 @@ impl Scripts {
                 let extend_after = duration(next(), "policies.offer_many extend_after")?;
                 Decision::Offer { agents, timeout, extend_after }
             }
-            b"wait" => Decision::Wait { retry_after: duration(next(), "policies.wait")? },
+            b"wait" => {
+                let retry_after = duration(next(), "policies.wait")?;
+                let for_agents = match next() {
+                    LuaValue::Nil => Vec::new(),
+                    LuaValue::Table(t) if t.raw_get::<LuaValue>("idx").is_ok_and(|v| !v.is_nil()) => {
+                        vec![self.agent_of(LuaValue::Table(t)).map_err(|e| format!("policies.wait: {e}"))?]
+                    }
+                    LuaValue::Table(list) => {
+                        let mut agents = Vec::new();
+                        for item in list.sequence_values::<LuaValue>() {
+                            let item = item.map_err(|e| e.to_string())?;
+                            agents.push(self.agent_of(item).map_err(|e| format!("policies.wait: {e}"))?);
+                        }
+                        agents
+                    }
+                    other => return Err(format!("policies.wait: expected an agent or a list of agents, got {}", other.type_name())),
+                };
+                Decision::Wait { retry_after, for_agents }
+            }
             b"overflow" => match next() {
                 LuaValue::String(q) => Decision::Overflow { queue: q.to_string_lossy() },
                 other => return Err(format!("policies.overflow expects a queue id, got {}", other.type_name())),

@@ -34,8 +34,7 @@ policies.register("strictly_in_order", {
                 local waited = ctx.now - since
                 if waited < opt.pass_after then
                     memo.pos, memo.since = pos, since
-                    ctx:skip(a, blocked .. " (waiting for them)")
-                    return policies.wait(opt.pass_after - waited)
+                    return policies.wait(opt.pass_after - waited, a)
                 end
                 why = blocked .. " for pass_after"
             end
