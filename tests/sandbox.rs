@@ -23,7 +23,7 @@ fn small_engine() -> (rota::Engine, rota::VirtualClock) {
 
 /// (kind of misbehaviour, text the trace's error must contain)
 const CASES: &[(&str, &str)] = &[
-    ("loop", "CPU budget of 20ms exceeded"),
+    ("loop", "rules.lua:8: CPU budget of 20ms exceeded"),
     ("pcall_loop", "CPU budget of 20ms exceeded"),
     ("coroutine_loop", "CPU budget of 20ms exceeded"),
     ("pattern", "CPU budget of 20ms exceeded"),

@@ -115,7 +115,7 @@ pub fn load(
         return Err(fail(&dir_name, "no .lua rule files in the scripts folder".into()));
     }
 
-    let (lua, budget) = sandbox::new_vm(limits).map_err(vm_error)?;
+    let lua = sandbox::new_vm(limits).map_err(vm_error)?;
     (|| -> mlua::Result<()> {
         presence::register(&lua)?;
         agents::register(&lua)?;
@@ -148,9 +148,9 @@ pub fn load(
     lua.sandbox(true).map_err(vm_error)?;
 
     let run = |file: String, code: &str| -> Option<Diagnostic> {
-        budget.arm(limits.cpu_per_load);
+        sandbox::arm(limits.cpu_per_load);
         let result = lua.load(code).set_name(format!("@{file}")).exec();
-        budget.disarm();
+        sandbox::disarm();
         result.err().map(|e| {
             let _ = lua.gc_collect();
             diagnostic_from_error(&e, &file)
@@ -184,7 +184,7 @@ pub fn load(
         }
     };
     let functions = lua.remove_app_data::<policies::PolicyFunctions>().unwrap_or_default().0;
-    let scripts = Scripts::new(lua, budget, limits.clone(), functions, generation).map_err(vm_error)?;
+    let scripts = Scripts::new(lua, limits.clone(), functions, generation).map_err(vm_error)?;
     Ok((rules, scripts))
 }
 

@@ -2,10 +2,11 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::time::Instant;
 
-use mlua::{Lua, LuaOptions, StdLib, Value as LuaValue, VmState};
+use std::ffi::{c_char, c_int};
+
+use mlua::{ffi, Lua, LuaOptions, StdLib, Value as LuaValue};
 
 /// Limits for one VM. Both are configurable; the defaults suit a policy that scans a few hundred agents.
 #[derive(Clone, Debug)]
@@ -31,42 +32,74 @@ impl Default for Limits {
 /// The CPU budget of the call in progress, checked by the Luau interrupt.
 ///
 /// This is the one place the script layer reads a clock: a monotonic stopwatch
-/// that can only abort a runaway call, never feed a decision.
+/// that can only abort a runaway call, never feed a decision. A VM runs on one
+/// thread and one call at a time, so the budget lives in a thread-local.
 #[derive(Default)]
-pub struct Budget {
+struct Budget {
     deadline: Cell<Option<Instant>>,
     ticks: Cell<u32>,
     expired: Cell<bool>,
-    limit_ms: Cell<u128>,
+    limit_ms: Cell<u64>,
 }
 
-impl Budget {
-    pub fn arm(&self, limit: std::time::Duration) {
-        self.deadline.set(Some(Instant::now() + limit));
-        self.limit_ms.set(limit.as_millis());
-        self.expired.set(false);
-    }
+thread_local! {
+    static BUDGET: Budget = Budget::default();
+}
 
-    pub fn disarm(&self) {
-        self.deadline.set(None);
-        self.expired.set(false);
-    }
+/// Starts the CPU budget for one call (or one file being loaded).
+pub fn arm(limit: std::time::Duration) {
+    BUDGET.with(|b| {
+        b.deadline.set(Some(Instant::now() + limit));
+        b.limit_ms.set(limit.as_millis() as u64);
+        b.expired.set(false);
+    });
+}
 
-    fn check(&self, lua: &Lua) -> mlua::Result<VmState> {
-        let Some(deadline) = self.deadline.get() else {
-            return Ok(VmState::Continue);
-        };
+pub fn disarm() {
+    BUDGET.with(|b| {
+        b.deadline.set(None);
+        b.expired.set(false);
+    });
+}
+
+/// The limit in milliseconds if the budget is spent.
+fn spent() -> Option<u64> {
+    BUDGET.with(|b| {
+        let deadline = b.deadline.get()?;
         // Once expired, every later interrupt fails too, so a `pcall` around a loop cannot swallow it.
-        if !self.expired.get() {
-            let ticks = self.ticks.get().wrapping_add(1);
-            self.ticks.set(ticks);
-            if ticks % 256 != 0 || Instant::now() < deadline {
-                return Ok(VmState::Continue);
+        if !b.expired.get() {
+            let ticks = b.ticks.get().wrapping_add(1);
+            b.ticks.set(ticks);
+            if ticks % 128 != 0 || Instant::now() < deadline {
+                return None;
             }
-            self.expired.set(true);
+            b.expired.set(true);
         }
-        let message = format!("CPU budget of {}ms exceeded", self.limit_ms.get());
-        Err(super::fields::error_at(lua, 0, message))
+        Some(b.limit_ms.get())
+    })
+}
+
+/// The Luau interrupt, installed directly: it runs at every call and loop back-edge, so it
+/// must cost next to nothing until the budget is spent. Then it raises a Lua error
+/// naming the line that was running.
+unsafe extern "C-unwind" fn interrupt(state: *mut ffi::lua_State, gc: c_int) {
+    if gc >= 0 {
+        return;
+    }
+    let Some(limit_ms) = spent() else { return };
+    let mut text = [0u8; 64];
+    let len = {
+        use std::io::Write;
+        let mut cursor = std::io::Cursor::new(&mut text[..]);
+        let _ = write!(cursor, "CPU budget of {limit_ms}ms exceeded");
+        cursor.position() as usize
+    };
+    // Nothing owned by Rust is alive past this point: lua_error unwinds out of this frame.
+    unsafe {
+        ffi::luaL_where(state, 0);
+        ffi::lua_pushlstring(state, text.as_ptr() as *const c_char, len);
+        ffi::lua_concat(state, 2);
+        ffi::lua_error(state);
     }
 }
 
@@ -79,7 +112,7 @@ pub struct Modules {
 }
 
 /// A fresh VM with the safe libraries only, `require` limited to known modules, and the limits set.
-pub fn new_vm(limits: &Limits) -> mlua::Result<(Lua, Rc<Budget>)> {
+pub fn new_vm(limits: &Limits) -> mlua::Result<Lua> {
     let libs =
         StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::BIT | StdLib::MATH | StdLib::BUFFER;
     let lua = Lua::new_with(libs, LuaOptions::default())?;
@@ -117,11 +150,15 @@ pub fn new_vm(limits: &Limits) -> mlua::Result<(Lua, Rc<Budget>)> {
         })?,
     )?;
 
-    let budget = Rc::new(Budget::default());
-    let b = budget.clone();
-    lua.set_interrupt(move |lua| b.check(lua));
+    // SAFETY: only the interrupt slot of this VM's callbacks is written; mlua does not use it
+    // unless `set_interrupt` is called, which rota never does.
+    unsafe {
+        lua.exec_raw::<()>((), |state| {
+            (*ffi::lua_callbacks(state)).interrupt = Some(interrupt);
+        })?;
+    }
     lua.set_memory_limit(limits.memory)?;
-    Ok((lua, budget))
+    Ok(lua)
 }
 
 /// splitmix64: small, fast and reproducible.

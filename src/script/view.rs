@@ -6,7 +6,6 @@
 //! only writes `ctx.now` before calling the policy.
 
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
 use std::sync::Arc;
 
 use mlua::{Function, Lua, LuaString, MultiValue, Table, Value as LuaValue};
@@ -15,7 +14,7 @@ use serde_json::Value;
 
 use super::fields::{duration_of, from_json, to_json};
 use super::log::LogBuffer;
-use super::sandbox::{Budget, Limits};
+use super::sandbox::{self, Limits};
 use crate::agent::{Agent, AgentIx};
 use crate::conversation::{Attempt, Conversation};
 use crate::decision::{Decision, Reason};
@@ -32,7 +31,6 @@ pub struct PolicyFailure {
 /// One loaded generation of scripts: the VM, its policies and the view tables.
 pub struct Scripts {
     lua: Lua,
-    budget: Rc<Budget>,
     limits: Limits,
     generation: u64,
     policies: BTreeMap<String, Function>,
@@ -42,6 +40,7 @@ pub struct Scripts {
     queues: Vec<QueueView>,
     conversations: FxHashMap<Arc<str>, ConversationView>,
     skip: Function,
+    call: Function,
     skipped: Table,
     empty: Table,
     keys: Keys,
@@ -67,7 +66,7 @@ struct ConversationView {
 }
 
 /// The run-time fields of an agent as last written to its view table.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, Default)]
 struct Synced {
     status: &'static str,
     state: &'static str,
@@ -88,32 +87,6 @@ struct Synced {
     talk_time: i64,
     idle_since: i64,
     busy: bool,
-}
-
-impl Synced {
-    fn of(a: &Agent, track_work_day: bool) -> Self {
-        Synced {
-            status: a.status.as_str(),
-            state: a.state.as_str(),
-            pause_cause: a.pause_cause.clone(),
-            since: a.state_since.0,
-            presence: a.presence.clone(),
-            base: a.base.as_str(),
-            online: a.online,
-            work_day: a.work_day,
-            dismissed: a.dismissed,
-            on_vacation: a.on_vacation,
-            blocked: a.blocked(),
-            unavailable: a.unavailable(track_work_day),
-            offered: a.counters.offered,
-            answered: a.counters.answered,
-            missed: a.counters.missed,
-            missed_in_row: a.counters.missed_in_row,
-            talk_time: a.counters.talk_time.0,
-            idle_since: a.idle_since.0,
-            busy: a.conversation.is_some(),
-        }
-    }
 }
 
 /// Interned field names, so updating a view table does not re-hash its keys each time.
@@ -137,12 +110,32 @@ struct Keys {
     talk_time: LuaString,
     idle_since: LuaString,
     busy: LuaString,
-    now: LuaString,
     nskip: LuaString,
     options: LuaString,
     ringing: LuaString,
     queue: LuaString,
     outcome: LuaString,
+    id: LuaString,
+    channel: LuaString,
+    caller: LuaString,
+    service: LuaString,
+    name: LuaString,
+    number: LuaString,
+    sip: LuaString,
+    requires: LuaString,
+    attributes: LuaString,
+    arrived_at: LuaString,
+    queued_at: LuaString,
+    attempts: LuaString,
+    tried: LuaString,
+    memo: LuaString,
+    conversation: LuaString,
+    candidates: LuaString,
+    skip: LuaString,
+    skipped: LuaString,
+    agent: LuaString,
+    offered_at: LuaString,
+    ended_at: LuaString,
 }
 
 impl Keys {
@@ -168,12 +161,32 @@ impl Keys {
             talk_time: k("talk_time")?,
             idle_since: k("idle_since")?,
             busy: k("busy")?,
-            now: k("now")?,
             nskip: k("nskip")?,
             options: k("options")?,
             ringing: k("ringing")?,
             queue: k("queue")?,
             outcome: k("outcome")?,
+            id: k("id")?,
+            channel: k("channel")?,
+            caller: k("caller")?,
+            service: k("service")?,
+            name: k("name")?,
+            number: k("number")?,
+            sip: k("sip")?,
+            requires: k("requires")?,
+            attributes: k("attributes")?,
+            arrived_at: k("arrived_at")?,
+            queued_at: k("queued_at")?,
+            attempts: k("attempts")?,
+            tried: k("tried")?,
+            memo: k("memo")?,
+            conversation: k("conversation")?,
+            candidates: k("candidates")?,
+            skip: k("skip")?,
+            skipped: k("skipped")?,
+            agent: k("agent")?,
+            offered_at: k("offered_at")?,
+            ended_at: k("ended_at")?,
         })
     }
 }
@@ -189,14 +202,44 @@ return function(self, agent, reason)
 end
 "#;
 
+/// The Lua string for one of the host's fixed words, made on first use.
+fn word(lua: &Lua, words: &mut FxHashMap<&'static str, LuaString>, w: &'static str) -> mlua::Result<LuaString> {
+    if let Some(s) = words.get(w) {
+        return Ok(s.clone());
+    }
+    let s = lua.create_string(w)?;
+    words.insert(w, s.clone());
+    Ok(s)
+}
+
+/// Calls a policy and hands back, in one trip, its decision (a single agent replaced by its
+/// index), the number of skip entries and the entries themselves.
+const CALL: &str = r#"
+local unpack = table.unpack
+return function(decide, ctx, now)
+    ctx.now = now
+    local kind, a, b, c = decide(ctx)
+    if kind == "offer" and type(a) == "table" and a.idx ~= nil then
+        a = a.idx
+    elseif kind == "wait" and type(b) == "table" and b.idx ~= nil then
+        b = b.idx
+    end
+    local n = ctx.nskip
+    if n == 0 then
+        return kind, a, b, c, 0
+    end
+    ctx.nskip = 0
+    return kind, a, b, c, n, unpack(ctx.skipped, 1, n)
+end
+"#;
+
 /// How many distinct policy reasons are interned before new ones are simply allocated.
 const MAX_REASONS: usize = 4096;
 
 impl Scripts {
     pub(super) fn new(
         lua: Lua,
-        budget: Rc<Budget>,
-        limits: Limits,
+            limits: Limits,
         policies: BTreeMap<String, Function>,
         generation: u64,
     ) -> mlua::Result<Self> {
@@ -205,10 +248,15 @@ impl Scripts {
         Ok(Scripts {
             keys: Keys::new(&lua)?,
             skip: lua.load(SKIP).set_name("=ctx.skip").eval::<Function>()?,
+            call: lua.load(CALL).set_name("=policy call").eval::<Function>()?,
             skipped: lua.create_table()?,
-            empty: lua.create_table()?,
+            empty: {
+                // Shared by every empty part of every view; frozen so no policy can fill it.
+                let empty = lua.create_table()?;
+                empty.set_readonly(true);
+                empty
+            },
             lua,
-            budget,
             limits,
             generation,
             policies,
@@ -240,19 +288,7 @@ impl Scripts {
     }
 
     fn word(&mut self, w: &'static str) -> mlua::Result<LuaString> {
-        if let Some(s) = self.words.get(w) {
-            return Ok(s.clone());
-        }
-        let s = self.lua.create_string(w)?;
-        self.words.insert(w, s.clone());
-        Ok(s)
-    }
-
-    fn word_or_nil(&mut self, w: Option<&'static str>) -> mlua::Result<LuaValue> {
-        Ok(match w {
-            Some(w) => LuaValue::String(self.word(w)?),
-            None => LuaValue::Nil,
-        })
+        word(&self.lua, &mut self.words, w)
     }
 
     /// Adds the view table of a new agent (agents are added in index order).
@@ -285,56 +321,61 @@ impl Scripts {
 
     /// Writes the run-time fields of an agent that changed since the last sync.
     pub fn sync_agent(&mut self, a: &Agent, track_work_day: bool) -> mlua::Result<()> {
-        let now = Synced::of(a, track_work_day);
         let ix = a.ix as usize;
-        let before = self.synced[ix].take();
-        if before.as_ref() == Some(&now) {
-            self.synced[ix] = before;
-            return Ok(());
-        }
-        let t = self.agents[ix].clone();
+        let fresh = self.synced[ix].is_none();
+        let mut old = self.synced[ix].take().unwrap_or_default();
+        let t = &self.agents[ix];
         let k = &self.keys;
+        let words = &mut self.words;
+        let lua = &self.lua;
+        // Compares in place and writes only what differs; nothing is cloned unless it changed.
         macro_rules! put {
-            ($field:ident, $value:expr) => {
-                if before.as_ref().is_none_or(|b| b.$field != now.$field) {
-                    t.raw_set(&k.$field, $value)?;
+            ($field:ident, $new:expr, $lua:expr) => {
+                if fresh || old.$field != $new {
+                    t.raw_set(&k.$field, $lua)?;
+                    old.$field = $new;
                 }
             };
         }
-        put!(pause_cause, now.pause_cause.as_deref());
-        put!(since, now.since as f64 / 1000.0);
-        put!(presence, now.presence.as_str());
-        put!(online, now.online);
-        put!(work_day, now.work_day);
-        put!(dismissed, now.dismissed);
-        put!(on_vacation, now.on_vacation);
-        put!(offered, now.offered);
-        put!(answered, now.answered);
-        put!(missed, now.missed);
-        put!(missed_in_row, now.missed_in_row);
-        put!(talk_time, now.talk_time as f64 / 1000.0);
-        put!(idle_since, now.idle_since as f64 / 1000.0);
-        put!(busy, now.busy);
-        let words = [
-            (before.as_ref().map(|b| b.status), Some(now.status), self.keys.status.clone()),
-            (before.as_ref().map(|b| b.state), Some(now.state), self.keys.state.clone()),
-            (before.as_ref().map(|b| b.base), Some(now.base), self.keys.base.clone()),
-        ];
-        for (old, new, key) in words {
-            if old != new {
-                let v = self.word_or_nil(new)?;
-                t.raw_set(key, v)?;
-            }
+        macro_rules! put_word {
+            ($field:ident, $new:expr) => {
+                let new: Option<&'static str> = $new.into();
+                if fresh || Option::from(old.$field) != new {
+                    let value = match new {
+                        Some(w) => LuaValue::String(word(lua, words, w)?),
+                        None => LuaValue::Nil,
+                    };
+                    t.raw_set(&k.$field, value)?;
+                    old.$field = $new;
+                }
+            };
         }
-        if before.as_ref().is_none_or(|b| b.blocked != now.blocked) {
-            let v = self.word_or_nil(now.blocked)?;
-            t.raw_set(&self.keys.blocked, v)?;
+        put_word!(status, a.status.as_str());
+        put_word!(state, a.state.as_str());
+        put_word!(base, a.base.as_str());
+        put_word!(blocked, a.blocked());
+        put_word!(unavailable, a.unavailable(track_work_day));
+        if fresh || old.pause_cause != a.pause_cause {
+            t.raw_set(&k.pause_cause, a.pause_cause.as_deref())?;
+            old.pause_cause = a.pause_cause.clone();
         }
-        if before.as_ref().is_none_or(|b| b.unavailable != now.unavailable) {
-            let v = self.word_or_nil(now.unavailable)?;
-            t.raw_set(&self.keys.unavailable, v)?;
+        if fresh || old.presence != a.presence {
+            t.raw_set(&k.presence, a.presence.as_str())?;
+            old.presence = a.presence.clone();
         }
-        self.synced[ix] = Some(now);
+        put!(since, a.state_since.0, a.state_since.as_secs_f64());
+        put!(online, a.online, a.online);
+        put!(work_day, a.work_day, a.work_day);
+        put!(dismissed, a.dismissed, a.dismissed);
+        put!(on_vacation, a.on_vacation, a.on_vacation);
+        put!(offered, a.counters.offered, a.counters.offered);
+        put!(answered, a.counters.answered, a.counters.answered);
+        put!(missed, a.counters.missed, a.counters.missed);
+        put!(missed_in_row, a.counters.missed_in_row, a.counters.missed_in_row);
+        put!(talk_time, a.counters.talk_time.0, a.counters.talk_time.as_secs_f64());
+        put!(idle_since, a.idle_since.0, a.idle_since.as_secs_f64());
+        put!(busy, a.conversation.is_some(), a.conversation.is_some());
+        self.synced[ix] = Some(old);
         Ok(())
     }
 
@@ -405,46 +446,58 @@ impl Scripts {
     }
 
     /// Creates the view of a conversation that just arrived (or was restored): its table and
-    /// its policy context.
+    /// its policy context. Empty parts share one frozen empty table.
     pub fn add_conversation(&mut self, c: &Conversation, queue_id: &str, memo: Option<&Value>) -> mlua::Result<()> {
-        let lua = &self.lua;
-        let t = lua.create_table_with_capacity(0, 16)?;
-        t.raw_set("id", &*c.id)?;
-        t.raw_set(&self.keys.queue, queue_id)?;
-        t.raw_set("channel", c.data.channel.as_str())?;
-        for (key, party) in [("caller", &c.data.caller), ("service", &c.data.service)] {
-            let p = lua.create_table()?;
-            p.raw_set("name", party.name.as_deref())?;
-            p.raw_set("number", party.number.as_deref())?;
-            p.raw_set("sip", party.sip.as_deref())?;
+        let (lua, k) = (&self.lua, &self.keys);
+        let t = lua.create_table_with_capacity(0, 14)?;
+        t.raw_set(&k.id, &*c.id)?;
+        t.raw_set(&k.queue, queue_id)?;
+        t.raw_set(&k.channel, c.data.channel.as_str())?;
+        for (key, party) in [(&k.caller, &c.data.caller), (&k.service, &c.data.service)] {
+            if party.name.is_none() && party.number.is_none() && party.sip.is_none() {
+                t.raw_set(key, &self.empty)?;
+                continue;
+            }
+            let p = lua.create_table_with_capacity(0, 3)?;
+            p.raw_set(&k.name, party.name.as_deref())?;
+            p.raw_set(&k.number, party.number.as_deref())?;
+            p.raw_set(&k.sip, party.sip.as_deref())?;
             t.raw_set(key, p)?;
         }
-        let requires = lua.create_table()?;
-        for (k, v) in &c.data.requires {
-            requires.raw_set(k.as_str(), *v)?;
+        if c.data.requires.is_empty() {
+            t.raw_set(&k.requires, &self.empty)?;
+        } else {
+            let requires = lua.create_table()?;
+            for (skill, level) in &c.data.requires {
+                requires.raw_set(skill.as_str(), *level)?;
+            }
+            t.raw_set(&k.requires, requires)?;
         }
-        t.raw_set("requires", requires)?;
-        let attributes = lua.create_table()?;
-        for (k, v) in &c.data.attributes {
-            attributes.raw_set(k.as_str(), from_json(lua, v)?)?;
+        if c.data.attributes.is_empty() {
+            t.raw_set(&k.attributes, &self.empty)?;
+        } else {
+            let attributes = lua.create_table()?;
+            for (name, v) in &c.data.attributes {
+                attributes.raw_set(name.as_str(), from_json(lua, v)?)?;
+            }
+            t.raw_set(&k.attributes, attributes)?;
         }
-        t.raw_set("attributes", attributes)?;
-        t.raw_set("arrived_at", c.arrived_at.as_secs_f64())?;
-        t.raw_set("queued_at", c.queued_at.as_secs_f64())?;
+        t.raw_set(&k.arrived_at, c.arrived_at.as_secs_f64())?;
+        t.raw_set(&k.queued_at, c.queued_at.as_secs_f64())?;
         let attempts = lua.create_table()?;
         let tried = lua.create_table()?;
-        t.raw_set("attempts", &attempts)?;
-        t.raw_set("tried", &tried)?;
-        t.raw_set("memo", self.memo_table(memo)?)?;
+        t.raw_set(&k.attempts, &attempts)?;
+        t.raw_set(&k.tried, &tried)?;
+        t.raw_set(&k.memo, self.memo_table(memo)?)?;
 
         let ctx = lua.create_table_with_capacity(0, 12)?;
-        ctx.raw_set("conversation", &t)?;
-        ctx.raw_set("attempts", &attempts)?;
-        ctx.raw_set("tried", &tried)?;
-        ctx.raw_set(&self.keys.ringing, &self.empty)?;
-        ctx.raw_set("skip", &self.skip)?;
-        ctx.raw_set("skipped", &self.skipped)?;
-        ctx.raw_set(&self.keys.nskip, 0)?;
+        ctx.raw_set(&k.conversation, &t)?;
+        ctx.raw_set(&k.attempts, &attempts)?;
+        ctx.raw_set(&k.tried, &tried)?;
+        ctx.raw_set(&k.ringing, &self.empty)?;
+        ctx.raw_set(&k.skip, &self.skip)?;
+        ctx.raw_set(&k.skipped, &self.skipped)?;
+        ctx.raw_set(&k.nskip, 0)?;
         let view = ConversationView { ctx, conversation: t, attempts, tried, ringing: false };
         self.point_at_queue(&view.ctx, c.queue)?;
         self.conversations.insert(c.id.clone(), view);
@@ -457,7 +510,7 @@ impl Scripts {
     fn point_at_queue(&self, ctx: &Table, queue: u32) -> mlua::Result<()> {
         let q = &self.queues[queue as usize];
         ctx.raw_set(&self.keys.queue, &q.table)?;
-        ctx.raw_set("candidates", &q.candidates)?;
+        ctx.raw_set(&self.keys.candidates, &q.candidates)?;
         ctx.raw_set(&self.keys.options, &q.options)
     }
 
@@ -481,9 +534,9 @@ impl Scripts {
             Some(t) => t,
             None => {
                 let t = self.lua.create_table_with_capacity(0, 5)?;
-                t.raw_set("agent", &*a.agent)?;
+                t.raw_set(&self.keys.agent, &*a.agent)?;
                 t.raw_set(&self.keys.queue, &*a.queue)?;
-                t.raw_set("offered_at", a.offered_at.as_secs_f64())?;
+                t.raw_set(&self.keys.offered_at, a.offered_at.as_secs_f64())?;
                 v.attempts.raw_set(index + 1, &t)?;
                 t
             }
@@ -493,7 +546,7 @@ impl Scripts {
         let word = self.word(outcome)?;
         t.raw_set(&self.keys.outcome, &word)?;
         if let Some(end) = a.ended_at {
-            t.raw_set("ended_at", end.as_secs_f64())?;
+            t.raw_set(&self.keys.ended_at, end.as_secs_f64())?;
             tried.raw_set(&*a.agent, word)?;
         }
         Ok(())
@@ -522,7 +575,6 @@ impl Scripts {
         let view = self.conversations.get_mut(conversation).ok_or_else(|| fail(format!("no view of `{conversation}`")))?;
         let ctx = view.ctx.clone();
         let setup = |view: &mut ConversationView| -> mlua::Result<()> {
-            ctx.raw_set(&self.keys.now, now.as_secs_f64())?;
             if as_fallback {
                 ctx.raw_set(&self.keys.options, &self.queues[queue as usize].fallback_options)?;
             }
@@ -543,18 +595,20 @@ impl Scripts {
 
         let base = self.lua.used_memory();
         let _ = self.lua.set_memory_limit(base + self.limits.memory);
-        self.budget.arm(self.limits.cpu_per_call);
-        let result = policy.call::<MultiValue>(&ctx);
-        self.budget.disarm();
+        sandbox::arm(self.limits.cpu_per_call);
+        let result = self.call.call::<MultiValue>((policy, &ctx, now.as_secs_f64()));
+        sandbox::disarm();
         let _ = self.lua.set_memory_limit(0);
         if as_fallback {
             let _ = ctx.raw_set(&self.keys.options, &self.queues[queue as usize].options);
         }
 
-        let skips = self.read_skips(&ctx, skipped);
         let outcome = match result {
-            Ok(values) => skips.and_then(|()| self.parse(values)).map_err(fail),
-            Err(e) => Err(fail(super::diagnostic_from_error(&e, name).to_string())),
+            Ok(values) => self.read(values, skipped).map_err(fail),
+            Err(e) => {
+                let _ = ctx.raw_set(&self.keys.nskip, 0);
+                Err(fail(super::diagnostic_from_error(&e, name).to_string()))
+            }
         };
         if outcome.is_err() {
             // Drop half-written skips and whatever a failed call left behind (a memory bomb's table).
@@ -564,29 +618,27 @@ impl Scripts {
         outcome
     }
 
-    /// Moves the `ctx:skip` entries of the last call into `out` and empties the list.
-    fn read_skips(&mut self, ctx: &Table, out: &mut Vec<(AgentIx, Reason)>) -> Result<(), String> {
-        let n: i64 = ctx.raw_get(&self.keys.nskip).unwrap_or(0);
-        if n == 0 {
-            return Ok(());
-        }
-        let _ = ctx.raw_set(&self.keys.nskip, 0);
-        let mut i = 1;
-        while i < n {
-            let idx: LuaValue = self.skipped.raw_get(i).unwrap_or(LuaValue::Nil);
-            let agent = match idx {
-                LuaValue::Integer(ix) if (ix as usize) < self.agents.len() => ix as AgentIx,
+    /// Reads what [`CALL`] returned: the decision's four slots, then the skips.
+    fn read(&mut self, values: MultiValue, out: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String> {
+        let mut v = values.into_iter();
+        let decision: [LuaValue; 4] = std::array::from_fn(|_| v.next().unwrap_or(LuaValue::Nil));
+        let n = match v.next() {
+            Some(LuaValue::Integer(n)) => n,
+            _ => 0,
+        };
+        for _ in 0..n / 2 {
+            let agent = match v.next() {
+                Some(LuaValue::Integer(ix)) if (ix as usize) < self.agents.len() => ix as AgentIx,
                 _ => return Err("ctx:skip expects an agent (a table from ctx.candidates)".into()),
             };
-            let reason = match self.skipped.raw_get::<LuaValue>(i + 1).unwrap_or(LuaValue::Nil) {
+            let reason = match v.next().unwrap_or(LuaValue::Nil) {
                 LuaValue::String(s) => self.intern(&s),
                 LuaValue::Nil => Reason::Fixed("skipped"),
                 other => Reason::Text(Arc::from(other.to_string().unwrap_or_default())),
             };
             out.push((agent, reason));
-            i += 2;
         }
-        Ok(())
+        self.parse(decision)
     }
 
     fn intern(&mut self, s: &LuaString) -> Reason {
@@ -603,16 +655,19 @@ impl Scripts {
 
     /// The agent behind a view table handed back by a policy.
     fn agent_of(&self, value: LuaValue) -> Result<AgentIx, String> {
-        let LuaValue::Table(t) = value else {
-            return Err(format!("expected an agent (a table from ctx.candidates), got {}", value.type_name()));
+        let ix = match value {
+            // The call wrapper already swapped a single agent for its index.
+            LuaValue::Integer(i) => Some(i),
+            LuaValue::Table(t) => t.raw_get::<Option<i64>>("idx").ok().flatten(),
+            other => return Err(format!("expected an agent (a table from ctx.candidates), got {}", other.type_name())),
         };
-        match t.raw_get::<Option<i64>>("idx").ok().flatten() {
+        match ix {
             Some(i) if (i as usize) < self.agents.len() => Ok(i as AgentIx),
             _ => Err("expected an agent (a table from ctx.candidates), got another table".into()),
         }
     }
 
-    fn parse(&self, values: MultiValue) -> Result<Decision, String> {
+    fn parse(&self, values: [LuaValue; 4]) -> Result<Decision, String> {
         let mut v = values.into_iter();
         let kind = match v.next() {
             Some(LuaValue::String(s)) => s,
@@ -648,9 +703,7 @@ impl Scripts {
                 let retry_after = duration(next(), "policies.wait")?;
                 let for_agents = match next() {
                     LuaValue::Nil => Vec::new(),
-                    LuaValue::Table(t) if t.raw_get::<LuaValue>("idx").is_ok_and(|v| !v.is_nil()) => {
-                        vec![self.agent_of(LuaValue::Table(t)).map_err(|e| format!("policies.wait: {e}"))?]
-                    }
+                    agent @ LuaValue::Integer(_) => vec![self.agent_of(agent).map_err(|e| format!("policies.wait: {e}"))?],
                     LuaValue::Table(list) => {
                         let mut agents = Vec::new();
                         for item in list.sequence_values::<LuaValue>() {
