@@ -5,8 +5,8 @@
 //! `cargo bench --bench day` (add `-- --hours 2` for a shorter day).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
@@ -44,7 +44,8 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 const QUEUES: usize = 100;
-const POLICIES: [&str; 5] = ["longest_idle", "round_robin", "fewest_conversations", "least_talk_time", "strictly_in_order"];
+const POLICIES: [&str; 5] =
+    ["longest_idle", "round_robin", "fewest_conversations", "least_talk_time", "strictly_in_order"];
 
 /// The rules of the day, for `agents` agents: every queue lists 10 agents of its own and
 /// 10 of the next queue, so each agent serves two queues.
@@ -229,7 +230,8 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
     let m = engine.metrics();
     let mut lat = m.latencies.clone();
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct =
+        |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
     let answered: u64 = engine.agents().iter().map(|a| a.counters.answered as u64).sum();
     let missed: u64 = engine.agents().iter().map(|a| a.counters.missed as u64).sum();
     Outcome {
@@ -261,15 +263,13 @@ enum PlanItem {
 
 // ------------------------------------------------------------ the same policies in Rust
 
-/// The checks of `stdlib/rota/candidates.lua`, in Rust.
-fn reason(ctx: &DecisionContext<'_>, a: &Agent) -> Option<&'static str> {
-    if let Some(why) = ctx.blocked(a) {
-        return Some(why);
-    }
+/// `unfit` of `stdlib/rota/candidates.lua`, in Rust: why an available agent should not be offered.
+fn unfit(ctx: &DecisionContext<'_>, a: &Agent) -> Option<&'static str> {
     if let Some(why) = a.unavailable(ctx.track_work_day) {
         return Some(why);
     }
-    let lacks = ctx.conversation.data.requires.iter().any(|(skill, level)| a.def.skills.get(skill).is_none_or(|l| l < level));
+    let lacks =
+        ctx.conversation.data.requires.iter().any(|(skill, level)| a.def.skills.get(skill).is_none_or(|l| l < level));
     lacks.then_some("missing_skill")
 }
 
@@ -288,9 +288,9 @@ fn best(
     better: impl Fn(&Agent, &Agent) -> bool,
 ) -> Decision {
     let (mut best, mut fallback): (Option<&Agent>, Option<&Agent>) = (None, None);
-    for &ix in ctx.candidates {
+    for &ix in ctx.available {
         let a = &ctx.agents[ix as usize];
-        if let Some(why) = reason(ctx, a) {
+        if let Some(why) = unfit(ctx, a) {
             skipped.push((ix, Reason::Fixed(why)));
         } else if tried(ctx, a) {
             if fallback.is_none_or(|f| better(a, f)) {
@@ -334,7 +334,10 @@ impl Policy for RoundRobin {
             let i = (start + step - 1) % n + 1;
             let ix = ctx.candidates[i - 1];
             let a = &ctx.agents[ix as usize];
-            if let Some(why) = reason(ctx, a) {
+            if ctx.blocked(a).is_some() {
+                continue;
+            }
+            if let Some(why) = unfit(ctx, a) {
                 skipped.push((ix, Reason::Fixed(why)));
             } else if tried(ctx, a) {
                 fallback = fallback.or(Some(i));
@@ -430,7 +433,12 @@ fn memory_with(agents: usize) -> (isize, usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let hours = args.iter().position(|a| a == "--hours").and_then(|i| args.get(i + 1)).and_then(|h| h.parse().ok()).unwrap_or(8);
+    let hours = args
+        .iter()
+        .position(|a| a == "--hours")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(8);
     let agents = 1000;
     let dir = scripts(agents);
     println!("contact-center day: {agents} agents, {QUEUES} queues (20 agents each), {hours} h of virtual time");

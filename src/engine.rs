@@ -68,6 +68,9 @@ struct QueueRuntime {
     waiting: VecDeque<Arc<str>>,
     /// Bumped whenever a member may have become able to take work.
     epoch: u64,
+    /// Members who can take an offer now (call-center mode, Waiting, presence allowed), in
+    /// queue order. Kept up to date as agents change, and mirrored in the Lua view.
+    available: Vec<AgentIx>,
 }
 
 pub struct Engine {
@@ -788,21 +791,17 @@ impl Engine {
             self.metrics.latencies.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
         }
         self.metrics.decisions += 1;
-        let decision =
-            decided.unwrap_or(Decision::Wait {
-                retry_after: Some(self.rules.queues[q as usize].retry_after_error),
-                for_agents: Vec::new(),
-            });
+        let decision = decided.unwrap_or(Decision::Wait {
+            retry_after: Some(self.rules.queues[q as usize].retry_after_error),
+            for_agents: Vec::new(),
+        });
         let trace = Trace {
             at: self.now(),
             queue: self.queues[q as usize].id.clone(),
             policy: by,
             generation: self.scripts.generation(),
             considered: self.queues[q as usize].members.len(),
-            skipped: skipped
-                .into_iter()
-                .map(|(ix, reason)| Skip { agent: self.agents[ix as usize].id.clone(), reason })
-                .collect(),
+            skipped: self.skips(q, &decision, skipped),
             decision: self.record(&decision),
             error,
         };
@@ -830,6 +829,7 @@ impl Engine {
                 queue_index: q,
                 allowed: qdef.allowed,
                 candidates: &self.queues[q as usize].members,
+                available: &self.queues[q as usize].available,
                 agents: &self.agents,
                 options: if as_fallback { &qdef.fallback_options } else { &qdef.options },
                 now,
@@ -886,6 +886,36 @@ impl Engine {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The trace's skip list, in queue order: the policy's own reason for a candidate where it
+    /// gave one, else the host's reason when the candidate could not take an offer at all.
+    /// Candidates the policy considered and simply did not pick are not listed.
+    fn skips(&self, q: u32, decision: &Decision, mut by_policy: Vec<(AgentIx, Reason)>) -> Vec<Skip> {
+        let offered: &[AgentIx] = match decision {
+            Decision::Offer { agents, .. } => agents,
+            _ => &[],
+        };
+        let mut out = Vec::new();
+        for &ix in &self.queues[q as usize].members {
+            if offered.contains(&ix) {
+                continue;
+            }
+            let reason = match by_policy.iter().position(|(a, _)| *a == ix) {
+                Some(i) => by_policy.swap_remove(i).1,
+                None => match self.agents[ix as usize].blocked() {
+                    Some(why) => Reason::Fixed(why),
+                    None if !self.can_take(ix, q) => Reason::Fixed("presence_not_allowed"),
+                    None => continue,
+                },
+            };
+            out.push(Skip { agent: self.agents[ix as usize].id.clone(), reason });
+        }
+        // Reasons a policy gave for agents outside the queue's list (a policy's own business).
+        out.extend(
+            by_policy.into_iter().map(|(ix, reason)| Skip { agent: self.agents[ix as usize].id.clone(), reason }),
+        );
+        out
     }
 
     /// The decision as the trace keeps it, with agent ids instead of indexes.
@@ -1027,6 +1057,10 @@ impl Engine {
                 let message = format!("view of agent {} not updated: {e}", a.id);
                 self.emit(Update::Log { level: "error", message });
             }
+            for qi in 0..self.agents[ix as usize].queues.len() {
+                let q = self.agents[ix as usize].queues[qi];
+                self.update_available(ix, q);
+            }
             let a = &self.agents[ix as usize];
             if a.blocked().is_none() {
                 self.epoch += 1;
@@ -1035,6 +1069,42 @@ impl Engine {
                     self.queues[q as usize].epoch = self.epoch;
                     self.reevaluate.insert(q);
                 }
+            }
+        }
+    }
+
+    /// Whether agent `ix` can be offered a conversation of queue `q` right now.
+    fn can_take(&self, ix: AgentIx, q: u32) -> bool {
+        let a = &self.agents[ix as usize];
+        a.blocked().is_none() && self.rules.queues[q as usize].allowed.contains(a.base)
+    }
+
+    /// Adds or removes `ix` in queue `q`'s list of available members (and its Lua mirror).
+    fn update_available(&mut self, ix: AgentIx, q: u32) {
+        let can = self.can_take(ix, q);
+        let queue = &mut self.queues[q as usize];
+        let at = queue.available.iter().position(|&a| a == ix);
+        let change = match (can, at) {
+            (true, None) => {
+                let rank = queue.members.iter().position(|&m| m == ix).unwrap_or(usize::MAX);
+                let pos = queue
+                    .available
+                    .iter()
+                    .take_while(|&&a| queue.members.iter().position(|&m| m == a).unwrap_or(0) < rank)
+                    .count();
+                queue.available.insert(pos, ix);
+                Some((pos, true))
+            }
+            (false, Some(pos)) => {
+                queue.available.remove(pos);
+                Some((pos, false))
+            }
+            _ => None,
+        };
+        if let Some((pos, insert)) = change {
+            if let Err(e) = self.scripts.set_available(q, pos, ix, insert) {
+                let message = format!("view of queue {} not updated: {e}", self.queues[q as usize].id);
+                self.emit(Update::Log { level: "error", message });
             }
         }
     }
@@ -1266,19 +1336,24 @@ impl Engine {
                 }
                 None => VecDeque::new(),
             };
-            self.queues.push(QueueRuntime { id, members, waiting, epoch: 0 });
+            self.queues.push(QueueRuntime { id, members, waiting, epoch: 0, available: Vec::new() });
         }
         for c in self.conversations.values_mut() {
             // Ended conversations of removed queues point nowhere; keep them readable via queue 0.
             c.queue = remap.get(&c.queue).copied().unwrap_or(0);
         }
         self.rules = rules;
+        for q in 0..self.queues.len() {
+            let available = self.queues[q].members.iter().copied().filter(|&ix| self.can_take(ix, q as u32)).collect();
+            self.queues[q].available = available;
+        }
         let track = self.rules.settings.track_work_day;
         let view = (|| {
             for a in &self.agents {
                 self.scripts.add_agent(a, track).map_err(|e| e.to_string())?;
             }
-            let members: Vec<Vec<AgentIx>> = self.queues.iter().map(|q| q.members.clone()).collect();
+            let members: Vec<(&[AgentIx], &[AgentIx])> =
+                self.queues.iter().map(|q| (&q.members[..], &q.available[..])).collect();
             self.scripts.set_queues(&self.rules, &members, &memos).map_err(|e| e.to_string())?;
             for c in self.conversations.values().filter(|c| !c.status.is_ended()) {
                 let queue = self.queues[c.queue as usize].id.clone();

@@ -1,7 +1,7 @@
 //! Policies written in Rust, for embedders who want one without Lua (and for the benchmark).
 
-use std::collections::BTreeMap;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 use crate::agent::{Agent, AgentIx};
 use crate::conversation::Conversation;
@@ -18,6 +18,9 @@ pub struct DecisionContext<'a> {
     pub allowed: BaseSet,
     /// The queue's agents in its order.
     pub candidates: &'a [AgentIx],
+    /// The candidates who can take an offer now (call-center mode, Waiting, presence allowed),
+    /// in queue order.
+    pub available: &'a [AgentIx],
     /// All agents, indexed by [`AgentIx`].
     pub agents: &'a [Agent],
     pub options: &'a BTreeMap<String, Value>,
@@ -47,6 +50,5 @@ impl DecisionContext<'_> {
 /// A distribution policy implemented in Rust. Skips go into `skipped` for the trace.
 pub trait Policy: Send {
     fn spec(&self) -> PolicySpec;
-    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Reason)>)
-        -> Result<Decision, String>;
+    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String>;
 }

@@ -3,7 +3,6 @@
 
 mod common;
 
-
 use common::*;
 use rota::agent::AgentIx;
 use rota::decision::{Decision, Reason};
@@ -16,8 +15,10 @@ use rota::{EngineConfig, Input, VirtualClock};
 const AGENTS: &str = "agents.define { id = \"a1\" }\nagents.define { id = \"a2\" }\n";
 
 fn queue(policy: &str) -> String {
-    format!("queues.define {{ id = \"q\", agents = {{ \"a1\", \"a2\" }}, policy = \"{policy}\", options = {{ {} }} }}\n",
-        if policy == "strictly_in_order" { "pass_after = \"1h\"" } else { "timeout = \"1h\"" })
+    format!(
+        "queues.define {{ id = \"q\", agents = {{ \"a1\", \"a2\" }}, policy = \"{policy}\", options = {{ {} }} }}\n",
+        if policy == "strictly_in_order" { "pass_after = \"1h\"" } else { "timeout = \"1h\"" }
+    )
 }
 
 #[test]
@@ -28,14 +29,20 @@ fn a_reload_keeps_agents_conversations_and_timers_and_reevaluates_waiting_ones()
     engine.handle(arrive("c1", "q")).unwrap();
     let updates = engine.handle(arrive("c2", "q")).unwrap();
     // Strictly in order, c2 waits for a1, who is ringing for c1.
-    assert!(lines(&updates).iter().any(|l| l.starts_with("c2 decision by strictly_in_order in q: wait")), "{updates:?}");
+    assert!(
+        lines(&updates).iter().any(|l| l.starts_with("c2 decision by strictly_in_order in q: wait")),
+        "{updates:?}"
+    );
     let timers_before = engine.timers();
 
     dir.write(&[("queues.lua", &queue("longest_idle"))]);
     let (generation, updates) = engine.reload().unwrap();
     assert_eq!(generation, 2);
     let lines = lines(&updates);
-    assert!(lines.contains(&"c2 decision by longest_idle in q: offer a2 (1h); skipped a1 (state_offered)".to_string()), "{lines:?}");
+    assert!(
+        lines.contains(&"c2 decision by longest_idle in q: offer a2 (1h); skipped a1 (state_offered)".to_string()),
+        "{lines:?}"
+    );
     assert!(!lines.iter().any(|l| l.starts_with("c1 ")), "c1 keeps its offer: {lines:?}");
     assert_eq!(engine.agent("a1").unwrap().state.as_str(), "offered");
     assert_eq!(engine.conversation("c1").unwrap().status.as_str(), "offered");
@@ -49,7 +56,10 @@ fn a_broken_reload_keeps_the_old_rules_running() {
     let dir = Scratch::new(&[("agents.lua", AGENTS), ("queues.lua", &queue("longest_idle"))]);
     let (mut engine, _clock) = engine(&dir.0);
     ready(&mut engine, &["a1", "a2"]);
-    dir.write(&[("queues.lua", "queues.define { id = \"q\", agents = { \"a1\" }, policy = \"longest_idle\", max_wait = \"5 minutes\" }")]);
+    dir.write(&[(
+        "queues.lua",
+        "queues.define { id = \"q\", agents = { \"a1\" }, policy = \"longest_idle\", max_wait = \"5 minutes\" }",
+    )]);
     let err = engine.reload().unwrap_err();
     assert_eq!(err.diagnostics[0].to_string(), "queues.lua:1: queues.define: field `max_wait`: bad duration `5 minutes`: use a number with a unit, like 30s, 5m, 12h, 1h30m or 1d");
     assert_eq!(engine.generation(), 1);
@@ -148,7 +158,13 @@ impl Policy for FirstFree {
                 continue;
             }
             match ctx.blocked(agent) {
-                None => return Ok(Decision::Offer { agents: vec![ix], timeout: Duration::from_secs(10), extend_after: None }),
+                None => {
+                    return Ok(Decision::Offer {
+                        agents: vec![ix],
+                        timeout: Duration::from_secs(10),
+                        extend_after: None,
+                    })
+                }
                 Some(why) => skipped.push((ix, Reason::Fixed(why))),
             }
         }
@@ -172,7 +188,12 @@ async fn the_async_handle_runs_rust_policies_on_virtual_time() {
     let updates = rota.submit(arrive("c1", "q")).await.unwrap();
     assert!(lines(&updates).contains(&"c1 offered to a1 (timeout 10s)".to_string()));
     let fired = rota.advance(Duration::from_secs(10)).await.unwrap();
-    assert!(lines(&fired).contains(&"c1 decision by first_free in q: offer a2 (10s); skipped a1 (already_tried)".to_string()), "{:?}", lines(&fired));
+    assert!(
+        lines(&fired)
+            .contains(&"c1 decision by first_free in q: offer a2 (10s); skipped a1 (already_tried)".to_string()),
+        "{:?}",
+        lines(&fired)
+    );
     let a2 = rota.agent("a2").await.unwrap().unwrap();
     assert_eq!(a2.state.as_str(), "offered");
     let err = rota.submit(Input::Accept { conversation: "c1".into(), agent: "a1".into() }).await.unwrap_err();
@@ -183,7 +204,10 @@ async fn the_async_handle_runs_rust_policies_on_virtual_time() {
     while let Ok(u) = stream.try_recv() {
         seen.push(u.update.describe());
     }
-    assert!(seen.iter().position(|l| l == "c1 offered to a1 (timeout 10s)") < seen.iter().position(|l| l == "c1 offer timed out for a1"));
+    assert!(
+        seen.iter().position(|l| l == "c1 offered to a1 (timeout 10s)")
+            < seen.iter().position(|l| l == "c1 offer timed out for a1")
+    );
     rota.shutdown();
 }
 

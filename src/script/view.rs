@@ -5,7 +5,7 @@
 //! conversation also gets its policy context (`ctx`) once, at arrival; a decision
 //! only writes `ctx.now` before calling the policy.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mlua::{Function, Lua, LuaString, MultiValue, Table, Value as LuaValue};
@@ -39,20 +39,20 @@ pub struct Scripts {
     synced: Vec<Option<Synced>>,
     queues: Vec<QueueView>,
     conversations: FxHashMap<Arc<str>, ConversationView>,
-    skip: Function,
     call: Function,
-    skipped: Table,
+    helpers: Helpers,
     empty: Table,
     keys: Keys,
     /// Lua strings for the host's fixed words (state names, reasons), made once.
     words: FxHashMap<&'static str, LuaString>,
     /// Policy skip reasons seen so far, so a repeated reason costs no allocation.
-    reasons: HashMap<Box<[u8]>, Arc<str>>,
+    reasons: FxHashMap<Box<[u8]>, Arc<str>>,
 }
 
 struct QueueView {
     table: Table,
     candidates: Table,
+    available: Table,
     options: Table,
     fallback_options: Table,
 }
@@ -114,28 +114,7 @@ struct Keys {
     options: LuaString,
     ringing: LuaString,
     queue: LuaString,
-    outcome: LuaString,
-    id: LuaString,
-    channel: LuaString,
-    caller: LuaString,
-    service: LuaString,
-    name: LuaString,
-    number: LuaString,
-    sip: LuaString,
-    requires: LuaString,
-    attributes: LuaString,
-    arrived_at: LuaString,
-    queued_at: LuaString,
-    attempts: LuaString,
-    tried: LuaString,
-    memo: LuaString,
-    conversation: LuaString,
     candidates: LuaString,
-    skip: LuaString,
-    skipped: LuaString,
-    agent: LuaString,
-    offered_at: LuaString,
-    ended_at: LuaString,
 }
 
 impl Keys {
@@ -165,31 +144,62 @@ impl Keys {
             options: k("options")?,
             ringing: k("ringing")?,
             queue: k("queue")?,
-            outcome: k("outcome")?,
-            id: k("id")?,
-            channel: k("channel")?,
-            caller: k("caller")?,
-            service: k("service")?,
-            name: k("name")?,
-            number: k("number")?,
-            sip: k("sip")?,
-            requires: k("requires")?,
-            attributes: k("attributes")?,
-            arrived_at: k("arrived_at")?,
-            queued_at: k("queued_at")?,
-            attempts: k("attempts")?,
-            tried: k("tried")?,
-            memo: k("memo")?,
-            conversation: k("conversation")?,
             candidates: k("candidates")?,
-            skip: k("skip")?,
-            skipped: k("skipped")?,
-            agent: k("agent")?,
-            offered_at: k("offered_at")?,
-            ended_at: k("ended_at")?,
         })
     }
 }
+
+/// Lua-side builders of view tables: one call from Rust instead of a call per field.
+struct Helpers {
+    new_conversation: Function,
+    attempt: Function,
+    list_insert: Function,
+    list_remove: Function,
+}
+
+const HELPERS: &str = r#"
+local empty, skip, skipped = ...
+
+local function party(name, number, sip)
+    if name == nil and number == nil and sip == nil then
+        return empty
+    end
+    return { name = name, number = number, sip = sip }
+end
+
+local function new_conversation(id, queue, channel, cname, cnumber, csip, sname, snumber, ssip,
+                                 requires, attributes, arrived_at, queued_at, memo, qtable)
+    local attempts, tried = {}, {}
+    local c = {
+        id = id, queue = queue, channel = channel,
+        caller = party(cname, cnumber, csip), service = party(sname, snumber, ssip),
+        requires = requires or empty, attributes = attributes or empty,
+        arrived_at = arrived_at, queued_at = queued_at,
+        attempts = attempts, tried = tried, memo = memo or {},
+    }
+    local ctx = {
+        conversation = c, attempts = attempts, tried = tried, ringing = empty,
+        skip = skip, skipped = skipped, nskip = 0,
+        queue = qtable, candidates = qtable.agents, available = qtable.available, options = qtable.options,
+    }
+    return ctx, c, attempts, tried
+end
+
+local function attempt(attempts, tried, i, agent, queue, offered_at, outcome, ended_at)
+    local a = attempts[i]
+    if a == nil then
+        a = { agent = agent, queue = queue, offered_at = offered_at }
+        attempts[i] = a
+    end
+    a.outcome = outcome
+    if ended_at ~= nil then
+        a.ended_at = ended_at
+        tried[agent] = outcome
+    end
+end
+
+return new_conversation, attempt, table.insert, table.remove
+"#;
 
 /// `ctx:skip(agent, reason)`: appends to a shared list that the host reads after the call.
 const SKIP: &str = r#"
@@ -239,23 +249,26 @@ const MAX_REASONS: usize = 4096;
 impl Scripts {
     pub(super) fn new(
         lua: Lua,
-            limits: Limits,
+        limits: Limits,
         policies: BTreeMap<String, Function>,
         generation: u64,
     ) -> mlua::Result<Self> {
         // The limit guards policy calls; the host's own view tables are accounted separately.
         lua.set_memory_limit(0)?;
+        // Shared by every empty part of every view; frozen so no policy can fill it.
+        let empty = lua.create_table()?;
+        empty.set_readonly(true);
+        let skip = lua.load(SKIP).set_name("=ctx.skip").eval::<Function>()?;
+        let skipped = lua.create_table()?;
+        let (new_conversation, attempt, list_insert, list_remove) =
+            lua.load(HELPERS)
+                .set_name("=view")
+                .call::<(Function, Function, Function, Function)>((&empty, skip, skipped))?;
         Ok(Scripts {
             keys: Keys::new(&lua)?,
-            skip: lua.load(SKIP).set_name("=ctx.skip").eval::<Function>()?,
             call: lua.load(CALL).set_name("=policy call").eval::<Function>()?,
-            skipped: lua.create_table()?,
-            empty: {
-                // Shared by every empty part of every view; frozen so no policy can fill it.
-                let empty = lua.create_table()?;
-                empty.set_readonly(true);
-                empty
-            },
+            helpers: Helpers { new_conversation, attempt, list_insert, list_remove },
+            empty,
             lua,
             limits,
             generation,
@@ -265,7 +278,7 @@ impl Scripts {
             queues: Vec::new(),
             conversations: FxHashMap::default(),
             words: FxHashMap::default(),
-            reasons: HashMap::new(),
+            reasons: FxHashMap::default(),
         })
     }
 
@@ -285,10 +298,6 @@ impl Scripts {
     /// Messages scripts logged since the last call.
     pub fn take_logs(&self) -> Vec<(&'static str, String)> {
         self.lua.app_data_mut::<LogBuffer>().map(|mut b| std::mem::take(&mut b.0)).unwrap_or_default()
-    }
-
-    fn word(&mut self, w: &'static str) -> mlua::Result<LuaString> {
-        word(&self.lua, &mut self.words, w)
     }
 
     /// Adds the view table of a new agent (agents are added in index order).
@@ -384,7 +393,7 @@ impl Scripts {
     pub fn set_queues(
         &mut self,
         rules: &RuleSet,
-        members: &[Vec<AgentIx>],
+        members: &[(&[AgentIx], &[AgentIx])],
         memos: &BTreeMap<String, Value>,
     ) -> mlua::Result<()> {
         self.queues.clear();
@@ -401,15 +410,33 @@ impl Scripts {
                 allows.raw_set(b.as_str(), true)?;
             }
             t.raw_set("allows", allows)?;
-            let candidates = self.lua.create_table_with_capacity(members[i].len(), 0)?;
-            for &ix in &members[i] {
-                candidates.raw_push(&self.agents[ix as usize])?;
-            }
+            let (all, free) = members[i];
+            let candidates = self.agent_list(all)?;
+            let available = self.agent_list(free)?;
             t.raw_set("agents", &candidates)?;
+            t.raw_set("available", &available)?;
             t.raw_set("memo", self.memo_table(memos.get(&q.id))?)?;
-            self.queues.push(QueueView { table: t, candidates, options, fallback_options });
+            self.queues.push(QueueView { table: t, candidates, available, options, fallback_options });
         }
         Ok(())
+    }
+
+    fn agent_list(&self, agents: &[AgentIx]) -> mlua::Result<Table> {
+        let list = self.lua.create_table_with_capacity(agents.len(), 0)?;
+        for &ix in agents {
+            list.raw_push(&self.agents[ix as usize])?;
+        }
+        Ok(list)
+    }
+
+    /// Inserts agent `ix` at 0-based `pos` of queue `q`'s `available` list, or removes the entry there.
+    pub fn set_available(&mut self, q: u32, pos: usize, ix: AgentIx, insert: bool) -> mlua::Result<()> {
+        let list = &self.queues[q as usize].available;
+        if insert {
+            self.helpers.list_insert.call((list, pos + 1, &self.agents[ix as usize]))
+        } else {
+            self.helpers.list_remove.call::<LuaValue>((list, pos + 1)).map(|_| ())
+        }
     }
 
     fn data_table(&self, data: &BTreeMap<String, Value>) -> mlua::Result<Table> {
@@ -446,60 +473,52 @@ impl Scripts {
     }
 
     /// Creates the view of a conversation that just arrived (or was restored): its table and
-    /// its policy context. Empty parts share one frozen empty table.
+    /// its policy context, built by one call into Lua. Empty parts share one frozen empty table.
     pub fn add_conversation(&mut self, c: &Conversation, queue_id: &str, memo: Option<&Value>) -> mlua::Result<()> {
-        let (lua, k) = (&self.lua, &self.keys);
-        let t = lua.create_table_with_capacity(0, 14)?;
-        t.raw_set(&k.id, &*c.id)?;
-        t.raw_set(&k.queue, queue_id)?;
-        t.raw_set(&k.channel, c.data.channel.as_str())?;
-        for (key, party) in [(&k.caller, &c.data.caller), (&k.service, &c.data.service)] {
-            if party.name.is_none() && party.number.is_none() && party.sip.is_none() {
-                t.raw_set(key, &self.empty)?;
-                continue;
+        let lua = &self.lua;
+        let requires = match c.data.requires.is_empty() {
+            true => None,
+            false => {
+                let t = lua.create_table()?;
+                for (skill, level) in &c.data.requires {
+                    t.raw_set(skill.as_str(), *level)?;
+                }
+                Some(t)
             }
-            let p = lua.create_table_with_capacity(0, 3)?;
-            p.raw_set(&k.name, party.name.as_deref())?;
-            p.raw_set(&k.number, party.number.as_deref())?;
-            p.raw_set(&k.sip, party.sip.as_deref())?;
-            t.raw_set(key, p)?;
-        }
-        if c.data.requires.is_empty() {
-            t.raw_set(&k.requires, &self.empty)?;
-        } else {
-            let requires = lua.create_table()?;
-            for (skill, level) in &c.data.requires {
-                requires.raw_set(skill.as_str(), *level)?;
+        };
+        let attributes = match c.data.attributes.is_empty() {
+            true => None,
+            false => {
+                let t = lua.create_table()?;
+                for (name, v) in &c.data.attributes {
+                    t.raw_set(name.as_str(), from_json(lua, v)?)?;
+                }
+                Some(t)
             }
-            t.raw_set(&k.requires, requires)?;
-        }
-        if c.data.attributes.is_empty() {
-            t.raw_set(&k.attributes, &self.empty)?;
-        } else {
-            let attributes = lua.create_table()?;
-            for (name, v) in &c.data.attributes {
-                attributes.raw_set(name.as_str(), from_json(lua, v)?)?;
-            }
-            t.raw_set(&k.attributes, attributes)?;
-        }
-        t.raw_set(&k.arrived_at, c.arrived_at.as_secs_f64())?;
-        t.raw_set(&k.queued_at, c.queued_at.as_secs_f64())?;
-        let attempts = lua.create_table()?;
-        let tried = lua.create_table()?;
-        t.raw_set(&k.attempts, &attempts)?;
-        t.raw_set(&k.tried, &tried)?;
-        t.raw_set(&k.memo, self.memo_table(memo)?)?;
-
-        let ctx = lua.create_table_with_capacity(0, 12)?;
-        ctx.raw_set(&k.conversation, &t)?;
-        ctx.raw_set(&k.attempts, &attempts)?;
-        ctx.raw_set(&k.tried, &tried)?;
-        ctx.raw_set(&k.ringing, &self.empty)?;
-        ctx.raw_set(&k.skip, &self.skip)?;
-        ctx.raw_set(&k.skipped, &self.skipped)?;
-        ctx.raw_set(&k.nskip, 0)?;
-        let view = ConversationView { ctx, conversation: t, attempts, tried, ringing: false };
-        self.point_at_queue(&view.ctx, c.queue)?;
+        };
+        let memo = memo.map(|m| self.memo_table(Some(m))).transpose()?;
+        let (caller, service) = (&c.data.caller, &c.data.service);
+        let q = &self.queues[c.queue as usize];
+        let args = (
+            &*c.id,
+            queue_id,
+            c.data.channel.as_str(),
+            caller.name.as_deref(),
+            caller.number.as_deref(),
+            caller.sip.as_deref(),
+            service.name.as_deref(),
+            service.number.as_deref(),
+            service.sip.as_deref(),
+            requires,
+            attributes,
+            c.arrived_at.as_secs_f64(),
+            c.queued_at.as_secs_f64(),
+            memo,
+            &q.table,
+        );
+        let (ctx, conversation, attempts, tried): (Table, Table, Table, Table) =
+            self.helpers.new_conversation.call(args)?;
+        let view = ConversationView { ctx, conversation, attempts, tried, ringing: false };
         self.conversations.insert(c.id.clone(), view);
         for (i, attempt) in c.attempts.iter().enumerate() {
             self.record_attempt(&c.id, i, attempt)?;
@@ -511,6 +530,7 @@ impl Scripts {
         let q = &self.queues[queue as usize];
         ctx.raw_set(&self.keys.queue, &q.table)?;
         ctx.raw_set(&self.keys.candidates, &q.candidates)?;
+        ctx.raw_set("available", &q.available)?;
         ctx.raw_set(&self.keys.options, &q.options)
     }
 
@@ -530,26 +550,18 @@ impl Scripts {
         let Some(v) = self.conversations.get(conversation) else {
             return Ok(());
         };
-        let t = match v.attempts.raw_get::<Option<Table>>(index + 1)? {
-            Some(t) => t,
-            None => {
-                let t = self.lua.create_table_with_capacity(0, 5)?;
-                t.raw_set(&self.keys.agent, &*a.agent)?;
-                t.raw_set(&self.keys.queue, &*a.queue)?;
-                t.raw_set(&self.keys.offered_at, a.offered_at.as_secs_f64())?;
-                v.attempts.raw_set(index + 1, &t)?;
-                t
-            }
-        };
-        let outcome = a.outcome.as_str();
-        let tried = v.tried.clone();
-        let word = self.word(outcome)?;
-        t.raw_set(&self.keys.outcome, &word)?;
-        if let Some(end) = a.ended_at {
-            t.raw_set(&self.keys.ended_at, end.as_secs_f64())?;
-            tried.raw_set(&*a.agent, word)?;
-        }
-        Ok(())
+        let outcome = word(&self.lua, &mut self.words, a.outcome.as_str())?;
+        let args = (
+            &v.attempts,
+            &v.tried,
+            index + 1,
+            &*a.agent,
+            &*a.queue,
+            a.offered_at.as_secs_f64(),
+            outcome,
+            a.ended_at.map(|t| t.as_secs_f64()),
+        );
+        self.helpers.attempt.call::<()>(args)
     }
 
     pub fn drop_conversation(&mut self, id: &str) {
@@ -571,8 +583,10 @@ impl Scripts {
         skipped: &mut Vec<(AgentIx, Reason)>,
     ) -> Result<Decision, PolicyFailure> {
         let fail = |message: String| PolicyFailure { message };
-        let policy = self.policies.get(name).ok_or_else(|| fail(format!("policy `{name}` is not registered in Lua")))?;
-        let view = self.conversations.get_mut(conversation).ok_or_else(|| fail(format!("no view of `{conversation}`")))?;
+        let policy =
+            self.policies.get(name).ok_or_else(|| fail(format!("policy `{name}` is not registered in Lua")))?;
+        let view =
+            self.conversations.get_mut(conversation).ok_or_else(|| fail(format!("no view of `{conversation}`")))?;
         let ctx = view.ctx.clone();
         let setup = |view: &mut ConversationView| -> mlua::Result<()> {
             if as_fallback {
@@ -703,7 +717,9 @@ impl Scripts {
                 let retry_after = duration(next(), "policies.wait")?;
                 let for_agents = match next() {
                     LuaValue::Nil => Vec::new(),
-                    agent @ LuaValue::Integer(_) => vec![self.agent_of(agent).map_err(|e| format!("policies.wait: {e}"))?],
+                    agent @ LuaValue::Integer(_) => {
+                        vec![self.agent_of(agent).map_err(|e| format!("policies.wait: {e}"))?]
+                    }
                     LuaValue::Table(list) => {
                         let mut agents = Vec::new();
                         for item in list.sequence_values::<LuaValue>() {
@@ -712,7 +728,12 @@ impl Scripts {
                         }
                         agents
                     }
-                    other => return Err(format!("policies.wait: expected an agent or a list of agents, got {}", other.type_name())),
+                    other => {
+                        return Err(format!(
+                            "policies.wait: expected an agent or a list of agents, got {}",
+                            other.type_name()
+                        ))
+                    }
                 };
                 Decision::Wait { retry_after, for_agents }
             }

@@ -13,15 +13,10 @@ policies.register("ring_progressively", {
             ringing[a.id] = true
         end
         local agents = table.clone(ctx.ringing)
-        for _, a in ctx.candidates do
-            if not ringing[a.id] then
-                local why = candidates.reason(ctx, a)
-                if why then
-                    ctx:skip(a, why)
-                elseif not ctx.tried[a.id] then
-                    table.insert(agents, a)
-                    break
-                end
+        for _, a in candidates.eligible(ctx) do
+            if not ringing[a.id] and not ctx.tried[a.id] then
+                table.insert(agents, a)
+                break
             end
         end
         if #agents == 0 then

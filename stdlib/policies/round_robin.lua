@@ -13,14 +13,17 @@ policies.register("round_robin", {
         for step = 1, n do
             local i = (start + step - 1) % n + 1
             local a = list[i]
-            local why = candidates.reason(ctx, a)
-            if why then
-                ctx:skip(a, why)
-            elseif ctx.tried[a.id] then
-                fallback = fallback or i
-            else
-                memo.last = i
-                return policies.offer(a, ctx.options.timeout)
+            -- Agents who cannot take an offer at all are traced by the host.
+            if not a.blocked and ctx.queue.allows[a.base] then
+                local why = candidates.reason(ctx, a)
+                if why then
+                    ctx:skip(a, why)
+                elseif ctx.tried[a.id] then
+                    fallback = fallback or i
+                else
+                    memo.last = i
+                    return policies.offer(a, ctx.options.timeout)
+                end
             end
         end
         if fallback then
