@@ -288,8 +288,11 @@ fn best(
     better: impl Fn(&Agent, &Agent) -> bool,
 ) -> Decision {
     let (mut best, mut fallback): (Option<&Agent>, Option<&Agent>) = (None, None);
-    for &ix in ctx.available {
+    for &ix in ctx.candidates {
         let a = &ctx.agents[ix as usize];
+        if ctx.blocked(a).is_some() {
+            continue;
+        }
         if let Some(why) = unfit(ctx, a) {
             skipped.push((ix, Reason::Fixed(why)));
         } else if tried(ctx, a) {

@@ -68,9 +68,6 @@ struct QueueRuntime {
     waiting: VecDeque<Arc<str>>,
     /// Bumped whenever a member may have become able to take work.
     epoch: u64,
-    /// Members who can take an offer now (call-center mode, Waiting, presence allowed), in
-    /// queue order. Kept up to date as agents change, and mirrored in the Lua view.
-    available: Vec<AgentIx>,
 }
 
 pub struct Engine {
@@ -829,7 +826,6 @@ impl Engine {
                 queue_index: q,
                 allowed: qdef.allowed,
                 candidates: &self.queues[q as usize].members,
-                available: &self.queues[q as usize].available,
                 agents: &self.agents,
                 options: if as_fallback { &qdef.fallback_options } else { &qdef.options },
                 now,
@@ -1057,10 +1053,6 @@ impl Engine {
                 let message = format!("view of agent {} not updated: {e}", a.id);
                 self.emit(Update::Log { level: "error", message });
             }
-            for qi in 0..self.agents[ix as usize].queues.len() {
-                let q = self.agents[ix as usize].queues[qi];
-                self.update_available(ix, q);
-            }
             let a = &self.agents[ix as usize];
             if a.blocked().is_none() {
                 self.epoch += 1;
@@ -1077,36 +1069,6 @@ impl Engine {
     fn can_take(&self, ix: AgentIx, q: u32) -> bool {
         let a = &self.agents[ix as usize];
         a.blocked().is_none() && self.rules.queues[q as usize].allowed.contains(a.base)
-    }
-
-    /// Adds or removes `ix` in queue `q`'s list of available members (and its Lua mirror).
-    fn update_available(&mut self, ix: AgentIx, q: u32) {
-        let can = self.can_take(ix, q);
-        let queue = &mut self.queues[q as usize];
-        let at = queue.available.iter().position(|&a| a == ix);
-        let change = match (can, at) {
-            (true, None) => {
-                let rank = queue.members.iter().position(|&m| m == ix).unwrap_or(usize::MAX);
-                let pos = queue
-                    .available
-                    .iter()
-                    .take_while(|&&a| queue.members.iter().position(|&m| m == a).unwrap_or(0) < rank)
-                    .count();
-                queue.available.insert(pos, ix);
-                Some((pos, true))
-            }
-            (false, Some(pos)) => {
-                queue.available.remove(pos);
-                Some((pos, false))
-            }
-            _ => None,
-        };
-        if let Some((pos, insert)) = change {
-            if let Err(e) = self.scripts.set_available(q, pos, ix, insert) {
-                let message = format!("view of queue {} not updated: {e}", self.queues[q as usize].id);
-                self.emit(Update::Log { level: "error", message });
-            }
-        }
     }
 
     fn set_state(&mut self, ix: AgentIx, state: State) {
@@ -1336,24 +1298,19 @@ impl Engine {
                 }
                 None => VecDeque::new(),
             };
-            self.queues.push(QueueRuntime { id, members, waiting, epoch: 0, available: Vec::new() });
+            self.queues.push(QueueRuntime { id, members, waiting, epoch: 0 });
         }
         for c in self.conversations.values_mut() {
             // Ended conversations of removed queues point nowhere; keep them readable via queue 0.
             c.queue = remap.get(&c.queue).copied().unwrap_or(0);
         }
         self.rules = rules;
-        for q in 0..self.queues.len() {
-            let available = self.queues[q].members.iter().copied().filter(|&ix| self.can_take(ix, q as u32)).collect();
-            self.queues[q].available = available;
-        }
         let track = self.rules.settings.track_work_day;
         let view = (|| {
             for a in &self.agents {
                 self.scripts.add_agent(a, track).map_err(|e| e.to_string())?;
             }
-            let members: Vec<(&[AgentIx], &[AgentIx])> =
-                self.queues.iter().map(|q| (&q.members[..], &q.available[..])).collect();
+            let members: Vec<&[AgentIx]> = self.queues.iter().map(|q| &q.members[..]).collect();
             self.scripts.set_queues(&self.rules, &members, &memos).map_err(|e| e.to_string())?;
             for c in self.conversations.values().filter(|c| !c.status.is_ended()) {
                 let queue = self.queues[c.queue as usize].id.clone();

@@ -18,9 +18,6 @@ pub struct DecisionContext<'a> {
     pub allowed: BaseSet,
     /// The queue's agents in its order.
     pub candidates: &'a [AgentIx],
-    /// The candidates who can take an offer now (call-center mode, Waiting, presence allowed),
-    /// in queue order.
-    pub available: &'a [AgentIx],
     /// All agents, indexed by [`AgentIx`].
     pub agents: &'a [Agent],
     pub options: &'a BTreeMap<String, Value>,

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use mlua::{Function, Lua, LuaString, MultiValue, Table, Value as LuaValue};
+use mlua::{Function, Lua, LuaString, Table, Value as LuaValue};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
@@ -41,6 +41,8 @@ pub struct Scripts {
     conversations: FxHashMap<Arc<str>, ConversationView>,
     call: Function,
     helpers: Helpers,
+    /// The list `ctx:skip` appends to, shared by every context.
+    skipped: Table,
     empty: Table,
     keys: Keys,
     /// Lua strings for the host's fixed words (state names, reasons), made once.
@@ -52,7 +54,6 @@ pub struct Scripts {
 struct QueueView {
     table: Table,
     candidates: Table,
-    available: Table,
     options: Table,
     fallback_options: Table,
 }
@@ -153,8 +154,6 @@ impl Keys {
 struct Helpers {
     new_conversation: Function,
     attempt: Function,
-    list_insert: Function,
-    list_remove: Function,
 }
 
 const HELPERS: &str = r#"
@@ -180,7 +179,7 @@ local function new_conversation(id, queue, channel, cname, cnumber, csip, sname,
     local ctx = {
         conversation = c, attempts = attempts, tried = tried, ringing = empty,
         skip = skip, skipped = skipped, nskip = 0,
-        queue = qtable, candidates = qtable.agents, available = qtable.available, options = qtable.options,
+        queue = qtable, candidates = qtable.agents, options = qtable.options,
     }
     return ctx, c, attempts, tried
 end
@@ -198,7 +197,7 @@ local function attempt(attempts, tried, i, agent, queue, offered_at, outcome, en
     end
 end
 
-return new_conversation, attempt, table.insert, table.remove
+return new_conversation, attempt
 "#;
 
 /// `ctx:skip(agent, reason)`: appends to a shared list that the host reads after the call.
@@ -222,10 +221,9 @@ fn word(lua: &Lua, words: &mut FxHashMap<&'static str, LuaString>, w: &'static s
     Ok(s)
 }
 
-/// Calls a policy and hands back, in one trip, its decision (a single agent replaced by its
-/// index), the number of skip entries and the entries themselves.
+/// Calls a policy and hands back its decision (a single agent replaced by its index) and
+/// the number of `ctx:skip` entries it left in the shared list.
 const CALL: &str = r#"
-local unpack = table.unpack
 return function(decide, ctx, now)
     ctx.now = now
     local kind, a, b, c = decide(ctx)
@@ -235,11 +233,8 @@ return function(decide, ctx, now)
         b = b.idx
     end
     local n = ctx.nskip
-    if n == 0 then
-        return kind, a, b, c, 0
-    end
     ctx.nskip = 0
-    return kind, a, b, c, n, unpack(ctx.skipped, 1, n)
+    return kind, a, b, c, n
 end
 "#;
 
@@ -260,14 +255,13 @@ impl Scripts {
         empty.set_readonly(true);
         let skip = lua.load(SKIP).set_name("=ctx.skip").eval::<Function>()?;
         let skipped = lua.create_table()?;
-        let (new_conversation, attempt, list_insert, list_remove) =
-            lua.load(HELPERS)
-                .set_name("=view")
-                .call::<(Function, Function, Function, Function)>((&empty, skip, skipped))?;
+        let (new_conversation, attempt) =
+            lua.load(HELPERS).set_name("=view").call::<(Function, Function)>((&empty, skip, &skipped))?;
         Ok(Scripts {
             keys: Keys::new(&lua)?,
             call: lua.load(CALL).set_name("=policy call").eval::<Function>()?,
-            helpers: Helpers { new_conversation, attempt, list_insert, list_remove },
+            helpers: Helpers { new_conversation, attempt },
+            skipped,
             empty,
             lua,
             limits,
@@ -393,7 +387,7 @@ impl Scripts {
     pub fn set_queues(
         &mut self,
         rules: &RuleSet,
-        members: &[(&[AgentIx], &[AgentIx])],
+        members: &[&[AgentIx]],
         memos: &BTreeMap<String, Value>,
     ) -> mlua::Result<()> {
         self.queues.clear();
@@ -410,33 +404,15 @@ impl Scripts {
                 allows.raw_set(b.as_str(), true)?;
             }
             t.raw_set("allows", allows)?;
-            let (all, free) = members[i];
-            let candidates = self.agent_list(all)?;
-            let available = self.agent_list(free)?;
+            let candidates = self.lua.create_table_with_capacity(members[i].len(), 0)?;
+            for &ix in members[i] {
+                candidates.raw_push(&self.agents[ix as usize])?;
+            }
             t.raw_set("agents", &candidates)?;
-            t.raw_set("available", &available)?;
             t.raw_set("memo", self.memo_table(memos.get(&q.id))?)?;
-            self.queues.push(QueueView { table: t, candidates, available, options, fallback_options });
+            self.queues.push(QueueView { table: t, candidates, options, fallback_options });
         }
         Ok(())
-    }
-
-    fn agent_list(&self, agents: &[AgentIx]) -> mlua::Result<Table> {
-        let list = self.lua.create_table_with_capacity(agents.len(), 0)?;
-        for &ix in agents {
-            list.raw_push(&self.agents[ix as usize])?;
-        }
-        Ok(list)
-    }
-
-    /// Inserts agent `ix` at 0-based `pos` of queue `q`'s `available` list, or removes the entry there.
-    pub fn set_available(&mut self, q: u32, pos: usize, ix: AgentIx, insert: bool) -> mlua::Result<()> {
-        let list = &self.queues[q as usize].available;
-        if insert {
-            self.helpers.list_insert.call((list, pos + 1, &self.agents[ix as usize]))
-        } else {
-            self.helpers.list_remove.call::<LuaValue>((list, pos + 1)).map(|_| ())
-        }
     }
 
     fn data_table(&self, data: &BTreeMap<String, Value>) -> mlua::Result<Table> {
@@ -530,7 +506,6 @@ impl Scripts {
         let q = &self.queues[queue as usize];
         ctx.raw_set(&self.keys.queue, &q.table)?;
         ctx.raw_set(&self.keys.candidates, &q.candidates)?;
-        ctx.raw_set("available", &q.available)?;
         ctx.raw_set(&self.keys.options, &q.options)
     }
 
@@ -610,7 +585,7 @@ impl Scripts {
         let base = self.lua.used_memory();
         let _ = self.lua.set_memory_limit(base + self.limits.memory);
         sandbox::arm(self.limits.cpu_per_call);
-        let result = self.call.call::<MultiValue>((policy, &ctx, now.as_secs_f64()));
+        let result = self.call.call::<(LuaValue, LuaValue, LuaValue, LuaValue, i64)>((policy, &ctx, now.as_secs_f64()));
         sandbox::disarm();
         let _ = self.lua.set_memory_limit(0);
         if as_fallback {
@@ -618,7 +593,7 @@ impl Scripts {
         }
 
         let outcome = match result {
-            Ok(values) => self.read(values, skipped).map_err(fail),
+            Ok((kind, a, b, c, n)) => self.read_skips(n, skipped).and_then(|()| self.parse([kind, a, b, c])).map_err(fail),
             Err(e) => {
                 let _ = ctx.raw_set(&self.keys.nskip, 0);
                 Err(fail(super::diagnostic_from_error(&e, name).to_string()))
@@ -632,27 +607,24 @@ impl Scripts {
         outcome
     }
 
-    /// Reads what [`CALL`] returned: the decision's four slots, then the skips.
-    fn read(&mut self, values: MultiValue, out: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String> {
-        let mut v = values.into_iter();
-        let decision: [LuaValue; 4] = std::array::from_fn(|_| v.next().unwrap_or(LuaValue::Nil));
-        let n = match v.next() {
-            Some(LuaValue::Integer(n)) => n,
-            _ => 0,
-        };
-        for _ in 0..n / 2 {
-            let agent = match v.next() {
-                Some(LuaValue::Integer(ix)) if (ix as usize) < self.agents.len() => ix as AgentIx,
+    /// Moves the `n` values `ctx:skip` left in the shared list (agent index, reason, ...) into `out`.
+    fn read_skips(&mut self, n: i64, out: &mut Vec<(AgentIx, Reason)>) -> Result<(), String> {
+        let mut i = 1;
+        while i < n {
+            let agent = match self.skipped.raw_get::<LuaValue>(i).unwrap_or(LuaValue::Nil) {
+                LuaValue::Integer(ix) if (ix as usize) < self.agents.len() => ix as AgentIx,
+                LuaValue::Number(ix) if ix >= 0.0 && (ix as usize) < self.agents.len() => ix as AgentIx,
                 _ => return Err("ctx:skip expects an agent (a table from ctx.candidates)".into()),
             };
-            let reason = match v.next().unwrap_or(LuaValue::Nil) {
+            let reason = match self.skipped.raw_get::<LuaValue>(i + 1).unwrap_or(LuaValue::Nil) {
                 LuaValue::String(s) => self.intern(&s),
                 LuaValue::Nil => Reason::Fixed("skipped"),
                 other => Reason::Text(Arc::from(other.to_string().unwrap_or_default())),
             };
             out.push((agent, reason));
+            i += 2;
         }
-        self.parse(decision)
+        Ok(())
     }
 
     fn intern(&mut self, s: &LuaString) -> Reason {

@@ -1,13 +1,12 @@
 -- rota.candidates: the checks the standard policies apply before an offer,
 -- and helpers that pick candidates. Copy and change freely.
 --
--- ctx.candidates  every agent of the queue, in queue order
--- ctx.available   those who can take an offer now: call-center mode, Waiting,
---                 and a presence the queue allows (kept up to date by the host)
---
--- The host writes the reasons of candidates outside ctx.available into the
--- trace itself (state_busy, presence_not_allowed, ...); a policy records only
--- its own reasons with ctx:skip(agent, reason).
+-- ctx.candidates is every agent of the queue, in queue order. An agent can
+-- take an offer when `agent.blocked` is nil (call-center mode, Waiting) and
+-- the queue allows its base status. The host writes the reasons of agents
+-- who cannot take one into the trace itself (state_busy,
+-- presence_not_allowed, ...); a policy records only its own reasons with
+-- ctx:skip(agent, reason).
 local skills = require("rota.skills")
 
 local candidates = {}
@@ -32,7 +31,7 @@ function candidates.reason(ctx, a, check_availability)
     return nil
 end
 
--- Why an available agent should still not be offered this conversation:
+-- Why an agent who can take an offer should still not get this conversation:
 -- unavailable by the open-line criteria, or lacking a required skill.
 local function unfit(ctx, a, check_skills)
     if a.unavailable then
@@ -44,14 +43,18 @@ local function unfit(ctx, a, check_skills)
     return nil
 end
 
--- The available candidate for which `better(a, b)` holds against all others.
+-- The candidate able to take the conversation for which `better(a, b)` holds
+-- against all others.
 -- Agents who already let this conversation go are picked only when nobody
 -- else can take it.
 function candidates.best(ctx, better)
     local best, fallback = nil, nil
-    local tried = ctx.tried
+    local tried, allows = ctx.tried, ctx.queue.allows
     local check_skills = next(ctx.conversation.requires) ~= nil
-    for _, a in ctx.available do
+    for _, a in ctx.candidates do
+        if a.blocked or not allows[a.base] then
+            continue
+        end
         local why = unfit(ctx, a, check_skills)
         if why then
             ctx:skip(a, why)
@@ -66,11 +69,15 @@ function candidates.best(ctx, better)
     return best or fallback
 end
 
--- Every available candidate fit for the conversation, in queue order.
+-- Every candidate able and fit to take the conversation, in queue order.
 function candidates.eligible(ctx)
     local out = {}
+    local allows = ctx.queue.allows
     local check_skills = next(ctx.conversation.requires) ~= nil
-    for _, a in ctx.available do
+    for _, a in ctx.candidates do
+        if a.blocked or not allows[a.base] then
+            continue
+        end
         local why = unfit(ctx, a, check_skills)
         if why then
             ctx:skip(a, why)
