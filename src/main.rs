@@ -20,6 +20,8 @@ enum Command {
         /// The scripts folder.
         #[arg(default_value = "scripts")]
         dir: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Replay a scenario file on a virtual clock and print its timeline.
     Simulate {
@@ -27,7 +29,30 @@ enum Command {
         /// One JSON object per line instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
+}
+
+/// The sandbox limits of the Lua VM.
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Memory a policy call may use, in MiB.
+    #[arg(long, default_value_t = 64)]
+    lua_memory_mib: usize,
+    /// CPU time one policy call may use, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    lua_cpu_ms: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> rota::script::Limits {
+        rota::script::Limits {
+            memory: self.lua_memory_mib * 1024 * 1024,
+            cpu_per_call: std::time::Duration::from_millis(self.lua_cpu_ms),
+            ..Default::default()
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -42,9 +67,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { dir } => {
-            let specs = Vec::new();
-            match rota::script::load(&dir, &rota::script::Limits::default(), &specs, 1) {
+        Command::Check { dir, limits } => {
+            match rota::script::load(&dir, &limits.limits(), &[], 1) {
                 Ok((rules, _)) => {
                     println!(
                         "{}: ok ({} agents, {} teams, {} queues, {} policies, {} presences)",
@@ -74,9 +98,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Simulate { scenario, json } => {
-            let timeline =
-                rota::scenario::run_file(&scenario).with_context(|| format!("simulating {}", scenario.display()))?;
+        Command::Simulate { scenario, json, limits } => {
+            let timeline = rota::scenario::run_file_with(&scenario, limits.limits())
+                .with_context(|| format!("simulating {}", scenario.display()))?;
             if json {
                 print!("{}", timeline.json_lines());
             } else {

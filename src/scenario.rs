@@ -9,6 +9,7 @@ use crate::clock::VirtualClock;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::{EngineError, InputError};
 use crate::input::Input;
+use crate::script::Limits;
 use crate::time::{Duration, Timestamp};
 use crate::update::{offset, Stamped};
 
@@ -156,14 +157,19 @@ impl Scenario {
     }
 }
 
-/// Reads a scenario file and runs it.
+/// Reads a scenario file and runs it with the default script limits.
 pub fn run_file(path: &Path) -> Result<Timeline, ScenarioError> {
+    run_file_with(path, Limits::default())
+}
+
+/// Reads a scenario file and runs it with the given script limits.
+pub fn run_file_with(path: &Path, limits: Limits) -> Result<Timeline, ScenarioError> {
     let (scenario, scripts) = Scenario::from_file(path)?;
-    run(&scenario, &scripts, &path.display().to_string())
+    run(&scenario, &scripts, &path.display().to_string(), limits)
 }
 
 /// Runs a scenario on a virtual clock. The same scenario always gives the same timeline.
-pub fn run(scenario: &Scenario, scripts: &Path, shown: &str) -> Result<Timeline, ScenarioError> {
+pub fn run(scenario: &Scenario, scripts: &Path, shown: &str, limits: Limits) -> Result<Timeline, ScenarioError> {
     let invalid = |message: String| ScenarioError::Invalid { path: shown.to_string(), message };
     let start = Timestamp::parse_rfc3339(&scenario.start).map_err(|e| invalid(format!("start: {e}")))?;
     let until = scenario
@@ -179,7 +185,9 @@ pub fn run(scenario: &Scenario, scripts: &Path, shown: &str) -> Result<Timeline,
     events.sort_by_key(|(t, i, _)| (*t, *i));
 
     let clock = VirtualClock::starting_at(start);
-    let mut engine = Engine::new(EngineConfig::new(scripts), Arc::new(clock), Vec::new()).map_err(EngineError::from)?;
+    let mut config = EngineConfig::new(scripts);
+    config.limits = limits;
+    let mut engine = Engine::new(config, Arc::new(clock), Vec::new()).map_err(EngineError::from)?;
     for setup in &scenario.agents {
         for input in setup.inputs() {
             engine.handle(input).map_err(|error| ScenarioError::Setup {
