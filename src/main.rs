@@ -67,37 +67,35 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { dir, limits } => {
-            match rota::script::load(&dir, &limits.limits(), &[], 1) {
-                Ok((rules, _)) => {
-                    println!(
-                        "{}: ok ({} agents, {} teams, {} queues, {} policies, {} presences)",
-                        dir.display(),
-                        rules.agents.len(),
-                        rules.teams.len(),
-                        rules.queues.len(),
-                        rules.policies.len(),
-                        rules.presences.all().count()
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    for d in &e.diagnostics {
-                        let file = if d.file.starts_with("stdlib/") || d.file.starts_with('<') {
-                            d.file.clone()
-                        } else {
-                            dir.join(&d.file).display().to_string()
-                        };
-                        match d.line {
-                            Some(line) => println!("{file}:{line}: {}", d.message),
-                            None => println!("{file}: {}", d.message),
-                        }
-                    }
-                    eprintln!("{} problem(s) found", e.diagnostics.len());
-                    Ok(ExitCode::FAILURE)
-                }
+        Command::Check { dir, limits } => match rota::script::load(&dir, &limits.limits(), &[], 1) {
+            Ok((rules, _)) => {
+                println!(
+                    "{}: ok ({} agents, {} teams, {} queues, {} policies, {} presences)",
+                    dir.display(),
+                    rules.agents.len(),
+                    rules.teams.len(),
+                    rules.queues.len(),
+                    rules.policies.len(),
+                    rules.presences.all().count()
+                );
+                Ok(ExitCode::SUCCESS)
             }
-        }
+            Err(e) => {
+                for d in &e.diagnostics {
+                    let file = if d.file.starts_with("stdlib/") || d.file.starts_with('<') {
+                        d.file.clone()
+                    } else {
+                        dir.join(&d.file).display().to_string()
+                    };
+                    match d.line {
+                        Some(line) => println!("{file}:{line}: {}", d.message),
+                        None => println!("{file}: {}", d.message),
+                    }
+                }
+                eprintln!("{} problem(s) found", e.diagnostics.len());
+                Ok(ExitCode::FAILURE)
+            }
+        },
         Command::Simulate { scenario, json, limits } => {
             let timeline = rota::scenario::run_file_with(&scenario, limits.limits())
                 .with_context(|| format!("simulating {}", scenario.display()))?;

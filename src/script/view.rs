@@ -593,7 +593,9 @@ impl Scripts {
         }
 
         let outcome = match result {
-            Ok((kind, a, b, c, n)) => self.read_skips(n, skipped).and_then(|()| self.parse([kind, a, b, c])).map_err(fail),
+            Ok((kind, a, b, c, n)) => {
+                self.read_skips(n, skipped).and_then(|()| self.parse([kind, a, b, c])).map_err(fail)
+            }
             Err(e) => {
                 let _ = ctx.raw_set(&self.keys.nskip, 0);
                 Err(fail(super::diagnostic_from_error(&e, name).to_string()))
