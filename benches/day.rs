@@ -273,8 +273,18 @@ fn unfit(ctx: &DecisionContext<'_>, a: &Agent) -> Option<&'static str> {
     lacks.then_some("missing_skill")
 }
 
-fn tried(ctx: &DecisionContext<'_>, a: &Agent) -> bool {
-    ctx.tried(a)
+/// The agent at `ix` if it can take the conversation and is fit for it; otherwise `None`,
+/// with the policy's reason recorded (the host traces agents who cannot take offers at all).
+fn fit<'a>(ctx: &DecisionContext<'a>, ix: AgentIx, skipped: &mut Vec<(AgentIx, Reason)>) -> Option<&'a Agent> {
+    let a = &ctx.agents[ix as usize];
+    if ctx.blocked(a).is_some() {
+        return None;
+    }
+    if let Some(why) = unfit(ctx, a) {
+        skipped.push((ix, Reason::Fixed(why)));
+        return None;
+    }
+    Some(a)
 }
 
 fn timeout(ctx: &DecisionContext<'_>, key: &str) -> Duration {
@@ -289,13 +299,8 @@ fn best(
 ) -> Decision {
     let (mut best, mut fallback): (Option<&Agent>, Option<&Agent>) = (None, None);
     for &ix in ctx.candidates {
-        let a = &ctx.agents[ix as usize];
-        if ctx.blocked(a).is_some() {
-            continue;
-        }
-        if let Some(why) = unfit(ctx, a) {
-            skipped.push((ix, Reason::Fixed(why)));
-        } else if tried(ctx, a) {
+        let Some(a) = fit(ctx, ix, skipped) else { continue };
+        if ctx.tried(a) {
             if fallback.is_none_or(|f| better(a, f)) {
                 fallback = Some(a);
             }
@@ -336,13 +341,8 @@ impl Policy for RoundRobin {
         for step in 1..=n {
             let i = (start + step - 1) % n + 1;
             let ix = ctx.candidates[i - 1];
-            let a = &ctx.agents[ix as usize];
-            if ctx.blocked(a).is_some() {
-                continue;
-            }
-            if let Some(why) = unfit(ctx, a) {
-                skipped.push((ix, Reason::Fixed(why)));
-            } else if tried(ctx, a) {
+            let Some(a) = fit(ctx, ix, skipped) else { continue };
+            if ctx.tried(a) {
                 fallback = fallback.or(Some(i));
             } else {
                 self.last.insert(ctx.queue_index, i);
@@ -376,7 +376,7 @@ impl Policy for Strict {
         while pos < ctx.candidates.len() {
             let ix = ctx.candidates[pos];
             let a = &ctx.agents[ix as usize];
-            let why = if tried(ctx, a) {
+            let why = if ctx.tried(a) {
                 Reason::Fixed("already_tried")
             } else if let Some(u) = a.unavailable(ctx.track_work_day).filter(|_| check) {
                 Reason::Fixed(u)
