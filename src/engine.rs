@@ -727,16 +727,12 @@ impl Engine {
             return;
         };
         let agent = &self.agents[ix as usize].id;
-        if let Some((i, attempt)) = c
-            .attempts
-            .iter_mut()
-            .enumerate()
-            .rev()
-            .find(|(_, a)| a.agent == *agent && a.outcome == AttemptOutcome::Pending)
+        if let Some(attempt) =
+            c.attempts.iter_mut().rev().find(|a| a.agent == *agent && a.outcome == AttemptOutcome::Pending)
         {
             attempt.outcome = outcome;
             attempt.ended_at = Some(now);
-            let _ = self.scripts.record_attempt(id, i, attempt);
+            let _ = self.scripts.record_attempt(id, attempt);
         }
     }
 
@@ -972,8 +968,6 @@ impl Engine {
                         ended_at: None,
                         outcome: AttemptOutcome::Pending,
                     });
-                    let i = c.attempts.len() - 1;
-                    let _ = self.scripts.record_attempt(id, i, &self.conversations[id].attempts[i]);
                     let a = &mut self.agents[ix as usize];
                     a.offer = Some(offer_id);
                     a.counters.offered += 1;

@@ -184,17 +184,11 @@ local function new_conversation(id, queue, channel, cname, cnumber, csip, sname,
     return ctx, c, attempts, tried
 end
 
-local function attempt(attempts, tried, i, agent, queue, offered_at, outcome, ended_at)
-    local a = attempts[i]
-    if a == nil then
-        a = { agent = agent, queue = queue, offered_at = offered_at }
-        attempts[i] = a
-    end
-    a.outcome = outcome
-    if ended_at ~= nil then
-        a.ended_at = ended_at
-        tried[agent] = outcome
-    end
+local function attempt(attempts, tried, agent, queue, offered_at, outcome, ended_at)
+    attempts[#attempts + 1] = {
+        agent = agent, queue = queue, offered_at = offered_at, ended_at = ended_at, outcome = outcome,
+    }
+    tried[agent] = outcome
 end
 
 return new_conversation, attempt
@@ -496,8 +490,8 @@ impl Scripts {
             self.helpers.new_conversation.call(args)?;
         let view = ConversationView { ctx, conversation, attempts, tried, ringing: false };
         self.conversations.insert(c.id.clone(), view);
-        for (i, attempt) in c.attempts.iter().enumerate() {
-            self.record_attempt(&c.id, i, attempt)?;
+        for attempt in &c.attempts {
+            self.record_attempt(&c.id, attempt)?;
         }
         Ok(())
     }
@@ -520,22 +514,15 @@ impl Scripts {
         Ok(())
     }
 
-    /// Writes attempt number `index` (0-based) of a conversation, new or ended.
-    pub fn record_attempt(&mut self, conversation: &str, index: usize, a: &Attempt) -> mlua::Result<()> {
-        let Some(v) = self.conversations.get(conversation) else {
+    /// Appends an attempt that ended to the conversation's `attempts` and `tried`.
+    /// (The offers still ringing are `ctx.ringing`.)
+    pub fn record_attempt(&mut self, conversation: &str, a: &Attempt) -> mlua::Result<()> {
+        let (Some(v), Some(ended_at)) = (self.conversations.get(conversation), a.ended_at) else {
             return Ok(());
         };
         let outcome = word(&self.lua, &mut self.words, a.outcome.as_str())?;
-        let args = (
-            &v.attempts,
-            &v.tried,
-            index + 1,
-            &*a.agent,
-            &*a.queue,
-            a.offered_at.as_secs_f64(),
-            outcome,
-            a.ended_at.map(|t| t.as_secs_f64()),
-        );
+        let args =
+            (&v.attempts, &v.tried, &*a.agent, &*a.queue, a.offered_at.as_secs_f64(), outcome, ended_at.as_secs_f64());
         self.helpers.attempt.call::<()>(args)
     }
 

@@ -52,10 +52,14 @@ function candidates.best(ctx, better)
     local tried, allows = ctx.tried, ctx.queue.allows
     local check_skills = next(ctx.conversation.requires) ~= nil
     for _, a in ctx.candidates do
+        -- unfit() inlined: this loop runs for every candidate of every decision.
         if a.blocked or not allows[a.base] then
             continue
         end
-        local why = unfit(ctx, a, check_skills)
+        local why = a.unavailable
+        if not why and check_skills and skills.missing(ctx.conversation, a) then
+            why = "missing_skill"
+        end
         if why then
             ctx:skip(a, why)
         elseif tried[a.id] then
