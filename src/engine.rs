@@ -784,6 +784,10 @@ impl Engine {
             self.metrics.latencies.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
         }
         self.metrics.decisions += 1;
+        // What the policy logged belongs before the decision it led to.
+        for (level, message) in self.scripts.take_logs() {
+            self.emit(Update::Log { level, message });
+        }
         let decision = decided.unwrap_or(Decision::Wait {
             retry_after: Some(self.rules.queues[q as usize].retry_after_error),
             for_agents: Vec::new(),
