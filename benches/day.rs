@@ -174,11 +174,11 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
                 let Reverse((at, _, item)) = plan.pop().unwrap();
                 clock.set(at);
                 let input = match item {
-                    PlanItem::Arrive(n, q) => Input::Arrive(NewConversation {
+                    PlanItem::Arrive(n, q) => Input::Arrive(Box::new(NewConversation {
                         id: format!("c{n}"),
                         queue: format!("q{q}"),
                         ..Default::default()
-                    }),
+                    })),
                     PlanItem::Accept(c, a) => Input::Accept { conversation: c.to_string(), agent: a.to_string() },
                     PlanItem::Close(c) => Input::Close { conversation: c.to_string() },
                     PlanItem::Presence(a, p) => Input::SetPresence { agent: format!("agent{a}"), presence: p.into() },
@@ -199,12 +199,10 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
                 }
             }
             match u.update {
-                Update::Offered { conversation, agents, .. } => {
-                    // 90% of offers are answered after 2-10 s; the rest time out (a miss).
-                    if rng.chance(90) {
-                        let at = now + Duration::from_secs(2 + rng.below(9) as i64);
-                        push(&mut plan, at, PlanItem::Accept(conversation, agents[0].clone()));
-                    }
+                // 90% of offers are answered after 2-10 s; the rest time out (a miss).
+                Update::Offered { conversation, agents, .. } if rng.chance(90) => {
+                    let at = now + Duration::from_secs(2 + rng.below(9) as i64);
+                    push(&mut plan, at, PlanItem::Accept(conversation, agents[0].clone()));
                 }
                 Update::Accepted { conversation, .. } => {
                     let at = now + Duration::from_secs(60 + rng.below(241) as i64);

@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let arrive = NewConversation { id: "chat-1".into(), queue: "whatsapp_line".into(), ..Default::default() };
-    for update in rota.submit(Input::Arrive(arrive)).await? {
+    for update in rota.submit(Input::Arrive(Box::new(arrive))).await? {
         println!("{}  {}", update.at, update.update.describe());
     }
     // Nobody answers for 12 hours: the chat passes to the next agent.

@@ -245,7 +245,7 @@ impl Engine {
     /// The one dispatcher: every input variant is handled here.
     fn dispatch(&mut self, input: Input) -> Result<(), InputError> {
         match input {
-            Input::Arrive(new) => self.arrive(new),
+            Input::Arrive(new) => self.arrive(*new),
             Input::Accept { conversation, agent } => self.accept(&conversation, &agent),
             Input::Decline { conversation, agent } => self.decline(&conversation, &agent),
             Input::Close { conversation } => self.close(&conversation),

@@ -11,7 +11,7 @@ use crate::time::Timestamp;
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Input {
     /// A customer called or wrote: a conversation enters a queue.
-    Arrive(NewConversation),
+    Arrive(Box<NewConversation>),
     Accept {
         conversation: String,
         agent: String,

@@ -8,8 +8,11 @@ use rota::script::{load, Limits};
 
 const AGENTS: &str = "agents.define { id = \"a1\" }\nagents.define { id = \"a2\" }\n";
 
+/// Files of a scratch scripts folder: (name, contents).
+type Files = &'static [(&'static str, &'static str)];
+
 /// (case name, files, expected diagnostics as `file:line: fragment of the message`)
-const CASES: &[(&str, &[(&str, &str)], &[&str])] = &[
+const CASES: &[(&str, Files, &[&str])] = &[
     (
         "syntax error",
         &[("a.lua", "agents.define { id = \"a1\" \nqueues.define {")],

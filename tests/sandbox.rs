@@ -11,7 +11,7 @@ use rota::Input;
 fn bomb(id: &str, queue: &str, kind: &str) -> Input {
     let mut attributes = std::collections::BTreeMap::new();
     attributes.insert("kind".to_string(), serde_json::Value::from(kind));
-    Input::Arrive(NewConversation { id: id.into(), queue: queue.into(), attributes, ..Default::default() })
+    Input::Arrive(Box::new(NewConversation { id: id.into(), queue: queue.into(), attributes, ..Default::default() }))
 }
 
 /// An engine whose policies may use 4 MiB (so the memory bomb hits the cap quickly).

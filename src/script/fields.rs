@@ -225,7 +225,7 @@ impl<'a> Fields<'a> {
 pub fn duration_of(value: &LuaValue) -> Result<Option<Duration>, String> {
     match value {
         LuaValue::Nil => Ok(None),
-        LuaValue::Integer(i) if *i >= 0 => Ok(Some(Duration::from_secs(*i as i64))),
+        LuaValue::Integer(i) if *i >= 0 => Ok(Some(Duration::from_secs(*i))),
         LuaValue::Number(n) if *n >= 0.0 && n.is_finite() => Ok(Some(Duration::from_secs_f64(*n))),
         LuaValue::String(s) => Duration::parse(&s.to_string_lossy()).map(Some),
         other => Err(format!("expected a duration like \"30s\" or a number of seconds, got {}", other.type_name())),

@@ -128,7 +128,7 @@ pub fn new_vm(limits: &Limits) -> mlua::Result<Lua> {
 
     // Deterministic randomness: the same inputs give the same picks, in tests and simulations.
     let math: mlua::Table = globals.get("math")?;
-    lua.set_app_data(Rng(0x5EED_0F_A0A0));
+    lua.set_app_data(Rng(0x005E_ED0F_A0A0));
     math.raw_set(
         "random",
         lua.create_function(|lua, (m, n): (Option<i64>, Option<i64>)| {

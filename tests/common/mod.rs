@@ -38,7 +38,7 @@ pub fn ready(engine: &mut Engine, agents: &[&str]) {
 }
 
 pub fn arrive(id: &str, queue: &str) -> Input {
-    Input::Arrive(NewConversation { id: id.into(), queue: queue.into(), ..Default::default() })
+    Input::Arrive(Box::new(NewConversation { id: id.into(), queue: queue.into(), ..Default::default() }))
 }
 
 pub fn lines(updates: &[Stamped]) -> Vec<String> {
