@@ -328,7 +328,10 @@ impl Engine {
     /// After an input: push agent changes to the Lua view, then let waiting conversations
     /// try the agents who became free, until nothing more changes.
     fn settle(&mut self) {
-        for _ in 0..64 {
+        // Decisions only take agents, never free them, so this drains quickly; the cap only
+        // guards against a future change breaking that.
+        let cap = 4 * self.queues.len() + 64;
+        for _ in 0..cap {
             self.flush_view();
             let Some(q) = self.reevaluate.pop_first() else {
                 break;
@@ -359,11 +362,7 @@ impl Engine {
             if !stale {
                 continue;
             }
-            let allowed = self.rules.queues[q as usize].allowed;
-            let members = &self.queues[q as usize].members;
-            if !members.iter().any(|&ix| {
-                self.agents[ix as usize].blocked().is_none() && allowed.contains(self.agents[ix as usize].base)
-            }) {
+            if !self.queues[q as usize].members.iter().any(|&ix| self.can_take(ix, q)) {
                 break;
             }
             self.decide(&id, 0);
@@ -775,7 +774,10 @@ impl Engine {
                 }
                 _ => Err(String::new()),
             };
-            if decided.is_err() {
+            if let Err(e) = &decided {
+                if !e.is_empty() {
+                    error = Some(format!("{}; {by}: {e}", error.unwrap_or_default()));
+                }
                 skipped.clear();
                 by = "host fallback".into();
             }
