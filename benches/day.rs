@@ -47,6 +47,15 @@ const QUEUES: usize = 100;
 const POLICIES: [&str; 5] =
     ["longest_idle", "round_robin", "fewest_conversations", "least_talk_time", "strictly_in_order"];
 
+/// The policies the queues rotate through: all five, or those named in
+/// `ROTA_BENCH_POLICIES` (comma-separated), to profile one at a time.
+fn policies() -> Vec<String> {
+    match std::env::var("ROTA_BENCH_POLICIES") {
+        Ok(list) => list.split(',').map(|p| p.trim().to_string()).collect(),
+        Err(_) => POLICIES.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
 /// The rules of the day, for `agents` agents: every queue lists 10 agents of its own and
 /// 10 of the next queue, so each agent serves two queues.
 fn scripts(agents: usize) -> PathBuf {
@@ -70,7 +79,7 @@ for q = 0, {q_last} do
     queues.define {{ id = "q" .. q, agents = members, policy = p, options = options }}
 end
 "#,
-        POLICIES.join("\", \""),
+        policies().join("\", \""),
         q_last = QUEUES - 1,
     );
     std::fs::write(dir.join("rules.lua"), rules).unwrap();
@@ -443,7 +452,7 @@ fn main() {
     let agents = 1000;
     let dir = scripts(agents);
     println!("contact-center day: {agents} agents, {QUEUES} queues (20 agents each), {hours} h of virtual time");
-    println!("policies: {}", POLICIES.join(", "));
+    println!("policies: {}", policies().join(", "));
     println!();
     println!("| policies | events | decisions | wall s | events/s | decision p50 | decision p99 | conversations | answered | missed |");
     println!("|---|---|---|---|---|---|---|---|---|---|");

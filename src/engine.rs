@@ -894,8 +894,9 @@ impl Engine {
             Decision::Offer { agents, .. } => agents,
             _ => &[],
         };
-        let mut out = Vec::new();
-        for &ix in &self.queues[q as usize].members {
+        let members = &self.queues[q as usize].members;
+        let mut out = Vec::with_capacity(members.len() + by_policy.len());
+        for &ix in members {
             if offered.contains(&ix) {
                 continue;
             }

@@ -6,6 +6,15 @@
 -- An agent who is available but busy is waited for, up to `pass_after`.
 local candidates = require("rota.candidates")
 
+-- "state_busy" -> "state_busy for pass_after", built once per reason rather than per decision.
+local passed = setmetatable({}, {
+    __index = function(t, blocked)
+        local reason = blocked .. " for pass_after"
+        t[blocked] = reason
+        return reason
+    end,
+})
+
 policies.register("strictly_in_order", {
     options = {
         pass_after = { type = "duration", default = "30s" },
@@ -36,7 +45,7 @@ policies.register("strictly_in_order", {
                     memo.pos, memo.since = pos, since
                     return policies.wait(opt.pass_after - waited, a)
                 end
-                why = blocked .. " for pass_after"
+                why = passed[blocked]
             end
             ctx:skip(a, why)
             pos += 1
