@@ -91,64 +91,46 @@ struct Synced {
 }
 
 /// Interned field names, so updating a view table does not re-hash its keys each time.
-struct Keys {
-    status: LuaString,
-    state: LuaString,
-    pause_cause: LuaString,
-    since: LuaString,
-    presence: LuaString,
-    base: LuaString,
-    online: LuaString,
-    work_day: LuaString,
-    dismissed: LuaString,
-    on_vacation: LuaString,
-    blocked: LuaString,
-    unavailable: LuaString,
-    offered: LuaString,
-    answered: LuaString,
-    missed: LuaString,
-    missed_in_row: LuaString,
-    talk_time: LuaString,
-    idle_since: LuaString,
-    busy: LuaString,
-    nskip: LuaString,
-    options: LuaString,
-    ringing: LuaString,
-    queue: LuaString,
-    candidates: LuaString,
+macro_rules! keys {
+    ($($name:ident),* $(,)?) => {
+        struct Keys {
+            $($name: LuaString,)*
+        }
+
+        impl Keys {
+            fn new(lua: &Lua) -> mlua::Result<Self> {
+                Ok(Keys { $($name: lua.create_string(stringify!($name))?,)* })
+            }
+        }
+    };
 }
 
-impl Keys {
-    fn new(lua: &Lua) -> mlua::Result<Self> {
-        let k = |s: &str| lua.create_string(s);
-        Ok(Keys {
-            status: k("status")?,
-            state: k("state")?,
-            pause_cause: k("pause_cause")?,
-            since: k("since")?,
-            presence: k("presence")?,
-            base: k("base")?,
-            online: k("online")?,
-            work_day: k("work_day")?,
-            dismissed: k("dismissed")?,
-            on_vacation: k("on_vacation")?,
-            blocked: k("blocked")?,
-            unavailable: k("unavailable")?,
-            offered: k("offered")?,
-            answered: k("answered")?,
-            missed: k("missed")?,
-            missed_in_row: k("missed_in_row")?,
-            talk_time: k("talk_time")?,
-            idle_since: k("idle_since")?,
-            busy: k("busy")?,
-            nskip: k("nskip")?,
-            options: k("options")?,
-            ringing: k("ringing")?,
-            queue: k("queue")?,
-            candidates: k("candidates")?,
-        })
-    }
-}
+keys!(
+    status,
+    state,
+    pause_cause,
+    since,
+    presence,
+    base,
+    online,
+    work_day,
+    dismissed,
+    on_vacation,
+    blocked,
+    unavailable,
+    offered,
+    answered,
+    missed,
+    missed_in_row,
+    talk_time,
+    idle_since,
+    busy,
+    nskip,
+    options,
+    ringing,
+    queue,
+    candidates,
+);
 
 /// Lua-side builders of view tables: one call from Rust instead of a call per field.
 struct Helpers {
