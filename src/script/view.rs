@@ -138,55 +138,6 @@ struct Helpers {
     attempt: Function,
 }
 
-const HELPERS: &str = r#"
-local empty, skip, skipped = ...
-
-local function party(name, number, sip)
-    if name == nil and number == nil and sip == nil then
-        return empty
-    end
-    return { name = name, number = number, sip = sip }
-end
-
-local function new_conversation(id, queue, channel, cname, cnumber, csip, sname, snumber, ssip,
-                                 requires, attributes, arrived_at, queued_at, memo, qtable)
-    local attempts, tried = {}, {}
-    local c = {
-        id = id, queue = queue, channel = channel,
-        caller = party(cname, cnumber, csip), service = party(sname, snumber, ssip),
-        requires = requires or empty, attributes = attributes or empty,
-        arrived_at = arrived_at, queued_at = queued_at,
-        attempts = attempts, tried = tried, memo = memo or {},
-    }
-    local ctx = {
-        conversation = c, attempts = attempts, tried = tried, ringing = empty,
-        skip = skip, skipped = skipped, nskip = 0,
-        queue = qtable, candidates = qtable.agents, options = qtable.options,
-    }
-    return ctx, c, attempts, tried
-end
-
-local function attempt(attempts, tried, agent, queue, offered_at, outcome, ended_at)
-    attempts[#attempts + 1] = {
-        agent = agent, queue = queue, offered_at = offered_at, ended_at = ended_at, outcome = outcome,
-    }
-    tried[agent] = outcome
-end
-
-return new_conversation, attempt
-"#;
-
-/// `ctx:skip(agent, reason)`: appends to a shared list that the host reads after the call.
-const SKIP: &str = r#"
-return function(self, agent, reason)
-    local n = self.nskip + 2
-    self.nskip = n
-    local s = self.skipped
-    s[n - 1] = agent.idx
-    s[n] = reason
-end
-"#;
-
 /// The Lua string for one of the host's fixed words, made on first use.
 fn word(lua: &Lua, words: &mut FxHashMap<&'static str, LuaString>, w: &'static str) -> mlua::Result<LuaString> {
     if let Some(s) = words.get(w) {
@@ -196,23 +147,6 @@ fn word(lua: &Lua, words: &mut FxHashMap<&'static str, LuaString>, w: &'static s
     words.insert(w, s.clone());
     Ok(s)
 }
-
-/// Calls a policy and hands back its decision (a single agent replaced by its index) and
-/// the number of `ctx:skip` entries it left in the shared list.
-const CALL: &str = r#"
-return function(decide, ctx, now)
-    ctx.now = now
-    local kind, a, b, c = decide(ctx)
-    if kind == "offer" and type(a) == "table" and a.idx ~= nil then
-        a = a.idx
-    elseif kind == "wait" and type(b) == "table" and b.idx ~= nil then
-        b = b.idx
-    end
-    local n = ctx.nskip
-    ctx.nskip = 0
-    return kind, a, b, c, n
-end
-"#;
 
 /// How many distinct policy reasons are interned before new ones are simply allocated.
 const MAX_REASONS: usize = 4096;
@@ -229,13 +163,14 @@ impl Scripts {
         // Shared by every empty part of every view; frozen so no policy can fill it.
         let empty = lua.create_table()?;
         empty.set_readonly(true);
-        let skip = lua.load(SKIP).set_name("=ctx.skip").eval::<Function>()?;
         let skipped = lua.create_table()?;
-        let (new_conversation, attempt) =
-            lua.load(HELPERS).set_name("=view").call::<(Function, Function)>((&empty, skip, &skipped))?;
+        let (new_conversation, attempt, call) = lua
+            .load(include_str!("view.lua"))
+            .set_name("@<host>/view.lua")
+            .call::<(Function, Function, Function)>((&empty, &skipped))?;
         Ok(Scripts {
             keys: Keys::new(&lua)?,
-            call: lua.load(CALL).set_name("=policy call").eval::<Function>()?,
+            call,
             helpers: Helpers { new_conversation, attempt },
             skipped,
             empty,

@@ -1,0 +1,64 @@
+-- Lua side of the view (src/script/view.rs): builders the host calls once per
+-- conversation or attempt, `ctx:skip`, and the wrapper every policy call goes
+-- through. Loaded once per VM, outside the sandboxed rule files.
+local empty, skipped = ...
+
+-- ctx:skip(agent, reason): appends to a list shared by every context; the host
+-- reads `nskip` entries of it after the call.
+local function skip(self, agent, reason)
+    local n = self.nskip + 2
+    self.nskip = n
+    skipped[n - 1] = agent.idx
+    skipped[n] = reason
+end
+
+local function party(name, number, sip)
+    if name == nil and number == nil and sip == nil then
+        return empty
+    end
+    return { name = name, number = number, sip = sip }
+end
+
+-- The conversation table and its policy context, built once at arrival.
+local function new_conversation(id, queue, channel, cname, cnumber, csip, sname, snumber, ssip,
+                                 requires, attributes, arrived_at, queued_at, memo, qtable)
+    local attempts, tried = {}, {}
+    local c = {
+        id = id, queue = queue, channel = channel,
+        caller = party(cname, cnumber, csip), service = party(sname, snumber, ssip),
+        requires = requires or empty, attributes = attributes or empty,
+        arrived_at = arrived_at, queued_at = queued_at,
+        attempts = attempts, tried = tried, memo = memo or {},
+    }
+    local ctx = {
+        conversation = c, attempts = attempts, tried = tried, ringing = empty,
+        skip = skip, nskip = 0,
+        queue = qtable, candidates = qtable.agents, options = qtable.options,
+    }
+    return ctx, c, attempts, tried
+end
+
+-- An attempt that ended: appended to `attempts`, and `tried[agent]` says how it ended.
+local function attempt(attempts, tried, agent, queue, offered_at, outcome, ended_at)
+    attempts[#attempts + 1] = {
+        agent = agent, queue = queue, offered_at = offered_at, ended_at = ended_at, outcome = outcome,
+    }
+    tried[agent] = outcome
+end
+
+-- Calls a policy; hands back its decision (a single agent replaced by its
+-- index) and how many skip entries it left.
+local function call(decide, ctx, now)
+    ctx.now = now
+    local kind, a, b, c = decide(ctx)
+    if kind == "offer" and type(a) == "table" and a.idx ~= nil then
+        a = a.idx
+    elseif kind == "wait" and type(b) == "table" and b.idx ~= nil then
+        b = b.idx
+    end
+    local n = ctx.nskip
+    ctx.nskip = 0
+    return kind, a, b, c, n
+end
+
+return new_conversation, attempt, call
