@@ -60,12 +60,26 @@ fn callcenter() -> String {
     "callcenter".into()
 }
 
-/// One timed input: `at` is a duration after `start` (`"12h"`, `"1d2h"`).
+/// One timed input: `at` is a duration after `start` (`"12h"`, `"1d2h"`), and one action
+/// such as `arrive = { ... }` (read by [`Event::input`]).
 #[derive(Debug, Deserialize)]
 pub struct Event {
     pub at: String,
     #[serde(flatten)]
-    pub input: Input,
+    pub action: toml::Table,
+}
+
+impl Event {
+    /// The input this event carries, or what is wrong with it.
+    pub fn input(&self) -> Result<Input, String> {
+        if self.action.len() != 1 {
+            let keys: Vec<&String> = self.action.keys().collect();
+            return Err(format!(
+                "needs exactly one action besides `at` (such as `arrive = {{ ... }}` or `accept = {{ ... }}`), found {keys:?}"
+            ));
+        }
+        Input::deserialize(toml::Value::Table(self.action.clone())).map_err(|e| e.to_string().trim().to_string())
+    }
 }
 
 /// One line of a timeline: an update, or an input the engine refused.
@@ -179,8 +193,9 @@ pub fn run(scenario: &Scenario, scripts: &Path, shown: &str, limits: Limits) -> 
         .transpose()?;
     let mut events = Vec::with_capacity(scenario.events.len());
     for (i, e) in scenario.events.iter().enumerate() {
-        let at = Duration::parse(&e.at).map_err(|err| invalid(format!("event {}: at: {err}", i + 1)))?;
-        events.push((start + at, i, e.input.clone()));
+        let at = Duration::parse(&e.at).map_err(|err| invalid(format!("event {} (at {}): {err}", i + 1, e.at)))?;
+        let input = e.input().map_err(|err| invalid(format!("event {} (at {}): {err}", i + 1, e.at)))?;
+        events.push((start + at, i, input));
     }
     events.sort_by_key(|(t, i, _)| (*t, *i));
 

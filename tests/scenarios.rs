@@ -119,3 +119,31 @@ fn the_simulate_command_prints_the_timeline_and_json() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does-not-exist.toml"));
 }
+
+#[test]
+fn a_malformed_scenario_names_the_event_and_what_is_wrong() {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let cases = [
+        (
+            "[[events]]\nat = \"1m\"\narive = { id = \"x\", queue = \"support\" }\n",
+            "event 1 (at 1m): unknown variant `arive`, expected one of `arrive`",
+        ),
+        ("[[events]]\nat = \"1m\"\naccept = { conversation = \"x\" }\n", "event 1 (at 1m): missing field `agent`"),
+        (
+            "[[events]]\nat = \"1 minute\"\nclose = { conversation = \"x\" }\n",
+            "event 1 (at 1 minute): bad duration `1 minute`",
+        ),
+        ("[[events]]\nat = \"1m\"\n", "event 1 (at 1m): needs exactly one action besides `at`"),
+    ];
+    for (i, (events, expected)) in cases.iter().enumerate() {
+        let path = std::env::temp_dir().join(format!("rota-bad-scenario-{}-{i}.toml", std::process::id()));
+        let text = format!("scripts = {:?}\nstart = \"2026-01-01T00:00:00Z\"\n{events}", scripts.display().to_string());
+        std::fs::write(&path, text).unwrap();
+        let err = match rota::scenario::run_file(&path) {
+            Ok(_) => panic!("case {i} ran"),
+            Err(e) => e.to_string(),
+        };
+        let _ = std::fs::remove_file(&path);
+        assert!(err.contains(expected), "case {i}: {err}");
+    }
+}
