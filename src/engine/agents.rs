@@ -1,0 +1,172 @@
+//! Agents' status, state, presence and availability, and the Lua view of them.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn agent_index(&self, id: &str) -> Result<AgentIx, InputError> {
+        self.agent_ix.get(id).copied().ok_or_else(|| InputError::UnknownAgent(id.into()))
+    }
+
+    pub(super) fn team(&self, ix: AgentIx) -> &TeamDef {
+        static NONE: std::sync::OnceLock<TeamDef> = std::sync::OnceLock::new();
+        self.agents[ix as usize]
+            .def
+            .team
+            .as_ref()
+            .and_then(|t| self.rules.teams.get(t))
+            .unwrap_or_else(|| NONE.get_or_init(TeamDef::none))
+    }
+
+    pub(super) fn with_agent(&mut self, ix: AgentIx, change: impl FnOnce(&mut Agent)) {
+        change(&mut self.agents[ix as usize]);
+        self.mark(ix);
+    }
+
+    pub(super) fn mark(&mut self, ix: AgentIx) {
+        if !self.is_dirty[ix as usize] {
+            self.is_dirty[ix as usize] = true;
+            self.dirty.push(ix);
+        }
+    }
+
+    /// Writes changed agents into the Lua view; agents who can now take work make their
+    /// queues worth another look.
+    pub(super) fn flush_view(&mut self) {
+        let track = self.rules.settings.track_work_day;
+        for ix in std::mem::take(&mut self.dirty) {
+            self.is_dirty[ix as usize] = false;
+            let a = &self.agents[ix as usize];
+            if let Err(e) = self.scripts.sync_agent(a, track) {
+                let message = format!("view of agent {} not updated: {e}", a.id);
+                self.emit(Update::Log { level: "error", message });
+            }
+            let a = &self.agents[ix as usize];
+            if a.blocked().is_none() {
+                self.epoch += 1;
+                self.agent_epoch[ix as usize] = self.epoch;
+                for &q in &a.queues {
+                    self.queues[q as usize].epoch = self.epoch;
+                    self.reevaluate.insert(q);
+                }
+            }
+        }
+    }
+
+    /// Whether agent `ix` can be offered a conversation of queue `q` right now.
+    pub(super) fn can_take(&self, ix: AgentIx, q: u32) -> bool {
+        let a = &self.agents[ix as usize];
+        a.blocked().is_none() && self.rules.queues[q as usize].allowed.contains(a.base)
+    }
+
+    pub(super) fn set_state(&mut self, ix: AgentIx, state: State) {
+        let now = self.now();
+        let a = &mut self.agents[ix as usize];
+        if a.state != state && matches!(a.state, State::PostProcessing | State::Missed) {
+            // Leaving wrap-up or no-answer delay early: that state's timer no longer applies.
+            self.timers.cancel(a.state_timer.take());
+        }
+        a.set_state(state, now);
+        let update = Update::AgentState {
+            agent: a.id.clone(),
+            status: a.status.as_str(),
+            state: a.state.as_str(),
+            pause_cause: a.pause_cause.clone(),
+        };
+        self.mark(ix);
+        self.emit(update);
+    }
+
+    pub(super) fn set_status(&mut self, ix: AgentIx, status: Status) {
+        let a = &self.agents[ix as usize];
+        if a.status == status {
+            return;
+        }
+        if status != Status::Callcenter {
+            self.withdraw_offer_from(ix);
+        }
+        let a = &mut self.agents[ix as usize];
+        a.status = status;
+        let state = match (a.conversation.is_some(), a.state) {
+            (true, s) => s,
+            (false, State::Paused) => State::Paused,
+            (false, _) => State::Waiting,
+        };
+        self.set_state(ix, state);
+    }
+
+    pub(super) fn set_presence(&mut self, ix: AgentIx, presence: &str) {
+        let Some(p) = self.rules.presences.get(presence) else {
+            return;
+        };
+        let (id, base) = (p.id.clone(), p.base);
+        let a = &mut self.agents[ix as usize];
+        if a.presence == id {
+            return;
+        }
+        a.presence = id.clone();
+        a.base = base;
+        let update = Update::AgentPresence { agent: a.id.clone(), presence: id, base: base.as_str() };
+        self.mark(ix);
+        self.emit(update);
+        if base == BaseStatus::Offline && self.agents[ix as usize].offer.is_some() {
+            self.withdraw_offer_from(ix);
+        }
+    }
+
+    pub(super) fn pause(&mut self, agent: &str, cause: &str) -> Result<(), InputError> {
+        let ix = self.agent_index(agent)?;
+        if !self.rules.pause_causes.contains_key(cause) {
+            return Err(InputError::UnknownPauseCause(cause.into()));
+        }
+        let a = &self.agents[ix as usize];
+        if a.status != Status::Callcenter {
+            return Err(InputError::Illegal(format!(
+                "agent `{agent}` is not in callcenter status (status {})",
+                a.status.as_str()
+            )));
+        }
+        if a.state == State::Busy {
+            return Err(InputError::Illegal(format!(
+                "agent `{agent}` is busy with conversation `{}`; pause after closing it",
+                a.conversation.as_deref().unwrap_or("?")
+            )));
+        }
+        if a.state == State::PostProcessing {
+            self.wrap_up_ended(ix);
+        }
+        self.withdraw_offer_from(ix);
+        self.agents[ix as usize].pause_cause = Some(cause.into());
+        self.set_state(ix, State::Paused);
+        Ok(())
+    }
+
+    pub(super) fn set_availability(&mut self, agent: &str, change: impl FnOnce(&mut Agent)) -> Result<(), InputError> {
+        let ix = self.agent_index(agent)?;
+        let track = self.rules.settings.track_work_day;
+        let before = self.agents[ix as usize].unavailable(track);
+        self.with_agent(ix, change);
+        let a = &self.agents[ix as usize];
+        let after = a.unavailable(track);
+        if before != after {
+            let update = Update::AgentAvailability { agent: a.id.clone(), unavailable: after };
+            self.emit(update);
+        }
+        Ok(())
+    }
+
+    /// Recomputes "on vacation now" and schedules the next edge of a vacation period.
+    pub(super) fn refresh_vacation(&mut self, ix: AgentIx) {
+        let now = self.now();
+        let (on, next) = self.agents[ix as usize].vacation_at(now);
+        let old = self.agents[ix as usize].vacation_timer.take();
+        self.timers.cancel(old);
+        let timer = next.map(|t| self.timers.schedule(t, TimerKind::Vacation { agent: ix }));
+        self.agents[ix as usize].vacation_timer = timer;
+        let id = self.agents[ix as usize].id.clone();
+        let _ = self.set_availability(&id, |a| a.on_vacation = on);
+    }
+
+    pub(super) fn emit(&mut self, update: Update) {
+        self.updates.push(Stamped { at: self.clock.now(), update });
+    }
+}

@@ -1,0 +1,364 @@
+//! Conversations through their lifecycle, and the offers that put them to agents.
+
+use std::sync::Arc;
+
+use super::*;
+
+impl Engine {
+    pub(super) fn arrive(&mut self, new: NewConversation) -> Result<(), InputError> {
+        let q = self.rules.queue_index(&new.queue).ok_or_else(|| InputError::UnknownQueue(new.queue.clone()))? as u32;
+        if new.id.is_empty() {
+            return Err(InputError::Illegal("conversation id must not be empty".into()));
+        }
+        if self.conversations.contains_key(new.id.as_str()) {
+            return Err(InputError::DuplicateConversation(new.id));
+        }
+        let now = self.now();
+        let id: Arc<str> = Arc::from(new.id.as_str());
+        let max_wait = self.rules.queues[q as usize].max_wait;
+        let conversation = Conversation {
+            id: id.clone(),
+            queue: q,
+            data: new,
+            status: ConversationStatus::Queued,
+            arrived_at: now,
+            queued_at: now,
+            ended_at: None,
+            end_reason: None,
+            agent: None,
+            offer: None,
+            attempts: Vec::new(),
+            traces: Vec::new(),
+            max_wait_timer: max_wait
+                .map(|d| self.timers.schedule(now + d, TimerKind::MaxWait { conversation: id.clone() })),
+            retry_timer: None,
+            seen_epoch: 0,
+            waiting_for: Vec::new(),
+        };
+        let queue_id = self.queues[q as usize].id.clone();
+        if let Err(e) = self.scripts.add_conversation(&conversation, &queue_id, None) {
+            self.timers.cancel(conversation.max_wait_timer);
+            return Err(InputError::Illegal(format!("the scripts could not take the conversation: {e}")));
+        }
+        self.conversations.insert(id.clone(), conversation);
+        self.queues[q as usize].waiting.push_back(id.clone());
+        self.emit(Update::Queued { conversation: id.clone(), queue: queue_id });
+        self.decide(&id, 0);
+        Ok(())
+    }
+
+    /// Finds the pending offer of `conversation` that rings `agent`, or says why there is none.
+    pub(super) fn ringing(&self, conversation: &str, agent: &str) -> Result<(u64, AgentIx), InputError> {
+        let c =
+            self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let ix = self.agent_index(agent)?;
+        if let Some(offer) = c.offer.and_then(|o| self.offers.get(&o)) {
+            if offer.agents.contains(&ix) {
+                return Ok((offer.id, ix));
+            }
+        }
+        let last = c.attempts.iter().rev().find(|a| &*a.agent == agent);
+        Err(InputError::Illegal(match last {
+            Some(a) => format!(
+                "conversation `{conversation}` is not offered to `{agent}` any more: the offer was {}",
+                a.outcome.as_str()
+            ),
+            None => format!("conversation `{conversation}` was never offered to `{agent}`"),
+        }))
+    }
+
+    pub(super) fn accept(&mut self, conversation: &str, agent: &str) -> Result<(), InputError> {
+        let (offer_id, ix) = self.ringing(conversation, agent)?;
+        let offer = self.offers.remove(&offer_id).expect("ringing offer exists");
+        self.timers.cancel(Some(offer.timer));
+        let id = offer.conversation.clone();
+        self.emit(Update::Accepted { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
+        self.end_attempt(&id, ix, AttemptOutcome::Accepted);
+        for &other in offer.agents.iter().filter(|&&o| o != ix) {
+            self.take_back(&id, other);
+        }
+        let c = self.conversations.get_mut(&id).expect("offered conversation exists");
+        c.status = ConversationStatus::Assigned;
+        c.offer = None;
+        c.agent = Some(self.agents[ix as usize].id.clone());
+        self.timers.cancel(c.max_wait_timer.take());
+        self.timers.cancel(c.retry_timer.take());
+        let q = c.queue;
+        self.queues[q as usize].waiting.retain(|w| *w != id);
+        let a = &mut self.agents[ix as usize];
+        a.offer = None;
+        a.conversation = Some(id);
+        a.counters.answered += 1;
+        a.counters.missed_in_row = 0;
+        self.set_state(ix, State::Busy);
+        Ok(())
+    }
+
+    /// Withdraws a pending offer from one agent without fault: back to Waiting, no miss.
+    pub(super) fn take_back(&mut self, id: &Arc<str>, ix: AgentIx) {
+        self.emit(Update::Revoked { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
+        self.end_attempt(id, ix, AttemptOutcome::Revoked);
+        self.agents[ix as usize].offer = None;
+        self.set_state(ix, State::Waiting);
+    }
+
+    pub(super) fn decline(&mut self, conversation: &str, agent: &str) -> Result<(), InputError> {
+        let (offer_id, ix) = self.ringing(conversation, agent)?;
+        let id = self.conversations[conversation].id.clone();
+        self.end_attempt(&id, ix, AttemptOutcome::Declined);
+        let a = &mut self.agents[ix as usize];
+        a.offer = None;
+        a.counters.declined += 1;
+        self.set_state(ix, State::Waiting);
+        self.emit(Update::Declined { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
+        let offer = self.offers.get_mut(&offer_id).expect("ringing offer exists");
+        offer.agents.retain(|&o| o != ix);
+        if offer.agents.is_empty() {
+            self.drop_offer(&id);
+            self.decide(&id, 0);
+        }
+        Ok(())
+    }
+
+    pub(super) fn close(&mut self, conversation: &str) -> Result<(), InputError> {
+        let c =
+            self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        if c.status != ConversationStatus::Assigned {
+            return Err(InputError::Illegal(format!(
+                "conversation `{conversation}` is {}; only an assigned conversation can be closed",
+                c.status.as_str()
+            )));
+        }
+        let id = c.id.clone();
+        self.finish_talk(&id);
+        Ok(())
+    }
+
+    /// The agent is done talking: wrap-up for the team's time, or closed at once.
+    pub(super) fn finish_talk(&mut self, id: &Arc<str>) {
+        let now = self.now();
+        let agent_id = self.conversations[id].agent.clone().expect("assigned conversation has an agent");
+        let ix = self.agent_ix[&agent_id];
+        let a = &mut self.agents[ix as usize];
+        a.counters.talk_time = a.counters.talk_time + (now - a.state_since);
+        let wrap_up = self.team(ix).wrap_up;
+        if wrap_up.is_zero() {
+            self.agents[ix as usize].conversation = None;
+            self.end_conversation(id, ConversationStatus::Closed, None);
+            self.set_state(ix, State::Waiting);
+        } else {
+            let until = now + wrap_up;
+            let timer = self.timers.schedule(until, TimerKind::WrapUpEnd { agent: ix });
+            self.agents[ix as usize].state_timer = Some(timer);
+            self.conversations.get_mut(id).unwrap().status = ConversationStatus::PostProcessing;
+            self.emit(Update::WrapUp { conversation: id.clone(), agent: agent_id, until });
+            self.set_state(ix, State::PostProcessing);
+        }
+    }
+
+    pub(super) fn wrap_up_ended(&mut self, ix: AgentIx) {
+        let a = &mut self.agents[ix as usize];
+        a.state_timer = None;
+        if let Some(id) = a.conversation.take() {
+            self.end_conversation(&id, ConversationStatus::Closed, None);
+        }
+        if self.agents[ix as usize].state == State::PostProcessing {
+            self.set_state(ix, State::Waiting);
+        }
+    }
+
+    pub(super) fn abandon(&mut self, conversation: &str) -> Result<(), InputError> {
+        let c =
+            self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let id = c.id.clone();
+        match c.status {
+            ConversationStatus::Queued | ConversationStatus::Offered => {
+                self.revoke_offer(&id);
+                self.emit(Update::Abandoned { conversation: id.clone() });
+                self.end_conversation(&id, ConversationStatus::Abandoned, Some("the customer left".into()));
+                Ok(())
+            }
+            ConversationStatus::Assigned => {
+                self.emit(Update::Abandoned { conversation: id.clone() });
+                self.finish_talk(&id);
+                Ok(())
+            }
+            status => Err(InputError::Illegal(format!("conversation `{conversation}` is already {}", status.as_str()))),
+        }
+    }
+
+    pub(super) fn max_wait_exceeded(&mut self, id: &Arc<str>) {
+        let Some(c) = self.conversations.get_mut(id) else {
+            return;
+        };
+        c.max_wait_timer = None;
+        if !c.status.is_waiting() {
+            return;
+        }
+        let q = c.queue as usize;
+        self.revoke_offer(id);
+        let queue = self.queues[q].id.clone();
+        self.emit(Update::MaxWaitExceeded { conversation: id.clone(), queue });
+        match self.rules.queues[q].on_max_wait.clone() {
+            Some(to) => {
+                self.overflow(id, &to);
+                self.decide(id, 1);
+            }
+            None => self.end_conversation(id, ConversationStatus::MaxWaitExceeded, Some("max wait exceeded".into())),
+        }
+    }
+
+    pub(super) fn end_conversation(&mut self, id: &Arc<str>, status: ConversationStatus, reason: Option<String>) {
+        let now = self.now();
+        let Some(c) = self.conversations.get_mut(id) else {
+            return;
+        };
+        c.status = status;
+        c.ended_at = Some(now);
+        c.end_reason = reason;
+        self.timers.cancel(c.max_wait_timer.take());
+        self.timers.cancel(c.retry_timer.take());
+        let q = c.queue as usize;
+        self.queues[q].waiting.retain(|w| w != id);
+        self.scripts.drop_conversation(id);
+        if status == ConversationStatus::Closed {
+            self.emit(Update::Closed { conversation: id.clone() });
+        }
+        self.ended.push_back(id.clone());
+        while self.ended.len() > self.config.retain_ended {
+            if let Some(old) = self.ended.pop_front() {
+                self.conversations.remove(&old);
+            }
+        }
+    }
+
+    pub(super) fn overflow(&mut self, id: &Arc<str>, to: &str) {
+        let Some(target) = self.rules.queue_index(to) else {
+            return;
+        };
+        let now = self.now();
+        let c = self.conversations.get_mut(id).expect("conversation exists");
+        let from = c.queue as usize;
+        c.queue = target as u32;
+        c.queued_at = now;
+        self.queues[from].waiting.retain(|w| w != id);
+        self.queues[target].waiting.push_back(id.clone());
+        let to_id = self.queues[target].id.clone();
+        let _ = self.scripts.move_conversation(&self.conversations[id], &to_id);
+        self.emit(Update::Overflowed { conversation: id.clone(), from: self.queues[from].id.clone(), to: to_id });
+    }
+
+    pub(super) fn offer_timed_out(&mut self, offer_id: u64) {
+        let Some(offer) = self.offers.remove(&offer_id) else {
+            return;
+        };
+        let id = offer.conversation.clone();
+        let names = offer.agents.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect();
+        self.emit(Update::TimedOut { conversation: id.clone(), agents: names });
+        for &ix in &offer.agents {
+            self.end_attempt(&id, ix, AttemptOutcome::TimedOut);
+            self.agents[ix as usize].offer = None;
+            self.missed(ix);
+        }
+        if let Some(c) = self.conversations.get_mut(&id) {
+            c.offer = None;
+            c.status = ConversationStatus::Queued;
+            self.timers.cancel(c.retry_timer.take());
+        }
+        self.decide(&id, 0);
+    }
+
+    /// A missed offer: the team decides whether that means state Missed or presence Inactive,
+    /// and after `max_no_answer` misses in a row where the agent goes.
+    pub(super) fn missed(&mut self, ix: AgentIx) {
+        let team = self.team(ix).clone();
+        let a = &mut self.agents[ix as usize];
+        a.counters.missed += 1;
+        a.counters.missed_in_row += 1;
+        if team.max_no_answer > 0 && a.counters.missed_in_row >= team.max_no_answer {
+            a.counters.missed_in_row = 0;
+            match team.on_max_no_answer {
+                Some(Escalation::Presence(p)) => {
+                    self.set_state(ix, State::Waiting);
+                    self.set_presence(ix, &p);
+                }
+                Some(Escalation::Pause(cause)) => {
+                    self.agents[ix as usize].pause_cause = Some(cause);
+                    self.set_state(ix, State::Paused);
+                }
+                None => self.set_state(ix, State::Waiting),
+            }
+            return;
+        }
+        match team.on_miss {
+            MissAction::Missed if !team.no_answer_delay.is_zero() => {
+                let timer = self.timers.schedule(self.now() + team.no_answer_delay, TimerKind::MissedEnd { agent: ix });
+                self.agents[ix as usize].state_timer = Some(timer);
+                self.set_state(ix, State::Missed);
+            }
+            MissAction::Missed => self.set_state(ix, State::Waiting),
+            MissAction::Inactive => {
+                self.set_state(ix, State::Waiting);
+                self.set_presence(ix, "inactive");
+            }
+        }
+    }
+
+    /// Takes back a pending offer without fault (the customer left, max wait, sign-out).
+    pub(super) fn revoke_offer(&mut self, id: &Arc<str>) {
+        let Some(offer_id) = self.conversations.get(id).and_then(|c| c.offer) else {
+            return;
+        };
+        let agents = self.offers.get(&offer_id).map(|o| o.agents.clone()).unwrap_or_default();
+        for ix in agents {
+            self.take_back(id, ix);
+        }
+        self.drop_offer(id);
+    }
+
+    /// Takes one agent out of the offer ringing them; the conversation is decided again if
+    /// nobody is left ringing.
+    pub(super) fn withdraw_offer_from(&mut self, ix: AgentIx) {
+        let Some(offer_id) = self.agents[ix as usize].offer else {
+            return;
+        };
+        let Some(offer) = self.offers.get_mut(&offer_id) else {
+            return;
+        };
+        offer.agents.retain(|&o| o != ix);
+        let (id, empty) = (offer.conversation.clone(), offer.agents.is_empty());
+        self.take_back(&id, ix);
+        if empty {
+            self.drop_offer(&id);
+            self.decide(&id, 0);
+        }
+    }
+
+    pub(super) fn drop_offer(&mut self, id: &Arc<str>) {
+        let Some(c) = self.conversations.get_mut(id) else {
+            return;
+        };
+        if let Some(offer) = c.offer.take().and_then(|o| self.offers.remove(&o)) {
+            self.timers.cancel(Some(offer.timer));
+        }
+        self.timers.cancel(c.retry_timer.take());
+        if c.status == ConversationStatus::Offered {
+            c.status = ConversationStatus::Queued;
+        }
+    }
+
+    pub(super) fn end_attempt(&mut self, id: &Arc<str>, ix: AgentIx, outcome: AttemptOutcome) {
+        let now = self.now();
+        let Some(c) = self.conversations.get_mut(id) else {
+            return;
+        };
+        let agent = &self.agents[ix as usize].id;
+        if let Some(attempt) =
+            c.attempts.iter_mut().rev().find(|a| a.agent == *agent && a.outcome == AttemptOutcome::Pending)
+        {
+            attempt.outcome = outcome;
+            attempt.ended_at = Some(now);
+            let _ = self.scripts.record_attempt(id, attempt);
+        }
+    }
+}

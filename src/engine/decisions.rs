@@ -1,0 +1,285 @@
+//! Asking a policy, checking its decision, tracing it and carrying it out.
+
+use std::sync::Arc;
+
+use super::*;
+
+impl Engine {
+    /// Asks the queue's policy about a waiting conversation and carries out the decision.
+    /// While an offer is ringing, only an offer to more agents (ring progressively) is applied.
+    pub(super) fn decide(&mut self, id: &Arc<str>, hops: u32) {
+        self.flush_view();
+        let Some(c) = self.conversations.get(id) else {
+            return;
+        };
+        if !c.status.is_waiting() {
+            return;
+        }
+        let q = c.queue;
+        let epoch = self.queues[q as usize].epoch;
+        self.conversations.get_mut(id).unwrap().seen_epoch = epoch;
+        let c = &self.conversations[id];
+        let ringing: Vec<AgentIx> =
+            c.offer.and_then(|o| self.offers.get(&o)).map(|o| o.agents.clone()).unwrap_or_default();
+        let qdef = &self.rules.queues[q as usize];
+        let (policy, fallback) = (qdef.policy.clone(), qdef.fallback.clone());
+        let mut skipped = Vec::new();
+        let started = self.config.record_latencies.then(std::time::Instant::now);
+        let mut decided = self.ask(&policy, false, id, q, &ringing, &mut skipped);
+        let mut by = policy;
+        let mut error = None;
+        if let Err(e) = decided.as_ref().map_err(String::clone).and_then(|d| self.check(d, q, &ringing)) {
+            self.metrics.policy_errors += 1;
+            error = Some(e);
+            skipped.clear();
+            decided = match fallback {
+                Some(f) if f != by => {
+                    let d = self
+                        .ask(&f, true, id, q, &ringing, &mut skipped)
+                        .and_then(|d| self.check(&d, q, &ringing).map(|()| d));
+                    by = format!("{f} (fallback)");
+                    d
+                }
+                _ => Err(String::new()),
+            };
+            if let Err(e) = &decided {
+                if !e.is_empty() {
+                    error = Some(format!("{}; {by}: {e}", error.unwrap_or_default()));
+                }
+                skipped.clear();
+                by = "host fallback".into();
+            }
+        }
+        if let Some(t) = started {
+            self.metrics.latencies.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+        }
+        self.metrics.decisions += 1;
+        // What the policy logged belongs before the decision it led to.
+        for (level, message) in self.scripts.take_logs() {
+            self.emit(Update::Log { level, message });
+        }
+        let decision = decided.unwrap_or(Decision::Wait {
+            retry_after: Some(self.rules.queues[q as usize].retry_after_error),
+            for_agents: Vec::new(),
+        });
+        let trace = Trace {
+            at: self.now(),
+            queue: self.queues[q as usize].id.clone(),
+            policy: by,
+            generation: self.scripts.generation(),
+            considered: self.queues[q as usize].members.len(),
+            skipped: self.skips(q, &decision, skipped),
+            decision: self.record(&decision),
+            error,
+        };
+        let trace = Arc::new(trace);
+        self.conversations.get_mut(id).unwrap().traces.push(trace.clone());
+        self.emit(Update::Decided { conversation: id.clone(), trace });
+        self.apply(id, q, decision, &ringing, hops);
+    }
+
+    pub(super) fn ask(
+        &mut self,
+        policy: &str,
+        as_fallback: bool,
+        id: &Arc<str>,
+        q: u32,
+        ringing: &[AgentIx],
+        skipped: &mut Vec<(AgentIx, Reason)>,
+    ) -> Result<Decision, String> {
+        let now = self.now();
+        if let Some(p) = self.rust_policies.get_mut(policy) {
+            let qdef = &self.rules.queues[q as usize];
+            let ctx = DecisionContext {
+                conversation: &self.conversations[id],
+                queue_id: &qdef.id,
+                queue_index: q,
+                allowed: qdef.allowed,
+                candidates: &self.queues[q as usize].members,
+                agents: &self.agents,
+                options: if as_fallback { &qdef.fallback_options } else { &qdef.options },
+                now,
+                track_work_day: self.rules.settings.track_work_day,
+                ringing,
+            };
+            return p.decide(&ctx, skipped);
+        }
+        self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped).map_err(|f| f.message)
+    }
+
+    /// The host's own checks on a decision, so a buggy policy cannot offer to a busy agent.
+    pub(super) fn check(&self, decision: &Decision, q: u32, ringing: &[AgentIx]) -> Result<(), String> {
+        match decision {
+            Decision::Offer { agents, timeout, .. } => {
+                if agents.is_empty() {
+                    return Err("policy offered to nobody; return policies.wait() instead".into());
+                }
+                if timeout.0 <= 0 {
+                    return Err("offer timeout must be longer than zero".into());
+                }
+                let allowed = self.rules.queues[q as usize].allowed;
+                for (i, &ix) in agents.iter().enumerate() {
+                    let a = &self.agents[ix as usize];
+                    if agents[..i].contains(&ix) {
+                        return Err(format!("policy offered to {} twice", a.id));
+                    }
+                    if !self.queues[q as usize].members.contains(&ix) {
+                        return Err(format!(
+                            "policy offered to {}, who is not in queue {}",
+                            a.id, self.queues[q as usize].id
+                        ));
+                    }
+                    if ringing.contains(&ix) {
+                        continue;
+                    }
+                    if let Some(why) = a.blocked() {
+                        return Err(format!("policy offered to {}, who cannot take it ({why})", a.id));
+                    }
+                    if !allowed.contains(a.base) {
+                        return Err(format!(
+                            "policy offered to {}, whose presence {} the queue does not allow",
+                            a.id, a.base
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Decision::Overflow { queue } if self.rules.queue_index(queue).is_none() => {
+                Err(format!("policy overflowed to unknown queue `{queue}`"))
+            }
+            Decision::Overflow { queue } if **queue == *self.queues[q as usize].id => {
+                Err(format!("policy overflowed to its own queue `{queue}`"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The trace's skip list, in queue order: the policy's own reason for a candidate where it
+    /// gave one, else the host's reason when the candidate could not take an offer at all.
+    /// Candidates the policy considered and simply did not pick are not listed.
+    pub(super) fn skips(&self, q: u32, decision: &Decision, mut by_policy: Vec<(AgentIx, Reason)>) -> Vec<Skip> {
+        let offered: &[AgentIx] = match decision {
+            Decision::Offer { agents, .. } => agents,
+            _ => &[],
+        };
+        let members = &self.queues[q as usize].members;
+        let mut out = Vec::with_capacity(members.len() + by_policy.len());
+        for &ix in members {
+            if offered.contains(&ix) {
+                continue;
+            }
+            let reason = match by_policy.iter().position(|(a, _)| *a == ix) {
+                Some(i) => by_policy.swap_remove(i).1,
+                None => match self.agents[ix as usize].blocked() {
+                    Some(why) => Reason::Fixed(why),
+                    None if !self.can_take(ix, q) => Reason::Fixed("presence_not_allowed"),
+                    None => continue,
+                },
+            };
+            out.push(Skip { agent: self.agents[ix as usize].id.clone(), reason });
+        }
+        // Reasons a policy gave for agents outside the queue's list (a policy's own business).
+        out.extend(
+            by_policy.into_iter().map(|(ix, reason)| Skip { agent: self.agents[ix as usize].id.clone(), reason }),
+        );
+        out
+    }
+
+    /// The decision as the trace keeps it, with agent ids instead of indexes.
+    pub(super) fn record(&self, decision: &Decision) -> Decided {
+        match decision {
+            Decision::Offer { agents, timeout, extend_after } => Decided::Offer {
+                agents: agents.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect(),
+                timeout: *timeout,
+                extend_after: *extend_after,
+            },
+            Decision::Wait { retry_after, for_agents } => Decided::Wait {
+                retry_after: *retry_after,
+                for_agents: for_agents.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect(),
+            },
+            Decision::Overflow { queue } => Decided::Overflow { queue: queue.clone() },
+            Decision::GiveUp { reason } => Decided::GiveUp { reason: reason.clone() },
+        }
+    }
+
+    pub(super) fn apply(&mut self, id: &Arc<str>, q: u32, decision: Decision, ringing: &[AgentIx], hops: u32) {
+        let now = self.now();
+        match decision {
+            Decision::Offer { agents, timeout, extend_after } => {
+                let new: Vec<AgentIx> = agents.into_iter().filter(|ix| !ringing.contains(ix)).collect();
+                let offer_id = match self.conversations[id].offer {
+                    Some(existing) => existing,
+                    None => {
+                        let offer_id = self.next_offer;
+                        self.next_offer += 1;
+                        let timer = self.timers.schedule(now + timeout, TimerKind::OfferTimeout { offer: offer_id });
+                        let offer = Offer {
+                            id: offer_id,
+                            conversation: id.clone(),
+                            agents: Vec::new(),
+                            expires: now + timeout,
+                            timer,
+                        };
+                        self.offers.insert(offer_id, offer);
+                        let c = self.conversations.get_mut(id).unwrap();
+                        c.offer = Some(offer_id);
+                        c.status = ConversationStatus::Offered;
+                        offer_id
+                    }
+                };
+                let expires = self.offers[&offer_id].expires;
+                let queue = self.queues[q as usize].id.clone();
+                if !new.is_empty() {
+                    let names = new.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect();
+                    self.emit(Update::Offered { conversation: id.clone(), agents: names, timeout: expires - now });
+                }
+                for &ix in &new {
+                    let agent = self.agents[ix as usize].id.clone();
+                    let c = self.conversations.get_mut(id).unwrap();
+                    c.attempts.push(Attempt {
+                        agent,
+                        queue: queue.clone(),
+                        offered_at: now,
+                        ended_at: None,
+                        outcome: AttemptOutcome::Pending,
+                    });
+                    let a = &mut self.agents[ix as usize];
+                    a.offer = Some(offer_id);
+                    a.counters.offered += 1;
+                    self.set_state(ix, State::Offered);
+                }
+                self.offers.get_mut(&offer_id).unwrap().agents.extend(&new);
+                if let Some(step) = extend_after.filter(|&s| now + s < expires) {
+                    let c = self.conversations.get_mut(id).unwrap();
+                    self.timers.cancel(c.retry_timer.take());
+                    c.retry_timer =
+                        Some(self.timers.schedule(now + step, TimerKind::Retry { conversation: id.clone() }));
+                }
+            }
+            // While an offer rings, anything but "offer more" leaves it ringing.
+            _ if !ringing.is_empty() => {}
+            Decision::Wait { retry_after, for_agents } => {
+                let c = self.conversations.get_mut(id).unwrap();
+                c.waiting_for = for_agents;
+                self.timers.cancel(c.retry_timer.take());
+                if let Some(d) = retry_after {
+                    c.retry_timer = Some(self.timers.schedule(now + d, TimerKind::Retry { conversation: id.clone() }));
+                }
+            }
+            Decision::Overflow { queue } => {
+                if hops >= MAX_OVERFLOW_HOPS {
+                    self.give_up(id, format!("overflowed {MAX_OVERFLOW_HOPS} times in a row"));
+                } else {
+                    self.overflow(id, &queue);
+                    self.decide(id, hops + 1);
+                }
+            }
+            Decision::GiveUp { reason } => self.give_up(id, reason),
+        }
+    }
+
+    pub(super) fn give_up(&mut self, id: &Arc<str>, reason: String) {
+        self.emit(Update::GaveUp { conversation: id.clone(), reason: reason.clone() });
+        self.end_conversation(id, ConversationStatus::GaveUp, Some(reason));
+    }
+}

@@ -1,0 +1,381 @@
+//! The engine: the single owner of domain state, handling one input at a time.
+//!
+//! Everything that changes agents, queues, conversations, offers and timers
+//! happens in [`Engine::handle`] and [`Engine::fire_due`]. Given the same
+//! inputs and clock readings it produces the same updates.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use rustc_hash::FxHashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::agent::{Agent, AgentIx, State, Status};
+use crate::clock::Clock;
+use crate::conversation::{Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation};
+use crate::decision::{Decided, Decision, Reason, Skip, Trace};
+use crate::error::{Diagnostic, InputError, LoadError};
+use crate::input::{parse_periods, Input};
+use crate::offer::Offer;
+use crate::policy::{DecisionContext, Policy};
+use crate::presence::BaseStatus;
+use crate::rules::{Escalation, MissAction, RuleSet, TeamDef};
+use crate::script::{self, Limits, Scripts};
+use crate::time::Timestamp;
+use crate::timer::{TimerInfo, TimerKind, Timers};
+use crate::update::{Stamped, Update};
+
+mod agents;
+mod conversations;
+mod decisions;
+mod reload;
+
+/// How far one conversation may overflow from queue to queue within one decision.
+const MAX_OVERFLOW_HOPS: u32 = 8;
+
+/// Settings of an engine that are not part of the scripts.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub scripts: PathBuf,
+    pub limits: Limits,
+    /// Ended conversations kept in memory for reading back (oldest dropped first).
+    pub retain_ended: usize,
+    /// Record every decision's latency (for benchmarks); off by default.
+    pub record_latencies: bool,
+}
+
+impl EngineConfig {
+    pub fn new(scripts: impl Into<PathBuf>) -> Self {
+        EngineConfig {
+            scripts: scripts.into(),
+            limits: Limits::default(),
+            retain_ended: 10_000,
+            record_latencies: false,
+        }
+    }
+}
+
+/// Counters for monitoring.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    pub inputs: u64,
+    pub timers_fired: u64,
+    pub decisions: u64,
+    pub policy_errors: u64,
+    /// Nanoseconds per decision, when [`EngineConfig::record_latencies`] is on.
+    pub latencies: Vec<u32>,
+}
+
+struct QueueRuntime {
+    id: Arc<str>,
+    members: Vec<AgentIx>,
+    /// Conversations waiting in this queue (queued or offered), in arrival order.
+    waiting: VecDeque<Arc<str>>,
+    /// Bumped whenever a member may have become able to take work.
+    epoch: u64,
+}
+
+pub struct Engine {
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    rules: RuleSet,
+    scripts: Scripts,
+    rust_policies: BTreeMap<String, Box<dyn Policy>>,
+    agents: Vec<Agent>,
+    agent_ix: FxHashMap<Arc<str>, AgentIx>,
+    queues: Vec<QueueRuntime>,
+    conversations: FxHashMap<Arc<str>, Conversation>,
+    ended: VecDeque<Arc<str>>,
+    offers: FxHashMap<u64, Offer>,
+    next_offer: u64,
+    timers: Timers,
+    updates: Vec<Stamped>,
+    dirty: Vec<AgentIx>,
+    is_dirty: Vec<bool>,
+    reevaluate: BTreeSet<u32>,
+    /// Bumped each time an agent may have become able to take work; see `reevaluate_queue`.
+    epoch: u64,
+    /// Per agent, the epoch at which it last became able to take work.
+    agent_epoch: Vec<u64>,
+    metrics: Metrics,
+}
+
+impl Engine {
+    /// Loads the scripts folder and starts with every agent signed out and nothing queued.
+    pub fn new(
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+        rust_policies: Vec<Box<dyn Policy>>,
+    ) -> Result<Self, LoadError> {
+        let rust_policies: BTreeMap<String, Box<dyn Policy>> =
+            rust_policies.into_iter().map(|p| (p.spec().name, p)).collect();
+        let specs: Vec<_> = rust_policies.values().map(|p| p.spec()).collect();
+        let (rules, scripts) = script::load(&config.scripts, &config.limits, &specs, 1)?;
+        let mut engine = Engine {
+            clock,
+            config,
+            rules: RuleSet::default(),
+            scripts,
+            rust_policies,
+            agents: Vec::new(),
+            agent_ix: FxHashMap::default(),
+            queues: Vec::new(),
+            conversations: FxHashMap::default(),
+            ended: VecDeque::new(),
+            offers: FxHashMap::default(),
+            next_offer: 1,
+            timers: Timers::default(),
+            updates: Vec::new(),
+            dirty: Vec::new(),
+            is_dirty: Vec::new(),
+            reevaluate: BTreeSet::new(),
+            epoch: 0,
+            agent_epoch: Vec::new(),
+            metrics: Metrics::default(),
+        };
+        engine.install(rules, BTreeMap::new()).map_err(|d| LoadError { diagnostics: d })?;
+        Ok(engine)
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn clock_is_virtual(&self) -> bool {
+        self.clock.is_virtual()
+    }
+
+    pub fn scripts_dir(&self) -> &Path {
+        &self.config.scripts
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.scripts.generation()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn metrics_mut(&mut self) -> &mut Metrics {
+        &mut self.metrics
+    }
+
+    /// Bytes held by the Lua VM (the view tables and the scripts).
+    pub fn lua_memory(&self) -> usize {
+        self.scripts.memory_used()
+    }
+
+    pub fn agents(&self) -> &[Agent] {
+        &self.agents
+    }
+
+    pub fn agent(&self, id: &str) -> Option<&Agent> {
+        self.agent_ix.get(id).map(|&ix| &self.agents[ix as usize])
+    }
+
+    pub fn conversation(&self, id: &str) -> Option<&Conversation> {
+        self.conversations.get(id)
+    }
+
+    /// Ids of the conversations waiting in a queue, in arrival order.
+    pub fn waiting(&self, queue: &str) -> Option<Vec<Arc<str>>> {
+        self.queues.iter().find(|q| &*q.id == queue).map(|q| q.waiting.iter().cloned().collect())
+    }
+
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.timers.next_due()
+    }
+
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Every pending timer, in due order.
+    pub fn timers(&self) -> Vec<TimerInfo> {
+        self.timers
+            .iter()
+            .map(|(key, kind)| TimerInfo {
+                due: key.due.to_rfc3339(),
+                kind: kind.name(),
+                subject: match kind {
+                    TimerKind::OfferTimeout { offer } => {
+                        self.offers.get(offer).map(|o| o.conversation.to_string()).unwrap_or_default()
+                    }
+                    TimerKind::WrapUpEnd { agent } | TimerKind::MissedEnd { agent } | TimerKind::Vacation { agent } => {
+                        self.agents[*agent as usize].id.to_string()
+                    }
+                    TimerKind::MaxWait { conversation } | TimerKind::Retry { conversation } => conversation.to_string(),
+                },
+            })
+            .collect()
+    }
+
+    // ---------------------------------------------------------------- inputs
+
+    /// Handles one input. On error nothing changed; on success, the updates it caused.
+    pub fn handle(&mut self, input: Input) -> Result<Vec<Stamped>, InputError> {
+        self.metrics.inputs += 1;
+        self.dispatch(input)?;
+        self.settle();
+        Ok(std::mem::take(&mut self.updates))
+    }
+
+    /// Fires every timer due at the clock's current reading, in due order.
+    pub fn fire_due(&mut self) -> Vec<Stamped> {
+        let now = self.now();
+        while let Some((_, kind)) = self.timers.pop_due(now) {
+            self.metrics.timers_fired += 1;
+            self.fire(kind);
+            self.settle();
+        }
+        std::mem::take(&mut self.updates)
+    }
+
+    /// Moves a virtual clock to `t`, firing the timers due on the way at their own times.
+    pub fn advance_to(&mut self, t: Timestamp) -> Vec<Stamped> {
+        let mut out = Vec::new();
+        while let Some(due) = self.timers.next_due().filter(|&d| d <= t) {
+            self.clock.advance_to(due);
+            out.extend(self.fire_due());
+        }
+        self.clock.advance_to(t);
+        out
+    }
+
+    /// The one dispatcher: every input variant is handled here.
+    fn dispatch(&mut self, input: Input) -> Result<(), InputError> {
+        match input {
+            Input::Arrive(new) => self.arrive(*new),
+            Input::Accept { conversation, agent } => self.accept(&conversation, &agent),
+            Input::Decline { conversation, agent } => self.decline(&conversation, &agent),
+            Input::Close { conversation } => self.close(&conversation),
+            Input::Abandon { conversation } => self.abandon(&conversation),
+            Input::SignIn { agent } => {
+                let ix = self.agent_index(&agent)?;
+                let presence = self.rules.presences.default_id().to_string();
+                self.with_agent(ix, |a| a.online = true);
+                self.set_presence(ix, &presence);
+                Ok(())
+            }
+            Input::SignOut { agent } => {
+                let ix = self.agent_index(&agent)?;
+                self.withdraw_offer_from(ix);
+                self.with_agent(ix, |a| a.online = false);
+                self.set_presence(ix, "offline");
+                Ok(())
+            }
+            Input::SetPresence { agent, presence } => {
+                let ix = self.agent_index(&agent)?;
+                self.rules.presences.selectable(&presence).map_err(InputError::UnknownPresence)?;
+                self.set_presence(ix, &presence);
+                Ok(())
+            }
+            Input::SetStatus { agent, status } => {
+                let ix = self.agent_index(&agent)?;
+                let status: Status = status.parse().map_err(InputError::Illegal)?;
+                self.set_status(ix, status);
+                Ok(())
+            }
+            Input::Pause { agent, cause } => self.pause(&agent, &cause),
+            Input::Resume { agent } => {
+                let ix = self.agent_index(&agent)?;
+                if self.agents[ix as usize].state != State::Paused {
+                    return Err(InputError::Illegal(format!("agent `{agent}` is not paused")));
+                }
+                self.set_state(ix, State::Waiting);
+                Ok(())
+            }
+            Input::StartWorkDay { agent } => self.set_availability(&agent, |a| a.work_day = true),
+            Input::EndWorkDay { agent } => self.set_availability(&agent, |a| a.work_day = false),
+            Input::SetDismissed { agent, dismissed } => self.set_availability(&agent, |a| a.dismissed = dismissed),
+            Input::SetVacations { agent, periods } => {
+                let ix = self.agent_index(&agent)?;
+                let periods = parse_periods(&periods).map_err(InputError::Illegal)?;
+                self.agents[ix as usize].vacations = periods;
+                self.refresh_vacation(ix);
+                Ok(())
+            }
+        }
+    }
+
+    fn fire(&mut self, kind: TimerKind) {
+        match kind {
+            TimerKind::OfferTimeout { offer } => self.offer_timed_out(offer),
+            TimerKind::WrapUpEnd { agent } => self.wrap_up_ended(agent),
+            TimerKind::MissedEnd { agent } => {
+                let a = &mut self.agents[agent as usize];
+                a.state_timer = None;
+                if a.state == State::Missed {
+                    self.set_state(agent, State::Waiting);
+                }
+            }
+            TimerKind::MaxWait { conversation } => self.max_wait_exceeded(&conversation),
+            TimerKind::Retry { conversation } => {
+                if let Some(c) = self.conversations.get_mut(&conversation) {
+                    c.retry_timer = None;
+                    if c.status.is_waiting() {
+                        self.decide(&conversation, 0);
+                    }
+                }
+            }
+            TimerKind::Vacation { agent } => {
+                self.agents[agent as usize].vacation_timer = None;
+                self.refresh_vacation(agent);
+            }
+        }
+    }
+
+    /// After an input: push agent changes to the Lua view, then let waiting conversations
+    /// try the agents who became free, until nothing more changes.
+    fn settle(&mut self) {
+        // Decisions only take agents, never free them, so this drains quickly; the cap only
+        // guards against a future change breaking that.
+        let cap = 4 * self.queues.len() + 64;
+        for _ in 0..cap {
+            self.flush_view();
+            let Some(q) = self.reevaluate.pop_first() else {
+                break;
+            };
+            self.reevaluate_queue(q);
+        }
+        for (level, message) in self.scripts.take_logs() {
+            self.emit(Update::Log { level, message });
+        }
+    }
+
+    /// Asks again about the queue's waiting conversations that have not seen its latest change,
+    /// in arrival order, while some member can still take work.
+    fn reevaluate_queue(&mut self, q: u32) {
+        let mut i = 0;
+        while let Some(id) = self.queues[q as usize].waiting.get(i).cloned() {
+            i += 1;
+            let epoch = self.queues[q as usize].epoch;
+            let stale = self.conversations.get(&id).is_some_and(|c| {
+                c.status == ConversationStatus::Queued
+                    && c.queue == q
+                    && if c.waiting_for.is_empty() {
+                        c.seen_epoch < epoch
+                    } else {
+                        c.waiting_for.iter().any(|&ix| self.agent_epoch[ix as usize] > c.seen_epoch)
+                    }
+            });
+            if !stale {
+                continue;
+            }
+            if !self.queues[q as usize].members.iter().any(|&ix| self.can_take(ix, q)) {
+                break;
+            }
+            self.decide(&id, 0);
+            self.flush_view();
+            // A decision that ended the conversation took it out of the list.
+            if self.queues[q as usize].waiting.get(i - 1) != Some(&id) {
+                i -= 1;
+            }
+        }
+    }
+}

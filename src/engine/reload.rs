@@ -1,0 +1,147 @@
+//! Swapping in a new generation of scripts without losing any state.
+
+use std::sync::Arc;
+
+use super::*;
+
+impl Engine {
+    /// Loads the scripts folder again and swaps the new rules in between two inputs.
+    /// On any problem the old rules stay in force and the diagnostics are returned; on
+    /// success, the new generation and the updates of re-evaluating waiting conversations.
+    pub fn reload(&mut self) -> Result<(u64, Vec<Stamped>), LoadError> {
+        let specs: Vec<_> = self.rust_policies.values().map(|p| p.spec()).collect();
+        let generation = self.scripts.generation() + 1;
+        let (rules, scripts) = script::load(&self.config.scripts, &self.config.limits, &specs, generation)?;
+        let memos = self.scripts.queue_memos();
+        let conversation_memos: HashMap<Arc<str>, serde_json::Value> = self
+            .conversations
+            .values()
+            .filter(|c| !c.status.is_ended())
+            .filter_map(|c| Some((c.id.clone(), self.scripts.conversation_memo(&c.id)?)))
+            .collect();
+        let old_scripts = std::mem::replace(&mut self.scripts, scripts);
+        let old_rules = self.rules.clone();
+        if let Err(diagnostics) = self.install_with(rules, memos, &conversation_memos) {
+            self.scripts = old_scripts;
+            self.rules = old_rules;
+            return Err(LoadError { diagnostics });
+        }
+        // Like a task router's re-evaluation: waiting conversations meet the new policies now.
+        for c in self.conversations.values_mut() {
+            c.waiting_for.clear();
+        }
+        for q in 0..self.queues.len() {
+            self.epoch += 1;
+            self.queues[q].epoch = self.epoch;
+            self.reevaluate.insert(q as u32);
+        }
+        self.settle();
+        Ok((generation, std::mem::take(&mut self.updates)))
+    }
+
+    pub(super) fn install(
+        &mut self,
+        rules: RuleSet,
+        memos: BTreeMap<String, serde_json::Value>,
+    ) -> Result<(), Vec<Diagnostic>> {
+        self.install_with(rules, memos, &HashMap::new())
+    }
+
+    /// Makes `rules` current: agents keep their run-time state, queues keep their waiting
+    /// conversations, and the new VM gets a complete view.
+    pub(super) fn install_with(
+        &mut self,
+        rules: RuleSet,
+        memos: BTreeMap<String, serde_json::Value>,
+        conversation_memos: &HashMap<Arc<str>, serde_json::Value>,
+    ) -> Result<(), Vec<Diagnostic>> {
+        // A queue that still holds conversations cannot disappear.
+        let mut problems = Vec::new();
+        for old in &self.queues {
+            let live = self
+                .conversations
+                .values()
+                .filter(|c| !c.status.is_ended() && self.queues[c.queue as usize].id == old.id)
+                .count();
+            if live > 0 && rules.queue_index(&old.id).is_none() {
+                problems.push(Diagnostic::new(
+                    "<reload>",
+                    None,
+                    format!(
+                        "queue `{}` was removed but still holds {live} conversation(s); keep it until they end",
+                        old.id
+                    ),
+                ));
+            }
+        }
+        for q in &rules.queues {
+            let known = |p: &str| self.scripts.has_policy(p) || self.rust_policies.contains_key(p);
+            for p in std::iter::once(&q.policy).chain(q.fallback.iter()) {
+                if !known(p) {
+                    problems.push(Diagnostic::new(
+                        q.at.file.clone(),
+                        q.at.line,
+                        format!("queue `{}`: policy `{p}` has no implementation", q.id),
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let now = self.now();
+        for def in &rules.agents {
+            match self.agent_ix.get(def.id.as_str()) {
+                Some(&ix) => self.agents[ix as usize].def = def.clone(),
+                None => {
+                    let ix = self.agents.len() as AgentIx;
+                    let agent = Agent::new(ix, def.clone(), now);
+                    self.agent_ix.insert(agent.id.clone(), ix);
+                    self.agents.push(agent);
+                    self.is_dirty.push(false);
+                    self.agent_epoch.push(0);
+                }
+            }
+        }
+        for a in &mut self.agents {
+            a.queues.clear();
+        }
+        let mut old_queues: HashMap<Arc<str>, (u32, QueueRuntime)> =
+            self.queues.drain(..).enumerate().map(|(i, q)| (q.id.clone(), (i as u32, q))).collect();
+        let mut remap = HashMap::new();
+        for (i, q) in rules.queues.iter().enumerate() {
+            let members: Vec<AgentIx> = q.agents.iter().map(|a| self.agent_ix[a.as_str()]).collect();
+            for &m in &members {
+                self.agents[m as usize].queues.push(i as u32);
+            }
+            let id: Arc<str> = Arc::from(q.id.as_str());
+            let waiting = match old_queues.remove(&id) {
+                Some((old_ix, old)) => {
+                    remap.insert(old_ix, i as u32);
+                    old.waiting
+                }
+                None => VecDeque::new(),
+            };
+            self.queues.push(QueueRuntime { id, members, waiting, epoch: 0 });
+        }
+        for c in self.conversations.values_mut() {
+            // Ended conversations of removed queues point nowhere; keep them readable via queue 0.
+            c.queue = remap.get(&c.queue).copied().unwrap_or(0);
+        }
+        self.rules = rules;
+        let track = self.rules.settings.track_work_day;
+        let view = (|| {
+            for a in &self.agents {
+                self.scripts.add_agent(a, track).map_err(|e| e.to_string())?;
+            }
+            let members: Vec<&[AgentIx]> = self.queues.iter().map(|q| &q.members[..]).collect();
+            self.scripts.set_queues(&self.rules, &members, &memos).map_err(|e| e.to_string())?;
+            for c in self.conversations.values().filter(|c| !c.status.is_ended()) {
+                let queue = self.queues[c.queue as usize].id.clone();
+                self.scripts.add_conversation(c, &queue, conversation_memos.get(&c.id)).map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        })();
+        view.map_err(|e| vec![Diagnostic::new("<reload>", None, format!("could not build the Lua view: {e}"))])
+    }
+}
