@@ -72,6 +72,8 @@ impl Engine {
         let offer = self.offers.remove(&offer_id).expect("ringing offer exists");
         self.timers.cancel(Some(offer.timer));
         let id = offer.conversation.clone();
+        // No policy will be asked about it again: its Lua view can go now.
+        self.scripts.drop_conversation(&id);
         self.emit(Update::Accepted { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
         self.end_attempt(&id, ix, AttemptOutcome::Accepted);
         for &other in offer.agents.iter().filter(|&&o| o != ix) {

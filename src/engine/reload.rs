@@ -16,7 +16,7 @@ impl Engine {
         let conversation_memos: HashMap<Arc<str>, serde_json::Value> = self
             .conversations
             .values()
-            .filter(|c| !c.status.is_ended())
+            .filter(|c| c.status.is_waiting())
             .filter_map(|c| Some((c.id.clone(), self.scripts.conversation_memo(&c.id)?)))
             .collect();
         let old_scripts = std::mem::replace(&mut self.scripts, scripts);
@@ -136,7 +136,7 @@ impl Engine {
             }
             let members: Vec<&[AgentIx]> = self.queues.iter().map(|q| &q.members[..]).collect();
             self.scripts.set_queues(&self.rules, &members, &memos).map_err(|e| e.to_string())?;
-            for c in self.conversations.values().filter(|c| !c.status.is_ended()) {
+            for c in self.conversations.values().filter(|c| c.status.is_waiting()) {
                 let queue = self.queues[c.queue as usize].id.clone();
                 self.scripts.add_conversation(c, &queue, conversation_memos.get(&c.id)).map_err(|e| e.to_string())?;
             }
