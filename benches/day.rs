@@ -69,6 +69,8 @@ presence.define {{ id = "training", text = "Away - in training", base = "away" }
 presence.pause_cause {{ id = "no_answer" }}
 presence.pause_cause {{ id = "break" }}
 for i = 1, {agents} do agents.define {{ id = "agent" .. i, team = "t" }} end
+-- The cheapest possible policy, to measure what a decision costs around the policy itself.
+policies.register("probe_wait", {{ options = {{ timeout = "duration" }}, decide = function(ctx) return policies.wait() end }})
 local used = {{ "{}" }}
 for q = 0, {q_last} do
     local members = {{}}
@@ -441,8 +443,39 @@ fn memory_with(agents: usize) -> (isize, usize) {
     (rust, lua)
 }
 
+/// `--probe`: the cost of one arrive + decide + abandon cycle on each queue policy, with
+/// half the agents busy, so a policy's own cost can be told from the engine's.
+fn probe(dir: &Path, agents: usize) {
+    let clock = VirtualClock::starting_at(Timestamp(0));
+    let mut engine = Engine::new(EngineConfig::new(dir), Arc::new(clock), Vec::new()).unwrap();
+    for i in 1..=agents {
+        let agent = format!("agent{i}");
+        engine.handle(Input::SignIn { agent: agent.clone() }).unwrap();
+        let status = if i % 2 == 0 { "callcenter" } else { "ready" };
+        engine.handle(Input::SetStatus { agent, status: status.into() }).unwrap();
+    }
+    for q in 0..policies().len() {
+        let n = 20_000;
+        let started = Instant::now();
+        for i in 0..n {
+            let id = format!("p{q}-{i}");
+            let arrive = NewConversation { id: id.clone(), queue: format!("q{q}"), ..Default::default() };
+            engine.handle(Input::Arrive(Box::new(arrive))).unwrap();
+            engine.handle(Input::Abandon { conversation: id }).unwrap();
+        }
+        let ns = started.elapsed().as_nanos() / n as u128;
+        println!("q{q} ({}): {ns} ns per arrive + decide + abandon", policies()[q]);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--probe") {
+        let dir = scripts(1000);
+        probe(&dir, 1000);
+        let _ = std::fs::remove_dir_all(dir);
+        return;
+    }
     let hours = args
         .iter()
         .position(|a| a == "--hours")
