@@ -85,7 +85,10 @@ impl Builder {
                     format!("cannot start the engine thread: {e}"),
                 )],
             })?;
-        started_rx.recv().unwrap_or_else(|_| Err(LoadError { diagnostics: vec![] }))?;
+        started_rx.recv().unwrap_or_else(|_| {
+            let why = "the engine thread ended before it started (it panicked; see stderr)";
+            Err(LoadError { diagnostics: vec![crate::Diagnostic::new("<host>", None, why)] })
+        })?;
         Ok(Handle { tx, updates, clock, thread: Some(thread) })
     }
 }
