@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::presence::BaseStatus;
+use crate::presence::{BaseSet, BaseStatus};
 use crate::rules::AgentDef;
 use crate::time::{Duration, Timestamp};
 use crate::timer::TimerKey;
@@ -161,6 +161,12 @@ impl Agent {
             (Status::Callcenter, State::Missed) => Some("state_missed"),
             (Status::Callcenter, State::Paused) => Some("state_paused"),
         }
+    }
+
+    /// Why the agent cannot take an offer from a queue that allows the base statuses `allowed`:
+    /// [`Agent::blocked`], or `presence_not_allowed`. `None` when it can.
+    pub fn blocked_in(&self, allowed: BaseSet) -> Option<&'static str> {
+        self.blocked().or_else(|| (!allowed.contains(self.base)).then_some("presence_not_allowed"))
     }
 
     /// The "check availability" criteria of an open line; the first one that fails.

@@ -68,27 +68,6 @@ pub enum Input {
     },
 }
 
-impl Input {
-    /// The agent an input is about, if any (used to route it to a partition, and in errors).
-    pub fn agent(&self) -> Option<&str> {
-        match self {
-            Input::Accept { agent, .. }
-            | Input::Decline { agent, .. }
-            | Input::SignIn { agent }
-            | Input::SignOut { agent }
-            | Input::SetPresence { agent, .. }
-            | Input::SetStatus { agent, .. }
-            | Input::Pause { agent, .. }
-            | Input::Resume { agent }
-            | Input::StartWorkDay { agent }
-            | Input::EndWorkDay { agent }
-            | Input::SetVacations { agent, .. }
-            | Input::SetDismissed { agent, .. } => Some(agent),
-            Input::Arrive(_) | Input::Close { .. } | Input::Abandon { .. } => None,
-        }
-    }
-}
-
 /// Parses the vacation periods of a [`Input::SetVacations`].
 pub fn parse_periods(periods: &[(String, String)]) -> Result<Vec<(Timestamp, Timestamp)>, String> {
     periods

@@ -31,7 +31,7 @@ impl DecisionContext<'_> {
     /// Why `agent` cannot be offered this conversation right now, from the host's point of view
     /// (mode, state, presence); `None` when it can.
     pub fn blocked(&self, agent: &Agent) -> Option<&'static str> {
-        agent.blocked().or_else(|| (!self.allowed.contains(agent.base)).then_some("presence_not_allowed"))
+        agent.blocked_in(self.allowed)
     }
 
     /// Whether the agent was already offered this conversation and the offer ended.

@@ -15,14 +15,6 @@ pub struct Timestamp(pub i64);
 pub struct Duration(pub i64);
 
 impl Timestamp {
-    pub fn from_secs(secs: i64) -> Self {
-        Timestamp(secs * 1000)
-    }
-
-    pub fn millis(self) -> i64 {
-        self.0
-    }
-
     /// Seconds since the epoch as a float, which is how Lua sees time.
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / 1000.0

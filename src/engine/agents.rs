@@ -52,10 +52,9 @@ impl Engine {
         }
     }
 
-    /// Whether agent `ix` can be offered a conversation of queue `q` right now.
-    pub(super) fn can_take(&self, ix: AgentIx, q: u32) -> bool {
-        let a = &self.agents[ix as usize];
-        a.blocked().is_none() && self.rules.queues[q as usize].allowed.contains(a.base)
+    /// Why agent `ix` cannot be offered a conversation of queue `q` right now; `None` if it can.
+    pub(super) fn unable(&self, ix: AgentIx, q: u32) -> Option<&'static str> {
+        self.agents[ix as usize].blocked_in(self.rules.queues[q as usize].allowed)
     }
 
     pub(super) fn set_state(&mut self, ix: AgentIx, state: State) {

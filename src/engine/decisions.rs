@@ -9,46 +9,41 @@ impl Engine {
     /// While an offer is ringing, only an offer to more agents (ring progressively) is applied.
     pub(super) fn decide(&mut self, id: &Arc<str>, hops: u32) {
         self.flush_view();
-        let Some(c) = self.conversations.get(id) else {
+        let Some(c) = self.conversations.get_mut(id) else {
             return;
         };
         if !c.status.is_waiting() {
             return;
         }
         let q = c.queue;
-        let epoch = self.queues[q as usize].epoch;
-        self.conversations.get_mut(id).unwrap().seen_epoch = epoch;
-        let c = &self.conversations[id];
+        c.seen_epoch = self.queues[q as usize].epoch;
         let ringing: Vec<AgentIx> =
             c.offer.and_then(|o| self.offers.get(&o)).map(|o| o.agents.clone()).unwrap_or_default();
         let qdef = &self.rules.queues[q as usize];
         let (policy, fallback) = (qdef.policy.clone(), qdef.fallback.clone());
         let mut skipped = Vec::new();
         let started = self.config.record_latencies.then(std::time::Instant::now);
-        let mut decided = self.ask(&policy, false, id, q, &ringing, &mut skipped);
-        let mut by = policy;
+        let mut by = policy.clone();
         let mut error = None;
-        if let Err(e) = decided.as_ref().map_err(String::clone).and_then(|d| self.check(d, q, &ringing)) {
+        let mut decided = self.ask_checked(&policy, false, id, q, &ringing, &mut skipped);
+        if let Err(first) = &decided {
+            // The queue's fallback policy decides instead; if there is none, or it fails too,
+            // the host's fallback below (wait and retry) does.
             self.metrics.policy_errors += 1;
-            error = Some(e);
+            let mut message = first.clone();
             skipped.clear();
-            decided = match fallback {
-                Some(f) if f != by => {
-                    let d = self
-                        .ask(&f, true, id, q, &ringing, &mut skipped)
-                        .and_then(|d| self.check(&d, q, &ringing).map(|()| d));
-                    by = format!("{f} (fallback)");
-                    d
+            if let Some(f) = fallback.filter(|f| *f != policy) {
+                decided = self.ask_checked(&f, true, id, q, &ringing, &mut skipped);
+                match &decided {
+                    Ok(_) => by = format!("{f} (fallback)"),
+                    Err(e) => message = format!("{message}; {f} (fallback): {e}"),
                 }
-                _ => Err(String::new()),
-            };
-            if let Err(e) = &decided {
-                if !e.is_empty() {
-                    error = Some(format!("{}; {by}: {e}", error.unwrap_or_default()));
-                }
+            }
+            if decided.is_err() {
                 skipped.clear();
                 by = "host fallback".into();
             }
+            error = Some(message);
         }
         if let Some(t) = started {
             self.metrics.latencies.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
@@ -78,7 +73,7 @@ impl Engine {
         self.apply(id, q, decision, &ringing, hops);
     }
 
-    pub(super) fn ask(
+    fn ask(
         &mut self,
         policy: &str,
         as_fallback: bool,
@@ -107,8 +102,23 @@ impl Engine {
         self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped).map_err(|f| f.message)
     }
 
+    /// Asks a policy and runs the host's checks on what it returned.
+    fn ask_checked(
+        &mut self,
+        policy: &str,
+        as_fallback: bool,
+        id: &Arc<str>,
+        q: u32,
+        ringing: &[AgentIx],
+        skipped: &mut Vec<(AgentIx, Reason)>,
+    ) -> Result<Decision, String> {
+        let decision = self.ask(policy, as_fallback, id, q, ringing, skipped)?;
+        self.check(&decision, q, ringing)?;
+        Ok(decision)
+    }
+
     /// The host's own checks on a decision, so a buggy policy cannot offer to a busy agent.
-    pub(super) fn check(&self, decision: &Decision, q: u32, ringing: &[AgentIx]) -> Result<(), String> {
+    fn check(&self, decision: &Decision, q: u32, ringing: &[AgentIx]) -> Result<(), String> {
         match decision {
             Decision::Offer { agents, timeout, .. } => {
                 if agents.is_empty() {
@@ -117,7 +127,6 @@ impl Engine {
                 if timeout.0 <= 0 {
                     return Err("offer timeout must be longer than zero".into());
                 }
-                let allowed = self.rules.queues[q as usize].allowed;
                 for (i, &ix) in agents.iter().enumerate() {
                     let a = &self.agents[ix as usize];
                     if agents[..i].contains(&ix) {
@@ -132,14 +141,15 @@ impl Engine {
                     if ringing.contains(&ix) {
                         continue;
                     }
-                    if let Some(why) = a.blocked() {
-                        return Err(format!("policy offered to {}, who cannot take it ({why})", a.id));
-                    }
-                    if !allowed.contains(a.base) {
-                        return Err(format!(
-                            "policy offered to {}, whose presence {} the queue does not allow",
-                            a.id, a.base
-                        ));
+                    match self.unable(ix, q) {
+                        Some("presence_not_allowed") => {
+                            return Err(format!(
+                                "policy offered to {}, whose presence {} the queue does not allow",
+                                a.id, a.base
+                            ))
+                        }
+                        Some(why) => return Err(format!("policy offered to {}, who cannot take it ({why})", a.id)),
+                        None => {}
                     }
                 }
                 Ok(())
@@ -170,9 +180,8 @@ impl Engine {
             }
             let reason = match by_policy.iter().position(|(a, _)| *a == ix) {
                 Some(i) => by_policy.swap_remove(i).1,
-                None => match self.agents[ix as usize].blocked() {
+                None => match self.unable(ix, q) {
                     Some(why) => Reason::Fixed(why),
-                    None if !self.can_take(ix, q) => Reason::Fixed("presence_not_allowed"),
                     None => continue,
                 },
             };

@@ -5,10 +5,10 @@
 //! inputs and clock readings it produces the same updates.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::agent::{Agent, AgentIx, State, Status};
 use crate::clock::Clock;
@@ -109,8 +109,7 @@ impl Engine {
     ) -> Result<Self, LoadError> {
         let rust_policies: BTreeMap<String, Box<dyn Policy>> =
             rust_policies.into_iter().map(|p| (p.spec().name, p)).collect();
-        let specs: Vec<_> = rust_policies.values().map(|p| p.spec()).collect();
-        let (rules, scripts) = script::load(&config.scripts, &config.limits, &specs, 1)?;
+        let (rules, scripts) = script::load(&config.scripts, &config.limits, &reload::host_specs(&rust_policies), 1)?;
         let mut engine = Engine {
             clock,
             config,
@@ -133,7 +132,7 @@ impl Engine {
             agent_epoch: Vec::new(),
             metrics: Metrics::default(),
         };
-        engine.install(rules, BTreeMap::new()).map_err(|d| LoadError { diagnostics: d })?;
+        engine.install(rules, BTreeMap::new(), &HashMap::new()).map_err(|d| LoadError { diagnostics: d })?;
         Ok(engine)
     }
 
@@ -143,10 +142,6 @@ impl Engine {
 
     pub fn clock_is_virtual(&self) -> bool {
         self.clock.is_virtual()
-    }
-
-    pub fn scripts_dir(&self) -> &Path {
-        &self.config.scripts
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -367,7 +362,7 @@ impl Engine {
             if !stale {
                 continue;
             }
-            if !self.queues[q as usize].members.iter().any(|&ix| self.can_take(ix, q)) {
+            if self.queues[q as usize].members.iter().all(|&ix| self.unable(ix, q).is_some()) {
                 break;
             }
             self.decide(&id, 0);

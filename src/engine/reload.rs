@@ -9,7 +9,7 @@ impl Engine {
     /// On any problem the old rules stay in force and the diagnostics are returned; on
     /// success, the new generation and the updates of re-evaluating waiting conversations.
     pub fn reload(&mut self) -> Result<(u64, Vec<Stamped>), LoadError> {
-        let specs: Vec<_> = self.rust_policies.values().map(|p| p.spec()).collect();
+        let specs = host_specs(&self.rust_policies);
         let generation = self.scripts.generation() + 1;
         let (rules, scripts) = script::load(&self.config.scripts, &self.config.limits, &specs, generation)?;
         let memos = self.scripts.queue_memos();
@@ -21,7 +21,7 @@ impl Engine {
             .collect();
         let old_scripts = std::mem::replace(&mut self.scripts, scripts);
         let old_rules = self.rules.clone();
-        if let Err(diagnostics) = self.install_with(rules, memos, &conversation_memos) {
+        if let Err(diagnostics) = self.install(rules, memos, &conversation_memos) {
             self.scripts = old_scripts;
             self.rules = old_rules;
             return Err(LoadError { diagnostics });
@@ -39,17 +39,9 @@ impl Engine {
         Ok((generation, std::mem::take(&mut self.updates)))
     }
 
-    pub(super) fn install(
-        &mut self,
-        rules: RuleSet,
-        memos: BTreeMap<String, serde_json::Value>,
-    ) -> Result<(), Vec<Diagnostic>> {
-        self.install_with(rules, memos, &HashMap::new())
-    }
-
     /// Makes `rules` current: agents keep their run-time state, queues keep their waiting
     /// conversations, and the new VM gets a complete view.
-    pub(super) fn install_with(
+    pub(super) fn install(
         &mut self,
         rules: RuleSet,
         memos: BTreeMap<String, serde_json::Value>,
@@ -57,12 +49,11 @@ impl Engine {
     ) -> Result<(), Vec<Diagnostic>> {
         // A queue that still holds conversations cannot disappear.
         let mut problems = Vec::new();
-        for old in &self.queues {
-            let live = self
-                .conversations
-                .values()
-                .filter(|c| !c.status.is_ended() && self.queues[c.queue as usize].id == old.id)
-                .count();
+        let mut live = vec![0usize; self.queues.len()];
+        for c in self.conversations.values().filter(|c| !c.status.is_ended()) {
+            live[c.queue as usize] += 1;
+        }
+        for (old, &live) in self.queues.iter().zip(&live) {
             if live > 0 && rules.queue_index(&old.id).is_none() {
                 problems.push(Diagnostic::new(
                     "<reload>",
@@ -144,4 +135,9 @@ impl Engine {
         })();
         view.map_err(|e| vec![Diagnostic::new("<reload>", None, format!("could not build the Lua view: {e}"))])
     }
+}
+
+/// The specs of the policies written in Rust, so queues can name them.
+pub(super) fn host_specs(policies: &BTreeMap<String, Box<dyn Policy>>) -> Vec<crate::rules::PolicySpec> {
+    policies.values().map(|p| p.spec()).collect()
 }
