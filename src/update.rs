@@ -88,26 +88,6 @@ pub enum Update {
 }
 
 impl Update {
-    /// The conversation this update is about, for filtering a stream.
-    pub fn conversation(&self) -> Option<&str> {
-        match self {
-            Update::Queued { conversation, .. }
-            | Update::Decided { conversation, .. }
-            | Update::Offered { conversation, .. }
-            | Update::Accepted { conversation, .. }
-            | Update::Declined { conversation, .. }
-            | Update::TimedOut { conversation, .. }
-            | Update::Revoked { conversation, .. }
-            | Update::Overflowed { conversation, .. }
-            | Update::GaveUp { conversation, .. }
-            | Update::MaxWaitExceeded { conversation, .. }
-            | Update::Abandoned { conversation }
-            | Update::WrapUp { conversation, .. }
-            | Update::Closed { conversation } => Some(conversation),
-            _ => None,
-        }
-    }
-
     /// One line of a human-readable timeline.
     pub fn describe(&self) -> String {
         match self {

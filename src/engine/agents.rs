@@ -139,8 +139,9 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn set_availability(&mut self, agent: &str, change: impl FnOnce(&mut Agent)) -> Result<(), InputError> {
-        let ix = self.agent_index(agent)?;
+    /// Applies a change to an availability input (work day, dismissal, vacation) and reports
+    /// the agent's availability if it changed.
+    pub(super) fn set_availability(&mut self, ix: AgentIx, change: impl FnOnce(&mut Agent)) {
         let track = self.rules.settings.track_work_day;
         let before = self.agents[ix as usize].unavailable(track);
         self.with_agent(ix, change);
@@ -150,7 +151,6 @@ impl Engine {
             let update = Update::AgentAvailability { agent: a.id.clone(), unavailable: after };
             self.emit(update);
         }
-        Ok(())
     }
 
     /// Recomputes "on vacation now" and schedules the next edge of a vacation period.
@@ -161,8 +161,7 @@ impl Engine {
         self.timers.cancel(old);
         let timer = next.map(|t| self.timers.schedule(t, TimerKind::Vacation { agent: ix }));
         self.agents[ix as usize].vacation_timer = timer;
-        let id = self.agents[ix as usize].id.clone();
-        let _ = self.set_availability(&id, |a| a.on_vacation = on);
+        self.set_availability(ix, |a| a.on_vacation = on);
     }
 
     pub(super) fn emit(&mut self, update: Update) {

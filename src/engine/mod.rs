@@ -285,9 +285,21 @@ impl Engine {
                 self.set_state(ix, State::Waiting);
                 Ok(())
             }
-            Input::StartWorkDay { agent } => self.set_availability(&agent, |a| a.work_day = true),
-            Input::EndWorkDay { agent } => self.set_availability(&agent, |a| a.work_day = false),
-            Input::SetDismissed { agent, dismissed } => self.set_availability(&agent, |a| a.dismissed = dismissed),
+            Input::StartWorkDay { agent } => {
+                let ix = self.agent_index(&agent)?;
+                self.set_availability(ix, |a| a.work_day = true);
+                Ok(())
+            }
+            Input::EndWorkDay { agent } => {
+                let ix = self.agent_index(&agent)?;
+                self.set_availability(ix, |a| a.work_day = false);
+                Ok(())
+            }
+            Input::SetDismissed { agent, dismissed } => {
+                let ix = self.agent_index(&agent)?;
+                self.set_availability(ix, |a| a.dismissed = dismissed);
+                Ok(())
+            }
             Input::SetVacations { agent, periods } => {
                 let ix = self.agent_index(&agent)?;
                 let periods = parse_periods(&periods).map_err(InputError::Illegal)?;
