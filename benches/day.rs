@@ -161,7 +161,6 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
         push(&mut plan, at, PlanItem::Pause(i as u32));
     }
 
-    let mut conversations_of: HashMap<Arc<str>, ()> = HashMap::new();
     let debug = std::env::var_os("ROTA_BENCH_DEBUG").is_some();
     let mut tally: std::collections::BTreeMap<(String, String), u64> = Default::default();
     let began = Instant::now();
@@ -217,7 +216,6 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
                 }
                 Update::Accepted { conversation, .. } => {
                     let at = now + Duration::from_secs(60 + rng.below(241) as i64);
-                    conversations_of.insert(conversation.clone(), ());
                     push(&mut plan, at, PlanItem::Close(conversation));
                 }
                 Update::AgentState { agent, state: "paused", .. } => {
@@ -230,8 +228,8 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
     let seconds = began.elapsed().as_secs_f64();
     if std::env::var_os("ROTA_BENCH_DEBUG").is_some() {
         let waiting: usize = (0..QUEUES).map(|q| engine.waiting(&format!("q{q}")).map_or(0, |w| w.len())).sum();
-        let gave_up = engine.metrics().decisions;
-        eprintln!("waiting at the end: {waiting}; decisions {gave_up}; timers {}", engine.pending_timers());
+        let decisions = engine.metrics().decisions;
+        eprintln!("waiting at the end: {waiting}; decisions {decisions}; timers {}", engine.pending_timers());
         for ((policy, kind), n) in &tally {
             eprintln!("  {policy:>22} {kind:>9} {n}");
         }
