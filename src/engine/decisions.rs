@@ -25,7 +25,7 @@ impl Engine {
         let started = self.config.record_latencies.then(std::time::Instant::now);
         let mut by = policy.clone();
         let mut error = None;
-        let mut decided = self.ask_checked(&policy, false, id, q, &ringing, &mut skipped);
+        let mut decided = self.ask(&policy, false, id, q, &ringing, &mut skipped);
         if let Err(first) = &decided {
             // The queue's fallback policy decides instead; if there is none, or it fails too,
             // the host's fallback below (wait and retry) does.
@@ -33,7 +33,7 @@ impl Engine {
             let mut message = first.clone();
             skipped.clear();
             if let Some(f) = fallback.filter(|f| *f != policy) {
-                decided = self.ask_checked(&f, true, id, q, &ringing, &mut skipped);
+                decided = self.ask(&f, true, id, q, &ringing, &mut skipped);
                 match &decided {
                     Ok(_) => by = format!("{f} (fallback)"),
                     Err(e) => message = format!("{message}; {f} (fallback): {e}"),
@@ -73,6 +73,7 @@ impl Engine {
         self.apply(id, q, decision, &ringing, hops);
     }
 
+    /// Asks a policy (Rust or Lua) and runs the host's checks on what it returned.
     fn ask(
         &mut self,
         policy: &str,
@@ -83,7 +84,7 @@ impl Engine {
         skipped: &mut Vec<(AgentIx, Reason)>,
     ) -> Result<Decision, String> {
         let now = self.now();
-        if let Some(p) = self.rust_policies.get_mut(policy) {
+        let decision = if let Some(p) = self.rust_policies.get_mut(policy) {
             let qdef = &self.rules.queues[q as usize];
             let ctx = DecisionContext {
                 conversation: &self.conversations[id],
@@ -97,22 +98,10 @@ impl Engine {
                 track_work_day: self.rules.settings.track_work_day,
                 ringing,
             };
-            return p.decide(&ctx, skipped);
-        }
-        self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped).map_err(|f| f.message)
-    }
-
-    /// Asks a policy and runs the host's checks on what it returned.
-    fn ask_checked(
-        &mut self,
-        policy: &str,
-        as_fallback: bool,
-        id: &Arc<str>,
-        q: u32,
-        ringing: &[AgentIx],
-        skipped: &mut Vec<(AgentIx, Reason)>,
-    ) -> Result<Decision, String> {
-        let decision = self.ask(policy, as_fallback, id, q, ringing, skipped)?;
+            p.decide(&ctx, skipped)?
+        } else {
+            self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped).map_err(|f| f.message)?
+        };
         self.check(&decision, q, ringing)?;
         Ok(decision)
     }
