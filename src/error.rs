@@ -73,6 +73,11 @@ pub enum EngineError {
     Input(#[from] InputError),
     #[error("the engine has stopped")]
     Stopped,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The input was applied but could not be made durable; the engine stopped.
+    #[error("not stored, the engine stopped: {0}")]
+    NotDurable(String),
     #[error("{0}")]
     Unsupported(String),
 }

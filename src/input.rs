@@ -1,13 +1,13 @@
 //! The closed set of inputs the engine handles, one at a time.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::conversation::NewConversation;
 use crate::time::Timestamp;
 
 /// Everything that can happen to the engine from outside. Timers that fall due
 /// are fed back by the loop itself ([`crate::engine::Engine::fire_due`]).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Input {
     /// A customer called or wrote: a conversation enters a queue.

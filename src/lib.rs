@@ -19,6 +19,7 @@ pub mod rules;
 pub mod runtime;
 pub mod scenario;
 pub mod script;
+pub mod store;
 pub mod time;
 pub mod timer;
 pub mod update;

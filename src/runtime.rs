@@ -2,21 +2,29 @@
 //!
 //! The Lua VM cannot move between threads, so the engine lives on one thread for its
 //! whole life; the [`Handle`] sends it commands and awaits the replies.
+//!
+//! With a [`Store`], the loop is durable: at start it replays the journal (see [`crate::store`])
+//! on a virtual clock, then switches to the real one, so timers that fell due while the process
+//! was down fire at once and the others keep their times. While running it takes every command
+//! already queued as one batch, journals the steps the batch took in one transaction (group
+//! commit), and only then replies and publishes updates: nothing is acknowledged before it is
+//! durable.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::agent::Agent;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, VirtualClock};
 use crate::conversation::Conversation;
-use crate::engine::{Engine, EngineConfig};
-use crate::error::{EngineError, InputError, LoadError};
+use crate::engine::{Engine, EngineConfig, ScriptStatus};
+use crate::error::EngineError;
 use crate::input::Input;
 use crate::policy::Policy;
-use crate::script::Limits;
+use crate::script::{Limits, Sources};
+use crate::store::{Record, Step, Store, StoreError};
 use crate::time::Duration;
 use crate::timer::TimerInfo;
 use crate::update::Stamped;
@@ -33,12 +41,13 @@ pub struct Builder {
     config: EngineConfig,
     clock: Arc<dyn Clock>,
     policies: Vec<Box<dyn Policy>>,
+    store: Option<Box<dyn Store>>,
 }
 
 impl Builder {
     /// An engine on the given scripts folder, on the system clock.
     pub fn new(scripts: impl Into<PathBuf>) -> Self {
-        Builder { config: EngineConfig::new(scripts), clock: Arc::new(SystemClock), policies: Vec::new() }
+        Builder { config: EngineConfig::new(scripts), clock: Arc::new(SystemClock), policies: Vec::new(), store: None }
     }
 
     /// Use another clock, such as a [`VirtualClock`](crate::clock::VirtualClock) in tests.
@@ -59,47 +68,112 @@ impl Builder {
         self
     }
 
-    /// Loads the scripts and starts the engine thread. Fails with every diagnostic if the
-    /// scripts do not load.
-    pub fn start(self) -> Result<Handle, LoadError> {
+    /// Keeps the engine's state in `store`: it is rebuilt from the store at start, and every
+    /// input is durable before it is acknowledged. Rust policies must then be deterministic
+    /// (no wall clock, no outside state), because the journal is replayed through them.
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// Loads the scripts (or replays the store) and starts the engine thread. Fails with every
+    /// diagnostic if the scripts do not load, or with the store's error.
+    pub fn start(self) -> Result<Handle, EngineError> {
         let (tx, rx) = mpsc::channel::<Command>();
         let (started_tx, started_rx) = mpsc::channel();
         let (updates, _) = broadcast::channel(4096);
+        let (stopped_tx, stopped) = watch::channel(None);
         let publish = updates.clone();
         let clock = self.clock.clone();
+        let Builder { config, clock: engine_clock, policies, mut store } = self;
         let thread = std::thread::Builder::new()
             .name("rota-engine".into())
-            .spawn(move || match Engine::new(self.config, self.clock, self.policies) {
-                Ok(engine) => {
+            .spawn(move || match recover(config, engine_clock.clone(), policies, store.as_deref_mut()) {
+                Ok((engine, journal)) => {
                     let _ = started_tx.send(Ok(()));
-                    run_loop(engine, rx, publish);
+                    let run = Loop { engine, clock: engine_clock, store, updates: publish, journal, done: Vec::new() };
+                    let why = match run.run(rx) {
+                        Ok(()) => "the engine was shut down".to_string(),
+                        Err(e) => format!("the engine stopped: {e}"),
+                    };
+                    let _ = stopped_tx.send(Some(why));
                 }
                 Err(e) => {
                     let _ = started_tx.send(Err(e));
                 }
             })
-            .map_err(|e| LoadError {
-                diagnostics: vec![crate::Diagnostic::new(
-                    "<host>",
-                    None,
-                    format!("cannot start the engine thread: {e}"),
-                )],
-            })?;
+            .map_err(|e| EngineError::Unsupported(format!("cannot start the engine thread: {e}")))?;
         started_rx.recv().unwrap_or_else(|_| {
-            let why = "the engine thread ended before it started (it panicked; see stderr)";
-            Err(LoadError { diagnostics: vec![crate::Diagnostic::new("<host>", None, why)] })
+            Err(EngineError::Unsupported("the engine thread ended before it started (it panicked; see stderr)".into()))
         })?;
-        Ok(Handle { tx, updates, clock, thread: Some(thread) })
+        Ok(Handle { tx, updates, clock, stopped, thread: Some(thread) })
     }
+}
+
+/// Builds the engine: from the scripts folder when there is no journal, otherwise by replaying
+/// it. Returns the records still to be journaled (the first generation, or a reload of scripts
+/// that changed while the process was down).
+fn recover(
+    config: EngineConfig,
+    clock: Arc<dyn Clock>,
+    policies: Vec<Box<dyn Policy>>,
+    store: Option<&mut dyn Store>,
+) -> Result<(Engine, Vec<Record>), EngineError> {
+    let Some(store) = store else {
+        return Ok((Engine::new(config, clock, policies)?, Vec::new()));
+    };
+    let records = store.records()?;
+    let Some((first, rest)) = records.split_first() else {
+        let engine = Engine::new(config, clock, policies)?;
+        let first = Record { at: engine.now(), step: Step::Scripts { sources: engine.sources().clone() } };
+        return Ok((engine, vec![first]));
+    };
+    let replay_failed = |seq: usize, why: String| EngineError::Store(StoreError::Replay { seq: seq + 1, why });
+    let Step::Scripts { sources } = &first.step else {
+        return Err(replay_failed(0, "the journal does not start with a generation of scripts".into()));
+    };
+    let replay = VirtualClock::starting_at(first.at);
+    let mut engine = Engine::from_sources(config, sources.clone(), Arc::new(replay.clone()), policies)
+        .map_err(|e| replay_failed(0, e.to_string()))?;
+    for (seq, record) in rest.iter().enumerate() {
+        replay.set(record.at);
+        match &record.step {
+            Step::Input { input } => {
+                engine.handle(input.clone()).map_err(|e| replay_failed(seq + 1, format!("input refused: {e}")))?;
+            }
+            Step::Timers => {
+                engine.fire_due();
+            }
+            Step::Scripts { sources } => {
+                engine.reload_sources(sources.clone()).map_err(|e| replay_failed(seq + 1, e.to_string()))?;
+            }
+        }
+    }
+    // A virtual clock carries on from where the journal ends; the system clock is already past it.
+    clock.advance_to(replay.now());
+    engine.set_clock(clock);
+    let mut journal = Vec::new();
+    // Scripts edited while the process was down: load them now, or keep the journal's if they fail
+    // (the diagnostics show in the script status).
+    let changed = match Sources::read(&engine.config().scripts) {
+        Ok(sources) => (&sources != engine.sources()).then_some(sources),
+        Err(_) => None,
+    };
+    if let Some(sources) = changed {
+        if engine.reload_sources(sources).is_ok() {
+            journal.push(Record { at: engine.now(), step: Step::Scripts { sources: engine.sources().clone() } });
+        }
+    }
+    Ok((engine, journal))
 }
 
 type Reply<T> = oneshot::Sender<T>;
 
 enum Command {
-    Input(Input, Reply<Result<Vec<Stamped>, InputError>>),
+    Input(Input, Reply<Result<Vec<Stamped>, EngineError>>),
     Read(Box<dyn FnOnce(&Engine) + Send>),
-    Advance(Duration, Reply<Vec<Stamped>>),
-    Reload(Reply<Result<u64, LoadError>>),
+    Advance(Duration, Reply<Result<Vec<Stamped>, EngineError>>),
+    Reload(Reply<Result<u64, EngineError>>),
     Shutdown,
 }
 
@@ -108,18 +182,20 @@ pub struct Handle {
     tx: mpsc::Sender<Command>,
     updates: broadcast::Sender<Stamped>,
     clock: Arc<dyn Clock>,
+    stopped: watch::Receiver<Option<String>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Handle {
-    /// Submits one input and returns the updates it caused.
+    /// Submits one input and returns the updates it caused, once they are durable.
     pub async fn submit(&self, input: Input) -> Result<Vec<Stamped>, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Input(input, reply))?;
-        Ok(rx.await.map_err(|_| EngineError::Stopped)??)
+        rx.await.map_err(|_| EngineError::Stopped)?
     }
 
     /// Runs `f` on the engine thread between two inputs and returns what it computed.
+    /// It sees only durable state: pending steps are committed before it runs.
     pub async fn read<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Engine) -> R + Send + 'static,
@@ -145,6 +221,10 @@ impl Handle {
         self.read(|e| e.timers()).await
     }
 
+    pub async fn script_status(&self) -> Result<ScriptStatus, EngineError> {
+        self.read(|e| e.script_status()).await
+    }
+
     /// Moves a virtual clock forward, firing due timers in order. Refused on the system clock.
     pub async fn advance(&self, by: Duration) -> Result<Vec<Stamped>, EngineError> {
         if !self.clock.is_virtual() {
@@ -152,14 +232,14 @@ impl Handle {
         }
         let (reply, rx) = oneshot::channel();
         self.send(Command::Advance(by, reply))?;
-        rx.await.map_err(|_| EngineError::Stopped)
+        rx.await.map_err(|_| EngineError::Stopped)?
     }
 
     /// Reloads the scripts folder; on failure the old rules keep running.
     pub async fn reload(&self) -> Result<u64, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Reload(reply))?;
-        Ok(rx.await.map_err(|_| EngineError::Stopped)??)
+        rx.await.map_err(|_| EngineError::Stopped)?
     }
 
     /// Every update from now on, as it happens (a slow reader misses the oldest ones).
@@ -167,7 +247,17 @@ impl Handle {
         self.updates.subscribe()
     }
 
-    /// Stops the engine after the inputs already queued.
+    /// Waits until the engine stops, and says why (shut down, or a store failure).
+    pub async fn stopped(&self) -> String {
+        let mut stopped = self.stopped.clone();
+        let why = match stopped.wait_for(|why| why.is_some()).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => "the engine thread ended".into(),
+        };
+        why
+    }
+
+    /// Stops the engine after the inputs already queued, and waits until their steps are durable.
     pub fn shutdown(mut self) {
         let _ = self.tx.send(Command::Shutdown);
         if let Some(t) = self.thread.take() {
@@ -186,57 +276,155 @@ impl Drop for Handle {
     }
 }
 
-fn run_loop(mut engine: Engine, rx: mpsc::Receiver<Command>, updates: broadcast::Sender<Stamped>) {
-    let publish = |list: &[Stamped]| {
-        for u in list {
-            let _ = updates.send(u.clone());
-        }
-    };
-    loop {
-        let wait = match engine.next_due() {
-            Some(due) if !engine.clock_is_virtual() => {
-                Some(std::time::Duration::from_millis((due - engine.now()).0.max(0) as u64))
-            }
-            _ => None,
-        };
-        let command = match wait {
-            Some(w) => match rx.recv_timeout(w) {
-                Ok(c) => Some(c),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            },
-            None => match rx.recv() {
-                Ok(c) => Some(c),
-                Err(_) => return,
-            },
-        };
-        match command {
-            Some(Command::Input(input, reply)) => {
-                let result = engine.handle(input);
-                if let Ok(list) = &result {
-                    publish(list);
+/// Commands taken in one batch, at most: one commit covers all of their steps.
+const MAX_BATCH: usize = 1024;
+
+/// A reply or a publication held back until the batch it belongs to is durable.
+type Deferred = Box<dyn FnOnce(&broadcast::Sender<Stamped>, Option<&str>) + Send>;
+
+/// The engine thread: takes commands in batches, journals their steps, then acknowledges.
+struct Loop {
+    engine: Engine,
+    clock: Arc<dyn Clock>,
+    store: Option<Box<dyn Store>>,
+    updates: broadcast::Sender<Stamped>,
+    /// Steps taken since the last commit.
+    journal: Vec<Record>,
+    done: Vec<Deferred>,
+}
+
+impl Loop {
+    fn run(mut self, rx: mpsc::Receiver<Command>) -> Result<(), StoreError> {
+        // Steps recovery left to journal (a first generation, a reload at start).
+        self.commit()?;
+        loop {
+            self.fire_due();
+            let mut command = match self.wait(&rx) {
+                Wait::Command(c) => Some(c),
+                Wait::Timeout => None,
+                Wait::Closed => return self.commit(),
+            };
+            for _ in 0..MAX_BATCH {
+                let Some(c) = command.take() else { break };
+                if !self.step(c)? {
+                    return self.commit();
                 }
-                let _ = reply.send(result);
+                self.fire_due();
+                command = rx.try_recv().ok();
             }
-            Some(Command::Read(f)) => f(&engine),
-            Some(Command::Advance(by, reply)) => {
-                let list = engine.advance_to(engine.now() + by);
-                publish(&list);
-                let _ = reply.send(list);
-            }
-            Some(Command::Reload(reply)) => {
-                let result = engine.reload().map(|(generation, list)| {
-                    publish(&list);
-                    generation
-                });
-                let _ = reply.send(result);
-            }
-            Some(Command::Shutdown) => return,
-            None => {}
-        }
-        if !engine.clock_is_virtual() {
-            let list = engine.fire_due();
-            publish(&list);
+            self.commit()?;
         }
     }
+
+    fn wait(&self, rx: &mpsc::Receiver<Command>) -> Wait {
+        let timeout = match self.engine.next_due() {
+            Some(due) if !self.clock.is_virtual() => {
+                std::time::Duration::from_millis((due - self.clock.now()).0.max(0) as u64)
+            }
+            _ => return rx.recv().map_or(Wait::Closed, Wait::Command),
+        };
+        match rx.recv_timeout(timeout) {
+            Ok(c) => Wait::Command(c),
+            Err(mpsc::RecvTimeoutError::Timeout) => Wait::Timeout,
+            Err(mpsc::RecvTimeoutError::Disconnected) => Wait::Closed,
+        }
+    }
+
+    /// Runs one command; false when it asks the loop to stop.
+    fn step(&mut self, command: Command) -> Result<bool, StoreError> {
+        match command {
+            Command::Input(input, reply) => {
+                let journaled = self.store.is_some().then(|| input.clone());
+                match self.engine.handle(input) {
+                    Ok(list) => {
+                        if let Some(input) = journaled {
+                            self.journal.push(Record { at: self.engine.now(), step: Step::Input { input } });
+                        }
+                        self.publish(list.clone());
+                        self.reply(reply, Ok(list));
+                    }
+                    Err(e) => self.reply(reply, Err(e.into())),
+                }
+            }
+            Command::Read(f) => {
+                self.commit()?;
+                f(&self.engine);
+            }
+            Command::Advance(by, reply) => {
+                let until = self.clock.now() + by;
+                let mut all = Vec::new();
+                while let Some(list) = self.engine.fire_next(until) {
+                    self.journal.push(Record { at: self.engine.now(), step: Step::Timers });
+                    all.extend(list);
+                }
+                self.clock.advance_to(until);
+                self.publish(all.clone());
+                self.reply(reply, Ok(all));
+            }
+            Command::Reload(reply) => match self.engine.reload() {
+                Ok((generation, list)) => {
+                    let sources = self.engine.sources().clone();
+                    self.journal.push(Record { at: self.engine.now(), step: Step::Scripts { sources } });
+                    self.publish(list);
+                    self.reply(reply, Ok(generation));
+                }
+                Err(e) => self.reply(reply, Err(e.into())),
+            },
+            Command::Shutdown => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Fires the timers due on a running (system) clock; a virtual clock only moves by `advance`.
+    fn fire_due(&mut self) {
+        if self.clock.is_virtual() || self.engine.next_due().is_none_or(|due| due > self.clock.now()) {
+            return;
+        }
+        let list = self.engine.fire_due();
+        self.journal.push(Record { at: self.engine.now(), step: Step::Timers });
+        self.publish(list);
+    }
+
+    fn publish(&mut self, list: Vec<Stamped>) {
+        if !list.is_empty() {
+            self.done.push(Box::new(move |updates, failed| {
+                if failed.is_none() {
+                    for u in list {
+                        let _ = updates.send(u);
+                    }
+                }
+            }));
+        }
+    }
+
+    fn reply<T: Send + 'static>(&mut self, reply: Reply<Result<T, EngineError>>, result: Result<T, EngineError>) {
+        self.done.push(Box::new(move |_, failed| {
+            let _ = reply.send(match failed {
+                Some(why) if result.is_ok() => Err(EngineError::NotDurable(why.to_string())),
+                _ => result,
+            });
+        }));
+    }
+
+    /// Makes the journaled steps durable, then delivers what waited for them. If the store
+    /// fails, nothing pending is acknowledged and the loop stops: the state in memory is ahead
+    /// of the journal, and a restart rebuilds it from what was durable.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        let result = match &mut self.store {
+            Some(store) => store.append(&self.journal),
+            None => Ok(()),
+        };
+        self.journal.clear();
+        let failed = result.as_ref().err().map(|e| e.to_string());
+        for done in self.done.drain(..) {
+            done(&self.updates, failed.as_deref());
+        }
+        result
+    }
+}
+
+enum Wait {
+    Command(Command),
+    Timeout,
+    Closed,
 }

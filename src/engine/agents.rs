@@ -165,6 +165,6 @@ impl Engine {
     }
 
     pub(super) fn emit(&mut self, update: Update) {
-        self.updates.push(Stamped { at: self.clock.now(), update });
+        self.updates.push(Stamped { at: self.now, update });
     }
 }

@@ -20,7 +20,7 @@ use crate::offer::Offer;
 use crate::policy::{DecisionContext, Policy};
 use crate::presence::BaseStatus;
 use crate::rules::{Escalation, MissAction, RuleSet, TeamDef};
-use crate::script::{self, Limits, Scripts};
+use crate::script::{self, Limits, Scripts, Sources};
 use crate::time::Timestamp;
 use crate::timer::{TimerInfo, TimerKind, Timers};
 use crate::update::{Stamped, Update};
@@ -29,6 +29,8 @@ mod agents;
 mod conversations;
 mod decisions;
 mod reload;
+
+pub use reload::ScriptStatus;
 
 /// How far one conversation may overflow from queue to queue within one decision.
 const MAX_OVERFLOW_HOPS: u32 = 8;
@@ -77,7 +79,14 @@ struct QueueRuntime {
 
 pub struct Engine {
     clock: Arc<dyn Clock>,
+    /// The clock's reading for the step in progress: read once per input, timer batch or
+    /// reload, so replaying a journal with the same readings reproduces every decision.
+    now: Timestamp,
     config: EngineConfig,
+    /// The text of the scripts the current generation was loaded from.
+    sources: Sources,
+    /// Why the last reload failed, until one succeeds.
+    reload_error: Option<Vec<Diagnostic>>,
     rules: RuleSet,
     scripts: Scripts,
     rust_policies: BTreeMap<String, Box<dyn Policy>>,
@@ -107,12 +116,28 @@ impl Engine {
         clock: Arc<dyn Clock>,
         rust_policies: Vec<Box<dyn Policy>>,
     ) -> Result<Self, LoadError> {
+        let sources = Sources::read(&config.scripts)?;
+        Engine::from_sources(config, sources, clock, rust_policies)
+    }
+
+    /// Like [`Engine::new`], with scripts already read (for example from a journal).
+    pub fn from_sources(
+        config: EngineConfig,
+        sources: Sources,
+        clock: Arc<dyn Clock>,
+        rust_policies: Vec<Box<dyn Policy>>,
+    ) -> Result<Self, LoadError> {
         let rust_policies: BTreeMap<String, Box<dyn Policy>> =
             rust_policies.into_iter().map(|p| (p.spec().name, p)).collect();
-        let (rules, scripts) = script::load(&config.scripts, &config.limits, &reload::host_specs(&rust_policies), 1)?;
+        let specs = reload::host_specs(&rust_policies);
+        let (rules, scripts) = script::load_sources(&sources, &config.limits, &specs, 1)?;
+        let now = clock.now();
         let mut engine = Engine {
             clock,
+            now,
             config,
+            sources,
+            reload_error: None,
             rules: RuleSet::default(),
             scripts,
             rust_policies,
@@ -136,8 +161,21 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The time of the step in progress (or of the last one).
     pub fn now(&self) -> Timestamp {
-        self.clock.now()
+        self.now
+    }
+
+    /// Reads the clock for a new step.
+    fn read_clock(&mut self) -> Timestamp {
+        self.now = self.clock.now();
+        self.now
+    }
+
+    /// Swaps the clock, e.g. from the virtual one a journal is replayed on to the system clock.
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+        self.read_clock();
     }
 
     pub fn clock_is_virtual(&self) -> bool {
@@ -146,6 +184,14 @@ impl Engine {
 
     pub fn rules(&self) -> &RuleSet {
         &self.rules
+    }
+
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     pub fn generation(&self) -> u64 {
@@ -215,6 +261,7 @@ impl Engine {
     /// Handles one input. On error nothing changed; on success, the updates it caused.
     pub fn handle(&mut self, input: Input) -> Result<Vec<Stamped>, InputError> {
         self.metrics.inputs += 1;
+        self.read_clock();
         self.dispatch(input)?;
         self.settle();
         Ok(std::mem::take(&mut self.updates))
@@ -222,7 +269,7 @@ impl Engine {
 
     /// Fires every timer due at the clock's current reading, in due order.
     pub fn fire_due(&mut self) -> Vec<Stamped> {
-        let now = self.now();
+        let now = self.read_clock();
         while let Some((_, kind)) = self.timers.pop_due(now) {
             self.metrics.timers_fired += 1;
             self.fire(kind);
@@ -234,12 +281,20 @@ impl Engine {
     /// Moves a virtual clock to `t`, firing the timers due on the way at their own times.
     pub fn advance_to(&mut self, t: Timestamp) -> Vec<Stamped> {
         let mut out = Vec::new();
-        while let Some(due) = self.timers.next_due().filter(|&d| d <= t) {
-            self.clock.advance_to(due);
-            out.extend(self.fire_due());
+        while let Some(list) = self.fire_next(t) {
+            out.extend(list);
         }
         self.clock.advance_to(t);
+        self.read_clock();
         out
+    }
+
+    /// If a timer falls due by `until`, moves a virtual clock to its due time and fires
+    /// everything due then; `None` when nothing is due by `until`.
+    pub fn fire_next(&mut self, until: Timestamp) -> Option<Vec<Stamped>> {
+        let due = self.timers.next_due().filter(|&d| d <= until)?;
+        self.clock.advance_to(due);
+        Some(self.fire_due())
     }
 
     /// The one dispatcher: every input variant is handled here.

@@ -4,14 +4,57 @@ use std::sync::Arc;
 
 use super::*;
 
+/// The loaded generation of scripts, as `GET /v1/scripts` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ScriptStatus {
+    pub generation: u64,
+    /// Rule files and modules, relative to the scripts folder.
+    pub files: Vec<String>,
+    /// The diagnostics of the last reload if it failed (the previous generation kept running).
+    pub last_error: Option<Vec<Diagnostic>>,
+}
+
 impl Engine {
-    /// Loads the scripts folder again and swaps the new rules in between two inputs.
+    /// Reads the scripts folder again and swaps the new rules in between two inputs.
     /// On any problem the old rules stay in force and the diagnostics are returned; on
     /// success, the new generation and the updates of re-evaluating waiting conversations.
     pub fn reload(&mut self) -> Result<(u64, Vec<Stamped>), LoadError> {
+        match Sources::read(&self.config.scripts) {
+            Ok(sources) => self.reload_sources(sources),
+            Err(e) => {
+                self.reload_error = Some(e.diagnostics.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// What is loaded now, and why the last reload failed if it did.
+    pub fn script_status(&self) -> ScriptStatus {
+        ScriptStatus {
+            generation: self.generation(),
+            files: self
+                .sources
+                .rules
+                .iter()
+                .map(|(f, _)| f.clone())
+                .chain(self.sources.modules.iter().map(|m| m.1.clone()))
+                .collect(),
+            last_error: self.reload_error.clone(),
+        }
+    }
+
+    /// Swaps in scripts already read; see [`Engine::reload`].
+    pub fn reload_sources(&mut self, sources: Sources) -> Result<(u64, Vec<Stamped>), LoadError> {
+        let result = self.swap_in(sources);
+        self.reload_error = result.as_ref().err().map(|e| e.diagnostics.clone());
+        result
+    }
+
+    fn swap_in(&mut self, sources: Sources) -> Result<(u64, Vec<Stamped>), LoadError> {
+        self.read_clock();
         let specs = host_specs(&self.rust_policies);
         let generation = self.scripts.generation() + 1;
-        let (rules, scripts) = script::load(&self.config.scripts, &self.config.limits, &specs, generation)?;
+        let (rules, scripts) = script::load_sources(&sources, &self.config.limits, &specs, generation)?;
         let memos = self.scripts.queue_memos();
         let conversation_memos: HashMap<Arc<str>, serde_json::Value> = self
             .conversations
@@ -35,6 +78,7 @@ impl Engine {
             self.queues[q].epoch = self.epoch;
             self.reevaluate.insert(q as u32);
         }
+        self.sources = sources;
         self.settle();
         Ok((generation, std::mem::take(&mut self.updates)))
     }

@@ -18,6 +18,7 @@ mod view;
 use std::path::{Path, PathBuf};
 
 use mlua::{Lua, Value as LuaValue};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Diagnostic, LoadError};
 use crate::rules::{Draft, Location, PolicySpec, RuleSet};
@@ -71,8 +72,48 @@ fn define(
     })
 }
 
+/// The text of a scripts folder, read in one go: what a generation is loaded from, and what a
+/// journal keeps so the same generation can be loaded again on replay.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sources {
+    /// Rule files (`*.lua` directly in the folder, `*_test.lua` excluded), by name, as
+    /// (path relative to the folder, text).
+    pub rules: Vec<(String, String)>,
+    /// Modules in subfolders, as (`lib.util`, `lib/util.lua`, text).
+    pub modules: Vec<(String, String, String)>,
+}
+
+impl Sources {
+    /// Reads the rule files and modules of a scripts folder.
+    pub fn read(dir: &Path) -> Result<Sources, LoadError> {
+        let dir_name = dir.display().to_string();
+        let fail = |file: &str, message: String| LoadError { diagnostics: vec![Diagnostic::new(file, None, message)] };
+        let unreadable = |e: std::io::Error| fail(&dir_name, format!("cannot read the scripts folder: {e}"));
+        let read = |path: &Path| {
+            let rel = path.strip_prefix(dir).unwrap_or(path).display().to_string();
+            std::fs::read_to_string(path)
+                .map(|text| (rel.clone(), text))
+                .map_err(|e| fail(&rel, format!("cannot read: {e}")))
+        };
+        let mut sources = Sources::default();
+        for path in rule_files(dir).map_err(unreadable)? {
+            sources.rules.push(read(&path)?);
+        }
+        if sources.rules.is_empty() {
+            return Err(fail(&dir_name, "no .lua rule files in the scripts folder".into()));
+        }
+        let mut found = Vec::new();
+        module_files(dir, "", &mut found).map_err(unreadable)?;
+        for (name, path) in found {
+            let (rel, text) = read(&path)?;
+            sources.modules.push((name, rel, text));
+        }
+        Ok(sources)
+    }
+}
+
 /// The rule files of a scripts folder: `*.lua` directly inside it, tests excluded, by name.
-pub fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "lua"))
@@ -97,24 +138,29 @@ fn module_files(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> s
     Ok(())
 }
 
-/// Loads and validates a scripts folder. Either everything is valid and usable,
-/// or nothing is: the error lists every problem with file:line.
-///
-/// `host_policies` are policies implemented in Rust; queues may name them.
+/// Reads a scripts folder and loads it; see [`load_sources`].
 pub fn load(
     dir: &Path,
     limits: &Limits,
     host_policies: &[PolicySpec],
     generation: u64,
 ) -> Result<(RuleSet, Scripts), LoadError> {
-    let fail = |file: &str, message: String| LoadError { diagnostics: vec![Diagnostic::new(file, None, message)] };
-    let vm_error = |e: mlua::Error| fail("<host>", format!("could not set up the Lua VM: {e}"));
-    let dir_name = dir.display().to_string();
-    let files = rule_files(dir).map_err(|e| fail(&dir_name, format!("cannot read the scripts folder: {e}")))?;
-    if files.is_empty() {
-        return Err(fail(&dir_name, "no .lua rule files in the scripts folder".into()));
-    }
+    load_sources(&Sources::read(dir)?, limits, host_policies, generation)
+}
 
+/// Loads and validates scripts. Either everything is valid and usable, or nothing is: the
+/// error lists every problem with file:line.
+///
+/// `host_policies` are policies implemented in Rust; queues may name them.
+pub fn load_sources(
+    sources: &Sources,
+    limits: &Limits,
+    host_policies: &[PolicySpec],
+    generation: u64,
+) -> Result<(RuleSet, Scripts), LoadError> {
+    let vm_error = |e: mlua::Error| LoadError {
+        diagnostics: vec![Diagnostic::new("<host>", None, format!("could not set up the Lua VM: {e}"))],
+    };
     let lua = sandbox::new_vm(limits).map_err(vm_error)?;
     (|| -> mlua::Result<()> {
         presence::register(&lua)?;
@@ -136,13 +182,8 @@ pub fn load(
             let name = path.trim_end_matches(".lua").replace('/', ".");
             modules.sources.insert(name, (format!("stdlib/{path}"), code.to_string()));
         }
-        let mut found = Vec::new();
-        module_files(dir, "", &mut found)
-            .map_err(|e| fail(&dir_name, format!("cannot read the scripts folder: {e}")))?;
-        for (name, path) in found {
-            let rel = relative(dir, &path);
-            let code = std::fs::read_to_string(&path).map_err(|e| fail(&rel, format!("cannot read: {e}")))?;
-            modules.sources.insert(name, (rel, code));
+        for (name, rel, code) in &sources.modules {
+            modules.sources.insert(name.clone(), (rel.clone(), code.clone()));
         }
     }
     lua.sandbox(true).map_err(vm_error)?;
@@ -160,12 +201,8 @@ pub fn load(
     for (path, code) in STDLIB.iter().filter(|(p, _)| p.starts_with("policies/")) {
         diagnostics.extend(run(format!("stdlib/{path}"), code));
     }
-    for path in &files {
-        let rel = relative(dir, path);
-        match std::fs::read_to_string(path) {
-            Ok(code) => diagnostics.extend(run(rel, &code)),
-            Err(e) => diagnostics.push(Diagnostic::new(rel, None, format!("cannot read: {e}"))),
-        }
+    for (rel, code) in &sources.rules {
+        diagnostics.extend(run(rel.clone(), code));
     }
 
     let Loading(mut draft) = lua.remove_app_data::<Loading>().expect("draft is set while loading");
@@ -186,10 +223,6 @@ pub fn load(
     let functions = lua.remove_app_data::<policies::PolicyFunctions>().unwrap_or_default().0;
     let scripts = Scripts::new(lua, limits.clone(), functions, generation).map_err(vm_error)?;
     Ok((rules, scripts))
-}
-
-fn relative(dir: &Path, path: &Path) -> String {
-    path.strip_prefix(dir).unwrap_or(path).display().to_string()
 }
 
 /// Turns a Lua error into `file:line: message`, finding the location inside the message.

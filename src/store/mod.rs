@@ -1,0 +1,58 @@
+//! Durable state: a journal of every step the engine took, behind a trait so back ends can change.
+//!
+//! The engine is deterministic given its inputs and clock readings, so its whole state — agents,
+//! conversations with their attempts and traces, pending timers, policy memory in Lua — is
+//! recorded as the steps that produced it: the scripts of each generation, each accepted input,
+//! each batch of timers that fired, all with the clock reading they ran at. Replaying the journal
+//! on a virtual clock rebuilds the state exactly; see [`crate::runtime`] for the replay and the
+//! group commit.
+
+mod sqlite;
+
+use serde::{Deserialize, Serialize};
+
+use crate::input::Input;
+use crate::script::Sources;
+use crate::time::Timestamp;
+
+pub use sqlite::SqliteStore;
+
+/// One step of the engine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// A generation of scripts was loaded (every journal starts with one).
+    Scripts { sources: Sources },
+    /// An input the engine accepted (rejected inputs change nothing and are not kept).
+    Input { input: Input },
+    /// The timers due at this time fired.
+    Timers,
+}
+
+/// A step with the clock reading it ran at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub at: Timestamp,
+    pub step: Step,
+}
+
+/// Where the journal is kept.
+pub trait Store: Send + 'static {
+    /// Every record, oldest first.
+    fn records(&mut self) -> Result<Vec<Record>, StoreError>;
+
+    /// Appends records in one transaction that is durable when this returns.
+    fn append(&mut self, records: &[Record]) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path} is in use by another rota process (it holds the lock on {lock}); stop it or pick another --db")]
+    Locked { path: String, lock: String },
+    #[error("storage failed: {0}")]
+    Io(String),
+    #[error("journal record {seq} cannot be read: {why}")]
+    Corrupt { seq: i64, why: String },
+    #[error("replaying journal record {seq} failed: {why}")]
+    Replay { seq: usize, why: String },
+}
