@@ -57,10 +57,15 @@ impl TeamDef {
     }
 }
 
+/// The organization unit of definitions that do not name one.
+pub const DEFAULT_UNIT: &str = "default";
+
 /// The static part of an agent, as written in Lua (runtime state lives in [`crate::agent::Agent`]).
 #[derive(Clone, Debug, Default)]
 pub struct AgentDef {
     pub id: String,
+    /// The organization unit (tenant) the agent belongs to; API tokens are scoped by unit.
+    pub unit: String,
     pub name: String,
     pub team: Option<String>,
     pub email: Option<String>,
@@ -76,6 +81,8 @@ pub struct AgentDef {
 #[derive(Clone, Debug)]
 pub struct QueueDef {
     pub id: String,
+    /// The organization unit (tenant); its conversations belong to it too.
+    pub unit: String,
     pub name: String,
     /// Agent ids in the queue's order.
     pub agents: Vec<String>,
@@ -300,7 +307,9 @@ impl Draft {
             }
             rules.agents.push(agent);
         }
-        let queue_ids: std::collections::BTreeSet<String> = self.queues.iter().map(|q| q.id.clone()).collect();
+        let unit_of_agent: BTreeMap<&str, &str> = rules.agents.iter().map(|a| (a.id.as_str(), a.unit.as_str())).collect();
+        let unit_of_queue: BTreeMap<String, String> =
+            self.queues.iter().map(|q| (q.id.clone(), q.unit.clone())).collect();
         let mut seen = std::collections::BTreeSet::new();
         for mut queue in std::mem::take(&mut self.queues) {
             let at = queue.at.clone();
@@ -313,6 +322,9 @@ impl Draft {
             for a in &queue.agents {
                 if !agent_ids.contains(a) {
                     self.problem(&at, format!("queue `{q}`: unknown agent `{a}`"));
+                } else if unit_of_agent.get(a.as_str()).is_some_and(|&u| u != queue.unit) {
+                    let unit = unit_of_agent[a.as_str()];
+                    self.problem(&at, format!("queue `{q}` (unit `{}`) lists agent `{a}` of unit `{unit}`", queue.unit));
                 } else if !in_queue.insert(a) {
                     self.problem(&at, format!("queue `{q}`: agent `{a}` is listed twice"));
                 }
@@ -347,8 +359,13 @@ impl Draft {
                 }
             }
             if let Some(to) = &queue.on_max_wait {
-                if !queue_ids.contains(to) {
-                    self.problem(&at, format!("queue `{q}`: on_max_wait names unknown queue `{to}`"));
+                match unit_of_queue.get(to) {
+                    None => self.problem(&at, format!("queue `{q}`: on_max_wait names unknown queue `{to}`")),
+                    Some(unit) if *unit != queue.unit => self.problem(
+                        &at,
+                        format!("queue `{q}` (unit `{}`) overflows to queue `{to}` of unit `{unit}`", queue.unit),
+                    ),
+                    Some(_) => {}
                 }
             }
             rules.queues.push(queue);

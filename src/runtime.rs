@@ -27,7 +27,8 @@ use crate::script::{Limits, Sources};
 use crate::store::{Record, Step, Store, StoreError};
 use crate::time::Duration;
 use crate::timer::TimerInfo;
-use crate::update::Stamped;
+use crate::error::InputError;
+use crate::update::{Event, Stamped};
 
 /// Configures and starts an engine.
 ///
@@ -169,8 +170,11 @@ fn recover(
 
 type Reply<T> = oneshot::Sender<T>;
 
+/// A check run on the engine thread right before an input, e.g. that a token may touch it.
+pub type Guard = Box<dyn FnOnce(&Engine) -> Result<(), InputError> + Send>;
+
 enum Command {
-    Input(Input, Reply<Result<Vec<Stamped>, EngineError>>),
+    Input(Input, Option<Guard>, Reply<Result<Vec<Stamped>, EngineError>>),
     Read(Box<dyn FnOnce(&Engine) + Send>),
     Advance(Duration, Reply<Result<Vec<Stamped>, EngineError>>),
     Reload(Reply<Result<u64, EngineError>>),
@@ -180,7 +184,7 @@ enum Command {
 /// A running engine. Cheap calls that queue a command and await its reply.
 pub struct Handle {
     tx: mpsc::Sender<Command>,
-    updates: broadcast::Sender<Stamped>,
+    updates: broadcast::Sender<Event>,
     clock: Arc<dyn Clock>,
     stopped: watch::Receiver<Option<String>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -190,7 +194,19 @@ impl Handle {
     /// Submits one input and returns the updates it caused, once they are durable.
     pub async fn submit(&self, input: Input) -> Result<Vec<Stamped>, EngineError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Input(input, reply))?;
+        self.send(Command::Input(input, None, reply))?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Like [`Handle::submit`], but `guard` runs first, on the engine thread, and its error
+    /// refuses the input (nothing changes).
+    pub async fn submit_guarded(
+        &self,
+        input: Input,
+        guard: impl FnOnce(&Engine) -> Result<(), InputError> + Send + 'static,
+    ) -> Result<Vec<Stamped>, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Input(input, Some(Box::new(guard)), reply))?;
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 
@@ -243,7 +259,7 @@ impl Handle {
     }
 
     /// Every update from now on, as it happens (a slow reader misses the oldest ones).
-    pub fn subscribe(&self) -> broadcast::Receiver<Stamped> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.updates.subscribe()
     }
 
@@ -280,14 +296,14 @@ impl Drop for Handle {
 const MAX_BATCH: usize = 1024;
 
 /// A reply or a publication held back until the batch it belongs to is durable.
-type Deferred = Box<dyn FnOnce(&broadcast::Sender<Stamped>, Option<&str>) + Send>;
+type Deferred = Box<dyn FnOnce(&broadcast::Sender<Event>, Option<&str>) + Send>;
 
 /// The engine thread: takes commands in batches, journals their steps, then acknowledges.
 struct Loop {
     engine: Engine,
     clock: Arc<dyn Clock>,
     store: Option<Box<dyn Store>>,
-    updates: broadcast::Sender<Stamped>,
+    updates: broadcast::Sender<Event>,
     /// Steps taken since the last commit.
     journal: Vec<Record>,
     done: Vec<Deferred>,
@@ -333,7 +349,11 @@ impl Loop {
     /// Runs one command; false when it asks the loop to stop.
     fn step(&mut self, command: Command) -> Result<bool, StoreError> {
         match command {
-            Command::Input(input, reply) => {
+            Command::Input(input, guard, reply) => {
+                if let Some(Err(e)) = guard.map(|g| g(&self.engine)) {
+                    self.reply(reply, Err(e.into()));
+                    return Ok(true);
+                }
                 let journaled = self.store.is_some().then(|| input.clone());
                 match self.engine.handle(input) {
                     Ok(list) => {
@@ -385,7 +405,9 @@ impl Loop {
         self.publish(list);
     }
 
+    /// Holds the updates back until they are durable, labelled with what they concern now.
     fn publish(&mut self, list: Vec<Stamped>) {
+        let list: Vec<Event> = list.into_iter().map(|s| self.engine.event(s)).collect();
         if !list.is_empty() {
             self.done.push(Box::new(move |updates, failed| {
                 if failed.is_none() {

@@ -88,6 +88,30 @@ pub enum Update {
 }
 
 impl Update {
+    /// The conversation and the agents this update is about.
+    pub fn subject(&self) -> (Option<&Arc<str>>, Vec<&Arc<str>>) {
+        match self {
+            Update::Queued { conversation, .. }
+            | Update::Decided { conversation, .. }
+            | Update::Overflowed { conversation, .. }
+            | Update::GaveUp { conversation, .. }
+            | Update::MaxWaitExceeded { conversation, .. }
+            | Update::Abandoned { conversation }
+            | Update::Closed { conversation } => (Some(conversation), Vec::new()),
+            Update::Offered { conversation, agents, .. } | Update::TimedOut { conversation, agents } => {
+                (Some(conversation), agents.iter().collect())
+            }
+            Update::Accepted { conversation, agent }
+            | Update::Declined { conversation, agent }
+            | Update::Revoked { conversation, agent }
+            | Update::WrapUp { conversation, agent, .. } => (Some(conversation), vec![agent]),
+            Update::AgentState { agent, .. }
+            | Update::AgentPresence { agent, .. }
+            | Update::AgentAvailability { agent, .. } => (None, vec![agent]),
+            Update::Log { .. } => (None, Vec::new()),
+        }
+    }
+
     /// One line of a human-readable timeline.
     pub fn describe(&self) -> String {
         match self {
@@ -159,4 +183,15 @@ pub struct Stamped {
     pub at: Timestamp,
     #[serde(flatten)]
     pub update: Update,
+}
+
+/// An update as the event stream carries it: with the organization unit, queue and agents it
+/// concerns, so each subscriber sees only what it asked for and may see.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub stamped: Stamped,
+    /// `None` for script log lines, which belong to no unit.
+    pub unit: Option<Arc<str>>,
+    pub queue: Option<Arc<str>>,
+    pub agents: Vec<Arc<str>>,
 }

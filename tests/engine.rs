@@ -202,7 +202,7 @@ async fn the_async_handle_runs_rust_policies_on_virtual_time() {
     // The stream saw the same updates, in order.
     let mut seen = Vec::new();
     while let Ok(u) = stream.try_recv() {
-        seen.push(u.update.describe());
+        seen.push(u.stamped.update.describe());
     }
     assert!(
         seen.iter().position(|l| l == "c1 offered to a1 (timeout 10s)")

@@ -23,7 +23,7 @@ use crate::rules::{Escalation, MissAction, RuleSet, TeamDef};
 use crate::script::{self, Limits, Scripts, Sources};
 use crate::time::Timestamp;
 use crate::timer::{TimerInfo, TimerKind, Timers};
-use crate::update::{Stamped, Update};
+use crate::update::{Event, Stamped, Update};
 
 mod agents;
 mod conversations;
@@ -221,6 +221,35 @@ impl Engine {
 
     pub fn conversation(&self, id: &str) -> Option<&Conversation> {
         self.conversations.get(id)
+    }
+
+    /// The organization unit of a queue.
+    pub fn queue_unit(&self, queue: &str) -> Option<&str> {
+        self.rules.queue_index(queue).map(|q| self.rules.queues[q].unit.as_str())
+    }
+
+    /// The queue a conversation is in now, and that queue's organization unit.
+    pub fn conversation_scope(&self, id: &str) -> Option<(&str, &str)> {
+        let def = &self.rules.queues[self.conversations.get(id)?.queue as usize];
+        Some((def.id.as_str(), def.unit.as_str()))
+    }
+
+    /// Agents of a queue who could be offered one of its conversations now, in queue order.
+    pub fn able(&self, queue: &str) -> Option<Vec<Arc<str>>> {
+        let q = self.rules.queue_index(queue)?;
+        let members = &self.queues[q].members;
+        Some(members.iter().filter(|&&ix| self.unable(ix, q as u32).is_none()).map(|&ix| self.agents[ix as usize].id.clone()).collect())
+    }
+
+    /// Labels an update with what it concerns, for the event stream.
+    pub fn event(&self, stamped: Stamped) -> Event {
+        let (conversation, agents) = stamped.update.subject();
+        let agents: Vec<Arc<str>> = agents.into_iter().cloned().collect();
+        let (unit, queue) = match conversation.and_then(|c| self.conversation_scope(c)) {
+            Some((queue, unit)) => (Some(Arc::from(unit)), Some(Arc::from(queue))),
+            None => (agents.first().and_then(|a| self.agent(a)).map(|a| Arc::from(a.def.unit.as_str())), None),
+        };
+        Event { stamped, unit, queue, agents }
     }
 
     /// Ids of the conversations waiting in a queue, in arrival order.

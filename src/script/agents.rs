@@ -3,7 +3,7 @@
 use mlua::{Lua, Value as LuaValue};
 
 use super::define;
-use crate::rules::AgentDef;
+use crate::rules::{AgentDef, DEFAULT_UNIT};
 
 pub fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
@@ -25,6 +25,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 }
                 let def = AgentDef {
                     name: f.opt_str("name").unwrap_or_else(|| id.clone()),
+                    unit: f.opt_str("unit").unwrap_or_else(|| DEFAULT_UNIT.into()),
                     team: f.opt_str("team"),
                     email: f.opt_str("email"),
                     phone: f.opt_str("phone"),

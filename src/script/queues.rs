@@ -4,7 +4,7 @@ use mlua::{Lua, Value as LuaValue};
 
 use super::define;
 use crate::presence::{BaseSet, BaseStatus};
-use crate::rules::QueueDef;
+use crate::rules::{QueueDef, DEFAULT_UNIT};
 use crate::time::Duration;
 
 pub fn register(lua: &Lua) -> mlua::Result<()> {
@@ -30,6 +30,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 }
                 let queue = QueueDef {
                     name: f.opt_str("name").unwrap_or_else(|| id.clone()),
+                    unit: f.opt_str("unit").unwrap_or_else(|| DEFAULT_UNIT.into()),
                     agents: f.str_list("agents"),
                     policy: f.req_str("policy"),
                     options: f.map("options"),
