@@ -7,10 +7,12 @@
 
 pub mod agent;
 pub mod clock;
+pub mod config;
 pub mod conversation;
 pub mod decision;
 pub mod engine;
 pub mod error;
+pub mod http;
 pub mod input;
 pub mod offer;
 pub mod policy;
@@ -23,6 +25,7 @@ pub mod store;
 pub mod time;
 pub mod timer;
 pub mod update;
+pub mod watch;
 
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use engine::{Engine, EngineConfig};

@@ -1,10 +1,16 @@
-//! The `rota` command: check scripts, simulate scenarios.
+//! The `rota` command: serve the API, check scripts, simulate scenarios.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use rota::config::{Config, DEV_TOKEN};
+use rota::runtime::Builder;
+use rota::store::SqliteStore;
 
 #[derive(Parser)]
 #[command(name = "rota", version, about = "A host for contact-center rules written in Lua")]
@@ -22,6 +28,21 @@ enum Command {
         dir: PathBuf,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Run the engine with the HTTP API, durable state and hot reload of the scripts.
+    Serve {
+        /// Config file (TOML); `rota.toml` is read when it exists.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides the config).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// SQLite database file (overrides the config).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Scripts folder (overrides the config).
+        #[arg(long)]
+        scripts: Option<PathBuf>,
     },
     /// Replay a scenario file on a virtual clock and print its timeline.
     Simulate {
@@ -96,6 +117,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Command::Serve { config, listen, db, scripts } => {
+            let mut config = match config {
+                Some(path) => Config::read(&path).map_err(anyhow::Error::msg)?,
+                None if Path::new("rota.toml").exists() => {
+                    Config::read(Path::new("rota.toml")).map_err(anyhow::Error::msg)?
+                }
+                None => Config::default(),
+            };
+            config.listen = listen.unwrap_or(config.listen);
+            config.db = db.unwrap_or(config.db);
+            config.scripts = scripts.unwrap_or(config.scripts);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Simulate { scenario, json, limits } => {
             let timeline = rota::scenario::run_file_with(&scenario, limits.limits())
                 .with_context(|| format!("simulating {}", scenario.display()))?;
@@ -107,4 +143,73 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `rota serve`: replay the store, start the engine, watch the scripts, serve until a signal.
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = SqliteStore::open(&config.db)?;
+    let handle = Builder::new(&config.scripts).limits(config.limits()).store(store).start()?;
+    let handle = Arc::new(handle);
+    let status = handle.script_status().await?;
+    if let Some(diagnostics) = &status.last_error {
+        eprintln!("rota: the scripts changed while stopped and were rejected; running the stored generation:");
+        for d in diagnostics {
+            eprintln!("  {d}");
+        }
+    }
+
+    let (results, mut reloads) = tokio::sync::mpsc::unbounded_channel();
+    let debounce = std::time::Duration::from_millis(config.http.reload_debounce_ms);
+    let _watch = rota::watch::watch(&config.scripts, handle.clone(), debounce, results)
+        .with_context(|| format!("watching {}", config.scripts.display()))?;
+    tokio::spawn(async move {
+        while let Some(result) = reloads.recv().await {
+            match result {
+                Ok(generation) => eprintln!("rota: scripts reloaded (generation {generation})"),
+                Err(e) => eprintln!("rota: reload rejected, the previous rules keep running: {e}"),
+            }
+        }
+    });
+
+    let (router, closer) = rota::http::router(handle.clone(), &config.api());
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    println!("rota listening on http://{addr}");
+    println!("  database: {}", config.db.display());
+    println!("  scripts:  {} (generation {}, watched)", config.scripts.display(), status.generation);
+    if config.tokens_or_dev().1 {
+        println!("  no tokens configured: use `Authorization: Bearer {DEV_TOKEN}` (all units)");
+    }
+
+    let engine = handle.clone();
+    let stopping = async move {
+        tokio::select! {
+            _ = signal() => eprintln!("rota: shutting down"),
+            end = engine.stopped() => if let Err(why) = end { eprintln!("rota: {why}") },
+        }
+        closer.close();
+    };
+    rota::http::serve(listener, router, stopping).await?;
+    // Requests in flight are done; stop the engine after the inputs it already has (committed).
+    handle.close().await.map_err(anyhow::Error::msg)?;
+    eprintln!("rota: stopped; state is in {}", config.db.display());
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -307,7 +307,8 @@ impl Draft {
             }
             rules.agents.push(agent);
         }
-        let unit_of_agent: BTreeMap<&str, &str> = rules.agents.iter().map(|a| (a.id.as_str(), a.unit.as_str())).collect();
+        let unit_of_agent: BTreeMap<&str, &str> =
+            rules.agents.iter().map(|a| (a.id.as_str(), a.unit.as_str())).collect();
         let unit_of_queue: BTreeMap<String, String> =
             self.queues.iter().map(|q| (q.id.clone(), q.unit.clone())).collect();
         let mut seen = std::collections::BTreeSet::new();
@@ -324,7 +325,10 @@ impl Draft {
                     self.problem(&at, format!("queue `{q}`: unknown agent `{a}`"));
                 } else if unit_of_agent.get(a.as_str()).is_some_and(|&u| u != queue.unit) {
                     let unit = unit_of_agent[a.as_str()];
-                    self.problem(&at, format!("queue `{q}` (unit `{}`) lists agent `{a}` of unit `{unit}`", queue.unit));
+                    self.problem(
+                        &at,
+                        format!("queue `{q}` (unit `{}`) lists agent `{a}` of unit `{unit}`", queue.unit),
+                    );
                 } else if !in_queue.insert(a) {
                     self.problem(&at, format!("queue `{q}`: agent `{a}` is listed twice"));
                 }

@@ -21,13 +21,13 @@ use crate::clock::{Clock, SystemClock, VirtualClock};
 use crate::conversation::Conversation;
 use crate::engine::{Engine, EngineConfig, ScriptStatus};
 use crate::error::EngineError;
+use crate::error::InputError;
 use crate::input::Input;
 use crate::policy::Policy;
 use crate::script::{Limits, Sources};
 use crate::store::{Record, Step, Store, StoreError};
 use crate::time::Duration;
 use crate::timer::TimerInfo;
-use crate::error::InputError;
 use crate::update::{Event, Stamped};
 
 /// Configures and starts an engine.
@@ -93,11 +93,8 @@ impl Builder {
                 Ok((engine, journal)) => {
                     let _ = started_tx.send(Ok(()));
                     let run = Loop { engine, clock: engine_clock, store, updates: publish, journal, done: Vec::new() };
-                    let why = match run.run(rx) {
-                        Ok(()) => "the engine was shut down".to_string(),
-                        Err(e) => format!("the engine stopped: {e}"),
-                    };
-                    let _ = stopped_tx.send(Some(why));
+                    let end = run.run(rx).map_err(|e| format!("the engine stopped: {e}"));
+                    let _ = stopped_tx.send(Some(end));
                 }
                 Err(e) => {
                     let _ = started_tx.send(Err(e));
@@ -186,7 +183,7 @@ pub struct Handle {
     tx: mpsc::Sender<Command>,
     updates: broadcast::Sender<Event>,
     clock: Arc<dyn Clock>,
-    stopped: watch::Receiver<Option<String>>,
+    stopped: watch::Receiver<Option<Result<(), String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -263,14 +260,21 @@ impl Handle {
         self.updates.subscribe()
     }
 
-    /// Waits until the engine stops, and says why (shut down, or a store failure).
-    pub async fn stopped(&self) -> String {
+    /// Waits until the engine stops: `Ok` after a shutdown, the reason if it failed (a store error).
+    pub async fn stopped(&self) -> Result<(), String> {
         let mut stopped = self.stopped.clone();
-        let why = match stopped.wait_for(|why| why.is_some()).await {
-            Ok(why) => why.clone().unwrap_or_default(),
-            Err(_) => "the engine thread ended".into(),
+        let end = match stopped.wait_for(|end| end.is_some()).await {
+            Ok(end) => end.clone().unwrap_or(Ok(())),
+            Err(_) => Err("the engine thread ended without saying why (it panicked; see stderr)".into()),
         };
-        why
+        end
+    }
+
+    /// Stops the engine after the inputs already queued, once their steps are durable; usable
+    /// from async code through a shared handle.
+    pub async fn close(&self) -> Result<(), String> {
+        let _ = self.tx.send(Command::Shutdown);
+        self.stopped().await
     }
 
     /// Stops the engine after the inputs already queued, and waits until their steps are durable.
@@ -381,14 +385,16 @@ impl Loop {
                 self.publish(all.clone());
                 self.reply(reply, Ok(all));
             }
-            Command::Reload(reply) => match self.engine.reload() {
-                Ok((generation, list)) => {
-                    let sources = self.engine.sources().clone();
-                    self.journal.push(Record { at: self.engine.now(), step: Step::Scripts { sources } });
+            Command::Reload(reply) => match (self.engine.generation(), self.engine.reload()) {
+                (before, Ok((generation, list))) => {
+                    if generation != before {
+                        let sources = self.engine.sources().clone();
+                        self.journal.push(Record { at: self.engine.now(), step: Step::Scripts { sources } });
+                    }
                     self.publish(list);
                     self.reply(reply, Ok(generation));
                 }
-                Err(e) => self.reply(reply, Err(e.into())),
+                (_, Err(e)) => self.reply(reply, Err(e.into())),
             },
             Command::Shutdown => return Ok(false),
         }

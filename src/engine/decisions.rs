@@ -22,7 +22,7 @@ impl Engine {
         let qdef = &self.rules.queues[q as usize];
         let (policy, fallback) = (qdef.policy.clone(), qdef.fallback.clone());
         let mut skipped = Vec::new();
-        let started = self.config.record_latencies.then(std::time::Instant::now);
+        let started = std::time::Instant::now();
         let mut by = policy.clone();
         let mut error = None;
         let mut decided = self.ask(&policy, false, id, q, &ringing, &mut skipped);
@@ -45,8 +45,10 @@ impl Engine {
             }
             error = Some(message);
         }
-        if let Some(t) = started {
-            self.metrics.latencies.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+        let nanos = started.elapsed().as_nanos().min(u32::MAX as u128) as u32;
+        self.metrics.latency.observe(nanos);
+        if self.config.record_latencies {
+            self.metrics.latencies.push(nanos);
         }
         self.metrics.decisions += 1;
         // What the policy logged belongs before the decision it led to.

@@ -42,7 +42,7 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Ended conversations kept in memory for reading back (oldest dropped first).
     pub retain_ended: usize,
-    /// Record every decision's latency (for benchmarks); off by default.
+    /// Keep every decision's latency (for benchmarks); off by default. A histogram is always kept.
     pub record_latencies: bool,
 }
 
@@ -66,6 +66,27 @@ pub struct Metrics {
     pub policy_errors: u64,
     /// Nanoseconds per decision, when [`EngineConfig::record_latencies`] is on.
     pub latencies: Vec<u32>,
+    /// Decision latency, always kept, as a histogram.
+    pub latency: Histogram,
+}
+
+/// Counts of observations at or below each bound (the last bucket is everything above).
+#[derive(Clone, Debug, Default)]
+pub struct Histogram {
+    pub counts: [u64; Histogram::BOUNDS_NS.len() + 1],
+    pub sum_ns: u64,
+}
+
+impl Histogram {
+    /// Upper bounds of the buckets: 1 µs to 10 ms.
+    pub const BOUNDS_NS: [u32; 10] =
+        [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 500_000, 1_000_000, 10_000_000];
+
+    pub fn observe(&mut self, ns: u32) {
+        let bucket = Histogram::BOUNDS_NS.iter().position(|&b| ns <= b).unwrap_or(Histogram::BOUNDS_NS.len());
+        self.counts[bucket] += 1;
+        self.sum_ns += ns as u64;
+    }
 }
 
 struct QueueRuntime {
@@ -161,6 +182,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The clock's reading now, for showing how long something has lasted (not for decisions).
+    pub fn clock_now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// The time of the step in progress (or of the last one).
     pub fn now(&self) -> Timestamp {
         self.now
@@ -238,7 +264,13 @@ impl Engine {
     pub fn able(&self, queue: &str) -> Option<Vec<Arc<str>>> {
         let q = self.rules.queue_index(queue)?;
         let members = &self.queues[q].members;
-        Some(members.iter().filter(|&&ix| self.unable(ix, q as u32).is_none()).map(|&ix| self.agents[ix as usize].id.clone()).collect())
+        Some(
+            members
+                .iter()
+                .filter(|&&ix| self.unable(ix, q as u32).is_none())
+                .map(|&ix| self.agents[ix as usize].id.clone())
+                .collect(),
+        )
     }
 
     /// Labels an update with what it concerns, for the event stream.

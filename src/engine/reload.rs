@@ -44,7 +44,12 @@ impl Engine {
     }
 
     /// Swaps in scripts already read; see [`Engine::reload`].
+    /// Scripts identical to the loaded ones are not loaded again (the generation stays).
     pub fn reload_sources(&mut self, sources: Sources) -> Result<(u64, Vec<Stamped>), LoadError> {
+        if sources == self.sources {
+            self.reload_error = None;
+            return Ok((self.generation(), Vec::new()));
+        }
         let result = self.swap_in(sources);
         self.reload_error = result.as_ref().err().map(|e| e.diagnostics.clone());
         result

@@ -1,0 +1,114 @@
+//! The `rota serve` configuration file (TOML). Every key has a default that works on a fresh
+//! machine.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::http::Token;
+use crate::script::Limits;
+
+/// The token used when the configuration names none: for trying rota out on one machine.
+pub const DEV_TOKEN: &str = "rota-dev-token";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// The SQLite database file.
+    pub db: PathBuf,
+    /// The scripts folder.
+    pub scripts: PathBuf,
+    /// Bearer tokens and their organization units (`"*"`: all units).
+    pub tokens: Vec<Token>,
+    pub limits: LimitsConfig,
+    pub http: HttpConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Memory a Lua call may use, in MiB.
+    pub lua_memory_mib: usize,
+    /// CPU time one policy call may use, in milliseconds.
+    pub lua_cpu_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest request body, in KiB.
+    pub body_limit_kib: usize,
+    /// Time a request may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Quiet time after a script change before reloading, in milliseconds.
+    pub reload_debounce_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:7878".parse().expect("a valid address"),
+            db: "rota.db".into(),
+            scripts: "scripts".into(),
+            tokens: Vec::new(),
+            limits: LimitsConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let limits = Limits::default();
+        LimitsConfig {
+            lua_memory_mib: limits.memory / (1024 * 1024),
+            lua_cpu_ms: limits.cpu_per_call.as_millis() as u64,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { body_limit_kib: 64, timeout_ms: 10_000, reload_debounce_ms: 200 }
+    }
+}
+
+impl Config {
+    /// Reads a config file; relative paths in it are taken from the file's folder.
+    pub fn read(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        config.db = base.join(&config.db);
+        config.scripts = base.join(&config.scripts);
+        Ok(config)
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            memory: self.limits.lua_memory_mib * 1024 * 1024,
+            cpu_per_call: std::time::Duration::from_millis(self.limits.lua_cpu_ms),
+            ..Limits::default()
+        }
+    }
+
+    /// The configured tokens, or the development token for all units when there are none.
+    pub fn tokens_or_dev(&self) -> (Vec<Token>, bool) {
+        if self.tokens.is_empty() {
+            (vec![Token { token: DEV_TOKEN.into(), units: vec!["*".into()] }], true)
+        } else {
+            (self.tokens.clone(), false)
+        }
+    }
+
+    pub fn api(&self) -> crate::http::ApiConfig {
+        crate::http::ApiConfig {
+            tokens: self.tokens_or_dev().0,
+            body_limit: self.http.body_limit_kib * 1024,
+            timeout: std::time::Duration::from_millis(self.http.timeout_ms),
+        }
+    }
+}

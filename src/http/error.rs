@@ -1,0 +1,101 @@
+//! API errors: every refusal is a status code and a JSON body that says what to fix.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{EngineError, InputError};
+
+/// `{"error": "unknown_agent", "message": "unknown agent `x`", "field": "agent"}`
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, error, message: message.into(), field: None }
+    }
+
+    pub fn field(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
+    }
+
+    pub fn not_found(what: &'static str, id: &str) -> Self {
+        let error = match what {
+            "agent" => "unknown_agent",
+            "queue" => "unknown_queue",
+            _ => "unknown_conversation",
+        };
+        ApiError::new(StatusCode::NOT_FOUND, error, format!("unknown {what} `{id}`"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(&self)).into_response()
+    }
+}
+
+impl From<InputError> for ApiError {
+    fn from(e: InputError) -> Self {
+        let message = e.to_string();
+        match e {
+            InputError::UnknownAgent(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_agent", message).field("agent")
+            }
+            InputError::UnknownQueue(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_queue", message).field("queue")
+            }
+            InputError::UnknownConversation(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_conversation", message),
+            InputError::DuplicateConversation(_) => {
+                ApiError::new(StatusCode::CONFLICT, "duplicate_conversation", message).field("id")
+            }
+            InputError::UnknownPresence(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_presence", message).field("presence")
+            }
+            InputError::UnknownPauseCause(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_pause_cause", message).field("cause")
+            }
+            InputError::Illegal(_) => ApiError::new(StatusCode::CONFLICT, "illegal_state_change", message),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Input(e) => e.into(),
+            EngineError::Load(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "scripts_rejected", e.to_string()),
+            EngineError::Unsupported(m) => ApiError::new(StatusCode::BAD_REQUEST, "unsupported", m),
+            other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "engine_stopped", other.to_string()),
+        }
+    }
+}
+
+/// A JSON request body whose every problem (not JSON, a missing or mistyped field, an unknown
+/// field, too large) is a 4xx [`ApiError`] naming it.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
+            ApiError::new(e.status(), "bad_body", format!("cannot read the request body: {}", e.body_text()))
+        })?;
+        let text = if bytes.is_empty() { &b"{}"[..] } else { &bytes[..] };
+        serde_json::from_slice(text)
+            .map(Body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("request body: {e}")))
+    }
+}

@@ -1,0 +1,245 @@
+//! The HTTP API (JSON under `/v1`), as an axum `Router` the library exports.
+//!
+//! This is the only module that imports axum/hyper. Every route is declared once, in [`routes`]: the router and the OpenAPI document at `/v1/openapi.json` are both made
+//! from it, so they cannot disagree.
+
+mod agents;
+mod auth;
+mod conversations;
+mod error;
+mod events;
+mod ops;
+mod queues;
+mod scripts;
+mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put, MethodRouter};
+use axum::{middleware, Json, Router};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::runtime::Handle;
+pub use auth::{Scope, Token};
+pub use error::ApiError;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct Api {
+    handle: Arc<Handle>,
+    /// Turns true when the server shuts down, so event streams end and connections can drain.
+    closing: watch::Receiver<bool>,
+}
+
+/// Ends the event streams of a [`router`] when the server shuts down (dropping it never does).
+pub struct Closer(watch::Sender<bool>);
+
+impl Closer {
+    pub fn close(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// Settings of the API that are not routes.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub tokens: Vec<Token>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long a request may take before it gets a 503 (event streams excluded).
+    pub timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { tokens: Vec::new(), body_limit: 64 * 1024, timeout: Duration::from_secs(10) }
+    }
+}
+
+/// One route as the OpenAPI document describes it.
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Open routes need no token.
+    pub open: bool,
+}
+
+fn route(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    handler: MethodRouter<Api>,
+) -> (RouteDoc, MethodRouter<Api>) {
+    (RouteDoc { method, path, summary, open: false }, handler)
+}
+
+/// Every route, with its documentation. Streams and open routes are flagged by the router below.
+fn routes() -> Vec<(RouteDoc, MethodRouter<Api>)> {
+    vec![
+        route("post", "/v1/conversations", "Create a conversation in a queue", post(conversations::create)),
+        route(
+            "get",
+            "/v1/conversations/{id}",
+            "A conversation with its attempts and decision traces",
+            get(conversations::show),
+        ),
+        route(
+            "post",
+            "/v1/conversations/{id}/accept",
+            "An agent accepts the conversation offered to them",
+            post(conversations::accept),
+        ),
+        route("post", "/v1/conversations/{id}/decline", "An agent declines the offer", post(conversations::decline)),
+        route(
+            "post",
+            "/v1/conversations/{id}/close",
+            "The agent finished the conversation (wrap-up starts)",
+            post(conversations::close),
+        ),
+        route("post", "/v1/conversations/{id}/abandon", "The customer hung up or left", post(conversations::abandon)),
+        route("get", "/v1/agents", "Agents with presence, state and time in state", get(agents::list)),
+        route("get", "/v1/agents/{id}", "One agent", get(agents::show)),
+        route("post", "/v1/agents/{id}/sign_in", "Sign in: online, with the default presence", post(agents::sign_in)),
+        route("post", "/v1/agents/{id}/sign_out", "Sign out", post(agents::sign_out)),
+        route(
+            "put",
+            "/v1/agents/{id}/presence",
+            "Set the presence (`{\"presence\": \"training\"}`)",
+            put(agents::presence),
+        ),
+        route("put", "/v1/agents/{id}/status", "Set the status: dnd, ready or callcenter", put(agents::status)),
+        route("post", "/v1/agents/{id}/pause", "Pause with a cause (`{\"cause\": \"lunch\"}`)", post(agents::pause)),
+        route("post", "/v1/agents/{id}/resume", "End a pause", post(agents::resume)),
+        route("post", "/v1/agents/{id}/work_day/start", "Start the work day", post(agents::start_work_day)),
+        route("post", "/v1/agents/{id}/work_day/end", "End the work day", post(agents::end_work_day)),
+        route(
+            "put",
+            "/v1/agents/{id}/vacations",
+            "Replace the vacation periods (`[{from, to}]`, RFC 3339)",
+            put(agents::vacations),
+        ),
+        route("put", "/v1/agents/{id}/employment", "Set dismissal (`{\"dismissed\": true}`)", put(agents::employment)),
+        route("get", "/v1/queues", "Queues with waiting conversations and available agents", get(queues::list)),
+        route("get", "/v1/queues/{id}", "One queue", get(queues::show)),
+        route("get", "/v1/timers", "Pending timers in due order", get(queues::timers)),
+        route("get", "/v1/scripts", "The loaded generation of scripts and the last reload error", get(scripts::status)),
+        route("post", "/v1/scripts/reload", "Reload the scripts folder now (all-units token)", post(scripts::reload)),
+        route("get", "/v1/openapi.json", "This document", get(openapi)),
+    ]
+}
+
+/// Routes without a request timeout.
+const STREAMS: &[(&str, &str, &str)] =
+    &[("get", "/v1/events", "Server-sent events: offers and state changes (`?agent=` / `?queue=` filter)")];
+
+/// Routes that need no token.
+const OPEN: &[(&str, &str, &str)] =
+    &[("get", "/healthz", "200 while the engine answers"), ("get", "/metrics", "Prometheus metrics")];
+
+/// Every route the router serves, as documented.
+pub fn route_docs() -> Vec<RouteDoc> {
+    let doc = |&(method, path, summary): &(&'static str, &'static str, &'static str), open| RouteDoc {
+        method,
+        path,
+        summary,
+        open,
+    };
+    routes()
+        .into_iter()
+        .map(|(d, _)| d)
+        .chain(STREAMS.iter().map(|r| doc(r, false)))
+        .chain(OPEN.iter().map(|r| doc(r, true)))
+        .collect()
+}
+
+/// The API over a running engine. Mount it in an existing axum app with `Router::merge`; call
+/// [`Closer::close`] when shutting down, or open event streams keep their connections alive.
+pub fn router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
+    let (closer, closing) = watch::channel(false);
+    let api = Api { handle, closing };
+    let mut timed = Router::new();
+    for (doc, handler) in routes() {
+        timed = timed.route(doc.path, handler);
+    }
+    let timed = timed.layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.timeout));
+    let protected = timed
+        .route(STREAMS[0].1, get(events::stream))
+        .layer(middleware::from_fn_with_state(auth::Tokens::new(&config.tokens), auth::require_token));
+    let router = Router::new()
+        .route(OPEN[0].1, get(ops::healthz))
+        .route(OPEN[1].1, get(ops::metrics))
+        .merge(protected)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .with_state(api);
+    (router, Closer(closer))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no_such_route", "no such route; see /v1/openapi.json")
+}
+
+async fn openapi(State(_): State<Api>) -> Json<Value> {
+    Json(openapi_document())
+}
+
+/// The OpenAPI 3.1 document of [`route_docs`].
+pub fn openapi_document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for r in route_docs() {
+        let params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        let mut op = json!({
+            "summary": r.summary,
+            "parameters": params,
+            "responses": {
+                "200": { "description": "OK" },
+                "4XX": { "description": "What to fix", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+            }
+        });
+        if r.open {
+            op["security"] = json!([]);
+        }
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "rota", "version": env!("CARGO_PKG_VERSION") },
+        "paths": paths,
+        "security": [{ "bearer": [] }],
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {
+                        "error": { "type": "string" },
+                        "message": { "type": "string" },
+                        "field": { "type": "string" }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

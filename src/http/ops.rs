@@ -1,0 +1,62 @@
+//! The open routes: `/healthz` and `/metrics` (Prometheus text format).
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::Api;
+use crate::engine::Histogram;
+
+/// 200 while the engine answers, 503 once it has stopped.
+pub async fn healthz(State(api): State<Api>) -> Response {
+    match api.handle.read(|e| e.generation()).await {
+        Ok(generation) => format!("ok (scripts generation {generation})\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
+
+pub async fn metrics(State(api): State<Api>) -> Response {
+    let text = api
+        .handle
+        .read(|e| {
+            let m = e.metrics();
+            let mut out = String::new();
+            let mut counter = |name: &str, help: &str, value: u64| {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            };
+            counter("rota_inputs_total", "Inputs handled (accepted or refused).", m.inputs);
+            counter("rota_timers_fired_total", "Timers that fell due and fired.", m.timers_fired);
+            counter("rota_decisions_total", "Policy decisions taken.", m.decisions);
+            counter("rota_script_errors_total", "Policy calls that failed (error, runaway, bad decision).", m.policy_errors);
+            let _ = writeln!(out, "# HELP rota_decision_seconds Time of one policy decision.");
+            let _ = writeln!(out, "# TYPE rota_decision_seconds histogram");
+            let mut cumulative = 0;
+            for (i, count) in m.latency.counts.iter().enumerate() {
+                cumulative += count;
+                let le = Histogram::BOUNDS_NS.get(i).map_or("+Inf".to_string(), |&ns| format!("{}", ns as f64 / 1e9));
+                let _ = writeln!(out, "rota_decision_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+            }
+            let _ = writeln!(out, "rota_decision_seconds_sum {}", m.latency.sum_ns as f64 / 1e9);
+            let _ = writeln!(out, "rota_decision_seconds_count {cumulative}");
+            let _ = writeln!(out, "# HELP rota_queue_waiting Conversations waiting in a queue.\n# TYPE rota_queue_waiting gauge");
+            for q in &e.rules().queues {
+                let n = e.waiting(&q.id).map_or(0, |w| w.len());
+                let _ = writeln!(out, "rota_queue_waiting{{queue=\"{}\",unit=\"{}\"}} {n}", q.id, q.unit);
+            }
+            let _ = writeln!(out, "# HELP rota_timers_pending Timers waiting to fire.\n# TYPE rota_timers_pending gauge");
+            let _ = writeln!(out, "rota_timers_pending {}", e.pending_timers());
+            let _ = writeln!(out, "# HELP rota_scripts_generation The loaded generation of scripts.\n# TYPE rota_scripts_generation gauge");
+            let _ = writeln!(out, "rota_scripts_generation {}", e.generation());
+            let failed = e.script_status().last_error.is_some() as u8;
+            let _ = writeln!(out, "# HELP rota_scripts_reload_failed 1 when the last reload was rejected.\n# TYPE rota_scripts_reload_failed gauge");
+            let _ = writeln!(out, "rota_scripts_reload_failed {failed}");
+            out
+        })
+        .await;
+    match text {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
