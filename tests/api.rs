@@ -1,0 +1,240 @@
+//! The HTTP API over real sockets on 127.0.0.1: actions, reads, every error case, token scopes,
+//! the event stream and the OpenAPI document.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{fixture, Scratch};
+use futures_util::StreamExt;
+use reqwest::{Client, Method, StatusCode};
+use rota::http::{router, ApiConfig, Token};
+use rota::runtime::Builder;
+use rota::store::SqliteStore;
+use serde_json::{json, Value};
+
+const ALL: &str = "all-units";
+const NORTH: &str = "north-only";
+
+struct Server {
+    base: String,
+    client: Client,
+    _scratch: Scratch,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let scratch = Scratch::new(&[]);
+        let store = SqliteStore::open(scratch.0.join("rota.db")).unwrap();
+        let handle = Arc::new(Builder::new(fixture("units")).store(store).start().unwrap());
+        let tokens = vec![
+            Token { token: ALL.into(), units: vec!["*".into()] },
+            Token { token: NORTH.into(), units: vec!["north".into()] },
+        ];
+        let config = ApiConfig { tokens, body_limit: 4096, ..ApiConfig::default() };
+        let (app, closer) = router(handle, &config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(rota::http::serve(listener, app, async move {
+            std::future::pending::<()>().await;
+            closer.close();
+        }));
+        Server { base, client: Client::new(), _scratch: scratch }
+    }
+
+    async fn call(&self, token: &str, method: Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body.to_string());
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(token, Method::POST, path, Some(&body.to_string())).await
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        self.call(token, Method::GET, path, None).await
+    }
+
+    /// Signs an agent in, in call-center mode, with the work day started.
+    async fn ready(&self, agent: &str) {
+        for (method, path, body) in [
+            (Method::POST, "sign_in", "{}"),
+            (Method::PUT, "status", r#"{"status":"callcenter"}"#),
+            (Method::POST, "work_day/start", "{}"),
+        ] {
+            let (status, body) = self.call(ALL, method, &format!("/v1/agents/{agent}/{path}"), Some(body)).await;
+            assert_eq!(status, StatusCode::OK, "{agent} {path}: {body}");
+        }
+    }
+}
+
+fn types(updates: &Value) -> Vec<String> {
+    updates["updates"].as_array().unwrap().iter().map(|u| u["type"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_is_offered_accepted_and_closed_over_http() {
+    let s = Server::start().await;
+    s.ready("nora").await;
+    let (status, created) =
+        s.post(ALL, "/v1/conversations", json!({"id": "c1", "queue": "north_line", "caller": {"name": "Kari"}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(types(&created).contains(&"offered".to_string()), "{created}");
+
+    let (status, accepted) = s.post(ALL, "/v1/conversations/c1/accept", json!({"agent": "nora"})).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let (_, agent) = s.get(ALL, "/v1/agents/nora").await;
+    assert_eq!((agent["state"].as_str(), agent["conversation"].as_str()), (Some("busy"), Some("c1")));
+    assert!(agent["time_in_state_ms"].as_i64().unwrap() >= 0);
+
+    let (status, _) = s.post(ALL, "/v1/conversations/c1/close", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, c) = s.get(ALL, "/v1/conversations/c1").await;
+    assert_eq!(c["status"], "closed");
+    assert_eq!(c["caller"]["name"], "Kari");
+    assert_eq!(c["attempts"][0]["outcome"], "accepted");
+    assert_eq!(c["traces"][0]["policy"], "round_robin");
+    assert_eq!(c["traces"][0]["decision"], "offer nora (1s)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_malformed_request_gets_a_4xx_that_names_the_problem() {
+    let s = Server::start().await;
+    s.ready("nora").await;
+    s.post(ALL, "/v1/conversations", json!({"id": "taken", "queue": "north_line"})).await;
+    let big = format!(r#"{{"id":"big","queue":"north_line","attributes":{{"x":"{}"}}}}"#, "a".repeat(5000));
+    // (method, path, body, status, error code, words the message must contain)
+    let cases: Vec<(Method, &str, Option<&str>, u16, &str, &str)> = vec![
+        (Method::POST, "/v1/conversations", Some("{\"id\": "), 400, "bad_json", "EOF"),
+        (Method::POST, "/v1/conversations", Some("[1,2]"), 400, "bad_json", "invalid type"),
+        (Method::POST, "/v1/conversations", Some(r#"{"id":"x"}"#), 400, "bad_json", "missing field `queue`"),
+        (Method::POST, "/v1/conversations", Some(r#"{"id":"x","queue":"north_line","colour":1}"#), 400, "bad_json", "unknown field `colour`"),
+        (Method::POST, "/v1/conversations", Some(r#"{"id":"","queue":"north_line"}"#), 400, "bad_field", "`id`"),
+        (Method::POST, "/v1/conversations", Some(r#"{"id":"x","queue":"nowhere"}"#), 404, "unknown_queue", "nowhere"),
+        (Method::POST, "/v1/conversations", Some(r#"{"id":"taken","queue":"north_line"}"#), 409, "duplicate_conversation", "taken"),
+        (Method::POST, "/v1/conversations", Some(&big), 413, "bad_body", "length limit"),
+        (Method::POST, "/v1/conversations/ghost/accept", Some(r#"{"agent":"nora"}"#), 404, "unknown_conversation", "ghost"),
+        (Method::POST, "/v1/conversations/taken/accept", Some(r#"{"agent":"nobody"}"#), 404, "unknown_agent", "nobody"),
+        (Method::POST, "/v1/conversations/taken/accept", Some(r#"{"agent":"nils"}"#), 409, "illegal_state_change", "nils"),
+        (Method::POST, "/v1/conversations/taken/accept", Some("{}"), 400, "bad_json", "missing field `agent`"),
+        (Method::GET, "/v1/agents/nobody", None, 404, "unknown_agent", "nobody"),
+        (Method::PUT, "/v1/agents/nora/presence", Some(r#"{"presence":"beach"}"#), 422, "unknown_presence", "beach"),
+        (Method::PUT, "/v1/agents/nora/status", Some(r#"{"status":"asleep"}"#), 409, "illegal_state_change", "asleep"),
+        (Method::POST, "/v1/agents/nils/pause", Some(r#"{"cause":"nap"}"#), 422, "unknown_pause_cause", "nap"),
+        (Method::POST, "/v1/agents/nils/resume", Some("{}"), 409, "illegal_state_change", "not paused"),
+        (Method::PUT, "/v1/agents/nils/vacations", Some(r#"{"periods":[{"from":"2026-07-10T00:00:00Z","to":"2026-07-01T00:00:00Z"}]}"#), 409, "illegal_state_change", "before it starts"),
+        (Method::PUT, "/v1/agents/nils/employment", Some(r#"{"dismissed":"yes"}"#), 400, "bad_json", "invalid type"),
+        (Method::GET, "/v1/queues/nowhere", None, 404, "unknown_queue", "nowhere"),
+        (Method::GET, "/v1/no/such/thing", None, 404, "no_such_route", "openapi"),
+    ];
+    for (method, path, body, status, error, words) in cases {
+        let (got, answer) = s.call(ALL, method.clone(), path, body).await;
+        let what = format!("{method} {path} {}", body.unwrap_or("").chars().take(80).collect::<String>());
+        assert_eq!(got.as_u16(), status, "{what}: {answer}");
+        assert_eq!(answer["error"], error, "{what}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains(words), "{what}: {answer}");
+    }
+    // A refused input changed nothing: the offer of `taken` to nora still stands.
+    let (_, c) = s.get(ALL, "/v1/conversations/taken").await;
+    assert_eq!(c["status"], "offered", "{c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_sees_and_changes_only_its_units() {
+    let s = Server::start().await;
+    s.ready("sara").await;
+    s.ready("nora").await;
+    s.post(ALL, "/v1/conversations", json!({"id": "s1", "queue": "south_line"})).await;
+    s.post(ALL, "/v1/conversations", json!({"id": "n1", "queue": "north_line"})).await;
+
+    // Another unit's things look like things that do not exist.
+    assert_eq!(s.get(NORTH, "/v1/agents/sara").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(s.get(NORTH, "/v1/conversations/s1").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(s.get(NORTH, "/v1/queues/south_line").await.0, StatusCode::NOT_FOUND);
+    let (status, _) = s.post(NORTH, "/v1/conversations", json!({"id": "x", "queue": "south_line"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.post(NORTH, "/v1/conversations/s1/accept", json!({"agent": "sara"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.call(NORTH, Method::PUT, "/v1/agents/sara/presence", Some(r#"{"presence":"away"}"#)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, sara) = s.get(ALL, "/v1/agents/sara").await;
+    assert_eq!((sara["presence"].as_str(), sara["state"].as_str()), (Some("available"), Some("offered")));
+
+    // Lists are filtered.
+    let ids = |v: &Value, key: &str| -> Vec<String> {
+        v[key].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&s.get(NORTH, "/v1/agents").await.1, "agents"), ["nora", "nils"]);
+    assert_eq!(ids(&s.get(ALL, "/v1/agents").await.1, "agents"), ["nora", "nils", "sara"]);
+    assert_eq!(ids(&s.get(NORTH, "/v1/queues").await.1, "queues"), ["north_line"]);
+    let (_, timers) = s.get(NORTH, "/v1/timers").await;
+    let subjects: Vec<&str> = timers["timers"].as_array().unwrap().iter().map(|t| t["subject"].as_str().unwrap()).collect();
+    assert!(!subjects.is_empty() && subjects.iter().all(|s| *s == "n1"), "{timers}");
+
+    // Its own unit works; reloading scripts (which serve every unit) does not.
+    assert_eq!(s.post(NORTH, "/v1/conversations/n1/accept", json!({"agent": "nora"})).await.0, StatusCode::OK);
+    assert_eq!(s.post(NORTH, "/v1/scripts/reload", json!({})).await.0, StatusCode::FORBIDDEN);
+
+    // No token, or a wrong one: 401 everywhere but the two open routes.
+    assert_eq!(s.get("wrong", "/v1/agents").await.0, StatusCode::UNAUTHORIZED);
+    let plain = |path: &str| s.client.get(format!("{}{path}", s.base)).send();
+    assert_eq!(plain("/v1/agents").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(plain("/healthz").await.unwrap().status(), StatusCode::OK);
+    let metrics = plain("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("rota_queue_waiting{queue=\"south_line\",unit=\"south\"} 1"), "{metrics}");
+    assert!(metrics.contains("rota_decision_seconds_count"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_carries_offers_filtered_by_agent_and_scoped_by_unit() {
+    let s = Server::start().await;
+    s.ready("nora").await;
+    s.ready("sara").await;
+    let open = |token: &'static str, query: &'static str| {
+        s.client.get(format!("{}/v1/events{query}", s.base)).bearer_auth(token).send()
+    };
+    let nora = open(ALL, "?agent=nora").await.unwrap();
+    let north = open(NORTH, "").await.unwrap();
+    assert_eq!(nora.status(), StatusCode::OK);
+    s.post(ALL, "/v1/conversations", json!({"id": "s1", "queue": "south_line"})).await;
+    s.post(ALL, "/v1/conversations", json!({"id": "n1", "queue": "north_line"})).await;
+
+    // Read each stream until its offer arrives; anything about sara or s1 on it is a leak.
+    for (res, who) in [(nora, "nora"), (north, "north")] {
+        let mut body = res.bytes_stream();
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !text.contains("event: offered") {
+            let chunk = tokio::time::timeout_at(deadline, body.next()).await.expect("an offer within 10 s");
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+        }
+        assert!(text.contains(r#""conversation":"n1""#), "{who}: {text}");
+        assert!(!text.contains("sara") && !text.contains(r#""s1""#), "{who}: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_route_the_router_serves() {
+    let s = Server::start().await;
+    let (status, doc) = s.get(ALL, "/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    for route in rota::http::route_docs() {
+        assert!(paths[route.path][route.method].is_object(), "{} {} is not documented", route.method, route.path);
+        // The route exists: with a bad token it is refused (401), not missing (404/405).
+        let method = Method::from_bytes(route.method.to_uppercase().as_bytes()).unwrap();
+        let path = route.path.replace("{id}", "nora");
+        let res = s.client.request(method, format!("{}{path}", s.base)).bearer_auth("wrong").send().await.unwrap();
+        let expected = if route.open { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+        assert_eq!(res.status(), expected, "{} {}", route.method, route.path);
+    }
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, rota::http::route_docs().len());
+}
