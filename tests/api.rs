@@ -115,21 +115,56 @@ async fn every_malformed_request_gets_a_4xx_that_names_the_problem() {
         (Method::POST, "/v1/conversations", Some("{\"id\": "), 400, "bad_json", "EOF"),
         (Method::POST, "/v1/conversations", Some("[1,2]"), 400, "bad_json", "invalid type"),
         (Method::POST, "/v1/conversations", Some(r#"{"id":"x"}"#), 400, "bad_json", "missing field `queue`"),
-        (Method::POST, "/v1/conversations", Some(r#"{"id":"x","queue":"north_line","colour":1}"#), 400, "bad_json", "unknown field `colour`"),
+        (
+            Method::POST,
+            "/v1/conversations",
+            Some(r#"{"id":"x","queue":"north_line","colour":1}"#),
+            400,
+            "bad_json",
+            "unknown field `colour`",
+        ),
         (Method::POST, "/v1/conversations", Some(r#"{"id":"","queue":"north_line"}"#), 400, "bad_field", "`id`"),
         (Method::POST, "/v1/conversations", Some(r#"{"id":"x","queue":"nowhere"}"#), 404, "unknown_queue", "nowhere"),
-        (Method::POST, "/v1/conversations", Some(r#"{"id":"taken","queue":"north_line"}"#), 409, "duplicate_conversation", "taken"),
+        (
+            Method::POST,
+            "/v1/conversations",
+            Some(r#"{"id":"taken","queue":"north_line"}"#),
+            409,
+            "duplicate_conversation",
+            "taken",
+        ),
         (Method::POST, "/v1/conversations", Some(&big), 413, "bad_body", "length limit"),
-        (Method::POST, "/v1/conversations/ghost/accept", Some(r#"{"agent":"nora"}"#), 404, "unknown_conversation", "ghost"),
+        (
+            Method::POST,
+            "/v1/conversations/ghost/accept",
+            Some(r#"{"agent":"nora"}"#),
+            404,
+            "unknown_conversation",
+            "ghost",
+        ),
         (Method::POST, "/v1/conversations/taken/accept", Some(r#"{"agent":"nobody"}"#), 404, "unknown_agent", "nobody"),
-        (Method::POST, "/v1/conversations/taken/accept", Some(r#"{"agent":"nils"}"#), 409, "illegal_state_change", "nils"),
+        (
+            Method::POST,
+            "/v1/conversations/taken/accept",
+            Some(r#"{"agent":"nils"}"#),
+            409,
+            "illegal_state_change",
+            "nils",
+        ),
         (Method::POST, "/v1/conversations/taken/accept", Some("{}"), 400, "bad_json", "missing field `agent`"),
         (Method::GET, "/v1/agents/nobody", None, 404, "unknown_agent", "nobody"),
         (Method::PUT, "/v1/agents/nora/presence", Some(r#"{"presence":"beach"}"#), 422, "unknown_presence", "beach"),
         (Method::PUT, "/v1/agents/nora/status", Some(r#"{"status":"asleep"}"#), 409, "illegal_state_change", "asleep"),
         (Method::POST, "/v1/agents/nils/pause", Some(r#"{"cause":"nap"}"#), 422, "unknown_pause_cause", "nap"),
         (Method::POST, "/v1/agents/nils/resume", Some("{}"), 409, "illegal_state_change", "not paused"),
-        (Method::PUT, "/v1/agents/nils/vacations", Some(r#"{"periods":[{"from":"2026-07-10T00:00:00Z","to":"2026-07-01T00:00:00Z"}]}"#), 409, "illegal_state_change", "before it starts"),
+        (
+            Method::PUT,
+            "/v1/agents/nils/vacations",
+            Some(r#"{"periods":[{"from":"2026-07-10T00:00:00Z","to":"2026-07-01T00:00:00Z"}]}"#),
+            409,
+            "illegal_state_change",
+            "before it starts",
+        ),
         (Method::PUT, "/v1/agents/nils/employment", Some(r#"{"dismissed":"yes"}"#), 400, "bad_json", "invalid type"),
         (Method::GET, "/v1/queues/nowhere", None, 404, "unknown_queue", "nowhere"),
         (Method::GET, "/v1/no/such/thing", None, 404, "no_such_route", "openapi"),
@@ -175,7 +210,8 @@ async fn a_token_sees_and_changes_only_its_units() {
     assert_eq!(ids(&s.get(ALL, "/v1/agents").await.1, "agents"), ["nora", "nils", "sara"]);
     assert_eq!(ids(&s.get(NORTH, "/v1/queues").await.1, "queues"), ["north_line"]);
     let (_, timers) = s.get(NORTH, "/v1/timers").await;
-    let subjects: Vec<&str> = timers["timers"].as_array().unwrap().iter().map(|t| t["subject"].as_str().unwrap()).collect();
+    let subjects: Vec<&str> =
+        timers["timers"].as_array().unwrap().iter().map(|t| t["subject"].as_str().unwrap()).collect();
     assert!(!subjects.is_empty() && subjects.iter().all(|s| *s == "n1"), "{timers}");
 
     // Its own unit works; reloading scripts (which serve every unit) does not.

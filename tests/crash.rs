@@ -1,0 +1,246 @@
+//! A child `rota serve` under a stream of inputs is killed with SIGKILL at random moments and
+//! restarted, 20 times: every acknowledged input must be there afterwards, pending timers keep
+//! their original due times, and every timer fires once (as the event stream sees it), never early.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{fixture, Scratch};
+use futures_util::StreamExt;
+use reqwest::{Client, StatusCode};
+use rota::time::Timestamp;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "crash-test";
+const CYCLES: usize = 20;
+const MAX_WAIT_MS: i64 = 3000; // north_line's max_wait
+const OFFER_TIMEOUT_MS: i64 = 1000; // its round_robin timeout
+
+struct Child2 {
+    child: Child,
+    base: String,
+}
+
+/// Starts `rota serve` and waits for the line that says where it listens.
+fn spawn(config: &std::path::Path) -> Child2 {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rota serve starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first line").unwrap();
+    let base = first.strip_prefix("rota listening on ").unwrap_or_else(|| panic!("unexpected: {first}")).to_string();
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Child2 { child, base }
+}
+
+fn at(v: &Value) -> Timestamp {
+    Timestamp::parse_rfc3339(v.as_str().unwrap_or_else(|| panic!("a time: {v}"))).unwrap()
+}
+
+/// A small deterministic generator, so a failing run can be repeated.
+struct Lcg(u64);
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Follows the server's event stream until it ends, noting each conversation whose max-wait
+/// timer fired (a `max_wait_exceeded` event) and when.
+async fn watch_timers(
+    client: &Client,
+    base: &str,
+    fired: Arc<Mutex<Vec<(String, Timestamp)>>>,
+    count: tokio::sync::watch::Sender<usize>,
+) -> tokio::task::JoinHandle<()> {
+    let res = client.get(format!("{base}/v1/events")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    tokio::spawn(async move {
+        let mut body = res.bytes_stream();
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let event: String = text.drain(..end + 2).collect();
+                if event.contains("event: max_wait_exceeded") {
+                    let data = event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+                    let v: Value = serde_json::from_str(data).unwrap();
+                    let mut fired = fired.lock().unwrap();
+                    fired.push((v["conversation"].as_str().unwrap().to_string(), at(&v["at"])));
+                    let _ = count.send(fired.len());
+                }
+            }
+        }
+    })
+}
+
+async fn get(client: &Client, base: &str, path: &str) -> (StatusCode, Value) {
+    let res = client.get(format!("{base}{path}")).bearer_auth(TOKEN).send().await.unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_inputs_and_timers_survive_sigkill() {
+    let dir = Scratch::new(&[]);
+    let config = dir.0.join("rota.toml");
+    let scripts = fixture("units");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndb = \"rota.db\"\nscripts = {:?}\n[[tokens]]\ntoken = \"{TOKEN}\"\nunits = [\"*\"]\n",
+            scripts.display().to_string()
+        ),
+    )
+    .unwrap();
+    let client = Client::new();
+    let mut rng = Lcg(7);
+    // Conversation id -> when its creation was acknowledged as queued.
+    let acked: Arc<Mutex<Vec<(String, Timestamp)>>> = Arc::default();
+    // Conversations whose max-wait timer was seen firing, over all runs.
+    let fired: Arc<Mutex<Vec<(String, Timestamp)>>> = Arc::default();
+
+    for cycle in 0..CYCLES {
+        let mut server = spawn(&config);
+        let base = server.base.clone();
+        if cycle == 0 {
+            for agent in ["nora", "nils"] {
+                for (method, path, body) in [
+                    ("POST", "sign_in", json!({})),
+                    ("PUT", "status", json!({"status": "callcenter"})),
+                    ("POST", "work_day/start", json!({})),
+                ] {
+                    let url = format!("{base}/v1/agents/{agent}/{path}");
+                    let req = if method == "POST" { client.post(url) } else { client.put(url) };
+                    let res = req.bearer_auth(TOKEN).json(&body).send().await.unwrap();
+                    assert_eq!(res.status(), StatusCode::OK);
+                }
+            }
+        }
+        // Everything acknowledged before this start must have survived the kills.
+        let before = acked.lock().unwrap().clone();
+        let (_, timers) = get(&client, &base, "/v1/timers").await;
+        for (id, arrived) in &before {
+            let (status, c) = get(&client, &base, &format!("/v1/conversations/{id}")).await;
+            assert_eq!(status, StatusCode::OK, "cycle {cycle}: acknowledged conversation {id} is lost");
+            assert_eq!(at(&c["arrived_at"]), *arrived, "cycle {cycle}: {id}");
+            let due =
+                timers["timers"].as_array().unwrap().iter().find(|t| t["subject"] == **id && t["kind"] == "max_wait");
+            if let Some(t) = due {
+                assert_eq!((at(&t["due"]) - *arrived).0, MAX_WAIT_MS, "cycle {cycle}: {id}'s max-wait timer moved");
+            }
+        }
+
+        // A timer seen firing before the kill has fired for good: same end, same time.
+        for (id, when) in fired.lock().unwrap().clone() {
+            let (_, c) = get(&client, &base, &format!("/v1/conversations/{id}")).await;
+            assert_eq!(c["status"], "max_wait_exceeded", "cycle {cycle}: {id}");
+            assert_eq!(at(&c["ended_at"]), when, "cycle {cycle}: {id}'s max-wait timer fired again after the restart");
+        }
+        let (fired_tx, mut fired_count) = tokio::sync::watch::channel(fired.lock().unwrap().len());
+        let seen_before = *fired_count.borrow();
+        let watcher = watch_timers(&client, &base, fired.clone(), fired_tx).await;
+        // Stream inputs; kill the server once a random number of them has been acknowledged.
+        let target = before.len() + 2 + rng.below(10) as usize;
+        let (count_tx, mut count) = tokio::sync::watch::channel(before.len());
+        let sender = {
+            let (client, base, acked, before) = (client.clone(), base.clone(), acked.clone(), before.len());
+            tokio::spawn(async move {
+                // Stops on its own after a while, so cycles that wait for a timer stay small.
+                for k in 0..target - before + 20 {
+                    let id = format!("c{cycle}-{k}");
+                    let body = json!({"id": id, "queue": "north_line"});
+                    let Ok(res) =
+                        client.post(format!("{base}/v1/conversations")).bearer_auth(TOKEN).json(&body).send().await
+                    else {
+                        return;
+                    };
+                    if res.status() != StatusCode::CREATED {
+                        return;
+                    }
+                    let Ok(v) = res.json::<Value>().await else { return };
+                    let mut list = acked.lock().unwrap();
+                    list.push((id, at(&v["updates"][0]["at"])));
+                    let _ = count_tx.send(list.len());
+                }
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(30), count.wait_for(|&n| n >= target))
+            .await
+            .expect("inputs are acknowledged")
+            .unwrap();
+        if cycle % 4 == 3 {
+            // Some kills come right after a timer fired while the server was up.
+            tokio::time::timeout(Duration::from_secs(30), fired_count.wait_for(|&n| n > seen_before))
+                .await
+                .expect("a max-wait timer fires")
+                .unwrap();
+        }
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        sender.await.unwrap();
+        watcher.await.unwrap();
+    }
+
+    // A last run: every conversation must end by its max-wait timer, once, never early.
+    let mut server = spawn(&config);
+    let (fired_tx, _) = tokio::sync::watch::channel(0);
+    let watcher = watch_timers(&client, &server.base, fired.clone(), fired_tx).await;
+    let all = acked.lock().unwrap().clone();
+    assert!(all.len() >= CYCLES * 2);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for (id, arrived) in &all {
+        let c = loop {
+            let (_, c) = get(&client, &server.base, &format!("/v1/conversations/{id}")).await;
+            if c["status"] != "queued" && c["status"] != "offered" {
+                break c;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{id} never ended: {c}");
+            tokio::task::yield_now().await;
+        };
+        assert_eq!(c["status"], "max_wait_exceeded", "{id}: {c}");
+        assert!((at(&c["ended_at"]) - *arrived).0 >= MAX_WAIT_MS, "{id} ended early: {c}");
+        for attempt in c["attempts"].as_array().unwrap() {
+            if attempt["outcome"] == "timed_out" {
+                let waited = (at(&attempt["ended_at"]) - at(&attempt["offered_at"])).0;
+                assert!(waited >= OFFER_TIMEOUT_MS, "{id}: an offer timed out after {waited} ms: {c}");
+            }
+            assert_ne!(attempt["outcome"], "pending", "{id}: {c}");
+        }
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    watcher.await.unwrap();
+    let fired = fired.lock().unwrap();
+    for (id, _) in &all {
+        let times = fired.iter().filter(|(f, _)| f == id).count();
+        assert!(times <= 1, "{id}'s max-wait timer fired {times} times");
+    }
+}
+
+#[test]
+fn a_second_server_on_the_same_database_refuses_to_start() {
+    let dir = Scratch::new(&[]);
+    let config = dir.0.join("rota.toml");
+    std::fs::write(
+        &config,
+        format!("listen = \"127.0.0.1:0\"\nscripts = {:?}\n", fixture("units").display().to_string()),
+    )
+    .unwrap();
+    let mut first = spawn(&config);
+    let second = Command::new(env!("CARGO_BIN_EXE_rota")).args(["serve", "--config"]).arg(&config).output().unwrap();
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("rota.db is in use by another rota process"), "{stderr}");
+}
