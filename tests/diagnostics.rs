@@ -29,6 +29,20 @@ const CASES: &[(&str, Files, &[&str])] = &[
         &["q.lua:1: queue `q`: unknown agent `zed`"],
     ),
     (
+        "a queue lists an agent, or overflows to a queue, of another organization unit",
+        &[
+            ("a.lua", "agents.define { id = \"n1\", unit = \"north\" }\nagents.define { id = \"s1\", unit = \"south\" }"),
+            (
+                "q.lua",
+                "queues.define { id = \"nq\", unit = \"north\", agents = { \"n1\", \"s1\" }, policy = \"ring_all\", on_max_wait = \"sq\", max_wait = \"1m\" }\nqueues.define { id = \"sq\", unit = \"south\", agents = { \"s1\" }, policy = \"ring_all\" }",
+            ),
+        ],
+        &[
+            "q.lua:1: queue `nq` (unit `north`) lists agent `s1` of unit `south`",
+            "q.lua:1: queue `nq` (unit `north`) overflows to queue `sq` of unit `south`",
+        ],
+    ),
+    (
         "unknown presences: default, base status, team escalation",
         &[(
             "p.lua",
