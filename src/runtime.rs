@@ -24,7 +24,7 @@ use crate::error::EngineError;
 use crate::error::InputError;
 use crate::input::Input;
 use crate::policy::Policy;
-use crate::script::{Limits, Sources};
+use crate::script::Limits;
 use crate::store::{Record, Step, Store, StoreError};
 use crate::time::Duration;
 use crate::timer::TimerInfo;
@@ -153,14 +153,9 @@ fn recover(
     let mut journal = Vec::new();
     // Scripts edited while the process was down: load them now, or keep the journal's if they fail
     // (the diagnostics show in the script status).
-    let changed = match Sources::read(&engine.config().scripts) {
-        Ok(sources) => (&sources != engine.sources()).then_some(sources),
-        Err(_) => None,
-    };
-    if let Some(sources) = changed {
-        if engine.reload_sources(sources).is_ok() {
-            journal.push(Record { at: engine.now(), step: Step::Scripts { sources: engine.sources().clone() } });
-        }
+    let before = engine.generation();
+    if engine.reload().is_ok_and(|(generation, _)| generation != before) {
+        journal.push(Record { at: engine.now(), step: Step::Scripts { sources: engine.sources().clone() } });
     }
     Ok((engine, journal))
 }
@@ -364,7 +359,7 @@ impl Loop {
                         if let Some(input) = journaled {
                             self.journal.push(Record { at: self.engine.now(), step: Step::Input { input } });
                         }
-                        self.publish(list.clone());
+                        self.publish(&list);
                         self.reply(reply, Ok(list));
                     }
                     Err(e) => self.reply(reply, Err(e.into())),
@@ -382,7 +377,7 @@ impl Loop {
                     all.extend(list);
                 }
                 self.clock.advance_to(until);
-                self.publish(all.clone());
+                self.publish(&all);
                 self.reply(reply, Ok(all));
             }
             Command::Reload(reply) => match (self.engine.generation(), self.engine.reload()) {
@@ -391,7 +386,7 @@ impl Loop {
                         let sources = self.engine.sources().clone();
                         self.journal.push(Record { at: self.engine.now(), step: Step::Scripts { sources } });
                     }
-                    self.publish(list);
+                    self.publish(&list);
                     self.reply(reply, Ok(generation));
                 }
                 (_, Err(e)) => self.reply(reply, Err(e.into())),
@@ -408,21 +403,23 @@ impl Loop {
         }
         let list = self.engine.fire_due();
         self.journal.push(Record { at: self.engine.now(), step: Step::Timers });
-        self.publish(list);
+        self.publish(&list);
     }
 
     /// Holds the updates back until they are durable, labelled with what they concern now.
-    fn publish(&mut self, list: Vec<Stamped>) {
-        let list: Vec<Event> = list.into_iter().map(|s| self.engine.event(s)).collect();
-        if !list.is_empty() {
-            self.done.push(Box::new(move |updates, failed| {
-                if failed.is_none() {
-                    for u in list {
-                        let _ = updates.send(u);
-                    }
-                }
-            }));
+    fn publish(&mut self, list: &[Stamped]) {
+        // Labelling costs lookups and allocations on every step; with nobody listening, skip it.
+        if list.is_empty() || self.updates.receiver_count() == 0 {
+            return;
         }
+        let list: Vec<Event> = list.iter().map(|s| self.engine.event(s.clone())).collect();
+        self.done.push(Box::new(move |updates, failed| {
+            if failed.is_none() {
+                for u in list {
+                    let _ = updates.send(u);
+                }
+            }
+        }));
     }
 
     fn reply<T: Send + 'static>(&mut self, reply: Reply<Result<T, EngineError>>, result: Result<T, EngineError>) {

@@ -20,13 +20,13 @@ const CYCLES: usize = 20;
 const MAX_WAIT_MS: i64 = 3000; // north_line's max_wait
 const OFFER_TIMEOUT_MS: i64 = 1000; // its round_robin timeout
 
-struct Child2 {
+struct Server {
     child: Child,
     base: String,
 }
 
 /// Starts `rota serve` and waits for the line that says where it listens.
-fn spawn(config: &std::path::Path) -> Child2 {
+fn spawn(config: &std::path::Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rota"))
         .args(["serve", "--config"])
         .arg(config)
@@ -39,7 +39,7 @@ fn spawn(config: &std::path::Path) -> Child2 {
     let base = first.strip_prefix("rota listening on ").unwrap_or_else(|| panic!("unexpected: {first}")).to_string();
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Child2 { child, base }
+    Server { child, base }
 }
 
 fn at(v: &Value) -> Timestamp {

@@ -216,10 +216,6 @@ impl Engine {
         &self.sources
     }
 
-    pub fn config(&self) -> &EngineConfig {
-        &self.config
-    }
-
     pub fn generation(&self) -> u64 {
         self.scripts.generation()
     }

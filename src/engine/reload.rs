@@ -28,6 +28,11 @@ impl Engine {
         }
     }
 
+    /// Why the last reload failed, until one succeeds.
+    pub fn reload_error(&self) -> Option<&[Diagnostic]> {
+        self.reload_error.as_deref()
+    }
+
     /// What is loaded now, and why the last reload failed if it did.
     pub fn script_status(&self) -> ScriptStatus {
         ScriptStatus {

@@ -30,7 +30,7 @@ pub async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Pa
             move |e| e.agent(&id).filter(|a| scope.allows(&a.def.unit)).map(|a| views::agent(e, a))
         })
         .await?;
-    found.map(Json).ok_or_else(|| ApiError::not_found("agent", &id))
+    found.map(Json).ok_or_else(|| ApiError::from(InputError::UnknownAgent(id)))
 }
 
 #[derive(Deserialize)]

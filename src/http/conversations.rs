@@ -48,7 +48,7 @@ pub async fn show(
             }
         })
         .await?;
-    found.map(Json).ok_or_else(|| ApiError::not_found("conversation", &id))
+    found.map(Json).ok_or_else(|| ApiError::from(InputError::UnknownConversation(id)))
 }
 
 #[derive(Deserialize)]

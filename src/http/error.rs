@@ -29,15 +29,6 @@ impl ApiError {
         self.field = Some(field);
         self
     }
-
-    pub fn not_found(what: &'static str, id: &str) -> Self {
-        let error = match what {
-            "agent" => "unknown_agent",
-            "queue" => "unknown_queue",
-            _ => "unknown_conversation",
-        };
-        ApiError::new(StatusCode::NOT_FOUND, error, format!("unknown {what} `{id}`"))
-    }
 }
 
 impl IntoResponse for ApiError {

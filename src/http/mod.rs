@@ -1,7 +1,8 @@
 //! The HTTP API (JSON under `/v1`), as an axum `Router` the library exports.
 //!
-//! This is the only module that imports axum/hyper. Every route is declared once, in [`routes`]: the router and the OpenAPI document at `/v1/openapi.json` are both made
-//! from it, so they cannot disagree.
+//! This is the only module that imports axum/hyper. Every route is declared once, in
+//! [`routes`]: the router and the OpenAPI document at `/v1/openapi.json` are both made from it,
+//! so they cannot disagree.
 
 mod agents;
 mod auth;
@@ -17,8 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put, MethodRouter};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{middleware, Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -70,92 +73,126 @@ pub struct RouteDoc {
     pub open: bool,
 }
 
-fn route(
+/// How a route is guarded.
+#[derive(Clone, Copy, PartialEq)]
+enum Access {
+    /// Needs a token; answered within the request timeout.
+    Token,
+    /// Needs a token; a long-lived stream, so no timeout.
+    Stream,
+    /// Needs nothing (`/healthz`, `/metrics`).
+    Open,
+}
+
+struct Route {
+    doc: RouteDoc,
+    access: Access,
+    handler: MethodRouter<Api>,
+}
+
+fn route<H: Handler<T, Api>, T: 'static>(
+    access: Access,
     method: &'static str,
     path: &'static str,
     summary: &'static str,
-    handler: MethodRouter<Api>,
-) -> (RouteDoc, MethodRouter<Api>) {
-    (RouteDoc { method, path, summary, open: false }, handler)
+    handler: H,
+) -> Route {
+    let filter = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .ok()
+        .and_then(|m| MethodFilter::try_from(m).ok())
+        .unwrap_or_else(|| panic!("route {path}: unsupported method {method}"));
+    Route {
+        doc: RouteDoc { method, path, summary, open: access == Access::Open },
+        access,
+        handler: on(filter, handler),
+    }
 }
 
-/// Every route, with its documentation. Streams and open routes are flagged by the router below.
-fn routes() -> Vec<(RouteDoc, MethodRouter<Api>)> {
+/// Every route, declared once: the router and the OpenAPI document are both built from this.
+fn routes() -> Vec<Route> {
+    use Access::{Open, Stream, Token};
     vec![
-        route("post", "/v1/conversations", "Create a conversation in a queue", post(conversations::create)),
+        route(Token, "post", "/v1/conversations", "Create a conversation in a queue", conversations::create),
         route(
+            Token,
             "get",
             "/v1/conversations/{id}",
             "A conversation with its attempts and decision traces",
-            get(conversations::show),
+            conversations::show,
         ),
         route(
+            Token,
             "post",
             "/v1/conversations/{id}/accept",
             "An agent accepts the conversation offered to them",
-            post(conversations::accept),
+            conversations::accept,
         ),
-        route("post", "/v1/conversations/{id}/decline", "An agent declines the offer", post(conversations::decline)),
+        route(Token, "post", "/v1/conversations/{id}/decline", "An agent declines the offer", conversations::decline),
         route(
+            Token,
             "post",
             "/v1/conversations/{id}/close",
             "The agent finished the conversation (wrap-up starts)",
-            post(conversations::close),
+            conversations::close,
         ),
-        route("post", "/v1/conversations/{id}/abandon", "The customer hung up or left", post(conversations::abandon)),
-        route("get", "/v1/agents", "Agents with presence, state and time in state", get(agents::list)),
-        route("get", "/v1/agents/{id}", "One agent", get(agents::show)),
-        route("post", "/v1/agents/{id}/sign_in", "Sign in: online, with the default presence", post(agents::sign_in)),
-        route("post", "/v1/agents/{id}/sign_out", "Sign out", post(agents::sign_out)),
+        route(Token, "post", "/v1/conversations/{id}/abandon", "The customer hung up or left", conversations::abandon),
+        route(Token, "get", "/v1/agents", "Agents with presence, state and time in state", agents::list),
+        route(Token, "get", "/v1/agents/{id}", "One agent", agents::show),
+        route(Token, "post", "/v1/agents/{id}/sign_in", "Sign in: online, with the default presence", agents::sign_in),
+        route(Token, "post", "/v1/agents/{id}/sign_out", "Sign out", agents::sign_out),
         route(
+            Token,
             "put",
             "/v1/agents/{id}/presence",
             "Set the presence (`{\"presence\": \"training\"}`)",
-            put(agents::presence),
+            agents::presence,
         ),
-        route("put", "/v1/agents/{id}/status", "Set the status: dnd, ready or callcenter", put(agents::status)),
-        route("post", "/v1/agents/{id}/pause", "Pause with a cause (`{\"cause\": \"lunch\"}`)", post(agents::pause)),
-        route("post", "/v1/agents/{id}/resume", "End a pause", post(agents::resume)),
-        route("post", "/v1/agents/{id}/work_day/start", "Start the work day", post(agents::start_work_day)),
-        route("post", "/v1/agents/{id}/work_day/end", "End the work day", post(agents::end_work_day)),
+        route(Token, "put", "/v1/agents/{id}/status", "Set the status: dnd, ready or callcenter", agents::status),
+        route(Token, "post", "/v1/agents/{id}/pause", "Pause with a cause (`{\"cause\": \"lunch\"}`)", agents::pause),
+        route(Token, "post", "/v1/agents/{id}/resume", "End a pause", agents::resume),
+        route(Token, "post", "/v1/agents/{id}/work_day/start", "Start the work day", agents::start_work_day),
+        route(Token, "post", "/v1/agents/{id}/work_day/end", "End the work day", agents::end_work_day),
         route(
+            Token,
             "put",
             "/v1/agents/{id}/vacations",
             "Replace the vacation periods (`[{from, to}]`, RFC 3339)",
-            put(agents::vacations),
+            agents::vacations,
         ),
-        route("put", "/v1/agents/{id}/employment", "Set dismissal (`{\"dismissed\": true}`)", put(agents::employment)),
-        route("get", "/v1/queues", "Queues with waiting conversations and available agents", get(queues::list)),
-        route("get", "/v1/queues/{id}", "One queue", get(queues::show)),
-        route("get", "/v1/timers", "Pending timers in due order", get(queues::timers)),
-        route("get", "/v1/scripts", "The loaded generation of scripts and the last reload error", get(scripts::status)),
-        route("post", "/v1/scripts/reload", "Reload the scripts folder now (all-units token)", post(scripts::reload)),
-        route("get", "/v1/openapi.json", "This document", get(openapi)),
+        route(
+            Token,
+            "put",
+            "/v1/agents/{id}/employment",
+            "Set dismissal (`{\"dismissed\": true}`)",
+            agents::employment,
+        ),
+        route(Token, "get", "/v1/queues", "Queues with waiting conversations and available agents", queues::list),
+        route(Token, "get", "/v1/queues/{id}", "One queue", queues::show),
+        route(Token, "get", "/v1/timers", "Pending timers in due order", queues::timers),
+        route(
+            Token,
+            "get",
+            "/v1/scripts",
+            "The loaded generation of scripts and the last reload error",
+            scripts::status,
+        ),
+        route(Token, "post", "/v1/scripts/reload", "Reload the scripts folder now (all-units token)", scripts::reload),
+        route(Token, "get", "/v1/openapi.json", "This document", openapi),
+        route(
+            Stream,
+            "get",
+            "/v1/events",
+            "Server-sent events: offers and state changes (`?agent=` / `?queue=` filter)",
+            events::stream,
+        ),
+        route(Open, "get", "/healthz", "200 while the engine answers", ops::healthz),
+        route(Open, "get", "/metrics", "Prometheus metrics", ops::metrics),
     ]
 }
 
-/// Routes without a request timeout.
-const STREAMS: &[(&str, &str, &str)] =
-    &[("get", "/v1/events", "Server-sent events: offers and state changes (`?agent=` / `?queue=` filter)")];
-
-/// Routes that need no token.
-const OPEN: &[(&str, &str, &str)] =
-    &[("get", "/healthz", "200 while the engine answers"), ("get", "/metrics", "Prometheus metrics")];
-
 /// Every route the router serves, as documented.
 pub fn route_docs() -> Vec<RouteDoc> {
-    let doc = |&(method, path, summary): &(&'static str, &'static str, &'static str), open| RouteDoc {
-        method,
-        path,
-        summary,
-        open,
-    };
-    routes()
-        .into_iter()
-        .map(|(d, _)| d)
-        .chain(STREAMS.iter().map(|r| doc(r, false)))
-        .chain(OPEN.iter().map(|r| doc(r, true)))
-        .collect()
+    routes().into_iter().map(|r| r.doc).collect()
 }
 
 /// The API over a running engine. Mount it in an existing axum app with `Router::merge`; call
@@ -163,21 +200,21 @@ pub fn route_docs() -> Vec<RouteDoc> {
 pub fn router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
     let (closer, closing) = watch::channel(false);
     let api = Api { handle, closing };
-    let mut timed = Router::new();
-    for (doc, handler) in routes() {
-        timed = timed.route(doc.path, handler);
+    let (mut timed, mut streams, mut open) = (Router::new(), Router::new(), Router::new());
+    for r in routes() {
+        let group = match r.access {
+            Access::Token => &mut timed,
+            Access::Stream => &mut streams,
+            Access::Open => &mut open,
+        };
+        *group = std::mem::take(group).route(r.doc.path, r.handler);
     }
-    let timed = timed.layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.timeout));
     let protected = timed
-        .route(STREAMS[0].1, get(events::stream))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.timeout))
+        .merge(streams)
         .layer(middleware::from_fn_with_state(auth::Tokens::new(&config.tokens), auth::require_token));
-    let router = Router::new()
-        .route(OPEN[0].1, get(ops::healthz))
-        .route(OPEN[1].1, get(ops::metrics))
-        .merge(protected)
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(config.body_limit))
-        .with_state(api);
+    let router =
+        open.merge(protected).fallback(not_found).layer(DefaultBodyLimit::max(config.body_limit)).with_state(api);
     (router, Closer(closer))
 }
 

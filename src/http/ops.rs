@@ -49,7 +49,7 @@ pub async fn metrics(State(api): State<Api>) -> Response {
             let _ = writeln!(out, "rota_timers_pending {}", e.pending_timers());
             let _ = writeln!(out, "# HELP rota_scripts_generation The loaded generation of scripts.\n# TYPE rota_scripts_generation gauge");
             let _ = writeln!(out, "rota_scripts_generation {}", e.generation());
-            let failed = e.script_status().last_error.is_some() as u8;
+            let failed = e.reload_error().is_some() as u8;
             let _ = writeln!(out, "# HELP rota_scripts_reload_failed 1 when the last reload was rejected.\n# TYPE rota_scripts_reload_failed gauge");
             let _ = writeln!(out, "rota_scripts_reload_failed {failed}");
             out

@@ -8,6 +8,7 @@ use super::auth::Scope;
 use super::conversations::Reply;
 use super::error::ApiError;
 use super::{views, Api};
+use crate::error::InputError;
 
 pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
     let queues = api
@@ -33,7 +34,7 @@ pub async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Pa
             move |e| e.queue_unit(&id).filter(|u| scope.allows(u)).and_then(|_| views::queue(e, &id))
         })
         .await?;
-    found.map(Json).ok_or_else(|| ApiError::not_found("queue", &id))
+    found.map(Json).ok_or_else(|| ApiError::from(InputError::UnknownQueue(id)))
 }
 
 /// Pending timers in due order, those of the token's units only.
