@@ -53,6 +53,11 @@ pub enum InputError {
     UnknownQueue(String),
     #[error("unknown conversation `{0}`")]
     UnknownConversation(String),
+    #[error("agent `{0}` already exists")]
+    DuplicateAgent(String),
+    /// A field of the input that is wrong in itself, e.g. a time zone that does not exist.
+    #[error("{message}")]
+    Invalid { field: &'static str, message: String },
     #[error("conversation `{0}` already exists")]
     DuplicateConversation(String),
     #[error("{0}")]

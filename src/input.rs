@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::conversation::NewConversation;
+use crate::directory::AgentRecord;
 use crate::time::Timestamp;
 
 /// Everything that can happen to the engine from outside. Timers that fall due
@@ -65,6 +66,16 @@ pub enum Input {
     SetDismissed {
         agent: String,
         dismissed: bool,
+    },
+    /// Adds an agent to the directory (one the scripts do not define).
+    CreateAgent {
+        agent: String,
+        record: Box<AgentRecord>,
+    },
+    /// Changes an agent's directory record; the fields given win over the scripts' definition.
+    UpdateAgent {
+        agent: String,
+        record: Box<AgentRecord>,
     },
 }
 

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod conversation;
 pub mod decision;
+pub mod directory;
 pub mod engine;
 pub mod error;
 pub mod http;

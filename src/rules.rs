@@ -61,7 +61,7 @@ impl TeamDef {
 pub const DEFAULT_UNIT: &str = "default";
 
 /// The static part of an agent, as written in Lua (runtime state lives in [`crate::agent::Agent`]).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct AgentDef {
     pub id: String,
     /// The organization unit (tenant) the agent belongs to; API tokens are scoped by unit.

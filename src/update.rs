@@ -80,6 +80,11 @@ pub enum Update {
         agent: Arc<str>,
         unavailable: Option<&'static str>,
     },
+    /// The directory created an agent or changed its definition.
+    AgentDefined {
+        agent: Arc<str>,
+        created: bool,
+    },
     /// A message a script wrote with `log.*`.
     Log {
         level: &'static str,
@@ -107,7 +112,8 @@ impl Update {
             | Update::WrapUp { conversation, agent, .. } => (Some(conversation), vec![agent]),
             Update::AgentState { agent, .. }
             | Update::AgentPresence { agent, .. }
-            | Update::AgentAvailability { agent, .. } => (None, vec![agent]),
+            | Update::AgentAvailability { agent, .. }
+            | Update::AgentDefined { agent, .. } => (None, vec![agent]),
             Update::Log { .. } => (None, Vec::new()),
         }
     }
@@ -161,6 +167,8 @@ impl Update {
             Update::AgentAvailability { agent, unavailable: Some(why) } => {
                 format!("agent {agent}: unavailable ({why})")
             }
+            Update::AgentDefined { agent, created: true } => format!("agent {agent} created"),
+            Update::AgentDefined { agent, created: false } => format!("agent {agent} changed"),
             Update::Log { level, message } => format!("log {level}: {message}"),
         }
     }

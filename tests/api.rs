@@ -105,13 +105,51 @@ async fn a_conversation_is_offered_accepted_and_closed_over_http() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_are_created_and_changed_through_the_directory() {
+    let s = Server::start().await;
+    let body = json!({"id": "olav", "unit": "north", "name": "Olav", "email": "olav@example.com",
+                      "time_zone": "Europe/Oslo", "skills": {"no": 5}, "queues": ["north_line"]});
+    let (status, olav) = s.post(NORTH, "/v1/agents", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{olav}");
+    assert_eq!((olav["unit"].as_str(), olav["presence"].as_str()), (Some("north"), Some("offline")));
+    assert_eq!(olav["queues"], json!(["north_line"]));
+
+    // Olav is the only one ready, so the queue's policy offers him the conversation.
+    s.ready("olav").await;
+    let (_, created) = s.post(NORTH, "/v1/conversations", json!({"id": "c1", "queue": "north_line"})).await;
+    let offered = &created["updates"].as_array().unwrap().iter().find(|u| u["type"] == "offered").unwrap()["agents"];
+    assert_eq!(offered, &json!(["olav"]), "{created}");
+
+    let patch = Some(r#"{"email": null, "phone": "+47 22 00 00 00", "attributes": {"floor": 3}}"#);
+    let (status, olav) = s.call(NORTH, Method::PATCH, "/v1/agents/olav", patch).await;
+    assert_eq!(status, StatusCode::OK, "{olav}");
+    assert_eq!((olav["email"].clone(), olav["phone"].clone()), (Value::Null, json!("+47 22 00 00 00")));
+    assert_eq!((olav["name"].as_str(), olav["attributes"]["floor"].as_i64()), (Some("Olav"), Some(3)));
+    assert_eq!(olav["state"], "offered", "changing contact details leaves the work alone");
+
+    // A scripted agent's contact details can be changed too; the scripts' other fields stay.
+    let (_, nora) = s.call(NORTH, Method::PATCH, "/v1/agents/nora", Some(r#"{"email":"n@example.org"}"#)).await;
+    assert_eq!((nora["email"].as_str(), nora["team"].as_str()), (Some("n@example.org"), Some("desk")));
+
+    // Units: a north token cannot create in the south nor touch a south agent.
+    let (status, answer) = s.post(NORTH, "/v1/agents", json!({"id": "sven", "unit": "south"})).await;
+    assert_eq!((status, answer["field"].as_str()), (StatusCode::FORBIDDEN, Some("unit")), "{answer}");
+    let (status, _) = s.call(NORTH, Method::PATCH, "/v1/agents/sara", Some(r#"{"phone":"123"}"#)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, answer) =
+        s.post(NORTH, "/v1/agents", json!({"id": "sven", "unit": "north", "queues": ["south_line"]})).await;
+    assert_eq!((status.as_u16(), answer["field"].as_str()), (422, Some("queues")), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_malformed_request_gets_a_4xx_that_names_the_problem() {
     let s = Server::start().await;
     s.ready("nora").await;
     s.post(ALL, "/v1/conversations", json!({"id": "taken", "queue": "north_line"})).await;
     let big = format!(r#"{{"id":"big","queue":"north_line","attributes":{{"x":"{}"}}}}"#, "a".repeat(5000));
     // (method, path, body, status, error code, words the message must contain)
-    let cases: Vec<(Method, &str, Option<&str>, u16, &str, &str)> = vec![
+    type Case<'a> = (Method, &'a str, Option<&'a str>, u16, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (Method::POST, "/v1/conversations", Some("{\"id\": "), 400, "bad_json", "EOF"),
         (Method::POST, "/v1/conversations", Some("[1,2]"), 400, "bad_json", "invalid type"),
         (Method::POST, "/v1/conversations", Some(r#"{"id":"x"}"#), 400, "bad_json", "missing field `queue`"),
@@ -166,6 +204,13 @@ async fn every_malformed_request_gets_a_4xx_that_names_the_problem() {
             "before it starts",
         ),
         (Method::PUT, "/v1/agents/nils/employment", Some(r#"{"dismissed":"yes"}"#), 400, "bad_json", "invalid type"),
+        (Method::POST, "/v1/agents", Some(r#"{"unit":"north"}"#), 400, "bad_field", "`id`"),
+        (Method::POST, "/v1/agents", Some(r#"{"id":"o","colour":1}"#), 400, "bad_json", "unknown field `colour`"),
+        (Method::POST, "/v1/agents", Some(r#"{"id":"nora"}"#), 409, "duplicate_agent", "nora"),
+        (Method::POST, "/v1/agents", Some(r#"{"id":"o","team":"night"}"#), 422, "invalid_field", "team `night`"),
+        (Method::PATCH, "/v1/agents/nobody", Some("{}"), 404, "unknown_agent", "nobody"),
+        (Method::PATCH, "/v1/agents/nora", Some(r#"{"time_zone":"Oslo"}"#), 422, "invalid_field", "IANA"),
+        (Method::PATCH, "/v1/agents/nora", Some(r#"{"weight":"heavy"}"#), 400, "bad_json", "invalid type"),
         (Method::GET, "/v1/queues/nowhere", None, 404, "unknown_queue", "nowhere"),
         (Method::GET, "/v1/no/such/thing", None, 404, "no_such_route", "openapi"),
     ];

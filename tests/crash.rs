@@ -141,7 +141,8 @@ async fn acknowledged_inputs_and_timers_survive_sigkill() {
         }
 
         // A timer seen firing before the kill has fired for good: same end, same time.
-        for (id, when) in fired.lock().unwrap().clone() {
+        let seen_firing = fired.lock().unwrap().clone();
+        for (id, when) in seen_firing {
             let (_, c) = get(&client, &base, &format!("/v1/conversations/{id}")).await;
             assert_eq!(c["status"], "max_wait_exceeded", "cycle {cycle}: {id}");
             assert_eq!(at(&c["ended_at"]), when, "cycle {cycle}: {id}'s max-wait timer fired again after the restart");

@@ -6,11 +6,14 @@ mod common;
 use common::*;
 use rota::agent::AgentIx;
 use rota::decision::{Decision, Reason};
+use rota::directory::AgentRecord;
 use rota::policy::{DecisionContext, Policy};
 use rota::rules::PolicySpec;
 use rota::runtime::Builder;
+use rota::store::SqliteStore;
 use rota::time::{Duration, Timestamp};
 use rota::{EngineConfig, Input, VirtualClock};
+use serde_json::json;
 
 const AGENTS: &str = "agents.define { id = \"a1\" }\nagents.define { id = \"a2\" }\n";
 
@@ -209,6 +212,95 @@ async fn the_async_handle_runs_rust_policies_on_virtual_time() {
             < seen.iter().position(|l| l == "c1 offer timed out for a1")
     );
     rota.shutdown();
+}
+
+fn record(fields: serde_json::Value) -> Box<AgentRecord> {
+    serde_json::from_value(fields).unwrap()
+}
+
+#[tokio::test]
+async fn directory_agents_take_work_and_survive_reloads_and_restarts() {
+    let dir = Scratch::new(&[
+        ("agents.lua", "teams.define { id = \"desk\" }\nagents.define { id = \"a1\", email = \"a1@example.com\" }\n"),
+        ("queues.lua", "queues.define { id = \"q\", agents = { \"a1\" }, policy = \"longest_idle\" }\n"),
+    ]);
+    let db = dir.0.join("rota.db");
+    let clock = VirtualClock::starting_at(start());
+    let rota = Builder::new(&dir.0).clock(clock.clone()).store(SqliteStore::open(&db).unwrap()).start().unwrap();
+    let created = rota
+        .submit(Input::CreateAgent {
+            agent: "d1".into(),
+            record: record(json!({"team": "desk", "time_zone": "Europe/Oslo", "queues": ["q"]})),
+        })
+        .await
+        .unwrap();
+    assert_eq!(lines(&created), ["agent d1 created"]);
+    // Only the directory agent is ready, so the conversation can only go to it.
+    for input in
+        [Input::SignIn { agent: "d1".into() }, Input::SetStatus { agent: "d1".into(), status: "callcenter".into() }]
+    {
+        rota.submit(input).await.unwrap();
+    }
+    let updates = rota.submit(arrive("c1", "q")).await.unwrap();
+    assert!(lines(&updates).contains(&"c1 offered to d1 (timeout 30s)".to_string()), "{:?}", lines(&updates));
+
+    // A record laid over a scripted agent wins for the fields it sets, and only those.
+    let email = record(json!({"email": "new@example.com", "phone": "+47 22 00 00 00"}));
+    rota.submit(Input::UpdateAgent { agent: "a1".into(), record: email }).await.unwrap();
+    rota.submit(Input::UpdateAgent { agent: "d1".into(), record: record(json!({"time_zone": null})) }).await.unwrap();
+
+    // A reload rebuilds the rules; the directory stays laid over them.
+    dir.write(&[("queues.lua", "queues.define { id = \"q\", agents = { \"a1\" }, policy = \"round_robin\" }\n")]);
+    assert_eq!(rota.reload().await.unwrap(), 2);
+    async fn check(rota: &rota::runtime::Handle) {
+        let a1 = rota.agent("a1").await.unwrap().unwrap();
+        let contact = (a1.def.email.as_deref(), a1.def.phone.as_deref());
+        assert_eq!(contact, (Some("new@example.com"), Some("+47 22 00 00 00")));
+        let d1 = rota.agent("d1").await.unwrap().unwrap();
+        assert_eq!((d1.def.team.as_deref(), d1.def.time_zone.as_deref()), (Some("desk"), None));
+        assert_eq!(d1.queues, [0], "d1 is still a member of q");
+        assert_eq!(d1.state.as_str(), "offered");
+    }
+    check(&rota).await;
+    rota.close().await.unwrap();
+    rota.shutdown();
+
+    let again = Builder::new(&dir.0).clock(clock).store(SqliteStore::open(&db).unwrap()).start().unwrap();
+    check(&again).await;
+    again.shutdown();
+}
+
+#[test]
+fn directory_records_are_checked_before_anything_changes() {
+    let dir = Scratch::new(&[
+        ("agents.lua", AGENTS),
+        ("queues.lua", "teams.define { id = \"desk\" }\nqueues.define { id = \"q\", agents = { \"a1\" }, policy = \"longest_idle\" }\n"),
+    ]);
+    let (mut engine, _clock) = engine(&dir.0);
+    let cases = [
+        ("a1", json!({}), "agent `a1` already exists"),
+        ("x y", json!({}), "must be non-empty, without spaces"),
+        ("n", json!({"team": "night"}), "team `night` is not defined (defined: desk)"),
+        ("n", json!({"time_zone": "Mars/Olympus"}), "not an IANA time zone"),
+        ("n", json!({"email": "nobody"}), "not an email address"),
+        ("n", json!({"phone": "call me"}), "not a phone number"),
+        ("n", json!({"weight": -1.0}), "at least 0"),
+        ("n", json!({"queues": ["elsewhere"]}), "unknown queue `elsewhere`"),
+        (
+            "n",
+            json!({"unit": "south", "queues": ["q"]}),
+            "queue `q` belongs to unit `default`, the agent to unit `south`",
+        ),
+    ];
+    for (id, fields, expected) in cases {
+        let err = engine.handle(Input::CreateAgent { agent: id.into(), record: record(fields.clone()) }).unwrap_err();
+        assert!(err.to_string().contains(expected), "{id} {fields}: {err}");
+    }
+    let err =
+        engine.handle(Input::UpdateAgent { agent: "a1".into(), record: record(json!({"unit": "south"})) }).unwrap_err();
+    assert!(err.to_string().contains("an agent's unit cannot change"), "{err}");
+    assert_eq!(engine.agents().len(), 2, "no agent was added");
+    assert_eq!(engine.agent("a1").unwrap().def.unit, "default");
 }
 
 #[test]

@@ -1,10 +1,143 @@
-//! Agents' status, state, presence and availability, and the Lua view of them.
+//! Agents' definitions, status, state, presence and availability, and the Lua view of them.
 
 use super::*;
+use crate::directory;
+use crate::rules::{AgentDef, DEFAULT_UNIT};
+
+/// Every agent's definition: the scripts' ones in their order, then agents only the directory
+/// knows; directory records laid over both.
+pub(super) fn agent_defs(rules: &RuleSet, directory: &BTreeMap<String, AgentRecord>) -> Vec<AgentDef> {
+    let scripted = |id: &str| rules.agents.iter().any(|d| d.id == id);
+    let mut defs: Vec<AgentDef> = rules
+        .agents
+        .iter()
+        .map(|d| match directory.get(&d.id) {
+            Some(r) => r.apply(d.clone()),
+            None => d.clone(),
+        })
+        .collect();
+    defs.extend(directory.iter().filter(|(id, _)| !scripted(id)).map(|(id, r)| r.apply(directory::bare(id))));
+    defs
+}
 
 impl Engine {
     pub(super) fn agent_index(&self, id: &str) -> Result<AgentIx, InputError> {
         self.agent_ix.get(id).copied().ok_or_else(|| InputError::UnknownAgent(id.into()))
+    }
+
+    /// Gives agents their current definitions, adding the new ones at the end; returns the new ones.
+    pub(super) fn place_agents(&mut self, defs: Vec<AgentDef>) -> Vec<AgentIx> {
+        let now = self.now();
+        let mut added = Vec::new();
+        for def in defs {
+            match self.agent_ix.get(def.id.as_str()) {
+                Some(&ix) => self.agents[ix as usize].def = def,
+                None => {
+                    let ix = self.agents.len() as AgentIx;
+                    let agent = Agent::new(ix, def, now);
+                    self.agent_ix.insert(agent.id.clone(), ix);
+                    self.agents.push(agent);
+                    self.is_dirty.push(false);
+                    self.agent_epoch.push(0);
+                    added.push(ix);
+                }
+            }
+        }
+        added
+    }
+
+    /// The members of each queue of `rules`: the agents its script lists, in that order, then
+    /// the directory's agents who joined it, in the order they were created.
+    pub(super) fn memberships(&self, rules: &RuleSet) -> Vec<Vec<AgentIx>> {
+        let mut joined: Vec<(AgentIx, &[String])> = self
+            .directory
+            .iter()
+            .filter_map(|(id, r)| Some((*self.agent_ix.get(id.as_str())?, r.queues.as_deref()?)))
+            .collect();
+        joined.sort_unstable_by_key(|&(ix, _)| ix);
+        rules
+            .queues
+            .iter()
+            .map(|q| {
+                let mut members: Vec<AgentIx> = q.agents.iter().map(|a| self.agent_ix[a.as_str()]).collect();
+                for &(ix, queues) in &joined {
+                    // A reload may have moved the queue to another unit; the agent stays out then.
+                    let fits = self.agents[ix as usize].def.unit == q.unit && queues.contains(&q.id);
+                    if fits && !members.contains(&ix) {
+                        members.push(ix);
+                    }
+                }
+                members
+            })
+            .collect()
+    }
+
+    pub(super) fn create_agent(&mut self, id: String, record: AgentRecord) -> Result<(), InputError> {
+        if id.is_empty() || id.contains(|c: char| c.is_whitespace() || c == '/') {
+            let message = format!("agent id `{id}` must be non-empty, without spaces or slashes");
+            return Err(InputError::Invalid { field: "id", message });
+        }
+        if self.agent_ix.contains_key(id.as_str()) {
+            return Err(InputError::DuplicateAgent(id));
+        }
+        record.validate(&self.rules, record.unit.as_deref().unwrap_or(DEFAULT_UNIT))?;
+        self.directory.insert(id, record);
+        self.refresh_directory();
+        Ok(())
+    }
+
+    pub(super) fn update_agent(&mut self, id: &str, record: AgentRecord) -> Result<(), InputError> {
+        let ix = self.agent_index(id)?;
+        let unit = self.agents[ix as usize].def.unit.clone();
+        if record.unit.as_ref().is_some_and(|u| *u != unit) {
+            let message = format!("agent `{id}` belongs to unit `{unit}`; an agent's unit cannot change");
+            return Err(InputError::Invalid { field: "unit", message });
+        }
+        record.validate(&self.rules, &unit)?;
+        self.directory.entry(id.to_string()).or_default().merge(record);
+        self.refresh_directory();
+        Ok(())
+    }
+
+    /// Brings agents, queue members and the Lua view in line with the directory, in place.
+    fn refresh_directory(&mut self) {
+        let before: Vec<AgentDef> = self.agents.iter().map(|a| a.def.clone()).collect();
+        let added = self.place_agents(agent_defs(&self.rules, &self.directory));
+        let track = self.rules.settings.track_work_day;
+        let mut failed = Vec::new();
+        for (ix, old) in before.iter().enumerate() {
+            let a = &self.agents[ix];
+            if a.def != *old {
+                failed.extend(self.scripts.set_agent_def(a).err());
+                self.emit(Update::AgentDefined { agent: a.id.clone(), created: false });
+            }
+        }
+        for ix in added {
+            failed.extend(self.scripts.add_agent(&self.agents[ix as usize], track).err());
+            self.emit(Update::AgentDefined { agent: self.agents[ix as usize].id.clone(), created: true });
+        }
+        let members = self.memberships(&self.rules);
+        for (q, members) in members.into_iter().enumerate() {
+            if self.queues[q].members == members {
+                continue;
+            }
+            for a in &mut self.agents {
+                a.queues.retain(|&x| x != q as u32);
+            }
+            for &m in &members {
+                let queues = &mut self.agents[m as usize].queues;
+                queues.push(q as u32);
+                queues.sort_unstable();
+            }
+            failed.extend(self.scripts.set_members(q, &members).err());
+            self.queues[q].members = members;
+            self.epoch += 1;
+            self.queues[q].epoch = self.epoch;
+            self.reevaluate.insert(q as u32);
+        }
+        for e in failed {
+            self.emit(Update::Log { level: "error", message: format!("Lua view of the directory not updated: {e}") });
+        }
     }
 
     pub(super) fn team(&self, ix: AgentIx) -> &TeamDef {

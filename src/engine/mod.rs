@@ -14,6 +14,7 @@ use crate::agent::{Agent, AgentIx, State, Status};
 use crate::clock::Clock;
 use crate::conversation::{Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation};
 use crate::decision::{Decided, Decision, Reason, Skip, Trace};
+use crate::directory::AgentRecord;
 use crate::error::{Diagnostic, InputError, LoadError};
 use crate::input::{parse_periods, Input};
 use crate::offer::Offer;
@@ -113,6 +114,8 @@ pub struct Engine {
     rust_policies: BTreeMap<String, Box<dyn Policy>>,
     agents: Vec<Agent>,
     agent_ix: FxHashMap<Arc<str>, AgentIx>,
+    /// Agents' records as the API gave them, laid over the scripts' definitions.
+    directory: BTreeMap<String, AgentRecord>,
     queues: Vec<QueueRuntime>,
     conversations: FxHashMap<Arc<str>, Conversation>,
     ended: VecDeque<Arc<str>>,
@@ -164,6 +167,7 @@ impl Engine {
             rust_policies,
             agents: Vec::new(),
             agent_ix: FxHashMap::default(),
+            directory: BTreeMap::new(),
             queues: Vec::new(),
             conversations: FxHashMap::default(),
             ended: VecDeque::new(),
@@ -419,6 +423,8 @@ impl Engine {
                 self.refresh_vacation(ix);
                 Ok(())
             }
+            Input::CreateAgent { agent, record } => self.create_agent(agent, *record),
+            Input::UpdateAgent { agent, record } => self.update_agent(&agent, *record),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::agents::agent_defs;
 use super::*;
 
 /// The loaded generation of scripts, as `GET /v1/scripts` shows it.
@@ -134,20 +135,8 @@ impl Engine {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let now = self.now();
-        for def in &rules.agents {
-            match self.agent_ix.get(def.id.as_str()) {
-                Some(&ix) => self.agents[ix as usize].def = def.clone(),
-                None => {
-                    let ix = self.agents.len() as AgentIx;
-                    let agent = Agent::new(ix, def.clone(), now);
-                    self.agent_ix.insert(agent.id.clone(), ix);
-                    self.agents.push(agent);
-                    self.is_dirty.push(false);
-                    self.agent_epoch.push(0);
-                }
-            }
-        }
+        self.place_agents(agent_defs(&rules, &self.directory));
+        let mut members = self.memberships(&rules);
         for a in &mut self.agents {
             a.queues.clear();
         }
@@ -155,7 +144,7 @@ impl Engine {
             self.queues.drain(..).enumerate().map(|(i, q)| (q.id.clone(), (i as u32, q))).collect();
         let mut remap = HashMap::new();
         for (i, q) in rules.queues.iter().enumerate() {
-            let members: Vec<AgentIx> = q.agents.iter().map(|a| self.agent_ix[a.as_str()]).collect();
+            let members = std::mem::take(&mut members[i]);
             for &m in &members {
                 self.agents[m as usize].queues.push(i as u32);
             }

@@ -1,16 +1,20 @@
-//! `/v1/agents`: presence, status, pauses, work day, vacations and employment in; agents out.
+//! `/v1/agents`: the directory, presence, status, pauses, work day, vacations and employment
+//! in; agents out.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use super::auth::Scope;
 use super::conversations::{Nothing, Reply};
 use super::error::{ApiError, Body};
 use super::{views, Api};
+use crate::directory::AgentRecord;
 use crate::error::InputError;
 use crate::input::Input;
+use crate::rules::DEFAULT_UNIT;
 
 pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
     let agents = api
@@ -31,6 +35,41 @@ pub async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Pa
         })
         .await?;
     found.map(Json).ok_or_else(|| ApiError::from(InputError::UnknownAgent(id)))
+}
+
+/// `POST /v1/agents`: `{"id": "olga", "unit": "north", "email": ..., "queues": [...]}`.
+pub async fn create(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Body(mut body): Body<Map<String, Value>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = match body.remove("id") {
+        Some(Value::String(id)) => id,
+        _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_field", "`id` (a string) is required").field("id")),
+    };
+    let record: AgentRecord = serde_json::from_value(Value::Object(body))
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("request body: {e}")))?;
+    let unit = record.unit.clone().unwrap_or_else(|| DEFAULT_UNIT.into());
+    if !scope.allows(&unit) {
+        let message = format!("this token may not create agents in unit `{unit}`");
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).field("unit"));
+    }
+    api.handle.submit(Input::CreateAgent { agent: id.clone(), record: Box::new(record) }).await?;
+    let agent = api.handle.read(move |e| e.agent(&id).map(|a| views::agent(e, a))).await?;
+    Ok((StatusCode::CREATED, Json(agent.unwrap_or_default())))
+}
+
+/// `PATCH /v1/agents/{id}`: the fields given change, `null` clears an optional one.
+pub async fn update(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Path(id): Path<String>,
+    Body(record): Body<AgentRecord>,
+) -> Reply {
+    let input = Input::UpdateAgent { agent: id.clone(), record: Box::new(record) };
+    let _updates = act(State(api.clone()), Extension(scope), id.clone(), input).await?;
+    let agent = api.handle.read(move |e| e.agent(&id).map(|a| views::agent(e, a))).await?;
+    Ok(Json(agent.unwrap_or_default()))
 }
 
 #[derive(Deserialize)]

@@ -48,6 +48,12 @@ impl From<InputError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_queue", message).field("queue")
             }
             InputError::UnknownConversation(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_conversation", message),
+            InputError::DuplicateAgent(_) => {
+                ApiError::new(StatusCode::CONFLICT, "duplicate_agent", message).field("id")
+            }
+            InputError::Invalid { field, .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).field(field)
+            }
             InputError::DuplicateConversation(_) => {
                 ApiError::new(StatusCode::CONFLICT, "duplicate_conversation", message).field("id")
             }

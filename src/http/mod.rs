@@ -137,7 +137,21 @@ fn routes() -> Vec<Route> {
         ),
         route(Token, "post", "/v1/conversations/{id}/abandon", "The customer hung up or left", conversations::abandon),
         route(Token, "get", "/v1/agents", "Agents with presence, state and time in state", agents::list),
+        route(
+            Token,
+            "post",
+            "/v1/agents",
+            "Create an agent in the directory (id, unit, name, team, email, phone, time_zone, skills, weight, attributes, queues)",
+            agents::create,
+        ),
         route(Token, "get", "/v1/agents/{id}", "One agent", agents::show),
+        route(
+            Token,
+            "patch",
+            "/v1/agents/{id}",
+            "Change an agent's directory fields (`null` clears team, email, phone, time_zone)",
+            agents::update,
+        ),
         route(Token, "post", "/v1/agents/{id}/sign_in", "Sign in: online, with the default presence", agents::sign_in),
         route(Token, "post", "/v1/agents/{id}/sign_out", "Sign out", agents::sign_out),
         route(

@@ -17,6 +17,8 @@ pub fn agent(engine: &Engine, a: &Agent) -> Value {
         "email": a.def.email,
         "phone": a.def.phone,
         "time_zone": a.def.time_zone,
+        "skills": a.def.skills,
+        "weight": a.def.weight,
         "attributes": a.def.attributes,
         "status": a.status.as_str(),
         "state": a.state.as_str(),

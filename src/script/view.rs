@@ -210,8 +210,19 @@ impl Scripts {
         let t = self.lua.create_table_with_capacity(0, 32)?;
         t.raw_set("idx", agent.ix)?;
         t.raw_set("id", &*agent.id)?;
+        debug_assert_eq!(self.agents.len(), agent.ix as usize);
+        self.agents.push(t);
+        self.synced.push(None);
+        self.set_agent_def(agent)?;
+        self.sync_agent(agent, track_work_day)
+    }
+
+    /// Writes the fields of an agent that come from its definition (scripts or directory).
+    pub fn set_agent_def(&mut self, agent: &Agent) -> mlua::Result<()> {
+        let t = &self.agents[agent.ix as usize];
         let d = &agent.def;
         t.raw_set("name", d.name.as_str())?;
+        t.raw_set("unit", d.unit.as_str())?;
         t.raw_set("team", d.team.as_deref())?;
         t.raw_set("email", d.email.as_deref())?;
         t.raw_set("phone", d.phone.as_deref())?;
@@ -222,15 +233,20 @@ impl Scripts {
             skills.raw_set(k.as_str(), *v)?;
         }
         t.raw_set("skills", skills)?;
-        let attributes = self.lua.create_table()?;
-        for (k, v) in &d.attributes {
-            attributes.raw_set(k.as_str(), from_json(&self.lua, v)?)?;
+        t.raw_set("attributes", self.data_table(&d.attributes)?)
+    }
+
+    /// Replaces the agents of queue `q` in place, so contexts that hold the list see the change.
+    pub fn set_members(&mut self, q: usize, members: &[AgentIx]) -> mlua::Result<()> {
+        let list = &self.queues[q].candidates;
+        let old = list.raw_len();
+        for (i, &ix) in members.iter().enumerate() {
+            list.raw_set(i + 1, &self.agents[ix as usize])?;
         }
-        t.raw_set("attributes", attributes)?;
-        debug_assert_eq!(self.agents.len(), agent.ix as usize);
-        self.agents.push(t);
-        self.synced.push(None);
-        self.sync_agent(agent, track_work_day)
+        for i in members.len() + 1..=old {
+            list.raw_set(i, LuaValue::Nil)?;
+        }
+        Ok(())
     }
 
     /// Writes the run-time fields of an agent that changed since the last sync.
