@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::Scope;
-use super::conversations::{Nothing, Reply};
+use super::conversations::{Acted, Nothing, Reply};
+use super::views::Changes;
 use super::error::{ApiError, Body};
 use super::{views, Api};
 use crate::directory::AgentRecord;
@@ -109,11 +110,11 @@ pub struct EmploymentBody {
     dismissed: bool,
 }
 
-pub async fn sign_in(api: State<Api>, scope: Extension<Scope>, Path(agent): Path<String>, _: Body<Nothing>) -> Reply {
+pub async fn sign_in(api: State<Api>, scope: Extension<Scope>, Path(agent): Path<String>, _: Body<Nothing>) -> Acted {
     act(api, scope, agent.clone(), Input::SignIn { agent }).await
 }
 
-pub async fn sign_out(api: State<Api>, scope: Extension<Scope>, Path(agent): Path<String>, _: Body<Nothing>) -> Reply {
+pub async fn sign_out(api: State<Api>, scope: Extension<Scope>, Path(agent): Path<String>, _: Body<Nothing>) -> Acted {
     act(api, scope, agent.clone(), Input::SignOut { agent }).await
 }
 
@@ -122,7 +123,7 @@ pub async fn presence(
     scope: Extension<Scope>,
     Path(agent): Path<String>,
     Body(b): Body<PresenceBody>,
-) -> Reply {
+) -> Acted {
     act(api, scope, agent.clone(), Input::SetPresence { agent, presence: b.presence }).await
 }
 
@@ -131,7 +132,7 @@ pub async fn status(
     scope: Extension<Scope>,
     Path(agent): Path<String>,
     Body(b): Body<StatusBody>,
-) -> Reply {
+) -> Acted {
     act(api, scope, agent.clone(), Input::SetStatus { agent, status: b.status }).await
 }
 
@@ -140,11 +141,11 @@ pub async fn pause(
     scope: Extension<Scope>,
     Path(agent): Path<String>,
     Body(b): Body<PauseBody>,
-) -> Reply {
+) -> Acted {
     act(api, scope, agent.clone(), Input::Pause { agent, cause: b.cause }).await
 }
 
-pub async fn resume(api: State<Api>, scope: Extension<Scope>, Path(agent): Path<String>, _: Body<Nothing>) -> Reply {
+pub async fn resume(api: State<Api>, scope: Extension<Scope>, Path(agent): Path<String>, _: Body<Nothing>) -> Acted {
     act(api, scope, agent.clone(), Input::Resume { agent }).await
 }
 
@@ -153,7 +154,7 @@ pub async fn start_work_day(
     scope: Extension<Scope>,
     Path(agent): Path<String>,
     _: Body<Nothing>,
-) -> Reply {
+) -> Acted {
     act(api, scope, agent.clone(), Input::StartWorkDay { agent }).await
 }
 
@@ -162,7 +163,7 @@ pub async fn end_work_day(
     scope: Extension<Scope>,
     Path(agent): Path<String>,
     _: Body<Nothing>,
-) -> Reply {
+) -> Acted {
     act(api, scope, agent.clone(), Input::EndWorkDay { agent }).await
 }
 
@@ -171,7 +172,7 @@ pub async fn vacations(
     scope: Extension<Scope>,
     Path(agent): Path<String>,
     Body(b): Body<VacationsBody>,
-) -> Reply {
+) -> Acted {
     let periods = b.periods.into_iter().map(|p| (p.from, p.to)).collect();
     act(api, scope, agent.clone(), Input::SetVacations { agent, periods }).await
 }
@@ -181,12 +182,12 @@ pub async fn employment(
     scope: Extension<Scope>,
     Path(agent): Path<String>,
     Body(b): Body<EmploymentBody>,
-) -> Reply {
+) -> Acted {
     act(api, scope, agent.clone(), Input::SetDismissed { agent, dismissed: b.dismissed }).await
 }
 
 /// Submits an input about an agent if the token may touch that agent; replies with its updates.
-async fn act(State(api): State<Api>, Extension(scope): Extension<Scope>, agent: String, input: Input) -> Reply {
+async fn act(State(api): State<Api>, Extension(scope): Extension<Scope>, agent: String, input: Input) -> Acted {
     let updates = api
         .handle
         .submit_guarded(input, move |e| match e.agent(&agent) {
@@ -194,5 +195,5 @@ async fn act(State(api): State<Api>, Extension(scope): Extension<Scope>, agent: 
             _ => Err(InputError::UnknownAgent(agent)),
         })
         .await?;
-    Ok(Json(json!({ "updates": updates })))
+    Ok(Json(Changes { id: None, updates }))
 }

@@ -4,11 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::auth::Scope;
 use super::error::{ApiError, Body};
-use super::{views, Api};
+use super::views::{self, Changes};
+use super::Api;
 use crate::conversation::NewConversation;
 use crate::error::InputError;
 use crate::input::Input;
@@ -17,7 +18,7 @@ pub async fn create(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Body(new): Body<NewConversation>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Changes>), ApiError> {
     if new.id.is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_field", "`id` must not be empty").field("id"));
     }
@@ -29,7 +30,7 @@ pub async fn create(
             _ => Err(InputError::UnknownQueue(queue)),
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "updates": updates }))))
+    Ok((StatusCode::CREATED, Json(Changes { id: Some(id), updates })))
 }
 
 pub async fn show(
@@ -66,7 +67,7 @@ pub async fn accept(
     scope: Extension<Scope>,
     Path(id): Path<String>,
     Body(b): Body<AgentRef>,
-) -> Reply {
+) -> Acted {
     act(api, scope, id.clone(), Input::Accept { conversation: id, agent: b.agent }).await
 }
 
@@ -75,22 +76,25 @@ pub async fn decline(
     scope: Extension<Scope>,
     Path(id): Path<String>,
     Body(b): Body<AgentRef>,
-) -> Reply {
+) -> Acted {
     act(api, scope, id.clone(), Input::Decline { conversation: id, agent: b.agent }).await
 }
 
-pub async fn close(api: State<Api>, scope: Extension<Scope>, Path(id): Path<String>, _: Body<Nothing>) -> Reply {
+pub async fn close(api: State<Api>, scope: Extension<Scope>, Path(id): Path<String>, _: Body<Nothing>) -> Acted {
     act(api, scope, id.clone(), Input::Close { conversation: id }).await
 }
 
-pub async fn abandon(api: State<Api>, scope: Extension<Scope>, Path(id): Path<String>, _: Body<Nothing>) -> Reply {
+pub async fn abandon(api: State<Api>, scope: Extension<Scope>, Path(id): Path<String>, _: Body<Nothing>) -> Acted {
     act(api, scope, id.clone(), Input::Abandon { conversation: id }).await
 }
 
 pub type Reply = Result<Json<Value>, ApiError>;
 
+/// The reply to an action: the updates it caused.
+pub type Acted = Result<Json<Changes>, ApiError>;
+
 /// Submits an input about conversation `id` if the token may touch it; replies with its updates.
-async fn act(State(api): State<Api>, Extension(scope): Extension<Scope>, id: String, input: Input) -> Reply {
+async fn act(State(api): State<Api>, Extension(scope): Extension<Scope>, id: String, input: Input) -> Acted {
     let updates = api
         .handle
         .submit_guarded(input, move |e| match e.conversation_scope(&id) {
@@ -98,5 +102,5 @@ async fn act(State(api): State<Api>, Extension(scope): Extension<Scope>, id: Str
             _ => Err(InputError::UnknownConversation(id)),
         })
         .await?;
-    Ok(Json(json!({ "updates": updates })))
+    Ok(Json(Changes { id: None, updates }))
 }
