@@ -168,8 +168,14 @@ async fn http() {
                 Json(json!({ "id": c.id, "updates": [{ "type": "offered", "agents": ["a1"] }] }))
             }),
         )
-        .route("/v1/conversations/{id}/accept", post(|Json(b): Json<Value>| async move { Json(json!({ "updates": [b] })) }))
-        .route("/v1/conversations/{id}/close", post(|Json(_): Json<Value>| async move { Json(json!({ "updates": [] })) }));
+        .route(
+            "/v1/conversations/{id}/accept",
+            post(|Json(b): Json<Value>| async move { Json(json!({ "updates": [b] })) }),
+        )
+        .route(
+            "/v1/conversations/{id}/close",
+            post(|Json(_): Json<Value>| async move { Json(json!({ "updates": [] })) }),
+        );
     let bare_base = listen(bare).await;
 
     // Warm both up, then measure them one after the other with the same load.
@@ -217,9 +223,8 @@ async fn load(base: &str, tag: &str, run: StdDuration) -> (f64, f64) {
             let (base, tag, cycles) = (base.to_string(), tag.to_string(), cycles.clone());
             tokio::spawn(async move {
                 let http = reqwest::Client::new();
-                let post = |path: String, body: Value| {
-                    http.post(format!("{base}{path}")).bearer_auth("t").json(&body).send()
-                };
+                let post =
+                    |path: String, body: Value| http.post(format!("{base}{path}")).bearer_auth("t").json(&body).send();
                 let mut n = 0;
                 while Instant::now() < deadline {
                     n += 1;

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::http::Token;
 use crate::script::Limits;
+use crate::webhook::{Retry, Webhook};
 
 /// The token used when the configuration names none: for trying rota out on one machine.
 pub const DEV_TOKEN: &str = "rota-dev-token";
@@ -25,6 +26,32 @@ pub struct Config {
     pub tokens: Vec<Token>,
     pub limits: LimitsConfig,
     pub http: HttpConfig,
+    /// Receivers of events, each a signed POST per event, retried from the outbox.
+    pub webhooks: Vec<Webhook>,
+    pub delivery: DeliveryConfig,
+}
+
+/// How the outbox retries a channel that is down.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Delay after a first failed delivery, in milliseconds; doubled after each further one.
+    pub first_retry_ms: u64,
+    /// Longest delay between two attempts, in milliseconds.
+    pub max_retry_ms: u64,
+    /// Longest wait for a receiver's answer, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        let r = Retry::default();
+        DeliveryConfig {
+            first_retry_ms: r.first.as_millis() as u64,
+            max_retry_ms: r.max.as_millis() as u64,
+            timeout_ms: r.timeout.as_millis() as u64,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -56,6 +83,8 @@ impl Default for Config {
             tokens: Vec::new(),
             limits: LimitsConfig::default(),
             http: HttpConfig::default(),
+            webhooks: Vec::new(),
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -84,7 +113,28 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new(""));
         config.db = base.join(&config.db);
         config.scripts = base.join(&config.scripts);
+        config.check().map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(config)
+    }
+
+    /// Problems the TOML parser cannot see: a webhook that cannot work, a name used twice.
+    pub fn check(&self) -> Result<(), String> {
+        for (i, hook) in self.webhooks.iter().enumerate() {
+            hook.check()?;
+            if self.webhooks[..i].iter().any(|h| h.name == hook.name) {
+                return Err(format!("two webhooks are named `{}`", hook.name));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn retry(&self) -> Retry {
+        let ms = std::time::Duration::from_millis;
+        Retry {
+            first: ms(self.delivery.first_retry_ms),
+            max: ms(self.delivery.max_retry_ms),
+            timeout: ms(self.delivery.timeout_ms),
+        }
     }
 
     pub fn limits(&self) -> Limits {

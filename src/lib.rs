@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod input;
 pub mod offer;
+pub mod outbox;
 pub mod policy;
 pub mod presence;
 pub mod rules;
@@ -27,6 +28,7 @@ pub mod time;
 pub mod timer;
 pub mod update;
 pub mod watch;
+pub mod webhook;
 
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use engine::{Engine, EngineConfig};

@@ -148,8 +148,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `rota serve`: replay the store, start the engine, watch the scripts, serve until a signal.
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = SqliteStore::open(&config.db)?;
-    let handle = Builder::new(&config.scripts).limits(config.limits()).store(store).start()?;
-    let handle = Arc::new(handle);
+    let mut builder = Builder::new(&config.scripts).limits(config.limits()).store(store);
+    for hook in &config.webhooks {
+        builder = builder.route(hook.route());
+    }
+    let handle = Arc::new(builder.start()?);
+    let (stop_delivery, stopped_delivery) = tokio::sync::watch::channel(false);
+    let deliveries = handle.take_deliveries().context("the store has no outbox")?;
+    let deliverer = rota::webhook::spawn(deliveries, config.webhooks.clone(), config.retry(), stopped_delivery)?;
     let status = handle.script_status().await?;
     if let Some(diagnostics) = &status.last_error {
         eprintln!("rota: the scripts changed while stopped and were rejected; running the stored generation:");
@@ -179,6 +185,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("rota listening on http://{addr}");
     println!("  database: {}", config.db.display());
     println!("  scripts:  {} (generation {}, watched)", config.scripts.display(), status.generation);
+    for hook in &config.webhooks {
+        println!("  webhook:  {} -> {}", hook.name, hook.url);
+    }
     if config.tokens_or_dev().1 {
         println!("  no tokens configured: use `Authorization: Bearer {DEV_TOKEN}` (all units)");
     }
@@ -194,6 +203,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     rota::http::serve(listener, router, stopping).await?;
     // Requests in flight are done; stop the engine after the inputs it already has (committed).
     handle.close().await.map_err(anyhow::Error::msg)?;
+    // Undelivered messages stay in the outbox for the next start.
+    let _ = stop_delivery.send(true);
+    let _ = deliverer.join();
     eprintln!("rota: stopped; state is in {}", config.db.display());
     Ok(())
 }

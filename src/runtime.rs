@@ -23,6 +23,7 @@ use crate::engine::{Engine, EngineConfig, ScriptStatus};
 use crate::error::EngineError;
 use crate::error::InputError;
 use crate::input::Input;
+use crate::outbox::{Backlog, Message, Outbox, Route};
 use crate::policy::Policy;
 use crate::script::Limits;
 use crate::store::{Record, Step, Store, StoreError};
@@ -43,12 +44,19 @@ pub struct Builder {
     clock: Arc<dyn Clock>,
     policies: Vec<Box<dyn Policy>>,
     store: Option<Box<dyn Store>>,
+    routes: Vec<Route>,
 }
 
 impl Builder {
     /// An engine on the given scripts folder, on the system clock.
     pub fn new(scripts: impl Into<PathBuf>) -> Self {
-        Builder { config: EngineConfig::new(scripts), clock: Arc::new(SystemClock), policies: Vec::new(), store: None }
+        Builder {
+            config: EngineConfig::new(scripts),
+            clock: Arc::new(SystemClock),
+            policies: Vec::new(),
+            store: None,
+            routes: Vec::new(),
+        }
     }
 
     /// Use another clock, such as a [`VirtualClock`](crate::clock::VirtualClock) in tests.
@@ -79,6 +87,12 @@ impl Builder {
 
     /// Loads the scripts (or replays the store) and starts the engine thread. Fails with every
     /// diagnostic if the scripts do not load, or with the store's error.
+    /// Sends the events `route` admits to its channel through the store's outbox (needs a store).
+    pub fn route(mut self, route: Route) -> Self {
+        self.routes.push(route);
+        self
+    }
+
     pub fn start(self) -> Result<Handle, EngineError> {
         let (tx, rx) = mpsc::channel::<Command>();
         let (started_tx, started_rx) = mpsc::channel();
@@ -86,13 +100,35 @@ impl Builder {
         let (stopped_tx, stopped) = watch::channel(None);
         let publish = updates.clone();
         let clock = self.clock.clone();
-        let Builder { config, clock: engine_clock, policies, mut store } = self;
+        let Builder { config, clock: engine_clock, policies, mut store, routes } = self;
+        if !routes.is_empty() && store.is_none() {
+            return Err(EngineError::Unsupported("an outbox route needs a store to keep its messages in".into()));
+        }
+        let backlog = Backlog::default();
+        let (wake, woken) = watch::channel(0u64);
+        let deliveries = match &store {
+            Some(store) => {
+                let mut outbox = store.outbox()?;
+                backlog.set(outbox.backlog()?);
+                Some(Deliveries { outbox, wake: woken, backlog: backlog.clone() })
+            }
+            None => None,
+        };
+        let outbox = Outgoing { routes, messages: Vec::new(), backlog: backlog.clone(), wake };
         let thread = std::thread::Builder::new()
             .name("rota-engine".into())
             .spawn(move || match recover(config, engine_clock.clone(), policies, store.as_deref_mut()) {
                 Ok((engine, journal)) => {
                     let _ = started_tx.send(Ok(()));
-                    let run = Loop { engine, clock: engine_clock, store, updates: publish, journal, done: Vec::new() };
+                    let run = Loop {
+                        engine,
+                        clock: engine_clock,
+                        store,
+                        updates: publish,
+                        journal,
+                        outbox,
+                        done: Vec::new(),
+                    };
                     let end = run.run(rx).map_err(|e| format!("the engine stopped: {e}"));
                     let _ = stopped_tx.send(Some(end));
                 }
@@ -104,8 +140,26 @@ impl Builder {
         started_rx.recv().unwrap_or_else(|_| {
             Err(EngineError::Unsupported("the engine thread ended before it started (it panicked; see stderr)".into()))
         })?;
-        Ok(Handle { tx, updates, clock, stopped, thread: Some(thread) })
+        let deliveries = std::sync::Mutex::new(deliveries);
+        Ok(Handle { tx, updates, clock, stopped, deliveries, backlog, thread: Some(thread) })
     }
+}
+
+/// What a channel's deliverer needs: the outbox, a signal after each commit that wrote
+/// messages, and the backlog counts to keep current.
+pub struct Deliveries {
+    pub outbox: Box<dyn Outbox>,
+    pub wake: watch::Receiver<u64>,
+    pub backlog: Backlog,
+}
+
+/// The engine loop's side of the outbox.
+struct Outgoing {
+    routes: Vec<Route>,
+    /// Messages of the steps since the last commit.
+    messages: Vec<Message>,
+    backlog: Backlog,
+    wake: watch::Sender<u64>,
 }
 
 /// Builds the engine: from the scripts folder when there is no journal, otherwise by replaying
@@ -179,6 +233,9 @@ pub struct Handle {
     updates: broadcast::Sender<Event>,
     clock: Arc<dyn Clock>,
     stopped: watch::Receiver<Option<Result<(), String>>>,
+    /// Handed once to whoever delivers the outbox (see [`Handle::take_deliveries`]).
+    deliveries: std::sync::Mutex<Option<Deliveries>>,
+    backlog: Backlog,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -250,6 +307,16 @@ impl Handle {
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 
+    /// The outbox, for the deliverers; `None` without a store or once taken.
+    pub fn take_deliveries(&self) -> Option<Deliveries> {
+        self.deliveries.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Undelivered outbox messages per channel.
+    pub fn outbox_backlog(&self) -> std::collections::BTreeMap<String, u64> {
+        self.backlog.snapshot()
+    }
+
     /// Every update from now on, as it happens (a slow reader misses the oldest ones).
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.updates.subscribe()
@@ -305,6 +372,7 @@ struct Loop {
     updates: broadcast::Sender<Event>,
     /// Steps taken since the last commit.
     journal: Vec<Record>,
+    outbox: Outgoing,
     done: Vec<Deferred>,
 }
 
@@ -406,13 +474,18 @@ impl Loop {
         self.publish(&list);
     }
 
-    /// Holds the updates back until they are durable, labelled with what they concern now.
+    /// Holds the updates back until they are durable, labelled with what they concern now, and
+    /// writes the outbox messages they make with the step.
     fn publish(&mut self, list: &[Stamped]) {
         // Labelling costs lookups and allocations on every step; with nobody listening, skip it.
-        if list.is_empty() || self.updates.receiver_count() == 0 {
+        if list.is_empty() || (self.updates.receiver_count() == 0 && self.outbox.routes.is_empty()) {
             return;
         }
         let list: Vec<Event> = list.iter().map(|s| self.engine.event(s.clone())).collect();
+        for event in &list {
+            let routes = &self.outbox.routes;
+            self.outbox.messages.extend(routes.iter().filter_map(|r| r.message(event)));
+        }
         self.done.push(Box::new(move |updates, failed| {
             if failed.is_none() {
                 for u in list {
@@ -436,10 +509,15 @@ impl Loop {
     /// of the journal, and a restart rebuilds it from what was durable.
     fn commit(&mut self) -> Result<(), StoreError> {
         let result = match &mut self.store {
-            Some(store) => store.append(&self.journal),
+            Some(store) => store.append(&self.journal, &self.outbox.messages),
             None => Ok(()),
         };
         self.journal.clear();
+        if result.is_ok() && !self.outbox.messages.is_empty() {
+            self.outbox.backlog.added(&self.outbox.messages);
+            self.outbox.wake.send_modify(|n| *n += 1);
+        }
+        self.outbox.messages.clear();
         let failed = result.as_ref().err().map(|e| e.to_string());
         for done in self.done.drain(..) {
             done(&self.updates, failed.as_deref());

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-use crate::decision::Trace;
+use crate::decision::{Decided, Trace};
 use crate::time::{Duration, Timestamp};
 
 /// One observable change. An input yields zero or more, in the order they happened.
@@ -202,4 +202,44 @@ pub struct Event {
     pub unit: Option<Arc<str>>,
     pub queue: Option<Arc<str>>,
     pub agents: Vec<Arc<str>>,
+}
+
+/// An update as API replies, the event stream and webhooks carry it. A decision is summed up (policy,
+/// decision, how many agents were considered and skipped, the error): its full trace, which
+/// names every skipped agent, is read with the conversation. Replies stay small however large
+/// the queue.
+pub struct Brief<'a>(pub &'a Stamped);
+
+impl Serialize for Brief<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Update::Decided { conversation, trace } = &self.0.update else {
+            return self.0.serialize(s);
+        };
+        DecidedBrief {
+            at: self.0.at,
+            kind: "decided",
+            conversation,
+            queue: &trace.queue,
+            policy: &trace.policy,
+            decision: &trace.decision,
+            considered: trace.considered,
+            skipped: trace.skipped.len(),
+            error: trace.error.as_deref(),
+        }
+        .serialize(s)
+    }
+}
+
+#[derive(Serialize)]
+struct DecidedBrief<'a> {
+    at: Timestamp,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    conversation: &'a str,
+    queue: &'a str,
+    policy: &'a str,
+    decision: &'a Decided,
+    considered: usize,
+    skipped: usize,
+    error: Option<&'a str>,
 }

@@ -89,7 +89,11 @@ async fn a_conversation_is_offered_accepted_and_closed_over_http() {
     assert!(types(&created).contains(&"offered".to_string()), "{created}");
     // A reply sums a decision up; the full trace (every skipped agent) is on the conversation.
     let decided = created["updates"].as_array().unwrap().iter().find(|u| u["type"] == "decided").unwrap();
-    assert_eq!((decided["decision"].as_str(), decided["skipped"].as_u64()), (Some("offer nora (1s)"), Some(1)), "{decided}");
+    assert_eq!(
+        (decided["decision"].as_str(), decided["skipped"].as_u64()),
+        (Some("offer nora (1s)"), Some(1)),
+        "{decided}"
+    );
 
     let (status, accepted) = s.post(ALL, "/v1/conversations/c1/accept", json!({"agent": "nora"})).await;
     assert_eq!(status, StatusCode::OK, "{accepted}");

@@ -1,6 +1,7 @@
 //! A child `rota serve` under a stream of inputs is killed with SIGKILL at random moments and
 //! restarted, 20 times: every acknowledged input must be there afterwards, pending timers keep
-//! their original due times, and every timer fires once (as the event stream sees it), never early.
+//! their original due times, every timer fires once (as the event stream sees it), never early,
+//! and the webhook message of every acknowledged conversation reaches its receiver.
 
 mod common;
 
@@ -89,15 +90,36 @@ async fn get(client: &Client, base: &str, path: &str) -> (StatusCode, Value) {
     (res.status(), res.json().await.unwrap_or(Value::Null))
 }
 
+/// A webhook receiver that notes the conversation of every `queued` message it is sent.
+async fn sink() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let noted = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| async move {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            noted.lock().unwrap().push(v["conversation"].as_str().unwrap().to_string());
+            StatusCode::OK
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, got)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_inputs_and_timers_survive_sigkill() {
     let dir = Scratch::new(&[]);
     let config = dir.0.join("rota.toml");
     let scripts = fixture("units");
+    let (sink_port, delivered) = sink().await;
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\ndb = \"rota.db\"\nscripts = {:?}\n[[tokens]]\ntoken = \"{TOKEN}\"\nunits = [\"*\"]\n",
+            "listen = \"127.0.0.1:0\"\ndb = \"rota.db\"\nscripts = {:?}\n[[tokens]]\ntoken = \"{TOKEN}\"\nunits = [\"*\"]\n\
+             [[webhooks]]\nname = \"sink\"\nurl = \"http://127.0.0.1:{sink_port}/hook\"\nsecret = \"sixteen-chars-or-more\"\n\
+             events = [\"queued\"]\n[delivery]\nfirst_retry_ms = 20\n",
             scripts.display().to_string()
         ),
     )
@@ -216,6 +238,14 @@ async fn acknowledged_inputs_and_timers_survive_sigkill() {
                 assert!(waited >= OFFER_TIMEOUT_MS, "{id}: an offer timed out after {waited} ms: {c}");
             }
             assert_ne!(attempt["outcome"], "pending", "{id}: {c}");
+        }
+    }
+    // The outbox kept the message of every acknowledged conversation through the kills.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    for (id, _) in &all {
+        while !delivered.lock().unwrap().contains(id) {
+            assert!(tokio::time::Instant::now() < deadline, "the webhook message of {id} never arrived");
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     server.child.kill().unwrap();

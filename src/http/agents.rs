@@ -9,8 +9,8 @@ use serde_json::{json, Map, Value};
 
 use super::auth::Scope;
 use super::conversations::{Acted, Nothing, Reply};
-use super::views::Changes;
 use super::error::{ApiError, Body};
+use super::views::Changes;
 use super::{views, Api};
 use crate::directory::AgentRecord;
 use crate::error::InputError;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::auth::Scope;
-use super::{views, Api};
+use super::Api;
 use crate::update::Event;
 
 #[derive(Deserialize)]
@@ -49,7 +49,7 @@ pub async fn stream(
             };
             let event = match received {
                 Ok(event) if filter.admits(&scope, &event) => {
-                    let json = serde_json::to_value(views::Brief(&event.stamped)).unwrap_or_default();
+                    let json = serde_json::to_value(crate::update::Brief(&event.stamped)).unwrap_or_default();
                     let kind = json.get("type").and_then(|t| t.as_str()).unwrap_or("update").to_string();
                     SseEvent::default().event(kind).data(json.to_string())
                 }

@@ -55,6 +55,16 @@ pub async fn metrics(State(api): State<Api>) -> Response {
             out
         })
         .await;
+    let text = text.map(|mut text| {
+        let _ = writeln!(
+            text,
+            "# HELP rota_outbox_backlog Messages waiting for delivery, per channel.\n# TYPE rota_outbox_backlog gauge"
+        );
+        for (channel, n) in api.handle.outbox_backlog() {
+            let _ = writeln!(text, "rota_outbox_backlog{{channel=\"{channel}\"}} {n}");
+        }
+        text
+    });
     match text {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),

@@ -6,49 +6,7 @@ use serde_json::{json, Value};
 use crate::agent::Agent;
 use crate::conversation::Conversation;
 use crate::engine::Engine;
-use crate::decision::Decided;
-use crate::time::Timestamp;
-use crate::update::{Stamped, Update};
-
-/// An update as API replies and the event stream carry it. A decision is summed up (policy,
-/// decision, how many agents were considered and skipped, the error): its full trace, which
-/// names every skipped agent, is read with the conversation. Replies stay small however large
-/// the queue.
-pub struct Brief<'a>(pub &'a Stamped);
-
-impl Serialize for Brief<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Update::Decided { conversation, trace } = &self.0.update else {
-            return self.0.serialize(s);
-        };
-        DecidedBrief {
-            at: self.0.at,
-            kind: "decided",
-            conversation,
-            queue: &trace.queue,
-            policy: &trace.policy,
-            decision: &trace.decision,
-            considered: trace.considered,
-            skipped: trace.skipped.len(),
-            error: trace.error.as_deref(),
-        }
-        .serialize(s)
-    }
-}
-
-#[derive(Serialize)]
-struct DecidedBrief<'a> {
-    at: Timestamp,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    conversation: &'a str,
-    queue: &'a str,
-    policy: &'a str,
-    decision: &'a Decided,
-    considered: usize,
-    skipped: usize,
-    error: Option<&'a str>,
-}
+use crate::update::{Brief, Stamped};
 
 /// The reply to an input: what it changed, each update as a [`Brief`].
 #[derive(Serialize)]

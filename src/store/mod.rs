@@ -12,6 +12,7 @@ mod sqlite;
 use serde::{Deserialize, Serialize};
 
 use crate::input::Input;
+use crate::outbox::{Message, Outbox};
 use crate::script::Sources;
 use crate::time::Timestamp;
 
@@ -36,13 +37,17 @@ pub struct Record {
     pub step: Step,
 }
 
-/// Where the journal is kept.
+/// Where the journal and the outbox are kept.
 pub trait Store: Send + 'static {
     /// Every record, oldest first.
     fn records(&mut self) -> Result<Vec<Record>, StoreError>;
 
-    /// Appends records in one transaction that is durable when this returns.
-    fn append(&mut self, records: &[Record]) -> Result<(), StoreError>;
+    /// Appends records, and the outbox messages they produced, in one transaction that is
+    /// durable when this returns.
+    fn append(&mut self, records: &[Record], messages: &[Message]) -> Result<(), StoreError>;
+
+    /// A second handle on the outbox, for the deliverers (on their own thread).
+    fn outbox(&self) -> Result<Box<dyn Outbox>, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

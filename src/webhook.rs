@@ -1,0 +1,221 @@
+//! Webhooks: delivering outbox messages as signed HTTP POSTs, in order, retried until they land.
+//!
+//! Each webhook is an outbox channel. Its deliverer posts the oldest message, marks it delivered
+//! on a 2xx answer, and otherwise retries it with a growing delay (capped), holding the later
+//! messages back so the receiver sees them in order. Nothing is ever dropped: a receiver that is
+//! down only grows the backlog that `/metrics` shows.
+//!
+//! Each request carries `X-Rota-Delivery` (the message id: a repeated delivery after a crash has
+//! the same one), `X-Rota-Event` (the update type) and `X-Rota-Signature: t=<unix seconds>,
+//! v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the webhook's secret>`; checking the signature
+//! and that `t` is recent guards against forged and replayed calls.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use tokio::sync::watch;
+
+use crate::clock::{Clock, SystemClock};
+use crate::outbox::{Backlog, Outbox, Pending, Route};
+use crate::runtime::Deliveries;
+use crate::time::{Duration, Timestamp};
+
+/// A webhook from the config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// Its outbox channel; must be unique.
+    pub name: String,
+    /// `http://` only: put a TLS-terminating proxy in front of an https receiver.
+    pub url: String,
+    /// The HMAC-SHA256 key the receiver checks signatures with.
+    pub secret: String,
+    #[serde(default = "every_unit")]
+    pub units: Vec<String>,
+    /// Update types to send; empty: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+fn every_unit() -> Vec<String> {
+    vec!["*".into()]
+}
+
+impl Webhook {
+    /// Why this webhook cannot be used, if it cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.url.starts_with("http://") {
+            return Err(format!(
+                "webhook `{}`: url `{}` must start with http:// (https is not built in yet; put a TLS proxy in front)",
+                self.name, self.url
+            ));
+        }
+        if self.secret.len() < 16 {
+            return Err(format!("webhook `{}`: the secret must be at least 16 characters", self.name));
+        }
+        Ok(())
+    }
+
+    /// The events this webhook takes.
+    pub fn route(&self) -> Route {
+        Route { channel: self.name.clone(), units: self.units.clone(), events: self.events.clone() }
+    }
+}
+
+/// The `X-Rota-Signature` value for `body` sent at `t` (Unix seconds).
+pub fn signature(secret: &str, t: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(format!("{t}.{body}").as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={t},v1={hex}")
+}
+
+/// How delivery retries back off.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    /// Delay after the first failure; doubled after each further one.
+    pub first: StdDuration,
+    pub max: StdDuration,
+    /// Longest wait for a receiver's answer.
+    pub timeout: StdDuration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            first: StdDuration::from_secs(1),
+            max: StdDuration::from_secs(300),
+            timeout: StdDuration::from_secs(10),
+        }
+    }
+}
+
+impl Retry {
+    fn delay(&self, attempts: u32) -> StdDuration {
+        self.first.saturating_mul(1u32 << attempts.min(20)).min(self.max)
+    }
+}
+
+/// Delivers the outbox to `webhooks` on its own thread until `stop` turns true.
+pub fn spawn(
+    deliveries: Deliveries,
+    webhooks: Vec<Webhook>,
+    retry: Retry,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("rota-webhooks".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return eprintln!("webhooks: cannot start: {e}"),
+        };
+        let Deliveries { outbox, wake, backlog } = deliveries;
+        let outbox = Arc::new(Mutex::new(outbox));
+        let client = reqwest::Client::builder().timeout(retry.timeout).build().expect("an HTTP client without TLS");
+        let local = tokio::task::LocalSet::new();
+        for hook in webhooks {
+            let channel = Channel {
+                hook,
+                outbox: outbox.clone(),
+                backlog: backlog.clone(),
+                client: client.clone(),
+                retry,
+                wake: wake.clone(),
+                stop: stop.clone(),
+            };
+            local.spawn_local(channel.run());
+        }
+        runtime.block_on(local);
+    })
+}
+
+/// One webhook's deliverer.
+struct Channel {
+    hook: Webhook,
+    outbox: Arc<Mutex<Box<dyn Outbox>>>,
+    backlog: Backlog,
+    client: reqwest::Client,
+    retry: Retry,
+    wake: watch::Receiver<u64>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Channel {
+    async fn run(mut self) {
+        loop {
+            if *self.stop.borrow() {
+                return;
+            }
+            let head = self.outbox.lock().unwrap_or_else(|e| e.into_inner()).head(&self.hook.name);
+            let wait = match head {
+                Ok(Some(p)) => match (p.due - SystemClock.now()).0 {
+                    ms if ms > 0 => Some(StdDuration::from_millis(ms as u64)),
+                    _ => {
+                        self.deliver(p).await;
+                        continue;
+                    }
+                },
+                Ok(None) => None,
+                Err(e) => {
+                    eprintln!("webhook {}: outbox unreadable, trying again in 1 s: {e}", self.hook.name);
+                    Some(StdDuration::from_secs(1))
+                }
+            };
+            // Sleep until the head is due, or (with nothing queued) until a commit adds messages.
+            let mut wake = self.wake.clone();
+            tokio::select! {
+                _ = self.stop.wait_for(|s| *s) => return,
+                _ = async {
+                    match wait {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => { let _ = wake.changed().await; }
+                    }
+                } => {}
+            }
+        }
+    }
+
+    async fn deliver(&mut self, p: Pending) {
+        let sent_at = SystemClock.now();
+        let result = self.post(&p, sent_at.0 / 1000).await;
+        let mut outbox = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
+        let marked = match result {
+            Ok(()) => outbox.delivered(p.id).map(|()| self.backlog.delivered(&self.hook.name)),
+            Err(why) => {
+                let delay = self.retry.delay(p.attempts);
+                let due: Timestamp = sent_at + Duration(delay.as_millis() as i64);
+                eprintln!(
+                    "webhook {}: message {} not delivered (attempt {}): {why}; next try in {} ms",
+                    self.hook.name,
+                    p.id,
+                    p.attempts + 1,
+                    delay.as_millis()
+                );
+                outbox.retry(p.id, due, &why)
+            }
+        };
+        if let Err(e) = marked {
+            eprintln!("webhook {}: cannot record the outcome of message {}: {e}", self.hook.name, p.id);
+        }
+    }
+
+    async fn post(&self, p: &Pending, t: i64) -> Result<(), String> {
+        let response = self
+            .client
+            .post(&self.hook.url)
+            .header("content-type", "application/json")
+            .header("x-rota-delivery", p.id.to_string())
+            .header("x-rota-event", &p.message.kind)
+            .header("x-rota-signature", signature(&self.hook.secret, t, &p.message.body))
+            .body(p.message.body.clone())
+            .send()
+            .await
+            .map_err(|e| format!("{e}"))?;
+        match response.status() {
+            s if s.is_success() => Ok(()),
+            s => Err(format!("the receiver answered {s}")),
+        }
+    }
+}
