@@ -4,11 +4,9 @@
 //!
 //! `cargo bench --bench day` (add `-- --hours 2` for a shorter day).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,28 +18,10 @@ use rota::rules::PolicySpec;
 use rota::time::{Duration, Timestamp};
 use rota::{Engine, EngineConfig, Input, Stamped, Update, VirtualClock};
 
-/// Counts live heap bytes, for memory per agent.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod common;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: common::Counting = common::Counting;
 
 const QUEUES: usize = 100;
 const POLICIES: [&str; 5] =
@@ -426,7 +406,7 @@ fn rust_policies() -> Vec<Box<dyn Policy>> {
 /// Live bytes (Rust heap + Lua heap) of an engine with `agents` agents signed in.
 fn memory_with(agents: usize) -> (isize, usize) {
     let dir = scripts(agents);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = common::live_bytes();
     let clock = VirtualClock::starting_at(Timestamp(0));
     let mut engine = Engine::new(EngineConfig::new(&dir), Arc::new(clock), Vec::new()).unwrap();
     for i in 1..=agents {
@@ -434,7 +414,7 @@ fn memory_with(agents: usize) -> (isize, usize) {
         engine.handle(Input::SignIn { agent: agent.clone() }).unwrap();
         engine.handle(Input::SetStatus { agent, status: "callcenter".into() }).unwrap();
     }
-    let rust = LIVE.load(Ordering::Relaxed) - before;
+    let rust = common::live_bytes() - before;
     let lua = engine.lua_memory();
     drop(engine);
     let _ = std::fs::remove_dir_all(dir);

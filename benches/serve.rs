@@ -5,9 +5,8 @@
 //! `cargo bench --bench serve` runs all four; name some to run only those:
 //! `cargo bench --bench serve -- durable http reload timers`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -23,31 +22,13 @@ use rota::timer::{TimerKind, Timers};
 use rota::{Input, Stamped, Update, VirtualClock};
 use serde_json::{json, Value};
 
-/// Counts live heap bytes (Lua's heap included: mlua allocates through the global allocator).
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod common;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: common::Counting = common::Counting;
 
 fn live_mb() -> f64 {
-    LIVE.load(Ordering::Relaxed) as f64 / 1e6
+    common::live_bytes() as f64 / 1e6
 }
 
 /// Agents in the durable and HTTP runs: more than the clients, so an arrival always finds one free.

@@ -11,29 +11,20 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use serde::Deserialize;
-
 use crate::store::StoreError;
 use crate::time::Timestamp;
 use crate::update::{Brief, Event};
 
 /// Which events go to a channel.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct Route {
     /// The channel's name, e.g. the webhook's.
     pub channel: String,
     /// Organization units whose events go out (`"*"`: every unit). Script log lines belong to
     /// no unit and go only to `"*"` routes.
-    #[serde(default = "every_unit")]
     pub units: Vec<String>,
     /// Update types that go out (`offered`, `agent_state`, ...); empty: all of them.
-    #[serde(default)]
     pub events: Vec<String>,
-}
-
-fn every_unit() -> Vec<String> {
-    vec!["*".into()]
 }
 
 impl Route {

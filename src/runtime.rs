@@ -85,14 +85,14 @@ impl Builder {
         self
     }
 
-    /// Loads the scripts (or replays the store) and starts the engine thread. Fails with every
-    /// diagnostic if the scripts do not load, or with the store's error.
     /// Sends the events `route` admits to its channel through the store's outbox (needs a store).
     pub fn route(mut self, route: Route) -> Self {
         self.routes.push(route);
         self
     }
 
+    /// Loads the scripts (or replays the store) and starts the engine thread. Fails with every
+    /// diagnostic if the scripts do not load, or with the store's error.
     pub fn start(self) -> Result<Handle, EngineError> {
         let (tx, rx) = mpsc::channel::<Command>();
         let (started_tx, started_rx) = mpsc::channel();

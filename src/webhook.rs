@@ -33,6 +33,7 @@ pub struct Webhook {
     pub url: String,
     /// The HMAC-SHA256 key the receiver checks signatures with.
     pub secret: String,
+    /// Organization units whose events go out; by default every unit (`"*"`).
     #[serde(default = "every_unit")]
     pub units: Vec<String>,
     /// Update types to send; empty: all.

@@ -7,7 +7,7 @@ use crate::rules::{AgentDef, DEFAULT_UNIT};
 /// Every agent's definition: the scripts' ones in their order, then agents only the directory
 /// knows; directory records laid over both.
 pub(super) fn agent_defs(rules: &RuleSet, directory: &BTreeMap<String, AgentRecord>) -> Vec<AgentDef> {
-    let scripted = |id: &str| rules.agents.iter().any(|d| d.id == id);
+    let scripted: std::collections::HashSet<&str> = rules.agents.iter().map(|d| d.id.as_str()).collect();
     let mut defs: Vec<AgentDef> = rules
         .agents
         .iter()
@@ -16,7 +16,9 @@ pub(super) fn agent_defs(rules: &RuleSet, directory: &BTreeMap<String, AgentReco
             None => d.clone(),
         })
         .collect();
-    defs.extend(directory.iter().filter(|(id, _)| !scripted(id)).map(|(id, r)| r.apply(directory::bare(id))));
+    defs.extend(
+        directory.iter().filter(|(id, _)| !scripted.contains(id.as_str())).map(|(id, r)| r.apply(directory::bare(id))),
+    );
     defs
 }
 
