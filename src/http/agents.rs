@@ -1,5 +1,5 @@
-//! `/v1/agents`: the directory, presence, status, pauses, work day, vacations and employment
-//! in; agents out.
+//! `/v1/agents`: the directory in, agents out, and the bodies of the agent actions (presence,
+//! status, pauses, vacations, employment; see `routes()` for the inputs they make).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -7,10 +7,10 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::actions::{act, Subject};
 use super::auth::Scope;
-use super::conversations::{Acted, Nothing, Reply};
+use super::conversations::Reply;
 use super::error::{ApiError, Body};
-use super::views::Changes;
 use super::{views, Api};
 use crate::directory::AgentRecord;
 use crate::error::InputError;
@@ -68,7 +68,7 @@ pub async fn update(
     Body(record): Body<AgentRecord>,
 ) -> Reply {
     let input = Input::UpdateAgent { agent: id.clone(), record: Box::new(record) };
-    let _updates = act(State(api.clone()), Extension(scope), id.clone(), input).await?;
+    let _updates = act(&api, scope, Subject::Agent, id.clone(), input).await?;
     let agent = api.handle.read(move |e| e.agent(&id).map(|a| views::agent(e, a))).await?;
     Ok(Json(agent.unwrap_or_default()))
 }
@@ -76,124 +76,36 @@ pub async fn update(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PresenceBody {
-    presence: String,
+    pub presence: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
-    status: String,
+    pub status: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PauseBody {
-    cause: String,
+    pub cause: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Period {
-    from: String,
-    to: String,
+    pub from: String,
+    pub to: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VacationsBody {
-    periods: Vec<Period>,
+    pub periods: Vec<Period>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmploymentBody {
-    dismissed: bool,
-}
-
-pub async fn sign_in(api: State<Api>, scope: Extension<Scope>, Path(agent): Path<String>, _: Body<Nothing>) -> Acted {
-    act(api, scope, agent.clone(), Input::SignIn { agent }).await
-}
-
-pub async fn sign_out(api: State<Api>, scope: Extension<Scope>, Path(agent): Path<String>, _: Body<Nothing>) -> Acted {
-    act(api, scope, agent.clone(), Input::SignOut { agent }).await
-}
-
-pub async fn presence(
-    api: State<Api>,
-    scope: Extension<Scope>,
-    Path(agent): Path<String>,
-    Body(b): Body<PresenceBody>,
-) -> Acted {
-    act(api, scope, agent.clone(), Input::SetPresence { agent, presence: b.presence }).await
-}
-
-pub async fn status(
-    api: State<Api>,
-    scope: Extension<Scope>,
-    Path(agent): Path<String>,
-    Body(b): Body<StatusBody>,
-) -> Acted {
-    act(api, scope, agent.clone(), Input::SetStatus { agent, status: b.status }).await
-}
-
-pub async fn pause(
-    api: State<Api>,
-    scope: Extension<Scope>,
-    Path(agent): Path<String>,
-    Body(b): Body<PauseBody>,
-) -> Acted {
-    act(api, scope, agent.clone(), Input::Pause { agent, cause: b.cause }).await
-}
-
-pub async fn resume(api: State<Api>, scope: Extension<Scope>, Path(agent): Path<String>, _: Body<Nothing>) -> Acted {
-    act(api, scope, agent.clone(), Input::Resume { agent }).await
-}
-
-pub async fn start_work_day(
-    api: State<Api>,
-    scope: Extension<Scope>,
-    Path(agent): Path<String>,
-    _: Body<Nothing>,
-) -> Acted {
-    act(api, scope, agent.clone(), Input::StartWorkDay { agent }).await
-}
-
-pub async fn end_work_day(
-    api: State<Api>,
-    scope: Extension<Scope>,
-    Path(agent): Path<String>,
-    _: Body<Nothing>,
-) -> Acted {
-    act(api, scope, agent.clone(), Input::EndWorkDay { agent }).await
-}
-
-pub async fn vacations(
-    api: State<Api>,
-    scope: Extension<Scope>,
-    Path(agent): Path<String>,
-    Body(b): Body<VacationsBody>,
-) -> Acted {
-    let periods = b.periods.into_iter().map(|p| (p.from, p.to)).collect();
-    act(api, scope, agent.clone(), Input::SetVacations { agent, periods }).await
-}
-
-pub async fn employment(
-    api: State<Api>,
-    scope: Extension<Scope>,
-    Path(agent): Path<String>,
-    Body(b): Body<EmploymentBody>,
-) -> Acted {
-    act(api, scope, agent.clone(), Input::SetDismissed { agent, dismissed: b.dismissed }).await
-}
-
-/// Submits an input about an agent if the token may touch that agent; replies with its updates.
-async fn act(State(api): State<Api>, Extension(scope): Extension<Scope>, agent: String, input: Input) -> Acted {
-    let updates = api
-        .handle
-        .submit_guarded(input, move |e| match e.agent(&agent) {
-            Some(a) if scope.allows(&a.def.unit) => Ok(()),
-            _ => Err(InputError::UnknownAgent(agent)),
-        })
-        .await?;
-    Ok(Json(Changes { id: None, updates }))
+    pub dismissed: bool,
 }

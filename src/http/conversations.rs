@@ -55,52 +55,7 @@ pub async fn show(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentRef {
-    agent: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Nothing {}
-
-pub async fn accept(
-    api: State<Api>,
-    scope: Extension<Scope>,
-    Path(id): Path<String>,
-    Body(b): Body<AgentRef>,
-) -> Acted {
-    act(api, scope, id.clone(), Input::Accept { conversation: id, agent: b.agent }).await
-}
-
-pub async fn decline(
-    api: State<Api>,
-    scope: Extension<Scope>,
-    Path(id): Path<String>,
-    Body(b): Body<AgentRef>,
-) -> Acted {
-    act(api, scope, id.clone(), Input::Decline { conversation: id, agent: b.agent }).await
-}
-
-pub async fn close(api: State<Api>, scope: Extension<Scope>, Path(id): Path<String>, _: Body<Nothing>) -> Acted {
-    act(api, scope, id.clone(), Input::Close { conversation: id }).await
-}
-
-pub async fn abandon(api: State<Api>, scope: Extension<Scope>, Path(id): Path<String>, _: Body<Nothing>) -> Acted {
-    act(api, scope, id.clone(), Input::Abandon { conversation: id }).await
+    pub agent: String,
 }
 
 pub type Reply = Result<Json<Value>, ApiError>;
-
-/// The reply to an action: the updates it caused.
-pub type Acted = Result<Json<Changes>, ApiError>;
-
-/// Submits an input about conversation `id` if the token may touch it; replies with its updates.
-async fn act(State(api): State<Api>, Extension(scope): Extension<Scope>, id: String, input: Input) -> Acted {
-    let updates = api
-        .handle
-        .submit_guarded(input, move |e| match e.conversation_scope(&id) {
-            Some((_, unit)) if scope.allows(unit) => Ok(()),
-            _ => Err(InputError::UnknownConversation(id)),
-        })
-        .await?;
-    Ok(Json(Changes { id: None, updates }))
-}

@@ -4,6 +4,7 @@
 //! [`routes`]: the router and the OpenAPI document at `/v1/openapi.json` are both made from it,
 //! so they cannot disagree.
 
+mod actions;
 mod agents;
 mod auth;
 mod conversations;
@@ -27,6 +28,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::input::Input;
 use crate::runtime::Handle;
 pub use auth::{Scope, Token};
 pub use error::ApiError;
@@ -110,6 +112,9 @@ fn route<H: Handler<T, Api>, T: 'static>(
 
 /// Every route, declared once: the router and the OpenAPI document are both built from this.
 fn routes() -> Vec<Route> {
+    use actions::{on, Nothing, Subject::*};
+    use agents::{EmploymentBody, PauseBody, PresenceBody, StatusBody, VacationsBody};
+    use conversations::AgentRef;
     use Access::{Open, Stream, Token};
     vec![
         route(Token, "post", "/v1/conversations", "Create a conversation in a queue", conversations::create),
@@ -125,23 +130,35 @@ fn routes() -> Vec<Route> {
             "post",
             "/v1/conversations/{id}/accept",
             "An agent accepts the conversation offered to them",
-            conversations::accept,
+            on(Conversation, |conversation, b: AgentRef| Input::Accept { conversation, agent: b.agent }),
         ),
-        route(Token, "post", "/v1/conversations/{id}/decline", "An agent declines the offer", conversations::decline),
+        route(
+            Token,
+            "post",
+            "/v1/conversations/{id}/decline",
+            "An agent declines the offer",
+            on(Conversation, |conversation, b: AgentRef| Input::Decline { conversation, agent: b.agent }),
+        ),
         route(
             Token,
             "post",
             "/v1/conversations/{id}/close",
             "The agent finished the conversation (wrap-up starts)",
-            conversations::close,
+            on(Conversation, |conversation, _: Nothing| Input::Close { conversation }),
         ),
-        route(Token, "post", "/v1/conversations/{id}/abandon", "The customer hung up or left", conversations::abandon),
+        route(
+            Token,
+            "post",
+            "/v1/conversations/{id}/abandon",
+            "The customer hung up or left",
+            on(Conversation, |conversation, _: Nothing| Input::Abandon { conversation }),
+        ),
         route(Token, "get", "/v1/agents", "Agents with presence, state and time in state", agents::list),
         route(
             Token,
             "post",
             "/v1/agents",
-            "Create an agent in the directory (id, unit, name, team, email, phone, time_zone, skills, weight, attributes, queues)",
+            "Create an agent: id, unit, name, team, email, phone, time_zone, skills, weight, attributes, queues",
             agents::create,
         ),
         route(Token, "get", "/v1/agents/{id}", "One agent", agents::show),
@@ -152,33 +169,78 @@ fn routes() -> Vec<Route> {
             "Change an agent's directory fields (`null` clears team, email, phone, time_zone)",
             agents::update,
         ),
-        route(Token, "post", "/v1/agents/{id}/sign_in", "Sign in: online, with the default presence", agents::sign_in),
-        route(Token, "post", "/v1/agents/{id}/sign_out", "Sign out", agents::sign_out),
+        route(
+            Token,
+            "post",
+            "/v1/agents/{id}/sign_in",
+            "Sign in: online, with the default presence",
+            on(Agent, |agent, _: Nothing| Input::SignIn { agent }),
+        ),
+        route(
+            Token,
+            "post",
+            "/v1/agents/{id}/sign_out",
+            "Sign out",
+            on(Agent, |agent, _: Nothing| Input::SignOut { agent }),
+        ),
         route(
             Token,
             "put",
             "/v1/agents/{id}/presence",
             "Set the presence (`{\"presence\": \"training\"}`)",
-            agents::presence,
+            on(Agent, |agent, b: PresenceBody| Input::SetPresence { agent, presence: b.presence }),
         ),
-        route(Token, "put", "/v1/agents/{id}/status", "Set the status: dnd, ready or callcenter", agents::status),
-        route(Token, "post", "/v1/agents/{id}/pause", "Pause with a cause (`{\"cause\": \"lunch\"}`)", agents::pause),
-        route(Token, "post", "/v1/agents/{id}/resume", "End a pause", agents::resume),
-        route(Token, "post", "/v1/agents/{id}/work_day/start", "Start the work day", agents::start_work_day),
-        route(Token, "post", "/v1/agents/{id}/work_day/end", "End the work day", agents::end_work_day),
+        route(
+            Token,
+            "put",
+            "/v1/agents/{id}/status",
+            "Set the status: dnd, ready or callcenter",
+            on(Agent, |agent, b: StatusBody| Input::SetStatus { agent, status: b.status }),
+        ),
+        route(
+            Token,
+            "post",
+            "/v1/agents/{id}/pause",
+            "Pause with a cause (`{\"cause\": \"lunch\"}`)",
+            on(Agent, |agent, b: PauseBody| Input::Pause { agent, cause: b.cause }),
+        ),
+        route(
+            Token,
+            "post",
+            "/v1/agents/{id}/resume",
+            "End a pause",
+            on(Agent, |agent, _: Nothing| Input::Resume { agent }),
+        ),
+        route(
+            Token,
+            "post",
+            "/v1/agents/{id}/work_day/start",
+            "Start the work day",
+            on(Agent, |agent, _: Nothing| Input::StartWorkDay { agent }),
+        ),
+        route(
+            Token,
+            "post",
+            "/v1/agents/{id}/work_day/end",
+            "End the work day",
+            on(Agent, |agent, _: Nothing| Input::EndWorkDay { agent }),
+        ),
         route(
             Token,
             "put",
             "/v1/agents/{id}/vacations",
             "Replace the vacation periods (`[{from, to}]`, RFC 3339)",
-            agents::vacations,
+            on(Agent, |agent, b: VacationsBody| Input::SetVacations {
+                agent,
+                periods: b.periods.into_iter().map(|p| (p.from, p.to)).collect(),
+            }),
         ),
         route(
             Token,
             "put",
             "/v1/agents/{id}/employment",
             "Set dismissal (`{\"dismissed\": true}`)",
-            agents::employment,
+            on(Agent, |agent, b: EmploymentBody| Input::SetDismissed { agent, dismissed: b.dismissed }),
         ),
         route(Token, "get", "/v1/queues", "Queues with waiting conversations and available agents", queues::list),
         route(Token, "get", "/v1/queues/{id}", "One queue", queues::show),

@@ -1,0 +1,71 @@
+//! Actions on the agent or conversation a path names (`POST /v1/agents/{id}/pause`, ...): the
+//! request becomes one engine input, the token's units are checked against its subject on the
+//! engine thread right before it, and the reply lists what it changed.
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::auth::Scope;
+use super::error::{ApiError, Body};
+use super::views::Changes;
+use super::Api;
+use crate::engine::Engine;
+use crate::error::InputError;
+use crate::input::Input;
+
+/// The reply to an action: the updates it caused.
+pub type Acted = Result<Json<Changes>, ApiError>;
+
+/// The body of an action that takes none (`{}` or empty).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nothing {}
+
+/// What the `{id}` of an action's path names.
+#[derive(Clone, Copy, Debug)]
+pub enum Subject {
+    Agent,
+    Conversation,
+}
+
+impl Subject {
+    /// Refuses an input about `id` if the token may not touch it; another unit's things look
+    /// like things that do not exist.
+    fn admit(self, engine: &Engine, scope: &Scope, id: String) -> Result<(), InputError> {
+        match self {
+            Subject::Agent => match engine.agent(&id) {
+                Some(a) if scope.allows(&a.def.unit) => Ok(()),
+                _ => Err(InputError::UnknownAgent(id)),
+            },
+            Subject::Conversation => match engine.conversation_scope(&id) {
+                Some((_, unit)) if scope.allows(unit) => Ok(()),
+                _ => Err(InputError::UnknownConversation(id)),
+            },
+        }
+    }
+}
+
+/// Submits `input` about `subject` `id` if the token may touch it; replies with its updates.
+pub async fn act(api: &Api, scope: Scope, subject: Subject, id: String, input: Input) -> Acted {
+    let updates = api.handle.submit_guarded(input, move |e| subject.admit(e, &scope, id)).await?;
+    Ok(Json(Changes { id: None, updates }))
+}
+
+/// The handler of an action whose input is made from the path's id and a body `B`.
+pub fn on<B>(
+    subject: Subject,
+    make: fn(String, B) -> Input,
+) -> impl Fn(State<Api>, Extension<Scope>, Path<String>, Body<B>) -> BoxFuture<'static, Acted> + Clone + Send + Sync + 'static
+where
+    B: DeserializeOwned + Send + 'static,
+{
+    move |State(api), Extension(scope), Path(id), Body(body)| {
+        Box::pin(async move {
+            let input = make(id.clone(), body);
+            act(&api, scope, subject, id, input).await
+        })
+    }
+}
