@@ -89,6 +89,17 @@ impl Default for Config {
     }
 }
 
+impl LimitsConfig {
+    /// The sandbox limits these settings give.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            memory: self.lua_memory_mib * 1024 * 1024,
+            cpu_per_call: std::time::Duration::from_millis(self.lua_cpu_ms),
+            ..Limits::default()
+        }
+    }
+}
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         let limits = Limits::default();
@@ -138,11 +149,7 @@ impl Config {
     }
 
     pub fn limits(&self) -> Limits {
-        Limits {
-            memory: self.limits.lua_memory_mib * 1024 * 1024,
-            cpu_per_call: std::time::Duration::from_millis(self.limits.lua_cpu_ms),
-            ..Limits::default()
-        }
+        self.limits.limits()
     }
 
     /// The configured tokens, or the development token for all units when there are none.

@@ -1,14 +1,12 @@
 //! The `rota` command: serve the API, check scripts, simulate scenarios.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rota::config::{Config, DEV_TOKEN};
+use rota::config::{Config, LimitsConfig, DEV_TOKEN};
 use rota::runtime::Builder;
 use rota::store::SqliteStore;
 
@@ -55,24 +53,20 @@ enum Command {
     },
 }
 
-/// The sandbox limits of the Lua VM.
+/// The sandbox limits of the Lua VM (the config file's `[limits]`, with its defaults).
 #[derive(clap::Args)]
 struct LimitArgs {
     /// Memory a policy call may use, in MiB.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = LimitsConfig::default().lua_memory_mib)]
     lua_memory_mib: usize,
     /// CPU time one policy call may use, in milliseconds.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = LimitsConfig::default().lua_cpu_ms)]
     lua_cpu_ms: u64,
 }
 
 impl LimitArgs {
     fn limits(&self) -> rota::script::Limits {
-        rota::script::Limits {
-            memory: self.lua_memory_mib * 1024 * 1024,
-            cpu_per_call: std::time::Duration::from_millis(self.lua_cpu_ms),
-            ..Default::default()
-        }
+        LimitsConfig { lua_memory_mib: self.lua_memory_mib, lua_cpu_ms: self.lua_cpu_ms }.limits()
     }
 }
 

@@ -34,8 +34,7 @@ impl Route {
         if !unit_ok {
             return None;
         }
-        let mut body = serde_json::to_value(Brief(&event.stamped)).ok()?;
-        let kind = body.get("type").and_then(|t| t.as_str()).unwrap_or_default().to_string();
+        let (kind, mut body) = Brief(&event.stamped).to_json();
         if !self.events.is_empty() && !self.events.contains(&kind) {
             return None;
         }

@@ -478,13 +478,17 @@ impl Loop {
     /// writes the outbox messages they make with the step.
     fn publish(&mut self, list: &[Stamped]) {
         // Labelling costs lookups and allocations on every step; with nobody listening, skip it.
-        if list.is_empty() || (self.updates.receiver_count() == 0 && self.outbox.routes.is_empty()) {
+        let subscribed = self.updates.receiver_count() > 0;
+        if list.is_empty() || (!subscribed && self.outbox.routes.is_empty()) {
             return;
         }
         let list: Vec<Event> = list.iter().map(|s| self.engine.event(s.clone())).collect();
         for event in &list {
             let routes = &self.outbox.routes;
             self.outbox.messages.extend(routes.iter().filter_map(|r| r.message(event)));
+        }
+        if !subscribed {
+            return;
         }
         self.done.push(Box::new(move |updates, failed| {
             if failed.is_none() {

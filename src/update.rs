@@ -204,11 +204,20 @@ pub struct Event {
     pub agents: Vec<Arc<str>>,
 }
 
-/// An update as API replies, the event stream and webhooks carry it. A decision is summed up (policy,
-/// decision, how many agents were considered and skipped, the error): its full trace, which
-/// names every skipped agent, is read with the conversation. Replies stay small however large
-/// the queue.
+/// An update as API replies, the event stream and webhooks carry it. A decision is summed up
+/// (policy, decision, how many agents were considered and skipped, the error): its full trace,
+/// which names every skipped agent, is read with the conversation. Replies stay small however
+/// large the queue.
 pub struct Brief<'a>(pub &'a Stamped);
+
+impl Brief<'_> {
+    /// The update as JSON, and its type (`offered`, `agent_state`, ...) as that JSON names it.
+    pub fn to_json(&self) -> (String, serde_json::Value) {
+        let json = serde_json::to_value(self).unwrap_or_default();
+        let kind = json.get("type").and_then(|t| t.as_str()).unwrap_or("update").to_string();
+        (kind, json)
+    }
+}
 
 impl Serialize for Brief<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -19,11 +19,11 @@ impl Engine {
         c.seen_epoch = self.queues[q as usize].epoch;
         let ringing: Vec<AgentIx> =
             c.offer.and_then(|o| self.offers.get(&o)).map(|o| o.agents.clone()).unwrap_or_default();
-        let qdef = &self.rules.queues[q as usize];
-        let (policy, fallback) = (qdef.policy.clone(), qdef.fallback.clone());
+        let policy = self.rules.queues[q as usize].policy.clone();
         let mut skipped = Vec::new();
         let started = std::time::Instant::now();
-        let mut by = policy.clone();
+        // Who decided, when not the queue's own policy.
+        let mut by = None;
         let mut error = None;
         let mut decided = self.ask(&policy, false, id, q, &ringing, &mut skipped);
         if let Err(first) = &decided {
@@ -32,16 +32,17 @@ impl Engine {
             self.metrics.policy_errors += 1;
             let mut message = first.clone();
             skipped.clear();
+            let fallback = self.rules.queues[q as usize].fallback.clone();
             if let Some(f) = fallback.filter(|f| *f != policy) {
                 decided = self.ask(&f, true, id, q, &ringing, &mut skipped);
                 match &decided {
-                    Ok(_) => by = format!("{f} (fallback)"),
+                    Ok(_) => by = Some(format!("{f} (fallback)")),
                     Err(e) => message = format!("{message}; {f} (fallback): {e}"),
                 }
             }
             if decided.is_err() {
                 skipped.clear();
-                by = "host fallback".into();
+                by = Some("host fallback".into());
             }
             error = Some(message);
         }
@@ -62,7 +63,7 @@ impl Engine {
         let trace = Trace {
             at: self.now(),
             queue: self.queues[q as usize].id.clone(),
-            policy: by,
+            policy: by.unwrap_or(policy),
             generation: self.scripts.generation(),
             considered: self.queues[q as usize].members.len(),
             skipped: self.skips(q, &decision, skipped),

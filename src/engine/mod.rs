@@ -208,10 +208,6 @@ impl Engine {
         self.read_clock();
     }
 
-    pub fn clock_is_virtual(&self) -> bool {
-        self.clock.is_virtual()
-    }
-
     pub fn rules(&self) -> &RuleSet {
         &self.rules
     }

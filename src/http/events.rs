@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::auth::Scope;
 use super::Api;
-use crate::update::Event;
+use crate::update::{Brief, Event};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,8 +49,7 @@ pub async fn stream(
             };
             let event = match received {
                 Ok(event) if filter.admits(&scope, &event) => {
-                    let json = serde_json::to_value(crate::update::Brief(&event.stamped)).unwrap_or_default();
-                    let kind = json.get("type").and_then(|t| t.as_str()).unwrap_or("update").to_string();
+                    let (kind, json) = Brief(&event.stamped).to_json();
                     SseEvent::default().event(kind).data(json.to_string())
                 }
                 Ok(_) => continue,
