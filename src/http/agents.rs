@@ -48,8 +48,7 @@ pub async fn create(
         Some(Value::String(id)) => id,
         _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_field", "`id` (a string) is required").field("id")),
     };
-    let record: AgentRecord = serde_json::from_value(Value::Object(body))
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("request body: {e}")))?;
+    let record: AgentRecord = serde_json::from_value(Value::Object(body)).map_err(ApiError::bad_json)?;
     let unit = record.unit.clone().unwrap_or_else(|| DEFAULT_UNIT.into());
     if !scope.allows(&unit) {
         let message = format!("this token may not create agents in unit `{unit}`");

@@ -25,6 +25,11 @@ impl ApiError {
         ApiError { status, error, message: message.into(), field: None }
     }
 
+    /// A request body that is not the JSON the route takes.
+    pub fn bad_json(e: serde_json::Error) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("request body: {e}"))
+    }
+
     pub fn field(mut self, field: &'static str) -> Self {
         self.field = Some(field);
         self
@@ -91,8 +96,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             ApiError::new(e.status(), "bad_body", format!("cannot read the request body: {}", e.body_text()))
         })?;
         let text = if bytes.is_empty() { &b"{}"[..] } else { &bytes[..] };
-        serde_json::from_slice(text)
-            .map(Body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("request body: {e}")))
+        serde_json::from_slice(text).map(Body).map_err(ApiError::bad_json)
     }
 }
