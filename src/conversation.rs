@@ -139,4 +139,17 @@ pub struct Conversation {
     pub seen_epoch: u64,
     /// The agents the last `wait` decision waits for (empty: any agent of the queue).
     pub waiting_for: Vec<crate::agent::AgentIx>,
+    /// Messages standby rules sent about it, one per (rule, recipient, channel, kind).
+    pub notified: Vec<Sent>,
+}
+
+/// What makes a standby message unique for its conversation: it is never sent twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Sent {
+    pub rule: String,
+    pub recipient: String,
+    pub channel: crate::rules::Channel,
+    pub kind: crate::template::Kind,
+    /// The notification's id.
+    pub id: u64,
 }

@@ -77,6 +77,19 @@ pub enum Input {
         agent: String,
         record: Box<AgentRecord>,
     },
+    /// A custom event (`custom:NAME` to standby rules) about a conversation.
+    Raise {
+        conversation: String,
+        event: String,
+    },
+    /// A notification could not be delivered; rules watching `delivery_failed` hear of it.
+    DeliveryFailed {
+        notification: u64,
+        conversation: String,
+        recipient: String,
+        channel: crate::rules::Channel,
+        error: String,
+    },
 }
 
 /// Parses the vacation periods of a [`Input::SetVacations`].

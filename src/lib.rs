@@ -6,6 +6,7 @@
 //! handle that runs the engine on its own thread.
 
 pub mod agent;
+pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod conversation;
@@ -15,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod input;
+pub mod notification;
 pub mod offer;
 pub mod outbox;
 pub mod policy;
@@ -22,8 +24,10 @@ pub mod presence;
 pub mod rules;
 pub mod runtime;
 pub mod scenario;
+pub mod schedule;
 pub mod script;
 pub mod store;
+pub mod template;
 pub mod time;
 pub mod timer;
 pub mod update;

@@ -1,10 +1,13 @@
 //! A rule set: the validated definitions one generation of scripts produced.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::presence::{BaseSet, PresenceCatalog};
+use crate::schedule::ScheduleDef;
+use crate::template::{Kind, TemplateDef, Templates};
 use crate::time::Duration;
 
 /// Where a definition was written, so later problems can point at it.
@@ -98,7 +101,89 @@ pub struct QueueDef {
     /// The fallback policy's option defaults.
     pub fallback_options: BTreeMap<String, Value>,
     pub retry_after_error: Duration,
+    /// Standby rules watching this queue's conversations, by id.
+    pub standby: Vec<String>,
     pub at: Location,
+}
+
+/// A channel a notification goes out by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Webhook,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Webhook];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// Events a standby rule can watch, besides custom ones (`custom:NAME`, raised by scripts or the API).
+pub const STANDBY_EVENTS: &[(&str, &str)] = &[
+    ("missed", "an offer timed out or was declined"),
+    ("exhausted", "every agent of the queue was offered the conversation and none answered"),
+    ("abandoned", "the customer left while waiting"),
+    ("max_wait", "the conversation waited longer than its queue allows"),
+    ("overflowed", "the conversation overflowed to another queue"),
+    ("gave_up", "the policy gave up on the conversation"),
+    ("delivery_failed", "a notification could not be delivered (permanently, or after every attempt)"),
+];
+
+/// Whom a standby rule notifies.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recipients {
+    Agents(Vec<String>),
+    /// Whoever is on duty in this schedule at that moment.
+    Schedule(String),
+    /// A Lua function of the event returning agent ids.
+    Function,
+    /// For `delivery_failed`: the agent the failed notification was for.
+    FailedRecipient,
+}
+
+/// A standby rule: whom to notify about which events, by which channels, with which templates.
+#[derive(Clone, Debug)]
+pub struct StandbyRule {
+    pub id: String,
+    pub unit: String,
+    /// Event names: those of [`STANDBY_EVENTS`] or `custom:NAME`.
+    pub on: Vec<String>,
+    pub notify: Recipients,
+    pub channels: Vec<Channel>,
+    pub template: String,
+    /// Sent to those notified who did not answer, once someone answers.
+    pub clearing: Option<String>,
+    pub at: Location,
+}
+
+impl StandbyRule {
+    pub fn watches(&self, event: &str) -> bool {
+        self.on.iter().any(|e| e == event)
+    }
+}
+
+/// Something that uses a template, standby rule or schedule, for "where used" and for refusing
+/// to drop a definition still in use.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct User {
+    /// `queue`, `standby rule`.
+    pub kind: &'static str,
+    pub id: String,
+    pub file: String,
+    pub line: Option<u32>,
 }
 
 /// The type of one policy option, checked when the scripts load.
@@ -211,12 +296,40 @@ pub struct RuleSet {
     pub agents: Vec<AgentDef>,
     pub queues: Vec<QueueDef>,
     pub policies: BTreeMap<String, PolicySpec>,
+    pub templates: Arc<Templates>,
+    pub standby: BTreeMap<String, StandbyRule>,
+    pub schedules: BTreeMap<String, ScheduleDef>,
     pub settings: Settings,
 }
 
 impl RuleSet {
     pub fn queue_index(&self, id: &str) -> Option<usize> {
         self.queues.iter().position(|q| q.id == id)
+    }
+
+    /// Every definition that uses the template, standby rule or schedule `id`.
+    pub fn users_of(&self, id: &str) -> Vec<User> {
+        let user = |kind, id: &str, at: &Location| User { kind, id: id.to_string(), file: at.file.clone(), line: at.line };
+        let mut out: Vec<User> = self
+            .queues
+            .iter()
+            .filter(|q| q.standby.iter().any(|s| s == id))
+            .map(|q| user("queue", &q.id, &q.at))
+            .collect();
+        out.extend(
+            self.standby
+                .values()
+                .filter(|r| {
+                    r.template == id || r.clearing.as_deref() == Some(id) || r.notify == Recipients::Schedule(id.into())
+                })
+                .map(|r| user("standby rule", &r.id, &r.at)),
+        );
+        out
+    }
+
+    /// Whether `id` names a template, standby rule or schedule.
+    pub fn defines(&self, id: &str) -> bool {
+        self.templates.get(id).is_some() || self.standby.contains_key(id) || self.schedules.contains_key(id)
     }
 }
 
@@ -231,8 +344,25 @@ pub struct Draft {
     /// Queue options are still raw here.
     pub queues: Vec<QueueDef>,
     pub policies: Vec<PolicySpec>,
+    pub templates: Vec<TemplateDef>,
+    pub standby: Vec<StandbyRule>,
+    pub schedules: Vec<ScheduleDraft>,
     pub settings: Settings,
     pub diagnostics: Vec<crate::error::Diagnostic>,
+}
+
+/// A schedule as written: its layers come in `layers`, calendar ones still as their .ics file
+/// name, read when the rules assemble.
+#[derive(Debug)]
+pub struct ScheduleDraft {
+    pub def: ScheduleDef,
+    pub layers: Vec<LayerDraft>,
+}
+
+#[derive(Debug)]
+pub enum LayerDraft {
+    Rotation(crate::schedule::Rotation),
+    Calendar(String),
 }
 
 impl Draft {
@@ -242,7 +372,9 @@ impl Draft {
 
     /// Cross-checks everything (ids unique, references resolve, options fit their policy)
     /// and returns the rule set, or every problem found.
-    pub fn assemble(mut self) -> Result<RuleSet, Vec<crate::error::Diagnostic>> {
+    ///
+    /// `files` are the data files of the scripts folder (.ics calendars), by name.
+    pub fn assemble(mut self, files: &[(String, String)]) -> Result<RuleSet, Vec<crate::error::Diagnostic>> {
         let earlier = std::mem::take(&mut self.diagnostics);
         let mut rules = RuleSet { settings: self.settings.clone(), ..RuleSet::default() };
 
@@ -374,11 +506,172 @@ impl Draft {
             }
             rules.queues.push(queue);
         }
+        self.assemble_standby(&mut rules, files);
         if self.diagnostics.is_empty() && earlier.is_empty() {
             Ok(rules)
         } else {
             Err(earlier.into_iter().chain(self.diagnostics).collect())
         }
+    }
+}
+
+impl Draft {
+    /// Templates, schedules and standby rules: compiled, resolved, and checked against each other
+    /// and the queues that name them (same unit, every reference defined).
+    fn assemble_standby(&mut self, rules: &mut RuleSet, files: &[(String, String)]) {
+        let (templates, problems) = Templates::compile(std::mem::take(&mut self.templates));
+        for (at, message) in problems {
+            self.problem(&at, message);
+        }
+        let unit_of_agent: BTreeMap<String, String> =
+            rules.agents.iter().map(|a| (a.id.clone(), a.unit.clone())).collect();
+        let agent_named = |name: &str| -> Option<String> {
+            let name = name.trim();
+            rules
+                .agents
+                .iter()
+                .find(|a| {
+                    a.id == name
+                        || a.name.eq_ignore_ascii_case(name)
+                        || a.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(name))
+                })
+                .map(|a| a.id.clone())
+        };
+        for mut draft in std::mem::take(&mut self.schedules) {
+            let id = draft.def.id.clone();
+            for layer in std::mem::take(&mut draft.layers) {
+                let file = match layer {
+                    LayerDraft::Rotation(r) => {
+                        draft.def.layers.push(crate::schedule::Layer::Rotation(r));
+                        continue;
+                    }
+                    LayerDraft::Calendar(file) => file,
+                };
+                let Some((_, text)) = files.iter().find(|(name, _)| *name == file) else {
+                    self.problem(&draft.def.at, format!("schedule `{id}`: no calendar file `{file}` in the scripts folder"));
+                    continue;
+                };
+                match crate::calendar::Calendar::parse(&file, text, agent_named) {
+                    Ok(c) => draft.def.layers.push(crate::schedule::Layer::Calendar(c)),
+                    Err(problems) => {
+                        for (line, message) in problems {
+                            self.diagnostics.push(crate::error::Diagnostic::new(file.clone(), line, message));
+                        }
+                    }
+                }
+            }
+            for agent in draft.def.agents() {
+                match unit_of_agent.get(agent) {
+                    None => self.problem(&draft.def.at, format!("schedule `{id}`: unknown agent `{agent}`")),
+                    Some(unit) if *unit != draft.def.unit => self.problem(
+                        &draft.def.at,
+                        format!("schedule `{id}` (unit `{}`) names agent `{agent}` of unit `{unit}`", draft.def.unit),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            if rules.schedules.insert(id.clone(), draft.def).is_some() {
+                let at = rules.schedules[&id].at.clone();
+                self.problem(&at, format!("schedule `{id}` is already defined"));
+            }
+        }
+
+        // References to things that are not defined, gathered so each diagnostic can name every
+        // place that uses the missing definition (the seed's "used by" list).
+        let mut missing: BTreeMap<(&'static str, String), Vec<(String, Location)>> = BTreeMap::new();
+        for rule in std::mem::take(&mut self.standby) {
+            let r = rule.id.clone();
+            let check_unit = |this: &mut Draft, what: &str, id: &str, unit: &str| {
+                if unit != rule.unit {
+                    this.problem(&rule.at, format!("standby rule `{r}` (unit `{}`) uses {what} `{id}` of unit `{unit}`", rule.unit));
+                }
+            };
+            for (kind, template) in
+                [(Kind::Notification, Some(&rule.template)), (Kind::Clearing, rule.clearing.as_ref())]
+            {
+                let Some(template) = template else { continue };
+                let Some(def) = templates.get(template) else {
+                    missing
+                        .entry(("template", template.clone()))
+                        .or_default()
+                        .push((format!("standby rule `{r}`"), rule.at.clone()));
+                    continue;
+                };
+                check_unit(self, "template", template, &def.unit);
+                for problem in templates.unknown_parameters(template, kind) {
+                    let used = format!("used as {} message by standby rule `{r}`", kind.as_str());
+                    self.problem(&def.at, format!("template `{template}` ({used}): {problem}"));
+                }
+                for channel in &rule.channels {
+                    let lacks = match channel {
+                        Channel::Email => def.email.is_none().then_some("an email body (`email`)"),
+                        Channel::Sms => def.sms.is_none().then_some("an SMS body (`sms`)"),
+                        Channel::Webhook => None,
+                    };
+                    if let Some(part) = lacks {
+                        self.problem(&rule.at, format!("standby rule `{r}` sends {} with template `{template}`, which has no {part}", channel.as_str()));
+                    }
+                }
+            }
+            match &rule.notify {
+                Recipients::Agents(list) => {
+                    for a in list {
+                        match unit_of_agent.get(a) {
+                            None => self.problem(&rule.at, format!("standby rule `{r}`: unknown agent `{a}`")),
+                            Some(unit) => check_unit(self, "agent", a, unit),
+                        }
+                    }
+                }
+                Recipients::Schedule(s) => match rules.schedules.get(s) {
+                    None => missing.entry(("schedule", s.clone())).or_default().push((format!("standby rule `{r}`"), rule.at.clone())),
+                    Some(def) => check_unit(self, "schedule", s, &def.unit.clone()),
+                },
+                Recipients::FailedRecipient if rule.on.iter().any(|e| e != "delivery_failed") => self.problem(
+                    &rule.at,
+                    format!("standby rule `{r}`: notify = \"recipient\" only makes sense for `delivery_failed` events"),
+                ),
+                Recipients::FailedRecipient | Recipients::Function => {}
+            }
+            if rules.standby.contains_key(&r) {
+                self.problem(&rule.at, format!("standby rule `{r}` is already defined"));
+            } else {
+                rules.standby.insert(r, rule);
+            }
+        }
+        // A template no rule uses yet is still checked, against every parameter a message can have.
+        for id in templates.ids() {
+            if !rules.standby.values().any(|r| &r.template == id || r.clearing.as_ref() == Some(id)) {
+                for problem in templates.unknown_parameters(id, Kind::Clearing) {
+                    let at = templates.get(id).map(|d| d.at.clone()).unwrap_or_default();
+                    self.problem(&at, format!("template `{id}`: {problem}"));
+                }
+            }
+        }
+        for q in &rules.queues {
+            for s in &q.standby {
+                match rules.standby.get(s) {
+                    None => missing.entry(("standby rule", s.clone())).or_default().push((format!("queue `{}`", q.id), q.at.clone())),
+                    Some(rule) if rule.unit != q.unit => self.problem(
+                        &q.at,
+                        format!("queue `{}` (unit `{}`) uses standby rule `{s}` of unit `{}`", q.id, q.unit, rule.unit),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+        for ((what, id), users) in missing {
+            let places: Vec<String> = users
+                .iter()
+                .map(|(user, at)| format!("{user} at {}:{}", at.file, at.line.unwrap_or(0)))
+                .collect();
+            for (user, at) in &users {
+                self.problem(
+                    at,
+                    format!("{user} uses {what} `{id}`, which is not defined (used by: {})", places.join(", ")),
+                );
+            }
+        }
+        rules.templates = Arc::new(templates);
     }
 }
 

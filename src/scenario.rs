@@ -97,12 +97,40 @@ impl Entry {
         }
     }
 
-    /// `+HH:MM:SS  what happened`.
+    /// `+HH:MM:SS  what happened`; a notification is followed by the message, indented.
     pub fn text(&self, start: Timestamp) -> String {
         let when = offset(start, self.at());
         match self {
-            Entry::Update(s) => format!("{when}  {}", s.update.describe()),
-            Entry::Rejected { input, error, .. } => format!("{when}  rejected {input}: {error}"),
+            Entry::Update(Stamped { update: crate::update::Update::Notified { notification: n }, .. }) => {
+                let mut out = format!("{when}  {}", self.describe());
+                let mut line = |s: &str| {
+                    out.push_str("\n    | ");
+                    out.push_str(s);
+                };
+                match n.channel {
+                    crate::rules::Channel::Email => {
+                        line(&format!("to {}", n.address));
+                        n.message.email.iter().flat_map(|b| b.lines()).for_each(&mut line);
+                    }
+                    crate::rules::Channel::Sms => {
+                        line(&format!("to {}", n.address));
+                        if let Some(sms) = &n.message.sms {
+                            sms.body.lines().for_each(&mut line);
+                            line(&format!("({} characters, {} segment(s), {})", sms.length, sms.segments, sms.encoding));
+                        }
+                    }
+                    crate::rules::Channel::Webhook => {}
+                }
+                out
+            }
+            _ => format!("{when}  {}", self.describe()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Entry::Update(s) => s.update.describe(),
+            Entry::Rejected { input, error, .. } => format!("rejected {input}: {error}"),
         }
     }
 

@@ -85,6 +85,10 @@ pub enum Update {
         agent: Arc<str>,
         created: bool,
     },
+    /// A standby rule sent a message (it is in the outbox now).
+    Notified {
+        notification: Arc<crate::notification::Notification>,
+    },
     /// A message a script wrote with `log.*`.
     Log {
         level: &'static str,
@@ -103,6 +107,7 @@ impl Update {
             | Update::MaxWaitExceeded { conversation, .. }
             | Update::Abandoned { conversation }
             | Update::Closed { conversation } => (Some(conversation), Vec::new()),
+            Update::Notified { .. } => (None, Vec::new()),
             Update::Offered { conversation, agents, .. } | Update::TimedOut { conversation, agents } => {
                 (Some(conversation), agents.iter().collect())
             }
@@ -169,6 +174,13 @@ impl Update {
             }
             Update::AgentDefined { agent, created: true } => format!("agent {agent} created"),
             Update::AgentDefined { agent, created: false } => format!("agent {agent} changed"),
+            Update::Notified { notification: n } => {
+                let what = match n.kind {
+                    crate::template::Kind::Notification => "notified",
+                    crate::template::Kind::Clearing => "cleared",
+                };
+                format!("{} {what} {} by {}: {}", n.conversation, n.recipient, n.channel.as_str(), n.message.subject)
+            }
             Update::Log { level, message } => format!("log {level}: {message}"),
         }
     }

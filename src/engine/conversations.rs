@@ -34,6 +34,7 @@ impl Engine {
             retry_timer: None,
             seen_epoch: 0,
             waiting_for: Vec::new(),
+            notified: Vec::new(),
         };
         let queue_id = self.queues[q as usize].id.clone();
         if let Err(e) = self.scripts.add_conversation(&conversation, &queue_id, None) {

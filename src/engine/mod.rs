@@ -30,6 +30,7 @@ mod agents;
 mod conversations;
 mod decisions;
 mod reload;
+mod standby;
 
 pub use reload::ScriptStatus;
 
@@ -130,6 +131,10 @@ pub struct Engine {
     epoch: u64,
     /// Per agent, the epoch at which it last became able to take work.
     agent_epoch: Vec<u64>,
+    /// What standby rules may act on, noted during the step in progress.
+    watched: Vec<standby::Watched>,
+    /// The id of the next notification (ids are part of the state: replay makes the same ones).
+    next_notification: u64,
     metrics: Metrics,
 }
 
@@ -180,6 +185,8 @@ impl Engine {
             reevaluate: BTreeSet::new(),
             epoch: 0,
             agent_epoch: Vec::new(),
+            watched: Vec::new(),
+            next_notification: 1,
             metrics: Metrics::default(),
         };
         engine.install(rules, BTreeMap::new(), &HashMap::new()).map_err(|d| LoadError { diagnostics: d })?;
@@ -421,6 +428,10 @@ impl Engine {
             }
             Input::CreateAgent { agent, record } => self.create_agent(agent, *record),
             Input::UpdateAgent { agent, record } => self.update_agent(&agent, *record),
+            Input::Raise { conversation, event } => self.raise(&conversation, &event),
+            Input::DeliveryFailed { conversation, recipient, channel, error, .. } => {
+                self.delivery_failed(&conversation, recipient, channel, error)
+            }
         }
     }
 
@@ -464,6 +475,7 @@ impl Engine {
             };
             self.reevaluate_queue(q);
         }
+        self.run_standby();
         for (level, message) in self.scripts.take_logs() {
             self.emit(Update::Log { level, message });
         }

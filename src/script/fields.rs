@@ -155,6 +155,20 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// One string or a list of them (`standby = "x"` or `standby = { "x", "y" }`).
+    pub fn str_or_list(&mut self, key: &'static str) -> Vec<String> {
+        if let LuaValue::String(s) = self.table.raw_get(key).unwrap_or(LuaValue::Nil) {
+            self.known.push(key);
+            return vec![s.to_string_lossy()];
+        }
+        self.str_list(key)
+    }
+
+    /// The raw value of a field whose shape the caller checks.
+    pub fn value(&mut self, key: &'static str) -> LuaValue {
+        self.get(key)
+    }
+
     /// A table converted to plain data (for options and attributes).
     pub fn map(&mut self, key: &'static str) -> BTreeMap<String, Value> {
         match self.get(key) {

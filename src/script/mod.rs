@@ -11,7 +11,10 @@ mod policies;
 mod presence;
 mod queues;
 mod sandbox;
+mod schedules;
+mod standby;
 mod teams;
+mod templates;
 mod time;
 mod view;
 
@@ -81,6 +84,9 @@ pub struct Sources {
     pub rules: Vec<(String, String)>,
     /// Modules in subfolders, as (`lib.util`, `lib/util.lua`, text).
     pub modules: Vec<(String, String, String)>,
+    /// Data files the rules name (`.ics` calendars), as (path relative to the folder, text).
+    #[serde(default)]
+    pub files: Vec<(String, String)>,
 }
 
 impl Sources {
@@ -108,6 +114,11 @@ impl Sources {
             let (rel, text) = read(&path)?;
             sources.modules.push((name, rel, text));
         }
+        let mut found = Vec::new();
+        data_files(dir, &mut found).map_err(unreadable)?;
+        for path in found {
+            sources.files.push(read(&path)?);
+        }
         Ok(sources)
     }
 }
@@ -133,6 +144,20 @@ fn module_files(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> s
             module_files(&path, &format!("{prefix}{name}."), out)?;
         } else if !prefix.is_empty() && path.extension().is_some_and(|x| x == "lua") && !name.ends_with("_test") {
             out.push((format!("{prefix}{name}"), path));
+        }
+    }
+    Ok(())
+}
+
+/// Calendar files anywhere in the folder, by path.
+fn data_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            data_files(&path, out)?;
+        } else if path.extension().is_some_and(|x| x.eq_ignore_ascii_case("ics")) {
+            out.push(path);
         }
     }
     Ok(())
@@ -168,12 +193,16 @@ pub fn load_sources(
         teams::register(&lua)?;
         queues::register(&lua)?;
         policies::register(&lua)?;
+        templates::register(&lua)?;
+        schedules::register(&lua)?;
+        standby::register(&lua)?;
         time::register(&lua)?;
         log::register(&lua)
     })()
     .map_err(vm_error)?;
     lua.set_app_data(Loading(Draft::default()));
     lua.set_app_data(policies::PolicyFunctions::default());
+    lua.set_app_data(standby::RecipientFunctions::default());
     lua.set_app_data(log::LogBuffer::default());
 
     {
@@ -212,7 +241,7 @@ pub fn load_sources(
         }
     }
     // Cross-checks run even after earlier problems, so one `rota check` reports them all.
-    let rules = match draft.assemble() {
+    let rules = match draft.assemble(&sources.files) {
         Ok(rules) if diagnostics.is_empty() => rules,
         Ok(_) => return Err(LoadError { diagnostics }),
         Err(more) => {
@@ -221,7 +250,10 @@ pub fn load_sources(
         }
     };
     let functions = lua.remove_app_data::<policies::PolicyFunctions>().unwrap_or_default().0;
-    let scripts = Scripts::new(lua, limits.clone(), functions, generation).map_err(vm_error)?;
+    let recipients = lua.remove_app_data::<standby::RecipientFunctions>().unwrap_or_default().0;
+    // Custom events can be raised from here on: inside policies and recipient functions.
+    lua.set_app_data(standby::Raised::default());
+    let scripts = Scripts::new(lua, limits.clone(), functions, recipients, generation).map_err(vm_error)?;
     Ok((rules, scripts))
 }
 

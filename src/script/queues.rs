@@ -40,6 +40,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     fallback: f.opt_str("fallback"),
                     fallback_options: Default::default(),
                     retry_after_error: f.opt_duration("retry_after_error").unwrap_or(Duration::from_secs(30)),
+                    standby: f.str_or_list("standby"),
                     id,
                     at: at.clone(),
                 };

@@ -34,6 +34,8 @@ pub struct Scripts {
     limits: Limits,
     generation: u64,
     policies: BTreeMap<String, Function>,
+    /// Standby rules' `notify` functions, by rule id.
+    recipients: BTreeMap<String, Function>,
     agents: Vec<Table>,
     /// What each agent table holds now, so a sync writes only the fields that changed.
     synced: Vec<Option<Synced>>,
@@ -156,6 +158,7 @@ impl Scripts {
         lua: Lua,
         limits: Limits,
         policies: BTreeMap<String, Function>,
+        recipients: BTreeMap<String, Function>,
         generation: u64,
     ) -> mlua::Result<Self> {
         // The limit guards policy calls; the host's own view tables are accounted separately.
@@ -178,6 +181,7 @@ impl Scripts {
             limits,
             generation,
             policies,
+            recipients,
             agents: Vec::new(),
             synced: Vec::new(),
             queues: Vec::new(),
@@ -198,6 +202,43 @@ impl Scripts {
     /// Bytes the Lua heap holds (view tables included).
     pub fn memory_used(&self) -> usize {
         self.lua.used_memory()
+    }
+
+    /// Custom events scripts raised since the last call, as (conversation, name).
+    pub fn take_raised(&self) -> Vec<(String, String)> {
+        self.lua.app_data_mut::<super::standby::Raised>().map(|mut r| std::mem::take(&mut r.0)).unwrap_or_default()
+    }
+
+    /// Asks standby rule `rule`'s `notify` function whom to notify about `event`, under the
+    /// same CPU and memory limits as a policy. The answer is a list of agent ids.
+    pub fn recipients(&self, rule: &str, event: &serde_json::Value) -> Result<Vec<String>, String> {
+        let f = self.recipients.get(rule).ok_or_else(|| format!("standby rule `{rule}` has no notify function"))?;
+        let arg = super::fields::from_json(&self.lua, event).map_err(|e| e.to_string())?;
+        let base = self.lua.used_memory();
+        let _ = self.lua.set_memory_limit(base + self.limits.memory);
+        sandbox::arm(self.limits.cpu_per_call);
+        let result = f.call::<LuaValue>(arg);
+        sandbox::disarm();
+        let _ = self.lua.set_memory_limit(0);
+        let value = result.map_err(|e| {
+            let _ = self.lua.gc_collect();
+            super::diagnostic_from_error(&e, rule).to_string()
+        })?;
+        match value {
+            LuaValue::Nil => Ok(Vec::new()),
+            LuaValue::String(s) => Ok(vec![s.to_string_lossy()]),
+            LuaValue::Table(t) => t
+                .sequence_values::<LuaValue>()
+                .map(|v| match v {
+                    Ok(LuaValue::String(s)) => Ok(s.to_string_lossy()),
+                    Ok(LuaValue::Table(agent)) => agent.raw_get::<String>("id").map_err(|_| "an agent table without an id".to_string()),
+                    Ok(other) => Err(format!("expected agent ids, got a {}", other.type_name())),
+                    Err(e) => Err(e.to_string()),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("standby rule `{rule}`: notify returned {e}")),
+            other => Err(format!("standby rule `{rule}`: notify must return a list of agent ids, got a {}", other.type_name())),
+        }
     }
 
     /// Messages scripts logged since the last call.

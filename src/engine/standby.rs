@@ -1,0 +1,382 @@
+//! Standby duty in the engine: the events rules watch, whom they notify, and the messages.
+//!
+//! Updates that matter to standby rules are noted as they are emitted and handled once the step
+//! has settled, so a rule sees the conversation as the step left it. Every message is decided
+//! here, on the engine thread, from engine state and the step's clock reading: replaying the
+//! journal makes the same messages with the same ids, and the runtime writes them to the outbox
+//! with the step that caused them.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::*;
+use crate::conversation::Sent;
+use crate::notification::Notification;
+use crate::rules::{Channel, Recipients, StandbyRule};
+use crate::template::{AgentParams, ConversationParams, EventParams, Kind, Params, PartyParams, QueueParams, RuleParams};
+
+/// Rounds of custom events raised by the handling of earlier ones, at most, per step.
+const MAX_ROUNDS: usize = 8;
+
+/// Something a standby rule may act on, noted during a step.
+#[derive(Clone, Debug)]
+pub(super) enum Watched {
+    Event(StandbyEvent),
+    /// An agent accepted the conversation: those notified who did not answer get the clearing message.
+    Answered { conversation: Arc<str>, agent: Arc<str> },
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct StandbyEvent {
+    pub conversation: Arc<str>,
+    /// The queue whose rules hear of it (for an overflow, the queue it left).
+    pub queue: u32,
+    /// `missed`, `custom:vip`, ...
+    pub event: String,
+    pub reason: String,
+    /// For `delivery_failed`: whose message failed, and by which channel.
+    pub failed: Option<(String, Channel)>,
+}
+
+impl Engine {
+    /// Notes what an update means to standby rules (called for every update emitted).
+    pub(super) fn watch(&mut self, update: &Update) {
+        let event = |engine: &Engine, conversation: &Arc<str>, event: &str, reason: String| {
+            engine.conversations.get(conversation).map(|c| {
+                Watched::Event(StandbyEvent {
+                    conversation: conversation.clone(),
+                    queue: c.queue,
+                    event: event.into(),
+                    reason,
+                    failed: None,
+                })
+            })
+        };
+        let watched = match update {
+            Update::TimedOut { conversation, agents } => {
+                event(self, conversation, "missed", format!("{} did not answer in time", agents.join(", ")))
+            }
+            Update::Declined { conversation, agent } => event(self, conversation, "missed", format!("{agent} declined")),
+            Update::Abandoned { conversation }
+                if self.conversations.get(conversation).is_some_and(|c| c.status.is_waiting()) =>
+            {
+                event(self, conversation, "abandoned", "the customer left while waiting".into())
+            }
+            Update::MaxWaitExceeded { conversation, .. } => {
+                event(self, conversation, "max_wait", "waited longer than the queue allows".into())
+            }
+            Update::Overflowed { conversation, from, to } => {
+                let from = self.rules.queue_index(from).map(|q| q as u32);
+                event(self, conversation, "overflowed", format!("overflowed to {to}")).map(|w| match (w, from) {
+                    (Watched::Event(mut e), Some(q)) => {
+                        e.queue = q;
+                        Watched::Event(e)
+                    }
+                    (w, _) => w,
+                })
+            }
+            Update::GaveUp { conversation, reason } => event(self, conversation, "gave_up", reason.clone()),
+            Update::Accepted { conversation, agent } => {
+                Some(Watched::Answered { conversation: conversation.clone(), agent: agent.clone() })
+            }
+            _ => None,
+        };
+        self.watched.extend(watched);
+    }
+
+    /// Handles what was noted during the step, including custom events scripts raised.
+    pub(super) fn run_standby(&mut self) {
+        for (conversation, name) in self.scripts.take_raised() {
+            if let Err(e) = self.raise(&conversation, &name) {
+                self.emit(Update::Log { level: "warn", message: format!("standby.raise(\"{name}\"): {e}") });
+            }
+        }
+        // Custom events raised while handling events are handled in the next round; a script that
+        // raises an event from the rule that hears it would otherwise never stop.
+        for _ in 0..MAX_ROUNDS {
+            if self.watched.is_empty() {
+                break;
+            }
+            for w in std::mem::take(&mut self.watched) {
+                match w {
+                    Watched::Event(e) => {
+                        let missed = e.event == "missed";
+                        self.standby_event(&e);
+                        if missed && self.exhausted(&e.conversation) {
+                            let reason = "every agent of the queue was offered it and none answered".into();
+                            self.standby_event(&StandbyEvent { event: "exhausted".into(), reason, ..e });
+                        }
+                    }
+                    Watched::Answered { conversation, agent } => self.clear(&conversation, &agent),
+                }
+            }
+        }
+        self.watched.clear();
+    }
+
+    /// A custom event about a conversation (from the API or `standby.raise`).
+    pub(super) fn raise(&mut self, conversation: &str, name: &str) -> Result<(), InputError> {
+        let c =
+            self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let name = name.strip_prefix("custom:").unwrap_or(name);
+        if name.is_empty() {
+            return Err(InputError::Invalid { field: "event", message: "the event needs a name".into() });
+        }
+        let e = StandbyEvent {
+            conversation: c.id.clone(),
+            queue: c.queue,
+            event: format!("custom:{name}"),
+            reason: String::new(),
+            failed: None,
+        };
+        self.watched.push(Watched::Event(e));
+        Ok(())
+    }
+
+    /// A notification went dead: rules watching `delivery_failed` may try another way.
+    pub(super) fn delivery_failed(
+        &mut self,
+        conversation: &str,
+        recipient: String,
+        channel: Channel,
+        error: String,
+    ) -> Result<(), InputError> {
+        let c =
+            self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let e = StandbyEvent {
+            conversation: c.id.clone(),
+            queue: c.queue,
+            event: "delivery_failed".into(),
+            reason: error,
+            failed: Some((recipient, channel)),
+        };
+        self.watched.push(Watched::Event(e));
+        Ok(())
+    }
+
+    /// Whether every member of the conversation's queue has been offered it there and none answered.
+    fn exhausted(&self, id: &str) -> bool {
+        let Some(c) = self.conversations.get(id) else { return false };
+        let q = &self.queues[c.queue as usize];
+        !q.members.is_empty()
+            && c.status.is_waiting()
+            && q.members.iter().all(|&ix| {
+                let agent = &self.agents[ix as usize].id;
+                c.attempts.iter().any(|a| {
+                    a.agent == *agent
+                        && a.queue == q.id
+                        && matches!(a.outcome, AttemptOutcome::TimedOut | AttemptOutcome::Declined)
+                })
+            })
+    }
+
+    fn standby_event(&mut self, e: &StandbyEvent) {
+        let rules: Vec<StandbyRule> = self.rules.queues[e.queue as usize]
+            .standby
+            .iter()
+            .filter_map(|id| self.rules.standby.get(id))
+            .filter(|r| r.watches(&e.event))
+            .cloned()
+            .collect();
+        for rule in rules {
+            let recipients = match self.recipients(&rule, e) {
+                Ok(list) => list,
+                Err(message) => {
+                    self.emit(Update::Log { level: "error", message: format!("standby rule `{}`: {message}", rule.id) });
+                    continue;
+                }
+            };
+            for recipient in recipients {
+                for &channel in &rule.channels {
+                    self.notify(e, &rule, &recipient, channel, Kind::Notification, None);
+                }
+            }
+        }
+    }
+
+    /// Whom `rule` notifies about `e`, checked to be agents of the rule's unit.
+    fn recipients(&mut self, rule: &StandbyRule, e: &StandbyEvent) -> Result<Vec<String>, String> {
+        let list = match &rule.notify {
+            Recipients::Agents(list) => list.clone(),
+            Recipients::Schedule(s) => match self.rules.schedules.get(s).and_then(|s| s.on_duty(self.now)) {
+                Some(duty) => duty.agents,
+                None => return Err(format!("nobody is on duty in schedule `{s}` at {}", self.now)),
+            },
+            Recipients::FailedRecipient => e.failed.iter().map(|(r, _)| r.clone()).collect(),
+            Recipients::Function => {
+                let c = &self.conversations[&e.conversation];
+                let arg = json!({
+                    "type": e.event,
+                    "reason": e.reason,
+                    "conversation": c.id.as_ref(),
+                    "queue": self.queues[e.queue as usize].id.as_ref(),
+                    "caller": c.data.caller,
+                    "service": c.data.service,
+                    "attempts": c.attempts.iter().map(|a| json!({"agent": a.agent.as_ref(), "outcome": a.outcome.as_str()})).collect::<Vec<_>>(),
+                    "now": self.now.as_secs_f64(),
+                });
+                let list = self.scripts.recipients(&rule.id, &arg)?;
+                for (conversation, name) in self.scripts.take_raised() {
+                    let _ = self.raise(&conversation, &name);
+                }
+                list
+            }
+        };
+        for id in &list {
+            match self.agent(id) {
+                None => return Err(format!("notify names unknown agent `{id}`")),
+                Some(a) if a.def.unit != rule.unit => {
+                    return Err(format!("agent `{id}` belongs to unit `{}`, not the rule's `{}`", a.def.unit, rule.unit))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(list)
+    }
+
+    /// Clearing messages once `agent` answered: to everyone notified about the conversation who
+    /// is not `agent`, by the channels they were notified by.
+    fn clear(&mut self, conversation: &Arc<str>, agent: &Arc<str>) {
+        let Some(c) = self.conversations.get(conversation) else { return };
+        let sent: Vec<Sent> = c
+            .notified
+            .iter()
+            .filter(|s| s.kind == Kind::Notification && s.recipient != **agent)
+            .cloned()
+            .collect();
+        let e = StandbyEvent {
+            conversation: conversation.clone(),
+            queue: c.queue,
+            event: "answered".into(),
+            reason: format!("{agent} answered"),
+            failed: None,
+        };
+        for s in sent {
+            let Some(rule) = self.rules.standby.get(&s.rule).filter(|r| r.clearing.is_some()).cloned() else { continue };
+            self.notify(&e, &rule, &s.recipient, s.channel, Kind::Clearing, Some(agent));
+        }
+    }
+
+    /// Makes one message, unless the same one was already sent about this conversation.
+    fn notify(
+        &mut self,
+        e: &StandbyEvent,
+        rule: &StandbyRule,
+        recipient: &str,
+        channel: Channel,
+        kind: Kind,
+        answered_by: Option<&Arc<str>>,
+    ) {
+        let Some(c) = self.conversations.get(&e.conversation) else { return };
+        let duplicate = c
+            .notified
+            .iter()
+            .any(|s| s.rule == rule.id && s.recipient == recipient && s.channel == channel && s.kind == kind);
+        if duplicate {
+            return;
+        }
+        let Some(agent) = self.agent(recipient) else { return };
+        let address = match channel {
+            Channel::Email => agent.def.email.clone(),
+            Channel::Sms => agent.def.phone.clone(),
+            Channel::Webhook => Some(String::new()),
+        };
+        let Some(address) = address else {
+            let what = if channel == Channel::Email { "email address" } else { "phone number" };
+            let message = format!(
+                "standby rule `{}`: agent `{recipient}` has no {what}; no {} {} about {}",
+                rule.id,
+                channel.as_str(),
+                kind.as_str(),
+                e.conversation
+            );
+            self.emit(Update::Log { level: "warn", message });
+            return;
+        };
+        let template = match kind {
+            Kind::Notification => rule.template.clone(),
+            Kind::Clearing => rule.clearing.clone().unwrap_or_default(),
+        };
+        let params = self.params(e, rule, recipient, answered_by);
+        let message = match self.rules.templates.render(&template, &params) {
+            Ok(m) => m,
+            Err(error) => {
+                let message = format!("standby rule `{}`: {error}; nothing sent to {recipient}", rule.id);
+                self.emit(Update::Log { level: "error", message });
+                return;
+            }
+        };
+        let id = self.next_notification;
+        self.next_notification += 1;
+        let unit = self.rules.queues[c.queue as usize].unit.clone();
+        let notification = Notification {
+            id,
+            unit,
+            conversation: e.conversation.to_string(),
+            rule: rule.id.clone(),
+            event: e.event.clone(),
+            recipient: recipient.to_string(),
+            channel,
+            kind,
+            address,
+            template,
+            message,
+            created: self.now,
+        };
+        let sent = Sent { rule: rule.id.clone(), recipient: recipient.to_string(), channel, kind, id };
+        self.conversations.get_mut(&e.conversation).expect("checked above").notified.push(sent);
+        self.emit(Update::Notified { notification: Arc::new(notification) });
+    }
+
+    /// What a template sees for this event and recipient.
+    pub(super) fn params(
+        &self,
+        e: &StandbyEvent,
+        rule: &StandbyRule,
+        recipient: &str,
+        answered_by: Option<&Arc<str>>,
+    ) -> Params {
+        let c = &self.conversations[&e.conversation];
+        let party = |p: &crate::conversation::Party| PartyParams {
+            name: p.name.clone().unwrap_or_default(),
+            number: p.number.clone().unwrap_or_default(),
+            sip: p.sip.clone().unwrap_or_default(),
+        };
+        let agent = |id: &str| {
+            self.agent(id).map_or_else(
+                || AgentParams { id: id.into(), ..AgentParams::default() },
+                |a| AgentParams {
+                    id: a.def.id.clone(),
+                    name: a.def.name.clone(),
+                    email: a.def.email.clone().unwrap_or_default(),
+                    phone: a.def.phone.clone().unwrap_or_default(),
+                    time_zone: a.def.time_zone.clone().unwrap_or_default(),
+                },
+            )
+        };
+        let queue = &self.rules.queues[e.queue as usize];
+        Params {
+            caller: party(&c.data.caller),
+            service: party(&c.data.service),
+            queue: QueueParams { id: queue.id.clone(), name: queue.name.clone() },
+            conversation: ConversationParams {
+                id: c.id.to_string(),
+                channel: c.data.channel.clone(),
+                waited: (self.now - c.arrived_at).as_secs_f64(),
+                attempts: c.attempts.len(),
+                status: c.status.as_str().into(),
+            },
+            recipient: agent(recipient),
+            answered_by: answered_by.map(|a| agent(a)),
+            event: EventParams {
+                kind: e.event.clone(),
+                name: e.event.strip_prefix("custom:").unwrap_or_default().to_string(),
+                reason: e.reason.clone(),
+                channel: e.failed.as_ref().map(|(_, ch)| ch.as_str().to_string()).unwrap_or_default(),
+            },
+            rule: RuleParams { id: rule.id.clone() },
+            now: self.now.to_rfc3339(),
+        }
+    }
+}

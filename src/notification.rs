@@ -1,0 +1,121 @@
+//! Notifications: the messages standby rules send, and their delivery log.
+//!
+//! The engine makes a [`Notification`] (rendered, addressed, with a stable id) when a rule fires;
+//! the runtime writes it to the store in the same transaction as the step that caused it. The
+//! deliverer ([`crate::delivery`]) then works on the store's copy through [`NotificationLog`]:
+//! every attempt is recorded with its outcome, a message is retried until it is sent or dead,
+//! and a dead one can be put back by hand.
+
+use serde::{Deserialize, Serialize};
+
+use crate::rules::Channel;
+use crate::store::StoreError;
+use crate::template::{Kind, Rendered};
+use crate::time::Timestamp;
+
+/// One message to one recipient by one channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Unique and stable: the same notification keeps its id across retries and restarts, and
+    /// the email Message-ID is made from it, so a resend is recognisable.
+    pub id: u64,
+    pub unit: String,
+    pub conversation: String,
+    pub rule: String,
+    /// The event that caused it (`missed`, `custom:vip`, ...).
+    pub event: String,
+    pub recipient: String,
+    pub channel: Channel,
+    pub kind: Kind,
+    /// Email address or phone number; empty for webhooks.
+    pub address: String,
+    pub template: String,
+    pub message: Rendered,
+    pub created: Timestamp,
+}
+
+/// Where a notification is in its delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for its first or next attempt.
+    Pending,
+    Sent,
+    /// Failed permanently or ran out of attempts; raised `delivery_failed`.
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Sent => "sent",
+            Status::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        [Status::Pending, Status::Sent, Status::Dead].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A notification with where its delivery stands.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    #[serde(flatten)]
+    pub notification: Notification,
+    pub status: Status,
+    pub attempts: u32,
+    /// Not tried again before this time.
+    pub due: Timestamp,
+    pub last_error: Option<String>,
+    /// The provider's id for the message (an SMS sid, the SMTP server's answer).
+    pub provider_id: Option<String>,
+}
+
+/// One try at delivering a notification.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attempt {
+    pub at: Timestamp,
+    /// `sent`, `retry` or `dead`.
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// Which entries to list.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    pub status: Option<String>,
+    pub recipient: Option<String>,
+    pub conversation: Option<String>,
+    pub unit: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// What became of one attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Sent { provider_id: Option<String>, detail: String },
+    /// Worth trying again (a 4xx SMTP reply, a timeout, HTTP 429 or 5xx), at `retry_at` if the
+    /// other side said when.
+    Transient { error: String, retry_at: Option<Timestamp> },
+    Permanent { error: String },
+}
+
+/// The notifications in the store, as the deliverer and the API see them.
+pub trait NotificationLog: Send + 'static {
+    /// Pending notifications due by `now`, oldest first.
+    fn due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<Entry>, StoreError>;
+    /// The earliest due time of a pending notification.
+    fn next_due(&mut self) -> Result<Option<Timestamp>, StoreError>;
+    /// Records an attempt: sent, to be retried at `retry_at`, or dead (`retry_at` is `None`).
+    fn record(&mut self, id: u64, at: Timestamp, outcome: &Outcome, retry_at: Option<Timestamp>) -> Result<(), StoreError>;
+    /// Dead notifications whose `delivery_failed` event the engine has not taken yet.
+    fn unreported(&mut self) -> Result<Vec<Entry>, StoreError>;
+    fn reported(&mut self, id: u64) -> Result<(), StoreError>;
+    fn list(&mut self, filter: &Filter) -> Result<Vec<Entry>, StoreError>;
+    fn get(&mut self, id: u64) -> Result<Option<(Entry, Vec<Attempt>)>, StoreError>;
+    /// Puts a dead notification back to pending, due now; false if it is not dead.
+    fn revive(&mut self, id: u64, now: Timestamp) -> Result<bool, StoreError>;
+}
