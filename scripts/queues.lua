@@ -22,6 +22,7 @@ queues.define {
     max_wait = "10m",
     on_max_wait = "sales",
     fallback = "ring_all",
+    standby = "support_missed", -- see standby.lua
 }
 
 -- Sales takes turns.

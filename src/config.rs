@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::delivery::{EmailConfig, NotifyConfig, Senders, SmsConfig, WebhookChannelConfig};
 use crate::http::Token;
 use crate::script::Limits;
 use crate::webhook::{Retry, Webhook};
@@ -29,6 +30,14 @@ pub struct Config {
     /// Receivers of events, each a signed POST per event, retried from the outbox.
     pub webhooks: Vec<Webhook>,
     pub delivery: DeliveryConfig,
+    /// The SMTP server notifications are emailed through; without one they are .eml files.
+    pub email: Option<EmailConfig>,
+    /// The SMS provider; without one, SMS are .json files.
+    pub sms: Option<SmsConfig>,
+    /// Where the `webhook` channel of standby rules posts; without one, .json files.
+    pub notify_webhook: Option<WebhookChannelConfig>,
+    /// Retries, dead-lettering and rate limits of notifications, and the outbox folder.
+    pub notify: NotifyConfig,
 }
 
 /// How the outbox retries a channel that is down.
@@ -85,6 +94,10 @@ impl Default for Config {
             http: HttpConfig::default(),
             webhooks: Vec::new(),
             delivery: DeliveryConfig::default(),
+            email: None,
+            sms: None,
+            notify_webhook: None,
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -124,6 +137,7 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new(""));
         config.db = base.join(&config.db);
         config.scripts = base.join(&config.scripts);
+        config.notify.outbox_dir = base.join(&config.notify.outbox_dir);
         config.check().map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(config)
     }
@@ -136,7 +150,12 @@ impl Config {
                 return Err(format!("two webhooks are named `{}`", hook.name));
             }
         }
-        Ok(())
+        self.senders().map(|_| ())
+    }
+
+    /// The notification channels this configuration sets up.
+    pub fn senders(&self) -> Result<Senders, String> {
+        Senders::new(self.email.as_ref(), self.sms.as_ref(), self.notify_webhook.as_ref(), &self.notify)
     }
 
     pub fn retry(&self) -> Retry {

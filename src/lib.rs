@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod conversation;
 pub mod decision;
+pub mod delivery;
 pub mod directory;
 pub mod engine;
 pub mod error;

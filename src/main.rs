@@ -149,7 +149,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let handle = Arc::new(builder.start()?);
     let (stop_delivery, stopped_delivery) = tokio::sync::watch::channel(false);
     let deliveries = handle.take_deliveries().context("the store has no outbox")?;
-    let deliverer = rota::webhook::spawn(deliveries, config.webhooks.clone(), config.retry(), stopped_delivery)?;
+    let deliverer =
+        rota::webhook::spawn(deliveries, config.webhooks.clone(), config.retry(), stopped_delivery.clone())?;
+    let senders = config.senders().map_err(anyhow::Error::msg)?;
+    let channels = senders.describe();
+    let notifications = handle.take_notifications().context("the store has no notification log")?;
+    let notifier =
+        rota::delivery::spawn(notifications, senders, config.notify.clone(), handle.clone(), stopped_delivery)?;
     let status = handle.script_status().await?;
     if let Some(diagnostics) = &status.last_error {
         eprintln!("rota: the scripts changed while stopped and were rejected; running the stored generation:");
@@ -180,7 +186,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("  database: {}", config.db.display());
     println!("  scripts:  {} (generation {}, watched)", config.scripts.display(), status.generation);
     for hook in &config.webhooks {
-        println!("  webhook:  {} -> {}", hook.name, hook.url);
+        println!("  events:   webhook {} -> {}", hook.name, hook.url);
+    }
+    for line in channels {
+        println!("  {line}");
     }
     if config.tokens_or_dev().1 {
         println!("  no tokens configured: use `Authorization: Bearer {DEV_TOKEN}` (all units)");
@@ -200,6 +209,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Undelivered messages stay in the outbox for the next start.
     let _ = stop_delivery.send(true);
     let _ = deliverer.join();
+    let _ = notifier.join();
     eprintln!("rota: stopped; state is in {}", config.db.display());
     Ok(())
 }

@@ -111,6 +111,8 @@ pub trait NotificationLog: Send + 'static {
     fn next_due(&mut self) -> Result<Option<Timestamp>, StoreError>;
     /// Records an attempt: sent, to be retried at `retry_at`, or dead (`retry_at` is `None`).
     fn record(&mut self, id: u64, at: Timestamp, outcome: &Outcome, retry_at: Option<Timestamp>) -> Result<(), StoreError>;
+    /// Puts a notification off until `due` without counting an attempt (a rate limit holds it).
+    fn defer(&mut self, id: u64, at: Timestamp, outcome: &Outcome, due: Timestamp) -> Result<(), StoreError>;
     /// Dead notifications whose `delivery_failed` event the engine has not taken yet.
     fn unreported(&mut self) -> Result<Vec<Entry>, StoreError>;
     fn reported(&mut self, id: u64) -> Result<(), StoreError>;
@@ -118,4 +120,8 @@ pub trait NotificationLog: Send + 'static {
     fn get(&mut self, id: u64) -> Result<Option<(Entry, Vec<Attempt>)>, StoreError>;
     /// Puts a dead notification back to pending, due now; false if it is not dead.
     fn revive(&mut self, id: u64, now: Timestamp) -> Result<bool, StoreError>;
+    /// Notifications per status, and `rate_limited`: how many times a send was put off.
+    fn counts(&mut self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// How many messages went to `recipient` by `channel` since `since` (for rate limits).
+    fn sent_since(&mut self, recipient: &str, channel: &str, since: Timestamp) -> Result<u32, StoreError>;
 }

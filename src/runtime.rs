@@ -23,13 +23,14 @@ use crate::engine::{Engine, EngineConfig, ScriptStatus};
 use crate::error::EngineError;
 use crate::error::InputError;
 use crate::input::Input;
+use crate::notification::{Notification, NotificationLog};
 use crate::outbox::{Backlog, Message, Outbox, Route};
 use crate::policy::Policy;
 use crate::script::Limits;
 use crate::store::{Record, Step, Store, StoreError};
 use crate::time::Duration;
 use crate::timer::TimerInfo;
-use crate::update::{Event, Stamped};
+use crate::update::{Event, Stamped, Update};
 
 /// Configures and starts an engine.
 ///
@@ -106,15 +107,27 @@ impl Builder {
         }
         let backlog = Backlog::default();
         let (wake, woken) = watch::channel(0u64);
-        let deliveries = match &store {
+        let (notify_wake, notify_woken) = watch::channel(0u64);
+        let notify_wake = Arc::new(notify_wake);
+        let (deliveries, notifications) = match &store {
             Some(store) => {
                 let mut outbox = store.outbox()?;
                 backlog.set(outbox.backlog()?);
-                Some(Deliveries { outbox, wake: woken, backlog: backlog.clone() })
+                let notifications = Notifications { log: store.notifications()?, wake: notify_woken };
+                (Some(Deliveries { outbox, wake: woken, backlog: backlog.clone() }), Some(notifications))
             }
-            None => None,
+            None => (None, None),
         };
-        let outbox = Outgoing { routes, messages: Vec::new(), backlog: backlog.clone(), wake };
+        let log = store.as_ref().map(|s| s.notifications()).transpose()?.map(|l| Arc::new(std::sync::Mutex::new(l)));
+        let outbox = Outgoing {
+            routes,
+            messages: Vec::new(),
+            notifications: Vec::new(),
+            keep_notifications: store.is_some(),
+            backlog: backlog.clone(),
+            wake,
+            notify_wake: notify_wake.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("rota-engine".into())
             .spawn(move || match recover(config, engine_clock.clone(), policies, store.as_deref_mut()) {
@@ -141,7 +154,19 @@ impl Builder {
             Err(EngineError::Unsupported("the engine thread ended before it started (it panicked; see stderr)".into()))
         })?;
         let deliveries = std::sync::Mutex::new(deliveries);
-        Ok(Handle { tx, updates, clock, stopped, deliveries, backlog, thread: Some(thread) })
+        let notifications = std::sync::Mutex::new(notifications);
+        Ok(Handle {
+            tx,
+            updates,
+            clock,
+            stopped,
+            deliveries,
+            notifications,
+            log,
+            notify_wake,
+            backlog,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -153,13 +178,25 @@ pub struct Deliveries {
     pub backlog: Backlog,
 }
 
+/// What the notification deliverer needs: the notifications in the store with their log, and
+/// a signal after each commit that wrote some.
+pub struct Notifications {
+    pub log: Box<dyn NotificationLog>,
+    pub wake: watch::Receiver<u64>,
+}
+
 /// The engine loop's side of the outbox.
 struct Outgoing {
     routes: Vec<Route>,
     /// Messages of the steps since the last commit.
     messages: Vec<Message>,
+    /// Notifications of the steps since the last commit.
+    notifications: Vec<Arc<Notification>>,
+    /// Whether there is a store to keep notifications in.
+    keep_notifications: bool,
     backlog: Backlog,
     wake: watch::Sender<u64>,
+    notify_wake: Arc<watch::Sender<u64>>,
 }
 
 /// Builds the engine: from the scripts folder when there is no journal, otherwise by replaying
@@ -235,6 +272,12 @@ pub struct Handle {
     stopped: watch::Receiver<Option<Result<(), String>>>,
     /// Handed once to whoever delivers the outbox (see [`Handle::take_deliveries`]).
     deliveries: std::sync::Mutex<Option<Deliveries>>,
+    /// Handed once to the notification deliverer (see [`Handle::take_notifications`]).
+    notifications: std::sync::Mutex<Option<Notifications>>,
+    /// The notification log, for readers (the API).
+    log: Option<Arc<std::sync::Mutex<Box<dyn NotificationLog>>>>,
+    /// Wakes the notification deliverer.
+    notify_wake: Arc<watch::Sender<u64>>,
     backlog: Backlog,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -310,6 +353,27 @@ impl Handle {
     /// The outbox, for the deliverers; `None` without a store or once taken.
     pub fn take_deliveries(&self) -> Option<Deliveries> {
         self.deliveries.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The notifications to deliver, for the deliverer; `None` without a store or once taken.
+    pub fn take_notifications(&self) -> Option<Notifications> {
+        self.notifications.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The notifications and their delivery log (with a store).
+    pub fn notification_log(&self) -> Option<Arc<std::sync::Mutex<Box<dyn NotificationLog>>>> {
+        self.log.clone()
+    }
+
+    /// Puts a dead notification back in line (its attempts start over) and wakes the deliverer.
+    /// `Ok(None)` without a store; `Ok(Some(false))` when there is no such dead notification.
+    pub fn revive_notification(&self, id: u64) -> Result<Option<bool>, EngineError> {
+        let Some(log) = &self.log else { return Ok(None) };
+        let revived = log.lock().unwrap_or_else(|e| e.into_inner()).revive(id, SystemClock.now())?;
+        if revived {
+            self.notify_wake.send_modify(|n| *n += 1);
+        }
+        Ok(Some(revived))
     }
 
     /// Undelivered outbox messages per channel.
@@ -477,6 +541,13 @@ impl Loop {
     /// Holds the updates back until they are durable, labelled with what they concern now, and
     /// writes the outbox messages they make with the step.
     fn publish(&mut self, list: &[Stamped]) {
+        if self.outbox.keep_notifications {
+            for s in list {
+                if let Update::Notified { notification } = &s.update {
+                    self.outbox.notifications.push(notification.clone());
+                }
+            }
+        }
         // Labelling costs lookups and allocations on every step; with nobody listening, skip it.
         let subscribed = self.updates.receiver_count() > 0;
         if list.is_empty() || (!subscribed && self.outbox.routes.is_empty()) {
@@ -513,7 +584,7 @@ impl Loop {
     /// of the journal, and a restart rebuilds it from what was durable.
     fn commit(&mut self) -> Result<(), StoreError> {
         let result = match &mut self.store {
-            Some(store) => store.append(&self.journal, &self.outbox.messages),
+            Some(store) => store.append(&self.journal, &self.outbox.messages, &self.outbox.notifications),
             None => Ok(()),
         };
         self.journal.clear();
@@ -521,7 +592,11 @@ impl Loop {
             self.outbox.backlog.added(&self.outbox.messages);
             self.outbox.wake.send_modify(|n| *n += 1);
         }
+        if result.is_ok() && !self.outbox.notifications.is_empty() {
+            self.outbox.notify_wake.send_modify(|n| *n += 1);
+        }
         self.outbox.messages.clear();
+        self.outbox.notifications.clear();
         let failed = result.as_ref().err().map(|e| e.to_string());
         for done in self.done.drain(..) {
             done(&self.updates, failed.as_deref());

@@ -11,7 +11,10 @@ mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::input::Input;
+use crate::notification::{Notification, NotificationLog};
 use crate::outbox::{Message, Outbox};
 use crate::script::Sources;
 use crate::time::Timestamp;
@@ -42,12 +45,20 @@ pub trait Store: Send + 'static {
     /// Every record, oldest first.
     fn records(&mut self) -> Result<Vec<Record>, StoreError>;
 
-    /// Appends records, and the outbox messages they produced, in one transaction that is
-    /// durable when this returns.
-    fn append(&mut self, records: &[Record], messages: &[Message]) -> Result<(), StoreError>;
+    /// Appends records, and the outbox messages and notifications they produced, in one
+    /// transaction that is durable when this returns.
+    fn append(
+        &mut self,
+        records: &[Record],
+        messages: &[Message],
+        notifications: &[Arc<Notification>],
+    ) -> Result<(), StoreError>;
 
     /// A second handle on the outbox, for the deliverers (on their own thread).
     fn outbox(&self) -> Result<Box<dyn Outbox>, StoreError>;
+
+    /// A handle on the notifications and their delivery log, for the deliverer and the API.
+    fn notifications(&self) -> Result<Box<dyn NotificationLog>, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use std::sync::Arc;
+
 use super::{Record, Step, Store, StoreError};
+use crate::notification::{Attempt, Entry, Filter, Notification, NotificationLog, Outcome, Status};
 use crate::outbox::{Message, Outbox, Pending};
 use crate::time::Timestamp;
 
@@ -53,7 +56,31 @@ impl SqliteStore {
                  due      INTEGER NOT NULL DEFAULT 0,  -- ms; not tried before
                  error    TEXT                         -- why the last attempt failed
              );
-             CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, id);",
+             CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, id);
+             CREATE TABLE IF NOT EXISTS notifications (
+                 id           INTEGER PRIMARY KEY,   -- the engine's notification id
+                 unit         TEXT NOT NULL,
+                 conversation TEXT NOT NULL,
+                 recipient    TEXT NOT NULL,
+                 channel      TEXT NOT NULL,
+                 body         TEXT NOT NULL,         -- JSON of a notification::Notification
+                 status       TEXT NOT NULL DEFAULT 'pending',
+                 attempts     INTEGER NOT NULL DEFAULT 0,
+                 due          INTEGER NOT NULL,      -- ms; not tried before
+                 sent_at      INTEGER,
+                 last_error   TEXT,
+                 provider_id  TEXT,
+                 reported     INTEGER NOT NULL DEFAULT 0  -- a dead one's delivery_failed was taken
+             );
+             CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, due);
+             CREATE INDEX IF NOT EXISTS notifications_recipient ON notifications (recipient, sent_at);
+             CREATE TABLE IF NOT EXISTS delivery_attempts (
+                 notification INTEGER NOT NULL,
+                 at           INTEGER NOT NULL,
+                 outcome      TEXT NOT NULL,         -- sent, retry, dead
+                 detail       TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS delivery_attempts_notification ON delivery_attempts (notification);",
         )
         .map_err(sql)?;
         Ok(SqliteStore { conn, path: path.to_path_buf(), _lock: lock })
@@ -81,8 +108,8 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn append(&mut self, records: &[Record], messages: &[Message]) -> Result<(), StoreError> {
-        if records.is_empty() && messages.is_empty() {
+    fn append(&mut self, records: &[Record], messages: &[Message], notifications: &[Arc<Notification>]) -> Result<(), StoreError> {
+        if records.is_empty() && messages.is_empty() && notifications.is_empty() {
             return Ok(());
         }
         let tx = self.conn.transaction().map_err(sql)?;
@@ -97,17 +124,209 @@ impl Store for SqliteStore {
             for m in messages {
                 insert.execute(params![m.channel, m.kind, m.body]).map_err(sql)?;
             }
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO notifications (id, unit, conversation, recipient, channel, body, due)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(sql)?;
+            for n in notifications {
+                let body = serde_json::to_string(n.as_ref()).map_err(|e| io(e.to_string()))?;
+                insert
+                    // Due at once: `created` is on the engine's clock, which may be virtual.
+                    .execute(params![n.id as i64, n.unit, n.conversation, n.recipient, n.channel.as_str(), body, 0])
+                    .map_err(sql)?;
+            }
         }
         tx.commit().map_err(sql)
     }
 
     fn outbox(&self) -> Result<Box<dyn Outbox>, StoreError> {
+        Ok(Box::new(SqliteOutbox { conn: self.side_connection()? }))
+    }
+
+    fn notifications(&self) -> Result<Box<dyn NotificationLog>, StoreError> {
+        Ok(Box::new(SqliteNotifications { conn: self.side_connection()? }))
+    }
+}
+
+impl SqliteStore {
+    /// A connection for a deliverer or a reader on another thread.
+    fn side_connection(&self) -> Result<Connection, StoreError> {
         let conn = Connection::open(&self.path).map_err(sql)?;
         // Losing a "delivered" mark in a power cut only sends that message again, so marks need
         // no fsync of their own; the messages themselves were written with the journal.
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
-        Ok(Box::new(SqliteOutbox { conn }))
+        Ok(conn)
+    }
+}
+
+/// The notifications of a [`SqliteStore`]'s file and their delivery log, on their own connection.
+pub struct SqliteNotifications {
+    conn: Connection,
+}
+
+const ENTRY_COLUMNS: &str = "body, status, attempts, due, last_error, provider_id";
+
+fn entry(row: &rusqlite::Row) -> rusqlite::Result<Entry> {
+    let body: String = row.get(0)?;
+    let notification: Notification = serde_json::from_str(&body)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?;
+    let status: String = row.get(1)?;
+    Ok(Entry {
+        notification,
+        status: Status::parse(&status).unwrap_or(Status::Pending),
+        attempts: row.get(2)?,
+        due: Timestamp(row.get(3)?),
+        last_error: row.get(4)?,
+        provider_id: row.get(5)?,
+    })
+}
+
+impl SqliteNotifications {
+    fn entries(&mut self, sql_text: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Entry>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql_text).map_err(sql)?;
+        let rows = stmt.query_map(args, entry).map_err(sql)?;
+        rows.collect::<Result<_, _>>().map_err(sql)
+    }
+}
+
+impl NotificationLog for SqliteNotifications {
+    fn due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<Entry>, StoreError> {
+        let q = format!("SELECT {ENTRY_COLUMNS} FROM notifications WHERE status = 'pending' AND due <= ?1 ORDER BY due, id LIMIT ?2");
+        self.entries(&q, &[&now.0, &limit])
+    }
+
+    fn next_due(&mut self) -> Result<Option<Timestamp>, StoreError> {
+        self.conn
+            .query_row("SELECT MIN(due) FROM notifications WHERE status = 'pending'", [], |r| r.get::<_, Option<i64>>(0))
+            .map(|t| t.map(Timestamp))
+            .map_err(sql)
+    }
+
+    fn record(&mut self, id: u64, at: Timestamp, outcome: &Outcome, retry_at: Option<Timestamp>) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(sql)?;
+        let (kind, detail) = match (outcome, retry_at) {
+            (Outcome::Sent { provider_id, detail }, _) => {
+                tx.execute(
+                    "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = ?2, provider_id = ?3, last_error = NULL WHERE id = ?1",
+                    params![id as i64, at.0, provider_id],
+                )
+                .map_err(sql)?;
+                ("sent", detail.clone())
+            }
+            (Outcome::Transient { error, .. } | Outcome::Permanent { error }, Some(due)) => {
+                tx.execute(
+                    "UPDATE notifications SET attempts = attempts + 1, due = ?2, last_error = ?3 WHERE id = ?1",
+                    params![id as i64, due.0, error],
+                )
+                .map_err(sql)?;
+                ("retry", format!("{error}; next attempt at {due}"))
+            }
+            (Outcome::Transient { error, .. } | Outcome::Permanent { error }, None) => {
+                tx.execute(
+                    "UPDATE notifications SET status = 'dead', attempts = attempts + 1, last_error = ?2, reported = 0 WHERE id = ?1",
+                    params![id as i64, error],
+                )
+                .map_err(sql)?;
+                ("dead", error.clone())
+            }
+        };
+        tx.execute(
+            "INSERT INTO delivery_attempts (notification, at, outcome, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![id as i64, at.0, kind, detail],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    fn defer(&mut self, id: u64, at: Timestamp, outcome: &Outcome, due: Timestamp) -> Result<(), StoreError> {
+        let why = match outcome {
+            Outcome::Transient { error, .. } | Outcome::Permanent { error } => error.clone(),
+            Outcome::Sent { detail, .. } => detail.clone(),
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute("UPDATE notifications SET due = ?2, last_error = ?3 WHERE id = ?1", params![id as i64, due.0, why])
+            .map_err(sql)?;
+        tx.execute(
+            "INSERT INTO delivery_attempts (notification, at, outcome, detail) VALUES (?1, ?2, 'limited', ?3)",
+            params![id as i64, at.0, format!("{why} until {due}")],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    fn unreported(&mut self) -> Result<Vec<Entry>, StoreError> {
+        let q = format!("SELECT {ENTRY_COLUMNS} FROM notifications WHERE status = 'dead' AND reported = 0 ORDER BY id");
+        self.entries(&q, &[])
+    }
+
+    fn reported(&mut self, id: u64) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE notifications SET reported = 1 WHERE id = ?1", params![id as i64]).map_err(sql)?;
+        Ok(())
+    }
+
+    fn list(&mut self, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
+        let q = format!(
+            "SELECT {ENTRY_COLUMNS} FROM notifications
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR recipient = ?2)
+               AND (?3 IS NULL OR conversation = ?3) AND (?4 IS NULL OR unit = ?4)
+             ORDER BY id DESC LIMIT ?5"
+        );
+        let limit = filter.limit.unwrap_or(100).min(1000);
+        self.entries(&q, &[&filter.status, &filter.recipient, &filter.conversation, &filter.unit, &limit])
+    }
+
+    fn get(&mut self, id: u64) -> Result<Option<(Entry, Vec<Attempt>)>, StoreError> {
+        let q = format!("SELECT {ENTRY_COLUMNS} FROM notifications WHERE id = ?1");
+        let Some(e) = self.entries(&q, &[&(id as i64)])?.pop() else { return Ok(None) };
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT at, outcome, detail FROM delivery_attempts WHERE notification = ?1 ORDER BY rowid")
+            .map_err(sql)?;
+        let attempts = stmt
+            .query_map(params![id as i64], |r| Ok(Attempt { at: Timestamp(r.get(0)?), outcome: r.get(1)?, detail: r.get(2)? }))
+            .map_err(sql)?
+            .collect::<Result<_, _>>()
+            .map_err(sql)?;
+        Ok(Some((e, attempts)))
+    }
+
+    fn revive(&mut self, id: u64, now: Timestamp) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE notifications SET status = 'pending', due = ?2, attempts = 0 WHERE id = ?1 AND status = 'dead'",
+                params![id as i64, now.0],
+            )
+            .map_err(sql)?;
+        Ok(n == 1)
+    }
+
+    fn counts(&mut self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out: Vec<(String, u64)> = ["pending", "sent", "dead"].iter().map(|s| (s.to_string(), 0)).collect();
+        let mut stmt = self.conn.prepare_cached("SELECT status, COUNT(*) FROM notifications GROUP BY status").map_err(sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(sql)?;
+        for row in rows {
+            let (status, n) = row.map_err(sql)?;
+            if let Some(slot) = out.iter_mut().find(|(s, _)| *s == status) {
+                slot.1 = n;
+            }
+        }
+        let limited: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM delivery_attempts WHERE outcome = 'limited'", [], |r| r.get(0))
+            .map_err(sql)?;
+        out.push(("rate_limited".into(), limited as u64));
+        Ok(out)
+    }
+
+    fn sent_since(&mut self, recipient: &str, channel: &str, since: Timestamp) -> Result<u32, StoreError> {
+        self.conn
+            .prepare_cached("SELECT COUNT(*) FROM notifications WHERE recipient = ?1 AND channel = ?2 AND sent_at >= ?3")
+            .and_then(|mut s| s.query_row(params![recipient, channel, since.0], |r| r.get(0)))
+            .map_err(sql)
     }
 }
 

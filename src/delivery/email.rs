@@ -1,0 +1,126 @@
+//! Email through lettre: SMTP (pooled; plain, STARTTLS or TLS; login), or .eml files.
+
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Deserialize;
+
+use super::files::Folder;
+use crate::notification::{Notification, Outcome};
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Tls {
+    /// Plain SMTP (a relay on the same machine or network, or tests).
+    None,
+    /// Plain, upgraded with STARTTLS (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// The `[email]` section: an SMTP server to send through.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub host: String,
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: Tls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The sender, e.g. `Rota <rota@example.com>`; its domain also ends every Message-ID.
+    pub from: String,
+    /// Connections kept open to the server.
+    #[serde(default = "default_pool")]
+    pub pool: u32,
+    /// Longest wait for the server, in milliseconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_pool() -> u32 {
+    4
+}
+
+fn default_timeout() -> u64 {
+    10_000
+}
+
+pub(super) enum Sender {
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox, shown: String },
+    Files(Folder),
+}
+
+impl Sender {
+    pub(super) fn smtp(c: &EmailConfig) -> Result<Sender, String> {
+        let from: Mailbox = c.from.parse().map_err(|e| format!("email: `from` = `{}` is not an address: {e}", c.from))?;
+        let builder = match c.tls {
+            Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host),
+            Tls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host).map_err(|e| format!("email: {e}"))?,
+            Tls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host).map_err(|e| format!("email: {e}"))?,
+        };
+        let mut builder = builder
+            .pool_config(PoolConfig::new().max_size(c.pool.max(1)))
+            .timeout(Some(std::time::Duration::from_millis(c.timeout_ms)));
+        if let Some(port) = c.port {
+            builder = builder.port(port);
+        }
+        match (&c.username, &c.password) {
+            (Some(u), Some(p)) => builder = builder.credentials(Credentials::new(u.clone(), p.clone())),
+            (None, None) => {}
+            _ => return Err("email: give both `username` and `password`, or neither".into()),
+        }
+        let shown = format!("smtp://{}:{} ({:?})", c.host, c.port.map_or("default".into(), |p| p.to_string()), c.tls);
+        Ok(Sender::Smtp { transport: builder.build(), from, shown })
+    }
+
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Sender::Smtp { shown, .. } => format!("email:    {shown}"),
+            Sender::Files(f) => format!("email:    .eml files in {} (no [email] server configured)", f.path().display()),
+        }
+    }
+
+    pub(super) async fn send(&self, n: &Notification) -> Outcome {
+        let from = match self {
+            Sender::Smtp { from, .. } => from.clone(),
+            Sender::Files(_) => "Rota <rota@localhost>".parse().expect("a valid address"),
+        };
+        let message = match message(n, &from) {
+            Ok(m) => m,
+            Err(error) => return Outcome::Permanent { error },
+        };
+        match self {
+            Sender::Files(folder) => folder.write(n, "eml", &message.formatted()),
+            Sender::Smtp { transport, .. } => match transport.send(message).await {
+                Ok(response) => Outcome::Sent {
+                    provider_id: response.message().next().map(str::to_string),
+                    detail: format!("accepted by the SMTP server ({})", response.code()),
+                },
+                Err(e) if e.is_permanent() => Outcome::Permanent { error: format!("SMTP: {e}") },
+                // 4xx replies, timeouts, refused connections: the server may take it later.
+                Err(e) => Outcome::Transient { error: format!("SMTP: {e}"), retry_at: None },
+            },
+        }
+    }
+}
+
+/// The email for a notification, with a Message-ID made from its id: a resend after a crash
+/// carries the same one, so the receiving side can tell it is the same message.
+pub fn message(n: &Notification, from: &Mailbox) -> Result<Message, String> {
+    let to: Mailbox = n.address.parse().map_err(|e| format!("`{}` is not an email address: {e}", n.address))?;
+    let domain = from.email.domain().to_string();
+    Message::builder()
+        .message_id(Some(format!("<rota.{}.{}@{domain}>", n.id, n.created.0)))
+        .from(from.clone())
+        .to(to)
+        .subject(n.message.subject.clone())
+        .header(ContentType::TEXT_HTML)
+        .body(n.message.email.clone().unwrap_or_default())
+        .map_err(|e| format!("cannot build the email: {e}"))
+}

@@ -1,0 +1,298 @@
+//! Delivering notifications: email over SMTP, SMS through an HTTP provider, JSON to a webhook,
+//! or files in a folder when none is configured. Retried with backoff and jitter, dead-lettered
+//! after a permanent failure or too many attempts, never dropped.
+//!
+//! The deliverer runs on its own thread. It takes the due notifications from the store's log
+//! ([`crate::notification::NotificationLog`]), sends them concurrently, and records every
+//! attempt. A dead notification raises `delivery_failed` in the engine (an input, so it is
+//! journaled like any other); the log remembers which dead ones the engine has taken, so a crash
+//! in between raises it again rather than never.
+
+mod email;
+mod files;
+mod http;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{EngineError, InputError};
+use crate::input::Input;
+use crate::notification::{Entry, NotificationLog, Outcome};
+use crate::rules::Channel;
+use crate::runtime::{Handle, Notifications};
+use crate::time::{Duration, Timestamp};
+
+pub use email::{EmailConfig, Tls};
+pub use http::{SmsConfig, WebhookChannelConfig};
+
+/// How notifications are retried and limited.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Attempts before a notification is dead (a permanent failure makes it dead at once).
+    pub max_attempts: u32,
+    /// Delay after the first failure, in milliseconds; doubled after each further one, with jitter.
+    pub first_retry_ms: u64,
+    pub max_retry_ms: u64,
+    /// Messages one recipient may get by one channel per hour and per day; the excess waits
+    /// (and is counted) until the window has room.
+    pub per_recipient_hour: u32,
+    pub per_recipient_day: u32,
+    /// Where messages are written when no SMTP server (or SMS provider, or webhook) is configured.
+    pub outbox_dir: std::path::PathBuf,
+    /// Notifications sent at once, at most.
+    pub concurrency: usize,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            max_attempts: 8,
+            first_retry_ms: 2_000,
+            max_retry_ms: 600_000,
+            per_recipient_hour: 30,
+            per_recipient_day: 200,
+            outbox_dir: "rota-outbox".into(),
+            concurrency: 8,
+        }
+    }
+}
+
+impl NotifyConfig {
+    /// The delay before attempt `attempts + 1`, with up to a quarter taken off at random-looking
+    /// but repeatable jitter (from the notification id), so retries of many messages spread out.
+    pub fn backoff(&self, id: u64, attempts: u32) -> StdDuration {
+        let base = self.first_retry_ms.saturating_mul(1u64 << attempts.min(30)).min(self.max_retry_ms);
+        let jitter = id.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(attempts as u64) % 1000;
+        StdDuration::from_millis(base - base / 4 * jitter / 1000)
+    }
+}
+
+/// The channels as configured: each either a real one or the folder.
+pub struct Senders {
+    email: email::Sender,
+    sms: http::Sms,
+    webhook: http::Webhook,
+}
+
+impl Senders {
+    pub fn new(
+        email: Option<&EmailConfig>,
+        sms: Option<&SmsConfig>,
+        webhook: Option<&WebhookChannelConfig>,
+        config: &NotifyConfig,
+    ) -> Result<Senders, String> {
+        let folder = files::Folder::new(&config.outbox_dir);
+        Ok(Senders {
+            email: match email {
+                Some(c) => email::Sender::smtp(c)?,
+                None => email::Sender::Files(folder.clone()),
+            },
+            sms: match sms {
+                Some(c) => http::Sms::new(c)?,
+                None => http::Sms::Files(folder.clone()),
+            },
+            webhook: match webhook {
+                Some(c) => http::Webhook::new(c)?,
+                None => http::Webhook::Files(folder),
+            },
+        })
+    }
+
+    /// One line per channel saying where its messages go.
+    pub fn describe(&self) -> Vec<String> {
+        vec![self.email.describe(), self.sms.describe(), self.webhook.describe()]
+    }
+
+    async fn send(&self, entry: &Entry) -> Outcome {
+        let n = &entry.notification;
+        match n.channel {
+            Channel::Email => self.email.send(n).await,
+            Channel::Sms => self.sms.send(n).await,
+            Channel::Webhook => self.webhook.send(n).await,
+        }
+    }
+}
+
+/// Delivers notifications on its own thread until `stop` turns true.
+pub fn spawn(
+    notifications: Notifications,
+    senders: Senders,
+    config: NotifyConfig,
+    engine: Arc<Handle>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("rota-notify".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return eprintln!("notifications: cannot start: {e}"),
+        };
+        let Notifications { log, wake } = notifications;
+        let deliverer = Deliverer { log, senders, config, engine, wake, stop };
+        runtime.block_on(deliverer.run());
+    })
+}
+
+/// Longest sleep between two looks at the log, whatever wakes it or not: a store edited by hand
+/// or a missed signal delays a message by this much at most.
+const MAX_SLEEP: StdDuration = StdDuration::from_secs(30);
+
+struct Deliverer {
+    log: Box<dyn NotificationLog>,
+    senders: Senders,
+    config: NotifyConfig,
+    engine: Arc<Handle>,
+    wake: watch::Receiver<u64>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Deliverer {
+    async fn run(mut self) {
+        loop {
+            if *self.stop.borrow() {
+                return;
+            }
+            if !self.report_dead().await {
+                return;
+            }
+            let now = SystemClock.now();
+            let due = match self.log.due(now, self.config.concurrency.max(1) as u32) {
+                Ok(due) => due,
+                Err(e) => {
+                    eprintln!("notifications: the log is unreadable, trying again in 1 s: {e}");
+                    self.sleep(Some(StdDuration::from_secs(1))).await;
+                    continue;
+                }
+            };
+            if !due.is_empty() {
+                self.deliver(due, now).await;
+                continue;
+            }
+            let wait = match self.log.next_due() {
+                Ok(Some(t)) => Some(StdDuration::from_millis((t - SystemClock.now()).0.max(1) as u64).min(MAX_SLEEP)),
+                Ok(None) => Some(MAX_SLEEP),
+                Err(_) => Some(StdDuration::from_secs(1)),
+            };
+            self.sleep(wait).await;
+        }
+    }
+
+    /// Sleeps for `wait` (or until a commit writes notifications, or a stop).
+    async fn sleep(&mut self, wait: Option<StdDuration>) {
+        let mut wake = self.wake.clone();
+        tokio::select! {
+            _ = self.stop.wait_for(|s| *s) => {}
+            _ = wake.changed() => {}
+            _ = async {
+                if let Some(d) = wait {
+                    tokio::time::sleep(d).await
+                }
+            } => {}
+        }
+    }
+
+    async fn deliver(&mut self, due: Vec<Entry>, now: Timestamp) {
+        let mut sending = Vec::new();
+        for entry in due {
+            match self.rate_limited(&entry, now) {
+                Some(until) => {
+                    let error = format!("rate limit for {} reached; waiting", entry.notification.recipient);
+                    let outcome = Outcome::Transient { error, retry_at: Some(until) };
+                    // Not an attempt: the attempt count stays, only the due time moves.
+                    if let Err(e) = self.log.defer(entry.notification.id, now, &outcome, until) {
+                        eprintln!("notifications: cannot defer {}: {e}", entry.notification.id);
+                    }
+                }
+                None => sending.push(entry),
+            }
+        }
+        let senders = &self.senders;
+        let outcomes = futures_util::future::join_all(sending.iter().map(|e| senders.send(e))).await;
+        let at = SystemClock.now();
+        for (entry, outcome) in sending.iter().zip(outcomes) {
+            let n = &entry.notification;
+            let retry_at = match &outcome {
+                Outcome::Sent { .. } | Outcome::Permanent { .. } => None,
+                Outcome::Transient { .. } if entry.attempts + 1 >= self.config.max_attempts => None,
+                Outcome::Transient { retry_at, .. } => Some(
+                    retry_at.unwrap_or_else(|| at + Duration(self.config.backoff(n.id, entry.attempts).as_millis() as i64)),
+                ),
+            };
+            match (&outcome, retry_at) {
+                (Outcome::Sent { detail, .. }, _) => println!("notification {} ({} to {}): {detail}", n.id, n.channel.as_str(), n.address),
+                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, Some(t)) => eprintln!(
+                    "notification {} ({} to {}): attempt {} failed: {error}; next attempt at {t}",
+                    n.id,
+                    n.channel.as_str(),
+                    n.address,
+                    entry.attempts + 1
+                ),
+                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, None) => eprintln!(
+                    "notification {} ({} to {}): dead after {} attempt(s): {error}",
+                    n.id,
+                    n.channel.as_str(),
+                    n.address,
+                    entry.attempts + 1
+                ),
+            }
+            if let Err(e) = self.log.record(n.id, at, &outcome, retry_at) {
+                eprintln!("notifications: cannot record the outcome of {}: {e}", n.id);
+            }
+        }
+    }
+
+    /// When a send to this recipient is allowed again, if a rate limit holds it back now.
+    fn rate_limited(&mut self, entry: &Entry, now: Timestamp) -> Option<Timestamp> {
+        let n = &entry.notification;
+        let hour = Duration::from_secs(3600);
+        let day = Duration::from_secs(86_400);
+        let limits = [(hour, self.config.per_recipient_hour), (day, self.config.per_recipient_day)];
+        for (window, limit) in limits {
+            if limit == 0 {
+                continue;
+            }
+            let since = Timestamp(now.0 - window.0);
+            match self.log.sent_since(&n.recipient, n.channel.as_str(), since) {
+                Ok(count) if count >= limit => {
+                    // Try again once a tenth of the window has passed; the oldest sends age out.
+                    return Some(now + Duration(window.0 / 10));
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Tells the engine about dead notifications it has not heard of; false once it has stopped.
+    async fn report_dead(&mut self) -> bool {
+        let dead = match self.log.unreported() {
+            Ok(list) => list,
+            Err(_) => return true,
+        };
+        for entry in dead {
+            let n = entry.notification;
+            let input = Input::DeliveryFailed {
+                notification: n.id,
+                conversation: n.conversation.clone(),
+                recipient: n.recipient.clone(),
+                channel: n.channel,
+                error: entry.last_error.unwrap_or_default(),
+            };
+            match self.engine.submit(input).await {
+                // A conversation the engine no longer holds has nobody left to tell.
+                Ok(_) | Err(EngineError::Input(InputError::UnknownConversation(_))) => {
+                    if let Err(e) = self.log.reported(n.id) {
+                        eprintln!("notifications: cannot mark {} reported: {e}", n.id);
+                    }
+                }
+                Err(EngineError::Stopped) => return false,
+                Err(e) => eprintln!("notifications: delivery_failed for {} refused: {e}", n.id),
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,446 @@
+//! Standby duty end to end, over real sockets: email to a real SMTP server (aiosmtpd writing a
+//! Maildir, read back here) and SMS to a local server that speaks the Twilio API. The engine
+//! runs on a virtual clock; delivery runs on real time, and the tests wait for what arrives with
+//! a deadline.
+
+mod common;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use common::{fixture, Scratch};
+use rota::conversation::{NewConversation, Party};
+use rota::delivery::{EmailConfig, NotifyConfig, Senders, SmsConfig, Tls};
+use rota::notification::{Filter, Status};
+use rota::runtime::{Builder, Handle};
+use rota::store::SqliteStore;
+use rota::time::{Duration, Timestamp};
+use rota::{Input, VirtualClock};
+use tokio::sync::watch;
+
+// ------------------------------------------------------------------ a real SMTP server
+
+/// aiosmtpd on a free port, delivering into a Maildir; stopped when dropped.
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Smtp {
+    fn start(maildir: &Path, port: u16) -> Smtp {
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd (pip install aiosmtpd; .ci/run does)");
+        let smtp = Smtp { child, port, maildir: maildir.to_path_buf() };
+        let deadline = Instant::now() + StdDuration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start listening on {port}");
+            std::thread::yield_now();
+        }
+        smtp
+    }
+
+    /// Every message delivered so far.
+    fn mails(&self) -> Vec<Mail> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) else { continue };
+            for e in entries.flatten() {
+                out.push(Mail::parse(&std::fs::read_to_string(e.path()).unwrap()));
+            }
+        }
+        out.sort_by(|a, b| a.header("message-id").cmp(&b.header("message-id")));
+        out
+    }
+
+    fn config(&self) -> EmailConfig {
+        EmailConfig {
+            host: "127.0.0.1".into(),
+            port: Some(self.port),
+            tls: Tls::None,
+            username: None,
+            password: None,
+            from: "Rota Standby <rota@example.com>".into(),
+            pool: 2,
+            timeout_ms: 2000,
+        }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Mail {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Mail {
+    fn parse(text: &str) -> Mail {
+        let text = text.replace("\r\n", "\n");
+        let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in head.lines() {
+            if line.starts_with([' ', '\t']) {
+                if let Some(last) = headers.last_mut() {
+                    last.1.push(' ');
+                    last.1.push_str(line.trim());
+                }
+            } else if let Some((k, v)) = line.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        // Bodies come quoted-printable: undo soft line breaks and the few escapes templates make.
+        let body = body.replace("=\n", "").replace("=3D", "=").replace("=20", " ");
+        Mail { headers, body }
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+}
+
+// ------------------------------------------------------------------ a Twilio-speaking SMS server
+
+#[derive(Clone, Debug)]
+struct Sms {
+    to: String,
+    from: String,
+    body: String,
+    auth: String,
+    at: Instant,
+}
+
+#[derive(Clone, Default)]
+struct Twilio {
+    received: Arc<Mutex<Vec<Sms>>>,
+    /// Answers to give, per word found in the body (a conversation id): status and Retry-After.
+    script: Arc<Mutex<BTreeMap<String, VecDeque<(u16, Option<u64>)>>>>,
+}
+
+async fn twilio_messages(
+    State(t): State<Twilio>,
+    UrlPath(sid): UrlPath<String>,
+    headers: HeaderMap,
+    body: String,
+) -> axum::response::Response {
+    let form = form_fields(&body);
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let sms = Sms {
+        to: field("To"),
+        from: field("From"),
+        body: field("Body"),
+        auth: headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string(),
+        at: Instant::now(),
+    };
+    let n = {
+        let mut received = t.received.lock().unwrap();
+        received.push(sms.clone());
+        received.len()
+    };
+    let answer = t.script.lock().unwrap().iter_mut().find(|(k, _)| sms.body.contains(k.as_str())).and_then(|(_, q)| q.pop_front());
+    match answer {
+        Some((status, retry_after)) if status != 201 => {
+            let mut response = (
+                StatusCode::from_u16(status).unwrap(),
+                format!(r#"{{"code": 20001, "message": "scripted {status}", "status": {status}}}"#),
+            )
+                .into_response();
+            if let Some(s) = retry_after {
+                response.headers_mut().insert("retry-after", s.to_string().parse().unwrap());
+            }
+            response
+        }
+        _ => (
+            StatusCode::CREATED,
+            format!(r#"{{"sid": "SM{n:04}", "account_sid": "{sid}", "status": "queued", "to": "{}"}}"#, sms.to),
+        )
+            .into_response(),
+    }
+}
+
+/// `application/x-www-form-urlencoded`, decoded by hand (percent escapes and `+`).
+fn form_fields(body: &str) -> BTreeMap<String, String> {
+    let decode = |s: &str| {
+        let bytes = s.replace('+', " ").into_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' && i + 2 < bytes.len() {
+                out.push(u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    };
+    body.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect()
+}
+
+async fn start_twilio() -> (Twilio, u16) {
+    let twilio = Twilio::default();
+    let app = Router::new()
+        .route("/2010-04-01/Accounts/{sid}/Messages.json", post(twilio_messages))
+        .with_state(twilio.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (twilio, port)
+}
+
+fn twilio_config(port: u16) -> SmsConfig {
+    SmsConfig::Twilio {
+        url: format!("http://127.0.0.1:{port}"),
+        account_sid: "AC0123456789".into(),
+        auth_token: "secret-token".into(),
+        from: "+4700000000".into(),
+        timeout_ms: Some(2000),
+    }
+}
+
+// ------------------------------------------------------------------ the rota side
+
+struct Rota {
+    handle: Arc<Handle>,
+    stop: watch::Sender<bool>,
+    deliverer: Option<std::thread::JoinHandle<()>>,
+}
+
+fn at(s: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(s).unwrap()
+}
+
+fn start_rota(scripts: &Path, db: &Path, email: Option<EmailConfig>, sms: Option<SmsConfig>, notify: NotifyConfig) -> Rota {
+    let clock = VirtualClock::starting_at(at("2026-11-23T13:00:00Z"));
+    let handle = Builder::new(scripts).clock(clock).store(SqliteStore::open(db).unwrap()).start().unwrap();
+    let handle = Arc::new(handle);
+    let senders = Senders::new(email.as_ref(), sms.as_ref(), None, &notify).unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let deliverer =
+        rota::delivery::spawn(handle.take_notifications().unwrap(), senders, notify, handle.clone(), stopped).unwrap();
+    Rota { handle, stop, deliverer: Some(deliverer) }
+}
+
+impl Rota {
+    async fn submit(&self, input: Input) {
+        self.handle.submit(input).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    async fn ready(&self, agent: &str) {
+        self.submit(Input::SignIn { agent: agent.into() }).await;
+        self.submit(Input::SetStatus { agent: agent.into(), status: "callcenter".into() }).await;
+    }
+
+    fn entries(&self, filter: Filter) -> Vec<rota::notification::Entry> {
+        self.handle.notification_log().unwrap().lock().unwrap().list(&filter).unwrap()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(d) = self.deliverer.take() {
+            let _ = tokio::task::spawn_blocking(move || d.join()).await;
+        }
+        let _ = self.handle.close().await;
+    }
+}
+
+fn notify_config(dir: &Path) -> NotifyConfig {
+    NotifyConfig { first_retry_ms: 100, max_retry_ms: 400, outbox_dir: dir.join("outbox"), ..NotifyConfig::default() }
+}
+
+/// Waits for `done` to hold, checking again whenever the test's own runtime has run a little.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + StdDuration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+}
+
+fn call(id: &str, queue: &str, caller: &str, number: &str) -> Input {
+    Input::Arrive(Box::new(NewConversation {
+        id: id.into(),
+        queue: queue.into(),
+        caller: Party { name: (!caller.is_empty()).then(|| caller.into()), number: Some(number.into()), sip: None },
+        service: Party { name: Some("Service desk".into()), ..Party::default() },
+        ..NewConversation::default()
+    }))
+}
+
+// ------------------------------------------------------------------ the tests
+
+/// The LUCS story: Pia misses the call; Sofie, on duty this week, gets an email and an SMS; Pia
+/// answers on the second ring; Sofie gets the clearing message; Pia gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lucs_story_arrives_by_email_and_sms() {
+    let scratch = Scratch::new(&[]);
+    let smtp = Smtp::start(&scratch.0.join("maildir"), free_port());
+    let (twilio, port) = start_twilio().await;
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/standby");
+    let rota = start_rota(&scripts, &scratch.0.join("rota.db"), Some(smtp.config()), Some(twilio_config(port)), notify_config(&scratch.0));
+    rota.ready("pia").await;
+
+    rota.submit(call("call-1", "service_desk", "Kari Nordmann", "+4791234567")).await;
+    rota.handle.advance(Duration::from_secs(20)).await.unwrap(); // the offer times out
+    rota.handle.advance(Duration::from_secs(10)).await.unwrap(); // Pia's no-answer delay ends; it rings again
+    rota.submit(Input::Accept { conversation: "call-1".into(), agent: "pia".into() }).await;
+
+    until("two emails and two SMS", || smtp.mails().len() == 2 && twilio.received.lock().unwrap().len() == 2).await;
+    let mails = smtp.mails();
+    let (missed, taken) = (&mails[0], &mails[1]);
+    assert_eq!(missed.header("subject"), "Missed call from Kari Nordmann on Service desk");
+    assert_eq!(taken.header("subject"), "Taken over: call from Kari Nordmann");
+    for mail in &mails {
+        assert_eq!(mail.header("to"), "sofie@example.com", "only the duty agent is mailed");
+        assert_eq!(mail.header("from"), "\"Rota Standby\" <rota@example.com>");
+        assert!(mail.header("content-type").starts_with("text/html"), "{}", mail.header("content-type"));
+        let id = mail.header("message-id");
+        assert!(id.starts_with("<rota.") && id.ends_with("@example.com>"), "stable Message-ID, got {id}");
+    }
+    assert!(missed.body.contains("Hello Sofie Lund") && missed.body.contains("+4791234567"), "{}", missed.body);
+    // 13:00:20 UTC is 14:00 in Oslo, the recipient's zone.
+    assert!(missed.body.contains("at 14:00 and has waited 20s"), "{}", missed.body);
+    assert!(missed.body.contains("pia did not answer in time"), "{}", missed.body);
+    assert!(taken.body.contains("Pia Hansen answered the call from Kari Nordmann"), "{}", taken.body);
+
+    let sms = twilio.received.lock().unwrap().clone();
+    assert!(sms.iter().all(|s| s.to == "+4790000003" && s.from == "+4700000000"), "{sms:?}");
+    // Basic auth with the account sid and token: base64("AC0123456789:secret-token").
+    assert!(sms.iter().all(|s| s.auth == "Basic QUMwMTIzNDU2Nzg5OnNlY3JldC10b2tlbg=="), "{sms:?}");
+    let bodies: Vec<&str> = sms.iter().map(|s| s.body.as_str()).collect();
+    assert!(bodies.contains(&"Missed call from Kari Nordmann (+4791234567) on Service desk at 14:00"), "{bodies:?}");
+    assert!(bodies.contains(&"Pia Hansen took the call from Kari Nordmann. Nothing to do."), "{bodies:?}");
+
+    until("four notifications marked sent", || {
+        rota.entries(Filter { status: Some("sent".into()), ..Filter::default() }).len() == 4
+    })
+    .await;
+    let to_pia = rota.entries(Filter { recipient: Some("pia".into()), ..Filter::default() });
+    assert!(to_pia.is_empty(), "the agent who answered gets nothing: {to_pia:?}");
+    let sms_sent = rota.entries(Filter { conversation: Some("call-1".into()), ..Filter::default() });
+    assert!(
+        sms_sent.iter().filter(|e| e.notification.channel == rota::rules::Channel::Sms).all(|e| e.provider_id.as_deref().is_some_and(|p| p.starts_with("SM"))),
+        "the provider's message id is stored"
+    );
+
+    // A repeated event does not send the same message twice.
+    rota.submit(Input::Raise { conversation: "call-1".into(), event: "missed".into() }).await;
+    assert_eq!(rota.entries(Filter::default()).len(), 4);
+    rota.stop().await;
+}
+
+const RETRY_SCRIPTS: &[(&str, &str)] = &[(
+    "rules.lua",
+    r#"
+agents.define { id = "ola", name = "Ola", email = "ola@example.com", phone = "+4711111111" }
+agents.define { id = "duty", name = "Duty", email = "duty@example.com", phone = "+4722222222", time_zone = "UTC" }
+queues.define { id = "q", agents = { "ola" }, policy = "longest_idle", options = { timeout = "10s" }, standby = { "sms_missed", "sms_failed" } }
+
+templates.define { id = "missed", subject = "Missed {{ conversation.id }}", sms = "Missed {{ conversation.id }} from {{ caller.number }}" }
+templates.define { id = "failed", subject = "SMS about {{ conversation.id }} failed: {{ event.reason }}",
+                   email = "<p>The {{ event.channel }} to {{ recipient.phone }} failed.</p>" }
+
+standby.define { id = "sms_missed", on = "abandoned", notify = { agents = { "duty" } }, channels = "sms", template = "missed" }
+standby.define { id = "sms_failed", on = "delivery_failed", notify = "recipient", channels = "email", template = "failed" }
+"#,
+)];
+
+/// Three callers hang up; the duty agent gets an SMS about each, and the provider answers:
+/// 429 then 201 (Retry-After honoured); 500 until the attempts run out; a permanent 400. The two
+/// dead SMS raise `delivery_failed`, whose rule emails the same person instead; a dead SMS put
+/// back by hand goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_retries_dead_letters_and_falls_back_to_email() {
+    let scratch = Scratch::new(RETRY_SCRIPTS);
+    let smtp = Smtp::start(&scratch.0.join("maildir"), free_port());
+    let (twilio, port) = start_twilio().await;
+    {
+        let mut script = twilio.script.lock().unwrap();
+        script.insert("c1 ".into(), VecDeque::from([(429, Some(1))]));
+        script.insert("c2 ".into(), VecDeque::from([(500, None), (503, None), (500, None)]));
+        script.insert("c3 ".into(), VecDeque::from([(400, None)]));
+    }
+    let notify = NotifyConfig { max_attempts: 3, ..notify_config(&scratch.0) };
+    let rota = start_rota(&scratch.0, &scratch.0.join("rota.db"), Some(smtp.config()), Some(twilio_config(port)), notify);
+    rota.ready("ola").await;
+    for c in ["c1", "c2", "c3"] {
+        rota.submit(call(c, "q", "", "+4799999999")).await;
+        rota.submit(Input::Abandon { conversation: c.into() }).await;
+    }
+
+    until("c1 sent, c2 and c3 dead", || {
+        let sent = rota.entries(Filter { status: Some("sent".into()), recipient: Some("duty".into()), ..Filter::default() });
+        let dead = rota.entries(Filter { status: Some("dead".into()), ..Filter::default() });
+        sent.iter().any(|e| e.notification.conversation == "c1") && dead.len() == 2
+    })
+    .await;
+    let sms = twilio.received.lock().unwrap().clone();
+    let tries = |c: &str| sms.iter().filter(|s| s.body.starts_with(&format!("Missed {c} "))).cloned().collect::<Vec<_>>();
+    let c1 = tries("c1");
+    assert_eq!(c1.len(), 2, "429, then sent: {c1:?}");
+    assert!(c1[1].at - c1[0].at >= StdDuration::from_millis(900), "Retry-After: 1 was honoured");
+    assert_eq!(tries("c2").len(), 3, "three attempts, then dead");
+    assert_eq!(tries("c3").len(), 1, "a 400 is permanent at once");
+
+    let log = rota.handle.notification_log().unwrap();
+    let dead = rota.entries(Filter { status: Some("dead".into()), ..Filter::default() });
+    let c2 = dead.iter().find(|e| e.notification.conversation == "c2").unwrap();
+    let (entry, attempts) = log.lock().unwrap().get(c2.notification.id).unwrap().unwrap();
+    assert_eq!(entry.status, Status::Dead);
+    let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["retry", "retry", "dead"]);
+    assert!(attempts[0].detail.contains("500"), "{attempts:?}");
+
+    // delivery_failed: the same person is emailed instead, once per dead SMS.
+    until("two fallback emails", || smtp.mails().len() == 2).await;
+    let mut subjects: Vec<String> = smtp.mails().iter().map(|m| m.header("subject").to_string()).collect();
+    subjects.sort();
+    assert!(subjects[0].starts_with("SMS about c2 failed: the provider answered 500"), "{subjects:?}");
+    assert!(subjects[1].starts_with("SMS about c3 failed: the provider answered 400"), "{subjects:?}");
+    assert!(smtp.mails().iter().all(|m| m.header("to") == "duty@example.com" && m.body.contains("+4722222222")));
+
+    // Retried by hand, the dead c3 SMS goes out (the provider now accepts it).
+    let c3 = dead.iter().find(|e| e.notification.conversation == "c3").unwrap().notification.id;
+    assert_eq!(rota.handle.revive_notification(c3).unwrap(), Some(true));
+    assert_eq!(rota.handle.revive_notification(c3).unwrap(), Some(false), "only a dead one can be revived");
+    until("the revived SMS sent", || {
+        log.lock().unwrap().get(c3).unwrap().is_some_and(|(e, _)| e.status == Status::Sent)
+    })
+    .await;
+    assert_eq!(tries("c3").len(), 1, "the earlier snapshot");
+    assert_eq!(twilio.received.lock().unwrap().iter().filter(|s| s.body.starts_with("Missed c3 ")).count(), 2);
+    rota.stop().await;
+}
+
+#[test]
+fn lucs_example_prints_the_messages() {
+    let timeline = rota::scenario::run_file(&fixture("../../examples/standby_duty.toml")).unwrap();
+    let text = timeline.text();
+    assert!(text.contains("call-1 notified sofie by email: Missed call from Kari Nordmann on Service desk"), "{text}");
+    assert!(text.contains("call-1 cleared sofie by sms: Taken over: call from Kari Nordmann"), "{text}");
+    assert!(!text.contains("notified pia") && !text.contains("cleared pia"), "{text}");
+}
