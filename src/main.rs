@@ -24,8 +24,25 @@ enum Command {
         /// The scripts folder.
         #[arg(default_value = "scripts")]
         dir: PathBuf,
+        /// List the queues and rules that use this template, standby rule or schedule.
+        #[arg(long)]
+        where_used: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Render a template with sample data, exactly as it would be sent.
+    Preview {
+        template: String,
+        /// The clearing message (it also knows who answered).
+        #[arg(long)]
+        clearing: bool,
+        #[arg(long, default_value = "scripts")]
+        scripts: PathBuf,
+    },
+    /// On-duty schedules.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
     },
     /// Run the engine with the HTTP API, durable state and hot reload of the scripts.
     Serve {
@@ -50,6 +67,19 @@ enum Command {
         json: bool,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// Who is on duty in SCHEDULE at a time (now by default).
+    Who {
+        schedule: String,
+        /// RFC 3339, e.g. 2026-12-24T20:00:00+01:00.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, default_value = "scripts")]
+        scripts: PathBuf,
     },
 }
 
@@ -82,16 +112,86 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { dir, limits } => match rota::script::load(&dir, &limits.limits(), &[], 1) {
+        Command::Check { dir, where_used: Some(id), limits } => {
+            let rules = load_rules(&dir, &limits.limits())?;
+            if !rules.defines(&id) {
+                anyhow::bail!("`{id}` is not a template, standby rule or schedule in {}", dir.display());
+            }
+            let users = rules.users_of(&id);
+            if users.is_empty() {
+                println!("`{id}` is not used; it can be removed");
+            }
+            for u in users {
+                println!("{}:{}: {} `{}` uses `{id}`", dir.join(&u.file).display(), u.line.unwrap_or(0), u.kind, u.id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Preview { template, clearing, scripts } => {
+            let rules = load_rules(&scripts, &rota::script::Limits::default())?;
+            let kind = if clearing { rota::template::Kind::Clearing } else { rota::template::Kind::Notification };
+            let now = rota::time::Timestamp(chrono::Utc::now().timestamp_millis());
+            let rendered = rules
+                .templates
+                .render(&template, &rota::template::Params::sample(kind, now))
+                .map_err(anyhow::Error::msg)?;
+            println!("Subject: {}", rendered.subject);
+            if let Some(email) = &rendered.email {
+                println!("\n--- email (HTML) ---\n{email}");
+            }
+            if let Some(sms) = &rendered.sms {
+                let cut = if sms.truncated { ", cut to fit" } else { "" };
+                println!(
+                    "\n--- SMS ({} characters, {} segment(s), {}{cut}) ---\n{}",
+                    sms.length, sms.segments, sms.encoding, sms.body
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schedule { command: ScheduleCommand::Who { schedule, at, scripts } } => {
+            let rules = load_rules(&scripts, &rota::script::Limits::default())?;
+            let s = rules
+                .schedules
+                .get(&schedule)
+                .with_context(|| format!("no schedule `{schedule}` in {}", scripts.display()))?;
+            let at = match at {
+                Some(t) => rota::time::Timestamp::parse_rfc3339(&t).map_err(anyhow::Error::msg)?,
+                None => rota::time::Timestamp(chrono::Utc::now().timestamp_millis()),
+            };
+            match s.on_duty(at) {
+                Some(d) => {
+                    let local = |t: rota::time::Timestamp| {
+                        chrono::DateTime::from_timestamp_millis(t.0)
+                            .map(|t| t.with_timezone(&s.zone).format("%Y-%m-%d %H:%M %Z").to_string())
+                            .unwrap_or_default()
+                    };
+                    println!(
+                        "{} ({}; since {}, until {})",
+                        d.agents.join(", "),
+                        d.source,
+                        d.since.map(local).unwrap_or("?".into()),
+                        d.until.map(local).unwrap_or("?".into())
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    println!("nobody is on duty in `{schedule}` at {at}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Check { dir, where_used: None, limits } => match rota::script::load(&dir, &limits.limits(), &[], 1) {
             Ok((rules, _)) => {
                 println!(
-                    "{}: ok ({} agents, {} teams, {} queues, {} policies, {} presences)",
+                    "{}: ok ({} agents, {} teams, {} queues, {} policies, {} presences, {} templates, {} standby rules, {} schedules)",
                     dir.display(),
                     rules.agents.len(),
                     rules.teams.len(),
                     rules.queues.len(),
                     rules.policies.len(),
-                    rules.presences.all().count()
+                    rules.presences.all().count(),
+                    rules.templates.ids().count(),
+                    rules.standby.len(),
+                    rules.schedules.len()
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -137,6 +237,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Loads a scripts folder for a command that needs its rules, or says why it cannot.
+fn load_rules(dir: &Path, limits: &rota::script::Limits) -> anyhow::Result<rota::rules::RuleSet> {
+    rota::script::load(dir, limits, &[], 1).map(|(rules, _)| rules).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// `rota serve`: replay the store, start the engine, watch the scripts, serve until a signal.

@@ -96,11 +96,19 @@ pub struct Filter {
 /// What became of one attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    Sent { provider_id: Option<String>, detail: String },
+    Sent {
+        provider_id: Option<String>,
+        detail: String,
+    },
     /// Worth trying again (a 4xx SMTP reply, a timeout, HTTP 429 or 5xx), at `retry_at` if the
     /// other side said when.
-    Transient { error: String, retry_at: Option<Timestamp> },
-    Permanent { error: String },
+    Transient {
+        error: String,
+        retry_at: Option<Timestamp>,
+    },
+    Permanent {
+        error: String,
+    },
 }
 
 /// The notifications in the store, as the deliverer and the API see them.
@@ -110,7 +118,13 @@ pub trait NotificationLog: Send + 'static {
     /// The earliest due time of a pending notification.
     fn next_due(&mut self) -> Result<Option<Timestamp>, StoreError>;
     /// Records an attempt: sent, to be retried at `retry_at`, or dead (`retry_at` is `None`).
-    fn record(&mut self, id: u64, at: Timestamp, outcome: &Outcome, retry_at: Option<Timestamp>) -> Result<(), StoreError>;
+    fn record(
+        &mut self,
+        id: u64,
+        at: Timestamp,
+        outcome: &Outcome,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
     /// Puts a notification off until `due` without counting an attempt (a rate limit holds it).
     fn defer(&mut self, id: u64, at: Timestamp, outcome: &Outcome, due: Timestamp) -> Result<(), StoreError>;
     /// Dead notifications whose `delivery_failed` event the engine has not taken yet.

@@ -309,7 +309,8 @@ impl RuleSet {
 
     /// Every definition that uses the template, standby rule or schedule `id`.
     pub fn users_of(&self, id: &str) -> Vec<User> {
-        let user = |kind, id: &str, at: &Location| User { kind, id: id.to_string(), file: at.file.clone(), line: at.line };
+        let user =
+            |kind, id: &str, at: &Location| User { kind, id: id.to_string(), file: at.file.clone(), line: at.line };
         let mut out: Vec<User> = self
             .queues
             .iter()
@@ -548,7 +549,10 @@ impl Draft {
                     LayerDraft::Calendar(file) => file,
                 };
                 let Some((_, text)) = files.iter().find(|(name, _)| *name == file) else {
-                    self.problem(&draft.def.at, format!("schedule `{id}`: no calendar file `{file}` in the scripts folder"));
+                    self.problem(
+                        &draft.def.at,
+                        format!("schedule `{id}`: no calendar file `{file}` in the scripts folder"),
+                    );
                     continue;
                 };
                 match crate::calendar::Calendar::parse(&file, text, agent_named) {
@@ -583,7 +587,10 @@ impl Draft {
             let r = rule.id.clone();
             let check_unit = |this: &mut Draft, what: &str, id: &str, unit: &str| {
                 if unit != rule.unit {
-                    this.problem(&rule.at, format!("standby rule `{r}` (unit `{}`) uses {what} `{id}` of unit `{unit}`", rule.unit));
+                    this.problem(
+                        &rule.at,
+                        format!("standby rule `{r}` (unit `{}`) uses {what} `{id}` of unit `{unit}`", rule.unit),
+                    );
                 }
             };
             for (kind, template) in
@@ -604,12 +611,18 @@ impl Draft {
                 }
                 for channel in &rule.channels {
                     let lacks = match channel {
-                        Channel::Email => def.email.is_none().then_some("an email body (`email`)"),
-                        Channel::Sms => def.sms.is_none().then_some("an SMS body (`sms`)"),
+                        Channel::Email => def.email.is_none().then_some("email body (`email`)"),
+                        Channel::Sms => def.sms.is_none().then_some("SMS body (`sms`)"),
                         Channel::Webhook => None,
                     };
                     if let Some(part) = lacks {
-                        self.problem(&rule.at, format!("standby rule `{r}` sends {} with template `{template}`, which has no {part}", channel.as_str()));
+                        self.problem(
+                            &rule.at,
+                            format!(
+                                "standby rule `{r}` sends {} with template `{template}`, which has no {part}",
+                                channel.as_str()
+                            ),
+                        );
                     }
                 }
             }
@@ -623,7 +636,10 @@ impl Draft {
                     }
                 }
                 Recipients::Schedule(s) => match rules.schedules.get(s) {
-                    None => missing.entry(("schedule", s.clone())).or_default().push((format!("standby rule `{r}`"), rule.at.clone())),
+                    None => missing
+                        .entry(("schedule", s.clone()))
+                        .or_default()
+                        .push((format!("standby rule `{r}`"), rule.at.clone())),
                     Some(def) => check_unit(self, "schedule", s, &def.unit.clone()),
                 },
                 Recipients::FailedRecipient if rule.on.iter().any(|e| e != "delivery_failed") => self.problem(
@@ -650,7 +666,10 @@ impl Draft {
         for q in &rules.queues {
             for s in &q.standby {
                 match rules.standby.get(s) {
-                    None => missing.entry(("standby rule", s.clone())).or_default().push((format!("queue `{}`", q.id), q.at.clone())),
+                    None => missing
+                        .entry(("standby rule", s.clone()))
+                        .or_default()
+                        .push((format!("queue `{}`", q.id), q.at.clone())),
                     Some(rule) if rule.unit != q.unit => self.problem(
                         &q.at,
                         format!("queue `{}` (unit `{}`) uses standby rule `{s}` of unit `{}`", q.id, q.unit, rule.unit),
@@ -660,10 +679,8 @@ impl Draft {
             }
         }
         for ((what, id), users) in missing {
-            let places: Vec<String> = users
-                .iter()
-                .map(|(user, at)| format!("{user} at {}:{}", at.file, at.line.unwrap_or(0)))
-                .collect();
+            let places: Vec<String> =
+                users.iter().map(|(user, at)| format!("{user} at {}:{}", at.file, at.line.unwrap_or(0))).collect();
             for (user, at) in &users {
                 self.problem(
                     at,

@@ -116,7 +116,10 @@ impl Entry {
                         line(&format!("to {}", n.address));
                         if let Some(sms) = &n.message.sms {
                             sms.body.lines().for_each(&mut line);
-                            line(&format!("({} characters, {} segment(s), {})", sms.length, sms.segments, sms.encoding));
+                            line(&format!(
+                                "({} characters, {} segment(s), {})",
+                                sms.length, sms.segments, sms.encoding
+                            ));
                         }
                     }
                     crate::rules::Channel::Webhook => {}

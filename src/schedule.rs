@@ -214,7 +214,11 @@ mod tests {
         assert_eq!(who(&s, "2028-01-03T08:00:00Z").0, "ivan");
         assert_eq!(who(&s, "2028-01-03T07:59:00Z").0, "olga");
         assert!(s.on_duty(at("2026-01-05T07:59:00Z")).is_none(), "nobody before the first handoff");
-        s.overrides.push(Override { agent: "anna".into(), from: at("2026-12-24T08:00:00Z"), to: at("2026-12-27T08:00:00Z") });
+        s.overrides.push(Override {
+            agent: "anna".into(),
+            from: at("2026-12-24T08:00:00Z"),
+            to: at("2026-12-27T08:00:00Z"),
+        });
         let d = s.on_duty(at("2026-12-25T12:00:00Z")).unwrap();
         assert_eq!((d.agents, d.source.as_str()), (vec!["anna".to_string()], "override"));
         // Sunday 27 December is in the week from Monday 21 December: handoff 50, ivan.

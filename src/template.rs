@@ -149,8 +149,16 @@ impl Params {
             time_zone: "Europe/Oslo".into(),
         };
         Params {
-            caller: PartyParams { name: "Kari Nordmann".into(), number: "+4791234567".into(), sip: "sip:kari@example.net".into() },
-            service: PartyParams { name: "Customer support".into(), number: "+4722000000".into(), sip: "sip:support@example.com".into() },
+            caller: PartyParams {
+                name: "Kari Nordmann".into(),
+                number: "+4791234567".into(),
+                sip: "sip:kari@example.net".into(),
+            },
+            service: PartyParams {
+                name: "Customer support".into(),
+                number: "+4722000000".into(),
+                sip: "sip:support@example.com".into(),
+            },
             queue: QueueParams { id: "support".into(), name: "Customer support".into() },
             conversation: ConversationParams {
                 id: "c-1001".into(),
@@ -214,9 +222,15 @@ fn environment() -> Environment<'static> {
 
 /// `{{ now | datetime }}`, `{{ now | datetime("%H:%M") }}`, `{{ now | datetime("%H:%M", "UTC") }}`:
 /// an RFC 3339 time in a zone (the recipient's unless one is given; UTC if neither).
-fn datetime(state: &State, value: String, format: Option<String>, zone: Option<String>) -> Result<String, minijinja::Error> {
+fn datetime(
+    state: &State,
+    value: String,
+    format: Option<String>,
+    zone: Option<String>,
+) -> Result<String, minijinja::Error> {
     let invalid = |m: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, m);
-    let t = chrono::DateTime::parse_from_rfc3339(&value).map_err(|e| invalid(format!("`{value}` is not a time: {e}")))?;
+    let t =
+        chrono::DateTime::parse_from_rfc3339(&value).map_err(|e| invalid(format!("`{value}` is not a time: {e}")))?;
     let zone = match zone {
         Some(z) => z,
         None => state
@@ -230,7 +244,8 @@ fn datetime(state: &State, value: String, format: Option<String>, zone: Option<S
     let format = format.unwrap_or_else(|| "%Y-%m-%d %H:%M %Z".into());
     let mut out = String::new();
     use std::fmt::Write;
-    write!(out, "{}", t.with_timezone(&tz).format(&format)).map_err(|_| invalid(format!("bad time format `{format}`")))?;
+    write!(out, "{}", t.with_timezone(&tz).format(&format))
+        .map_err(|_| invalid(format!("bad time format `{format}`")))?;
     Ok(out)
 }
 
@@ -416,11 +431,8 @@ mod tests {
 
     #[test]
     fn values_are_escaped_in_email_only_and_subjects_stay_on_one_line() {
-        let (t, problems) = Templates::compile(vec![def(
-            "Missed: {{ caller.name }}",
-            "<p>{{ caller.name }}</p>",
-            "{{ caller.name }}",
-        )]);
+        let (t, problems) =
+            Templates::compile(vec![def("Missed: {{ caller.name }}", "<p>{{ caller.name }}</p>", "{{ caller.name }}")]);
         assert!(problems.is_empty(), "{problems:?}");
         let mut p = Params::sample(Kind::Notification, Timestamp(0));
         p.caller.name = "<b>Eve</b>\r\nBcc: x@evil".into();

@@ -135,6 +135,56 @@ const CASES: &[(&str, Files, &[&str])] = &[
             "a.lua:3: teams.define: on_miss must be \"missed\" or \"inactive\", got \"cry\"",
         ],
     ),
+    (
+        "a template with a syntax error, an unknown parameter, or one only clearing messages have",
+        &[
+            ("a.lua", AGENTS),
+            (
+                "s.lua",
+                "templates.define { id = \"t\", subject = \"{{ caller.nmae }}\", sms = \"{{ answered_by.name }}\" }\n\ntemplates.define { id = \"bad\", subject = \"ok\", email = \"<p>\\n{% if %}</p>\" }\nstandby.define { id = \"r\", on = \"missed\", notify = { agents = { \"a1\" } }, channels = { \"sms\", \"email\" }, template = \"t\" }",
+            ),
+        ],
+        &[
+            "s.lua:3: template `bad`, email line 2:",
+            "s.lua:4: standby rule `r` sends email with template `t`, which has no email body (`email`)",
+            "s.lua:1: template `t` (used as notification message by standby rule `r`): subject uses `caller.nmae`, which is not a parameter (`caller` has: name, number, sip)",
+            "s.lua:1: template `t` (used as notification message by standby rule `r`): sms uses `answered_by.name`, which only a clearing message has",
+        ],
+    ),
+    (
+        "a removed template and standby rule, named with every place that still uses them",
+        &[
+            ("a.lua", AGENTS),
+            (
+                "s.lua",
+                "standby.define { id = \"r1\", on = \"missed\", notify = { agents = { \"a1\" } }, channels = \"sms\", template = \"gone\" }\nstandby.define { id = \"r2\", on = { \"abandoned\", \"custom:vip\" }, notify = { schedule = \"nobody\" }, channels = \"sms\", template = \"gone\" }\nqueues.define { id = \"q\", agents = { \"a1\" }, policy = \"ring_all\", standby = { \"r1\", \"dropped\" } }",
+            ),
+        ],
+        &[
+            "s.lua:3: queue `q` uses standby rule `dropped`, which is not defined (used by: queue `q` at s.lua:3)",
+            "s.lua:1: standby rule `r1` uses template `gone`, which is not defined (used by: standby rule `r1` at s.lua:1, standby rule `r2` at s.lua:2)",
+            "s.lua:2: standby rule `r2` uses template `gone`, which is not defined (used by: standby rule `r1` at s.lua:1, standby rule `r2` at s.lua:2)",
+            "s.lua:2: standby rule `r2` uses schedule `nobody`, which is not defined",
+        ],
+    ),
+    (
+        "standby across organization units, unknown events and channels, a bad schedule",
+        &[
+            ("a.lua", "agents.define { id = \"n1\", unit = \"north\" }\nagents.define { id = \"s1\", unit = \"south\", phone = \"+1\" }"),
+            (
+                "s.lua",
+                "templates.define { id = \"t\", unit = \"south\", subject = \"x\", sms = \"y\" }\nstandby.define { id = \"r\", unit = \"north\", on = { \"mised\" }, notify = { agents = { \"s1\" } }, channels = { \"fax\" }, template = \"t\" }\nstandby.define { id = \"r2\", unit = \"north\", on = \"missed\", notify = { agents = { \"s1\" } }, channels = \"sms\", template = \"t\" }\nschedules.define { id = \"d\", time_zone = \"Mars/Olympus\", layers = { { rotation = { \"n1\" }, start = \"tomorrow\", shift = \"1d\" } } }",
+            ),
+        ],
+        &[
+            "s.lua:2: standby rule `r`: unknown event `mised` (did you mean `missed`?)",
+            "s.lua:2: standby rule `r`: unknown channel `fax`",
+            "s.lua:4: schedule `d`: unknown time zone `Mars/Olympus`",
+            "s.lua:4: field `start`: `tomorrow` is not a local time",
+            "s.lua:3: standby rule `r2` (unit `north`) uses template `t` of unit `south`",
+            "s.lua:3: standby rule `r2` (unit `north`) uses agent `s1` of unit `south`",
+        ],
+    ),
 ];
 
 #[test]

@@ -160,7 +160,13 @@ async fn twilio_messages(
         received.push(sms.clone());
         received.len()
     };
-    let answer = t.script.lock().unwrap().iter_mut().find(|(k, _)| sms.body.contains(k.as_str())).and_then(|(_, q)| q.pop_front());
+    let answer = t
+        .script
+        .lock()
+        .unwrap()
+        .iter_mut()
+        .find(|(k, _)| sms.body.contains(k.as_str()))
+        .and_then(|(_, q)| q.pop_front());
     match answer {
         Some((status, retry_after)) if status != 201 => {
             let mut response = (
@@ -234,7 +240,13 @@ fn at(s: &str) -> Timestamp {
     Timestamp::parse_rfc3339(s).unwrap()
 }
 
-fn start_rota(scripts: &Path, db: &Path, email: Option<EmailConfig>, sms: Option<SmsConfig>, notify: NotifyConfig) -> Rota {
+fn start_rota(
+    scripts: &Path,
+    db: &Path,
+    email: Option<EmailConfig>,
+    sms: Option<SmsConfig>,
+    notify: NotifyConfig,
+) -> Rota {
     let clock = VirtualClock::starting_at(at("2026-11-23T13:00:00Z"));
     let handle = Builder::new(scripts).clock(clock).store(SqliteStore::open(db).unwrap()).start().unwrap();
     let handle = Arc::new(handle);
@@ -301,7 +313,13 @@ async fn lucs_story_arrives_by_email_and_sms() {
     let smtp = Smtp::start(&scratch.0.join("maildir"), free_port());
     let (twilio, port) = start_twilio().await;
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/standby");
-    let rota = start_rota(&scripts, &scratch.0.join("rota.db"), Some(smtp.config()), Some(twilio_config(port)), notify_config(&scratch.0));
+    let rota = start_rota(
+        &scripts,
+        &scratch.0.join("rota.db"),
+        Some(smtp.config()),
+        Some(twilio_config(port)),
+        notify_config(&scratch.0),
+    );
     rota.ready("pia").await;
 
     rota.submit(call("call-1", "service_desk", "Kari Nordmann", "+4791234567")).await;
@@ -343,7 +361,10 @@ async fn lucs_story_arrives_by_email_and_sms() {
     assert!(to_pia.is_empty(), "the agent who answered gets nothing: {to_pia:?}");
     let sms_sent = rota.entries(Filter { conversation: Some("call-1".into()), ..Filter::default() });
     assert!(
-        sms_sent.iter().filter(|e| e.notification.channel == rota::rules::Channel::Sms).all(|e| e.provider_id.as_deref().is_some_and(|p| p.starts_with("SM"))),
+        sms_sent
+            .iter()
+            .filter(|e| e.notification.channel == rota::rules::Channel::Sms)
+            .all(|e| e.provider_id.as_deref().is_some_and(|p| p.starts_with("SM"))),
         "the provider's message id is stored"
     );
 
@@ -385,7 +406,8 @@ async fn sms_retries_dead_letters_and_falls_back_to_email() {
         script.insert("c3 ".into(), VecDeque::from([(400, None)]));
     }
     let notify = NotifyConfig { max_attempts: 3, ..notify_config(&scratch.0) };
-    let rota = start_rota(&scratch.0, &scratch.0.join("rota.db"), Some(smtp.config()), Some(twilio_config(port)), notify);
+    let rota =
+        start_rota(&scratch.0, &scratch.0.join("rota.db"), Some(smtp.config()), Some(twilio_config(port)), notify);
     rota.ready("ola").await;
     for c in ["c1", "c2", "c3"] {
         rota.submit(call(c, "q", "", "+4799999999")).await;
@@ -393,13 +415,15 @@ async fn sms_retries_dead_letters_and_falls_back_to_email() {
     }
 
     until("c1 sent, c2 and c3 dead", || {
-        let sent = rota.entries(Filter { status: Some("sent".into()), recipient: Some("duty".into()), ..Filter::default() });
+        let sent =
+            rota.entries(Filter { status: Some("sent".into()), recipient: Some("duty".into()), ..Filter::default() });
         let dead = rota.entries(Filter { status: Some("dead".into()), ..Filter::default() });
         sent.iter().any(|e| e.notification.conversation == "c1") && dead.len() == 2
     })
     .await;
     let sms = twilio.received.lock().unwrap().clone();
-    let tries = |c: &str| sms.iter().filter(|s| s.body.starts_with(&format!("Missed {c} "))).cloned().collect::<Vec<_>>();
+    let tries =
+        |c: &str| sms.iter().filter(|s| s.body.starts_with(&format!("Missed {c} "))).cloned().collect::<Vec<_>>();
     let c1 = tries("c1");
     assert_eq!(c1.len(), 2, "429, then sent: {c1:?}");
     assert!(c1[1].at - c1[0].at >= StdDuration::from_millis(900), "Retry-After: 1 was honoured");

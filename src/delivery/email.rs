@@ -58,10 +58,13 @@ pub(super) enum Sender {
 
 impl Sender {
     pub(super) fn smtp(c: &EmailConfig) -> Result<Sender, String> {
-        let from: Mailbox = c.from.parse().map_err(|e| format!("email: `from` = `{}` is not an address: {e}", c.from))?;
+        let from: Mailbox =
+            c.from.parse().map_err(|e| format!("email: `from` = `{}` is not an address: {e}", c.from))?;
         let builder = match c.tls {
             Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host),
-            Tls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host).map_err(|e| format!("email: {e}"))?,
+            Tls::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host).map_err(|e| format!("email: {e}"))?
+            }
             Tls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host).map_err(|e| format!("email: {e}"))?,
         };
         let mut builder = builder
@@ -82,7 +85,9 @@ impl Sender {
     pub(super) fn describe(&self) -> String {
         match self {
             Sender::Smtp { shown, .. } => format!("email:    {shown}"),
-            Sender::Files(f) => format!("email:    .eml files in {} (no [email] server configured)", f.path().display()),
+            Sender::Files(f) => {
+                format!("email:    .eml files in {} (no [email] server configured)", f.path().display())
+            }
         }
     }
 

@@ -20,8 +20,11 @@ impl Folder {
     /// Writes `bytes` as `<id>-<channel>-<recipient>.<extension>`; written again by a retry, the
     /// file is the same.
     pub(super) fn write(&self, n: &Notification, extension: &str, bytes: &[u8]) -> Outcome {
-        let safe: String =
-            n.recipient.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let safe: String = n
+            .recipient
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .collect();
         let path = self.0.join(format!("{:06}-{}-{}-{safe}.{extension}", n.id, n.kind.as_str(), n.channel.as_str()));
         let written = std::fs::create_dir_all(&self.0).and_then(|()| {
             // Write and rename, so a reader never sees half a message.

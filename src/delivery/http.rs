@@ -47,8 +47,21 @@ pub struct WebhookChannelConfig {
 }
 
 pub(super) enum Sms {
-    Twilio { client: Client, url: String, sid: String, token: String, from: String },
-    Json { client: Client, url: String, from: Option<String>, token: Option<String>, path: Option<String>, value: Option<Value> },
+    Twilio {
+        client: Client,
+        url: String,
+        sid: String,
+        token: String,
+        from: String,
+    },
+    Json {
+        client: Client,
+        url: String,
+        from: Option<String>,
+        token: Option<String>,
+        path: Option<String>,
+        value: Option<Value>,
+    },
     Files(Folder),
 }
 
@@ -116,14 +129,20 @@ impl Sms {
                     request = request.bearer_auth(t);
                 }
                 judge(request.send().await, |body| {
-                    let id = ["id", "message_id", "sid"].iter().find_map(|k| body.get(*k)).map(|v| v.to_string().trim_matches('"').to_string());
+                    let id = ["id", "message_id", "sid"]
+                        .iter()
+                        .find_map(|k| body.get(*k))
+                        .map(|v| v.to_string().trim_matches('"').to_string());
                     match (path, value) {
                         (Some(p), Some(want)) => {
                             let got = lookup(body, p);
                             if got == Some(want) {
                                 Ok(id.unwrap_or_default())
                             } else {
-                                Err(Some(format!("the provider answered {} at `{p}` (success is {want})", got.map_or("nothing".into(), |v| v.to_string()))))
+                                Err(Some(format!(
+                                    "the provider answered {} at `{p}` (success is {want})",
+                                    got.map_or("nothing".into(), |v| v.to_string())
+                                )))
                             }
                         }
                         _ => Ok(id.unwrap_or_default()),
@@ -147,7 +166,9 @@ impl Webhook {
     pub(super) fn describe(&self) -> String {
         match self {
             Webhook::Post { url, .. } => format!("webhook:  POST {url}"),
-            Webhook::Files(f) => format!("webhook:  .json files in {} (no [notify_webhook] configured)", f.path().display()),
+            Webhook::Files(f) => {
+                format!("webhook:  .json files in {} (no [notify_webhook] configured)", f.path().display())
+            }
         }
     }
 
@@ -161,7 +182,10 @@ impl Webhook {
                     .header("content-type", "application/json")
                     .header("x-rota-notification", n.id.to_string());
                 if let Some(secret) = secret {
-                    request = request.header("x-rota-signature", crate::webhook::signature(secret, SystemClock.now().0 / 1000, &body));
+                    request = request.header(
+                        "x-rota-signature",
+                        crate::webhook::signature(secret, SystemClock.now().0 / 1000, &body),
+                    );
                 }
                 judge(request.body(body).send().await, |_| Ok(String::new())).await
             }

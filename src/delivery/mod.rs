@@ -219,11 +219,14 @@ impl Deliverer {
                 Outcome::Sent { .. } | Outcome::Permanent { .. } => None,
                 Outcome::Transient { .. } if entry.attempts + 1 >= self.config.max_attempts => None,
                 Outcome::Transient { retry_at, .. } => Some(
-                    retry_at.unwrap_or_else(|| at + Duration(self.config.backoff(n.id, entry.attempts).as_millis() as i64)),
+                    retry_at
+                        .unwrap_or_else(|| at + Duration(self.config.backoff(n.id, entry.attempts).as_millis() as i64)),
                 ),
             };
             match (&outcome, retry_at) {
-                (Outcome::Sent { detail, .. }, _) => println!("notification {} ({} to {}): {detail}", n.id, n.channel.as_str(), n.address),
+                (Outcome::Sent { detail, .. }, _) => {
+                    println!("notification {} ({} to {}): {detail}", n.id, n.channel.as_str(), n.address)
+                }
                 (Outcome::Transient { error, .. } | Outcome::Permanent { error }, Some(t)) => eprintln!(
                     "notification {} ({} to {}): attempt {} failed: {error}; next attempt at {t}",
                     n.id,

@@ -14,7 +14,9 @@ use super::*;
 use crate::conversation::Sent;
 use crate::notification::Notification;
 use crate::rules::{Channel, Recipients, StandbyRule};
-use crate::template::{AgentParams, ConversationParams, EventParams, Kind, Params, PartyParams, QueueParams, RuleParams};
+use crate::template::{
+    AgentParams, ConversationParams, EventParams, Kind, Params, PartyParams, QueueParams, RuleParams,
+};
 
 /// Rounds of custom events raised by the handling of earlier ones, at most, per step.
 const MAX_ROUNDS: usize = 8;
@@ -24,7 +26,10 @@ const MAX_ROUNDS: usize = 8;
 pub(super) enum Watched {
     Event(StandbyEvent),
     /// An agent accepted the conversation: those notified who did not answer get the clearing message.
-    Answered { conversation: Arc<str>, agent: Arc<str> },
+    Answered {
+        conversation: Arc<str>,
+        agent: Arc<str>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -57,7 +62,9 @@ impl Engine {
             Update::TimedOut { conversation, agents } => {
                 event(self, conversation, "missed", format!("{} did not answer in time", agents.join(", ")))
             }
-            Update::Declined { conversation, agent } => event(self, conversation, "missed", format!("{agent} declined")),
+            Update::Declined { conversation, agent } => {
+                event(self, conversation, "missed", format!("{agent} declined"))
+            }
             Update::Abandoned { conversation }
                 if self.conversations.get(conversation).is_some_and(|c| c.status.is_waiting()) =>
             {
@@ -183,7 +190,10 @@ impl Engine {
             let recipients = match self.recipients(&rule, e) {
                 Ok(list) => list,
                 Err(message) => {
-                    self.emit(Update::Log { level: "error", message: format!("standby rule `{}`: {message}", rule.id) });
+                    self.emit(Update::Log {
+                        level: "error",
+                        message: format!("standby rule `{}`: {message}", rule.id),
+                    });
                     continue;
                 }
             };
@@ -227,7 +237,10 @@ impl Engine {
             match self.agent(id) {
                 None => return Err(format!("notify names unknown agent `{id}`")),
                 Some(a) if a.def.unit != rule.unit => {
-                    return Err(format!("agent `{id}` belongs to unit `{}`, not the rule's `{}`", a.def.unit, rule.unit))
+                    return Err(format!(
+                        "agent `{id}` belongs to unit `{}`, not the rule's `{}`",
+                        a.def.unit, rule.unit
+                    ))
                 }
                 Some(_) => {}
             }
@@ -239,12 +252,8 @@ impl Engine {
     /// is not `agent`, by the channels they were notified by.
     fn clear(&mut self, conversation: &Arc<str>, agent: &Arc<str>) {
         let Some(c) = self.conversations.get(conversation) else { return };
-        let sent: Vec<Sent> = c
-            .notified
-            .iter()
-            .filter(|s| s.kind == Kind::Notification && s.recipient != **agent)
-            .cloned()
-            .collect();
+        let sent: Vec<Sent> =
+            c.notified.iter().filter(|s| s.kind == Kind::Notification && s.recipient != **agent).cloned().collect();
         let e = StandbyEvent {
             conversation: conversation.clone(),
             queue: c.queue,
@@ -253,7 +262,9 @@ impl Engine {
             failed: None,
         };
         for s in sent {
-            let Some(rule) = self.rules.standby.get(&s.rule).filter(|r| r.clearing.is_some()).cloned() else { continue };
+            let Some(rule) = self.rules.standby.get(&s.rule).filter(|r| r.clearing.is_some()).cloned() else {
+                continue;
+            };
             self.notify(&e, &rule, &s.recipient, s.channel, Kind::Clearing, Some(agent));
         }
     }
@@ -298,7 +309,7 @@ impl Engine {
             Kind::Notification => rule.template.clone(),
             Kind::Clearing => rule.clearing.clone().unwrap_or_default(),
         };
-        let params = self.params(e, rule, recipient, answered_by);
+        let params = self.params(e, &rule.id, recipient, answered_by);
         let message = match self.rules.templates.render(&template, &params) {
             Ok(m) => m,
             Err(error) => {
@@ -329,11 +340,47 @@ impl Engine {
         self.emit(Update::Notified { notification: Arc::new(notification) });
     }
 
+    /// Renders template `id` as a message of `kind` would show it: about `conversation` (to
+    /// `recipient`, by default the first agent of its queue) or, without one, with sample data.
+    pub fn preview(
+        &self,
+        id: &str,
+        kind: Kind,
+        conversation: Option<&str>,
+        recipient: Option<&str>,
+    ) -> Result<crate::template::Rendered, InputError> {
+        let templates = &self.rules.templates;
+        if templates.get(id).is_none() {
+            return Err(InputError::Invalid { field: "template", message: format!("no template `{id}`") });
+        }
+        let params = match conversation {
+            None => Params::sample(kind, self.now),
+            Some(cid) => {
+                let c = self.conversations.get(cid).ok_or_else(|| InputError::UnknownConversation(cid.into()))?;
+                let members = &self.queues[c.queue as usize].members;
+                let recipient = match recipient {
+                    Some(r) => self.agent(r).map(|a| a.id.clone()).ok_or_else(|| InputError::UnknownAgent(r.into()))?,
+                    None => members.first().map(|&ix| self.agents[ix as usize].id.clone()).unwrap_or_else(|| "".into()),
+                };
+                let answered = c.agent.clone().unwrap_or_else(|| recipient.clone());
+                let e = StandbyEvent {
+                    conversation: c.id.clone(),
+                    queue: c.queue,
+                    event: "preview".into(),
+                    reason: "a preview".into(),
+                    failed: None,
+                };
+                self.params(&e, "preview", &recipient, (kind == Kind::Clearing).then_some(&answered))
+            }
+        };
+        templates.render(id, &params).map_err(|message| InputError::Invalid { field: "template", message })
+    }
+
     /// What a template sees for this event and recipient.
     pub(super) fn params(
         &self,
         e: &StandbyEvent,
-        rule: &StandbyRule,
+        rule: &str,
         recipient: &str,
         answered_by: Option<&Arc<str>>,
     ) -> Params {
@@ -375,7 +422,7 @@ impl Engine {
                 reason: e.reason.clone(),
                 channel: e.failed.as_ref().map(|(_, ch)| ch.as_str().to_string()).unwrap_or_default(),
             },
-            rule: RuleParams { id: rule.id.clone() },
+            rule: RuleParams { id: rule.to_string() },
             now: self.now.to_rfc3339(),
         }
     }

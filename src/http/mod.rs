@@ -13,6 +13,7 @@ mod events;
 mod ops;
 mod queues;
 mod scripts;
+mod standby;
 mod views;
 
 use std::sync::Arc;
@@ -241,6 +242,43 @@ fn routes() -> Vec<Route> {
             "/v1/agents/{id}/employment",
             "Set dismissal (`{\"dismissed\": true}`)",
             on(Agent, |agent, b: EmploymentBody| Input::SetDismissed { agent, dismissed: b.dismissed }),
+        ),
+        route(
+            Token,
+            "post",
+            "/v1/conversations/{id}/events",
+            "Raise a custom event for standby rules (`{\"event\": \"vip\"}` is `custom:vip`)",
+            on(Conversation, |conversation, b: standby::EventBody| Input::Raise { conversation, event: b.event }),
+        ),
+        route(
+            Token,
+            "get",
+            "/v1/notifications",
+            "The notification log, newest first (`?status=&recipient=&conversation=&limit=`)",
+            standby::list,
+        ),
+        route(Token, "get", "/v1/notifications/{id}", "One notification with every delivery attempt", standby::show),
+        route(Token, "post", "/v1/notifications/{id}/retry", "Put a dead notification back in line", standby::retry),
+        route(
+            Token,
+            "get",
+            "/v1/templates/{id}/preview",
+            "Render a template (`?kind=clearing&conversation=&recipient=`; sample data without a conversation)",
+            standby::preview,
+        ),
+        route(
+            Token,
+            "get",
+            "/v1/schedules/{id}/on_duty",
+            "Who is on duty (`?at=` RFC 3339, now by default)",
+            standby::on_duty,
+        ),
+        route(
+            Token,
+            "get",
+            "/v1/where_used/{id}",
+            "The queues and standby rules that use a template, standby rule or schedule",
+            standby::where_used,
         ),
         route(Token, "get", "/v1/queues", "Queues with waiting conversations and available agents", queues::list),
         route(Token, "get", "/v1/queues/{id}", "One queue", queues::show),

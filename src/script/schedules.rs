@@ -24,7 +24,8 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 let zone = match zone_name.parse::<chrono_tz::Tz>() {
                     Ok(z) => z,
                     Err(_) => {
-                        f.problems.push(format!("{what}: unknown time zone `{zone_name}` (an IANA name like Europe/Oslo)"));
+                        f.problems
+                            .push(format!("{what}: unknown time zone `{zone_name}` (an IANA name like Europe/Oslo)"));
                         chrono_tz::UTC
                     }
                 };
@@ -37,7 +38,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     at,
                 };
                 let mut layers = Vec::new();
-                for (i, layer) in list(f, "layers").into_iter().enumerate() {
+                let written = list(f, "layers");
+                let any_written = !written.is_empty();
+                for (i, layer) in written.into_iter().enumerate() {
                     let layer_what = format!("{what}, layer {}", i + 1);
                     let mut l = match Fields::new(layer, &layer_what) {
                         Ok(l) => l,
@@ -51,13 +54,16 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     } else {
                         let agents = l.str_list("rotation");
                         if agents.is_empty() {
-                            l.problems.push(format!("{layer_what}: needs `rotation` (agent ids) or `calendar` (an .ics file)"));
+                            l.problems.push(format!(
+                                "{layer_what}: needs `rotation` (agent ids) or `calendar` (an .ics file)"
+                            ));
                         }
                         let start = local(&mut l, "start", true);
                         let end = local(&mut l, "end", false);
                         let shift = l.opt_duration("shift").unwrap_or_default();
                         if shift.0 <= 0 {
-                            l.problems.push(format!("{layer_what}: needs a positive `shift` such as \"1d\" or \"12h\""));
+                            l.problems
+                                .push(format!("{layer_what}: needs a positive `shift` such as \"1d\" or \"12h\""));
                         }
                         if let Some(start) = start {
                             layers.push(LayerDraft::Rotation(Rotation { agents, start, shift, end }));
@@ -84,7 +90,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     }
                     f.problems.extend(o.finish());
                 }
-                if layers.is_empty() && def.overrides.is_empty() {
+                if !any_written && def.overrides.is_empty() {
                     f.problems.push(format!("{what}: needs `layers` or `overrides`"));
                 }
                 let problems = f.finish();

@@ -47,14 +47,15 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     }
                 }
                 let mut channels = Vec::new();
-                for c in f.str_or_list("channels") {
-                    match Channel::parse(&c) {
+                let listed = f.str_or_list("channels");
+                for c in &listed {
+                    match Channel::parse(c) {
                         Some(ch) if !channels.contains(&ch) => channels.push(ch),
                         Some(_) => {}
                         None => f.problems.push(format!("{what}: unknown channel `{c}` (email, sms, webhook)")),
                     }
                 }
-                if channels.is_empty() {
+                if listed.is_empty() {
                     f.problems.push(format!("{what}: `channels` must name at least one of email, sms, webhook"));
                 }
                 let notify = match f.value("notify") {

@@ -231,13 +231,18 @@ impl Scripts {
                 .sequence_values::<LuaValue>()
                 .map(|v| match v {
                     Ok(LuaValue::String(s)) => Ok(s.to_string_lossy()),
-                    Ok(LuaValue::Table(agent)) => agent.raw_get::<String>("id").map_err(|_| "an agent table without an id".to_string()),
+                    Ok(LuaValue::Table(agent)) => {
+                        agent.raw_get::<String>("id").map_err(|_| "an agent table without an id".to_string())
+                    }
                     Ok(other) => Err(format!("expected agent ids, got a {}", other.type_name())),
                     Err(e) => Err(e.to_string()),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("standby rule `{rule}`: notify returned {e}")),
-            other => Err(format!("standby rule `{rule}`: notify must return a list of agent ids, got a {}", other.type_name())),
+            other => Err(format!(
+                "standby rule `{rule}`: notify must return a list of agent ids, got a {}",
+                other.type_name()
+            )),
         }
     }
 

@@ -108,7 +108,12 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn append(&mut self, records: &[Record], messages: &[Message], notifications: &[Arc<Notification>]) -> Result<(), StoreError> {
+    fn append(
+        &mut self,
+        records: &[Record],
+        messages: &[Message],
+        notifications: &[Arc<Notification>],
+    ) -> Result<(), StoreError> {
         if records.is_empty() && messages.is_empty() && notifications.is_empty() {
             return Ok(());
         }
@@ -200,12 +205,20 @@ impl NotificationLog for SqliteNotifications {
 
     fn next_due(&mut self) -> Result<Option<Timestamp>, StoreError> {
         self.conn
-            .query_row("SELECT MIN(due) FROM notifications WHERE status = 'pending'", [], |r| r.get::<_, Option<i64>>(0))
+            .query_row("SELECT MIN(due) FROM notifications WHERE status = 'pending'", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
             .map(|t| t.map(Timestamp))
             .map_err(sql)
     }
 
-    fn record(&mut self, id: u64, at: Timestamp, outcome: &Outcome, retry_at: Option<Timestamp>) -> Result<(), StoreError> {
+    fn record(
+        &mut self,
+        id: u64,
+        at: Timestamp,
+        outcome: &Outcome,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(sql)?;
         let (kind, detail) = match (outcome, retry_at) {
             (Outcome::Sent { provider_id, detail }, _) => {
@@ -286,7 +299,9 @@ impl NotificationLog for SqliteNotifications {
             .prepare_cached("SELECT at, outcome, detail FROM delivery_attempts WHERE notification = ?1 ORDER BY rowid")
             .map_err(sql)?;
         let attempts = stmt
-            .query_map(params![id as i64], |r| Ok(Attempt { at: Timestamp(r.get(0)?), outcome: r.get(1)?, detail: r.get(2)? }))
+            .query_map(params![id as i64], |r| {
+                Ok(Attempt { at: Timestamp(r.get(0)?), outcome: r.get(1)?, detail: r.get(2)? })
+            })
             .map_err(sql)?
             .collect::<Result<_, _>>()
             .map_err(sql)?;
@@ -306,7 +321,8 @@ impl NotificationLog for SqliteNotifications {
 
     fn counts(&mut self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut out: Vec<(String, u64)> = ["pending", "sent", "dead"].iter().map(|s| (s.to_string(), 0)).collect();
-        let mut stmt = self.conn.prepare_cached("SELECT status, COUNT(*) FROM notifications GROUP BY status").map_err(sql)?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT status, COUNT(*) FROM notifications GROUP BY status").map_err(sql)?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(sql)?;
         for row in rows {
             let (status, n) = row.map_err(sql)?;
@@ -324,7 +340,9 @@ impl NotificationLog for SqliteNotifications {
 
     fn sent_since(&mut self, recipient: &str, channel: &str, since: Timestamp) -> Result<u32, StoreError> {
         self.conn
-            .prepare_cached("SELECT COUNT(*) FROM notifications WHERE recipient = ?1 AND channel = ?2 AND sent_at >= ?3")
+            .prepare_cached(
+                "SELECT COUNT(*) FROM notifications WHERE recipient = ?1 AND channel = ?2 AND sent_at >= ?3",
+            )
             .and_then(|mut s| s.query_row(params![recipient, channel, since.0], |r| r.get(0)))
             .map_err(sql)
     }
