@@ -468,3 +468,95 @@ fn lucs_example_prints_the_messages() {
     assert!(text.contains("call-1 cleared sofie by sms: Taken over: call from Kari Nordmann"), "{text}");
     assert!(!text.contains("notified pia") && !text.contains("cleared pia"), "{text}");
 }
+
+/// Without an SMTP server or SMS provider, messages are files in the outbox folder; the API
+/// reads the log, previews templates, answers who is on duty and where a definition is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_by_default_and_the_standby_api() {
+    let scratch = Scratch::new(&[]);
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/standby");
+    let rota = start_rota(&scripts, &scratch.0.join("rota.db"), None, None, notify_config(&scratch.0));
+    let (app, _closer) = rota::http::router(
+        rota.handle.clone(),
+        &rota::http::ApiConfig {
+            tokens: vec![rota::http::Token { token: "t".into(), units: vec!["*".into()] }],
+            ..Default::default()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(rota::http::serve(listener, app, std::future::pending()));
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        let request = client.get(format!("{base}{path}")).bearer_auth("t");
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+
+    rota.ready("pia").await;
+    rota.submit(call("call-1", "service_desk", "Kari Nordmann", "+4791234567")).await;
+    rota.handle.advance(Duration::from_secs(20)).await.unwrap();
+    let outbox = scratch.0.join("outbox");
+    let files =
+        || std::fs::read_dir(&outbox).map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>()).unwrap_or_default();
+    until("an .eml and a .json file", || {
+        files().iter().filter(|p| !p.extension().is_some_and(|e| e == "partial")).count() == 2
+    })
+    .await;
+    let eml = files().into_iter().find(|p| p.extension().is_some_and(|e| e == "eml")).unwrap();
+    let eml = Mail::parse(&std::fs::read_to_string(eml).unwrap());
+    assert_eq!(eml.header("subject"), "Missed call from Kari Nordmann on Service desk");
+    assert_eq!(eml.header("to"), "sofie@example.com");
+    let sms = files().into_iter().find(|p| p.extension().is_some_and(|e| e == "json")).unwrap();
+    let sms: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sms).unwrap()).unwrap();
+    assert_eq!((sms["to"].as_str(), sms["segments"].as_u64()), (Some("+4790000003"), Some(1)));
+
+    until("both marked sent", || rota.entries(Filter { status: Some("sent".into()), ..Filter::default() }).len() == 2)
+        .await;
+    let (status, list) = get("/v1/notifications?recipient=sofie&conversation=call-1").await;
+    assert_eq!(status, 200);
+    let list = list["notifications"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 2);
+    let id = list[0]["id"].as_u64().unwrap();
+    let (status, one) = get(&format!("/v1/notifications/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["attempts_log"][0]["outcome"], "sent");
+    assert!(one["attempts_log"][0]["detail"].as_str().unwrap().starts_with("written to"), "{one}");
+    let retry = client.post(format!("{base}/v1/notifications/{id}/retry")).bearer_auth("t").send().await.unwrap();
+    assert_eq!(retry.status().as_u16(), 409, "only a dead notification can be retried");
+    assert_eq!(get("/v1/notifications?status=lost").await.0, 400);
+    assert_eq!(get("/v1/notifications/999").await.0, 404);
+
+    let (_, preview) = get("/v1/templates/call_taken/preview?kind=clearing").await;
+    assert_eq!(preview["subject"], "Taken over: call from Kari Nordmann");
+    assert!(preview["sms"]["body"].as_str().unwrap().starts_with("Primary Agent took the call"), "{preview}");
+    let (_, preview) = get("/v1/templates/missed_call/preview?conversation=call-1&recipient=dan").await;
+    assert!(preview["email"].as_str().unwrap().contains("Hello Dan Berg"), "{preview}");
+
+    let (_, duty) = get("/v1/schedules/standby_duty/on_duty?at=2026-12-25T12:00:00Z").await;
+    assert_eq!(
+        (duty["on_duty"]["agents"][0].as_str(), duty["on_duty"]["source"].as_str()),
+        (Some("sofie"), Some("override"))
+    );
+    let (_, duty) = get("/v1/schedules/standby_duty/on_duty?at=2026-11-30T09:00:00Z").await;
+    assert_eq!(duty["on_duty"]["agents"][0], "dan");
+    assert_eq!(get("/v1/schedules/standby_duty/on_duty?at=soon").await.0, 400);
+
+    let (_, used) = get("/v1/where_used/missed_call").await;
+    let users: Vec<&str> = used["used_by"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(users, ["email_failed", "missed_calls"]);
+    let (_, used) = get("/v1/where_used/missed_calls").await;
+    assert_eq!(used["used_by"][0]["kind"], "queue");
+
+    let raised = client
+        .post(format!("{base}/v1/conversations/call-1/events"))
+        .bearer_auth("t")
+        .json(&serde_json::json!({ "event": "vip" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raised.status().as_u16(), 200);
+    rota.stop().await;
+}

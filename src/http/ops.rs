@@ -63,6 +63,18 @@ pub async fn metrics(State(api): State<Api>) -> Response {
         for (channel, n) in api.handle.outbox_backlog() {
             let _ = writeln!(text, "rota_outbox_backlog{{channel=\"{channel}\"}} {n}");
         }
+        let counts = api.handle.notification_log().and_then(|log| log.lock().unwrap_or_else(|e| e.into_inner()).counts().ok());
+        if let Some(counts) = counts {
+            let _ = writeln!(text, "# HELP rota_notifications Standby notifications by delivery status.\n# TYPE rota_notifications gauge");
+            for (status, n) in &counts {
+                if status != "rate_limited" {
+                    let _ = writeln!(text, "rota_notifications{{status=\"{status}\"}} {n}");
+                }
+            }
+            let limited = counts.iter().find(|(s, _)| s == "rate_limited").map_or(0, |(_, n)| *n);
+            let _ = writeln!(text, "# HELP rota_notifications_rate_limited_total Sends put off by a per-recipient rate limit.\n# TYPE rota_notifications_rate_limited_total counter");
+            let _ = writeln!(text, "rota_notifications_rate_limited_total {limited}");
+        }
         text
     });
     match text {
