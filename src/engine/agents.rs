@@ -300,9 +300,7 @@ impl Engine {
     }
 
     pub(super) fn emit(&mut self, update: Update) {
-        if !self.rules.standby.is_empty() {
-            self.watch(&update);
-        }
+        self.watch(&update);
         self.updates.push(Stamped { at: self.now, update });
     }
 }

@@ -45,46 +45,37 @@ pub(super) struct StandbyEvent {
 }
 
 impl Engine {
-    /// Notes what an update means to standby rules (called for every update emitted).
+    /// Notes what an update means to the standby rules of the conversation's queue (called for
+    /// every update emitted). Conversations whose queue no rule watches cost one lookup.
     pub(super) fn watch(&mut self, update: &Update) {
-        let event = |engine: &Engine, conversation: &Arc<str>, event: &str, reason: String| {
-            engine.conversations.get(conversation).map(|c| {
-                Watched::Event(StandbyEvent {
-                    conversation: conversation.clone(),
-                    queue: c.queue,
-                    event: event.into(),
-                    reason,
-                    failed: None,
-                })
-            })
-        };
+        if self.rules.standby.is_empty() {
+            return;
+        }
         let watched = match update {
             Update::TimedOut { conversation, agents } => {
-                event(self, conversation, "missed", format!("{} did not answer in time", agents.join(", ")))
+                self.noted(conversation, None, "missed", || format!("{} did not answer in time", agents.join(", ")))
             }
             Update::Declined { conversation, agent } => {
-                event(self, conversation, "missed", format!("{agent} declined"))
+                self.noted(conversation, None, "missed", || format!("{agent} declined"))
             }
             Update::Abandoned { conversation }
                 if self.conversations.get(conversation).is_some_and(|c| c.status.is_waiting()) =>
             {
-                event(self, conversation, "abandoned", "the customer left while waiting".into())
+                self.noted(conversation, None, "abandoned", || "the customer left while waiting".into())
             }
             Update::MaxWaitExceeded { conversation, .. } => {
-                event(self, conversation, "max_wait", "waited longer than the queue allows".into())
+                self.noted(conversation, None, "max_wait", || "waited longer than the queue allows".into())
             }
+            // The queue it left hears of it, not the one it went to.
             Update::Overflowed { conversation, from, to } => {
                 let from = self.rules.queue_index(from).map(|q| q as u32);
-                event(self, conversation, "overflowed", format!("overflowed to {to}")).map(|w| match (w, from) {
-                    (Watched::Event(mut e), Some(q)) => {
-                        e.queue = q;
-                        Watched::Event(e)
-                    }
-                    (w, _) => w,
-                })
+                self.noted(conversation, from, "overflowed", || format!("overflowed to {to}"))
             }
-            Update::GaveUp { conversation, reason } => event(self, conversation, "gave_up", reason.clone()),
-            Update::Accepted { conversation, agent } => {
+            Update::GaveUp { conversation, reason } => self.noted(conversation, None, "gave_up", || reason.clone()),
+            // Only conversations someone was notified about have clearing messages to send.
+            Update::Accepted { conversation, agent }
+                if self.conversations.get(conversation).is_some_and(|c| !c.notified.is_empty()) =>
+            {
                 Some(Watched::Answered { conversation: conversation.clone(), agent: agent.clone() })
             }
             _ => None,
@@ -92,16 +83,34 @@ impl Engine {
         self.watched.extend(watched);
     }
 
-    /// Handles what was noted during the step, including custom events scripts raised.
-    pub(super) fn run_standby(&mut self) {
-        for (conversation, name) in self.scripts.take_raised() {
-            if let Err(e) = self.raise(&conversation, &name) {
-                self.emit(Update::Log { level: "warn", message: format!("standby.raise(\"{name}\"): {e}") });
-            }
+    /// An event about `conversation` for the rules of `queue` (its current queue by default),
+    /// or nothing if that queue has no standby rules.
+    fn noted(
+        &self,
+        conversation: &str,
+        queue: Option<u32>,
+        event: &str,
+        reason: impl FnOnce() -> String,
+    ) -> Option<Watched> {
+        let c = self.conversations.get(conversation)?;
+        let queue = queue.unwrap_or(c.queue);
+        if self.rules.queues[queue as usize].standby.is_empty() {
+            return None;
         }
-        // Custom events raised while handling events are handled in the next round; a script that
-        // raises an event from the rule that hears it would otherwise never stop.
+        let (conversation, event, reason) = (c.id.clone(), event.to_string(), reason());
+        Some(Watched::Event(StandbyEvent { conversation, queue, event, reason, failed: None }))
+    }
+
+    /// Handles what was noted during the step. Custom events raised by scripts meanwhile (in a
+    /// policy, or in a `notify` function of this round) are taken at the start of each round.
+    pub(super) fn run_standby(&mut self) {
+        // A script that raises an event from the rule that hears it would otherwise never stop.
         for _ in 0..MAX_ROUNDS {
+            for (conversation, name) in self.scripts.take_raised() {
+                if let Err(e) = self.raise(&conversation, &name) {
+                    self.emit(Update::Log { level: "warn", message: format!("standby.raise(\"{name}\"): {e}") });
+                }
+            }
             if self.watched.is_empty() {
                 break;
             }
@@ -124,21 +133,11 @@ impl Engine {
 
     /// A custom event about a conversation (from the API or `standby.raise`).
     pub(super) fn raise(&mut self, conversation: &str, name: &str) -> Result<(), InputError> {
-        let c =
-            self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
         let name = name.strip_prefix("custom:").unwrap_or(name);
         if name.is_empty() {
             return Err(InputError::Invalid { field: "event", message: "the event needs a name".into() });
         }
-        let e = StandbyEvent {
-            conversation: c.id.clone(),
-            queue: c.queue,
-            event: format!("custom:{name}"),
-            reason: String::new(),
-            failed: None,
-        };
-        self.watched.push(Watched::Event(e));
-        Ok(())
+        self.note_input(conversation, format!("custom:{name}"), String::new(), None)
     }
 
     /// A notification went dead: rules watching `delivery_failed` may try another way.
@@ -149,15 +148,20 @@ impl Engine {
         channel: Channel,
         error: String,
     ) -> Result<(), InputError> {
+        self.note_input(conversation, "delivery_failed".into(), error, Some((recipient, channel)))
+    }
+
+    /// Notes an event an input names, refusing an unknown conversation.
+    fn note_input(
+        &mut self,
+        conversation: &str,
+        event: String,
+        reason: String,
+        failed: Option<(String, Channel)>,
+    ) -> Result<(), InputError> {
         let c =
             self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
-        let e = StandbyEvent {
-            conversation: c.id.clone(),
-            queue: c.queue,
-            event: "delivery_failed".into(),
-            reason: error,
-            failed: Some((recipient, channel)),
-        };
+        let e = StandbyEvent { conversation: c.id.clone(), queue: c.queue, event, reason, failed };
         self.watched.push(Watched::Event(e));
         Ok(())
     }
@@ -226,11 +230,7 @@ impl Engine {
                     "attempts": c.attempts.iter().map(|a| json!({"agent": a.agent.as_ref(), "outcome": a.outcome.as_str()})).collect::<Vec<_>>(),
                     "now": self.now.as_secs_f64(),
                 });
-                let list = self.scripts.recipients(&rule.id, &arg)?;
-                for (conversation, name) in self.scripts.take_raised() {
-                    let _ = self.raise(&conversation, &name);
-                }
-                list
+                self.scripts.recipients(&rule.id, &arg)?
             }
         };
         for id in &list {
