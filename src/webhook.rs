@@ -165,7 +165,9 @@ impl Channel {
                 }
             };
             // Sleep until the head is due, or (with nothing queued) until a commit adds messages.
-            let mut wake = self.wake.clone();
+            // `changed` on our own receiver marks the signal seen; on a clone it would fire again
+            // at once for every commit ever made, and the loop would spin.
+            let wake = &mut self.wake;
             tokio::select! {
                 _ = self.stop.wait_for(|s| *s) => return,
                 _ = async {

@@ -164,7 +164,7 @@ impl Deliverer {
                 Ok(due) => due,
                 Err(e) => {
                     eprintln!("notifications: the log is unreadable, trying again in 1 s: {e}");
-                    self.sleep(Some(StdDuration::from_secs(1))).await;
+                    self.sleep(StdDuration::from_secs(1)).await;
                     continue;
                 }
             };
@@ -173,25 +173,21 @@ impl Deliverer {
                 continue;
             }
             let wait = match self.log.next_due() {
-                Ok(Some(t)) => Some(StdDuration::from_millis((t - SystemClock.now()).0.max(1) as u64).min(MAX_SLEEP)),
-                Ok(None) => Some(MAX_SLEEP),
-                Err(_) => Some(StdDuration::from_secs(1)),
+                Ok(Some(t)) => StdDuration::from_millis((t - SystemClock.now()).0.max(1) as u64).min(MAX_SLEEP),
+                Ok(None) => MAX_SLEEP,
+                Err(_) => StdDuration::from_secs(1),
             };
             self.sleep(wait).await;
         }
     }
 
-    /// Sleeps for `wait` (or until a commit writes notifications, or a stop).
-    async fn sleep(&mut self, wait: Option<StdDuration>) {
-        let mut wake = self.wake.clone();
+    /// Sleeps for `wait`, or until a commit writes notifications, or a stop. `changed` on our own
+    /// receiver marks the signal seen (on a clone it would fire again at once, forever).
+    async fn sleep(&mut self, wait: StdDuration) {
         tokio::select! {
             _ = self.stop.wait_for(|s| *s) => {}
-            _ = wake.changed() => {}
-            _ = async {
-                if let Some(d) = wait {
-                    tokio::time::sleep(d).await
-                }
-            } => {}
+            _ = self.wake.changed() => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 
