@@ -15,22 +15,18 @@ use rrule::RRuleSet;
 use crate::schedule::OnDuty;
 use crate::time::Timestamp;
 
-/// A duty calendar: where it came from and its events, each resolved to an agent.
+/// A duty calendar: its events, each resolved to an agent.
 #[derive(Clone, Debug)]
 pub struct Calendar {
-    pub file: String,
     pub events: Vec<DutyEvent>,
 }
 
 #[derive(Clone, Debug)]
 pub struct DutyEvent {
     pub agent: String,
-    pub summary: String,
     /// The occurrences' start times (one for a single event).
     pub starts: Occurrences,
     pub length_ms: i64,
-    /// Line of the event's BEGIN:VEVENT in the unfolded file.
-    pub line: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -45,11 +41,7 @@ const MAX_OCCURRENCES: usize = 10_000;
 impl Calendar {
     /// Parses an .ics file. `agent` maps what an event names (an email, a name, an id) to an
     /// agent id. Errors are (line, message) pairs; an event naming no known agent is one.
-    pub fn parse(
-        file: &str,
-        text: &str,
-        agent: impl Fn(&str) -> Option<String>,
-    ) -> Result<Calendar, Vec<(Option<u32>, String)>> {
+    pub fn parse(text: &str, agent: impl Fn(&str) -> Option<String>) -> Result<Calendar, Vec<(Option<u32>, String)>> {
         let unfolded = unfold(text);
         let parsed = read_calendar(&unfolded).map_err(|e| vec![(None, format!("not an iCalendar file: {e}"))])?;
         let lines: Vec<u32> = unfolded
@@ -75,13 +67,13 @@ impl Calendar {
             if c.find_prop("STATUS").is_some_and(|s| s.val.as_str().eq_ignore_ascii_case("CANCELLED")) {
                 continue;
             }
-            match event(c, line, &moved, &agent) {
+            match event(c, &moved, &agent) {
                 Ok(e) => events.push(e),
                 Err(e) => problems.push((Some(line), e)),
             }
         }
         if problems.is_empty() {
-            Ok(Calendar { file: file.to_string(), events })
+            Ok(Calendar { events })
         } else {
             Err(problems)
         }
@@ -127,7 +119,6 @@ impl DutyEvent {
 
 fn event(
     c: &Component,
-    line: u32,
     moved: &[(String, Timestamp)],
     agent: &impl Fn(&str) -> Option<String>,
 ) -> Result<DutyEvent, String> {
@@ -182,7 +173,7 @@ fn event(
         let set = RRuleSet::from_str(&text).map_err(|e| format!("event `{summary}`: recurrence: {e}"))?;
         Occurrences::Recurring(Box::new(set))
     };
-    Ok(DutyEvent { agent, summary, starts, length_ms, line })
+    Ok(DutyEvent { agent, starts, length_ms })
 }
 
 fn param<'a>(p: &'a Property, key: &str) -> Option<&'a str> {

@@ -114,7 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { dir, where_used: Some(id), limits } => {
             let rules = load_rules(&dir, &limits.limits())?;
-            if !rules.defines(&id) {
+            if rules.unit_of(&id).is_none() {
                 anyhow::bail!("`{id}` is not a template, standby rule or schedule in {}", dir.display());
             }
             let users = rules.users_of(&id);

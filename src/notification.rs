@@ -126,7 +126,7 @@ pub trait NotificationLog: Send + 'static {
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
     /// Puts a notification off until `due` without counting an attempt (a rate limit holds it).
-    fn defer(&mut self, id: u64, at: Timestamp, outcome: &Outcome, due: Timestamp) -> Result<(), StoreError>;
+    fn defer(&mut self, id: u64, at: Timestamp, why: &str, due: Timestamp) -> Result<(), StoreError>;
     /// Dead notifications whose `delivery_failed` event the engine has not taken yet.
     fn unreported(&mut self) -> Result<Vec<Entry>, StoreError>;
     fn reported(&mut self, id: u64) -> Result<(), StoreError>;

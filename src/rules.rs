@@ -328,9 +328,12 @@ impl RuleSet {
         out
     }
 
-    /// Whether `id` names a template, standby rule or schedule.
-    pub fn defines(&self, id: &str) -> bool {
-        self.templates.get(id).is_some() || self.standby.contains_key(id) || self.schedules.contains_key(id)
+    /// The organization unit of the template, standby rule or schedule `id`, if one is defined.
+    pub fn unit_of(&self, id: &str) -> Option<&str> {
+        (self.templates.get(id).map(|t| &t.unit))
+            .or_else(|| self.standby.get(id).map(|r| &r.unit))
+            .or_else(|| self.schedules.get(id).map(|s| &s.unit))
+            .map(String::as_str)
     }
 }
 
@@ -555,7 +558,7 @@ impl Draft {
                     );
                     continue;
                 };
-                match crate::calendar::Calendar::parse(&file, text, agent_named) {
+                match crate::calendar::Calendar::parse(text, agent_named) {
                     Ok(c) => draft.def.layers.push(crate::schedule::Layer::Calendar(c)),
                     Err(problems) => {
                         for (line, message) in problems {

@@ -196,10 +196,9 @@ impl Deliverer {
         for entry in due {
             match self.rate_limited(&entry, now) {
                 Some(until) => {
-                    let error = format!("rate limit for {} reached; waiting", entry.notification.recipient);
-                    let outcome = Outcome::Transient { error, retry_at: Some(until) };
+                    let why = format!("rate limit for {} reached; waiting", entry.notification.recipient);
                     // Not an attempt: the attempt count stays, only the due time moves.
-                    if let Err(e) = self.log.defer(entry.notification.id, now, &outcome, until) {
+                    if let Err(e) = self.log.defer(entry.notification.id, now, &why, until) {
                         eprintln!("notifications: cannot defer {}: {e}", entry.notification.id);
                     }
                 }

@@ -30,6 +30,11 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("request body: {e}"))
     }
 
+    /// A query parameter (or field) that is wrong in itself: 400 `invalid_field` naming it.
+    pub fn bad_field(field: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message).field(field)
+    }
+
     pub fn field(mut self, field: &'static str) -> Self {
         self.field = Some(field);
         self

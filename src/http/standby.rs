@@ -28,7 +28,7 @@ pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>, Qu
     if let Some(status) = &filter.status {
         if Status::parse(status).is_none() {
             let message = format!("status `{status}` is not one of pending, sent, dead");
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message).field("status"));
+            return Err(ApiError::bad_field("status", message));
         }
     }
     let log = api.handle.notification_log().ok_or_else(no_log)?;
@@ -93,7 +93,7 @@ pub async fn preview(
         Some("clearing") => Kind::Clearing,
         Some(other) => {
             let message = format!("kind `{other}` is not notification or clearing");
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message).field("kind"));
+            return Err(ApiError::bad_field("kind", message));
         }
     };
     let rendered = api
@@ -129,10 +129,7 @@ pub async fn on_duty(
     Query(q): Query<AtQuery>,
 ) -> Reply {
     let at = match &q.at {
-        Some(t) => Some(
-            Timestamp::parse_rfc3339(t)
-                .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", m).field("at"))?,
-        ),
+        Some(t) => Some(Timestamp::parse_rfc3339(t).map_err(|m| ApiError::bad_field("at", m))?),
         None => None,
     };
     api.handle
@@ -147,11 +144,12 @@ pub async fn on_duty(
 }
 
 /// `GET /v1/where_used/{id}`: the queues and rules that use a template, standby rule or schedule.
-pub async fn where_used(State(api): State<Api>, Extension(_scope): Extension<Scope>, Path(id): Path<String>) -> Reply {
+pub async fn where_used(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<String>) -> Reply {
     api.handle
         .read(move |e| {
             let rules = e.rules();
-            if !rules.defines(&id) {
+            // Users share their definition's unit (the load checks it), so its unit decides.
+            if !rules.unit_of(&id).is_some_and(|u| scope.allows(u)) {
                 let message = format!("`{id}` is not a template, standby rule or schedule");
                 return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_definition", message));
             }

@@ -254,11 +254,7 @@ impl NotificationLog for SqliteNotifications {
         tx.commit().map_err(sql)
     }
 
-    fn defer(&mut self, id: u64, at: Timestamp, outcome: &Outcome, due: Timestamp) -> Result<(), StoreError> {
-        let why = match outcome {
-            Outcome::Transient { error, .. } | Outcome::Permanent { error } => error.clone(),
-            Outcome::Sent { detail, .. } => detail.clone(),
-        };
+    fn defer(&mut self, id: u64, at: Timestamp, why: &str, due: Timestamp) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(sql)?;
         tx.execute("UPDATE notifications SET due = ?2, last_error = ?3 WHERE id = ?1", params![id as i64, due.0, why])
             .map_err(sql)?;
