@@ -123,7 +123,6 @@ impl Builder {
             routes,
             messages: Vec::new(),
             notifications: Vec::new(),
-            keep_notifications: store.is_some(),
             backlog: backlog.clone(),
             wake,
             notify_wake: notify_wake.clone(),
@@ -190,10 +189,8 @@ struct Outgoing {
     routes: Vec<Route>,
     /// Messages of the steps since the last commit.
     messages: Vec<Message>,
-    /// Notifications of the steps since the last commit.
+    /// Notifications of the steps since the last commit (kept only with a store).
     notifications: Vec<Arc<Notification>>,
-    /// Whether there is a store to keep notifications in.
-    keep_notifications: bool,
     backlog: Backlog,
     wake: watch::Sender<u64>,
     notify_wake: Arc<watch::Sender<u64>>,
@@ -541,7 +538,7 @@ impl Loop {
     /// Holds the updates back until they are durable, labelled with what they concern now, and
     /// writes the outbox messages they make with the step.
     fn publish(&mut self, list: &[Stamped]) {
-        if self.outbox.keep_notifications {
+        if self.store.is_some() {
             for s in list {
                 if let Update::Notified { notification } = &s.update {
                     self.outbox.notifications.push(notification.clone());

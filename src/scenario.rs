@@ -107,22 +107,15 @@ impl Entry {
                     out.push_str("\n    | ");
                     out.push_str(s);
                 };
-                match n.channel {
-                    crate::rules::Channel::Email => {
-                        line(&format!("to {}", n.address));
-                        n.message.email.iter().flat_map(|b| b.lines()).for_each(&mut line);
-                    }
-                    crate::rules::Channel::Sms => {
-                        line(&format!("to {}", n.address));
-                        if let Some(sms) = &n.message.sms {
-                            sms.body.lines().for_each(&mut line);
-                            line(&format!(
-                                "({} characters, {} segment(s), {})",
-                                sms.length, sms.segments, sms.encoding
-                            ));
-                        }
-                    }
-                    crate::rules::Channel::Webhook => {}
+                if n.channel != crate::rules::Channel::Webhook {
+                    line(&format!("to {}", n.address));
+                }
+                if n.channel == crate::rules::Channel::Email {
+                    n.message.email.iter().flat_map(|b| b.lines()).for_each(&mut line);
+                }
+                if let Some(sms) = n.message.sms.as_ref().filter(|_| n.channel == crate::rules::Channel::Sms) {
+                    sms.body.lines().for_each(&mut line);
+                    line(&format!("({} characters, {} segment(s), {})", sms.length, sms.segments, sms.encoding));
                 }
                 out
             }

@@ -109,15 +109,19 @@ impl Sources {
             return Err(fail(&dir_name, "no .lua rule files in the scripts folder".into()));
         }
         let mut found = Vec::new();
-        module_files(dir, "", &mut found).map_err(unreadable)?;
-        for (name, path) in found {
-            let (rel, text) = read(&path)?;
-            sources.modules.push((name, rel, text));
-        }
-        let mut found = Vec::new();
-        data_files(dir, &mut found).map_err(unreadable)?;
+        files_under(dir, &mut found).map_err(unreadable)?;
         for path in found {
-            sources.files.push(read(&path)?);
+            let rel = path.strip_prefix(dir).unwrap_or(&path);
+            let has = |ext: &str| path.extension().is_some_and(|x| x.eq_ignore_ascii_case(ext));
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            if has("lua") && rel.parent().is_some_and(|p| !p.as_os_str().is_empty()) && !stem.ends_with("_test") {
+                // `lib/util.lua` is the module `lib.util`.
+                let name = rel.with_extension("").to_string_lossy().replace(std::path::MAIN_SEPARATOR, ".");
+                let (rel, text) = read(&path)?;
+                sources.modules.push((name, rel, text));
+            } else if has("ics") {
+                sources.files.push(read(&path)?);
+            }
         }
         Ok(sources)
     }
@@ -134,29 +138,14 @@ fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Module files in subfolders, as (`lib.util`, `lib/util.lua`).
-fn module_files(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for path in entries {
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-        if path.is_dir() {
-            module_files(&path, &format!("{prefix}{name}."), out)?;
-        } else if !prefix.is_empty() && path.extension().is_some_and(|x| x == "lua") && !name.ends_with("_test") {
-            out.push((format!("{prefix}{name}"), path));
-        }
-    }
-    Ok(())
-}
-
-/// Calendar files anywhere in the folder, by path.
-fn data_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Every file under `dir`, subfolders included, in name order within each folder.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            data_files(&path, out)?;
-        } else if path.extension().is_some_and(|x| x.eq_ignore_ascii_case("ics")) {
+            files_under(&path, out)?;
+        } else {
             out.push(path);
         }
     }
