@@ -122,7 +122,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("`{id}` is not used; it can be removed");
             }
             for u in users {
-                println!("{}:{}: {} `{}` uses `{id}`", dir.join(&u.file).display(), u.line.unwrap_or(0), u.kind, u.id);
+                let at = format!("{}:{}", dir.join(&u.file).display(), u.line.unwrap_or(0));
+                println!("{at}: {} `{}` uses {} `{id}`", u.kind, u.id, u.uses);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -182,6 +182,8 @@ pub struct User {
     /// `queue`, `standby rule`.
     pub kind: &'static str,
     pub id: String,
+    /// What it uses the id as: `template`, `standby rule` or `schedule`.
+    pub uses: &'static str,
     pub file: String,
     pub line: Option<u32>,
 }
@@ -309,22 +311,21 @@ impl RuleSet {
 
     /// Every definition that uses the template, standby rule or schedule `id`.
     pub fn users_of(&self, id: &str) -> Vec<User> {
-        let user =
-            |kind, id: &str, at: &Location| User { kind, id: id.to_string(), file: at.file.clone(), line: at.line };
-        let mut out: Vec<User> = self
-            .queues
-            .iter()
-            .filter(|q| q.standby.iter().any(|s| s == id))
-            .map(|q| user("queue", &q.id, &q.at))
-            .collect();
-        out.extend(
-            self.standby
-                .values()
-                .filter(|r| {
-                    r.template == id || r.clearing.as_deref() == Some(id) || r.notify == Recipients::Schedule(id.into())
-                })
-                .map(|r| user("standby rule", &r.id, &r.at)),
-        );
+        let mut out = Vec::new();
+        let mut add = |kind, user: &str, at: &Location, uses| {
+            out.push(User { kind, id: user.to_string(), uses, file: at.file.clone(), line: at.line })
+        };
+        for q in self.queues.iter().filter(|q| q.standby.iter().any(|s| s == id)) {
+            add("queue", &q.id, &q.at, "standby rule");
+        }
+        for r in self.standby.values() {
+            if r.template == id || r.clearing.as_deref() == Some(id) {
+                add("standby rule", &r.id, &r.at, "template");
+            }
+            if r.notify == Recipients::Schedule(id.into()) {
+                add("standby rule", &r.id, &r.at, "schedule");
+            }
+        }
         out
     }
 
@@ -583,9 +584,9 @@ impl Draft {
             }
         }
 
-        // References to things that are not defined, gathered so each diagnostic can name every
-        // place that uses the missing definition (the seed's "used by" list).
-        let mut missing: BTreeMap<(&'static str, String), Vec<(String, Location)>> = BTreeMap::new();
+        // References to things that are not defined, reported at the end with every place that
+        // uses them (the seed's "used by" list), found the way "where used" finds them.
+        let mut missing: std::collections::BTreeSet<(&'static str, String)> = Default::default();
         for rule in std::mem::take(&mut self.standby) {
             let r = rule.id.clone();
             let check_unit = |this: &mut Draft, what: &str, id: &str, unit: &str| {
@@ -601,10 +602,7 @@ impl Draft {
             {
                 let Some(template) = template else { continue };
                 let Some(def) = templates.get(template) else {
-                    missing
-                        .entry(("template", template.clone()))
-                        .or_default()
-                        .push((format!("standby rule `{r}`"), rule.at.clone()));
+                    missing.insert(("template", template.clone()));
                     continue;
                 };
                 check_unit(self, "template", template, &def.unit);
@@ -639,11 +637,10 @@ impl Draft {
                     }
                 }
                 Recipients::Schedule(s) => match rules.schedules.get(s) {
-                    None => missing
-                        .entry(("schedule", s.clone()))
-                        .or_default()
-                        .push((format!("standby rule `{r}`"), rule.at.clone())),
-                    Some(def) => check_unit(self, "schedule", s, &def.unit.clone()),
+                    None => {
+                        missing.insert(("schedule", s.clone()));
+                    }
+                    Some(def) => check_unit(self, "schedule", s, &def.unit),
                 },
                 Recipients::FailedRecipient if rule.on.iter().any(|e| e != "delivery_failed") => self.problem(
                     &rule.at,
@@ -669,10 +666,9 @@ impl Draft {
         for q in &rules.queues {
             for s in &q.standby {
                 match rules.standby.get(s) {
-                    None => missing
-                        .entry(("standby rule", s.clone()))
-                        .or_default()
-                        .push((format!("queue `{}`", q.id), q.at.clone())),
+                    None => {
+                        missing.insert(("standby rule", s.clone()));
+                    }
                     Some(rule) if rule.unit != q.unit => self.problem(
                         &q.at,
                         format!("queue `{}` (unit `{}`) uses standby rule `{s}` of unit `{}`", q.id, q.unit, rule.unit),
@@ -681,13 +677,19 @@ impl Draft {
                 }
             }
         }
-        for ((what, id), users) in missing {
+        for (what, id) in missing {
+            let users: Vec<User> = rules.users_of(&id).into_iter().filter(|u| u.uses == what).collect();
             let places: Vec<String> =
-                users.iter().map(|(user, at)| format!("{user} at {}:{}", at.file, at.line.unwrap_or(0))).collect();
-            for (user, at) in &users {
+                users.iter().map(|u| format!("{} `{}` at {}:{}", u.kind, u.id, u.file, u.line.unwrap_or(0))).collect();
+            for u in &users {
                 self.problem(
-                    at,
-                    format!("{user} uses {what} `{id}`, which is not defined (used by: {})", places.join(", ")),
+                    &Location { file: u.file.clone(), line: u.line },
+                    format!(
+                        "{} `{}` uses {what} `{id}`, which is not defined (used by: {})",
+                        u.kind,
+                        u.id,
+                        places.join(", ")
+                    ),
                 );
             }
         }
