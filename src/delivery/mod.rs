@@ -218,24 +218,16 @@ impl Deliverer {
                         .unwrap_or_else(|| at + Duration(self.config.backoff(n.id, entry.attempts).as_millis() as i64)),
                 ),
             };
+            let what = format!("notification {} ({} to {})", n.id, n.channel.as_str(), n.address);
+            let tried = entry.attempts + 1;
             match (&outcome, retry_at) {
-                (Outcome::Sent { detail, .. }, _) => {
-                    println!("notification {} ({} to {}): {detail}", n.id, n.channel.as_str(), n.address)
+                (Outcome::Sent { detail, .. }, _) => println!("{what}: {detail}"),
+                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, Some(t)) => {
+                    eprintln!("{what}: attempt {tried} failed: {error}; next attempt at {t}")
                 }
-                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, Some(t)) => eprintln!(
-                    "notification {} ({} to {}): attempt {} failed: {error}; next attempt at {t}",
-                    n.id,
-                    n.channel.as_str(),
-                    n.address,
-                    entry.attempts + 1
-                ),
-                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, None) => eprintln!(
-                    "notification {} ({} to {}): dead after {} attempt(s): {error}",
-                    n.id,
-                    n.channel.as_str(),
-                    n.address,
-                    entry.attempts + 1
-                ),
+                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, None) => {
+                    eprintln!("{what}: dead after {tried} attempt(s): {error}")
+                }
             }
             if let Err(e) = self.log.record(n.id, at, &outcome, retry_at) {
                 eprintln!("notifications: cannot record the outcome of {}: {e}", n.id);

@@ -204,6 +204,18 @@ impl Scripts {
         self.lua.used_memory()
     }
 
+    /// Runs a call into scripts under the per-call limits: memory on top of what the VM holds
+    /// now (the view tables are the host's), and the CPU budget.
+    fn limited<R>(&self, call: impl FnOnce() -> mlua::Result<R>) -> mlua::Result<R> {
+        let base = self.lua.used_memory();
+        let _ = self.lua.set_memory_limit(base + self.limits.memory);
+        sandbox::arm(self.limits.cpu_per_call);
+        let result = call();
+        sandbox::disarm();
+        let _ = self.lua.set_memory_limit(0);
+        result
+    }
+
     /// Custom events scripts raised since the last call, as (conversation, name).
     pub fn take_raised(&self) -> Vec<(String, String)> {
         self.lua.app_data_mut::<super::standby::Raised>().map(|mut r| std::mem::take(&mut r.0)).unwrap_or_default()
@@ -214,13 +226,7 @@ impl Scripts {
     pub fn recipients(&self, rule: &str, event: &serde_json::Value) -> Result<Vec<String>, String> {
         let f = self.recipients.get(rule).ok_or_else(|| format!("standby rule `{rule}` has no notify function"))?;
         let arg = super::fields::from_json(&self.lua, event).map_err(|e| e.to_string())?;
-        let base = self.lua.used_memory();
-        let _ = self.lua.set_memory_limit(base + self.limits.memory);
-        sandbox::arm(self.limits.cpu_per_call);
-        let result = f.call::<LuaValue>(arg);
-        sandbox::disarm();
-        let _ = self.lua.set_memory_limit(0);
-        let value = result.map_err(|e| {
+        let value = self.limited(|| f.call::<LuaValue>(arg)).map_err(|e| {
             let _ = self.lua.gc_collect();
             super::diagnostic_from_error(&e, rule).to_string()
         })?;
@@ -548,12 +554,9 @@ impl Scripts {
         };
         setup(view).map_err(|e| fail(format!("could not prepare the policy call: {e}")))?;
 
-        let base = self.lua.used_memory();
-        let _ = self.lua.set_memory_limit(base + self.limits.memory);
-        sandbox::arm(self.limits.cpu_per_call);
-        let result = self.call.call::<(LuaValue, LuaValue, LuaValue, LuaValue, i64)>((policy, &ctx, now.as_secs_f64()));
-        sandbox::disarm();
-        let _ = self.lua.set_memory_limit(0);
+        let result = self.limited(|| {
+            self.call.call::<(LuaValue, LuaValue, LuaValue, LuaValue, i64)>((policy, &ctx, now.as_secs_f64()))
+        });
         if as_fallback {
             let _ = ctx.raw_set(&self.keys.options, &self.queues[queue as usize].options);
         }
