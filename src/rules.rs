@@ -648,10 +648,14 @@ impl Draft {
                 ),
                 Recipients::FailedRecipient | Recipients::Function => {}
             }
-            if rules.standby.contains_key(&r) {
-                self.problem(&rule.at, format!("standby rule `{r}` is already defined"));
-            } else {
-                rules.standby.insert(r, rule);
+            match rules.standby.entry(r) {
+                std::collections::btree_map::Entry::Occupied(e) => {
+                    let message = format!("standby rule `{}` is already defined", e.key());
+                    self.problem(&rule.at, message);
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(rule);
+                }
             }
         }
         // A template no rule uses yet is still checked, against every parameter a message can have.

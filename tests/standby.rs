@@ -67,7 +67,7 @@ impl Smtp {
                 out.push(Mail::parse(&std::fs::read_to_string(e.path()).unwrap()));
             }
         }
-        out.sort_by(|a, b| a.header("message-id").cmp(&b.header("message-id")));
+        out.sort_by(|a, b| a.header("message-id").cmp(b.header("message-id")));
         out
     }
 
@@ -133,11 +133,14 @@ struct Sms {
     at: Instant,
 }
 
+/// Per word: the statuses to answer with, and a Retry-After in seconds.
+type Script = BTreeMap<String, VecDeque<(u16, Option<u64>)>>;
+
 #[derive(Clone, Default)]
 struct Twilio {
     received: Arc<Mutex<Vec<Sms>>>,
     /// Answers to give, per word found in the body (a conversation id): status and Retry-After.
-    script: Arc<Mutex<BTreeMap<String, VecDeque<(u16, Option<u64>)>>>>,
+    script: Arc<Mutex<Script>>,
 }
 
 async fn twilio_messages(
@@ -502,7 +505,7 @@ async fn files_by_default_and_the_standby_api() {
     let files =
         || std::fs::read_dir(&outbox).map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>()).unwrap_or_default();
     until("an .eml and a .json file", || {
-        files().iter().filter(|p| !p.extension().is_some_and(|e| e == "partial")).count() == 2
+        files().iter().filter(|p| p.extension().is_none_or(|e| e != "partial")).count() == 2
     })
     .await;
     let eml = files().into_iter().find(|p| p.extension().is_some_and(|e| e == "eml")).unwrap();
