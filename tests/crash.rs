@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{fixture, Scratch};
+use common::{fixture, spawn, Scratch};
 use futures_util::StreamExt;
 use reqwest::{Client, StatusCode};
 use rota::time::Timestamp;
@@ -20,28 +19,6 @@ const TOKEN: &str = "crash-test";
 const CYCLES: usize = 20;
 const MAX_WAIT_MS: i64 = 3000; // north_line's max_wait
 const OFFER_TIMEOUT_MS: i64 = 1000; // its round_robin timeout
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-/// Starts `rota serve` and waits for the line that says where it listens.
-fn spawn(config: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rota"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("rota serve starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a first line").unwrap();
-    let base = first.strip_prefix("rota listening on ").unwrap_or_else(|| panic!("unexpected: {first}")).to_string();
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
 
 fn at(v: &Value) -> Timestamp {
     Timestamp::parse_rfc3339(v.as_str().unwrap_or_else(|| panic!("a time: {v}"))).unwrap()

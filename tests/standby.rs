@@ -563,3 +563,126 @@ async fn files_by_default_and_the_standby_api() {
     assert_eq!(raised.status().as_u16(), 200);
     rota.stop().await;
 }
+
+const OUTAGE_SCRIPTS: &[(&str, &str)] = &[(
+    "rules.lua",
+    r#"
+agents.define { id = "duty", name = "Duty", email = "duty@example.com", time_zone = "UTC" }
+queues.define { id = "q", agents = { "duty" }, policy = "longest_idle", standby = "hung_up" }
+templates.define { id = "hung_up", subject = "{{ conversation.id }} hung up", email = "<p>{{ conversation.id }} gave up.</p>" }
+standby.define { id = "hung_up", on = "abandoned", notify = { agents = { "duty" } }, channels = "email", template = "hung_up" }
+"#,
+)];
+
+/// The SMTP server goes down while callers keep hanging up, and `rota serve` is killed twice
+/// during the outage and once more while it catches up. Once both are back, every caller's email
+/// has arrived, and where one arrived twice (sent, then killed before the send was recorded)
+/// both copies carry the same Message-ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smtp_outage_and_kills_lose_no_email_and_resends_are_recognisable() {
+    let scratch = Scratch::new(OUTAGE_SCRIPTS);
+    let (port, maildir) = (free_port(), scratch.0.join("maildir"));
+    let config = scratch.0.join("rota.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndb = {db:?}\nscripts = {scripts:?}\n[[tokens]]\ntoken = \"t\"\nunits = [\"*\"]\n\
+             [email]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"Rota <rota@example.com>\"\ntimeout_ms = 1000\n\
+             [notify]\nfirst_retry_ms = 50\nmax_retry_ms = 300\nmax_attempts = 10000\n",
+            db = scratch.0.join("rota.db").display().to_string(),
+            scripts = scratch.0.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let hang_up = |base: String, id: String| {
+        let client = client.clone();
+        async move {
+            let body = serde_json::json!({ "id": id, "queue": "q" });
+            let created = client.post(format!("{base}/v1/conversations")).bearer_auth("t").json(&body).send().await;
+            assert_eq!(created.unwrap().status().as_u16(), 201, "{id} created");
+            let url = format!("{base}/v1/conversations/{id}/abandon");
+            let abandoned = client.post(url).bearer_auth("t").send().await.unwrap();
+            assert_eq!(abandoned.status().as_u16(), 200, "{id} abandoned");
+        }
+    };
+    let notifications = |base: String| {
+        let client = client.clone();
+        async move {
+            let url = format!("{base}/v1/notifications?limit=1000");
+            let v: serde_json::Value = client.get(url).bearer_auth("t").send().await.unwrap().json().await.unwrap();
+            v["notifications"].as_array().unwrap().clone()
+        }
+    };
+    let tried_and_failed = |list: &[serde_json::Value], id: &str| {
+        list.iter().any(|n| n["conversation"] == id && n["status"] == "pending" && n["attempts"].as_u64() >= Some(1))
+    };
+    let kill = |mut server: common::Server| {
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+    };
+
+    // Up: the first three arrive.
+    let smtp = Smtp::start(&maildir, port);
+    let server = common::spawn(&config);
+    for k in 1..=3 {
+        hang_up(server.base.clone(), format!("c{k}")).await;
+    }
+    until("the first three emails", || smtp.mails().len() == 3).await;
+
+    // The mail server goes down; six more callers hang up, their emails fail, and rota is killed.
+    drop(smtp);
+    for k in 4..=9 {
+        hang_up(server.base.clone(), format!("c{k}")).await;
+    }
+    let mut list = Vec::new();
+    let deadline = Instant::now() + StdDuration::from_secs(30);
+    while !tried_and_failed(&list, "c9") {
+        assert!(Instant::now() < deadline, "c9's email was never tried: {list:?}");
+        list = notifications(server.base.clone()).await;
+    }
+    kill(server);
+
+    // Restarted during the outage: three more, then killed again.
+    let server = common::spawn(&config);
+    for k in 10..=12 {
+        hang_up(server.base.clone(), format!("c{k}")).await;
+    }
+    let deadline = Instant::now() + StdDuration::from_secs(30);
+    while !tried_and_failed(&list, "c12") {
+        assert!(Instant::now() < deadline, "c12's email was never tried: {list:?}");
+        list = notifications(server.base.clone()).await;
+    }
+    kill(server);
+
+    // The mail server is back; rota is killed again while it catches up.
+    let smtp = Smtp::start(&maildir, port);
+    let server = common::spawn(&config);
+    for k in 13..=16 {
+        hang_up(server.base.clone(), format!("c{k}")).await;
+    }
+    until("some of the backlog delivered", || smtp.mails().len() > 3).await;
+    kill(server);
+
+    let server = common::spawn(&config);
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    loop {
+        let list = notifications(server.base.clone()).await;
+        if list.len() == 16 && list.iter().all(|n| n["status"] == "sent") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all sent: {list:?}");
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    let mut ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for mail in smtp.mails() {
+        let subject = mail.header("subject");
+        let conversation = subject.strip_suffix(" hung up").unwrap_or_else(|| panic!("unexpected mail: {subject}"));
+        ids.entry(conversation.to_string()).or_default().push(mail.header("message-id").to_string());
+    }
+    assert_eq!(ids.len(), 16, "one caller's email is missing: {ids:?}");
+    for (conversation, copies) in &ids {
+        assert!(copies.iter().all(|id| id == &copies[0]), "{conversation} arrived as different messages: {copies:?}");
+    }
+    kill(server);
+}

@@ -3,9 +3,11 @@
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
+use std::sync::OnceLock;
 
 use super::files::Folder;
 use crate::notification::{Notification, Outcome};
@@ -52,7 +54,14 @@ fn default_timeout() -> u64 {
 }
 
 pub(super) enum Sender {
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox, shown: String },
+    Smtp {
+        builder: AsyncSmtpTransportBuilder,
+        /// Built on the first send, so inside the deliverer's runtime: lettre's connection pool
+        /// keeps a task on the runtime it is made in (and panics when made outside one).
+        transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
+        from: Mailbox,
+        shown: String,
+    },
     Files(Folder),
 }
 
@@ -78,8 +87,9 @@ impl Sender {
             (None, None) => {}
             _ => return Err("email: give both `username` and `password`, or neither".into()),
         }
-        let shown = format!("smtp://{}:{} ({:?})", c.host, c.port.map_or("default".into(), |p| p.to_string()), c.tls);
-        Ok(Sender::Smtp { transport: builder.build(), from, shown })
+        let port = c.port.map_or("default".into(), |p| p.to_string());
+        let shown = format!("smtp://{}:{port} (tls: {})", c.host, format!("{:?}", c.tls).to_lowercase());
+        Ok(Sender::Smtp { builder, transport: OnceLock::new(), from, shown })
     }
 
     pub(super) fn describe(&self) -> String {
@@ -102,15 +112,17 @@ impl Sender {
         };
         match self {
             Sender::Files(folder) => folder.write(n, "eml", &message.formatted()),
-            Sender::Smtp { transport, .. } => match transport.send(message).await {
-                Ok(response) => Outcome::Sent {
-                    provider_id: response.message().next().map(str::to_string),
-                    detail: format!("accepted by the SMTP server ({})", response.code()),
-                },
-                Err(e) if e.is_permanent() => Outcome::Permanent { error: format!("SMTP: {e}") },
-                // 4xx replies, timeouts, refused connections: the server may take it later.
-                Err(e) => Outcome::Transient { error: format!("SMTP: {e}"), retry_at: None },
-            },
+            Sender::Smtp { builder, transport, .. } => {
+                match transport.get_or_init(|| builder.clone().build()).send(message).await {
+                    Ok(response) => Outcome::Sent {
+                        provider_id: response.message().next().map(str::to_string),
+                        detail: format!("accepted by the SMTP server ({})", response.code()),
+                    },
+                    Err(e) if e.is_permanent() => Outcome::Permanent { error: format!("SMTP: {e}") },
+                    // 4xx replies, timeouts, refused connections: the server may take it later.
+                    Err(e) => Outcome::Transient { error: format!("SMTP: {e}"), retry_at: None },
+                }
+            }
         }
     }
 }
