@@ -3,11 +3,12 @@
 //! Each VEVENT is one duty period: its attendee (by email or name) or else its summary names the
 //! agent. Recurrences (RRULE with EXDATE exceptions; moved instances as RECURRENCE-ID events) are
 //! expanded with the `rrule` crate in the event's own zone, so a weekly 09:00 duty stays at 09:00
-//! across DST. Windows zone names (`W. Europe Standard Time`) are mapped to IANA ones.
+//! across DST. Windows zone names (`W. Europe Standard Time`) are mapped to IANA ones; floating
+//! times and all-day dates are read in the schedule's own zone.
 
 use std::str::FromStr;
 
-use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 use icalendar::parser::{read_calendar, unfold, Component, Property};
 use rrule::RRuleSet;
@@ -40,11 +41,17 @@ const MAX_OCCURRENCES: usize = 10_000;
 
 impl Calendar {
     /// Parses an .ics file. `agent` maps what an event names (an email, a name, an id) to an
-    /// agent id. Errors are (line, message) pairs; an event naming no known agent is one.
-    pub fn parse(text: &str, agent: impl Fn(&str) -> Option<String>) -> Result<Calendar, Vec<(Option<u32>, String)>> {
+    /// agent id; `floating` is the zone of times without one (the schedule's). Errors are (line,
+    /// message) pairs; an event naming no known agent is one.
+    pub fn parse(
+        text: &str,
+        floating: Tz,
+        agent: impl Fn(&str) -> Option<String>,
+    ) -> Result<Calendar, Vec<(Option<u32>, String)>> {
         let unfolded = unfold(text);
         let parsed = read_calendar(&unfolded).map_err(|e| vec![(None, format!("not an iCalendar file: {e}"))])?;
-        let lines: Vec<u32> = unfolded
+        // Counted in the file as written: folded lines would shift the count in `unfolded`.
+        let lines: Vec<u32> = text
             .lines()
             .enumerate()
             .filter(|(_, l)| l.trim().eq_ignore_ascii_case("BEGIN:VEVENT"))
@@ -55,7 +62,7 @@ impl Calendar {
         let mut moved: Vec<(String, Timestamp)> = Vec::new();
         for c in &vevents {
             if let (Some(uid), Some(rid)) = (c.find_prop("UID"), c.find_prop("RECURRENCE-ID")) {
-                if let Ok(t) = instant(rid) {
+                if let Ok(t) = instant(rid, floating) {
                     moved.push((uid.val.to_string(), t));
                 }
             }
@@ -67,7 +74,7 @@ impl Calendar {
             if c.find_prop("STATUS").is_some_and(|s| s.val.as_str().eq_ignore_ascii_case("CANCELLED")) {
                 continue;
             }
-            match event(c, &moved, &agent) {
+            match event(c, floating, &moved, &agent) {
                 Ok(e) => events.push(e),
                 Err(e) => problems.push((Some(line), e)),
             }
@@ -119,14 +126,15 @@ impl DutyEvent {
 
 fn event(
     c: &Component,
+    floating: Tz,
     moved: &[(String, Timestamp)],
     agent: &impl Fn(&str) -> Option<String>,
 ) -> Result<DutyEvent, String> {
     let summary = c.find_prop("SUMMARY").map(|p| p.val.to_string()).unwrap_or_default();
     let dtstart = c.find_prop("DTSTART").ok_or("event has no DTSTART")?;
-    let start = instant(dtstart)?;
+    let start = instant(dtstart, floating)?;
     let length_ms = match (c.find_prop("DTEND"), c.find_prop("DURATION")) {
-        (Some(end), _) => instant(end)?.0 - start.0,
+        (Some(end), _) => instant(end, floating)?.0 - start.0,
         (None, Some(d)) => iso_duration(d.val.as_str())?,
         (None, None) if is_date(dtstart) => 86_400_000,
         (None, None) => return Err(format!("event `{summary}` has neither DTEND nor DURATION")),
@@ -156,14 +164,14 @@ fn event(
     let starts = if rrules.is_empty() || c.find_prop("RECURRENCE-ID").is_some() {
         Occurrences::Once(start)
     } else {
-        let mut text = format!("DTSTART{}", rrule_time(dtstart)?);
+        let mut text = format!("DTSTART{}", rrule_time(dtstart, floating)?);
         for r in &rrules {
             text.push_str(&format!("\nRRULE:{}", r.val));
         }
         for p in c.properties.iter().filter(|p| p.name == "EXDATE") {
             for value in p.val.as_str().split(',') {
                 let one = Property { name: p.name.clone(), val: value.into(), params: p.params.clone() };
-                text.push_str(&format!("\nEXDATE{}", rrule_time(&one)?));
+                text.push_str(&format!("\nEXDATE{}", rrule_time(&one, floating)?));
             }
         }
         for (_, t) in moved.iter().filter(|(u, _)| Some(u) == uid.as_ref()) {
@@ -184,20 +192,25 @@ fn is_date(p: &Property) -> bool {
     param(p, "VALUE").is_some_and(|v| v.eq_ignore_ascii_case("DATE")) || p.val.as_str().len() == 8
 }
 
-/// The zone a property's TZID names: IANA, or a Windows name as Outlook writes them.
-fn zone(p: &Property) -> Result<Option<Tz>, String> {
-    let Some(tzid) = param(p, "TZID") else { return Ok(None) };
+/// The zone a value is in: UTC when it ends in `Z`, else the zone its TZID names (IANA, or a
+/// Windows name as Outlook writes them), else `floating`.
+fn zone(p: &Property, floating: Tz) -> Result<Tz, String> {
+    if p.val.as_str().ends_with('Z') {
+        return Ok(Tz::UTC);
+    }
+    let Some(tzid) = param(p, "TZID") else { return Ok(floating) };
     let tzid = tzid.trim_matches('"');
     if let Ok(tz) = tzid.parse::<Tz>() {
-        return Ok(Some(tz));
+        return Ok(tz);
     }
     WINDOWS_ZONES
         .iter()
         .find(|(windows, _)| windows.eq_ignore_ascii_case(tzid))
-        .map(|(_, iana)| Some(iana.parse().expect("table holds IANA names")))
+        .map(|(_, iana)| iana.parse().expect("table holds IANA names"))
         .ok_or_else(|| format!("unknown time zone `{tzid}`"))
 }
 
+/// The wall-clock time a value names; a date is its midnight.
 fn local(p: &Property) -> Result<NaiveDateTime, String> {
     let v = p.val.as_str().trim_end_matches('Z');
     if is_date(p) {
@@ -208,21 +221,17 @@ fn local(p: &Property) -> Result<NaiveDateTime, String> {
     NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").map_err(|e| format!("bad date-time `{v}`: {e}"))
 }
 
-/// A DTSTART/DTEND/EXDATE value as an instant. Floating times and dates are read as UTC.
-fn instant(p: &Property) -> Result<Timestamp, String> {
-    let t = local(p)?;
-    match zone(p)? {
-        Some(tz) if !p.val.as_str().ends_with('Z') => Ok(crate::schedule::resolve(tz, t)),
-        _ => Ok(Timestamp(Utc.from_utc_datetime(&t).timestamp_millis())),
-    }
+/// A DTSTART/DTEND/EXDATE/RECURRENCE-ID value as an instant.
+fn instant(p: &Property, floating: Tz) -> Result<Timestamp, String> {
+    Ok(crate::schedule::resolve(zone(p, floating)?, local(p)?))
 }
 
 /// A time as the `rrule` crate reads it after `DTSTART`/`EXDATE`: `;TZID=Europe/Oslo:20261102T090000`.
-fn rrule_time(p: &Property) -> Result<String, String> {
-    let t = local(p)?;
-    Ok(match zone(p)? {
-        Some(tz) if !p.val.as_str().ends_with('Z') => format!(";TZID={}:{}", tz.name(), t.format("%Y%m%dT%H%M%S")),
-        _ => format!(":{}", t.format("%Y%m%dT%H%M%SZ")),
+fn rrule_time(p: &Property, floating: Tz) -> Result<String, String> {
+    let (tz, t) = (zone(p, floating)?, local(p)?);
+    Ok(match tz {
+        Tz::UTC => format!(":{}", t.format("%Y%m%dT%H%M%SZ")),
+        _ => format!(";TZID={}:{}", tz.name(), t.format("%Y%m%dT%H%M%S")),
     })
 }
 

@@ -559,7 +559,7 @@ impl Draft {
                     );
                     continue;
                 };
-                match crate::calendar::Calendar::parse(text, agent_named) {
+                match crate::calendar::Calendar::parse(text, draft.def.zone, agent_named) {
                     Ok(c) => draft.def.layers.push(crate::schedule::Layer::Calendar(c)),
                     Err(problems) => {
                         for (line, message) in problems {
