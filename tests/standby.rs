@@ -19,7 +19,7 @@ use axum::routing::post;
 use axum::Router;
 use common::{fixture, Scratch};
 use rota::conversation::{NewConversation, Party};
-use rota::delivery::{EmailConfig, NotifyConfig, Senders, SmsConfig, Tls};
+use rota::delivery::{EmailConfig, NotifyConfig, Senders, SmsConfig, Tls, WebhookChannelConfig};
 use rota::notification::{Filter, Status};
 use rota::runtime::{Builder, Handle};
 use rota::store::SqliteStore;
@@ -248,12 +248,13 @@ fn start_rota(
     db: &Path,
     email: Option<EmailConfig>,
     sms: Option<SmsConfig>,
+    webhook: Option<WebhookChannelConfig>,
     notify: NotifyConfig,
 ) -> Rota {
     let clock = VirtualClock::starting_at(at("2026-11-23T13:00:00Z"));
     let handle = Builder::new(scripts).clock(clock).store(SqliteStore::open(db).unwrap()).start().unwrap();
     let handle = Arc::new(handle);
-    let senders = Senders::new(email.as_ref(), sms.as_ref(), None, &notify).unwrap();
+    let senders = Senders::new(email.as_ref(), sms.as_ref(), webhook.as_ref(), &notify).unwrap();
     let (stop, stopped) = watch::channel(false);
     let deliverer =
         rota::delivery::spawn(handle.take_notifications().unwrap(), senders, notify, handle.clone(), stopped).unwrap();
@@ -321,6 +322,7 @@ async fn lucs_story_arrives_by_email_and_sms() {
         &scratch.0.join("rota.db"),
         Some(smtp.config()),
         Some(twilio_config(port)),
+        None,
         notify_config(&scratch.0),
     );
     rota.ready("pia").await;
@@ -409,8 +411,14 @@ async fn sms_retries_dead_letters_and_falls_back_to_email() {
         script.insert("c3 ".into(), VecDeque::from([(400, None)]));
     }
     let notify = NotifyConfig { max_attempts: 3, ..notify_config(&scratch.0) };
-    let rota =
-        start_rota(&scratch.0, &scratch.0.join("rota.db"), Some(smtp.config()), Some(twilio_config(port)), notify);
+    let rota = start_rota(
+        &scratch.0,
+        &scratch.0.join("rota.db"),
+        Some(smtp.config()),
+        Some(twilio_config(port)),
+        None,
+        notify,
+    );
     rota.ready("ola").await;
     for c in ["c1", "c2", "c3"] {
         rota.submit(call(c, "q", "", "+4799999999")).await;
@@ -463,6 +471,175 @@ async fn sms_retries_dead_letters_and_falls_back_to_email() {
     rota.stop().await;
 }
 
+const JSON_SCRIPTS: &[(&str, &str)] = &[(
+    "rules.lua",
+    r#"
+agents.define { id = "ola", name = "Ola" }
+agents.define { id = "duty", name = "Duty", phone = "+4722222222", time_zone = "UTC" }
+agents.define { id = "boss", name = "Boss", phone = "+4733333333", time_zone = "UTC" }
+queues.define { id = "q", agents = { "ola" }, policy = "longest_idle", standby = "left" }
+templates.define { id = "left", subject = "{{ conversation.id }} left", sms = "{{ conversation.id }} left after {{ conversation.waited | duration }}" }
+standby.define { id = "left", on = "abandoned", notify = { agents = { "duty", "boss" } }, channels = { "sms", "webhook" }, template = "left" }
+"#,
+)];
+
+/// What the JSON SMS provider and the webhook receiver were sent: (headers, body).
+type Seen = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+
+/// A generic JSON SMS provider that answers 200 either way and says in the body whether it took
+/// the message (it refuses the boss's number), and a webhook receiver.
+async fn start_json_receivers() -> (u16, Seen, Seen) {
+    let (sms, hook): (Seen, Seen) = Default::default();
+    let (sms_seen, hook_seen) = (sms.clone(), hook.clone());
+    let app = Router::new()
+        .route(
+            "/sms",
+            post(move |headers: HeaderMap, body: String| async move {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let refused = v["to"] == "+4733333333";
+                sms_seen.lock().unwrap().push((headers, body));
+                let answer = if refused {
+                    serde_json::json!({ "result": { "status": "rejected" }, "message": "number blocked" })
+                } else {
+                    serde_json::json!({ "result": { "status": "ok" }, "id": format!("m-{}", v["to"].as_str().unwrap()) })
+                };
+                axum::Json(answer)
+            }),
+        )
+        .route(
+            "/hook",
+            post(move |headers: HeaderMap, body: String| async move {
+                hook_seen.lock().unwrap().push((headers, body));
+                StatusCode::NO_CONTENT
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, sms, hook)
+}
+
+/// The generic JSON SMS channel judges success from the body as well as the status; the
+/// `webhook` channel posts each notification, signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_sms_is_judged_by_its_body_and_the_webhook_channel_posts_signed() {
+    let scratch = Scratch::new(JSON_SCRIPTS);
+    let (port, sms, hook) = start_json_receivers().await;
+    let json_sms = SmsConfig::Json {
+        url: format!("http://127.0.0.1:{port}/sms"),
+        from: Some("Rota".into()),
+        token: Some("sms-token".into()),
+        success_path: Some("result.status".into()),
+        success_value: Some(serde_json::json!("ok")),
+        timeout_ms: Some(2000),
+    };
+    let secret = "sixteen-chars-or-more";
+    let webhook = WebhookChannelConfig {
+        url: format!("http://127.0.0.1:{port}/hook"),
+        secret: Some(secret.into()),
+        timeout_ms: Some(2000),
+    };
+    let rota = start_rota(
+        &scratch.0,
+        &scratch.0.join("rota.db"),
+        None,
+        Some(json_sms),
+        Some(webhook),
+        notify_config(&scratch.0),
+    );
+    rota.ready("ola").await;
+    rota.submit(call("c1", "q", "", "+4799999999")).await;
+    rota.handle.advance(Duration::from_secs(4)).await.unwrap();
+    rota.submit(Input::Abandon { conversation: "c1".into() }).await;
+
+    until("the duty SMS sent, the boss SMS dead, both webhooks sent", || {
+        let done = |status: &str| rota.entries(Filter { status: Some(status.into()), ..Filter::default() });
+        done("sent").len() == 3 && done("dead").len() == 1
+    })
+    .await;
+    let entries = rota.entries(Filter::default());
+    let sms_to = |who: &str| {
+        entries.iter().find(|e| e.notification.recipient == who && e.notification.channel == rota::rules::Channel::Sms)
+    };
+    let duty = sms_to("duty").unwrap();
+    assert_eq!(duty.provider_id.as_deref(), Some("m-+4722222222"), "the provider's id from the body is stored");
+    let boss = sms_to("boss").unwrap();
+    assert_eq!(boss.attempts, 1, "a refusal in the body is permanent");
+    assert!(
+        boss.last_error.as_deref().unwrap().contains(r#"the provider answered "rejected" at `result.status`"#),
+        "{boss:?}"
+    );
+
+    let sms: Vec<(HeaderMap, serde_json::Value)> =
+        sms.lock().unwrap().iter().map(|(h, b)| (h.clone(), serde_json::from_str(b).unwrap())).collect();
+    let (headers, body) = sms.iter().find(|(_, b)| b["to"] == "+4722222222").unwrap();
+    assert_eq!(headers["authorization"], "Bearer sms-token");
+    assert_eq!((body["from"].as_str(), body["body"].as_str()), (Some("Rota"), Some("c1 left after 4s")));
+
+    let hook = hook.lock().unwrap().clone();
+    assert_eq!(hook.len(), 2);
+    for (headers, raw) in &hook {
+        let body: serde_json::Value = serde_json::from_str(raw).unwrap();
+        assert_eq!((body["conversation"].as_str(), body["channel"].as_str()), (Some("c1"), Some("webhook")));
+        assert_eq!(headers["x-rota-notification"].to_str().unwrap(), body["id"].to_string());
+        let signature = headers["x-rota-signature"].to_str().unwrap();
+        let t: i64 = signature.strip_prefix("t=").and_then(|s| s.split(',').next()).unwrap().parse().unwrap();
+        assert_eq!(signature, rota::webhook::signature(secret, t, raw), "signed over the body as sent");
+    }
+    rota.stop().await;
+}
+
+/// Per-recipient limits: once a recipient has had `per_recipient_hour` messages by a channel,
+/// more wait (logged as `limited` and counted) instead of going out or being dropped; other
+/// recipients are not held back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_put_off_the_excess_per_recipient_and_lose_nothing() {
+    let scratch = Scratch::new(OUTAGE_SCRIPTS);
+    scratch.write(&[(
+        "more.lua",
+        r#"agents.define { id = "boss", name = "Boss", email = "boss@example.com", time_zone = "UTC" }
+standby.define { id = "boss_too", on = "abandoned", notify = { agents = { "boss" } }, channels = "email", template = "hung_up" }"#,
+    )]);
+    std::fs::write(
+        scratch.0.join("rules.lua"),
+        OUTAGE_SCRIPTS[0].1.replace(r#"standby = "hung_up""#, r#"standby = { "hung_up", "boss_too" }"#),
+    )
+    .unwrap();
+    let notify = NotifyConfig { per_recipient_hour: 2, ..notify_config(&scratch.0) };
+    let rota = start_rota(&scratch.0, &scratch.0.join("rota.db"), None, None, None, notify);
+    for k in 1..=3 {
+        let id = format!("c{k}");
+        rota.submit(call(&id, "q", "", "+4799999999")).await;
+        rota.submit(Input::Abandon { conversation: id }).await;
+    }
+    rota.submit(call("c4", "q", "", "+4799999999")).await;
+    let started = Timestamp(chrono::Utc::now().timestamp_millis());
+    rota.submit(Input::Abandon { conversation: "c4".into() }).await;
+
+    let log = rota.handle.notification_log().unwrap();
+    until("four sent, two put off for each recipient", || {
+        let limited = log.lock().unwrap().counts().unwrap().into_iter().find(|(s, _)| s == "rate_limited");
+        rota.entries(Filter { status: Some("sent".into()), ..Filter::default() }).len() == 4
+            && limited.is_some_and(|(_, n)| n == 4)
+    })
+    .await;
+    for who in ["duty", "boss"] {
+        let mine = rota.entries(Filter { recipient: Some(who.into()), ..Filter::default() });
+        assert_eq!(mine.len(), 4);
+        let sent: Vec<_> = mine.iter().filter(|e| e.status == Status::Sent).collect();
+        let waiting: Vec<_> = mine.iter().filter(|e| e.status == Status::Pending).collect();
+        assert_eq!((sent.len(), waiting.len()), (2, 2), "{who}: {mine:?}");
+        for e in waiting {
+            assert_eq!(e.attempts, 0, "being put off is not a failed attempt");
+            assert!(e.due.0 >= started.0 + 6 * 60_000 - 1000, "{who}: waits for room in the hour window: {e:?}");
+            let (_, attempts) = log.lock().unwrap().get(e.notification.id).unwrap().unwrap();
+            assert_eq!(attempts[0].outcome, "limited");
+            assert!(attempts[0].detail.starts_with(&format!("rate limit for {who} reached")), "{attempts:?}");
+        }
+    }
+    rota.stop().await;
+}
+
 #[test]
 fn lucs_example_prints_the_messages() {
     let timeline = rota::scenario::run_file(&fixture("../../examples/standby_duty.toml")).unwrap();
@@ -478,7 +655,7 @@ fn lucs_example_prints_the_messages() {
 async fn files_by_default_and_the_standby_api() {
     let scratch = Scratch::new(&[]);
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/standby");
-    let rota = start_rota(&scripts, &scratch.0.join("rota.db"), None, None, notify_config(&scratch.0));
+    let rota = start_rota(&scripts, &scratch.0.join("rota.db"), None, None, None, notify_config(&scratch.0));
     let (app, _closer) = rota::http::router(
         rota.handle.clone(),
         &rota::http::ApiConfig {

@@ -55,7 +55,7 @@ fn default_timeout() -> u64 {
 
 pub(super) enum Sender {
     Smtp {
-        builder: AsyncSmtpTransportBuilder,
+        builder: Box<AsyncSmtpTransportBuilder>,
         /// Built on the first send, so inside the deliverer's runtime: lettre's connection pool
         /// keeps a task on the runtime it is made in (and panics when made outside one).
         transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
@@ -89,7 +89,7 @@ impl Sender {
         }
         let port = c.port.map_or("default".into(), |p| p.to_string());
         let shown = format!("smtp://{}:{port} (tls: {})", c.host, format!("{:?}", c.tls).to_lowercase());
-        Ok(Sender::Smtp { builder, transport: OnceLock::new(), from, shown })
+        Ok(Sender::Smtp { builder: Box::new(builder), transport: OnceLock::new(), from, shown })
     }
 
     pub(super) fn describe(&self) -> String {
@@ -113,7 +113,7 @@ impl Sender {
         match self {
             Sender::Files(folder) => folder.write(n, "eml", &message.formatted()),
             Sender::Smtp { builder, transport, .. } => {
-                match transport.get_or_init(|| builder.clone().build()).send(message).await {
+                match transport.get_or_init(|| (**builder).clone().build()).send(message).await {
                     Ok(response) => Outcome::Sent {
                         provider_id: response.message().next().map(str::to_string),
                         detail: format!("accepted by the SMTP server ({})", response.code()),

@@ -192,9 +192,15 @@ impl Deliverer {
     }
 
     async fn deliver(&mut self, due: Vec<Entry>, now: Timestamp) {
-        let mut sending = Vec::new();
+        let mut sending: Vec<Entry> = Vec::new();
         for entry in due {
-            match self.rate_limited(&entry, now) {
+            // Sends of this batch are not in the log yet, but count against the limit.
+            let n = &entry.notification;
+            let in_batch = sending
+                .iter()
+                .filter(|e| e.notification.recipient == n.recipient && e.notification.channel == n.channel)
+                .count() as u32;
+            match self.rate_limited(&entry, in_batch, now) {
                 Some(until) => {
                     let why = format!("rate limit for {} reached; waiting", entry.notification.recipient);
                     // Not an attempt: the attempt count stays, only the due time moves.
@@ -235,8 +241,9 @@ impl Deliverer {
         }
     }
 
-    /// When a send to this recipient is allowed again, if a rate limit holds it back now.
-    fn rate_limited(&mut self, entry: &Entry, now: Timestamp) -> Option<Timestamp> {
+    /// When a send to this recipient is allowed again, if a rate limit holds it back now, with
+    /// `in_batch` more sends to them by this channel already under way.
+    fn rate_limited(&mut self, entry: &Entry, in_batch: u32, now: Timestamp) -> Option<Timestamp> {
         let n = &entry.notification;
         let hour = Duration::from_secs(3600);
         let day = Duration::from_secs(86_400);
@@ -247,7 +254,7 @@ impl Deliverer {
             }
             let since = Timestamp(now.0 - window.0);
             match self.log.sent_since(&n.recipient, n.channel.as_str(), since) {
-                Ok(count) if count >= limit => {
+                Ok(count) if count + in_batch >= limit => {
                     // Try again once a tenth of the window has passed; the oldest sends age out.
                     return Some(now + Duration(window.0 / 10));
                 }
