@@ -128,7 +128,7 @@ async fn email(n: usize) {
     // rota end to end: n notifications are made and written to the outbox first; then the
     // deliverer starts, and the clock runs until the log says every one was sent.
     let clock = VirtualClock::starting_at(Timestamp::parse_rfc3339("2026-11-23T13:00:00Z").unwrap());
-    let store = SqliteStore::open(&dir.join("rota.db")).unwrap();
+    let store = SqliteStore::open(dir.join("rota.db")).unwrap();
     let handle = Arc::new(Builder::new(&dir).clock(clock).store(store).start().unwrap());
     for k in 0..n {
         let id = format!("c{k}");
