@@ -203,7 +203,7 @@ async fn load(base: &str, tag: &str, run: StdDuration) -> (f64, f64) {
         .map(|client| {
             let (base, tag, cycles) = (base.to_string(), tag.to_string(), cycles.clone());
             tokio::spawn(async move {
-                let http = reqwest::Client::new();
+                let http = rota::outbound::client(StdDuration::from_secs(3600), None).unwrap();
                 let post =
                     |path: String, body: Value| http.post(format!("{base}{path}")).bearer_auth("t").json(&body).send();
                 let mut n = 0;

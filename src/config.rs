@@ -138,6 +138,12 @@ impl Config {
         config.db = base.join(&config.db);
         config.scripts = base.join(&config.scripts);
         config.notify.outbox_dir = base.join(&config.notify.outbox_dir);
+        let ca_files = (config.webhooks.iter_mut().map(|w| &mut w.ca_file))
+            .chain(config.sms.iter_mut().map(SmsConfig::ca_file_mut))
+            .chain(config.notify_webhook.iter_mut().map(|w| &mut w.ca_file));
+        for file in ca_files.flatten() {
+            *file = base.join(&*file);
+        }
         config.check().map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(config)
     }

@@ -19,6 +19,7 @@ pub mod http;
 pub mod input;
 pub mod notification;
 pub mod offer;
+pub mod outbound;
 pub mod outbox;
 pub mod policy;
 pub mod presence;

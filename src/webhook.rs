@@ -29,8 +29,10 @@ use crate::time::{Duration, Timestamp};
 pub struct Webhook {
     /// Its outbox channel; must be unique.
     pub name: String,
-    /// `http://` only: put a TLS-terminating proxy in front of an https receiver.
+    /// `http://` or `https://`.
     pub url: String,
+    /// PEM certificates to trust besides the public roots (a private CA).
+    pub ca_file: Option<std::path::PathBuf>,
     /// The HMAC-SHA256 key the receiver checks signatures with.
     pub secret: String,
     /// Organization units whose events go out; by default every unit (`"*"`).
@@ -48,12 +50,7 @@ fn every_unit() -> Vec<String> {
 impl Webhook {
     /// Why this webhook cannot be used, if it cannot.
     pub fn check(&self) -> Result<(), String> {
-        if !self.url.starts_with("http://") {
-            return Err(format!(
-                "webhook `{}`: url `{}` must start with http:// (https is not built in yet; put a TLS proxy in front)",
-                self.name, self.url
-            ));
-        }
+        self.client(StdDuration::from_secs(10)).map_err(|e| format!("webhook `{}`: {e}", self.name))?;
         if self.secret.len() < 16 {
             return Err(format!("webhook `{}`: the secret must be at least 16 characters", self.name));
         }
@@ -63,6 +60,11 @@ impl Webhook {
     /// The events this webhook takes.
     pub fn route(&self) -> Route {
         Route { channel: self.name.clone(), units: self.units.clone(), events: self.events.clone() }
+    }
+
+    fn client(&self, timeout: StdDuration) -> Result<reqwest::Client, String> {
+        crate::outbound::check_url(&self.url)?;
+        crate::outbound::client(timeout, self.ca_file.as_deref())
     }
 }
 
@@ -114,14 +116,22 @@ pub fn spawn(
         };
         let Deliveries { outbox, wake, backlog } = deliveries;
         let outbox = Arc::new(Mutex::new(outbox));
-        let client = reqwest::Client::builder().timeout(retry.timeout).build().expect("an HTTP client without TLS");
         let local = tokio::task::LocalSet::new();
         for hook in webhooks {
+            let client = match hook.client(retry.timeout) {
+                Ok(c) => c,
+                // `check` made the same client when the config was read; this cannot happen
+                // unless the CA file changed since.
+                Err(e) => {
+                    eprintln!("webhook {}: not delivering: {e}", hook.name);
+                    continue;
+                }
+            };
             let channel = Channel {
                 hook,
                 outbox: outbox.clone(),
                 backlog: backlog.clone(),
-                client: client.clone(),
+                client,
                 retry,
                 wake: wake.clone(),
                 stop: stop.clone(),
@@ -215,7 +225,7 @@ impl Channel {
             .body(p.message.body.clone())
             .send()
             .await
-            .map_err(|e| format!("{e}"))?;
+            .map_err(|e| crate::outbound::causes(&e))?;
         match response.status() {
             s if s.is_success() => Ok(()),
             s => Err(format!("the receiver answered {s}")),

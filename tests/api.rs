@@ -40,7 +40,7 @@ impl Server {
             std::future::pending::<()>().await;
             closer.close();
         }));
-        Server { base, client: Client::new(), _scratch: scratch }
+        Server { base, client: common::http_client(), _scratch: scratch }
     }
 
     async fn call(&self, token: &str, method: Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {

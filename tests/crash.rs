@@ -101,7 +101,7 @@ async fn acknowledged_inputs_and_timers_survive_sigkill() {
         ),
     )
     .unwrap();
-    let client = Client::new();
+    let client = common::http_client();
     let mut rng = Lcg(7);
     // Conversation id -> when its creation was acknowledged as queued.
     let acked: Arc<Mutex<Vec<(String, Timestamp)>>> = Arc::default();

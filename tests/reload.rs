@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::Scratch;
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use rota::http::{router, ApiConfig, Token};
 use rota::runtime::Builder;
 use rota::store::SqliteStore;
@@ -34,7 +34,7 @@ async fn no_input_is_lost_or_refused_while_scripts_reload() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(rota::http::serve(listener, app, std::future::pending()));
-    let client = Client::new();
+    let client = common::http_client();
 
     const N: usize = 300;
     let sender = {

@@ -228,6 +228,7 @@ fn twilio_config(port: u16) -> SmsConfig {
         auth_token: "secret-token".into(),
         from: "+4700000000".into(),
         timeout_ms: Some(2000),
+        ca_file: None,
     }
 }
 
@@ -532,12 +533,14 @@ async fn json_sms_is_judged_by_its_body_and_the_webhook_channel_posts_signed() {
         success_path: Some("result.status".into()),
         success_value: Some(serde_json::json!("ok")),
         timeout_ms: Some(2000),
+        ca_file: None,
     };
     let secret = "sixteen-chars-or-more";
     let webhook = WebhookChannelConfig {
         url: format!("http://127.0.0.1:{port}/hook"),
         secret: Some(secret.into()),
         timeout_ms: Some(2000),
+        ca_file: None,
     };
     let rota = start_rota(
         &scratch.0,
@@ -640,6 +643,145 @@ standby.define { id = "boss_too", on = "abandoned", notify = { agents = { "boss"
     rota.stop().await;
 }
 
+/// An HTTPS server that speaks the Twilio API, with a certificate from a private CA made here
+/// by `openssl`; it prints its port, then every request body it gets, a line each.
+struct TlsTwilio {
+    child: Child,
+    port: u16,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+const TLS_TWILIO: &str = r#"
+import http.server, json, ssl, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        print(body, flush=True)
+        out = json.dumps({"sid": "SMtls", "status": "queued"}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+impl TlsTwilio {
+    /// Makes a CA and a certificate it signs for 127.0.0.1 in `dir`; returns the server and
+    /// the CA's certificate file.
+    fn start(dir: &Path) -> (TlsTwilio, PathBuf) {
+        let openssl = |args: &[&str]| {
+            let out =
+                Command::new("openssl").args(args).current_dir(dir).output().expect("openssl (.ci/run installs it)");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Rota Test CA"],
+            ]
+            .concat(),
+        );
+        openssl(&[&["req"][..], &ec, &["-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"]].concat());
+        std::fs::write(
+            dir.join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+        ]);
+        let mut child = Command::new("python3")
+            .args(["-c", TLS_TWILIO])
+            .arg(dir.join("leaf.pem"))
+            .arg(dir.join("leaf.key"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let port = lines.next().expect("the port").unwrap().parse().unwrap();
+        let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
+        let noted = bodies.clone();
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| noted.lock().unwrap().push(l)));
+        (TlsTwilio { child, port, bodies }, dir.join("ca.pem"))
+    }
+}
+
+impl Drop for TlsTwilio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Outbound calls go over https. A provider whose certificate comes from a private CA is
+/// refused until that CA is configured (`ca_file`); the SMS waits meanwhile, and goes out once
+/// rota restarts with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_over_https_trusts_a_configured_private_ca_and_waits_until_then() {
+    let scratch = Scratch::new(RETRY_SCRIPTS);
+    let (server, ca) = TlsTwilio::start(&scratch.0);
+    let https = |ca: Option<PathBuf>| {
+        let mut config = twilio_config(0);
+        if let SmsConfig::Twilio { url, ca_file, .. } = &mut config {
+            *url = format!("https://127.0.0.1:{}", server.port);
+            *ca_file = ca;
+        }
+        config
+    };
+    let db = scratch.0.join("rota.db");
+    let rota = start_rota(&scratch.0, &db, None, Some(https(None)), None, notify_config(&scratch.0));
+    rota.ready("ola").await;
+    rota.submit(call("c1", "q", "", "+4799999999")).await;
+    rota.submit(Input::Abandon { conversation: "c1".into() }).await;
+    let log = rota.handle.notification_log().unwrap();
+    until("a refused attempt", || {
+        rota.entries(Filter::default()).first().is_some_and(|e| e.attempts >= 1 && e.status == Status::Pending)
+    })
+    .await;
+    let id = rota.entries(Filter::default())[0].notification.id;
+    let (_, attempts) = log.lock().unwrap().get(id).unwrap().unwrap();
+    assert_eq!(attempts[0].outcome, "retry");
+    assert!(attempts[0].detail.contains("invalid peer certificate: UnknownIssuer"), "{attempts:?}");
+    assert!(server.bodies.lock().unwrap().is_empty(), "nothing reached the untrusted server");
+    rota.stop().await;
+
+    let rota = start_rota(&scratch.0, &db, None, Some(https(Some(ca))), None, notify_config(&scratch.0));
+    until("the SMS sent over https", || {
+        rota.entries(Filter { status: Some("sent".into()), ..Filter::default() }).len() == 1
+    })
+    .await;
+    assert_eq!(rota.entries(Filter::default())[0].provider_id.as_deref(), Some("SMtls"));
+    let bodies = server.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    assert!(bodies[0].contains("To=%2B4722222222") && bodies[0].contains("Body=Missed+c1"), "{bodies:?}");
+    rota.stop().await;
+}
+
 #[test]
 fn lucs_example_prints_the_messages() {
     let timeline = rota::scenario::run_file(&fixture("../../examples/standby_duty.toml")).unwrap();
@@ -666,7 +808,7 @@ async fn files_by_default_and_the_standby_api() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(rota::http::serve(listener, app, std::future::pending()));
-    let client = reqwest::Client::new();
+    let client = common::http_client();
     let get = |path: &str| {
         let request = client.get(format!("{base}{path}")).bearer_auth("t");
         async move {
@@ -771,7 +913,7 @@ async fn an_smtp_outage_and_kills_lose_no_email_and_resends_are_recognisable() {
         ),
     )
     .unwrap();
-    let client = reqwest::Client::new();
+    let client = common::http_client();
     let hang_up = |base: String, id: String| {
         let client = client.clone();
         async move {

@@ -55,6 +55,7 @@ fn hook(port: u16) -> Webhook {
         secret: SECRET.into(),
         units: vec!["north".into()],
         events: Vec::new(),
+        ca_file: None,
     }
 }
 

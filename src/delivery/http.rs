@@ -5,6 +5,7 @@
 //! and 5xx answers, timeouts and refused connections are worth retrying (a 429's Retry-After is
 //! honoured); any other answer is permanent.
 
+use std::path::PathBuf;
 use std::time::Duration as StdDuration;
 
 use reqwest::{Client, Response, StatusCode};
@@ -22,7 +23,15 @@ use crate::time::{Duration, Timestamp};
 pub enum SmsConfig {
     /// `POST {url}/2010-04-01/Accounts/{account_sid}/Messages.json`, form fields To, From, Body,
     /// Basic auth with the account sid and auth token.
-    Twilio { url: String, account_sid: String, auth_token: String, from: String, timeout_ms: Option<u64> },
+    Twilio {
+        url: String,
+        account_sid: String,
+        auth_token: String,
+        from: String,
+        timeout_ms: Option<u64>,
+        /// PEM certificates to trust besides the public roots (a private CA).
+        ca_file: Option<PathBuf>,
+    },
     /// `POST {url}` with `{"to", "from", "body", "notification"}`; success is a 2xx answer whose
     /// JSON has `success_value` at `success_path` (dot-separated, numbers index arrays), when set.
     Json {
@@ -33,7 +42,16 @@ pub enum SmsConfig {
         success_path: Option<String>,
         success_value: Option<Value>,
         timeout_ms: Option<u64>,
+        ca_file: Option<PathBuf>,
     },
+}
+
+impl SmsConfig {
+    pub fn ca_file_mut(&mut self) -> &mut Option<PathBuf> {
+        match self {
+            SmsConfig::Twilio { ca_file, .. } | SmsConfig::Json { ca_file, .. } => ca_file,
+        }
+    }
 }
 
 /// The `[notify_webhook]` section: where the `webhook` channel posts notifications.
@@ -44,6 +62,7 @@ pub struct WebhookChannelConfig {
     /// When set, requests carry `X-Rota-Signature` as event webhooks do.
     pub secret: Option<String>,
     pub timeout_ms: Option<u64>,
+    pub ca_file: Option<PathBuf>,
 }
 
 pub(super) enum Sms {
@@ -70,26 +89,21 @@ pub(super) enum Webhook {
     Files(Folder),
 }
 
-fn client(timeout_ms: Option<u64>, url: &str) -> Result<Client, String> {
-    if !url.starts_with("http://") {
-        return Err(format!("`{url}` must start with http:// (https is not built in yet; put a TLS proxy in front)"));
-    }
-    Client::builder()
-        .timeout(StdDuration::from_millis(timeout_ms.unwrap_or(10_000)))
-        .build()
-        .map_err(|e| format!("cannot make an HTTP client: {e}"))
+fn client(url: &str, timeout_ms: Option<u64>, ca_file: &Option<PathBuf>) -> Result<Client, String> {
+    crate::outbound::check_url(url)?;
+    crate::outbound::client(StdDuration::from_millis(timeout_ms.unwrap_or(10_000)), ca_file.as_deref())
 }
 
 impl Sms {
     pub(super) fn new(c: &SmsConfig) -> Result<Sms, String> {
         Ok(match c.clone() {
-            SmsConfig::Twilio { url, account_sid, auth_token, from, timeout_ms } => {
-                let client = client(timeout_ms, &url).map_err(|e| format!("sms: {e}"))?;
+            SmsConfig::Twilio { url, account_sid, auth_token, from, timeout_ms, ca_file } => {
+                let client = client(&url, timeout_ms, &ca_file).map_err(|e| format!("sms: {e}"))?;
                 let url = format!("{}/2010-04-01/Accounts/{account_sid}/Messages.json", url.trim_end_matches('/'));
                 Sms::Twilio { client, url, sid: account_sid, token: auth_token, from }
             }
-            SmsConfig::Json { url, from, token, success_path, success_value, timeout_ms } => Sms::Json {
-                client: client(timeout_ms, &url).map_err(|e| format!("sms: {e}"))?,
+            SmsConfig::Json { url, from, token, success_path, success_value, timeout_ms, ca_file } => Sms::Json {
+                client: client(&url, timeout_ms, &ca_file).map_err(|e| format!("sms: {e}"))?,
                 url,
                 from,
                 token,
@@ -157,7 +171,7 @@ impl Sms {
 impl Webhook {
     pub(super) fn new(c: &WebhookChannelConfig) -> Result<Webhook, String> {
         Ok(Webhook::Post {
-            client: client(c.timeout_ms, &c.url).map_err(|e| format!("notify_webhook: {e}"))?,
+            client: client(&c.url, c.timeout_ms, &c.ca_file).map_err(|e| format!("notify_webhook: {e}"))?,
             url: c.url.clone(),
             secret: c.secret.clone(),
         })
@@ -201,7 +215,9 @@ async fn judge(
 ) -> Outcome {
     let response = match sent {
         Ok(r) => r,
-        Err(e) => return Outcome::Transient { error: format!("no answer: {e}"), retry_at: None },
+        Err(e) => {
+            return Outcome::Transient { error: format!("no answer: {}", crate::outbound::causes(&e)), retry_at: None }
+        }
     };
     let status = response.status();
     let retry_at = retry_after(&response);

@@ -98,3 +98,9 @@ pub fn spawn(config: &std::path::Path) -> Server {
     std::thread::spawn(move || for _ in lines {});
     Server { child, base }
 }
+
+/// A reqwest client for talking to the server under test (`Client::new()` would panic: rota
+/// builds reqwest without a process-wide TLS provider; see `rota::outbound`).
+pub fn http_client() -> reqwest::Client {
+    rota::outbound::client(std::time::Duration::from_secs(3600), None).unwrap()
+}
