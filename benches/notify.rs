@@ -150,6 +150,7 @@ async fn email(n: usize) {
         from: "Rota <rota@example.com>".into(),
         pool: POOL,
         timeout_ms: 10_000,
+        ca_file: None,
     };
     let notify = NotifyConfig {
         per_recipient_hour: 0,

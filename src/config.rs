@@ -140,7 +140,8 @@ impl Config {
         config.notify.outbox_dir = base.join(&config.notify.outbox_dir);
         let ca_files = (config.webhooks.iter_mut().map(|w| &mut w.ca_file))
             .chain(config.sms.iter_mut().map(SmsConfig::ca_file_mut))
-            .chain(config.notify_webhook.iter_mut().map(|w| &mut w.ca_file));
+            .chain(config.notify_webhook.iter_mut().map(|w| &mut w.ca_file))
+            .chain(config.email.iter_mut().map(|e| &mut e.ca_file));
         for file in ca_files.flatten() {
             *file = base.join(&*file);
         }

@@ -60,15 +60,7 @@ impl Smtp {
 
     /// Every message delivered so far.
     fn mails(&self) -> Vec<Mail> {
-        let mut out = Vec::new();
-        for sub in ["new", "cur"] {
-            let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) else { continue };
-            for e in entries.flatten() {
-                out.push(Mail::parse(&std::fs::read_to_string(e.path()).unwrap()));
-            }
-        }
-        out.sort_by(|a, b| a.header("message-id").cmp(b.header("message-id")));
-        out
+        maildir(&self.maildir)
     }
 
     fn config(&self) -> EmailConfig {
@@ -81,6 +73,7 @@ impl Smtp {
             from: "Rota Standby <rota@example.com>".into(),
             pool: 2,
             timeout_ms: 2000,
+            ca_file: None,
         }
     }
 }
@@ -90,6 +83,19 @@ impl Drop for Smtp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The messages in a Maildir, by Message-ID.
+fn maildir(dir: &Path) -> Vec<Mail> {
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
+        for e in entries.flatten() {
+            out.push(Mail::parse(&std::fs::read_to_string(e.path()).unwrap()));
+        }
+    }
+    out.sort_by(|a, b| a.header("message-id").cmp(b.header("message-id")));
+    out
 }
 
 struct Mail {
@@ -673,47 +679,52 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
 
+/// Makes a private CA and a certificate it signs for 127.0.0.1 in `dir` with `openssl`:
+/// `ca.pem`, `leaf.pem` and `leaf.key`.
+fn private_ca(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl (.ci/run installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Rota Test CA"],
+        ]
+        .concat(),
+    );
+    openssl(&[&["req"][..], &ec, &["-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"]].concat());
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+}
+
 impl TlsTwilio {
-    /// Makes a CA and a certificate it signs for 127.0.0.1 in `dir`; returns the server and
-    /// the CA's certificate file.
+    /// Serves with a certificate from a private CA made in `dir`; returns the server and the
+    /// CA's certificate file.
     fn start(dir: &Path) -> (TlsTwilio, PathBuf) {
-        let openssl = |args: &[&str]| {
-            let out =
-                Command::new("openssl").args(args).current_dir(dir).output().expect("openssl (.ci/run installs it)");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        openssl(
-            &[
-                &["req", "-x509"][..],
-                &ec,
-                &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Rota Test CA"],
-            ]
-            .concat(),
-        );
-        openssl(&[&["req"][..], &ec, &["-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"]].concat());
-        std::fs::write(
-            dir.join("leaf.ext"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "leaf.ext",
-        ]);
+        private_ca(dir);
         let mut child = Command::new("python3")
             .args(["-c", TLS_TWILIO])
             .arg(dir.join("leaf.pem"))
@@ -780,6 +791,95 @@ async fn sms_over_https_trusts_a_configured_private_ca_and_waits_until_then() {
     assert_eq!(bodies.len(), 1);
     assert!(bodies[0].contains("To=%2B4722222222") && bodies[0].contains("Body=Missed+c1"), "{bodies:?}");
     rota.stop().await;
+}
+
+/// aiosmtpd twice, both asking for a login (`rota` / `s3cret`) and writing one Maildir: one
+/// port upgrades with STARTTLS (and refuses anything before it), the other speaks TLS from the
+/// first byte. Prints `ready` once both listen.
+const TLS_SMTP: &str = r#"
+import ssl, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+cert, key, maildir, starttls_port, tls_port = sys.argv[1:6]
+def login(server, session, envelope, mechanism, data):
+    ok = isinstance(data, LoginPassword) and data.login == b"rota" and data.password == b"s3cret"
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(cert, key)
+common = dict(hostname="127.0.0.1", authenticator=login, auth_required=True)
+starttls = Controller(Mailbox(maildir), port=int(starttls_port), tls_context=context, require_starttls=True, **common)
+starttls.start()
+# aiosmtpd does not count implicit TLS as TLS for auth_require_tls; the whole session is TLS.
+implicit = Controller(Mailbox(maildir), port=int(tls_port), ssl_context=context, auth_require_tls=False, **common)
+implicit.start()
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+"#;
+
+/// Email over STARTTLS and over TLS, with a login, to servers whose certificate comes from a
+/// private CA (`ca_file`); a wrong password is a permanent failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_over_starttls_and_tls_with_a_login() {
+    let scratch = Scratch::new(OUTAGE_SCRIPTS);
+    private_ca(&scratch.0);
+    let mail = scratch.0.join("maildir");
+    let ports = [free_port(), free_port()];
+    let mut child = Command::new("python3")
+        .args(["-c", TLS_SMTP])
+        .args([scratch.0.join("leaf.pem"), scratch.0.join("leaf.key"), mail.clone()])
+        .args(ports.map(|p| p.to_string()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    assert_eq!(first.trim(), "ready", "aiosmtpd with TLS did not start");
+
+    let cases = [
+        ("c1", ports[0], Tls::Starttls, "s3cret"),
+        ("c2", ports[1], Tls::Tls, "s3cret"),
+        ("c3", ports[0], Tls::Starttls, "wrong"),
+    ];
+    for (conversation, port, tls, password) in cases {
+        let email = EmailConfig {
+            host: "127.0.0.1".into(),
+            port: Some(port),
+            tls,
+            username: Some("rota".into()),
+            password: Some(password.into()),
+            from: "Rota <rota@example.com>".into(),
+            pool: 1,
+            timeout_ms: 5000,
+            ca_file: Some(scratch.0.join("ca.pem")),
+        };
+        let db = scratch.0.join(format!("{conversation}.db"));
+        let rota = start_rota(&scratch.0, &db, Some(email), None, None, notify_config(&scratch.0));
+        rota.submit(call(conversation, "q", "", "+4799999999")).await;
+        rota.submit(Input::Abandon { conversation: conversation.into() }).await;
+        until(&format!("{conversation} settled"), || {
+            rota.entries(Filter::default()).first().is_some_and(|e| e.status != Status::Pending)
+        })
+        .await;
+        let entry = rota.entries(Filter::default()).remove(0);
+        if password == "wrong" {
+            assert_eq!((entry.status, entry.attempts), (Status::Dead, 1), "a refused login is permanent: {entry:?}");
+            assert!(entry.last_error.as_deref().unwrap().contains("535"), "{entry:?}");
+        } else {
+            assert_eq!(entry.status, Status::Sent, "{conversation} over {tls:?}: {entry:?}");
+        }
+        rota.stop().await;
+    }
+    let subjects: Vec<String> = maildir(&mail).iter().map(|m| m.header("subject").to_string()).collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(
+        subjects.contains(&"c1 hung up".to_string()) && subjects.contains(&"c2 hung up".to_string()),
+        "{subjects:?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

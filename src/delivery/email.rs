@@ -3,6 +3,7 @@
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls as SmtpTls, TlsParameters};
 use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -43,6 +44,9 @@ pub struct EmailConfig {
     /// Longest wait for the server, in milliseconds.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+    /// PEM certificates to trust besides the public roots (a server behind a private CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn default_pool() -> u32 {
@@ -75,6 +79,20 @@ impl Sender {
                 AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host).map_err(|e| format!("email: {e}"))?
             }
             Tls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host).map_err(|e| format!("email: {e}"))?,
+        };
+        let builder = match (&c.ca_file, c.tls) {
+            (Some(file), Tls::Starttls | Tls::Tls) => {
+                let shown = file.display();
+                let pem = std::fs::read(file).map_err(|e| format!("email: ca_file `{shown}`: {e}"))?;
+                let ca = Certificate::from_pem(&pem).map_err(|e| format!("email: ca_file `{shown}`: {e}"))?;
+                let params = TlsParameters::builder(c.host.clone())
+                    .add_root_certificate(ca)
+                    .build_rustls()
+                    .map_err(|e| format!("email: {e}"))?;
+                builder.tls(if c.tls == Tls::Tls { SmtpTls::Wrapper(params) } else { SmtpTls::Required(params) })
+            }
+            (Some(_), Tls::None) => return Err("email: `ca_file` needs `tls = \"starttls\"` or `\"tls\"`".into()),
+            (None, _) => builder,
         };
         let mut builder = builder
             .pool_config(PoolConfig::new().max_size(c.pool.max(1)))
