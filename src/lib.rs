@@ -30,9 +30,11 @@ pub mod schedule;
 pub mod script;
 pub mod store;
 pub mod template;
+pub mod testing;
 pub mod time;
 pub mod timer;
 pub mod update;
+pub mod views;
 pub mod watch;
 pub mod webhook;
 

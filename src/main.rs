@@ -1,4 +1,4 @@
-//! The `rota` command: serve the API, check scripts, simulate scenarios.
+//! The `rota` command: serve the API, check scripts, simulate scenarios, test rules.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,6 +58,22 @@ enum Command {
         /// Scripts folder (overrides the config).
         #[arg(long)]
         scripts: Option<PathBuf>,
+    },
+    /// Run the `*_test.lua` files under DIR against the rules beside them, on virtual time.
+    Test {
+        #[arg(default_value = "scripts")]
+        dir: PathBuf,
+        /// human (default), tap (TAP version 14) or junit (JUnit XML).
+        #[arg(long, default_value = "human")]
+        format: rota::testing::report::Format,
+        /// Only the cases whose name (`describe > it`) contains this.
+        #[arg(long)]
+        filter: Option<String>,
+        /// CPU time one test case may use, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        cpu_ms: u64,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Replay a scenario file on a virtual clock and print its timeline.
     Simulate {
@@ -179,6 +195,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::Test { dir, format, filter, cpu_ms, limits } => {
+            let options = rota::testing::Options {
+                filter,
+                cpu_per_case: std::time::Duration::from_millis(cpu_ms),
+                limits: limits.limits(),
+            };
+            let started = std::time::Instant::now();
+            let results =
+                rota::testing::run(&dir, &options).with_context(|| format!("cannot read {}", dir.display()))?;
+            print!("{}", rota::testing::report::render(format, &results, started.elapsed()));
+            let (passed, failed) = rota::testing::report::totals(&results);
+            if passed + failed == 0 {
+                eprintln!("no test cases under {} (tests are *_test.lua files next to the rules)", dir.display());
+            }
+            Ok(if failed == 0 && passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Check { dir, where_used: None, limits } => match rota::script::load(&dir, &limits.limits(), &[], 1) {
             Ok((rules, _)) => {

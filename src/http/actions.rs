@@ -10,11 +10,11 @@ use serde::Deserialize;
 
 use super::auth::Scope;
 use super::error::{ApiError, Body};
-use super::views::Changes;
 use super::Api;
 use crate::engine::Engine;
 use crate::error::InputError;
 use crate::input::Input;
+use crate::views::Changes;
 
 /// The reply to an action: the updates it caused.
 pub type Acted = Result<Json<Changes>, ApiError>;

@@ -11,11 +11,12 @@ use super::actions::{act, Subject};
 use super::auth::Scope;
 use super::conversations::Reply;
 use super::error::{ApiError, Body};
-use super::{views, Api};
+use super::Api;
 use crate::directory::AgentRecord;
 use crate::error::InputError;
 use crate::input::Input;
 use crate::rules::DEFAULT_UNIT;
+use crate::views;
 
 pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
     let agents = api

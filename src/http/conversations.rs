@@ -8,11 +8,11 @@ use serde_json::Value;
 
 use super::auth::Scope;
 use super::error::{ApiError, Body};
-use super::views::{self, Changes};
 use super::Api;
 use crate::conversation::NewConversation;
 use crate::error::InputError;
 use crate::input::Input;
+use crate::views::{self, Changes};
 
 pub async fn create(
     State(api): State<Api>,

@@ -14,7 +14,6 @@ mod ops;
 mod queues;
 mod scripts;
 mod standby;
-mod views;
 
 use std::sync::Arc;
 use std::time::Duration;

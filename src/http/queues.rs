@@ -7,8 +7,9 @@ use serde_json::json;
 use super::auth::Scope;
 use super::conversations::Reply;
 use super::error::ApiError;
-use super::{views, Api};
+use super::Api;
 use crate::error::InputError;
+use crate::views;
 
 pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
     let queues = api

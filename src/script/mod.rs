@@ -15,6 +15,7 @@ mod schedules;
 mod standby;
 mod teams;
 mod templates;
+pub mod testkit;
 mod time;
 mod view;
 
@@ -34,6 +35,7 @@ pub use view::{PolicyFailure, Scripts};
 pub const STDLIB: &[(&str, &str)] = &[
     ("rota/candidates.lua", include_str!("../../stdlib/rota/candidates.lua")),
     ("rota/skills.lua", include_str!("../../stdlib/rota/skills.lua")),
+    ("rota/test.lua", include_str!("../../stdlib/rota/test.lua")),
     ("policies/strictly_in_order.lua", include_str!("../../stdlib/policies/strictly_in_order.lua")),
     ("policies/round_robin.lua", include_str!("../../stdlib/policies/round_robin.lua")),
     ("policies/longest_idle.lua", include_str!("../../stdlib/policies/longest_idle.lua")),
@@ -196,7 +198,8 @@ pub fn load_sources(
 
     {
         let mut modules = lua.app_data_mut::<sandbox::Modules>().unwrap();
-        for (path, code) in STDLIB.iter().filter(|(p, _)| !p.starts_with("policies/")) {
+        // `rota.test` drives an engine from a test file; rules have no use for it.
+        for (path, code) in STDLIB.iter().filter(|(p, _)| !p.starts_with("policies/") && *p != "rota/test.lua") {
             let name = path.trim_end_matches(".lua").replace('/', ".");
             modules.sources.insert(name, (format!("stdlib/{path}"), code.to_string()));
         }

@@ -40,25 +40,32 @@ struct Budget {
     ticks: Cell<u32>,
     expired: Cell<bool>,
     limit_ms: Cell<u64>,
+    /// Budgets of the calls this one runs inside (a `rota test` case calling into the engine,
+    /// whose policies have budgets of their own), restored by `disarm`.
+    outer: std::cell::RefCell<Vec<(Option<Instant>, u64, bool)>>,
 }
 
 thread_local! {
     static BUDGET: Budget = Budget::default();
 }
 
-/// Starts the CPU budget for one call (or one file being loaded).
+/// Starts the CPU budget for one call (or one file being loaded), inside any already running.
 pub fn arm(limit: std::time::Duration) {
     BUDGET.with(|b| {
+        b.outer.borrow_mut().push((b.deadline.get(), b.limit_ms.get(), b.expired.get()));
         b.deadline.set(Some(Instant::now() + limit));
         b.limit_ms.set(limit.as_millis() as u64);
         b.expired.set(false);
     });
 }
 
+/// Ends the budget `arm` started; the one it ran inside applies again.
 pub fn disarm() {
     BUDGET.with(|b| {
-        b.deadline.set(None);
-        b.expired.set(false);
+        let (deadline, limit_ms, expired) = b.outer.borrow_mut().pop().unwrap_or_default();
+        b.deadline.set(deadline);
+        b.limit_ms.set(limit_ms);
+        b.expired.set(expired);
     });
 }
 

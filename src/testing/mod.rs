@@ -1,0 +1,141 @@
+//! `rota test`: finds the `*_test.lua` files of a folder, runs each case in a fresh engine
+//! loaded with the rules beside it, on virtual time, and reports (see [`report`]).
+//!
+//! A test file's rules are the scripts folder it sits in. The folder's rules are loaded once to
+//! find their problems (then every case of the folder fails with them); each case still gets
+//! an engine of its own. Wall-clock time is read here only to report how long cases took.
+
+pub mod report;
+mod world;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::engine::EngineConfig;
+use crate::script::testkit::{Failure, Suite};
+use crate::script::{Limits, Sources};
+
+pub use world::{EngineWorld, START};
+
+/// How a run is made.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Only cases whose full name (`describe > it`) contains this.
+    pub filter: Option<String>,
+    /// CPU time one case may use, hooks included (the rules' own calls have their limits).
+    pub cpu_per_case: Duration,
+    pub limits: Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { filter: None, cpu_per_case: Duration::from_secs(5), limits: Limits::default() }
+    }
+}
+
+/// The results of one test file.
+#[derive(Debug)]
+pub struct FileResult {
+    /// As given to the user: relative to the folder `rota test` was run on.
+    pub file: String,
+    /// Why the file's cases could not run at all (its rules or the file itself do not load).
+    pub error: Option<String>,
+    pub cases: Vec<CaseResult>,
+}
+
+#[derive(Debug)]
+pub struct CaseResult {
+    pub name: String,
+    pub line: Option<u32>,
+    pub took: Duration,
+    pub failure: Option<Failure>,
+    /// What the case printed.
+    pub output: String,
+}
+
+impl FileResult {
+    pub fn failed(&self) -> usize {
+        self.error.is_some() as usize + self.cases.iter().filter(|c| c.failure.is_some()).count()
+    }
+}
+
+/// The `*_test.lua` files under `dir`, in name order.
+pub fn discover(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            out.extend(discover(&path)?);
+        } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("_test.lua")) {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs every test file under `dir`.
+pub fn run(dir: &Path, options: &Options) -> std::io::Result<Vec<FileResult>> {
+    let files = discover(dir)?;
+    let mut results = Vec::new();
+    // Test files in one folder share its rules: read and checked once.
+    let mut loaded: Option<(PathBuf, Result<Sources, String>)> = None;
+    for file in files {
+        let folder = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        if loaded.as_ref().is_none_or(|(f, _)| *f != folder) {
+            let sources = Sources::read(&folder).map_err(|e| e.to_string()).and_then(|s| {
+                crate::script::load_sources(&s, &options.limits, &[], 1).map(|_| s).map_err(|e| e.to_string())
+            });
+            loaded = Some((folder.clone(), sources));
+        }
+        let shown = file.strip_prefix(dir).unwrap_or(&file).display().to_string();
+        let sources = &loaded.as_ref().expect("set above").1;
+        let result = run_file(&file, &folder, shown, sources, options);
+        // A file whose cases the filter left out has nothing to say.
+        if result.cases.is_empty() && result.error.is_none() && options.filter.is_some() {
+            continue;
+        }
+        results.push(result);
+    }
+    Ok(results)
+}
+
+fn run_file(
+    file: &Path,
+    folder: &Path,
+    shown: String,
+    sources: &Result<Sources, String>,
+    options: &Options,
+) -> FileResult {
+    let fail = |error: String| FileResult { file: shown.clone(), error: Some(error), cases: Vec::new() };
+    let sources = match sources {
+        Ok(s) => s,
+        Err(e) => return fail(format!("the rules in {} do not load:\n{e}", folder.display())),
+    };
+    let code = match std::fs::read_to_string(file) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("cannot read: {e}")),
+    };
+    let rel = file.strip_prefix(folder).unwrap_or(file).display().to_string();
+    let suite = match Suite::load(&rel, &code, &sources.modules, &options.limits) {
+        Ok(s) => s,
+        Err(d) => return fail(d.to_string()),
+    };
+    let mut cases = Vec::new();
+    for (i, case) in suite.cases.iter().enumerate() {
+        if options.filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {
+            continue;
+        }
+        let started = Instant::now();
+        let config = EngineConfig { limits: options.limits.clone(), ..EngineConfig::new(folder) };
+        let (failure, output) = match EngineWorld::new(config, sources.clone()) {
+            Ok(world) => {
+                let ran = suite.run(i, Box::new(world), options.cpu_per_case);
+                (ran.result.err(), ran.output)
+            }
+            Err(e) => (Some(Failure { message: e.to_string(), file: None, line: None }), String::new()),
+        };
+        cases.push(CaseResult { name: case.name.clone(), line: case.line, took: started.elapsed(), failure, output });
+    }
+    FileResult { file: shown, error: None, cases }
+}
