@@ -13,6 +13,7 @@ pub mod conversation;
 pub mod decision;
 pub mod delivery;
 pub mod directory;
+pub mod editor;
 pub mod engine;
 pub mod error;
 pub mod http;

@@ -75,6 +75,12 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Write editor support into DIR: luau-lsp definitions of the Lua API, the stdlib modules,
+    /// `.luaurc` and `.vscode/settings.json`.
+    Types {
+        #[arg(default_value = "scripts")]
+        dir: PathBuf,
+    },
     /// Replay a scenario file on a virtual clock and print its timeline.
     Simulate {
         scenario: PathBuf,
@@ -195,6 +201,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::Types { dir } => {
+            for path in rota::editor::write_types(&dir).map_err(anyhow::Error::msg)? {
+                println!("wrote {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Test { dir, format, filter, cpu_ms, limits } => {
             let options = rota::testing::Options {

@@ -30,6 +30,9 @@ pub use fields::Fields;
 pub use sandbox::Limits;
 pub use view::{PolicyFailure, Scripts};
 
+/// The luau-lsp definition file of the Lua API (checked against the registration by a test).
+pub const DEFINITIONS: &str = include_str!("../../stdlib/rota.d.luau");
+
 /// Lua shipped with the host, embedded in the binary. Files under `policies/`
 /// register the standard policies; the others are modules for `require`.
 pub const STDLIB: &[(&str, &str)] = &[
@@ -140,11 +143,15 @@ fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Every file under `dir`, subfolders included, in name order within each folder.
+/// Every file under `dir`, subfolders included, in name order within each folder. Hidden
+/// folders (`.git`, `.vscode`, the `.rota` that `rota types` writes) are not part of the rules.
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for path in entries {
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
+            continue;
+        }
         if path.is_dir() {
             files_under(&path, out)?;
         } else {
@@ -247,6 +254,40 @@ pub fn load_sources(
     lua.set_app_data(standby::Raised::default());
     let scripts = Scripts::new(lua, limits.clone(), functions, recipients, generation).map_err(vm_error)?;
     Ok((rules, scripts))
+}
+
+/// Every name the rules' Lua API adds to a bare sandbox: `agents.define`, `time.format`, ...
+/// and, for test files, `describe`, `it`, ... (what `stdlib/rota.d.luau` must declare).
+pub fn api_names() -> Result<Vec<String>, String> {
+    let limits = Limits::default();
+    let bare = sandbox::new_vm(&limits).map_err(|e| e.to_string())?;
+    let bare_globals: Vec<String> =
+        bare.globals().pairs::<String, LuaValue>().filter_map(|p| p.ok().map(|(k, _)| k)).collect();
+    let mut names = Vec::new();
+    let (_, scripts) = load_sources(
+        &Sources { rules: vec![("api.lua".into(), String::new())], ..Sources::default() },
+        &limits,
+        &[],
+        1,
+    )
+    .map_err(|e| e.to_string())?;
+    let suite_globals = testkit::globals(&limits)?;
+    for (name, value) in scripts.globals().into_iter().chain(suite_globals) {
+        if bare_globals.contains(&name) {
+            continue;
+        }
+        match value {
+            LuaValue::Table(t) => {
+                for (key, _) in t.pairs::<String, LuaValue>().flatten() {
+                    names.push(format!("{name}.{key}"));
+                }
+            }
+            _ => names.push(name),
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// Turns a Lua error into `file:line: message`, finding the location inside the message.

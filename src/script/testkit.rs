@@ -88,20 +88,8 @@ impl Suite {
         modules: &[(String, String, String)],
         limits: &Limits,
     ) -> Result<Suite, Diagnostic> {
-        let vm_error = |e: mlua::Error| Diagnostic::new(file, None, format!("could not set up the Lua VM: {e}"));
-        let lua = sandbox::new_vm(limits).map_err(vm_error)?;
-        register(&lua).map_err(vm_error)?;
-        {
-            let mut m = lua.app_data_mut::<sandbox::Modules>().expect("set up with the VM");
-            for (path, code) in super::STDLIB.iter().filter(|(p, _)| !p.starts_with("policies/")) {
-                let name = path.trim_end_matches(".lua").replace('/', ".");
-                m.sources.insert(name, (format!("stdlib/{path}"), code.to_string()));
-            }
-            for (name, rel, code) in modules {
-                m.sources.insert(name.clone(), (rel.clone(), code.clone()));
-            }
-            m.loaded.insert("rota.test.host".into(), LuaValue::Table(host(&lua).map_err(vm_error)?));
-        }
+        let lua = vm(modules, limits)
+            .map_err(|e| Diagnostic::new(file, None, format!("could not set up the Lua VM: {e}")))?;
         lua.set_app_data(Collecting::default());
         sandbox::arm(limits.cpu_per_load);
         let loaded = lua.load(code).set_name(format!("@{file}")).exec();
@@ -162,6 +150,32 @@ impl Suite {
             None => Failure { message, file: None, line: None },
         }
     }
+}
+
+/// A VM for a test file: the sandbox, the test globals, and `require` of the stdlib (with
+/// `rota.test`) and of the scripts folder's `modules`.
+fn vm(modules: &[(String, String, String)], limits: &Limits) -> mlua::Result<Lua> {
+    let lua = sandbox::new_vm(limits)?;
+    register(&lua)?;
+    {
+        let mut m = lua.app_data_mut::<sandbox::Modules>().expect("set up with the VM");
+        for (path, code) in super::STDLIB.iter().filter(|(p, _)| !p.starts_with("policies/")) {
+            let name = path.trim_end_matches(".lua").replace('/', ".");
+            m.sources.insert(name, (format!("stdlib/{path}"), code.to_string()));
+        }
+        for (name, rel, code) in modules {
+            m.sources.insert(name.clone(), (rel.clone(), code.clone()));
+        }
+        m.loaded.insert("rota.test.host".into(), LuaValue::Table(host(&lua)?));
+    }
+    Ok(lua)
+}
+
+/// The globals of a test file's VM (for listing the API, see [`super::api_names`]).
+pub(super) fn globals(limits: &Limits) -> Result<Vec<(String, LuaValue)>, String> {
+    let lua = vm(&[], limits).map_err(|e| e.to_string())?;
+    let globals = lua.globals().pairs::<String, LuaValue>().filter_map(Result::ok).collect();
+    Ok(globals)
 }
 
 /// `describe`, `it`, `before_each` and `after_each` as globals, as Lua test tools have them.
@@ -245,7 +259,12 @@ fn host(lua: &Lua) -> mlua::Result<mlua::Table> {
                 let mut running = lua.app_data_mut::<Running>().ok_or_else(|| {
                     in_test(lua, "the test API works inside it(...) and the hooks, not while the file loads")
                 })?;
-                running.world.act(&action, args)
+                // The engine's own Lua (policies under their own budgets, the view's helpers)
+                // must not be stopped by this case's budget.
+                sandbox::suspend();
+                let result = running.world.act(&action, args);
+                sandbox::disarm();
+                result
             };
             let value = result.map_err(|e| in_test(lua, e))?;
             fields::from_json(lua, &value)

@@ -216,6 +216,15 @@ impl Scripts {
         result
     }
 
+    /// The VM's globals (for listing the API, see [`super::api_names`]).
+    pub(super) fn globals(&self) -> Vec<(String, LuaValue)> {
+        // A sandboxed VM's globals table is empty; what the scripts see comes through its
+        // metatable's `__index`.
+        let g = self.lua.globals();
+        let base = g.metatable().and_then(|m| m.raw_get::<Table>("__index").ok()).unwrap_or(g);
+        base.pairs::<String, LuaValue>().filter_map(Result::ok).collect()
+    }
+
     /// Custom events scripts raised since the last call, as (conversation, name).
     pub fn take_raised(&self) -> Vec<(String, String)> {
         self.lua.app_data_mut::<super::standby::Raised>().map(|mut r| std::mem::take(&mut r.0)).unwrap_or_default()

@@ -65,6 +65,9 @@ pub fn discover(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for path in entries {
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
+            continue;
+        }
         if path.is_dir() {
             out.extend(discover(&path)?);
         } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("_test.lua")) {
