@@ -34,28 +34,37 @@ impl Default for Limits {
 /// This is the one place the script layer reads a clock: a monotonic stopwatch
 /// that can only abort a runaway call, never feed a decision. A VM runs on one
 /// thread and one call at a time, so the budget lives in a thread-local.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct Budget {
-    deadline: Cell<Option<Instant>>,
-    ticks: Cell<u32>,
-    expired: Cell<bool>,
-    limit_ms: Cell<u64>,
-    /// Budgets of the calls this one runs inside (a `rota test` case calling into the engine,
-    /// whose policies have budgets of their own), restored by `disarm`.
-    outer: std::cell::RefCell<Vec<(Option<Instant>, u64, bool)>>,
+    deadline: Option<Instant>,
+    /// Interrupts seen; the clock is read every 128th. Each budget counts its own: a shared
+    /// count could keep landing that check in an inner call's code, and the outer budget
+    /// would never be checked.
+    ticks: u32,
+    expired: bool,
+    limit_ms: u64,
 }
 
 thread_local! {
-    static BUDGET: Budget = Budget::default();
+    static BUDGET: Cell<Budget> = Cell::new(Budget::default());
+    /// Budgets of the calls the running one is inside (a `rota test` case calling into the
+    /// engine, whose policies have budgets of their own), restored by `disarm`.
+    static OUTER: std::cell::RefCell<Vec<Budget>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Makes `next` the running budget, keeping the current one to come back to.
+fn push(next: Budget) {
+    let current = BUDGET.with(|b| b.replace(next));
+    OUTER.with(|o| o.borrow_mut().push(current));
 }
 
 /// Starts the CPU budget for one call (or one file being loaded), inside any already running.
 pub fn arm(limit: std::time::Duration) {
-    BUDGET.with(|b| {
-        b.outer.borrow_mut().push((b.deadline.get(), b.limit_ms.get(), b.expired.get()));
-        b.deadline.set(Some(Instant::now() + limit));
-        b.limit_ms.set(limit.as_millis() as u64);
-        b.expired.set(false);
+    push(Budget {
+        deadline: Some(Instant::now() + limit),
+        ticks: 0,
+        expired: false,
+        limit_ms: limit.as_millis() as u64,
     });
 }
 
@@ -63,37 +72,31 @@ pub fn arm(limit: std::time::Duration) {
 /// runs Lua of another VM (a test case driving the engine), which must not be stopped by the
 /// caller's budget. The time still counts: the caller's budget runs out once it is back.
 pub fn suspend() {
-    BUDGET.with(|b| {
-        b.outer.borrow_mut().push((b.deadline.get(), b.limit_ms.get(), b.expired.get()));
-        b.deadline.set(None);
-        b.expired.set(false);
-    });
+    push(Budget::default());
 }
 
-/// Ends the budget `arm` started; the one it ran inside applies again.
+/// Ends the budget `arm` (or `suspend`) started; the one it ran inside applies again.
 pub fn disarm() {
-    BUDGET.with(|b| {
-        let (deadline, limit_ms, expired) = b.outer.borrow_mut().pop().unwrap_or_default();
-        b.deadline.set(deadline);
-        b.limit_ms.set(limit_ms);
-        b.expired.set(expired);
-    });
+    let outer = OUTER.with(|o| o.borrow_mut().pop()).unwrap_or_default();
+    BUDGET.with(|b| b.set(outer));
 }
 
 /// The limit in milliseconds if the budget is spent.
 fn spent() -> Option<u64> {
-    BUDGET.with(|b| {
-        let deadline = b.deadline.get()?;
+    BUDGET.with(|cell| {
+        let mut b = cell.get();
+        let deadline = b.deadline?;
         // Once expired, every later interrupt fails too, so a `pcall` around a loop cannot swallow it.
-        if !b.expired.get() {
-            let ticks = b.ticks.get().wrapping_add(1);
-            b.ticks.set(ticks);
-            if ticks % 128 != 0 || Instant::now() < deadline {
+        if !b.expired {
+            b.ticks = b.ticks.wrapping_add(1);
+            if b.ticks % 128 != 0 || Instant::now() < deadline {
+                cell.set(b);
                 return None;
             }
-            b.expired.set(true);
+            b.expired = true;
+            cell.set(b);
         }
-        Some(b.limit_ms.get())
+        Some(b.limit_ms)
     })
 }
 
