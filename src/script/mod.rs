@@ -145,7 +145,7 @@ fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Every file under `dir`, subfolders included, in name order within each folder. Hidden
 /// folders (`.git`, `.vscode`, the `.rota` that `rota types` writes) are not part of the rules.
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+pub(crate) fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for path in entries {

@@ -59,22 +59,12 @@ impl FileResult {
     }
 }
 
-/// The `*_test.lua` files under `dir`, in name order.
+/// The `*_test.lua` files under `dir` (hidden folders aside), in name order.
 pub fn discover(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for path in entries {
-        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
-            continue;
-        }
-        if path.is_dir() {
-            out.extend(discover(&path)?);
-        } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("_test.lua")) {
-            out.push(path);
-        }
-    }
-    Ok(out)
+    let mut files = Vec::new();
+    crate::script::files_under(dir, &mut files)?;
+    files.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("_test.lua")));
+    Ok(files)
 }
 
 /// Runs every test file under `dir`.
