@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::script::{Sources, DEFINITIONS, STDLIB};
+use crate::script::{stdlib_modules, Sources, DEFINITIONS};
 
 /// Where the files go inside the project.
 const TYPES_DIR: &str = ".rota";
@@ -27,9 +27,9 @@ pub fn write_types(dir: &Path) -> Result<Vec<PathBuf>, String> {
     write(&format!("{TYPES_DIR}/rota.d.luau"), DEFINITIONS)?;
     // `require("rota.test")` and the folder's own `require("lib.util")` resolve through aliases.
     let mut aliases = serde_json::Map::new();
-    for (path, code) in STDLIB.iter().filter(|(p, _)| !p.starts_with("policies/")) {
+    for (name, path, code) in stdlib_modules() {
         write(&format!("{TYPES_DIR}/{path}"), code)?;
-        aliases.insert(path.trim_end_matches(".lua").replace('/', "."), json!(format!("{TYPES_DIR}/{path}")));
+        aliases.insert(name, json!(format!("{TYPES_DIR}/{path}")));
     }
     if let Ok(sources) = Sources::read(dir) {
         for (name, rel, _) in &sources.modules {

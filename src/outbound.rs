@@ -15,13 +15,12 @@ use reqwest::Client;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-/// Why `url` cannot be called, if it cannot.
-pub fn check_url(url: &str) -> Result<(), String> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(format!("`{url}` must start with http:// or https://"))
+/// A client for calling `url` (which must be `http://` or `https://`); see [`client`].
+pub fn client_for(url: &str, timeout: Duration, ca_file: Option<&Path>) -> Result<Client, String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("`{url}` must start with http:// or https://"));
     }
+    client(timeout, ca_file)
 }
 
 /// A client with a per-request `timeout`, also trusting the PEM certificates in `ca_file` (a

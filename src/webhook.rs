@@ -63,8 +63,7 @@ impl Webhook {
     }
 
     fn client(&self, timeout: StdDuration) -> Result<reqwest::Client, String> {
-        crate::outbound::check_url(&self.url)?;
-        crate::outbound::client(timeout, self.ca_file.as_deref())
+        crate::outbound::client_for(&self.url, timeout, self.ca_file.as_deref())
     }
 }
 

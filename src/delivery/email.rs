@@ -113,9 +113,7 @@ impl Sender {
     pub(super) fn describe(&self) -> String {
         match self {
             Sender::Smtp { shown, .. } => format!("email:    {shown}"),
-            Sender::Files(f) => {
-                format!("email:    .eml files in {} (no [email] server configured)", f.path().display())
-            }
+            Sender::Files(f) => f.describe("email", "eml", "no [email] server configured"),
         }
     }
 

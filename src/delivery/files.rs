@@ -13,8 +13,9 @@ impl Folder {
         Folder(path.to_path_buf())
     }
 
-    pub(super) fn path(&self) -> &Path {
-        &self.0
+    /// The `rota serve` line for a channel writing here: `email:    .eml files in rota-outbox (why)`.
+    pub(super) fn describe(&self, channel: &str, extension: &str, why: &str) -> String {
+        format!("{:<10}.{extension} files in {} ({why})", format!("{channel}:"), self.0.display())
     }
 
     /// Writes `bytes` as `<id>-<channel>-<recipient>.<extension>`; written again by a retry, the

@@ -90,8 +90,7 @@ pub(super) enum Webhook {
 }
 
 fn client(url: &str, timeout_ms: Option<u64>, ca_file: &Option<PathBuf>) -> Result<Client, String> {
-    crate::outbound::check_url(url)?;
-    crate::outbound::client(StdDuration::from_millis(timeout_ms.unwrap_or(10_000)), ca_file.as_deref())
+    crate::outbound::client_for(url, StdDuration::from_millis(timeout_ms.unwrap_or(10_000)), ca_file.as_deref())
 }
 
 impl Sms {
@@ -117,7 +116,7 @@ impl Sms {
         match self {
             Sms::Twilio { url, .. } => format!("sms:      Twilio API at {url}"),
             Sms::Json { url, .. } => format!("sms:      JSON API at {url}"),
-            Sms::Files(f) => format!("sms:      .json files in {} (no [sms] provider configured)", f.path().display()),
+            Sms::Files(f) => f.describe("sms", "json", "no [sms] provider configured"),
         }
     }
 
@@ -180,9 +179,7 @@ impl Webhook {
     pub(super) fn describe(&self) -> String {
         match self {
             Webhook::Post { url, .. } => format!("webhook:  POST {url}"),
-            Webhook::Files(f) => {
-                format!("webhook:  .json files in {} (no [notify_webhook] configured)", f.path().display())
-            }
+            Webhook::Files(f) => f.describe("webhook", "json", "no [notify_webhook] configured"),
         }
     }
 

@@ -50,6 +50,14 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("policies/weighted_random.lua", include_str!("../../stdlib/policies/weighted_random.lua")),
 ];
 
+/// The stdlib modules a script may `require`, as (`rota.candidates`, `rota/candidates.lua`, code).
+pub fn stdlib_modules() -> impl Iterator<Item = (String, &'static str, &'static str)> {
+    STDLIB
+        .iter()
+        .filter(|(path, _)| !path.starts_with("policies/"))
+        .map(|&(path, code)| (path.trim_end_matches(".lua").replace('/', "."), path, code))
+}
+
 /// The draft being filled while scripts load; absent once they have loaded.
 struct Loading(Draft);
 
@@ -206,13 +214,7 @@ pub fn load_sources(
     {
         let mut modules = lua.app_data_mut::<sandbox::Modules>().unwrap();
         // `rota.test` drives an engine from a test file; rules have no use for it.
-        for (path, code) in STDLIB.iter().filter(|(p, _)| !p.starts_with("policies/") && *p != "rota/test.lua") {
-            let name = path.trim_end_matches(".lua").replace('/', ".");
-            modules.sources.insert(name, (format!("stdlib/{path}"), code.to_string()));
-        }
-        for (name, rel, code) in &sources.modules {
-            modules.sources.insert(name.clone(), (rel.clone(), code.clone()));
-        }
+        modules.add(stdlib_modules().filter(|(name, _, _)| name != "rota.test"), &sources.modules);
     }
     lua.sandbox(true).map_err(vm_error)?;
 

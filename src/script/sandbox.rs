@@ -37,35 +37,30 @@ impl Default for Limits {
 #[derive(Clone, Copy, Default)]
 struct Budget {
     deadline: Option<Instant>,
-    /// Interrupts seen; the clock is read every 128th. Each budget counts its own: a shared
-    /// count could keep landing that check in an inner call's code, and the outer budget
-    /// would never be checked.
-    ticks: u32,
     expired: bool,
     limit_ms: u64,
 }
 
 thread_local! {
     static BUDGET: Cell<Budget> = Cell::new(Budget::default());
-    /// Budgets of the calls the running one is inside (a `rota test` case calling into the
-    /// engine, whose policies have budgets of their own), restored by `disarm`.
-    static OUTER: std::cell::RefCell<Vec<Budget>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Interrupts seen under the running budget; the clock is read every 128th. Each budget
+    /// counts its own: a shared count could keep landing that check in an inner call's code,
+    /// and the outer budget would never be checked.
+    static TICKS: Cell<u32> = const { Cell::new(0) };
+    /// Budgets (and tick counts) of the calls the running one is inside (a `rota test` case
+    /// calling into the engine, whose policies have budgets of their own), restored by `disarm`.
+    static OUTER: std::cell::RefCell<Vec<(Budget, u32)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Makes `next` the running budget, keeping the current one to come back to.
 fn push(next: Budget) {
-    let current = BUDGET.with(|b| b.replace(next));
+    let current = (BUDGET.with(|b| b.replace(next)), TICKS.with(|t| t.replace(0)));
     OUTER.with(|o| o.borrow_mut().push(current));
 }
 
 /// Starts the CPU budget for one call (or one file being loaded), inside any already running.
 pub fn arm(limit: std::time::Duration) {
-    push(Budget {
-        deadline: Some(Instant::now() + limit),
-        ticks: 0,
-        expired: false,
-        limit_ms: limit.as_millis() as u64,
-    });
+    push(Budget { deadline: Some(Instant::now() + limit), expired: false, limit_ms: limit.as_millis() as u64 });
 }
 
 /// Lifts the running budget until the matching `disarm`: for host work called from Lua that
@@ -77,27 +72,28 @@ pub fn suspend() {
 
 /// Ends the budget `arm` (or `suspend`) started; the one it ran inside applies again.
 pub fn disarm() {
-    let outer = OUTER.with(|o| o.borrow_mut().pop()).unwrap_or_default();
-    BUDGET.with(|b| b.set(outer));
+    let (budget, ticks) = OUTER.with(|o| o.borrow_mut().pop()).unwrap_or_default();
+    BUDGET.with(|b| b.set(budget));
+    TICKS.with(|t| t.set(ticks));
 }
 
 /// The limit in milliseconds if the budget is spent.
 fn spent() -> Option<u64> {
-    BUDGET.with(|cell| {
-        let mut b = cell.get();
-        let deadline = b.deadline?;
-        // Once expired, every later interrupt fails too, so a `pcall` around a loop cannot swallow it.
-        if !b.expired {
-            b.ticks = b.ticks.wrapping_add(1);
-            if b.ticks % 128 != 0 || Instant::now() < deadline {
-                cell.set(b);
-                return None;
-            }
-            b.expired = true;
-            cell.set(b);
+    let b = BUDGET.with(Cell::get);
+    let deadline = b.deadline?;
+    // Once expired, every later interrupt fails too, so a `pcall` around a loop cannot swallow it.
+    if !b.expired {
+        let ticks = TICKS.with(|t| {
+            let n = t.get().wrapping_add(1);
+            t.set(n);
+            n
+        });
+        if !ticks.is_multiple_of(128) || Instant::now() < deadline {
+            return None;
         }
-        Some(b.limit_ms)
-    })
+        BUDGET.with(|c| c.set(Budget { expired: true, ..b }));
+    }
+    Some(b.limit_ms)
 }
 
 /// The Luau interrupt, installed directly: it runs at every call and loop back-edge, so it
@@ -130,6 +126,23 @@ pub struct Modules {
     pub sources: BTreeMap<String, (String, String)>,
     pub loaded: BTreeMap<String, LuaValue>,
     pub loading: Vec<String>,
+}
+
+impl Modules {
+    /// Makes stdlib modules (from [`super::stdlib_modules`]) and a folder's own modules (as
+    /// [`super::Sources::modules`] holds them) loadable.
+    pub fn add<'a>(
+        &mut self,
+        stdlib: impl Iterator<Item = (String, &'a str, &'a str)>,
+        folder: &[(String, String, String)],
+    ) {
+        for (name, path, code) in stdlib {
+            self.sources.insert(name, (format!("stdlib/{path}"), code.to_string()));
+        }
+        for (name, rel, code) in folder {
+            self.sources.insert(name.clone(), (rel.clone(), code.clone()));
+        }
+    }
 }
 
 /// A fresh VM with the safe libraries only, `require` limited to known modules, and the limits set.

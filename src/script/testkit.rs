@@ -159,13 +159,7 @@ fn vm(modules: &[(String, String, String)], limits: &Limits) -> mlua::Result<Lua
     register(&lua)?;
     {
         let mut m = lua.app_data_mut::<sandbox::Modules>().expect("set up with the VM");
-        for (path, code) in super::STDLIB.iter().filter(|(p, _)| !p.starts_with("policies/")) {
-            let name = path.trim_end_matches(".lua").replace('/', ".");
-            m.sources.insert(name, (format!("stdlib/{path}"), code.to_string()));
-        }
-        for (name, rel, code) in modules {
-            m.sources.insert(name.clone(), (rel.clone(), code.clone()));
-        }
+        m.add(super::stdlib_modules(), modules);
         m.loaded.insert("rota.test.host".into(), LuaValue::Table(host(&lua)?));
     }
     Ok(lua)

@@ -8,6 +8,7 @@
 pub mod report;
 mod world;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -72,17 +73,15 @@ pub fn run(dir: &Path, options: &Options) -> std::io::Result<Vec<FileResult>> {
     let files = discover(dir)?;
     let mut results = Vec::new();
     // Test files in one folder share its rules: read and checked once.
-    let mut loaded: Option<(PathBuf, Result<Sources, String>)> = None;
+    let mut loaded: BTreeMap<PathBuf, Result<Sources, String>> = BTreeMap::new();
     for file in files {
         let folder = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-        if loaded.as_ref().is_none_or(|(f, _)| *f != folder) {
-            let sources = Sources::read(&folder).map_err(|e| e.to_string()).and_then(|s| {
+        let sources = loaded.entry(folder.clone()).or_insert_with(|| {
+            Sources::read(&folder).map_err(|e| e.to_string()).and_then(|s| {
                 crate::script::load_sources(&s, &options.limits, &[], 1).map(|_| s).map_err(|e| e.to_string())
-            });
-            loaded = Some((folder.clone(), sources));
-        }
+            })
+        });
         let shown = file.strip_prefix(dir).unwrap_or(&file).display().to_string();
-        let sources = &loaded.as_ref().expect("set above").1;
         let result = run_file(&file, &folder, shown, sources, options);
         // A file whose cases the filter left out has nothing to say.
         if result.cases.is_empty() && result.error.is_none() && options.filter.is_some() {

@@ -214,16 +214,11 @@ function test.notifications(filter: { [string]: any }?): { { [string]: any } }
     for _, n in host.act("notifications", {}) do
         local keep = true
         for k, v in filter or {} do
-            if k ~= "subject" and k ~= "body" and n[k] ~= v then
-                keep = false
+            if k == "body" then
+                keep = keep and string.find((n.email or "") .. "\n" .. (n.sms or ""), v, 1, true) ~= nil
+            else
+                keep = keep and n[k] == v
             end
-        end
-        if keep and filter and filter.subject and n.subject ~= filter.subject then
-            keep = false
-        end
-        if keep and filter and filter.body then
-            local body = (n.email or "") .. "\n" .. (n.sms or "")
-            keep = string.find(body, filter.body, 1, true) ~= nil
         end
         if keep then
             table.insert(out, n)
