@@ -141,6 +141,8 @@ pub struct Conversation {
     pub waiting_for: Vec<crate::agent::AgentIx>,
     /// Messages standby rules sent about it, one per (rule, recipient, channel, kind).
     pub notified: Vec<Sent>,
+    /// The workflow instances working on it that have not finished.
+    pub workflows: Vec<u64>,
 }
 
 /// What makes a standby message unique for its conversation: it is never sent twice.

@@ -64,6 +64,12 @@ pub enum InputError {
     UnknownPresence(String),
     #[error("pause cause `{0}` is not defined")]
     UnknownPauseCause(String),
+    #[error("unknown workflow `{0}`")]
+    UnknownWorkflow(String),
+    #[error("no open task `{0}`")]
+    UnknownTask(String),
+    #[error("unknown workflow instance `{0}`")]
+    UnknownInstance(String),
     /// A transition the state machine does not allow, e.g. accepting an offer that timed out.
     #[error("{0}")]
     Illegal(String),

@@ -82,6 +82,28 @@ pub enum Input {
         conversation: String,
         event: String,
     },
+    /// Sets the conversation on a workflow (the seed's "Set Workflow"): an instance starts at
+    /// its `start` stage.
+    StartWorkflow {
+        conversation: String,
+        workflow: String,
+    },
+    /// Someone pushed a button of an open task: the task closes and its workflow gets the
+    /// event `button:NAME`.
+    PushButton {
+        task: u64,
+        button: String,
+        /// Who pushed it, for the history.
+        #[serde(default)]
+        by: Option<String>,
+    },
+    /// A person says how a flagged workflow instance goes on: at the stage of `event`, or,
+    /// without one, it finishes.
+    ResolveWorkflow {
+        instance: u64,
+        #[serde(default)]
+        event: Option<String>,
+    },
     /// A notification could not be delivered; rules watching `delivery_failed` hear of it.
     DeliveryFailed {
         notification: u64,

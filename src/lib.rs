@@ -18,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod input;
+pub mod instance;
 pub mod notification;
 pub mod offer;
 pub mod outbound;
@@ -38,6 +39,7 @@ pub mod update;
 pub mod views;
 pub mod watch;
 pub mod webhook;
+pub mod workflow;
 
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use engine::{Engine, EngineConfig};

@@ -227,7 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { dir, where_used: None, limits } => match rota::script::load(&dir, &limits.limits(), &[], 1) {
             Ok((rules, _)) => {
                 println!(
-                    "{}: ok ({} agents, {} teams, {} queues, {} policies, {} presences, {} templates, {} standby rules, {} schedules)",
+                    "{}: ok ({} agents, {} teams, {} queues, {} policies, {} presences, {} templates, {} standby rules, {} schedules, {} workflows)",
                     dir.display(),
                     rules.agents.len(),
                     rules.teams.len(),
@@ -236,7 +236,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     rules.presences.all().count(),
                     rules.templates.ids().count(),
                     rules.standby.len(),
-                    rules.schedules.len()
+                    rules.schedules.len(),
+                    rules.workflows.len()
                 );
                 Ok(ExitCode::SUCCESS)
             }

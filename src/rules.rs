@@ -9,6 +9,7 @@ use crate::presence::{BaseSet, PresenceCatalog};
 use crate::schedule::ScheduleDef;
 use crate::template::{Kind, TemplateDef, Templates};
 use crate::time::Duration;
+use crate::workflow::{Action, WorkflowDef};
 
 /// Where a definition was written, so later problems can point at it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -103,6 +104,8 @@ pub struct QueueDef {
     pub retry_after_error: Duration,
     /// Standby rules watching this queue's conversations, by id.
     pub standby: Vec<String>,
+    /// Workflows its conversations are set on when an event happens: event name to workflow id.
+    pub workflows: BTreeMap<String, String>,
     pub at: Location,
 }
 
@@ -301,6 +304,7 @@ pub struct RuleSet {
     pub templates: Arc<Templates>,
     pub standby: BTreeMap<String, StandbyRule>,
     pub schedules: BTreeMap<String, ScheduleDef>,
+    pub workflows: BTreeMap<String, WorkflowDef>,
     pub settings: Settings,
 }
 
@@ -326,14 +330,34 @@ impl RuleSet {
                 add("standby rule", &r.id, &r.at, "schedule");
             }
         }
+        for q in self.queues.iter().filter(|q| q.workflows.values().any(|w| w == id)) {
+            add("queue", &q.id, &q.at, "workflow");
+        }
+        for w in self.workflows.values() {
+            for a in w.stages.iter().flat_map(|s| &s.actions) {
+                match &a.action {
+                    Action::Notify { template, to, .. } => {
+                        if template == id {
+                            add("workflow", &w.id, &a.at, "template");
+                        }
+                        if *to == Recipients::Schedule(id.into()) {
+                            add("workflow", &w.id, &a.at, "schedule");
+                        }
+                    }
+                    Action::Standby { rule } if rule == id => add("workflow", &w.id, &a.at, "standby rule"),
+                    _ => {}
+                }
+            }
+        }
         out
     }
 
-    /// The organization unit of the template, standby rule or schedule `id`, if one is defined.
+    /// The organization unit of the template, standby rule, schedule or workflow `id`, if one is defined.
     pub fn unit_of(&self, id: &str) -> Option<&str> {
         (self.templates.get(id).map(|t| &t.unit))
             .or_else(|| self.standby.get(id).map(|r| &r.unit))
             .or_else(|| self.schedules.get(id).map(|s| &s.unit))
+            .or_else(|| self.workflows.get(id).map(|w| &w.unit))
             .map(String::as_str)
     }
 }
@@ -352,6 +376,7 @@ pub struct Draft {
     pub templates: Vec<TemplateDef>,
     pub standby: Vec<StandbyRule>,
     pub schedules: Vec<ScheduleDraft>,
+    pub workflows: Vec<WorkflowDef>,
     pub settings: Settings,
     pub diagnostics: Vec<crate::error::Diagnostic>,
 }
@@ -601,30 +626,9 @@ impl Draft {
                 [(Kind::Notification, Some(&rule.template)), (Kind::Clearing, rule.clearing.as_ref())]
             {
                 let Some(template) = template else { continue };
-                let Some(def) = templates.get(template) else {
+                let user = Use { who: format!("standby rule `{r}`"), unit: &rule.unit, at: &rule.at };
+                if !self.check_template(&templates, template, kind, &rule.channels, &user) {
                     missing.insert(("template", template.clone()));
-                    continue;
-                };
-                check_unit(self, "template", template, &def.unit);
-                for problem in templates.unknown_parameters(template, kind) {
-                    let used = format!("used as {} message by standby rule `{r}`", kind.as_str());
-                    self.problem(&def.at, format!("template `{template}` ({used}): {problem}"));
-                }
-                for channel in &rule.channels {
-                    let lacks = match channel {
-                        Channel::Email => def.email.is_none().then_some("email body (`email`)"),
-                        Channel::Sms => def.sms.is_none().then_some("SMS body (`sms`)"),
-                        Channel::Webhook => None,
-                    };
-                    if let Some(part) = lacks {
-                        self.problem(
-                            &rule.at,
-                            format!(
-                                "standby rule `{r}` sends {} with template `{template}`, which has no {part}",
-                                channel.as_str()
-                            ),
-                        );
-                    }
                 }
             }
             match &rule.notify {
@@ -658,6 +662,7 @@ impl Draft {
                 }
             }
         }
+        self.assemble_workflows(rules, &templates, &mut missing);
         // A template no rule uses yet is still checked, against every parameter a message can have.
         for id in templates.ids() {
             if !rules.standby.values().any(|r| &r.template == id || r.clearing.as_ref() == Some(id)) {
@@ -668,6 +673,23 @@ impl Draft {
             }
         }
         for q in &rules.queues {
+            for (event, w) in &q.workflows {
+                let known = STANDBY_EVENTS.iter().any(|(e, _)| e == event)
+                    || event.strip_prefix("custom:").is_some_and(|n| !n.is_empty());
+                if !known {
+                    self.problem(&q.at, format!("queue `{}`: workflows: unknown event `{event}`", q.id));
+                }
+                match rules.workflows.get(w) {
+                    None => {
+                        missing.insert(("workflow", w.clone()));
+                    }
+                    Some(def) if def.unit != q.unit => self.problem(
+                        &q.at,
+                        format!("queue `{}` (unit `{}`) starts workflow `{w}` of unit `{}`", q.id, q.unit, def.unit),
+                    ),
+                    Some(_) => {}
+                }
+            }
             for s in &q.standby {
                 match rules.standby.get(s) {
                     None => {
@@ -699,6 +721,108 @@ impl Draft {
         }
         rules.templates = Arc::new(templates);
     }
+
+    /// Whether template `id` is defined; if so, also that it is of the user's unit, knows the
+    /// parameters of a `kind` message and has a body for each channel the user sends it by.
+    fn check_template(&mut self, templates: &Templates, id: &str, kind: Kind, channels: &[Channel], user: &Use) -> bool {
+        let Some(def) = templates.get(id) else { return false };
+        if def.unit != user.unit {
+            let message = format!("{} (unit `{}`) uses template `{id}` of unit `{}`", user.who, user.unit, def.unit);
+            self.problem(user.at, message);
+        }
+        for problem in templates.unknown_parameters(id, kind) {
+            let used = format!("used as {} message by {}", kind.as_str(), user.who);
+            self.problem(&def.at, format!("template `{id}` ({used}): {problem}"));
+        }
+        for channel in channels {
+            let lacks = match channel {
+                Channel::Email => def.email.is_none().then_some("email body (`email`)"),
+                Channel::Sms => def.sms.is_none().then_some("SMS body (`sms`)"),
+                Channel::Webhook => None,
+            };
+            if let Some(part) = lacks {
+                let message =
+                    format!("{} sends {} with template `{id}`, which has no {part}", user.who, channel.as_str());
+                self.problem(user.at, message);
+            }
+        }
+        true
+    }
+
+    /// Workflows: each one's shape (legs, links, reachability), and what its actions name.
+    fn assemble_workflows(
+        &mut self,
+        rules: &mut RuleSet,
+        templates: &Templates,
+        missing: &mut std::collections::BTreeSet<(&'static str, String)>,
+    ) {
+        let unit_of_agent: BTreeMap<String, String> =
+            rules.agents.iter().map(|a| (a.id.clone(), a.unit.clone())).collect();
+        for w in std::mem::take(&mut self.workflows) {
+            for (at, message) in w.check() {
+                self.problem(&at, message);
+            }
+            let who = format!("workflow `{}`", w.id);
+            for a in w.stages.iter().flat_map(|s| &s.actions) {
+                let other_unit = |what: &str, id: &str, unit: &str| {
+                    format!("{who} (unit `{}`) uses {what} `{id}` of unit `{unit}`", w.unit)
+                };
+                match &a.action {
+                    Action::Notify { template, channel, to } => {
+                        let user = Use { who: who.clone(), unit: &w.unit, at: &a.at };
+                        if !self.check_template(templates, template, Kind::Notification, &[*channel], &user) {
+                            missing.insert(("template", template.clone()));
+                        }
+                        match to {
+                            Recipients::Schedule(s) => match rules.schedules.get(s) {
+                                None => {
+                                    missing.insert(("schedule", s.clone()));
+                                }
+                                Some(def) if def.unit != w.unit => self.problem(&a.at, other_unit("schedule", s, &def.unit)),
+                                Some(_) => {}
+                            },
+                            Recipients::Agents(list) => {
+                                for id in list {
+                                    match unit_of_agent.get(id) {
+                                        None => self.problem(&a.at, format!("{who}: unknown agent `{id}`")),
+                                        Some(unit) if *unit != w.unit => {
+                                            self.problem(&a.at, other_unit("agent", id, unit))
+                                        }
+                                        Some(_) => {}
+                                    }
+                                }
+                            }
+                            Recipients::Function | Recipients::FailedRecipient => {}
+                        }
+                    }
+                    Action::Standby { rule } => match rules.standby.get(rule) {
+                        None => {
+                            missing.insert(("standby rule", rule.clone()));
+                        }
+                        Some(r) if r.unit != w.unit => self.problem(&a.at, other_unit("standby rule", rule, &r.unit)),
+                        Some(_) => {}
+                    },
+                    _ => {}
+                }
+            }
+            match rules.workflows.entry(w.id.clone()) {
+                std::collections::btree_map::Entry::Occupied(e) => {
+                    let first = format!("{}:{}", e.get().at.file, e.get().at.line.unwrap_or(0));
+                    self.problem(&w.at, format!("workflow `{}` is already defined (at {first})", w.id));
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(w);
+                }
+            }
+        }
+    }
+}
+
+/// Who uses a template, for the diagnostics about it.
+struct Use<'a> {
+    who: String,
+    unit: &'a str,
+    at: &'a Location,
 }
 
 /// ` (did you mean `x`?)` when a known name is one or two edits away.

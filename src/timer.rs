@@ -23,6 +23,8 @@ pub enum TimerKind {
     Retry { conversation: Arc<str> },
     /// A vacation period starts or ends.
     Vacation { agent: AgentIx },
+    /// A workflow's wait is over: the instance gets the event `timer:NAME`.
+    WorkflowWait { instance: u64, timer: Arc<str> },
 }
 
 impl TimerKind {
@@ -34,6 +36,7 @@ impl TimerKind {
             TimerKind::MaxWait { .. } => "max_wait",
             TimerKind::Retry { .. } => "retry",
             TimerKind::Vacation { .. } => "vacation",
+            TimerKind::WorkflowWait { .. } => "workflow_wait",
         }
     }
 }

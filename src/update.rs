@@ -89,6 +89,56 @@ pub enum Update {
     Notified {
         notification: Arc<crate::notification::Notification>,
     },
+    /// A conversation was set on a workflow.
+    WorkflowStarted {
+        conversation: Arc<str>,
+        instance: u64,
+        workflow: Arc<str>,
+    },
+    /// A workflow instance entered the stage of `event`.
+    StageEntered {
+        conversation: Arc<str>,
+        instance: u64,
+        workflow: Arc<str>,
+        stage: u32,
+        event: String,
+    },
+    TaskOpened {
+        conversation: Arc<str>,
+        task: u64,
+        instance: u64,
+        workflow: Arc<str>,
+        stage: u32,
+        title: String,
+        buttons: Vec<String>,
+    },
+    /// A task closed: one of its buttons was pushed, or its instance left the stage.
+    TaskClosed {
+        conversation: Arc<str>,
+        task: u64,
+        instance: u64,
+        button: Option<String>,
+        by: Option<String>,
+    },
+    WorkflowFinished {
+        conversation: Arc<str>,
+        instance: u64,
+        workflow: Arc<str>,
+        reason: Option<String>,
+    },
+    /// A workflow instance stopped until a person resolves it.
+    WorkflowFlagged {
+        conversation: Arc<str>,
+        instance: u64,
+        workflow: Arc<str>,
+        reason: String,
+    },
+    /// A workflow set an attribute of the conversation.
+    FieldSet {
+        conversation: Arc<str>,
+        field: String,
+        value: serde_json::Value,
+    },
     /// A message a script wrote with `log.*`.
     Log {
         level: &'static str,
@@ -106,7 +156,14 @@ impl Update {
             | Update::GaveUp { conversation, .. }
             | Update::MaxWaitExceeded { conversation, .. }
             | Update::Abandoned { conversation }
-            | Update::Closed { conversation } => (Some(conversation), Vec::new()),
+            | Update::Closed { conversation }
+            | Update::WorkflowStarted { conversation, .. }
+            | Update::StageEntered { conversation, .. }
+            | Update::TaskOpened { conversation, .. }
+            | Update::TaskClosed { conversation, .. }
+            | Update::WorkflowFinished { conversation, .. }
+            | Update::WorkflowFlagged { conversation, .. }
+            | Update::FieldSet { conversation, .. } => (Some(conversation), Vec::new()),
             Update::Notified { .. } => (None, Vec::new()),
             Update::Offered { conversation, agents, .. } | Update::TimedOut { conversation, agents } => {
                 (Some(conversation), agents.iter().collect())
@@ -181,6 +238,30 @@ impl Update {
                 };
                 format!("{} {what} {} by {}: {}", n.conversation, n.recipient, n.channel.as_str(), n.message.subject)
             }
+            Update::WorkflowStarted { conversation, instance, workflow } => {
+                format!("{conversation} set on workflow {workflow} (instance {instance})")
+            }
+            Update::StageEntered { conversation, instance, workflow, stage, event } => {
+                format!("{conversation} workflow {workflow}#{instance} at stage {stage} ({event})")
+            }
+            Update::TaskOpened { conversation, task, stage, title, buttons, .. } => {
+                format!("{conversation} task {task} opened at stage {stage}: {title} [{}]", buttons.join(" | "))
+            }
+            Update::TaskClosed { conversation, task, button: Some(b), by, .. } => match by {
+                Some(by) => format!("{conversation} task {task} closed: {b} pushed by {by}"),
+                None => format!("{conversation} task {task} closed: {b} pushed"),
+            },
+            Update::TaskClosed { conversation, task, button: None, .. } => {
+                format!("{conversation} task {task} closed: its stage ended")
+            }
+            Update::WorkflowFinished { conversation, instance, workflow, reason } => match reason {
+                Some(r) => format!("{conversation} workflow {workflow}#{instance} finished: {r}"),
+                None => format!("{conversation} workflow {workflow}#{instance} finished"),
+            },
+            Update::WorkflowFlagged { conversation, instance, workflow, reason } => {
+                format!("{conversation} workflow {workflow}#{instance} flagged for a person: {reason}")
+            }
+            Update::FieldSet { conversation, field, value } => format!("{conversation} field {field} = {value}"),
             Update::Log { level, message } => format!("log {level}: {message}"),
         }
     }

@@ -1,4 +1,4 @@
-//! The JSON shapes of agents, conversations and queues, read on the engine thread.
+//! The JSON shapes of agents, conversations, queues, workflows and tasks, read on the engine thread.
 
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
@@ -6,6 +6,8 @@ use serde_json::{json, Value};
 use crate::agent::Agent;
 use crate::conversation::Conversation;
 use crate::engine::Engine;
+use crate::instance::{Instance, Task};
+use crate::workflow::WorkflowDef;
 use crate::update::{Brief, Stamped};
 
 /// The reply to an input: what it changed, each update as a [`Brief`].
@@ -72,6 +74,62 @@ pub fn conversation(engine: &Engine, c: &Conversation) -> Value {
         "agent": c.agent,
         "attempts": c.attempts,
         "traces": c.traces,
+        "workflows": c.workflows,
+    })
+}
+
+/// A task as the task list shows it: what to do, where its workflow is, for which conversation
+/// and caller, how long it has been open, and its buttons.
+pub fn task(engine: &Engine, i: &Instance, t: &Task) -> Value {
+    let caller = engine.conversation(&i.conversation).map(|c| c.data.caller.clone());
+    json!({
+        "id": t.id,
+        "title": t.title,
+        "buttons": t.buttons,
+        "workflow": i.workflow,
+        "instance": i.id,
+        "stage": i.stage,
+        "event": i.event,
+        "conversation": i.conversation,
+        "caller": caller,
+        "unit": i.unit,
+        "opened": t.opened,
+        "age_seconds": (engine.clock_now() - t.opened).as_secs_f64().max(0.0),
+    })
+}
+
+/// A workflow instance with its history; without the history for lists.
+pub fn instance(i: &Instance, history: bool) -> Value {
+    let mut v = serde_json::to_value(i).unwrap_or_default();
+    if !history {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("history");
+        }
+    }
+    v
+}
+
+/// A workflow definition with the number of each stage and its actions, as one line each.
+pub fn workflow(engine: &Engine, w: &WorkflowDef) -> Value {
+    let stages: Vec<Value> = w
+        .stages
+        .iter()
+        .map(|s| {
+            json!({
+                "number": engine.stage_number(&w.id, &s.event),
+                "event": s.event,
+                "line": s.at.line,
+                "actions": s.actions.iter().map(|a| a.action.describe()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "id": w.id,
+        "unit": w.unit,
+        "description": w.description,
+        "file": w.at.file,
+        "line": w.at.line,
+        "stages": stages,
     })
 }
 

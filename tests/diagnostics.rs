@@ -11,8 +11,128 @@ const AGENTS: &str = "agents.define { id = \"a1\" }\nagents.define { id = \"a2\"
 /// Files of a scratch scripts folder: (name, contents).
 type Files = &'static [(&'static str, &'static str)];
 
+/// A workflow file: the names its stages use, then the given lines (so they start at line 2).
+macro_rules! wf {
+    ($($line:literal),* $(,)?) => {
+        concat!(
+            "local on, task, finish, wait, link, set = workflows.on, workflows.task, workflows.finish, workflows.wait, workflows.link, workflows.set\n",
+            $($line, "\n"),*
+        )
+    };
+}
+
 /// (case name, files, expected diagnostics as `file:line: fragment of the message`)
 const CASES: &[(&str, Files, &[&str])] = &[
+    (
+        "workflow: a leg that ends without finish or link, with the path of stages",
+        &[(
+            "w.lua",
+            wf!(
+                "workflows.define { id = \"cb\", stages = {",
+                "  on(\"start\", task { title = \"Call back\", buttons = { \"done\", \"no_answer\" } }),",
+                "  on(\"button:done\", finish()),",
+                "  on(\"button:no_answer\", set(\"tries\", 1)),",
+                "} }",
+            ),
+        )],
+        &["w.lua:5: workflow `cb`: unlinked end: the leg start (line 3) → button:no_answer (line 5) ends without `finish` or `link`"],
+    ),
+    (
+        "workflow: a button no stage handles",
+        &[(
+            "w.lua",
+            wf!(
+                "workflows.define { id = \"cb\", stages = {",
+                "  on(\"start\", task { title = \"Call back\", buttons = { \"done\", \"later\" } }),",
+                "  on(\"button:done\", finish()),",
+                "} }",
+            ),
+        )],
+        &["w.lua:3: workflow `cb`: unlinked end: nothing handles `button:later`, so the leg start (line 3) → button:later ends there"],
+    ),
+    (
+        "workflow: a link to an unknown event, and an unreachable stage",
+        &[(
+            "w.lua",
+            wf!(
+                "workflows.define { id = \"cb\", stages = {",
+                "  on(\"start\", task { title = \"t\", buttons = { \"done\", \"retry\" } }),",
+                "  on(\"button:done\", finish()),",
+                "  on(\"button:retry\", wait(\"1h\", \"again\")),",
+                "  on(\"timer:again\", link(\"strat\")),",
+                "  on(\"timer:never\", finish()),",
+                "} }",
+            ),
+        )],
+        &[
+            "w.lua:6: workflow `cb`: link to unknown event `strat` (did you mean `start`?) (leg start (line 3) → button:retry (line 5) → timer:again (line 6))",
+            "w.lua:7: workflow `cb`: stage `timer:never` is unreachable: no wait it can reach starts timer `never`",
+        ],
+    ),
+    (
+        "workflow: a cycle with no way out",
+        &[(
+            "w.lua",
+            wf!(
+                "workflows.define { id = \"cb\", stages = {",
+                "  on(\"start\", task { title = \"t\", buttons = { \"again\" } }),",
+                "  on(\"button:again\", wait(\"1h\", \"later\")),",
+                "  on(\"timer:later\", link(\"start\")),",
+                "} }",
+            ),
+        )],
+        &["w.lua:3: workflow `cb`: cycle with no way out: start (line 3) → button:again (line 4) → timer:later (line 5) → start (line 3) never reaches `finish`"],
+    ),
+    (
+        "workflow: no start, two stages for one event, dead actions, bad events and arguments",
+        &[(
+            "w.lua",
+            wf!(
+                "workflows.define { id = \"a\", stages = { on(\"button:x\", finish()) } }",
+                "workflows.define { id = \"b\", stages = {",
+                "  on(\"start\", finish(), set(\"x\", 1)),",
+                "  on(\"start\", finish()),",
+                "  on(\"custom:vip\", task { title = \"t\", buttons = { \"ok\" } }, link(\"start\")),",
+                "  on(\"button:ok\", finish()),",
+                "} }",
+                "workflows.define { id = \"c\", stages = { on(\"button\", finish()) } }",
+                "workflows.define { id = \"d\", stages = { on(\"start\", wait(\"12x\", \"t\")) } }",
+                "workflows.define { id = \"e\", stages = { on(\"start\", \"finish\") } }",
+            ),
+        )],
+        &[
+            "w.lua:2: workflow `a` has no `start` stage",
+            "w.lua:4: workflow `b`: stage `start`: actions after `finish` never run",
+            "w.lua:5: workflow `b`: event `start` has two stages (the first at line 4)",
+            "w.lua:6: workflow `b`: stage `custom:vip`: the task is cancelled as soon as it starts: `link` at line 6 leaves the stage",
+            "w.lua:9: workflows.on: unknown event `button` (events: start, button:NAME",
+            "w.lua:10: workflows.wait: ",
+            "w.lua:11: workflows.on(\"start\", ...): argument 2 must be an action",
+        ],
+    ),
+    (
+        "workflow: what its actions and the queues that start it name",
+        &[
+            ("a.lua", "agents.define { id = \"bo\", unit = \"north\" }\nagents.define { id = \"al\" }\n"),
+            (
+                "w.lua",
+                wf!(
+                    "workflows.define { id = \"cb\", stages = {",
+                    "  on(\"start\", workflows.notify { template = \"nope\", channel = \"email\", to = { agents = { \"bo\", \"zed\" } } }, workflows.standby(\"ghost\"), finish()),",
+                    "} }",
+                    "queues.define { id = \"q\", agents = { \"al\" }, policy = \"ring_all\", workflows = { abandoned = \"cb\", missed = \"nope_wf\", weird = \"cb\" } }",
+                ),
+            ),
+        ],
+        &[
+            "w.lua:3: workflow `cb` (unit `default`) uses agent `bo` of unit `north`",
+            "w.lua:3: workflow `cb`: unknown agent `zed`",
+            "w.lua:3: workflow `cb` uses template `nope`, which is not defined (used by: workflow `cb` at w.lua:3)",
+            "w.lua:3: workflow `cb` uses standby rule `ghost`, which is not defined",
+            "w.lua:5: queue `q`: workflows: unknown event `weird`",
+            "w.lua:5: queue `q` uses workflow `nope_wf`, which is not defined",
+        ],
+    ),
     (
         "syntax error",
         &[("a.lua", "agents.define { id = \"a1\" \nqueues.define {")],

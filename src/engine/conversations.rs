@@ -35,6 +35,7 @@ impl Engine {
             seen_epoch: 0,
             waiting_for: Vec::new(),
             notified: Vec::new(),
+            workflows: Vec::new(),
         };
         let queue_id = self.queues[q as usize].id.clone();
         if let Err(e) = self.scripts.add_conversation(&conversation, &queue_id, None) {
@@ -227,10 +228,18 @@ impl Engine {
         if status == ConversationStatus::Closed {
             self.emit(Update::Closed { conversation: id.clone() });
         }
-        self.ended.push_back(id.clone());
+        self.forget_later(id.clone());
+    }
+
+    /// Keeps an ended conversation readable until `retain_ended` newer ones have ended. One that
+    /// a workflow instance still works on stays until the instance finishes.
+    pub(super) fn forget_later(&mut self, id: Arc<str>) {
+        self.ended.push_back(id);
         while self.ended.len() > self.config.retain_ended {
             if let Some(old) = self.ended.pop_front() {
-                self.conversations.remove(&old);
+                if self.conversations.get(&old).is_some_and(|c| c.workflows.is_empty()) {
+                    self.conversations.remove(&old);
+                }
             }
         }
     }

@@ -17,6 +17,7 @@ use crate::decision::{Decided, Decision, Reason, Skip, Trace};
 use crate::directory::AgentRecord;
 use crate::error::{Diagnostic, InputError, LoadError};
 use crate::input::{parse_periods, Input};
+use crate::instance::{Instance, StageNumbers};
 use crate::offer::Offer;
 use crate::policy::{DecisionContext, Policy};
 use crate::presence::BaseStatus;
@@ -31,6 +32,7 @@ mod conversations;
 mod decisions;
 mod reload;
 mod standby;
+mod workflows;
 
 pub use reload::ScriptStatus;
 
@@ -135,6 +137,12 @@ pub struct Engine {
     watched: Vec<standby::Watched>,
     /// The id of the next notification (ids are part of the state: replay makes the same ones).
     next_notification: u64,
+    /// Workflow instances: every live one, and the latest finished ones (ids in `finished`).
+    instances: BTreeMap<u64, Instance>,
+    finished: VecDeque<u64>,
+    next_instance: u64,
+    next_task: u64,
+    stage_numbers: StageNumbers,
     metrics: Metrics,
 }
 
@@ -187,6 +195,11 @@ impl Engine {
             agent_epoch: Vec::new(),
             watched: Vec::new(),
             next_notification: 1,
+            instances: BTreeMap::new(),
+            finished: VecDeque::new(),
+            next_instance: 1,
+            next_task: 1,
+            stage_numbers: StageNumbers::default(),
             metrics: Metrics::default(),
         };
         engine.install(rules, BTreeMap::new(), &HashMap::new()).map_err(|d| LoadError { diagnostics: d })?;
@@ -315,6 +328,9 @@ impl Engine {
                         self.agents[*agent as usize].id.to_string()
                     }
                     TimerKind::MaxWait { conversation } | TimerKind::Retry { conversation } => conversation.to_string(),
+                    TimerKind::WorkflowWait { instance, .. } => {
+                        self.instances.get(instance).map(|i| i.conversation.to_string()).unwrap_or_default()
+                    }
                 },
             })
             .collect()
@@ -429,9 +445,16 @@ impl Engine {
             Input::CreateAgent { agent, record } => self.create_agent(agent, *record),
             Input::UpdateAgent { agent, record } => self.update_agent(&agent, *record),
             Input::Raise { conversation, event } => self.raise(&conversation, &event),
-            Input::DeliveryFailed { conversation, recipient, channel, error, .. } => {
-                self.delivery_failed(&conversation, recipient, channel, error)
+            Input::DeliveryFailed { notification, conversation, recipient, channel, error } => {
+                self.delivery_failed(&conversation, recipient, channel, error.clone())?;
+                self.workflow_notification_failed(notification, &error);
+                Ok(())
             }
+            Input::StartWorkflow { conversation, workflow } => {
+                self.start_workflow(&conversation, &workflow, "set on the workflow by an input".into()).map(|_| ())
+            }
+            Input::PushButton { task, button, by } => self.push_button(task, &button, by),
+            Input::ResolveWorkflow { instance, event } => self.resolve(instance, event),
         }
     }
 
@@ -459,6 +482,7 @@ impl Engine {
                 self.agents[agent as usize].vacation_timer = None;
                 self.refresh_vacation(agent);
             }
+            TimerKind::WorkflowWait { instance, timer } => self.wait_over(instance, &timer),
         }
     }
 

@@ -90,6 +90,7 @@ impl Engine {
             self.reevaluate.insert(q as u32);
         }
         self.sources = sources;
+        self.recheck_instances();
         self.settle();
         Ok((generation, std::mem::take(&mut self.updates)))
     }
@@ -161,6 +162,9 @@ impl Engine {
         for c in self.conversations.values_mut() {
             // Ended conversations of removed queues point nowhere; keep them readable via queue 0.
             c.queue = remap.get(&c.queue).copied().unwrap_or(0);
+        }
+        for w in rules.workflows.values() {
+            self.stage_numbers.assign(w);
         }
         self.rules = rules;
         let track = self.rules.settings.track_work_day;

@@ -48,7 +48,7 @@ impl Engine {
     /// Notes what an update means to the standby rules of the conversation's queue (called for
     /// every update emitted). Conversations whose queue no rule watches cost one lookup.
     pub(super) fn watch(&mut self, update: &Update) {
-        if self.rules.standby.is_empty() {
+        if self.rules.standby.is_empty() && !self.rules.queues.iter().any(|q| !q.workflows.is_empty()) {
             return;
         }
         let watched = match update {
@@ -94,21 +94,29 @@ impl Engine {
     ) -> Option<Watched> {
         let c = self.conversations.get(conversation)?;
         let queue = queue.unwrap_or(c.queue);
-        if self.rules.queues[queue as usize].standby.is_empty() {
+        let q = &self.rules.queues[queue as usize];
+        if q.standby.is_empty() && q.workflows.is_empty() {
             return None;
         }
         let (conversation, event, reason) = (c.id.clone(), event.to_string(), reason());
         Some(Watched::Event(StandbyEvent { conversation, queue, event, reason, failed: None }))
     }
 
-    /// Handles what was noted during the step. Custom events raised by scripts meanwhile (in a
-    /// policy, or in a `notify` function of this round) are taken at the start of each round.
+    /// Handles what was noted during the step: standby rules and workflows hear of each event.
+    /// Custom events raised and workflows started by scripts meanwhile (in a policy, or in a
+    /// `notify` function of this round) are taken at the start of each round.
     pub(super) fn run_standby(&mut self) {
         // A script that raises an event from the rule that hears it would otherwise never stop.
         for _ in 0..MAX_ROUNDS {
             for (conversation, name) in self.scripts.take_raised() {
                 if let Err(e) = self.raise(&conversation, &name) {
                     self.emit(Update::Log { level: "warn", message: format!("standby.raise(\"{name}\"): {e}") });
+                }
+            }
+            for (workflow, conversation) in self.scripts.take_started() {
+                if let Err(e) = self.start_workflow(&conversation, &workflow, "set by a script".into()) {
+                    let message = format!("workflows.start(\"{workflow}\", \"{conversation}\"): {e}");
+                    self.emit(Update::Log { level: "warn", message });
                 }
             }
             if self.watched.is_empty() {
@@ -119,9 +127,12 @@ impl Engine {
                     Watched::Event(e) => {
                         let missed = e.event == "missed";
                         self.standby_event(&e);
+                        self.workflow_event(&e);
                         if missed && self.exhausted(&e.conversation) {
                             let reason = "every agent of the queue was offered it and none answered".into();
-                            self.standby_event(&StandbyEvent { event: "exhausted".into(), reason, ..e });
+                            let e = StandbyEvent { event: "exhausted".into(), reason, ..e };
+                            self.standby_event(&e);
+                            self.workflow_event(&e);
                         }
                     }
                     Watched::Answered { conversation, agent } => self.clear(&conversation, &agent),
@@ -191,27 +202,36 @@ impl Engine {
             .cloned()
             .collect();
         for rule in rules {
-            let recipients = match self.recipients(&rule, e) {
-                Ok(list) => list,
-                Err(message) => {
-                    self.emit(Update::Log {
-                        level: "error",
-                        message: format!("standby rule `{}`: {message}", rule.id),
-                    });
-                    continue;
-                }
-            };
-            for recipient in recipients {
-                for &channel in &rule.channels {
-                    self.notify(e, &rule, &recipient, channel, Kind::Notification, None);
-                }
+            self.apply_rule(&rule, e);
+        }
+    }
+
+    /// Sends `rule`'s notification about `e` to each of its recipients by each of its channels.
+    pub(super) fn apply_rule(&mut self, rule: &StandbyRule, e: &StandbyEvent) {
+        let recipients = match self.recipients(&rule.notify, &rule.id, &rule.unit, e) {
+            Ok(list) => list,
+            Err(message) => {
+                self.emit(Update::Log { level: "error", message: format!("standby rule `{}`: {message}", rule.id) });
+                return;
+            }
+        };
+        for recipient in recipients {
+            for &channel in &rule.channels {
+                self.notify(e, rule, &recipient, channel, Kind::Notification, None);
             }
         }
     }
 
-    /// Whom `rule` notifies about `e`, checked to be agents of the rule's unit.
-    fn recipients(&mut self, rule: &StandbyRule, e: &StandbyEvent) -> Result<Vec<String>, String> {
-        let list = match &rule.notify {
+    /// Whom `notify` names for `e`, checked to be agents of `unit`. `owner` is the standby rule
+    /// (or workflow) asking, whose Lua function a [`Recipients::Function`] is.
+    pub(super) fn recipients(
+        &mut self,
+        notify: &Recipients,
+        owner: &str,
+        unit: &str,
+        e: &StandbyEvent,
+    ) -> Result<Vec<String>, String> {
+        let list = match notify {
             Recipients::Agents(list) => list.clone(),
             Recipients::Schedule(s) => match self.rules.schedules.get(s).and_then(|s| s.on_duty(self.now)) {
                 Some(duty) => duty.agents,
@@ -230,17 +250,14 @@ impl Engine {
                     "attempts": c.attempts.iter().map(|a| json!({"agent": a.agent.as_ref(), "outcome": a.outcome.as_str()})).collect::<Vec<_>>(),
                     "now": self.now.as_secs_f64(),
                 });
-                self.scripts.recipients(&rule.id, &arg)?
+                self.scripts.recipients(owner, &arg)?
             }
         };
         for id in &list {
             match self.agent(id) {
                 None => return Err(format!("notify names unknown agent `{id}`")),
-                Some(a) if a.def.unit != rule.unit => {
-                    return Err(format!(
-                        "agent `{id}` belongs to unit `{}`, not the rule's `{}`",
-                        a.def.unit, rule.unit
-                    ))
+                Some(a) if a.def.unit != unit => {
+                    return Err(format!("agent `{id}` belongs to unit `{}`, not the rule's `{unit}`", a.def.unit))
                 }
                 Some(_) => {}
             }
@@ -269,7 +286,8 @@ impl Engine {
         }
     }
 
-    /// Makes one message, unless the same one was already sent about this conversation.
+    /// Makes one message of a standby rule, unless the same one was already sent about this
+    /// conversation.
     fn notify(
         &mut self,
         e: &StandbyEvent,
@@ -287,7 +305,31 @@ impl Engine {
         if duplicate {
             return;
         }
-        let Some(agent) = self.agent(recipient) else { return };
+        let template = match kind {
+            Kind::Notification => rule.template.clone(),
+            Kind::Clearing => rule.clearing.clone().unwrap_or_default(),
+        };
+        let Some(id) = self.message(e, &rule.id, &template, recipient, channel, kind, answered_by) else { return };
+        let sent = Sent { rule: rule.id.clone(), recipient: recipient.to_string(), channel, kind, id };
+        self.conversations.get_mut(&e.conversation).expect("checked above").notified.push(sent);
+    }
+
+    /// Makes one message from `template` for `recipient` and puts it in the outbox (as an
+    /// update); its id, or `None` when it cannot be made (no address, a template error: logged).
+    /// `rule` is who sends it: a standby rule's id, or `workflow:ID`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn message(
+        &mut self,
+        e: &StandbyEvent,
+        rule: &str,
+        template: &str,
+        recipient: &str,
+        channel: Channel,
+        kind: Kind,
+        answered_by: Option<&Arc<str>>,
+    ) -> Option<u64> {
+        let c = self.conversations.get(&e.conversation)?;
+        let agent = self.agent(recipient)?;
         let address = match channel {
             Channel::Email => agent.def.email.clone(),
             Channel::Sms => agent.def.phone.clone(),
@@ -296,26 +338,22 @@ impl Engine {
         let Some(address) = address else {
             let what = if channel == Channel::Email { "email address" } else { "phone number" };
             let message = format!(
-                "standby rule `{}`: agent `{recipient}` has no {what}; no {} {} about {}",
-                rule.id,
+                "{}: agent `{recipient}` has no {what}; no {} {} about {}",
+                sender(rule),
                 channel.as_str(),
                 kind.as_str(),
                 e.conversation
             );
             self.emit(Update::Log { level: "warn", message });
-            return;
+            return None;
         };
-        let template = match kind {
-            Kind::Notification => rule.template.clone(),
-            Kind::Clearing => rule.clearing.clone().unwrap_or_default(),
-        };
-        let params = self.params(e, &rule.id, recipient, answered_by);
-        let message = match self.rules.templates.render(&template, &params) {
+        let params = self.params(e, rule, recipient, answered_by);
+        let message = match self.rules.templates.render(template, &params) {
             Ok(m) => m,
             Err(error) => {
-                let message = format!("standby rule `{}`: {error}; nothing sent to {recipient}", rule.id);
+                let message = format!("{}: {error}; nothing sent to {recipient}", sender(rule));
                 self.emit(Update::Log { level: "error", message });
-                return;
+                return None;
             }
         };
         let id = self.next_notification;
@@ -325,19 +363,18 @@ impl Engine {
             id,
             unit,
             conversation: e.conversation.to_string(),
-            rule: rule.id.clone(),
+            rule: rule.to_string(),
             event: e.event.clone(),
             recipient: recipient.to_string(),
             channel,
             kind,
             address,
-            template,
+            template: template.to_string(),
             message,
             created: self.now,
         };
-        let sent = Sent { rule: rule.id.clone(), recipient: recipient.to_string(), channel, kind, id };
-        self.conversations.get_mut(&e.conversation).expect("checked above").notified.push(sent);
         self.emit(Update::Notified { notification: Arc::new(notification) });
+        Some(id)
     }
 
     /// Renders template `id` as a message of `kind` would show it: about `conversation` (to
@@ -425,5 +462,13 @@ impl Engine {
             rule: RuleParams { id: rule.to_string() },
             now: self.now.to_rfc3339(),
         }
+    }
+}
+
+/// How a log line names the sender of a message: `standby rule `x`` or `workflow `y``.
+fn sender(rule: &str) -> String {
+    match rule.strip_prefix("workflow:") {
+        Some(w) => format!("workflow `{w}`"),
+        None => format!("standby rule `{rule}`"),
     }
 }

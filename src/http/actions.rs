@@ -29,6 +29,10 @@ pub struct Nothing {}
 pub enum Subject {
     Agent,
     Conversation,
+    /// An open task of a workflow instance.
+    Task,
+    /// A workflow instance.
+    Instance,
 }
 
 impl Subject {
@@ -43,6 +47,18 @@ impl Subject {
             Subject::Conversation => match engine.conversation_scope(&id) {
                 Some((_, unit)) if scope.allows(unit) => Ok(()),
                 _ => Err(InputError::UnknownConversation(id)),
+            },
+            Subject::Task => {
+                let task = id.parse::<u64>().ok();
+                let owner = engine.open_tasks().into_iter().find(|(_, t)| Some(t.id) == task).map(|(i, _)| i);
+                match owner {
+                    Some(i) if scope.allows(&i.unit) => Ok(()),
+                    _ => Err(InputError::UnknownTask(id)),
+                }
+            }
+            Subject::Instance => match id.parse::<u64>().ok().and_then(|n| engine.instance(n)) {
+                Some(i) if scope.allows(&i.unit) => Ok(()),
+                _ => Err(InputError::UnknownInstance(id)),
             },
         }
     }

@@ -74,6 +74,11 @@ impl From<InputError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_pause_cause", message).field("cause")
             }
             InputError::Illegal(_) => ApiError::new(StatusCode::CONFLICT, "illegal_state_change", message),
+            InputError::UnknownWorkflow(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_workflow", message).field("workflow")
+            }
+            InputError::UnknownTask(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_task", message),
+            InputError::UnknownInstance(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_instance", message),
         }
     }
 }

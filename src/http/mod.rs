@@ -14,6 +14,7 @@ mod ops;
 mod queues;
 mod scripts;
 mod standby;
+mod workflows;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -278,6 +279,54 @@ fn routes() -> Vec<Route> {
             "/v1/where_used/{id}",
             "The queues and standby rules that use a template, standby rule or schedule",
             standby::where_used,
+        ),
+        route(
+            Token,
+            "post",
+            "/v1/conversations/{id}/workflow",
+            "Set the conversation on a workflow (`{\"workflow\": \"callback\"}`)",
+            on(Conversation, |conversation, b: workflows::StartBody| Input::StartWorkflow {
+                conversation,
+                workflow: b.workflow,
+            }),
+        ),
+        route(Token, "get", "/v1/workflows", "Workflows with their numbered stages", workflows::list),
+        route(
+            Token,
+            "get",
+            "/v1/tasks",
+            "Open tasks, oldest first, and instances flagged for a person (`?conversation=&workflow=`)",
+            workflows::tasks,
+        ),
+        route(
+            Token,
+            "post",
+            "/v1/tasks/{id}/push",
+            "Push a button of an open task (`{\"button\": \"done\", \"by\": \"olga\"}`)",
+            // The id was checked to be an open task's number before this runs.
+            on(Task, |id, b: workflows::PushBody| Input::PushButton {
+                task: id.parse().unwrap_or_default(),
+                button: b.button,
+                by: b.by,
+            }),
+        ),
+        route(
+            Token,
+            "get",
+            "/v1/workflow_instances",
+            "Workflow instances (`?status=running|flagged|finished&conversation=&workflow=`)",
+            workflows::instances,
+        ),
+        route(Token, "get", "/v1/workflow_instances/{id}", "One instance with its history", workflows::instance),
+        route(
+            Token,
+            "post",
+            "/v1/workflow_instances/{id}/resolve",
+            "Resolve a flagged instance: go on at `{\"event\": \"start\"}`, or finish it with `{}`",
+            on(Instance, |id, b: workflows::ResolveBody| Input::ResolveWorkflow {
+                instance: id.parse().unwrap_or_default(),
+                event: b.event,
+            }),
         ),
         route(Token, "get", "/v1/queues", "Queues with waiting conversations and available agents", queues::list),
         route(Token, "get", "/v1/queues/{id}", "One queue", queues::show),

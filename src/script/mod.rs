@@ -18,6 +18,7 @@ mod templates;
 pub mod testkit;
 mod time;
 mod view;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 
@@ -203,6 +204,7 @@ pub fn load_sources(
         schedules::register(&lua)?;
         standby::register(&lua)?;
         time::register(&lua)?;
+        workflows::register(&lua)?;
         log::register(&lua)
     })()
     .map_err(vm_error)?;
@@ -254,6 +256,7 @@ pub fn load_sources(
     let recipients = lua.remove_app_data::<standby::RecipientFunctions>().unwrap_or_default().0;
     // Custom events can be raised from here on: inside policies and recipient functions.
     lua.set_app_data(standby::Raised::default());
+    lua.set_app_data(workflows::Starts::default());
     let scripts = Scripts::new(lua, limits.clone(), functions, recipients, generation).map_err(vm_error)?;
     Ok((rules, scripts))
 }

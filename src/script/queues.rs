@@ -11,7 +11,8 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // queues.define{ id = "line", agents = { "olga", "ivan" }, policy = "strictly_in_order",
-    //                options = { pass_after = "12h" }, allowed = { "available" }, max_wait = "1d" }
+    //                options = { pass_after = "12h" }, allowed = { "available" }, max_wait = "1d",
+    //                standby = { "missed_calls" }, workflows = { abandoned = "callback" } }
     ns.set(
         "define",
         lua.create_function(|lua, spec: LuaValue| {
@@ -28,6 +29,17 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 if listed.is_empty() {
                     allowed.push(BaseStatus::Available);
                 }
+                let mut workflows = std::collections::BTreeMap::new();
+                for (event, w) in f.map("workflows") {
+                    match w {
+                        serde_json::Value::String(w) => {
+                            workflows.insert(event, w);
+                        }
+                        other => f.problems.push(format!(
+                            "queues.define `{id}`: workflows.{event} must name a workflow, got {other}"
+                        )),
+                    }
+                }
                 let queue = QueueDef {
                     name: f.opt_str("name").unwrap_or_else(|| id.clone()),
                     unit: f.opt_str("unit").unwrap_or_else(|| DEFAULT_UNIT.into()),
@@ -41,6 +53,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     fallback_options: Default::default(),
                     retry_after_error: f.opt_duration("retry_after_error").unwrap_or(Duration::from_secs(30)),
                     standby: f.str_or_list("standby"),
+                    workflows,
                     id,
                     at: at.clone(),
                 };

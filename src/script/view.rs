@@ -230,6 +230,11 @@ impl Scripts {
         self.lua.app_data_mut::<super::standby::Raised>().map(|mut r| std::mem::take(&mut r.0)).unwrap_or_default()
     }
 
+    /// Workflows scripts set conversations on since the last call, as (workflow, conversation).
+    pub fn take_started(&self) -> Vec<(String, String)> {
+        self.lua.app_data_mut::<super::workflows::Starts>().map(|mut s| std::mem::take(&mut s.0)).unwrap_or_default()
+    }
+
     /// Asks standby rule `rule`'s `notify` function whom to notify about `event`, under the
     /// same CPU and memory limits as a policy. The answer is a list of agent ids.
     pub fn recipients(&self, rule: &str, event: &serde_json::Value) -> Result<Vec<String>, String> {

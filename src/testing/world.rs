@@ -158,6 +158,20 @@ impl World for EngineWorld {
                 Ok(crate::views::agent(&self.engine, a))
             }
             "notifications" => Ok(self.notifications()),
+            "tasks" => {
+                let tasks = self.engine.open_tasks();
+                Ok(json!(tasks.iter().map(|(i, t)| crate::views::task(&self.engine, i, t)).collect::<Vec<_>>()))
+            }
+            "workflows" => {
+                let id = str_arg(&v, "conversation")?;
+                let list: Vec<Value> = self
+                    .engine
+                    .instances()
+                    .filter(|i| *i.conversation == *id)
+                    .map(|i| crate::views::instance(i, true))
+                    .collect();
+                Ok(json!(list))
+            }
             "timeline" => {
                 let lines: Vec<String> = self
                     .updates

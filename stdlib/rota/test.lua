@@ -310,4 +310,102 @@ function test.expect_no_notification(filter: { [string]: any }?)
     end
 end
 
+-- ------------------------------------------------------------------ workflows
+
+--- Sets the conversation on a workflow (what a queue's `workflows` or `workflows.start` does).
+function test.start_workflow(conversation: string, workflow: string)
+    input("start_workflow", { conversation = conversation, workflow = workflow })
+end
+
+--- The open tasks, oldest first (of one conversation when given). Each has `id`, `title`,
+--- `buttons`, `workflow`, `instance`, `stage`, `event`, `conversation`, `opened` and `age_seconds`.
+function test.tasks(conversation: string?): { { [string]: any } }
+    local out = {}
+    for _, t in host.act("tasks", {}) do
+        if conversation == nil or t.conversation == conversation then
+            table.insert(out, t)
+        end
+    end
+    return out
+end
+
+--- The workflow instances of a conversation, oldest first, each with its `status`
+--- (`running`, `flagged`, `finished`), `stage`, `event`, `note` and `history`.
+function test.workflows(conversation: string): { { [string]: any } }
+    return host.act("workflows", { conversation = conversation })
+end
+
+local function describe_tasks(list: { { [string]: any } }): string
+    if #list == 0 then
+        return "none"
+    end
+    local lines = {}
+    for _, t in list do
+        local buttons = table.concat(t.buttons, " | ")
+        table.insert(lines, string.format("\n    task %d on %s, stage %d: %q [%s]", t.id, t.conversation, t.stage, t.title, buttons))
+    end
+    return table.concat(lines)
+end
+
+--- Pushes `button` on the conversation's open task that has it (`by` is who, for the history).
+function test.push(conversation: string, button: string, by: string?)
+    local open = test.tasks(conversation)
+    for _, t in open do
+        if table.find(t.buttons, button) then
+            input("push_button", { task = t.id, button = button, by = by })
+            return
+        end
+    end
+    fail(string.format("%s: no open task has a button %q; open tasks: %s", conversation, button, describe_tasks(open)))
+end
+
+--- Resolves a flagged instance: it goes on at the stage of `event`, or finishes without one.
+function test.resolve(instance: number, event: string?)
+    input("resolve_workflow", { instance = instance, event = event })
+end
+
+--- An open task on the conversation matches each field given (`title`, `stage`, `event`,
+--- `buttons`, `workflow`). Returns it.
+function test.expect_task(conversation: string, fields: { [string]: any }?): { [string]: any }
+    local open = test.tasks(conversation)
+    for _, t in open do
+        local keep = true
+        for k, v in fields or {} do
+            keep = keep and same(t[k], v)
+        end
+        if keep then
+            return t
+        end
+    end
+    fail(string.format("%s: expected an open task %s; open tasks: %s", conversation, show(fields or {}), describe_tasks(open)))
+    return {}
+end
+
+--- The conversation has no open task.
+function test.expect_no_task(conversation: string)
+    local open = test.tasks(conversation)
+    if #open > 0 then
+        fail(string.format("%s: expected no open task; open tasks: %s", conversation, describe_tasks(open)))
+    end
+end
+
+--- The conversation's latest instance of `workflow` has `status` (`running`, `flagged`,
+--- `finished`). Returns the instance.
+function test.expect_workflow(conversation: string, workflow: string, status: string): { [string]: any }
+    local latest = nil
+    for _, i in test.workflows(conversation) do
+        if i.workflow == workflow then
+            latest = i
+        end
+    end
+    if latest == nil then
+        fail(string.format("%s: expected workflow %q %s, but it was never set on it", conversation, workflow, status))
+        return {}
+    end
+    if latest.status ~= status then
+        fail(string.format("%s: expected workflow %q %s, got %s (%s)", conversation, workflow, status, latest.status, latest.note or latest.event))
+    end
+    return latest
+end
+
 return test

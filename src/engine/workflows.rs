@@ -1,0 +1,399 @@
+//! Workflows in the engine: instances started on conversations, stages entered and their
+//! actions run, tasks and their buttons, waits, and instances carried over a reload.
+//!
+//! An instance is engine state like a conversation: every change comes from an input or a timer,
+//! so replaying the journal rebuilds it, open tasks and pending waits included.
+
+use std::sync::Arc;
+
+use super::standby::StandbyEvent;
+use super::*;
+use crate::instance::{Instance, InstanceStatus, Step, Task};
+use crate::rules::{Channel, Recipients};
+use crate::template::Kind;
+use crate::workflow::{Action, NOTIFICATION_FAILED, START};
+
+/// Stages one event may pass through at once (by links) before the instance is flagged. The
+/// load-time check already rejects cycles of links; this only guards the host.
+const MAX_HOPS: usize = 64;
+
+impl Engine {
+    /// Every instance kept: the live ones and the latest finished ones, oldest first.
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.instances.values()
+    }
+
+    pub fn instance(&self, id: u64) -> Option<&Instance> {
+        self.instances.get(&id)
+    }
+
+    /// The open tasks, oldest first, each with its instance.
+    pub fn open_tasks(&self) -> Vec<(&Instance, &Task)> {
+        let mut tasks: Vec<(&Instance, &Task)> =
+            self.instances.values().flat_map(|i| i.tasks.iter().map(move |t| (i, t))).collect();
+        tasks.sort_by_key(|(_, t)| t.id);
+        tasks
+    }
+
+    /// The number people see for the stage of `event` in `workflow`.
+    pub fn stage_number(&self, workflow: &str, event: &str) -> Option<u32> {
+        self.stage_numbers.get(workflow, event)
+    }
+
+    /// Sets `conversation` on `workflow`: a new instance enters its `start` stage.
+    pub(super) fn start_workflow(&mut self, conversation: &str, workflow: &str, why: String) -> Result<u64, InputError> {
+        let c =
+            self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let unit = &self.rules.queues[c.queue as usize].unit;
+        let def = self.rules.workflows.get(workflow).ok_or_else(|| InputError::UnknownWorkflow(workflow.into()))?;
+        if def.unit != *unit {
+            let message = format!("workflow `{workflow}` is of unit `{}`, the conversation of unit `{unit}`", def.unit);
+            return Err(InputError::Invalid { field: "workflow", message });
+        }
+        if let Some(running) = c.workflows.iter().find(|&&i| self.instances[&i].workflow == workflow) {
+            return Err(InputError::Illegal(format!(
+                "conversation `{conversation}` is already on workflow `{workflow}` (instance {running})"
+            )));
+        }
+        let id = self.next_instance;
+        self.next_instance += 1;
+        let instance = Instance {
+            id,
+            workflow: workflow.to_string(),
+            unit: unit.clone(),
+            conversation: c.id.clone(),
+            status: InstanceStatus::Running,
+            started: self.now,
+            event: START.into(),
+            stage: 0,
+            entered: self.now,
+            note: None,
+            tasks: Vec::new(),
+            waits: Vec::new(),
+            notifications: Vec::new(),
+            history: Vec::new(),
+        };
+        let conversation = c.id.clone();
+        self.instances.insert(id, instance);
+        self.conversations.get_mut(&conversation).expect("checked above").workflows.push(id);
+        self.emit(Update::WorkflowStarted { conversation, instance: id, workflow: workflow.into() });
+        self.enter(id, START.into(), why);
+        Ok(id)
+    }
+
+    /// Leaves the instance's stage and enters the stage of `event`, running its actions in order.
+    /// A link goes on to the next stage at once; an event the workflow has no stage for flags it.
+    fn enter(&mut self, id: u64, mut event: String, mut note: String) {
+        for _ in 0..MAX_HOPS {
+            self.leave_stage(id);
+            let Some(instance) = self.instances.get(&id) else { return };
+            let workflow = instance.workflow.clone();
+            let conversation = instance.conversation.clone();
+            let Some(stage) = self.rules.workflows.get(&workflow).and_then(|d| d.stage(&event)).cloned() else {
+                let reason = match self.rules.workflows.contains_key(&workflow) {
+                    true => format!("workflow `{workflow}` has no stage for `{event}` any more"),
+                    false => format!("workflow `{workflow}` is no longer defined"),
+                };
+                self.flag(id, &event, reason);
+                return;
+            };
+            let number = self.stage_numbers.get(&workflow, &event).unwrap_or(0);
+            let now = self.now;
+            let instance = self.instances.get_mut(&id).expect("looked up above");
+            instance.status = InstanceStatus::Running;
+            instance.event = event.clone();
+            instance.stage = number;
+            instance.entered = now;
+            instance.history.push(Step { at: now, event: event.clone(), stage: Some(number), note });
+            let wf: Arc<str> = Arc::from(workflow.as_str());
+            self.emit(Update::StageEntered {
+                conversation: conversation.clone(),
+                instance: id,
+                workflow: wf.clone(),
+                stage: number,
+                event: event.clone(),
+            });
+            let mut link = None;
+            for a in &stage.actions {
+                match &a.action {
+                    Action::Task { title, buttons } => {
+                        let task = self.next_task;
+                        self.next_task += 1;
+                        let t = Task { id: task, title: title.clone(), buttons: buttons.clone(), opened: now };
+                        self.instances.get_mut(&id).expect("live").tasks.push(t);
+                        self.emit(Update::TaskOpened {
+                            conversation: conversation.clone(),
+                            task,
+                            instance: id,
+                            workflow: wf.clone(),
+                            stage: number,
+                            title: title.clone(),
+                            buttons: buttons.clone(),
+                        });
+                    }
+                    Action::Notify { template, channel, to } => {
+                        self.workflow_notify(id, &event, number, template, *channel, to);
+                    }
+                    Action::Wait { after, timer } => {
+                        let kind = TimerKind::WorkflowWait { instance: id, timer: Arc::from(timer.as_str()) };
+                        let key = self.timers.schedule(now + *after, kind);
+                        self.instances.get_mut(&id).expect("live").waits.push((key, timer.clone()));
+                    }
+                    Action::Set { field, value } => self.set_field(&conversation, field, value.clone()),
+                    // Heard by standby rules and workflows once this step's actions are done.
+                    Action::Raise { event: name } => {
+                        let _ = self.raise(&conversation, name);
+                    }
+                    Action::Standby { rule } => {
+                        let Some(rule) = self.rules.standby.get(rule).cloned() else { continue };
+                        let c = &self.conversations[&conversation];
+                        let e = StandbyEvent {
+                            conversation: conversation.clone(),
+                            queue: c.queue,
+                            event: format!("workflow:{workflow}"),
+                            reason: format!("workflow `{workflow}`, stage {number} ({event})"),
+                            failed: None,
+                        };
+                        self.apply_rule(&rule, &e);
+                    }
+                    Action::Link { event: target } => {
+                        link = Some(target.clone());
+                        break;
+                    }
+                    Action::Finish { reason } => {
+                        self.finish(id, reason.clone());
+                        return;
+                    }
+                }
+            }
+            let Some(target) = link else { return };
+            note = format!("linked from {event}");
+            event = target;
+        }
+        self.flag(id, &event, format!("more than {MAX_HOPS} links in a row"));
+    }
+
+    /// Closes the open tasks of the instance's stage and cancels its waits.
+    fn leave_stage(&mut self, id: u64) {
+        let Some(instance) = self.instances.get_mut(&id) else { return };
+        let tasks = std::mem::take(&mut instance.tasks);
+        let waits = std::mem::take(&mut instance.waits);
+        let conversation = instance.conversation.clone();
+        for (key, _) in waits {
+            self.timers.cancel(Some(key));
+        }
+        for t in tasks {
+            let conversation = conversation.clone();
+            self.emit(Update::TaskClosed { conversation, task: t.id, instance: id, button: None, by: None });
+        }
+    }
+
+    fn finish(&mut self, id: u64, reason: Option<String>) {
+        self.leave_stage(id);
+        let now = self.now;
+        let Some(instance) = self.instances.get_mut(&id) else { return };
+        instance.status = InstanceStatus::Finished;
+        instance.note = reason.clone();
+        let note = reason.clone().map_or_else(|| "finished".to_string(), |r| format!("finished: {r}"));
+        instance.history.push(Step { at: now, event: instance.event.clone(), stage: None, note });
+        let (conversation, workflow) = (instance.conversation.clone(), Arc::from(instance.workflow.as_str()));
+        self.emit(Update::WorkflowFinished { conversation: conversation.clone(), instance: id, workflow, reason });
+        self.finished.push_back(id);
+        while self.finished.len() > self.config.retain_ended {
+            if let Some(old) = self.finished.pop_front() {
+                self.instances.remove(&old);
+            }
+        }
+        // An ended conversation stayed in memory for its workflows; now it may go like any other.
+        if let Some(c) = self.conversations.get_mut(&conversation) {
+            c.workflows.retain(|&i| i != id);
+            if c.workflows.is_empty() && c.status.is_ended() && !self.ended.contains(&conversation) {
+                self.forget_later(conversation);
+            }
+        }
+    }
+
+    /// Stops the instance until a person resolves it; it keeps its history, nothing is dropped.
+    fn flag(&mut self, id: u64, event: &str, reason: String) {
+        self.leave_stage(id);
+        let now = self.now;
+        let Some(instance) = self.instances.get_mut(&id) else { return };
+        instance.status = InstanceStatus::Flagged;
+        instance.note = Some(reason.clone());
+        instance.history.push(Step { at: now, event: event.to_string(), stage: None, note: format!("flagged: {reason}") });
+        let (conversation, workflow) = (instance.conversation.clone(), Arc::from(instance.workflow.as_str()));
+        self.emit(Update::WorkflowFlagged { conversation, instance: id, workflow, reason });
+    }
+
+    /// A button of an open task: the task closes and its instance gets `button:NAME`.
+    pub(super) fn push_button(&mut self, task: u64, button: &str, by: Option<String>) -> Result<(), InputError> {
+        let instance = self
+            .instances
+            .values_mut()
+            .find(|i| i.task(task).is_some())
+            .ok_or_else(|| InputError::UnknownTask(task.to_string()))?;
+        let t = instance.task(task).expect("found above");
+        if !t.buttons.iter().any(|b| b == button) {
+            let message = format!("task {task} has no button `{button}` (its buttons: {})", t.buttons.join(", "));
+            return Err(InputError::Invalid { field: "button", message });
+        }
+        instance.tasks.retain(|t| t.id != task);
+        let (id, conversation) = (instance.id, instance.conversation.clone());
+        let note = match &by {
+            Some(who) => format!("`{button}` pushed by {who}"),
+            None => format!("`{button}` pushed"),
+        };
+        self.emit(Update::TaskClosed { conversation, task, instance: id, button: Some(button.into()), by });
+        self.enter(id, format!("button:{button}"), note);
+        Ok(())
+    }
+
+    /// A wait of the instance's stage is over.
+    pub(super) fn wait_over(&mut self, id: u64, timer: &str) {
+        let Some(instance) = self.instances.get_mut(&id) else { return };
+        instance.waits.retain(|(_, t)| t != timer);
+        self.enter(id, format!("timer:{timer}"), format!("timer `{timer}` elapsed"));
+    }
+
+    /// A person says how a flagged instance goes on: at the stage of `event`, or it finishes.
+    pub(super) fn resolve(&mut self, id: u64, event: Option<String>) -> Result<(), InputError> {
+        let instance = self.instances.get(&id).ok_or_else(|| InputError::UnknownInstance(id.to_string()))?;
+        if instance.status != InstanceStatus::Flagged {
+            let status = format!("{:?}", instance.status).to_lowercase();
+            return Err(InputError::Illegal(format!("instance {id} is {status}; only a flagged one needs resolving")));
+        }
+        let Some(event) = event else {
+            self.finish(id, Some("resolved by a person".into()));
+            return Ok(());
+        };
+        let Some(def) = self.rules.workflows.get(&instance.workflow) else {
+            let message = format!(
+                "workflow `{}` is no longer defined; resolve without an event to finish the instance",
+                instance.workflow
+            );
+            return Err(InputError::Invalid { field: "event", message });
+        };
+        if def.stage(&event).is_none() {
+            let events: Vec<&str> = def.stages.iter().map(|s| s.event.as_str()).collect();
+            let message = format!("workflow `{}` has no stage `{event}` (its events: {})", def.id, events.join(", "));
+            return Err(InputError::Invalid { field: "event", message });
+        }
+        self.enter(id, event, "resolved by a person".into());
+        Ok(())
+    }
+
+    /// What an event about a conversation means to workflows: its queue may start one, and
+    /// running instances with a stage for a custom event move there.
+    pub(super) fn workflow_event(&mut self, e: &StandbyEvent) {
+        let Some(c) = self.conversations.get(&e.conversation) else { return };
+        if let Some(workflow) = self.rules.queues[e.queue as usize].workflows.get(&e.event).cloned() {
+            let queue = self.rules.queues[e.queue as usize].id.clone();
+            let why = format!("queue `{queue}` sets it on `{}`", e.event);
+            let running = c.workflows.iter().any(|i| self.instances[i].workflow == workflow);
+            if !running {
+                if let Err(err) = self.start_workflow(&e.conversation, &workflow, why) {
+                    self.emit(Update::Log { level: "error", message: format!("queue `{queue}`: {err}") });
+                }
+            }
+        }
+        if !e.event.starts_with("custom:") {
+            return;
+        }
+        let Some(c) = self.conversations.get(&e.conversation) else { return };
+        let handling: Vec<u64> = c
+            .workflows
+            .iter()
+            .copied()
+            .filter(|i| {
+                let instance = &self.instances[i];
+                instance.status == InstanceStatus::Running
+                    && self.rules.workflows.get(&instance.workflow).is_some_and(|d| d.stage(&e.event).is_some())
+            })
+            .collect();
+        for id in handling {
+            self.enter(id, e.event.clone(), format!("{} raised", e.event));
+        }
+    }
+
+    /// A notification an instance sent went dead: its `notification_failed` stage, if it has one.
+    pub(super) fn workflow_notification_failed(&mut self, notification: u64, error: &str) {
+        let Some(instance) = self.instances.values_mut().find(|i| i.is_live() && i.notifications.contains(&notification))
+        else {
+            return;
+        };
+        let note = format!("notification {notification} failed: {error}");
+        let handled = instance.status == InstanceStatus::Running
+            && self.rules.workflows.get(&instance.workflow).is_some_and(|d| d.stage(NOTIFICATION_FAILED).is_some());
+        if handled {
+            let id = instance.id;
+            self.enter(id, NOTIFICATION_FAILED.into(), note);
+        } else {
+            let step = Step { at: self.now, event: NOTIFICATION_FAILED.into(), stage: None, note };
+            instance.history.push(step);
+        }
+    }
+
+    /// After a reload: an instance whose workflow or current stage is gone is flagged for a
+    /// person; the others go on from where they are, open tasks and waits included.
+    pub(super) fn recheck_instances(&mut self) {
+        let lost: Vec<(u64, String, String)> = self
+            .instances
+            .values()
+            .filter(|i| i.status == InstanceStatus::Running)
+            .filter_map(|i| match self.rules.workflows.get(&i.workflow) {
+                None => Some((i.id, i.event.clone(), format!("workflow `{}` was removed", i.workflow))),
+                Some(d) if d.stage(&i.event).is_none() => Some((
+                    i.id,
+                    i.event.clone(),
+                    format!("workflow `{}` changed and no longer has a stage for `{}`", i.workflow, i.event),
+                )),
+                Some(_) => None,
+            })
+            .collect();
+        for (id, event, reason) in lost {
+            self.flag(id, &event, reason);
+        }
+    }
+
+    /// A workflow's own message: to each recipient, no duplicate check (each stage entry is new).
+    fn workflow_notify(&mut self, id: u64, event: &str, stage: u32, template: &str, channel: Channel, to: &Recipients) {
+        let instance = &self.instances[&id];
+        let (workflow, unit) = (instance.workflow.clone(), instance.unit.clone());
+        let c = &self.conversations[&instance.conversation];
+        let e = StandbyEvent {
+            conversation: c.id.clone(),
+            queue: c.queue,
+            event: event.to_string(),
+            reason: format!("workflow `{workflow}`, stage {stage} ({event})"),
+            failed: None,
+        };
+        let sender = format!("workflow:{workflow}");
+        let recipients = match self.recipients(to, &sender, &unit, &e) {
+            Ok(list) => list,
+            Err(message) => {
+                self.emit(Update::Log { level: "error", message: format!("workflow `{workflow}`: {message}") });
+                return;
+            }
+        };
+        for recipient in recipients {
+            if let Some(n) = self.message(&e, &sender, template, &recipient, channel, Kind::Notification, None) {
+                self.instances.get_mut(&id).expect("live").notifications.push(n);
+            }
+        }
+    }
+
+    /// Sets an attribute of the conversation; a waiting one's policies see it at once.
+    fn set_field(&mut self, conversation: &Arc<str>, field: &str, value: serde_json::Value) {
+        let Some(c) = self.conversations.get_mut(conversation) else { return };
+        c.data.attributes.insert(field.to_string(), value.clone());
+        if c.status.is_waiting() {
+            let queue = self.queues[c.queue as usize].id.clone();
+            let memo = self.scripts.conversation_memo(conversation);
+            let c = &self.conversations[conversation];
+            if let Err(e) = self.scripts.add_conversation(c, &queue, memo.as_ref()) {
+                self.emit(Update::Log { level: "error", message: format!("could not update {conversation}'s view: {e}") });
+            }
+        }
+        self.emit(Update::FieldSet { conversation: conversation.clone(), field: field.into(), value });
+    }
+}
