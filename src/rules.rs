@@ -306,6 +306,9 @@ pub struct RuleSet {
     pub schedules: BTreeMap<String, ScheduleDef>,
     pub workflows: BTreeMap<String, WorkflowDef>,
     pub settings: Settings,
+    /// Whether any standby rule or queue trigger listens to conversation events (worked out once,
+    /// since every update asks).
+    pub listens: bool,
 }
 
 impl RuleSet {
@@ -537,6 +540,7 @@ impl Draft {
             rules.queues.push(queue);
         }
         self.assemble_standby(&mut rules, files);
+        rules.listens = !rules.standby.is_empty() || rules.queues.iter().any(|q| !q.workflows.is_empty());
         if self.diagnostics.is_empty() && earlier.is_empty() {
             Ok(rules)
         } else {
@@ -724,7 +728,14 @@ impl Draft {
 
     /// Whether template `id` is defined; if so, also that it is of the user's unit, knows the
     /// parameters of a `kind` message and has a body for each channel the user sends it by.
-    fn check_template(&mut self, templates: &Templates, id: &str, kind: Kind, channels: &[Channel], user: &Use) -> bool {
+    fn check_template(
+        &mut self,
+        templates: &Templates,
+        id: &str,
+        kind: Kind,
+        channels: &[Channel],
+        user: &Use,
+    ) -> bool {
         let Some(def) = templates.get(id) else { return false };
         if def.unit != user.unit {
             let message = format!("{} (unit `{}`) uses template `{id}` of unit `{}`", user.who, user.unit, def.unit);
@@ -778,7 +789,9 @@ impl Draft {
                                 None => {
                                     missing.insert(("schedule", s.clone()));
                                 }
-                                Some(def) if def.unit != w.unit => self.problem(&a.at, other_unit("schedule", s, &def.unit)),
+                                Some(def) if def.unit != w.unit => {
+                                    self.problem(&a.at, other_unit("schedule", s, &def.unit))
+                                }
                                 Some(_) => {}
                             },
                             Recipients::Agents(list) => {

@@ -7,8 +7,8 @@ use crate::agent::Agent;
 use crate::conversation::Conversation;
 use crate::engine::Engine;
 use crate::instance::{Instance, Task};
-use crate::workflow::WorkflowDef;
 use crate::update::{Brief, Stamped};
+use crate::workflow::WorkflowDef;
 
 /// The reply to an input: what it changed, each update as a [`Brief`].
 #[derive(Serialize)]

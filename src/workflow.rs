@@ -34,21 +34,42 @@ pub fn event_problem(event: &str) -> Option<String> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// A task shown to people until one of its buttons is pushed (`button:NAME`).
-    Task { title: String, buttons: Vec<String> },
+    Task {
+        title: String,
+        buttons: Vec<String>,
+    },
     /// A message through a template and channel, like a standby rule's.
-    Notify { template: String, channel: Channel, to: Recipients },
+    Notify {
+        template: String,
+        channel: Channel,
+        to: Recipients,
+    },
     /// After `after`, the event `timer:NAME`.
-    Wait { after: Duration, timer: String },
+    Wait {
+        after: Duration,
+        timer: String,
+    },
     /// Sets an attribute of the conversation.
-    Set { field: String, value: serde_json::Value },
+    Set {
+        field: String,
+        value: serde_json::Value,
+    },
     /// Raises `custom:NAME` about the conversation: standby rules hear it, and every instance on
     /// the conversation with a stage for it (this one included) moves there.
-    Raise { event: String },
+    Raise {
+        event: String,
+    },
     /// Runs a standby rule now (the seed's "standby duty activity").
-    Standby { rule: String },
+    Standby {
+        rule: String,
+    },
     /// Goes on with the stage of another event of the same workflow.
-    Link { event: String },
-    Finish { reason: Option<String> },
+    Link {
+        event: String,
+    },
+    Finish {
+        reason: Option<String>,
+    },
 }
 
 impl Action {
@@ -137,7 +158,8 @@ impl WorkflowDef {
                 problems.push((s.at.clone(), format!("{what}: {p}")));
             } else if let Some(&first) = index.get(s.event.as_str()) {
                 let first = self.place(&self.stages[first].at);
-                problems.push((s.at.clone(), format!("{what}: event `{}` has two stages (the first at {first})", s.event)));
+                problems
+                    .push((s.at.clone(), format!("{what}: event `{}` has two stages (the first at {first})", s.event)));
             } else {
                 index.insert(&s.event, i);
             }
@@ -273,10 +295,7 @@ impl WorkflowDef {
                 steps.push(cycle[0]);
                 problems.push((
                     self.stages[cycle[0]].at.clone(),
-                    format!(
-                        "{what}: cycle with no way out: {} never reaches `finish`",
-                        self.show_path(&steps)
-                    ),
+                    format!("{what}: cycle with no way out: {} never reaches `finish`", self.show_path(&steps)),
                 ));
             }
         }
@@ -296,7 +315,8 @@ impl WorkflowDef {
             Action::Raise { event } => index.contains_key(format!("custom:{event}").as_str()),
             _ => false,
         };
-        if let Some(k) = s.actions.iter().position(|a| matches!(a.action, Action::Link { .. } | Action::Finish { .. })) {
+        if let Some(k) = s.actions.iter().position(|a| matches!(a.action, Action::Link { .. } | Action::Finish { .. }))
+        {
             if let Some(next) = s.actions.get(k + 1) {
                 let after = s.actions[k].action.name();
                 out.push((next.at.clone(), format!("{stage}: actions after `{after}` never run")));

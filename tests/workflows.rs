@@ -95,7 +95,11 @@ async fn the_callback_workflow_runs_through_the_api() {
     assert_eq!(events.status(), StatusCode::OK);
 
     let (status, _) = api
-        .post(ALL, "/v1/conversations", json!({"id": "call-1", "queue": "support", "caller": {"name": "Kari", "number": "+4791234567"}}))
+        .post(
+            ALL,
+            "/v1/conversations",
+            json!({"id": "call-1", "queue": "support", "caller": {"name": "Kari", "number": "+4791234567"}}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, reply) = api.post(ALL, "/v1/conversations/call-1/abandon", json!({})).await;
@@ -232,8 +236,12 @@ fn a_workflow_in_the_middle_of_a_wait_survives_a_restart() {
 
         // The hour passes: the task opens again, with the next number.
         let fired = second.advance(rota::time::Duration::from_secs(60 * 60)).await.unwrap();
-        assert!(lines(&fired).contains(&"call-1 task 2 opened at stage 1: Call the customer back [done | no_answer]".into()),
-            "{:#?}", lines(&fired));
+        assert!(
+            lines(&fired)
+                .contains(&"call-1 task 2 opened at stage 1: Call the customer back [done | no_answer]".into()),
+            "{:#?}",
+            lines(&fired)
+        );
         second.submit(Input::PushButton { task: 2, button: "done".into(), by: None }).await.unwrap();
         let status = second.read(|e| e.instance(1).map(|i| i.status)).await.unwrap();
         assert_eq!(status, Some(InstanceStatus::Finished));
@@ -254,16 +262,14 @@ fn a_reload_keeps_instances_and_flags_those_whose_stage_is_gone() {
     engine.handle(Input::PushButton { task: 2, button: "no_answer".into(), by: None }).unwrap();
 
     // "no answer" becomes "later", which simply finishes; the `no_answer` stage is gone.
-    let changed = original
-        .replace(r#"buttons = { "done", "no_answer" }"#, r#"buttons = { "done", "later" }"#)
-        .replace(
-            r#"        on("button:no_answer",
+    let changed = original.replace(r#"buttons = { "done", "no_answer" }"#, r#"buttons = { "done", "later" }"#).replace(
+        r#"        on("button:no_answer",
             set("callback", "no answer"),
             wait("1h", "retry")),
         on("timer:retry",
             link("start")),"#,
-            r#"        on("button:later", finish("later")),"#,
-        );
+        r#"        on("button:later", finish("later")),"#,
+    );
     assert_ne!(changed, original);
 
     // A broken version is refused with the path of stages, and nothing changes.
@@ -315,7 +321,10 @@ fn a_reload_keeps_instances_and_flags_those_whose_stage_is_gone() {
     let (_, updates) = engine.reload().unwrap();
     assert_eq!(
         lines(&updates),
-        ["c1 task 3 closed: its stage ended", "c1 workflow callback#1 flagged for a person: workflow `callback` was removed"]
+        [
+            "c1 task 3 closed: its stage ended",
+            "c1 workflow callback#1 flagged for a person: workflow `callback` was removed"
+        ]
     );
     assert_eq!(engine.instances().count(), 2);
 }

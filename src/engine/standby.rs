@@ -48,7 +48,7 @@ impl Engine {
     /// Notes what an update means to the standby rules of the conversation's queue (called for
     /// every update emitted). Conversations whose queue no rule watches cost one lookup.
     pub(super) fn watch(&mut self, update: &Update) {
-        if self.rules.standby.is_empty() && !self.rules.queues.iter().any(|q| !q.workflows.is_empty()) {
+        if !self.rules.listens {
             return;
         }
         let watched = match update {

@@ -41,7 +41,12 @@ impl Engine {
     }
 
     /// Sets `conversation` on `workflow`: a new instance enters its `start` stage.
-    pub(super) fn start_workflow(&mut self, conversation: &str, workflow: &str, why: String) -> Result<u64, InputError> {
+    pub(super) fn start_workflow(
+        &mut self,
+        conversation: &str,
+        workflow: &str,
+        why: String,
+    ) -> Result<u64, InputError> {
         let c =
             self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
         let unit = &self.rules.queues[c.queue as usize].unit;
@@ -220,7 +225,12 @@ impl Engine {
         let Some(instance) = self.instances.get_mut(&id) else { return };
         instance.status = InstanceStatus::Flagged;
         instance.note = Some(reason.clone());
-        instance.history.push(Step { at: now, event: event.to_string(), stage: None, note: format!("flagged: {reason}") });
+        instance.history.push(Step {
+            at: now,
+            event: event.to_string(),
+            stage: None,
+            note: format!("flagged: {reason}"),
+        });
         let (conversation, workflow) = (instance.conversation.clone(), Arc::from(instance.workflow.as_str()));
         self.emit(Update::WorkflowFlagged { conversation, instance: id, workflow, reason });
     }
@@ -317,7 +327,8 @@ impl Engine {
 
     /// A notification an instance sent went dead: its `notification_failed` stage, if it has one.
     pub(super) fn workflow_notification_failed(&mut self, notification: u64, error: &str) {
-        let Some(instance) = self.instances.values_mut().find(|i| i.is_live() && i.notifications.contains(&notification))
+        let Some(instance) =
+            self.instances.values_mut().find(|i| i.is_live() && i.notifications.contains(&notification))
         else {
             return;
         };
@@ -391,7 +402,10 @@ impl Engine {
             let memo = self.scripts.conversation_memo(conversation);
             let c = &self.conversations[conversation];
             if let Err(e) = self.scripts.add_conversation(c, &queue, memo.as_ref()) {
-                self.emit(Update::Log { level: "error", message: format!("could not update {conversation}'s view: {e}") });
+                self.emit(Update::Log {
+                    level: "error",
+                    message: format!("could not update {conversation}'s view: {e}"),
+                });
             }
         }
         self.emit(Update::FieldSet { conversation: conversation.clone(), field: field.into(), value });

@@ -35,9 +35,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                         serde_json::Value::String(w) => {
                             workflows.insert(event, w);
                         }
-                        other => f.problems.push(format!(
-                            "queues.define `{id}`: workflows.{event} must name a workflow, got {other}"
-                        )),
+                        other => f
+                            .problems
+                            .push(format!("queues.define `{id}`: workflows.{event} must name a workflow, got {other}")),
                     }
                 }
                 let queue = QueueDef {

@@ -170,7 +170,8 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     let channel = f.req_str("channel");
                     let channel = Channel::parse(&channel).unwrap_or_else(|| {
                         if !channel.is_empty() {
-                            problems.push(format!("workflows.notify: unknown channel `{channel}` (email, sms, webhook)"));
+                            problems
+                                .push(format!("workflows.notify: unknown channel `{channel}` (email, sms, webhook)"));
                         }
                         Channel::Email
                     });
@@ -182,7 +183,10 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                                 (Some(s), None) => Recipients::Schedule(s),
                                 (None, Some(a)) if !a.is_empty() => Recipients::Agents(a),
                                 _ => {
-                                    problems.push("workflows.notify: `to` must be { agents = {...} } or { schedule = \"id\" }".into());
+                                    problems.push(
+                                        "workflows.notify: `to` must be { agents = {...} } or { schedule = \"id\" }"
+                                            .into(),
+                                    );
                                     Recipients::Agents(Vec::new())
                                 }
                             }
@@ -267,10 +271,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
 
     // workflows.finish("called back"): the instance is done.
-    ns.set(
-        "finish",
-        lua.create_function(|lua, reason: Option<String>| action(lua, |_| Action::Finish { reason }))?,
-    )?;
+    ns.set("finish", lua.create_function(|lua, reason: Option<String>| action(lua, |_| Action::Finish { reason }))?)?;
 
     // workflows.start("callback", ctx.conversation.id): sets the conversation on the workflow
     // once the current decision is done (the seed's "Set Workflow").
