@@ -89,6 +89,14 @@ fn define(
     })
 }
 
+/// Keeps what a script hands the engine (events raised, workflows started) until the engine
+/// takes it, up to a limit: a runaway script must not fill the host's memory.
+fn push_capped<T>(list: &mut Vec<T>, item: T) {
+    if list.len() < 1000 {
+        list.push(item);
+    }
+}
+
 /// The text of a scripts folder, read in one go: what a generation is loaded from, and what a
 /// journal keeps so the same generation can be loaded again on replay.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,6 +16,17 @@ pub struct RecipientFunctions(pub BTreeMap<String, Function>);
 #[derive(Default)]
 pub struct Raised(pub Vec<(String, String)>);
 
+/// `{ agents = { ... } }` or `{ schedule = "id" }`: whom a message goes to, by name.
+pub(super) fn named_recipients(t: &mlua::Table) -> Option<Recipients> {
+    let schedule: Option<String> = t.raw_get("schedule").ok();
+    let agents: Option<Vec<String>> = t.raw_get("agents").ok();
+    match (schedule, agents) {
+        (Some(s), None) => Some(Recipients::Schedule(s)),
+        (None, Some(a)) if !a.is_empty() => Some(Recipients::Agents(a)),
+        _ => None,
+    }
+}
+
 pub fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
@@ -64,18 +75,10 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                         Recipients::Function
                     }
                     LuaValue::String(s) if s == "recipient" => Recipients::FailedRecipient,
-                    LuaValue::Table(t) => {
-                        let schedule: Option<String> = t.raw_get("schedule").ok();
-                        let agents: Option<Vec<String>> = t.raw_get("agents").ok();
-                        match (schedule, agents) {
-                            (Some(s), None) => Recipients::Schedule(s),
-                            (None, Some(a)) if !a.is_empty() => Recipients::Agents(a),
-                            _ => {
-                                f.problems.push(format!("{what}: `notify` must be {{ agents = {{...}} }} or {{ schedule = \"id\" }}"));
-                                Recipients::Agents(Vec::new())
-                            }
-                        }
-                    }
+                    LuaValue::Table(t) => named_recipients(&t).unwrap_or_else(|| {
+                        f.problems.push(format!("{what}: `notify` must be {{ agents = {{...}} }} or {{ schedule = \"id\" }}"));
+                        Recipients::Agents(Vec::new())
+                    }),
                     other => {
                         f.problems.push(format!(
                             "{what}: `notify` must be {{ agents = ... }}, {{ schedule = ... }}, a function or \"recipient\", got {}",
@@ -122,10 +125,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
             let mut raised = lua
                 .app_data_mut::<Raised>()
                 .ok_or_else(|| super::fields::error_here(lua, "standby.raise is not available here"))?;
-            // A runaway script must not fill the host's memory.
-            if raised.0.len() < 1000 {
-                raised.0.push((conversation, name));
-            }
+            super::push_capped(&mut raised.0, (conversation, name));
             Ok(())
         })?,
     )?;

@@ -40,6 +40,26 @@ fn action(lua: &Lua, make: impl FnOnce(&mut Vec<String>) -> Action) -> mlua::Res
     lua.create_userdata(ActionRef(made))
 }
 
+/// An action read from a definition table (`workflows.task{...}`), its problems reported.
+fn table_action(
+    lua: &Lua,
+    spec: LuaValue,
+    what: &str,
+    read: impl FnOnce(&mut Fields, &mut Vec<String>) -> Action,
+) -> mlua::Result<AnyUserData> {
+    action(lua, |problems| match Fields::new(spec, what) {
+        Ok(mut f) => {
+            let action = read(&mut f, problems);
+            problems.extend(f.finish());
+            action
+        }
+        Err(e) => {
+            problems.push(e);
+            Action::Finish { reason: None }
+        }
+    })
+}
+
 /// A plain string argument of an action, reported when missing or empty.
 fn name_arg(value: &LuaValue, what: &str, problems: &mut Vec<String>) -> String {
     match value {
@@ -145,17 +165,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     ns.set(
         "task",
         lua.create_function(|lua, spec: LuaValue| {
-            action(lua, |problems| match Fields::new(spec, "workflows.task") {
-                Ok(mut f) => {
-                    let title = f.req_str("title");
-                    let buttons = f.str_list("buttons");
-                    problems.extend(f.finish());
-                    Action::Task { title, buttons }
-                }
-                Err(e) => {
-                    problems.push(e);
-                    Action::Finish { reason: None }
-                }
+            table_action(lua, spec, "workflows.task", |f, _| Action::Task {
+                title: f.req_str("title"),
+                buttons: f.str_list("buttons"),
             })
         })?,
     )?;
@@ -164,45 +176,20 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     ns.set(
         "notify",
         lua.create_function(|lua, spec: LuaValue| {
-            action(lua, |problems| match Fields::new(spec, "workflows.notify") {
-                Ok(mut f) => {
-                    let template = f.req_str("template");
-                    let channel = f.req_str("channel");
-                    let channel = Channel::parse(&channel).unwrap_or_else(|| {
-                        if !channel.is_empty() {
-                            problems
-                                .push(format!("workflows.notify: unknown channel `{channel}` (email, sms, webhook)"));
-                        }
-                        Channel::Email
-                    });
-                    let to = match f.table("to") {
-                        Some(t) => {
-                            let schedule: Option<String> = t.raw_get("schedule").ok();
-                            let agents: Option<Vec<String>> = t.raw_get("agents").ok();
-                            match (schedule, agents) {
-                                (Some(s), None) => Recipients::Schedule(s),
-                                (None, Some(a)) if !a.is_empty() => Recipients::Agents(a),
-                                _ => {
-                                    problems.push(
-                                        "workflows.notify: `to` must be { agents = {...} } or { schedule = \"id\" }"
-                                            .into(),
-                                    );
-                                    Recipients::Agents(Vec::new())
-                                }
-                            }
-                        }
-                        None => {
-                            problems.push("workflows.notify: field `to` is required".into());
-                            Recipients::Agents(Vec::new())
-                        }
-                    };
-                    problems.extend(f.finish());
-                    Action::Notify { template, channel, to }
-                }
-                Err(e) => {
-                    problems.push(e);
-                    Action::Finish { reason: None }
-                }
+            table_action(lua, spec, "workflows.notify", |f, problems| {
+                let template = f.req_str("template");
+                let channel = f.req_str("channel");
+                let channel = Channel::parse(&channel).unwrap_or_else(|| {
+                    if !channel.is_empty() {
+                        problems.push(format!("workflows.notify: unknown channel `{channel}` (email, sms, webhook)"));
+                    }
+                    Channel::Email
+                });
+                let to = f.table("to").and_then(|t| super::standby::named_recipients(&t)).unwrap_or_else(|| {
+                    problems.push("workflows.notify: `to` must be { agents = {...} } or { schedule = \"id\" }".into());
+                    Recipients::Agents(Vec::new())
+                });
+                Action::Notify { template, channel, to }
             })
         })?,
     )?;
@@ -281,10 +268,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
             let mut starts = lua
                 .app_data_mut::<Starts>()
                 .ok_or_else(|| fields::error_here(lua, "workflows.start is not available while the scripts load"))?;
-            // A runaway script must not fill the host's memory.
-            if starts.0.len() < 1000 {
-                starts.0.push((workflow, conversation));
-            }
+            super::push_capped(&mut starts.0, (workflow, conversation));
             Ok(())
         })?,
     )?;
