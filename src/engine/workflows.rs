@@ -145,20 +145,14 @@ impl Engine {
                         self.instances.get_mut(&id).expect("live").waits.push((key, timer.clone()));
                     }
                     Action::Set { field, value } => self.set_field(&conversation, field, value.clone()),
-                    // Heard by standby rules and workflows once this step's actions are done.
+                    // Heard by standby rules and workflows once this step's actions are done. It
+                    // cannot be refused: the conversation exists and the name was checked at load.
                     Action::Raise { event: name } => {
                         let _ = self.raise(&conversation, name);
                     }
                     Action::Standby { rule } => {
                         let Some(rule) = self.rules.standby.get(rule).cloned() else { continue };
-                        let c = &self.conversations[&conversation];
-                        let e = StandbyEvent {
-                            conversation: conversation.clone(),
-                            queue: c.queue,
-                            event: format!("workflow:{workflow}"),
-                            reason: format!("workflow `{workflow}`, stage {number} ({event})"),
-                            failed: None,
-                        };
+                        let e = self.stage_event(id, number, &event);
                         self.apply_rule(&rule, &e);
                     }
                     Action::Link { event: target } => {
@@ -370,14 +364,7 @@ impl Engine {
     fn workflow_notify(&mut self, id: u64, event: &str, stage: u32, template: &str, channel: Channel, to: &Recipients) {
         let instance = &self.instances[&id];
         let (workflow, unit) = (instance.workflow.clone(), instance.unit.clone());
-        let c = &self.conversations[&instance.conversation];
-        let e = StandbyEvent {
-            conversation: c.id.clone(),
-            queue: c.queue,
-            event: event.to_string(),
-            reason: format!("workflow `{workflow}`, stage {stage} ({event})"),
-            failed: None,
-        };
+        let e = self.stage_event(id, stage, event);
         let sender = format!("workflow:{workflow}");
         let recipients = match self.recipients(to, &sender, &unit, &e) {
             Ok(list) => list,
@@ -390,6 +377,20 @@ impl Engine {
             if let Some(n) = self.message(&e, &sender, template, &recipient, channel, Kind::Notification, None) {
                 self.instances.get_mut(&id).expect("live").notifications.push(n);
             }
+        }
+    }
+
+    /// What the messages of a stage's actions are about: its event, and which workflow and stage
+    /// the reason names (templates see them as `event.type` and `event.reason`).
+    fn stage_event(&self, id: u64, stage: u32, event: &str) -> StandbyEvent {
+        let instance = &self.instances[&id];
+        let c = &self.conversations[&instance.conversation];
+        StandbyEvent {
+            conversation: c.id.clone(),
+            queue: c.queue,
+            event: event.to_string(),
+            reason: format!("workflow `{}`, stage {stage} ({event})", instance.workflow),
+            failed: None,
         }
     }
 
