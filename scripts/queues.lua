@@ -23,6 +23,7 @@ queues.define {
     on_max_wait = "sales",
     fallback = "ring_all",
     standby = "support_missed", -- see standby.lua
+    workflows = { abandoned = "callback" }, -- see workflows.lua
 }
 
 -- Sales takes turns.

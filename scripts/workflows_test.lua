@@ -1,0 +1,23 @@
+-- The callback workflow of the support queue.
+local test = require("rota.test")
+
+describe("callback", function()
+    it("opens a task when a support caller hangs up, not when a sales caller does", function()
+        local support = test.arrive("support", { caller = { number = "+4791234567" } })
+        local sales = test.arrive("sales")
+        test.abandon(support)
+        test.abandon(sales)
+        test.expect_task(support, { title = "Call the customer back", workflow = "callback" })
+        test.expect_no_task(sales)
+    end)
+
+    it("tries again an hour after no answer", function()
+        local call = test.arrive("support")
+        test.abandon(call)
+        test.push(call, "no_answer", "carla")
+        test.advance("1h")
+        test.push(call, "done", "carla")
+        test.eq(test.conversation(call).attributes.callback, "reached")
+        test.expect_workflow(call, "callback", "finished")
+    end)
+end)
