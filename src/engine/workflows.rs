@@ -35,6 +35,11 @@ impl Engine {
         tasks
     }
 
+    /// The instance whose stage has the open task `task`.
+    pub fn task_instance(&self, task: u64) -> Option<&Instance> {
+        self.instances.values().find(|i| i.task(task).is_some())
+    }
+
     /// The number people see for the stage of `event` in `workflow`.
     pub fn stage_number(&self, workflow: &str, event: &str) -> Option<u32> {
         self.stage_numbers.get(workflow, event)
@@ -231,18 +236,15 @@ impl Engine {
 
     /// A button of an open task: the task closes and its instance gets `button:NAME`.
     pub(super) fn push_button(&mut self, task: u64, button: &str, by: Option<String>) -> Result<(), InputError> {
-        let instance = self
-            .instances
-            .values_mut()
-            .find(|i| i.task(task).is_some())
-            .ok_or_else(|| InputError::UnknownTask(task.to_string()))?;
+        let id = self.task_instance(task).ok_or_else(|| InputError::UnknownTask(task.to_string()))?.id;
+        let instance = self.instances.get_mut(&id).expect("found above");
         let t = instance.task(task).expect("found above");
         if !t.buttons.iter().any(|b| b == button) {
             let message = format!("task {task} has no button `{button}` (its buttons: {})", t.buttons.join(", "));
             return Err(InputError::Invalid { field: "button", message });
         }
         instance.tasks.retain(|t| t.id != task);
-        let (id, conversation) = (instance.id, instance.conversation.clone());
+        let conversation = instance.conversation.clone();
         let note = match &by {
             Some(who) => format!("`{button}` pushed by {who}"),
             None => format!("`{button}` pushed"),
@@ -289,15 +291,13 @@ impl Engine {
     /// What an event about a conversation means to workflows: its queue may start one, and
     /// running instances with a stage for a custom event move there.
     pub(super) fn workflow_event(&mut self, e: &StandbyEvent) {
-        let Some(c) = self.conversations.get(&e.conversation) else { return };
         if let Some(workflow) = self.rules.queues[e.queue as usize].workflows.get(&e.event).cloned() {
             let queue = self.rules.queues[e.queue as usize].id.clone();
             let why = format!("queue `{queue}` sets it on `{}`", e.event);
-            let running = c.workflows.iter().any(|i| self.instances[i].workflow == workflow);
-            if !running {
-                if let Err(err) = self.start_workflow(&e.conversation, &workflow, why) {
-                    self.emit(Update::Log { level: "error", message: format!("queue `{queue}`: {err}") });
-                }
+            match self.start_workflow(&e.conversation, &workflow, why) {
+                // Already on it: a queue's trigger does nothing then.
+                Ok(_) | Err(InputError::Illegal(_)) => {}
+                Err(err) => self.emit(Update::Log { level: "error", message: format!("queue `{queue}`: {err}") }),
             }
         }
         if !e.event.starts_with("custom:") {

@@ -48,14 +48,10 @@ impl Subject {
                 Some((_, unit)) if scope.allows(unit) => Ok(()),
                 _ => Err(InputError::UnknownConversation(id)),
             },
-            Subject::Task => {
-                let task = id.parse::<u64>().ok();
-                let owner = engine.open_tasks().into_iter().find(|(_, t)| Some(t.id) == task).map(|(i, _)| i);
-                match owner {
-                    Some(i) if scope.allows(&i.unit) => Ok(()),
-                    _ => Err(InputError::UnknownTask(id)),
-                }
-            }
+            Subject::Task => match id.parse::<u64>().ok().and_then(|n| engine.task_instance(n)) {
+                Some(i) if scope.allows(&i.unit) => Ok(()),
+                _ => Err(InputError::UnknownTask(id)),
+            },
             Subject::Instance => match id.parse::<u64>().ok().and_then(|n| engine.instance(n)) {
                 Some(i) if scope.allows(&i.unit) => Ok(()),
                 _ => Err(InputError::UnknownInstance(id)),
