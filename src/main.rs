@@ -10,6 +10,12 @@ use rota::config::{Config, LimitsConfig, DEV_TOKEN};
 use rota::runtime::Builder;
 use rota::store::SqliteStore;
 
+/// The engine allocates on every input (traces, updates, Lua tables); mimalloc keeps that
+/// cheaper and more cache-friendly than the system allocator (see BENCHMARKS.md). The library
+/// itself sets no allocator: an embedding program chooses its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "rota", version, about = "A host for contact-center rules written in Lua")]
 struct Cli {

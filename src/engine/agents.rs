@@ -171,11 +171,7 @@ impl Engine {
         for ix in std::mem::take(&mut self.dirty) {
             self.is_dirty[ix as usize] = false;
             let a = &self.agents[ix as usize];
-            if let Err(e) = self.scripts.sync_agent(a, track) {
-                let message = format!("view of agent {} not updated: {e}", a.id);
-                self.emit(Update::Log { level: "error", message });
-            }
-            let a = &self.agents[ix as usize];
+            self.scripts.sync_agent(a, track);
             if a.blocked().is_none() {
                 self.epoch += 1;
                 self.agent_epoch[ix as usize] = self.epoch;

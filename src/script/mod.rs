@@ -12,6 +12,7 @@ mod presence;
 mod queues;
 mod sandbox;
 mod schedules;
+mod stack;
 mod standby;
 mod teams;
 mod templates;

@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::fields::{duration_of, from_json, to_json};
 use super::log::LogBuffer;
 use super::sandbox::{self, Limits};
+use super::stack;
 use crate::agent::{Agent, AgentIx};
 use crate::conversation::{Attempt, Conversation};
 use crate::decision::{Decision, Reason};
@@ -92,16 +93,28 @@ struct Synced {
     busy: bool,
 }
 
-/// Interned field names, so updating a view table does not re-hash its keys each time.
+/// Interned field names, so updating a view table does not re-hash its keys each time:
+/// `Keys` for writes through mlua, and `Key` numbering the same names in the key ring
+/// that [`stack`] writes use.
 macro_rules! keys {
     ($($name:ident),* $(,)?) => {
         struct Keys {
             $($name: LuaString,)*
+            /// The same strings in a list, in `Key` order.
+            ring: Table,
+        }
+
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy)]
+        enum Key {
+            $($name,)*
         }
 
         impl Keys {
             fn new(lua: &Lua) -> mlua::Result<Self> {
-                Ok(Keys { $($name: lua.create_string(stringify!($name))?,)* })
+                let keys = Keys { $($name: lua.create_string(stringify!($name))?,)* ring: lua.create_table()? };
+                $(keys.ring.raw_set(Key::$name as u8 + 1, &keys.$name)?;)*
+                Ok(keys)
             }
         }
     };
@@ -280,7 +293,8 @@ impl Scripts {
         self.agents.push(t);
         self.synced.push(None);
         self.set_agent_def(agent)?;
-        self.sync_agent(agent, track_work_day)
+        self.sync_agent(agent, track_work_day);
+        Ok(())
     }
 
     /// Writes the fields of an agent that come from its definition (scripts or directory).
@@ -316,63 +330,47 @@ impl Scripts {
     }
 
     /// Writes the run-time fields of an agent that changed since the last sync.
-    pub fn sync_agent(&mut self, a: &Agent, track_work_day: bool) -> mlua::Result<()> {
+    pub fn sync_agent(&mut self, a: &Agent, track_work_day: bool) {
         let ix = a.ix as usize;
         let fresh = self.synced[ix].is_none();
         let mut old = self.synced[ix].take().unwrap_or_default();
-        let t = &self.agents[ix];
-        let k = &self.keys;
-        let words = &mut self.words;
-        let lua = &self.lua;
-        // Compares in place and writes only what differs; nothing is cloned unless it changed.
-        macro_rules! put {
-            ($field:ident, $new:expr, $lua:expr) => {
-                if fresh || old.$field != $new {
-                    t.raw_set(&k.$field, $lua)?;
-                    old.$field = $new;
-                }
-            };
-        }
-        macro_rules! put_word {
-            ($field:ident, $new:expr) => {
-                let new: Option<&'static str> = $new.into();
-                if fresh || Option::from(old.$field) != new {
-                    let value = match new {
-                        Some(w) => LuaValue::String(word(lua, words, w)?),
-                        None => LuaValue::Nil,
-                    };
-                    t.raw_set(&k.$field, value)?;
-                    old.$field = $new;
-                }
-            };
-        }
-        put_word!(status, a.status.as_str());
-        put_word!(state, a.state.as_str());
-        put_word!(base, a.base.as_str());
-        put_word!(blocked, a.blocked());
-        put_word!(unavailable, a.unavailable(track_work_day));
-        if fresh || old.pause_cause != a.pause_cause {
-            t.raw_set(&k.pause_cause, a.pause_cause.as_deref())?;
-            old.pause_cause = a.pause_cause.clone();
-        }
-        if fresh || old.presence != a.presence {
-            t.raw_set(&k.presence, a.presence.as_str())?;
-            old.presence = a.presence.clone();
-        }
-        put!(since, a.state_since.0, a.state_since.as_secs_f64());
-        put!(online, a.online, a.online);
-        put!(work_day, a.work_day, a.work_day);
-        put!(dismissed, a.dismissed, a.dismissed);
-        put!(on_vacation, a.on_vacation, a.on_vacation);
-        put!(offered, a.counters.offered, a.counters.offered);
-        put!(answered, a.counters.answered, a.counters.answered);
-        put!(missed, a.counters.missed, a.counters.missed);
-        put!(missed_in_row, a.counters.missed_in_row, a.counters.missed_in_row);
-        put!(talk_time, a.counters.talk_time.0, a.counters.talk_time.as_secs_f64());
-        put!(idle_since, a.idle_since.0, a.idle_since.as_secs_f64());
-        put!(busy, a.conversation.is_some(), a.conversation.is_some());
+        stack::write_fields(&self.lua, &self.keys.ring, &self.agents[ix], |w| {
+            // Compares in place and writes only what differs; nothing is cloned unless it changed.
+            macro_rules! put {
+                ($field:ident, $new:expr, $write:ident($value:expr)) => {
+                    if fresh || old.$field != $new {
+                        w.$write(Key::$field as u8, $value);
+                        old.$field = $new;
+                    }
+                };
+            }
+            put!(status, a.status.as_str(), string(Some(a.status.as_str())));
+            put!(state, a.state.as_str(), string(Some(a.state.as_str())));
+            put!(base, a.base.as_str(), string(Some(a.base.as_str())));
+            put!(blocked, a.blocked(), string(a.blocked()));
+            put!(unavailable, a.unavailable(track_work_day), string(a.unavailable(track_work_day)));
+            if fresh || old.pause_cause != a.pause_cause {
+                w.string(Key::pause_cause as u8, a.pause_cause.as_deref());
+                old.pause_cause = a.pause_cause.clone();
+            }
+            if fresh || old.presence != a.presence {
+                w.string(Key::presence as u8, Some(a.presence.as_str()));
+                old.presence = a.presence.clone();
+            }
+            put!(since, a.state_since.0, number(a.state_since.as_secs_f64()));
+            put!(online, a.online, boolean(a.online));
+            put!(work_day, a.work_day, boolean(a.work_day));
+            put!(dismissed, a.dismissed, boolean(a.dismissed));
+            put!(on_vacation, a.on_vacation, boolean(a.on_vacation));
+            put!(offered, a.counters.offered, number(a.counters.offered.into()));
+            put!(answered, a.counters.answered, number(a.counters.answered.into()));
+            put!(missed, a.counters.missed, number(a.counters.missed.into()));
+            put!(missed_in_row, a.counters.missed_in_row, number(a.counters.missed_in_row.into()));
+            put!(talk_time, a.counters.talk_time.0, number(a.counters.talk_time.as_secs_f64()));
+            put!(idle_since, a.idle_since.0, number(a.idle_since.as_secs_f64()));
+            put!(busy, a.conversation.is_some(), boolean(a.conversation.is_some()));
+        });
         self.synced[ix] = Some(old);
-        Ok(())
     }
 
     /// Builds the queue tables of a rule set: id, name, options, allowed statuses, agents in order,
@@ -548,37 +546,56 @@ impl Scripts {
             self.policies.get(name).ok_or_else(|| fail(format!("policy `{name}` is not registered in Lua")))?;
         let view =
             self.conversations.get_mut(conversation).ok_or_else(|| fail(format!("no view of `{conversation}`")))?;
-        let ctx = view.ctx.clone();
         let setup = |view: &mut ConversationView| -> mlua::Result<()> {
             if as_fallback {
-                ctx.raw_set(&self.keys.options, &self.queues[queue as usize].fallback_options)?;
+                view.ctx.raw_set(&self.keys.options, &self.queues[queue as usize].fallback_options)?;
             }
             if !ringing.is_empty() {
                 let list = self.lua.create_table_with_capacity(ringing.len(), 0)?;
                 for &ix in ringing {
                     list.raw_push(&self.agents[ix as usize])?;
                 }
-                ctx.raw_set(&self.keys.ringing, list)?;
+                view.ctx.raw_set(&self.keys.ringing, list)?;
                 view.ringing = true;
             } else if view.ringing {
-                ctx.raw_set(&self.keys.ringing, &self.empty)?;
+                view.ctx.raw_set(&self.keys.ringing, &self.empty)?;
                 view.ringing = false;
             }
             Ok(())
         };
         setup(view).map_err(|e| fail(format!("could not prepare the policy call: {e}")))?;
+        let ctx = &view.ctx;
 
-        let result = self.limited(|| {
-            self.call.call::<(LuaValue, LuaValue, LuaValue, LuaValue, i64)>((policy, &ctx, now.as_secs_f64()))
-        });
+        let lua = &self.lua;
+        let (base, limits) = (lua.used_memory(), &self.limits);
+        let (agents, reasons) = (self.agents.len(), &mut self.reasons);
+        let result = stack::call_policy(
+            lua,
+            &self.call,
+            policy,
+            ctx,
+            now.as_secs_f64(),
+            &self.skipped,
+            || {
+                // On top of what the VM holds now: the view tables are the host's.
+                let _ = lua.set_memory_limit(base + limits.memory);
+                sandbox::arm(limits.cpu_per_call);
+            },
+            || {
+                sandbox::disarm();
+                let _ = lua.set_memory_limit(0);
+            },
+            |ret, list| {
+                let n = ret.number(4).unwrap_or(0.0) as i64;
+                read_skips(list, n, agents, reasons, skipped).and_then(|()| parse(ret, agents))
+            },
+        );
         if as_fallback {
             let _ = ctx.raw_set(&self.keys.options, &self.queues[queue as usize].options);
         }
 
         let outcome = match result {
-            Ok((kind, a, b, c, n)) => {
-                self.read_skips(n, skipped).and_then(|()| self.parse([kind, a, b, c])).map_err(fail)
-            }
+            Ok(decision) => decision.map_err(fail),
             Err(e) => {
                 let _ = ctx.raw_set(&self.keys.nskip, 0);
                 Err(fail(super::diagnostic_from_error(&e, name).to_string()))
@@ -591,122 +608,122 @@ impl Scripts {
         }
         outcome
     }
+}
 
-    /// Moves the `n` values `ctx:skip` left in the shared list (agent index, reason, ...) into `out`.
-    fn read_skips(&mut self, n: i64, out: &mut Vec<(AgentIx, Reason)>) -> Result<(), String> {
-        let mut i = 1;
-        while i < n {
-            let agent = match self.skipped.raw_get::<LuaValue>(i).unwrap_or(LuaValue::Nil) {
-                LuaValue::Integer(ix) if (ix as usize) < self.agents.len() => ix as AgentIx,
-                LuaValue::Number(ix) if ix >= 0.0 && (ix as usize) < self.agents.len() => ix as AgentIx,
-                _ => return Err("ctx:skip expects an agent (a table from ctx.candidates)".into()),
-            };
-            let reason = match self.skipped.raw_get::<LuaValue>(i + 1).unwrap_or(LuaValue::Nil) {
-                LuaValue::String(s) => self.intern(&s),
+/// Moves the `n` values `ctx:skip` left in the shared list (agent index, reason, ...) into `out`.
+fn read_skips(
+    list: &stack::List,
+    n: i64,
+    agents: usize,
+    reasons: &mut FxHashMap<Box<[u8]>, Arc<str>>,
+    out: &mut Vec<(AgentIx, Reason)>,
+) -> Result<(), String> {
+    let mut i = 1;
+    while i < n {
+        let agent = list.entry(i, |v| v.number(0)).filter(|&ix| ix >= 0.0 && (ix as usize) < agents);
+        let Some(agent) = agent else {
+            return Err("ctx:skip expects an agent (a table from ctx.candidates)".into());
+        };
+        let reason = list.entry(i + 1, |v| match v.bytes(0) {
+            Some(bytes) => intern(reasons, bytes),
+            None => match v.value(0) {
                 LuaValue::Nil => Reason::Fixed("skipped"),
                 other => Reason::Text(Arc::from(other.to_string().unwrap_or_default())),
+            },
+        });
+        out.push((agent as AgentIx, reason));
+        i += 2;
+    }
+    Ok(())
+}
+
+/// A policy's skip reason, allocated once per distinct text (up to [`MAX_REASONS`]).
+fn intern(reasons: &mut FxHashMap<Box<[u8]>, Arc<str>>, bytes: &[u8]) -> Reason {
+    if let Some(r) = reasons.get(bytes) {
+        return Reason::Text(r.clone());
+    }
+    let text: Arc<str> = Arc::from(String::from_utf8_lossy(bytes));
+    if reasons.len() < MAX_REASONS {
+        reasons.insert(Box::from(bytes), text.clone());
+    }
+    Reason::Text(text)
+}
+
+/// The agent behind a view table handed back by a policy.
+fn agent_of(value: LuaValue, agents: usize) -> Result<AgentIx, String> {
+    let ix = match value {
+        // The call wrapper already swapped a single agent for its index.
+        LuaValue::Integer(i) => Some(i),
+        LuaValue::Table(t) => t.raw_get::<Option<i64>>("idx").ok().flatten(),
+        other => return Err(format!("expected an agent (a table from ctx.candidates), got {}", other.type_name())),
+    };
+    match ix {
+        Some(i) if (i as usize) < agents => Ok(i as AgentIx),
+        _ => Err("expected an agent (a table from ctx.candidates), got another table".into()),
+    }
+}
+
+/// Agents from a list a policy returned.
+fn agents_of(list: &Table, agents: usize, what: &str) -> Result<Vec<AgentIx>, String> {
+    let mut out = Vec::with_capacity(list.raw_len());
+    for item in list.sequence_values::<LuaValue>() {
+        let item = item.map_err(|e| e.to_string())?;
+        out.push(agent_of(item, agents).map_err(|e| format!("{what}: {e}"))?);
+    }
+    Ok(out)
+}
+
+/// The decision in what the policy-call wrapper returned: a kind, then its values.
+fn parse(ret: &stack::Results, agents: usize) -> Result<Decision, String> {
+    let Some(kind) = ret.bytes(0) else {
+        return Err(bad_return(match ret.value(0) {
+            LuaValue::Nil => "nothing",
+            other => other.type_name(),
+        }));
+    };
+    let duration = |i, what: &str| -> Result<Option<crate::time::Duration>, String> {
+        duration_of(&ret.value(i)).map_err(|e| format!("{what}: {e}"))
+    };
+    let text = |i| ret.bytes(i).map(|b| String::from_utf8_lossy(b).into_owned());
+    Ok(match kind {
+        b"offer" => {
+            let agent = agent_of(ret.value(1), agents).map_err(|e| format!("policies.offer: {e}"))?;
+            let timeout = duration(2, "policies.offer timeout")?.ok_or("policies.offer needs a timeout")?;
+            Decision::Offer { agents: vec![agent], timeout, extend_after: None }
+        }
+        b"offer_many" => {
+            let LuaValue::Table(list) = ret.value(1) else {
+                return Err("policies.offer_many expects a list of agents".into());
             };
-            out.push((agent, reason));
-            i += 2;
+            let agents = agents_of(&list, agents, "policies.offer_many")?;
+            let timeout = duration(2, "policies.offer_many timeout")?.ok_or("policies.offer_many needs a timeout")?;
+            let extend_after = duration(3, "policies.offer_many extend_after")?;
+            Decision::Offer { agents, timeout, extend_after }
         }
-        Ok(())
-    }
-
-    fn intern(&mut self, s: &LuaString) -> Reason {
-        let bytes = s.as_bytes();
-        if let Some(r) = self.reasons.get(&bytes[..]) {
-            return Reason::Text(r.clone());
-        }
-        let text: Arc<str> = Arc::from(String::from_utf8_lossy(&bytes));
-        if self.reasons.len() < MAX_REASONS {
-            self.reasons.insert(Box::from(&bytes[..]), text.clone());
-        }
-        Reason::Text(text)
-    }
-
-    /// The agent behind a view table handed back by a policy.
-    fn agent_of(&self, value: LuaValue) -> Result<AgentIx, String> {
-        let ix = match value {
-            // The call wrapper already swapped a single agent for its index.
-            LuaValue::Integer(i) => Some(i),
-            LuaValue::Table(t) => t.raw_get::<Option<i64>>("idx").ok().flatten(),
-            other => return Err(format!("expected an agent (a table from ctx.candidates), got {}", other.type_name())),
-        };
-        match ix {
-            Some(i) if (i as usize) < self.agents.len() => Ok(i as AgentIx),
-            _ => Err("expected an agent (a table from ctx.candidates), got another table".into()),
-        }
-    }
-
-    fn parse(&self, values: [LuaValue; 4]) -> Result<Decision, String> {
-        let mut v = values.into_iter();
-        let kind = match v.next() {
-            Some(LuaValue::String(s)) => s,
-            Some(other) => return Err(bad_return(other.type_name())),
-            None => return Err(bad_return("nothing")),
-        };
-        let mut next = || v.next().unwrap_or(LuaValue::Nil);
-        let duration = |value: LuaValue, what: &str| -> Result<Option<crate::time::Duration>, String> {
-            duration_of(&value).map_err(|e| format!("{what}: {e}"))
-        };
-        let kind = kind.as_bytes();
-        Ok(match &kind[..] {
-            b"offer" => {
-                let agent = self.agent_of(next()).map_err(|e| format!("policies.offer: {e}"))?;
-                let timeout = duration(next(), "policies.offer timeout")?.ok_or("policies.offer needs a timeout")?;
-                Decision::Offer { agents: vec![agent], timeout, extend_after: None }
-            }
-            b"offer_many" => {
-                let LuaValue::Table(list) = next() else {
-                    return Err("policies.offer_many expects a list of agents".into());
-                };
-                let mut agents = Vec::with_capacity(list.raw_len());
-                for item in list.sequence_values::<LuaValue>() {
-                    let item = item.map_err(|e| e.to_string())?;
-                    agents.push(self.agent_of(item).map_err(|e| format!("policies.offer_many: {e}"))?);
+        b"wait" => {
+            let retry_after = duration(1, "policies.wait")?;
+            let for_agents = match ret.value(2) {
+                LuaValue::Nil => Vec::new(),
+                agent @ LuaValue::Integer(_) => {
+                    vec![agent_of(agent, agents).map_err(|e| format!("policies.wait: {e}"))?]
                 }
-                let timeout =
-                    duration(next(), "policies.offer_many timeout")?.ok_or("policies.offer_many needs a timeout")?;
-                let extend_after = duration(next(), "policies.offer_many extend_after")?;
-                Decision::Offer { agents, timeout, extend_after }
-            }
-            b"wait" => {
-                let retry_after = duration(next(), "policies.wait")?;
-                let for_agents = match next() {
-                    LuaValue::Nil => Vec::new(),
-                    agent @ LuaValue::Integer(_) => {
-                        vec![self.agent_of(agent).map_err(|e| format!("policies.wait: {e}"))?]
-                    }
-                    LuaValue::Table(list) => {
-                        let mut agents = Vec::new();
-                        for item in list.sequence_values::<LuaValue>() {
-                            let item = item.map_err(|e| e.to_string())?;
-                            agents.push(self.agent_of(item).map_err(|e| format!("policies.wait: {e}"))?);
-                        }
-                        agents
-                    }
-                    other => {
-                        return Err(format!(
-                            "policies.wait: expected an agent or a list of agents, got {}",
-                            other.type_name()
-                        ))
-                    }
-                };
-                Decision::Wait { retry_after, for_agents }
-            }
-            b"overflow" => match next() {
-                LuaValue::String(q) => Decision::Overflow { queue: q.to_string_lossy() },
-                other => return Err(format!("policies.overflow expects a queue id, got {}", other.type_name())),
-            },
-            b"give_up" => Decision::GiveUp {
-                reason: match next() {
-                    LuaValue::String(r) => r.to_string_lossy(),
-                    _ => "given up by policy".into(),
-                },
-            },
-            other => return Err(bad_return(&format!("\"{}\"", String::from_utf8_lossy(other)))),
-        })
-    }
+                LuaValue::Table(list) => agents_of(&list, agents, "policies.wait")?,
+                other => {
+                    return Err(format!(
+                        "policies.wait: expected an agent or a list of agents, got {}",
+                        other.type_name()
+                    ))
+                }
+            };
+            Decision::Wait { retry_after, for_agents }
+        }
+        b"overflow" => match text(1) {
+            Some(queue) => Decision::Overflow { queue },
+            None => return Err(format!("policies.overflow expects a queue id, got {}", ret.value(1).type_name())),
+        },
+        b"give_up" => Decision::GiveUp { reason: text(1).unwrap_or_else(|| "given up by policy".into()) },
+        other => return Err(bad_return(&format!("\"{}\"", String::from_utf8_lossy(other)))),
+    })
 }
 
 fn bad_return(got: &str) -> String {

@@ -1,0 +1,207 @@
+//! The two hot paths of the view, straight through Luau's C API stack: writing fields of
+//! agent tables, and calling a policy and reading what it returned.
+//!
+//! Keeping agent tables current is most of what the host writes into Lua: a few fields
+//! per agent change, all day. mlua's `Table::raw_set` spends ~700 instructions on one
+//! write (stack checks and guards, the key and value moved through its reference thread,
+//! checks of the key and of the table's read-only flag); here a write is a key fetched by
+//! number from a key ring, the value pushed, and `lua_rawset` (~150). Likewise a policy
+//! call reads its decision and skip list off the stack instead of making an mlua
+//! reference (a slot in its reference thread, freed again) of every string and table.
+//!
+//! Safety: the field writes are not protected calls, so a Lua error inside one would
+//! unwind through Rust. The only error they can raise is an allocation failure, and they
+//! run only while no memory limit is set (the host's writes, never inside a policy call)
+//! — exactly where mlua itself skips protection, because a failure there is the process
+//! being out of memory. Keys are strings from the ring, never nil or NaN. The policy call
+//! pushes its arguments before the caller sets the call's memory limit, and runs the
+//! policy itself under `lua_pcall`.
+
+use std::os::raw::c_int;
+
+use mlua::state::RawLua;
+use mlua::{ffi, FromLua, Function, IntoLua, Lua, Table, Value as LuaValue};
+
+/// Where one batch of writes keeps its two tables on the stack.
+pub(super) struct Writer {
+    state: *mut ffi::lua_State,
+    ring: c_int,
+    table: c_int,
+}
+
+/// Runs `write` with a [`Writer`] on `table`; `ring` holds the key strings at 1, 2, 3...
+/// A frozen table (a script may `table.freeze` what it is handed) is written all the same:
+/// the view belongs to the host, and it stays frozen to scripts.
+pub(super) fn write_fields(lua: &Lua, ring: &Table, table: &Table, write: impl FnOnce(&mut Writer)) {
+    lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        let top = ffi::lua_gettop(state);
+        // The two tables, a key and a value.
+        if ffi::lua_checkstack(state, 4) == 0 {
+            return;
+        }
+        if ring.push_into_stack(raw).is_err() || table.push_into_stack(raw).is_err() {
+            ffi::lua_settop(state, top);
+            return;
+        }
+        let frozen = ffi::lua_getreadonly(state, top + 2) != 0;
+        if frozen {
+            ffi::lua_setreadonly(state, top + 2, 0);
+        }
+        write(&mut Writer { state, ring: top + 1, table: top + 2 });
+        if frozen {
+            ffi::lua_setreadonly(state, top + 2, 1);
+        }
+        ffi::lua_settop(state, top);
+    })
+}
+
+impl Writer {
+    /// Pushes the key, lets `push` push the value, and stores the pair.
+    fn set(&mut self, key: u8, push: impl FnOnce(*mut ffi::lua_State)) {
+        unsafe {
+            ffi::lua_rawgeti_(self.state, self.ring, key as c_int + 1);
+            push(self.state);
+            ffi::lua_rawset(self.state, self.table);
+        }
+    }
+
+    pub(super) fn number(&mut self, key: u8, n: f64) {
+        self.set(key, |state| unsafe { ffi::lua_pushnumber(state, n) });
+    }
+
+    pub(super) fn boolean(&mut self, key: u8, b: bool) {
+        self.set(key, |state| unsafe { ffi::lua_pushboolean(state, b as c_int) });
+    }
+
+    /// A string, or nil (the field is removed) for `None`.
+    pub(super) fn string(&mut self, key: u8, s: Option<&str>) {
+        self.set(key, |state| unsafe {
+            match s {
+                Some(s) => ffi::lua_pushlstring_(state, s.as_ptr().cast(), s.len()),
+                None => ffi::lua_pushnil(state),
+            }
+        });
+    }
+}
+
+/// The values a protected call returned, still on the stack.
+pub(super) struct Results<'a> {
+    raw: &'a RawLua,
+    base: c_int,
+    count: c_int,
+}
+
+impl Results<'_> {
+    /// The bytes of result `i` (from 0) if it is a string, read in place.
+    pub(super) fn bytes(&self, i: c_int) -> Option<&[u8]> {
+        bytes_at(self.raw, self.base + i, i < self.count)
+    }
+
+    /// Result `i` as an mlua value (nil past the end). Strings and tables become
+    /// references, so read the common cases with [`Results::bytes`] or as numbers.
+    pub(super) fn value(&self, i: c_int) -> LuaValue {
+        if i >= self.count {
+            return LuaValue::Nil;
+        }
+        unsafe { LuaValue::from_stack(self.base + i, self.raw) }.unwrap_or(LuaValue::Nil)
+    }
+
+    /// Result `i` if it is a number.
+    pub(super) fn number(&self, i: c_int) -> Option<f64> {
+        number_at(self.raw, self.base + i, i < self.count)
+    }
+}
+
+fn bytes_at(raw: &RawLua, idx: c_int, present: bool) -> Option<&[u8]> {
+    let state = raw.state();
+    unsafe {
+        if !present || ffi::lua_type(state, idx) != ffi::LUA_TSTRING {
+            return None;
+        }
+        let mut len = 0usize;
+        let ptr = ffi::lua_tolstring(state, idx, &mut len);
+        // The string stays on the stack (so alive) for as long as `raw` is borrowed here.
+        Some(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+    }
+}
+
+fn number_at(raw: &RawLua, idx: c_int, present: bool) -> Option<f64> {
+    let state = raw.state();
+    unsafe { (present && ffi::lua_type(state, idx) == ffi::LUA_TNUMBER).then(|| ffi::lua_tonumber(state, idx)) }
+}
+
+/// Calls `wrapper(policy, ctx, now)` as a protected call, with `arm` run after the arguments
+/// are pushed and `disarm` right after the call, and hands what it returned to `read`,
+/// together with `list` (the shared skip list) for reading entries off by number.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn call_policy<R>(
+    lua: &Lua,
+    wrapper: &Function,
+    policy: &Function,
+    ctx: &Table,
+    now: f64,
+    list: &Table,
+    arm: impl FnOnce(),
+    disarm: impl FnOnce(),
+    read: impl FnOnce(&Results, &List) -> R,
+) -> mlua::Result<R> {
+    lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        let top = ffi::lua_gettop(state);
+        // The list, the wrapper and its three arguments (the call's results are its own).
+        if ffi::lua_checkstack(state, 5) == 0 {
+            return Err(mlua::Error::StackError);
+        }
+        list.push_into_stack(raw)?;
+        wrapper.push_into_stack(raw)?;
+        policy.push_into_stack(raw)?;
+        ctx.push_into_stack(raw)?;
+        ffi::lua_pushnumber(state, now);
+        arm();
+        let status = ffi::lua_pcall(state, 3, ffi::LUA_MULTRET, 0);
+        disarm();
+        let result = if status == ffi::LUA_OK {
+            let results = Results { raw, base: top + 2, count: ffi::lua_gettop(state) - top - 1 };
+            Ok(read(&results, &List { raw, table: top + 1 }))
+        } else {
+            Err(match LuaValue::from_stack(-1, raw) {
+                Ok(LuaValue::Error(e)) => *e,
+                Ok(value) => {
+                    let text = value.to_string().unwrap_or_else(|_| format!("a {} error value", value.type_name()));
+                    match status {
+                        ffi::LUA_ERRMEM => mlua::Error::MemoryError(text),
+                        _ => mlua::Error::RuntimeError(text),
+                    }
+                }
+                Err(e) => e,
+            })
+        };
+        ffi::lua_settop(state, top);
+        result
+    })
+}
+
+/// A list table on the stack, read entry by entry without references.
+pub(super) struct List<'a> {
+    raw: &'a RawLua,
+    table: c_int,
+}
+
+impl List<'_> {
+    /// Runs `read` with entry `i` pushed on the stack (as a one-value [`Results`]).
+    pub(super) fn entry<R>(&self, i: i64, read: impl FnOnce(&Results) -> R) -> R {
+        let state = self.raw.state();
+        unsafe {
+            let top = ffi::lua_gettop(state);
+            // Room for the entry; the call's own results have been counted already.
+            if ffi::lua_checkstack(state, 1) == 0 || i > c_int::MAX as i64 || i < 1 {
+                return read(&Results { raw: self.raw, base: top + 1, count: 0 });
+            }
+            ffi::lua_rawgeti_(state, self.table, i as c_int);
+            let r = read(&Results { raw: self.raw, base: top + 1, count: 1 });
+            ffi::lua_settop(state, top);
+            r
+        }
+    }
+}
