@@ -309,11 +309,13 @@ pub struct RuleSet {
     /// Whether any standby rule or queue trigger listens to conversation events (worked out once,
     /// since every update asks).
     pub listens: bool,
+    /// Where each queue is in `queues`, by id (every arrival looks its queue up).
+    queue_positions: rustc_hash::FxHashMap<String, usize>,
 }
 
 impl RuleSet {
     pub fn queue_index(&self, id: &str) -> Option<usize> {
-        self.queues.iter().position(|q| q.id == id)
+        self.queue_positions.get(id).copied()
     }
 
     /// Every definition that uses the template, standby rule or schedule `id`.
@@ -539,6 +541,7 @@ impl Draft {
             }
             rules.queues.push(queue);
         }
+        rules.queue_positions = rules.queues.iter().enumerate().map(|(i, q)| (q.id.clone(), i)).collect();
         self.assemble_standby(&mut rules, files);
         rules.listens = !rules.standby.is_empty() || rules.queues.iter().any(|q| !q.workflows.is_empty());
         if self.diagnostics.is_empty() && earlier.is_empty() {

@@ -25,5 +25,6 @@ fn write(lua: &Lua, level: &'static str, parts: Variadic<mlua::Value>) -> mlua::
             buffer.0.push((level, message));
         }
     }
+    super::Pending::mark(lua, super::Pending::LOGS);
     Ok(())
 }

@@ -98,6 +98,36 @@ fn push_capped<T>(list: &mut Vec<T>, item: T) {
     }
 }
 
+/// Which kinds of things scripts handed the host since it last took them (a bit each), so
+/// the engine's look after every decision and input is a bit test, not an app-data lookup.
+#[derive(Clone)]
+struct Pending(std::rc::Rc<std::cell::Cell<u8>>);
+
+impl Pending {
+    const LOGS: u8 = 1;
+    const RAISED: u8 = 2;
+    const STARTED: u8 = 4;
+
+    /// Everything marked, so whatever scripts produced while loading is looked at once.
+    fn new() -> Self {
+        Pending(std::rc::Rc::new(std::cell::Cell::new(Self::LOGS | Self::RAISED | Self::STARTED)))
+    }
+
+    /// Notes in `lua`'s app data that something of kind `bit` is waiting.
+    fn mark(lua: &Lua, bit: u8) {
+        if let Some(p) = lua.app_data_ref::<Pending>() {
+            p.0.set(p.0.get() | bit);
+        }
+    }
+
+    /// Whether something of kind `bit` is waiting; clears the mark.
+    fn take(&self, bit: u8) -> bool {
+        let marks = self.0.get();
+        self.0.set(marks & !bit);
+        marks & bit != 0
+    }
+}
+
 /// The text of a scripts folder, read in one go: what a generation is loaded from, and what a
 /// journal keeps so the same generation can be loaded again on replay.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

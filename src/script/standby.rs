@@ -126,6 +126,8 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 .app_data_mut::<Raised>()
                 .ok_or_else(|| super::fields::error_here(lua, "standby.raise is not available here"))?;
             super::push_capped(&mut raised.0, (conversation, name));
+            drop(raised);
+            super::Pending::mark(lua, super::Pending::RAISED);
             Ok(())
         })?,
     )?;

@@ -19,7 +19,8 @@ local function party(name, number, sip)
     return { name = name, number = number, sip = sip }
 end
 
--- The conversation table and its policy context, built once at arrival.
+-- A conversation's policy context, built once at arrival; the conversation table,
+-- `attempts` and `tried` are reached through it.
 local function new_conversation(id, queue, channel, cname, cnumber, csip, sname, snumber, ssip,
                                  requires, attributes, arrived_at, queued_at, memo, qtable)
     local attempts, tried = {}, {}
@@ -35,15 +36,16 @@ local function new_conversation(id, queue, channel, cname, cnumber, csip, sname,
         skip = skip, nskip = 0,
         queue = qtable, candidates = qtable.agents, options = qtable.options,
     }
-    return ctx, c, attempts, tried
+    return ctx
 end
 
 -- An attempt that ended: appended to `attempts`, and `tried[agent]` says how it ended.
-local function attempt(attempts, tried, agent, queue, offered_at, outcome, ended_at)
+local function attempt(ctx, agent, queue, offered_at, outcome, ended_at)
+    local attempts = ctx.attempts
     attempts[#attempts + 1] = {
         agent = agent, queue = queue, offered_at = offered_at, ended_at = ended_at, outcome = outcome,
     }
-    tried[agent] = outcome
+    ctx.tried[agent] = outcome
 end
 
 -- Calls a policy; hands back its decision (a single agent replaced by its

@@ -16,6 +16,7 @@ use super::fields::{duration_of, from_json, to_json};
 use super::log::LogBuffer;
 use super::sandbox::{self, Limits};
 use super::stack;
+use super::Pending;
 use crate::agent::{Agent, AgentIx};
 use crate::conversation::{Attempt, Conversation};
 use crate::decision::{Decision, Reason};
@@ -52,6 +53,8 @@ pub struct Scripts {
     words: FxHashMap<&'static str, LuaString>,
     /// Policy skip reasons seen so far, so a repeated reason costs no allocation.
     reasons: FxHashMap<Box<[u8]>, Arc<str>>,
+    /// Whether scripts logged, raised events or started workflows since the host last looked.
+    pending: Pending,
 }
 
 struct QueueView {
@@ -61,12 +64,17 @@ struct QueueView {
     fallback_options: Table,
 }
 
+/// A conversation's policy context; its conversation table, `attempts` and `tried` are
+/// fields of it (one reference held per conversation, not four).
 struct ConversationView {
     ctx: Table,
-    conversation: Table,
-    attempts: Table,
-    tried: Table,
     ringing: bool,
+}
+
+impl ConversationView {
+    fn conversation(&self) -> mlua::Result<Table> {
+        self.ctx.raw_get("conversation")
+    }
 }
 
 /// The run-time fields of an agent as last written to its view table.
@@ -180,6 +188,8 @@ impl Scripts {
         let empty = lua.create_table()?;
         empty.set_readonly(true);
         let skipped = lua.create_table()?;
+        let pending = Pending::new();
+        lua.set_app_data(pending.clone());
         let (new_conversation, attempt, call) = lua
             .load(include_str!("view.lua"))
             .set_name("@<host>/view.lua")
@@ -201,6 +211,7 @@ impl Scripts {
             conversations: FxHashMap::default(),
             words: FxHashMap::default(),
             reasons: FxHashMap::default(),
+            pending,
         })
     }
 
@@ -240,11 +251,17 @@ impl Scripts {
 
     /// Custom events scripts raised since the last call, as (conversation, name).
     pub fn take_raised(&self) -> Vec<(String, String)> {
+        if !self.pending.take(Pending::RAISED) {
+            return Vec::new();
+        }
         self.lua.app_data_mut::<super::standby::Raised>().map(|mut r| std::mem::take(&mut r.0)).unwrap_or_default()
     }
 
     /// Workflows scripts set conversations on since the last call, as (workflow, conversation).
     pub fn take_started(&self) -> Vec<(String, String)> {
+        if !self.pending.take(Pending::STARTED) {
+            return Vec::new();
+        }
         self.lua.app_data_mut::<super::workflows::Starts>().map(|mut s| std::mem::take(&mut s.0)).unwrap_or_default()
     }
 
@@ -281,6 +298,9 @@ impl Scripts {
 
     /// Messages scripts logged since the last call.
     pub fn take_logs(&self) -> Vec<(&'static str, String)> {
+        if !self.pending.take(Pending::LOGS) {
+            return Vec::new();
+        }
         self.lua.app_data_mut::<LogBuffer>().map(|mut b| std::mem::take(&mut b.0)).unwrap_or_default()
     }
 
@@ -333,7 +353,7 @@ impl Scripts {
     pub fn sync_agent(&mut self, a: &Agent, track_work_day: bool) {
         let ix = a.ix as usize;
         let fresh = self.synced[ix].is_none();
-        let mut old = self.synced[ix].take().unwrap_or_default();
+        let old = self.synced[ix].get_or_insert_with(Synced::default);
         stack::write_fields(&self.lua, &self.keys.ring, &self.agents[ix], |w| {
             // Compares in place and writes only what differs; nothing is cloned unless it changed.
             macro_rules! put {
@@ -370,7 +390,6 @@ impl Scripts {
             put!(idle_since, a.idle_since.0, number(a.idle_since.as_secs_f64()));
             put!(busy, a.conversation.is_some(), boolean(a.conversation.is_some()));
         });
-        self.synced[ix] = Some(old);
     }
 
     /// Builds the queue tables of a rule set: id, name, options, allowed statuses, agents in order,
@@ -436,7 +455,7 @@ impl Scripts {
     /// A conversation's policy memory as plain data.
     pub fn conversation_memo(&self, id: &str) -> Option<Value> {
         let v = self.conversations.get(id)?;
-        to_json(&v.conversation.raw_get::<LuaValue>("memo").ok()?).ok()
+        to_json(&v.conversation().ok()?.raw_get::<LuaValue>("memo").ok()?).ok()
     }
 
     /// Creates the view of a conversation that just arrived (or was restored): its table and
@@ -483,9 +502,8 @@ impl Scripts {
             memo,
             &q.table,
         );
-        let (ctx, conversation, attempts, tried): (Table, Table, Table, Table) =
-            self.helpers.new_conversation.call(args)?;
-        let view = ConversationView { ctx, conversation, attempts, tried, ringing: false };
+        let ctx: Table = self.helpers.new_conversation.call(args)?;
+        let view = ConversationView { ctx, ringing: false };
         self.conversations.insert(c.id.clone(), view);
         for attempt in &c.attempts {
             self.record_attempt(&c.id, attempt)?;
@@ -503,9 +521,10 @@ impl Scripts {
     /// After an overflow: the new queue, a new queued-at time, a fresh memo for the new policy.
     pub fn move_conversation(&mut self, c: &Conversation, queue_id: &str) -> mlua::Result<()> {
         if let Some(v) = self.conversations.get(&c.id) {
-            v.conversation.raw_set(&self.keys.queue, queue_id)?;
-            v.conversation.raw_set("queued_at", c.queued_at.as_secs_f64())?;
-            v.conversation.raw_set("memo", self.lua.create_table()?)?;
+            let conversation = v.conversation()?;
+            conversation.raw_set(&self.keys.queue, queue_id)?;
+            conversation.raw_set("queued_at", c.queued_at.as_secs_f64())?;
+            conversation.raw_set("memo", self.lua.create_table()?)?;
             self.point_at_queue(&v.ctx, c.queue)?;
         }
         Ok(())
@@ -519,7 +538,7 @@ impl Scripts {
         };
         let outcome = word(&self.lua, &mut self.words, a.outcome.as_str())?;
         let args =
-            (&v.attempts, &v.tried, &*a.agent, &*a.queue, a.offered_at.as_secs_f64(), outcome, ended_at.as_secs_f64());
+            (&v.ctx, &*a.agent, &*a.queue, a.offered_at.as_secs_f64(), outcome, ended_at.as_secs_f64());
         self.helpers.attempt.call::<()>(args)
     }
 

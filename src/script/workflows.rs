@@ -269,6 +269,8 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 .app_data_mut::<Starts>()
                 .ok_or_else(|| fields::error_here(lua, "workflows.start is not available while the scripts load"))?;
             super::push_capped(&mut starts.0, (workflow, conversation));
+            drop(starts);
+            super::Pending::mark(lua, super::Pending::STARTED);
             Ok(())
         })?,
     )?;
