@@ -1,5 +1,6 @@
-//! The two hot paths of the view, straight through Luau's C API stack: writing fields of
-//! agent tables, and calling a policy and reading what it returned.
+//! The hot paths of the view, straight through Luau's C API stack: writing fields of
+//! agent tables, calling the view's Lua builders, and calling a policy and reading what it
+//! returned.
 //!
 //! Keeping agent tables current is most of what the host writes into Lua: a few fields
 //! per agent change, all day. mlua's `Table::raw_set` spends ~700 instructions on one
@@ -13,9 +14,9 @@
 //! unwind through Rust. The only error they can raise is an allocation failure, and they
 //! run only while no memory limit is set (the host's writes, never inside a policy call)
 //! — exactly where mlua itself skips protection, because a failure there is the process
-//! being out of memory. Keys are strings from the ring, never nil or NaN. The policy call
-//! pushes its arguments before the caller sets the call's memory limit, and runs the
-//! policy itself under `lua_pcall`.
+//! being out of memory. Keys are strings from the ring, never nil or NaN. Calls push their
+//! arguments the same way (the policy call before the caller sets the call's memory
+//! limit) and run the Lua function itself under `lua_pcall`.
 
 use std::os::raw::c_int;
 
@@ -204,4 +205,43 @@ impl List<'_> {
             r
         }
     }
+}
+
+/// An argument of a call into one of the view's Lua builders.
+pub(super) enum Arg<'a> {
+    /// A string, or nil.
+    Str(Option<&'a str>),
+    Number(f64),
+    /// A table, or nil.
+    Table(Option<&'a Table>),
+}
+
+/// Calls `f(args...)` (a host builder from `view.lua`, not a script), protected, and returns
+/// its first result if it is a table.
+pub(super) fn call(lua: &Lua, f: &Function, args: &[Arg]) -> mlua::Result<Option<Table>> {
+    lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        let top = ffi::lua_gettop(state);
+        if ffi::lua_checkstack(state, args.len() as c_int + 1) == 0 {
+            return Err(mlua::Error::StackError);
+        }
+        f.push_into_stack(raw)?;
+        for arg in args {
+            match arg {
+                Arg::Str(Some(s)) => ffi::lua_pushlstring_(state, s.as_ptr().cast(), s.len()),
+                Arg::Number(n) => ffi::lua_pushnumber(state, *n),
+                Arg::Table(Some(t)) => t.push_into_stack(raw)?,
+                Arg::Str(None) | Arg::Table(None) => ffi::lua_pushnil(state),
+            }
+        }
+        let result = match ffi::lua_pcall(state, args.len() as c_int, 1, 0) {
+            ffi::LUA_OK if ffi::lua_type(state, -1) == ffi::LUA_TTABLE => Table::from_stack(-1, raw).map(Some),
+            ffi::LUA_OK => Ok(None),
+            _ => Err(mlua::Error::RuntimeError(
+                LuaValue::from_stack(-1, raw).ok().and_then(|v| v.to_string().ok()).unwrap_or_default(),
+            )),
+        };
+        ffi::lua_settop(state, top);
+        result
+    })
 }

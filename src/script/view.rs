@@ -49,8 +49,6 @@ pub struct Scripts {
     skipped: Table,
     empty: Table,
     keys: Keys,
-    /// Lua strings for the host's fixed words (state names, reasons), made once.
-    words: FxHashMap<&'static str, LuaString>,
     /// Policy skip reasons seen so far, so a repeated reason costs no allocation.
     reasons: FxHashMap<Box<[u8]>, Arc<str>>,
     /// Whether scripts logged, raised events or started workflows since the host last looked.
@@ -161,16 +159,6 @@ struct Helpers {
     attempt: Function,
 }
 
-/// The Lua string for one of the host's fixed words, made on first use.
-fn word(lua: &Lua, words: &mut FxHashMap<&'static str, LuaString>, w: &'static str) -> mlua::Result<LuaString> {
-    if let Some(s) = words.get(w) {
-        return Ok(s.clone());
-    }
-    let s = lua.create_string(w)?;
-    words.insert(w, s.clone());
-    Ok(s)
-}
-
 /// How many distinct policy reasons are interned before new ones are simply allocated.
 const MAX_REASONS: usize = 4096;
 
@@ -209,7 +197,6 @@ impl Scripts {
             synced: Vec::new(),
             queues: Vec::new(),
             conversations: FxHashMap::default(),
-            words: FxHashMap::default(),
             reasons: FxHashMap::default(),
             pending,
         })
@@ -485,24 +472,26 @@ impl Scripts {
         let memo = memo.map(|m| self.memo_table(Some(m))).transpose()?;
         let (caller, service) = (&c.data.caller, &c.data.service);
         let q = &self.queues[c.queue as usize];
-        let args = (
-            &*c.id,
-            queue_id,
-            c.data.channel.as_str(),
-            caller.name.as_deref(),
-            caller.number.as_deref(),
-            caller.sip.as_deref(),
-            service.name.as_deref(),
-            service.number.as_deref(),
-            service.sip.as_deref(),
-            requires,
-            attributes,
-            c.arrived_at.as_secs_f64(),
-            c.queued_at.as_secs_f64(),
-            memo,
-            &q.table,
-        );
-        let ctx: Table = self.helpers.new_conversation.call(args)?;
+        use stack::Arg::{Number, Str, Table as Tab};
+        let args = [
+            Str(Some(&c.id)),
+            Str(Some(queue_id)),
+            Str(Some(c.data.channel.as_str())),
+            Str(caller.name.as_deref()),
+            Str(caller.number.as_deref()),
+            Str(caller.sip.as_deref()),
+            Str(service.name.as_deref()),
+            Str(service.number.as_deref()),
+            Str(service.sip.as_deref()),
+            Tab(requires.as_ref()),
+            Tab(attributes.as_ref()),
+            Number(c.arrived_at.as_secs_f64()),
+            Number(c.queued_at.as_secs_f64()),
+            Tab(memo.as_ref()),
+            Tab(Some(&q.table)),
+        ];
+        let ctx = stack::call(lua, &self.helpers.new_conversation, &args)?
+            .ok_or_else(|| mlua::Error::RuntimeError("the conversation builder returned no context".into()))?;
         let view = ConversationView { ctx, ringing: false };
         self.conversations.insert(c.id.clone(), view);
         for attempt in &c.attempts {
@@ -536,10 +525,16 @@ impl Scripts {
         let (Some(v), Some(ended_at)) = (self.conversations.get(conversation), a.ended_at) else {
             return Ok(());
         };
-        let outcome = word(&self.lua, &mut self.words, a.outcome.as_str())?;
-        let args =
-            (&v.ctx, &*a.agent, &*a.queue, a.offered_at.as_secs_f64(), outcome, ended_at.as_secs_f64());
-        self.helpers.attempt.call::<()>(args)
+        use stack::Arg::{Number, Str, Table as Tab};
+        let args = [
+            Tab(Some(&v.ctx)),
+            Str(Some(&a.agent)),
+            Str(Some(&a.queue)),
+            Number(a.offered_at.as_secs_f64()),
+            Str(Some(a.outcome.as_str())),
+            Number(ended_at.as_secs_f64()),
+        ];
+        stack::call(&self.lua, &self.helpers.attempt, &args).map(drop)
     }
 
     pub fn drop_conversation(&mut self, id: &str) {
