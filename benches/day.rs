@@ -116,12 +116,8 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
     let setup_inputs = engine.metrics().inputs;
 
     let mut rng = Rng(42);
-    let mut plan: BinaryHeap<Reverse<(Timestamp, u64, PlanItem)>> = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut push = |plan: &mut BinaryHeap<_>, at: Timestamp, item: PlanItem| {
-        seq += 1;
-        plan.push(Reverse((at, seq, item)));
-    };
+    let mut plan = Plan::default();
+    let push = |plan: &mut Plan, at: Timestamp, item: PlanItem| plan.push(at, item);
     let end = start + Duration::from_secs(hours * 3600);
     // About 3.7 conversations a second keep 1,000 agents ~70% busy (3 min talk, 10 s wrap-up).
     let mean_gap_ms = 270 * 1000 / agents as i64;
@@ -145,7 +141,7 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
     let mut tally: std::collections::BTreeMap<(String, String), u64> = Default::default();
     let began = Instant::now();
     loop {
-        let next_plan = plan.peek().map(|Reverse((t, _, _))| *t);
+        let next_plan = plan.next_at();
         let next_timer = engine.next_due();
         let updates: Vec<Stamped> = match (next_plan, next_timer) {
             (None, None) => break,
@@ -161,7 +157,7 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
                 engine.fire_due()
             }
             (Some(_), _) => {
-                let Reverse((at, _, item)) = plan.pop().unwrap();
+                let (at, item) = plan.pop().unwrap();
                 clock.set(at);
                 let input = match item {
                     PlanItem::Arrive(n, q) => Input::Arrive(Box::new(NewConversation {
@@ -236,6 +232,53 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
 fn clock_now(clock: &VirtualClock) -> Timestamp {
     use rota::Clock;
     clock.now()
+}
+
+/// What the outside world does next, in (time, order of planning) order. The day's arrivals
+/// are drawn up front in time order, so they wait in a list; only what is planned in
+/// reaction to the engine (and the presence changes) goes through a heap, which keeps the
+/// driver's own cost small beside the engine's.
+#[derive(Default)]
+struct Plan {
+    arrivals: std::collections::VecDeque<(Timestamp, u64, PlanItem)>,
+    heap: BinaryHeap<Reverse<(Timestamp, u64, PlanItem)>>,
+    seq: u64,
+}
+
+impl Plan {
+    fn push(&mut self, at: Timestamp, item: PlanItem) {
+        self.seq += 1;
+        let in_order = self.arrivals.back().is_none_or(|&(t, _, _)| t <= at);
+        if matches!(item, PlanItem::Arrive(..)) && in_order {
+            self.arrivals.push_back((at, self.seq, item));
+        } else {
+            self.heap.push(Reverse((at, self.seq, item)));
+        }
+    }
+
+    /// Which comes first: the next arrival (true) or the heap's top (false).
+    fn arrival_first(&self) -> Option<bool> {
+        match (self.arrivals.front(), self.heap.peek()) {
+            (None, None) => None,
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            (Some(&(t, s, _)), Some(Reverse((u, r, _)))) => Some((t, s) < (*u, *r)),
+        }
+    }
+
+    fn next_at(&self) -> Option<Timestamp> {
+        match self.arrival_first()? {
+            true => self.arrivals.front().map(|a| a.0),
+            false => self.heap.peek().map(|Reverse(h)| h.0),
+        }
+    }
+
+    fn pop(&mut self) -> Option<(Timestamp, PlanItem)> {
+        match self.arrival_first()? {
+            true => self.arrivals.pop_front().map(|(t, _, item)| (t, item)),
+            false => self.heap.pop().map(|Reverse((t, _, item))| (t, item)),
+        }
+    }
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]

@@ -14,6 +14,23 @@ use crate::timer::TimerKey;
 /// Index of an agent in the engine; stable for the life of the engine.
 pub type AgentIx = u32;
 
+/// Every agent's id by index, shared by the engine and every trace it writes. Agents are
+/// only ever added, so an index names the same agent for good and a trace can keep agents
+/// as indexes: tracing a decision then costs one reference count, not one per agent.
+#[derive(Clone, Debug, Default)]
+pub struct AgentNames(Arc<Vec<Arc<str>>>);
+
+impl AgentNames {
+    pub fn get(&self, ix: AgentIx) -> Option<&Arc<str>> {
+        self.0.get(ix as usize)
+    }
+
+    /// Appends the id of a new agent (copying the list if traces still hold the old one).
+    pub fn push(&mut self, id: Arc<str>) {
+        Arc::make_mut(&mut self.0).push(id);
+    }
+}
+
 /// The mode an agent picks on the status panel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

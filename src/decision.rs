@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::agent::AgentIx;
+use crate::agent::{AgentIx, AgentNames};
 use crate::time::{Duration, Timestamp};
 
 /// What a policy decided for one conversation.
@@ -64,6 +64,41 @@ pub struct Skip {
     pub reason: Reason,
 }
 
+/// The candidates one decision passed over, in order, with agents kept as indexes into the
+/// engine's [`AgentNames`]. Read them as [`Skip`]s with `iter`; they serialize as a list of those.
+#[derive(Clone, Debug)]
+pub struct Skipped {
+    names: AgentNames,
+    list: Vec<(AgentIx, Reason)>,
+}
+
+impl Skipped {
+    pub fn new(names: AgentNames, list: Vec<(AgentIx, Reason)>) -> Self {
+        Skipped { names, list }
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Skip> + '_ {
+        self.list.iter().map(|(ix, reason)| Skip {
+            agent: self.names.get(*ix).cloned().unwrap_or_else(|| Arc::from(format!("#{ix}"))),
+            reason: reason.clone(),
+        })
+    }
+}
+
+impl Serialize for Skipped {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
 /// What was decided, as the trace keeps it (agents by id).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decided {
@@ -116,7 +151,7 @@ pub struct Trace {
     pub generation: u64,
     /// The queue's agents in order, as the policy saw them.
     pub considered: usize,
-    pub skipped: Vec<Skip>,
+    pub skipped: Skipped,
     /// The decision; in words `offer anna (30s)`, `wait (until an agent frees up)`, ...
     pub decision: Decided,
     /// Set when the policy failed and a fallback decided instead.

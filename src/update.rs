@@ -187,7 +187,7 @@ impl Update {
             Update::Decided { conversation, trace } => {
                 let mut s =
                     format!("{conversation} decision by {} in {}: {}", trace.policy, trace.queue, trace.decision);
-                for skip in &trace.skipped {
+                for skip in trace.skipped.iter() {
                     s.push_str(&format!("; skipped {} ({})", skip.agent, skip.reason));
                 }
                 if let Some(e) = &trace.error {

@@ -38,6 +38,7 @@ impl Engine {
                     let ix = self.agents.len() as AgentIx;
                     let agent = Agent::new(ix, def, now);
                     self.agent_ix.insert(agent.id.clone(), ix);
+                    self.names.push(agent.id.clone());
                     self.agents.push(agent);
                     self.is_dirty.push(false);
                     self.agent_epoch.push(0);

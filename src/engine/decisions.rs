@@ -159,7 +159,7 @@ impl Engine {
     /// The trace's skip list, in queue order: the policy's own reason for a candidate where it
     /// gave one, else the host's reason when the candidate could not take an offer at all.
     /// Candidates the policy considered and simply did not pick are not listed.
-    pub(super) fn skips(&self, q: u32, decision: &Decision, mut by_policy: Vec<(AgentIx, Reason)>) -> Vec<Skip> {
+    pub(super) fn skips(&self, q: u32, decision: &Decision, mut by_policy: Vec<(AgentIx, Reason)>) -> Skipped {
         let offered: &[AgentIx] = match decision {
             Decision::Offer { agents, .. } => agents,
             _ => &[],
@@ -177,13 +177,11 @@ impl Engine {
                     None => continue,
                 },
             };
-            out.push(Skip { agent: self.agents[ix as usize].id.clone(), reason });
+            out.push((ix, reason));
         }
         // Reasons a policy gave for agents outside the queue's list (a policy's own business).
-        out.extend(
-            by_policy.into_iter().map(|(ix, reason)| Skip { agent: self.agents[ix as usize].id.clone(), reason }),
-        );
-        out
+        out.extend(by_policy);
+        Skipped::new(self.names.clone(), out)
     }
 
     /// The decision as the trace keeps it, with agent ids instead of indexes.

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::agent::{Agent, AgentIx, State, Status};
+use crate::agent::{Agent, AgentIx, AgentNames, State, Status};
 use crate::clock::Clock;
 use crate::conversation::{Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation};
-use crate::decision::{Decided, Decision, Reason, Skip, Trace};
+use crate::decision::{Decided, Decision, Reason, Skipped, Trace};
 use crate::directory::AgentRecord;
 use crate::error::{Diagnostic, InputError, LoadError};
 use crate::input::{parse_periods, Input};
@@ -117,6 +117,8 @@ pub struct Engine {
     rust_policies: BTreeMap<String, Box<dyn Policy>>,
     agents: Vec<Agent>,
     agent_ix: FxHashMap<Arc<str>, AgentIx>,
+    /// Every agent's id by index, shared with the traces.
+    names: AgentNames,
     /// Agents' records as the API gave them, laid over the scripts' definitions.
     directory: BTreeMap<String, AgentRecord>,
     queues: Vec<QueueRuntime>,
@@ -180,6 +182,7 @@ impl Engine {
             rust_policies,
             agents: Vec::new(),
             agent_ix: FxHashMap::default(),
+            names: AgentNames::default(),
             directory: BTreeMap::new(),
             queues: Vec::new(),
             conversations: FxHashMap::default(),

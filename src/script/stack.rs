@@ -22,18 +22,35 @@ use std::os::raw::c_int;
 
 use mlua::state::RawLua;
 use mlua::{ffi, FromLua, Function, IntoLua, Lua, Table, Value as LuaValue};
+use rustc_hash::FxHashMap;
 
 /// Where one batch of writes keeps its two tables on the stack.
-pub(super) struct Writer {
+pub(super) struct Writer<'a> {
     state: *mut ffi::lua_State,
     ring: c_int,
     table: c_int,
+    words: &'a mut Words,
+}
+
+/// Where the host's fixed words (state names, reasons) sit in the ring, after the keys, so
+/// writing one is a fetch by number instead of hashing and interning its text again.
+pub(super) struct Words {
+    /// By the text's address and length: the words are `&'static str`s.
+    slots: FxHashMap<(usize, usize), c_int>,
+    next: c_int,
+}
+
+impl Words {
+    /// Words go into the ring from `first` on (the keys take the slots before).
+    pub(super) fn new(first: usize) -> Self {
+        Words { slots: FxHashMap::default(), next: first as c_int }
+    }
 }
 
 /// Runs `write` with a [`Writer`] on `table`; `ring` holds the key strings at 1, 2, 3...
-/// A frozen table (a script may `table.freeze` what it is handed) is written all the same:
-/// the view belongs to the host, and it stays frozen to scripts.
-pub(super) fn write_fields(lua: &Lua, ring: &Table, table: &Table, write: impl FnOnce(&mut Writer)) {
+/// and then the words. A frozen table (a script may `table.freeze` what it is handed) is
+/// written all the same: the view belongs to the host, and it stays frozen to scripts.
+pub(super) fn write_fields(lua: &Lua, ring: &Table, words: &mut Words, table: &Table, write: impl FnOnce(&mut Writer)) {
     lua.exec_raw_lua(|raw| unsafe {
         let state = raw.state();
         let top = ffi::lua_gettop(state);
@@ -49,7 +66,7 @@ pub(super) fn write_fields(lua: &Lua, ring: &Table, table: &Table, write: impl F
         if frozen {
             ffi::lua_setreadonly(state, top + 2, 0);
         }
-        write(&mut Writer { state, ring: top + 1, table: top + 2 });
+        write(&mut Writer { state, ring: top + 1, table: top + 2, words });
         if frozen {
             ffi::lua_setreadonly(state, top + 2, 1);
         }
@@ -57,7 +74,7 @@ pub(super) fn write_fields(lua: &Lua, ring: &Table, table: &Table, write: impl F
     })
 }
 
-impl Writer {
+impl Writer<'_> {
     /// Pushes the key, lets `push` push the value, and stores the pair.
     fn set(&mut self, key: u8, push: impl FnOnce(*mut ffi::lua_State)) {
         unsafe {
@@ -73,6 +90,30 @@ impl Writer {
 
     pub(super) fn boolean(&mut self, key: u8, b: bool) {
         self.set(key, |state| unsafe { ffi::lua_pushboolean(state, b as c_int) });
+    }
+
+    /// One of the host's fixed words, or nil (the field is removed) for `None`.
+    pub(super) fn word(&mut self, key: u8, w: Option<&'static str>) {
+        let Some(w) = w else {
+            return self.set(key, |state| unsafe { ffi::lua_pushnil(state) });
+        };
+        let ring = self.ring;
+        let slot = match self.words.slots.get(&(w.as_ptr() as usize, w.len())) {
+            Some(&slot) => slot,
+            None => {
+                let slot = self.words.next;
+                unsafe {
+                    ffi::lua_pushlstring_(self.state, w.as_ptr().cast(), w.len());
+                    ffi::lua_rawseti_(self.state, ring, slot);
+                }
+                self.words.next += 1;
+                self.words.slots.insert((w.as_ptr() as usize, w.len()), slot);
+                slot
+            }
+        };
+        self.set(key, |state| unsafe {
+            ffi::lua_rawgeti_(state, ring, slot);
+        });
     }
 
     /// A string, or nil (the field is removed) for `None`.

@@ -53,6 +53,8 @@ pub struct Scripts {
     reasons: FxHashMap<Box<[u8]>, Arc<str>>,
     /// Whether scripts logged, raised events or started workflows since the host last looked.
     pending: Pending,
+    /// The host's fixed words in the key ring (state names, reasons), for agent field writes.
+    words: stack::Words,
 }
 
 struct QueueView {
@@ -115,6 +117,8 @@ macro_rules! keys {
         enum Key {
             $($name,)*
         }
+
+        const KEY_COUNT: usize = [$(stringify!($name)),*].len();
 
         impl Keys {
             fn new(lua: &Lua) -> mlua::Result<Self> {
@@ -199,6 +203,7 @@ impl Scripts {
             conversations: FxHashMap::default(),
             reasons: FxHashMap::default(),
             pending,
+            words: stack::Words::new(KEY_COUNT + 1),
         })
     }
 
@@ -341,7 +346,7 @@ impl Scripts {
         let ix = a.ix as usize;
         let fresh = self.synced[ix].is_none();
         let old = self.synced[ix].get_or_insert_with(Synced::default);
-        stack::write_fields(&self.lua, &self.keys.ring, &self.agents[ix], |w| {
+        stack::write_fields(&self.lua, &self.keys.ring, &mut self.words, &self.agents[ix], |w| {
             // Compares in place and writes only what differs; nothing is cloned unless it changed.
             macro_rules! put {
                 ($field:ident, $new:expr, $write:ident($value:expr)) => {
@@ -351,11 +356,11 @@ impl Scripts {
                     }
                 };
             }
-            put!(status, a.status.as_str(), string(Some(a.status.as_str())));
-            put!(state, a.state.as_str(), string(Some(a.state.as_str())));
-            put!(base, a.base.as_str(), string(Some(a.base.as_str())));
-            put!(blocked, a.blocked(), string(a.blocked()));
-            put!(unavailable, a.unavailable(track_work_day), string(a.unavailable(track_work_day)));
+            put!(status, a.status.as_str(), word(Some(a.status.as_str())));
+            put!(state, a.state.as_str(), word(Some(a.state.as_str())));
+            put!(base, a.base.as_str(), word(Some(a.base.as_str())));
+            put!(blocked, a.blocked(), word(a.blocked()));
+            put!(unavailable, a.unavailable(track_work_day), word(a.unavailable(track_work_day)));
             if fresh || old.pause_cause != a.pause_cause {
                 w.string(Key::pause_cause as u8, a.pause_cause.as_deref());
                 old.pause_cause = a.pause_cause.clone();
