@@ -94,3 +94,18 @@ fn memory_is_usable_again_after_a_memory_bomb() {
     let updates = engine.handle(bomb("ok", "bombs", "ok")).unwrap();
     assert!(lines(&updates).iter().any(|l| l == "ok offered to a1 (timeout 30s)"), "{updates:?}");
 }
+
+#[test]
+fn agent_tables_a_policy_froze_still_show_the_agents_as_they_are() {
+    let (mut engine, _clock) = engine(&fixture("sandbox"));
+    ready(&mut engine, &["a1", "a2"]);
+    engine.handle(bomb("f1", "bombs", "freeze")).unwrap();
+    let updates = engine.handle(bomb("c1", "bombs", "ok")).unwrap();
+    assert!(lines(&updates).contains(&"c1 offered to a1 (timeout 30s)".to_string()), "{updates:?}");
+    // a1 is ringing now: a policy reading its (frozen) table sees that and goes on to a2.
+    let updates = engine.handle(bomb("c2", "bombs", "ok")).unwrap();
+    assert!(lines(&updates).contains(&"c2 offered to a2 (timeout 30s)".to_string()), "{updates:?}");
+    // And to scripts the tables stay frozen.
+    let updates = engine.handle(bomb("c3", "bombs", "frozen")).unwrap();
+    assert!(lines(&updates).contains(&"c3 given up: frozen: true".to_string()), "{updates:?}");
+}

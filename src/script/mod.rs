@@ -21,6 +21,7 @@ mod time;
 mod view;
 mod workflows;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use mlua::{Lua, Value as LuaValue};
@@ -259,9 +260,23 @@ pub fn load_sources(
     }
     lua.sandbox(true).map_err(vm_error)?;
 
-    let run = |file: String, code: &str| -> Option<Diagnostic> {
+    let policy_names = || -> Vec<String> {
+        lua.app_data_ref::<policies::PolicyFunctions>().map(|p| p.0.keys().cloned().collect()).unwrap_or_default()
+    };
+    // Each file that registered policies, with their names: compiled to native code below
+    // if a queue uses one of them.
+    let mut chunks: Vec<(mlua::Function, Vec<String>)> = Vec::new();
+    let mut run = |file: String, code: &str| -> Option<Diagnostic> {
         sandbox::arm(limits.cpu_per_load);
-        let result = lua.load(code).set_name(format!("@{file}")).exec();
+        let before = policy_names();
+        let result = lua.load(code).set_name(format!("@{file}")).into_function().and_then(|f| {
+            f.call::<()>(())?;
+            let added: Vec<String> = policy_names().into_iter().filter(|p| !before.contains(p)).collect();
+            if !added.is_empty() {
+                chunks.push((f, added));
+            }
+            Ok(())
+        });
         sandbox::disarm();
         result.err().map(|e| {
             let _ = lua.gc_collect();
@@ -291,6 +306,17 @@ pub fn load_sources(
             return Err(LoadError { diagnostics });
         }
     };
+    if limits.native_code {
+        // Only policies queues use run often enough to be worth compiling (the stdlib's others
+        // would cost milliseconds on every load for nothing).
+        let used: BTreeSet<&str> =
+            rules.queues.iter().flat_map(|q| std::iter::once(q.policy.as_str()).chain(q.fallback.as_deref())).collect();
+        for (f, names) in &chunks {
+            if names.iter().any(|n| used.contains(n.as_str())) {
+                stack::compile_native(&lua, f);
+            }
+        }
+    }
     let functions = lua.remove_app_data::<policies::PolicyFunctions>().unwrap_or_default().0;
     let recipients = lua.remove_app_data::<standby::RecipientFunctions>().unwrap_or_default().0;
     // Custom events can be raised from here on: inside policies and recipient functions.

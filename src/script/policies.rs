@@ -62,7 +62,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
 
-    lua.load(DECISIONS).set_name("=policies").call::<()>(&ns)?;
+    let decisions = lua.load(DECISIONS).set_name("=policies").into_function()?;
+    super::sandbox::compile_if_native(lua, &decisions);
+    decisions.call::<()>(&ns)?;
     lua.globals().set("policies", ns)
 }
 

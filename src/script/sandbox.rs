@@ -17,10 +17,11 @@ pub struct Limits {
     pub cpu_per_call: std::time::Duration,
     /// CPU time loading one script file may use.
     pub cpu_per_load: std::time::Duration,
-    /// Compile scripts to machine code (Luau native code generation) where the platform
-    /// supports it: policies run several times faster, loading a folder takes longer (about
-    /// 20 ms more for the stdlib and a typical folder). Off for `rota test`, whose every case
-    /// loads the rules afresh; the behaviour is the same either way.
+    /// Compile policies to machine code (Luau native code generation) where the platform
+    /// supports it: the files that register policies and the modules they `require`, not
+    /// files that only define things. Policies run faster; loading takes a few milliseconds
+    /// more. Off for `rota test`, whose every case loads the rules afresh; the behaviour is
+    /// the same either way.
     pub native_code: bool,
 }
 
@@ -126,12 +127,25 @@ unsafe extern "C-unwind" fn interrupt(state: *mut ffi::lua_State, gc: c_int) {
     }
 }
 
+/// Compiles a chunk of the host's own hot Lua (the view's wrapper, the decision helpers) to
+/// native code when the VM was made with [`Limits::native_code`].
+pub fn compile_if_native(lua: &Lua, f: &mlua::Function) {
+    if lua.app_data_ref::<Modules>().is_some_and(|m| m.native) {
+        compile_native(lua, f);
+    }
+}
+
+use super::stack::compile_native;
+
 /// Module sources `require` may load, by module name (`rota.candidates`, `lib.util`).
 #[derive(Default)]
 pub struct Modules {
     pub sources: BTreeMap<String, (String, String)>,
     pub loaded: BTreeMap<String, LuaValue>,
     pub loading: Vec<String>,
+    /// Compile modules to native code ([`Limits::native_code`]): they are the helpers policies
+    /// call (`rota.candidates` walks the candidate list).
+    pub native: bool,
 }
 
 impl Modules {
@@ -156,7 +170,8 @@ pub fn new_vm(limits: &Limits) -> mlua::Result<Lua> {
     let libs =
         StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::BIT | StdLib::MATH | StdLib::BUFFER;
     let lua = Lua::new_with(libs, LuaOptions::default())?;
-    lua.enable_jit(limits.native_code);
+    // Not every chunk: see `Modules::native` and `super::stack::compile_native`.
+    lua.enable_jit(false);
     // Level 2 inlines small local functions (better(), unfit()) into the policies' loops.
     lua.set_compiler(mlua::chunk::Compiler::new().set_optimization_level(2));
     let globals = lua.globals();
@@ -165,7 +180,7 @@ pub fn new_vm(limits: &Limits) -> mlua::Result<Lua> {
         globals.raw_set(name, LuaValue::Nil)?;
     }
     globals.raw_set("require", lua.create_function(require)?)?;
-    lua.set_app_data(Modules::default());
+    lua.set_app_data(Modules { native: limits.native_code, ..Modules::default() });
 
     // Deterministic randomness: the same inputs give the same picks, in tests and simulations.
     let math: mlua::Table = globals.get("math")?;
@@ -243,8 +258,17 @@ fn require(lua: &Lua, name: String) -> mlua::Result<LuaValue> {
         }
     };
     let (file, code) = source;
-    lua.app_data_mut::<Modules>().unwrap().loading.push(name.clone());
-    let result = lua.load(code.as_str()).set_name(format!("@{file}")).call::<LuaValue>(());
+    let native = {
+        let mut modules = lua.app_data_mut::<Modules>().unwrap();
+        modules.loading.push(name.clone());
+        modules.native
+    };
+    let result = lua.load(code.as_str()).set_name(format!("@{file}")).into_function().and_then(|f| {
+        if native {
+            compile_native(lua, &f);
+        }
+        f.call::<LuaValue>(())
+    });
     let mut modules = lua.app_data_mut::<Modules>().unwrap();
     modules.loading.pop();
     let value = match result? {

@@ -286,3 +286,19 @@ pub(super) fn call(lua: &Lua, f: &Function, args: &[Arg]) -> mlua::Result<Option
         result
     })
 }
+
+/// Compiles the loaded chunk `f` and every function in it to native code, where the platform
+/// supports it (elsewhere they stay interpreted). Functions already made from it switch over.
+pub(super) fn compile_native(lua: &Lua, f: &Function) {
+    lua.exec_raw_lua(|raw| unsafe {
+        if ffi::luau_codegen_supported() == 0 {
+            return;
+        }
+        let state = raw.state();
+        let top = ffi::lua_gettop(state);
+        if ffi::lua_checkstack(state, 1) != 0 && f.push_into_stack(raw).is_ok() {
+            ffi::luau_codegen_compile(state, -1);
+        }
+        ffi::lua_settop(state, top);
+    })
+}

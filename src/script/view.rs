@@ -182,10 +182,9 @@ impl Scripts {
         let skipped = lua.create_table()?;
         let pending = Pending::new();
         lua.set_app_data(pending.clone());
-        let (new_conversation, attempt, call) = lua
-            .load(include_str!("view.lua"))
-            .set_name("@<host>/view.lua")
-            .call::<(Function, Function, Function)>((&empty, &skipped))?;
+        let chunk = lua.load(include_str!("view.lua")).set_name("@<host>/view.lua").into_function()?;
+        sandbox::compile_if_native(&lua, &chunk);
+        let (new_conversation, attempt, call) = chunk.call::<(Function, Function, Function)>((&empty, &skipped))?;
         Ok(Scripts {
             keys: Keys::new(&lua)?,
             call,
