@@ -1,6 +1,6 @@
 //! The hot paths of the view, straight through Luau's C API stack: writing fields of
 //! agent tables, calling the view's Lua builders, and calling a policy and reading what it
-//! returned.
+//! returned; and compiling a chunk to native code.
 //!
 //! Keeping agent tables current is most of what the host writes into Lua: a few fields
 //! per agent change, all day. mlua's `Table::raw_set` spends ~700 instructions on one
