@@ -72,7 +72,8 @@ pub fn discover(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 pub fn run(dir: &Path, options: &Options) -> std::io::Result<Vec<FileResult>> {
     // Every case loads the rules afresh: compiling them to native code would cost more than it
     // saves in a case's few decisions (and the behaviour is the same).
-    let options = &Options { limits: crate::script::Limits { native_code: false, ..options.limits.clone() }, ..options.clone() };
+    let options =
+        &Options { limits: crate::script::Limits { native_code: false, ..options.limits.clone() }, ..options.clone() };
     let files = discover(dir)?;
     let mut results = Vec::new();
     // Test files in one folder share its rules: read and checked once.
