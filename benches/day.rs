@@ -117,7 +117,6 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
 
     let mut rng = Rng(42);
     let mut plan = Plan::default();
-    let push = |plan: &mut Plan, at: Timestamp, item: PlanItem| plan.push(at, item);
     let end = start + Duration::from_secs(hours * 3600);
     // About 3.7 conversations a second keep 1,000 agents ~70% busy (3 min talk, 10 s wrap-up).
     let mean_gap_ms = 270 * 1000 / agents as i64;
@@ -126,15 +125,15 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
     while t < end {
         t = t + Duration(1 + rng.below(2 * mean_gap_ms as u64) as i64);
         n += 1;
-        push(&mut plan, t, PlanItem::Arrive(n, rng.below(QUEUES as u64) as u32));
+        plan.push(t, PlanItem::Arrive(n, rng.below(QUEUES as u64) as u32));
     }
     for i in 1..=agents {
         // Each agent goes to training once and takes one break during the day.
         let at = start + Duration::from_secs(rng.below((hours * 3600) as u64) as i64);
-        push(&mut plan, at, PlanItem::Presence(i as u32, "training"));
-        push(&mut plan, at + Duration::from_secs(600), PlanItem::Presence(i as u32, "available"));
+        plan.push(at, PlanItem::Presence(i as u32, "training"));
+        plan.push(at + Duration::from_secs(600), PlanItem::Presence(i as u32, "available"));
         let at = start + Duration::from_secs(rng.below((hours * 3600) as u64) as i64);
-        push(&mut plan, at, PlanItem::Pause(i as u32));
+        plan.push(at, PlanItem::Pause(i as u32));
     }
 
     let debug = std::env::var_os("ROTA_BENCH_DEBUG").is_some();
@@ -188,14 +187,14 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
                 // 90% of offers are answered after 2-10 s; the rest time out (a miss).
                 Update::Offered { conversation, agents, .. } if rng.chance(90) => {
                     let at = now + Duration::from_secs(2 + rng.below(9) as i64);
-                    push(&mut plan, at, PlanItem::Accept(conversation, agents[0].clone()));
+                    plan.push(at, PlanItem::Accept(conversation, agents[0].clone()));
                 }
                 Update::Accepted { conversation, .. } => {
                     let at = now + Duration::from_secs(60 + rng.below(241) as i64);
-                    push(&mut plan, at, PlanItem::Close(conversation));
+                    plan.push(at, PlanItem::Close(conversation));
                 }
                 Update::AgentState { agent, state: "paused", .. } => {
-                    push(&mut plan, now + Duration::from_secs(300), PlanItem::Resume(agent));
+                    plan.push(now + Duration::from_secs(300), PlanItem::Resume(agent));
                 }
                 _ => {}
             }

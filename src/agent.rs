@@ -21,8 +21,9 @@ pub type AgentIx = u32;
 pub struct AgentNames(Arc<Vec<Arc<str>>>);
 
 impl AgentNames {
-    pub fn get(&self, ix: AgentIx) -> Option<&Arc<str>> {
-        self.0.get(ix as usize)
+    /// The id of agent `ix`; every index the engine hands out is in the list.
+    pub fn get(&self, ix: AgentIx) -> &Arc<str> {
+        &self.0[ix as usize]
     }
 
     /// Appends the id of a new agent (copying the list if traces still hold the old one).

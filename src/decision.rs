@@ -86,10 +86,7 @@ impl Skipped {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Skip> + '_ {
-        self.list.iter().map(|(ix, reason)| Skip {
-            agent: self.names.get(*ix).cloned().unwrap_or_else(|| Arc::from(format!("#{ix}"))),
-            reason: reason.clone(),
-        })
+        self.list.iter().map(|(ix, reason)| Skip { agent: self.names.get(*ix).clone(), reason: reason.clone() })
     }
 }
 

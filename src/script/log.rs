@@ -20,11 +20,7 @@ fn write(lua: &Lua, level: &'static str, parts: Variadic<mlua::Value>) -> mlua::
     let at = super::fields::caller(lua);
     let message = format!("{}:{}: {}", at.file, at.line.unwrap_or(0), text.join(" "));
     if let Some(mut buffer) = lua.app_data_mut::<LogBuffer>() {
-        // A runaway logger must not eat the host's memory: keep the first thousand per input.
-        if buffer.0.len() < 1000 {
-            buffer.0.push((level, message));
-        }
+        super::push_capped(lua, &mut buffer.0, (level, message), super::Pending::LOGS);
     }
-    super::Pending::mark(lua, super::Pending::LOGS);
     Ok(())
 }

@@ -91,12 +91,14 @@ fn define(
     })
 }
 
-/// Keeps what a script hands the engine (events raised, workflows started) until the engine
-/// takes it, up to a limit: a runaway script must not fill the host's memory.
-fn push_capped<T>(list: &mut Vec<T>, item: T) {
+/// Keeps what a script hands the engine (a log line, an event raised, a workflow started)
+/// until the engine takes it, up to a limit: a runaway script must not fill the host's
+/// memory. `kind` is its [`Pending`] bit, so the engine knows to look.
+fn push_capped<T>(lua: &Lua, list: &mut Vec<T>, item: T, kind: u8) {
     if list.len() < 1000 {
         list.push(item);
     }
+    Pending::mark(lua, kind);
 }
 
 /// Which kinds of things scripts handed the host since it last took them (a bit each), so

@@ -127,8 +127,9 @@ unsafe extern "C-unwind" fn interrupt(state: *mut ffi::lua_State, gc: c_int) {
     }
 }
 
-/// Compiles a chunk of the host's own hot Lua (the view's wrapper, the decision helpers) to
-/// native code when the VM was made with [`Limits::native_code`].
+/// Compiles a chunk that runs on every decision (a module policies `require`, the view's
+/// wrapper, the decision helpers) to native code when the VM was made with
+/// [`Limits::native_code`].
 pub fn compile_if_native(lua: &Lua, f: &mlua::Function) {
     if lua.app_data_ref::<Modules>().is_some_and(|m| m.native) {
         compile_native(lua, f);
@@ -258,15 +259,9 @@ fn require(lua: &Lua, name: String) -> mlua::Result<LuaValue> {
         }
     };
     let (file, code) = source;
-    let native = {
-        let mut modules = lua.app_data_mut::<Modules>().unwrap();
-        modules.loading.push(name.clone());
-        modules.native
-    };
+    lua.app_data_mut::<Modules>().unwrap().loading.push(name.clone());
     let result = lua.load(code.as_str()).set_name(format!("@{file}")).into_function().and_then(|f| {
-        if native {
-            compile_native(lua, &f);
-        }
+        compile_if_native(lua, &f);
         f.call::<LuaValue>(())
     });
     let mut modules = lua.app_data_mut::<Modules>().unwrap();

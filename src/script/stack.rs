@@ -135,42 +135,53 @@ pub(super) struct Results<'a> {
 }
 
 impl Results<'_> {
-    /// The bytes of result `i` (from 0) if it is a string, read in place.
+    /// The stack slot of result `i` (from 0) and its Lua type, if there is such a result.
+    fn slot(&self, i: c_int) -> Option<(c_int, c_int)> {
+        let idx = self.base + i;
+        (i < self.count).then(|| (idx, unsafe { ffi::lua_type(self.raw.state(), idx) }))
+    }
+
+    /// The bytes of result `i` if it is a string, read in place.
     pub(super) fn bytes(&self, i: c_int) -> Option<&[u8]> {
-        bytes_at(self.raw, self.base + i, i < self.count)
+        let (idx, _) = self.slot(i).filter(|&(_, t)| t == ffi::LUA_TSTRING)?;
+        let mut len = 0usize;
+        // The string stays on the stack (so alive) for as long as `self` is borrowed.
+        unsafe {
+            let ptr = ffi::lua_tolstring(self.raw.state(), idx, &mut len);
+            Some(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+        }
+    }
+
+    /// Result `i` if it is a number.
+    pub(super) fn number(&self, i: c_int) -> Option<f64> {
+        let (idx, _) = self.slot(i).filter(|&(_, t)| t == ffi::LUA_TNUMBER)?;
+        Some(unsafe { ffi::lua_tonumber(self.raw.state(), idx) })
     }
 
     /// Result `i` as an mlua value (nil past the end). Strings and tables become
     /// references, so read the common cases with [`Results::bytes`] or as numbers.
     pub(super) fn value(&self, i: c_int) -> LuaValue {
-        if i >= self.count {
-            return LuaValue::Nil;
+        match self.slot(i) {
+            Some((idx, _)) => unsafe { LuaValue::from_stack(idx, self.raw) }.unwrap_or(LuaValue::Nil),
+            None => LuaValue::Nil,
         }
-        unsafe { LuaValue::from_stack(self.base + i, self.raw) }.unwrap_or(LuaValue::Nil)
-    }
-
-    /// Result `i` if it is a number.
-    pub(super) fn number(&self, i: c_int) -> Option<f64> {
-        number_at(self.raw, self.base + i, i < self.count)
     }
 }
 
-fn bytes_at(raw: &RawLua, idx: c_int, present: bool) -> Option<&[u8]> {
-    let state = raw.state();
-    unsafe {
-        if !present || ffi::lua_type(state, idx) != ffi::LUA_TSTRING {
-            return None;
+/// The error a failed `lua_pcall` with status `status` left on top of the stack, as mlua
+/// would report it (a Rust callback's error comes back as itself).
+unsafe fn error_on_top(raw: &RawLua, status: c_int) -> mlua::Error {
+    match LuaValue::from_stack(-1, raw) {
+        Ok(LuaValue::Error(e)) => *e,
+        Ok(value) => {
+            let text = value.to_string().unwrap_or_else(|_| format!("a {} error value", value.type_name()));
+            match status {
+                ffi::LUA_ERRMEM => mlua::Error::MemoryError(text),
+                _ => mlua::Error::RuntimeError(text),
+            }
         }
-        let mut len = 0usize;
-        let ptr = ffi::lua_tolstring(state, idx, &mut len);
-        // The string stays on the stack (so alive) for as long as `raw` is borrowed here.
-        Some(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+        Err(e) => e,
     }
-}
-
-fn number_at(raw: &RawLua, idx: c_int, present: bool) -> Option<f64> {
-    let state = raw.state();
-    unsafe { (present && ffi::lua_type(state, idx) == ffi::LUA_TNUMBER).then(|| ffi::lua_tonumber(state, idx)) }
 }
 
 /// Calls `wrapper(policy, ctx, now)` as a protected call, with `arm` run after the arguments
@@ -207,17 +218,7 @@ pub(super) fn call_policy<R>(
             let results = Results { raw, base: top + 2, count: ffi::lua_gettop(state) - top - 1 };
             Ok(read(&results, &List { raw, table: top + 1 }))
         } else {
-            Err(match LuaValue::from_stack(-1, raw) {
-                Ok(LuaValue::Error(e)) => *e,
-                Ok(value) => {
-                    let text = value.to_string().unwrap_or_else(|_| format!("a {} error value", value.type_name()));
-                    match status {
-                        ffi::LUA_ERRMEM => mlua::Error::MemoryError(text),
-                        _ => mlua::Error::RuntimeError(text),
-                    }
-                }
-                Err(e) => e,
-            })
+            Err(error_on_top(raw, status))
         };
         ffi::lua_settop(state, top);
         result
@@ -278,9 +279,7 @@ pub(super) fn call(lua: &Lua, f: &Function, args: &[Arg]) -> mlua::Result<Option
         let result = match ffi::lua_pcall(state, args.len() as c_int, 1, 0) {
             ffi::LUA_OK if ffi::lua_type(state, -1) == ffi::LUA_TTABLE => Table::from_stack(-1, raw).map(Some),
             ffi::LUA_OK => Ok(None),
-            _ => Err(mlua::Error::RuntimeError(
-                LuaValue::from_stack(-1, raw).ok().and_then(|v| v.to_string().ok()).unwrap_or_default(),
-            )),
+            status => Err(error_on_top(raw, status)),
         };
         ffi::lua_settop(state, top);
         result

@@ -125,9 +125,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
             let mut raised = lua
                 .app_data_mut::<Raised>()
                 .ok_or_else(|| super::fields::error_here(lua, "standby.raise is not available here"))?;
-            super::push_capped(&mut raised.0, (conversation, name));
-            drop(raised);
-            super::Pending::mark(lua, super::Pending::RAISED);
+            super::push_capped(lua, &mut raised.0, (conversation, name), super::Pending::RAISED);
             Ok(())
         })?,
     )?;

@@ -219,15 +219,11 @@ impl Scripts {
         self.lua.used_memory()
     }
 
-    /// Runs a call into scripts under the per-call limits: memory on top of what the VM holds
-    /// now (the view tables are the host's), and the CPU budget.
+    /// Runs a call into scripts under the per-call limits (see [`arm`]).
     fn limited<R>(&self, call: impl FnOnce() -> mlua::Result<R>) -> mlua::Result<R> {
-        let base = self.lua.used_memory();
-        let _ = self.lua.set_memory_limit(base + self.limits.memory);
-        sandbox::arm(self.limits.cpu_per_call);
+        arm(&self.lua, &self.limits, self.lua.used_memory());
         let result = call();
-        sandbox::disarm();
-        let _ = self.lua.set_memory_limit(0);
+        disarm(&self.lua);
         result
     }
 
@@ -594,15 +590,8 @@ impl Scripts {
             ctx,
             now.as_secs_f64(),
             &self.skipped,
-            || {
-                // On top of what the VM holds now: the view tables are the host's.
-                let _ = lua.set_memory_limit(base + limits.memory);
-                sandbox::arm(limits.cpu_per_call);
-            },
-            || {
-                sandbox::disarm();
-                let _ = lua.set_memory_limit(0);
-            },
+            || arm(lua, limits, base),
+            || disarm(lua),
             |ret, list| {
                 let n = ret.number(4).unwrap_or(0.0) as i64;
                 read_skips(list, n, agents, reasons, skipped).and_then(|()| parse(ret, agents))
@@ -626,6 +615,19 @@ impl Scripts {
         }
         outcome
     }
+}
+
+/// Starts a call into scripts under the per-call limits: memory on top of `base`, what the VM
+/// held before the call (the view tables are the host's), and the CPU budget.
+fn arm(lua: &Lua, limits: &Limits, base: usize) {
+    let _ = lua.set_memory_limit(base + limits.memory);
+    sandbox::arm(limits.cpu_per_call);
+}
+
+/// Ends what [`arm`] started: the host's own writes run without a memory limit.
+fn disarm(lua: &Lua) {
+    sandbox::disarm();
+    let _ = lua.set_memory_limit(0);
 }
 
 /// Moves the `n` values `ctx:skip` left in the shared list (agent index, reason, ...) into `out`.

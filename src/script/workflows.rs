@@ -268,9 +268,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
             let mut starts = lua
                 .app_data_mut::<Starts>()
                 .ok_or_else(|| fields::error_here(lua, "workflows.start is not available while the scripts load"))?;
-            super::push_capped(&mut starts.0, (workflow, conversation));
-            drop(starts);
-            super::Pending::mark(lua, super::Pending::STARTED);
+            super::push_capped(lua, &mut starts.0, (workflow, conversation), super::Pending::STARTED);
             Ok(())
         })?,
     )?;
