@@ -443,6 +443,10 @@ impl Loop {
         self.commit()?;
         loop {
             self.fire_due();
+            // What the timers did is made durable and published before the loop sleeps: on a
+            // quiet line nothing else would wake it to do so (a missed-call alert would wait for
+            // the next request).
+            self.commit()?;
             let mut command = match self.wait(&rx) {
                 Wait::Command(c) => Some(c),
                 Wait::Timeout => None,

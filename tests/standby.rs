@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
+use common::smtp::{free_port, maildir, Mail, Smtp};
 use common::{fixture, Scratch};
 use rota::conversation::{NewConversation, Party};
 use rota::delivery::{EmailConfig, NotifyConfig, Senders, SmsConfig, Tls, WebhookChannelConfig};
@@ -26,107 +27,6 @@ use rota::store::SqliteStore;
 use rota::time::{Duration, Timestamp};
 use rota::{Input, VirtualClock};
 use tokio::sync::watch;
-
-// ------------------------------------------------------------------ a real SMTP server
-
-/// aiosmtpd on a free port, delivering into a Maildir; stopped when dropped.
-struct Smtp {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Smtp {
-    fn start(maildir: &Path, port: u16) -> Smtp {
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m aiosmtpd (pip install aiosmtpd; .ci/run does)");
-        let smtp = Smtp { child, port, maildir: maildir.to_path_buf() };
-        let deadline = Instant::now() + StdDuration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start listening on {port}");
-            std::thread::yield_now();
-        }
-        smtp
-    }
-
-    /// Every message delivered so far.
-    fn mails(&self) -> Vec<Mail> {
-        maildir(&self.maildir)
-    }
-
-    fn config(&self) -> EmailConfig {
-        EmailConfig {
-            host: "127.0.0.1".into(),
-            port: Some(self.port),
-            tls: Tls::None,
-            username: None,
-            password: None,
-            from: "Rota Standby <rota@example.com>".into(),
-            pool: 2,
-            timeout_ms: 2000,
-            ca_file: None,
-        }
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The messages in a Maildir, by Message-ID.
-fn maildir(dir: &Path) -> Vec<Mail> {
-    let mut out = Vec::new();
-    for sub in ["new", "cur"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
-        for e in entries.flatten() {
-            out.push(Mail::parse(&std::fs::read_to_string(e.path()).unwrap()));
-        }
-    }
-    out.sort_by(|a, b| a.header("message-id").cmp(b.header("message-id")));
-    out
-}
-
-struct Mail {
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Mail {
-    fn parse(text: &str) -> Mail {
-        let text = text.replace("\r\n", "\n");
-        let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
-        let mut headers: Vec<(String, String)> = Vec::new();
-        for line in head.lines() {
-            if line.starts_with([' ', '\t']) {
-                if let Some(last) = headers.last_mut() {
-                    last.1.push(' ');
-                    last.1.push_str(line.trim());
-                }
-            } else if let Some((k, v)) = line.split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-            }
-        }
-        // Bodies come quoted-printable: undo soft line breaks and the few escapes templates make.
-        let body = body.replace("=\n", "").replace("=3D", "=").replace("=20", " ");
-        Mail { headers, body }
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
-    }
-}
 
 // ------------------------------------------------------------------ a Twilio-speaking SMS server
 

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -103,4 +105,36 @@ pub fn spawn(config: &std::path::Path) -> Server {
 /// builds reqwest without a process-wide TLS provider; see `rota::outbound`).
 pub fn http_client() -> reqwest::Client {
     rota::outbound::client(std::time::Duration::from_secs(3600), None).unwrap()
+}
+
+/// Follows `/v1/events{query}` on a server: each event as (type, data, when it was read).
+pub async fn follow_events(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    query: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value, std::time::Instant)> {
+    use futures_util::StreamExt;
+    let res = client.get(format!("{base}/v1/events{query}")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200, "the event stream opens");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut body = res.bytes_stream();
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let event: String = text.drain(..end + 2).collect();
+                let kind = event.lines().find_map(|l| l.strip_prefix("event: "));
+                let data = event.lines().find_map(|l| l.strip_prefix("data: "));
+                if let (Some(kind), Some(data)) = (kind, data) {
+                    let value = serde_json::from_str(data).unwrap_or(serde_json::Value::Null);
+                    if tx.send((kind.to_string(), value, std::time::Instant::now())).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
 }

@@ -1,0 +1,82 @@
+//! What timers do reaches the outside on a quiet line: an idle `rota serve` (no request after
+//! the conversation arrives) publishes a timed-out offer on the event stream and emails the
+//! person on duty, over real sockets and a real SMTP server, within a second of the due time.
+
+mod common;
+
+use std::time::{Duration as StdDuration, Instant};
+
+use common::smtp::{free_port, Smtp};
+use common::Scratch;
+
+const RULES: &str = r#"
+agents.define { id = "anna", name = "Anna", email = "anna@example.com", time_zone = "UTC" }
+agents.define { id = "duty", name = "Duty", email = "duty@example.com", time_zone = "UTC" }
+queues.define { id = "q", agents = { "anna" }, policy = "longest_idle", options = { timeout = "1s" },
+                standby = "missed_call" }
+templates.define { id = "missed", subject = "{{ conversation.id }} was missed", email = "<p>Call back.</p>" }
+standby.define { id = "missed_call", on = "missed", notify = { agents = { "duty" } }, channels = "email",
+                 template = "missed" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_server_publishes_and_emails_a_missed_offer_at_once() {
+    let scratch = Scratch::new(&[("rules.lua", RULES)]);
+    let smtp = Smtp::start(&scratch.0.join("maildir"), free_port());
+    let config = scratch.0.join("rota.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndb = {db:?}\nscripts = {scripts:?}\n[[tokens]]\ntoken = \"t\"\nunits = [\"*\"]\n\
+             [email]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"Rota <rota@example.com>\"\n",
+            db = scratch.0.join("rota.db").display().to_string(),
+            scripts = scratch.0.display().to_string(),
+            port = smtp.port,
+        ),
+    )
+    .unwrap();
+    let mut server = common::spawn(&config);
+    let base = server.base.clone();
+    let client = common::http_client();
+    let send = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        let request = client.request(method, format!("{base}{path}")).bearer_auth("t").json(&body);
+        async move {
+            let res = request.send().await.unwrap();
+            assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+        }
+    };
+    let post = |path: &'static str, body: serde_json::Value| send(reqwest::Method::POST, path, body);
+    post("/v1/agents/anna/sign_in", serde_json::json!({})).await;
+    send(reqwest::Method::PUT, "/v1/agents/anna/status", serde_json::json!({ "status": "callcenter" })).await;
+    post("/v1/agents/anna/work_day/start", serde_json::json!({})).await;
+    let mut events = common::follow_events(&client, &base, "t", "?queue=q").await;
+    post("/v1/conversations", serde_json::json!({ "id": "call-1", "queue": "q" })).await;
+    // The offer is made; from here on nobody talks to the server.
+    let offered = loop {
+        let (kind, _, at) = events.recv().await.expect("the stream stays open");
+        if kind == "offered" {
+            break at;
+        }
+    };
+    let due = offered + StdDuration::from_secs(1);
+    let deadline = due + StdDuration::from_secs(1);
+
+    let timed_out = tokio::time::timeout_at(deadline.into(), async {
+        loop {
+            let (kind, data, at) = events.recv().await.expect("the stream stays open");
+            if kind == "timed_out" {
+                return (data, at);
+            }
+        }
+    })
+    .await;
+    let (data, _) = timed_out.expect("the timed-out offer reaches the event stream within a second of its due time");
+    assert_eq!(data["conversation"], "call-1");
+
+    while !smtp.mails().iter().any(|m| m.header("subject") == "call-1 was missed") {
+        assert!(Instant::now() < deadline, "the missed-call email reaches the SMTP server within a second");
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+}
