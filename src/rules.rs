@@ -276,8 +276,17 @@ impl PolicySpec {
 fn coerce(kind: OptionKind, value: &Value) -> Result<Value, String> {
     match (kind, value) {
         (OptionKind::Any, v) => Ok(v.clone()),
-        (OptionKind::Duration, Value::String(s)) => Duration::parse(s).map(|d| Value::from(d.as_secs_f64())),
-        (OptionKind::Duration, Value::Number(n)) if n.as_f64().is_some_and(|x| x >= 0.0) => Ok(value.clone()),
+        // A zero duration option is a timeout that ends at once or a step that repeats at once.
+        (OptionKind::Duration, Value::String(s)) => match Duration::parse(s)? {
+            d if d.is_zero() => Err("a duration option must be longer than zero".into()),
+            d => Ok(Value::from(d.as_secs_f64())),
+        },
+        (OptionKind::Duration, Value::Number(n)) => {
+            match Duration::from_secs_checked(n.as_f64().unwrap_or(f64::NAN))? {
+                d if d.is_zero() => Err("a duration option must be longer than zero".into()),
+                d => Ok(Value::from(d.as_secs_f64())),
+            }
+        }
         (OptionKind::Number, Value::Number(_)) => Ok(value.clone()),
         (OptionKind::Boolean, Value::Bool(_)) => Ok(value.clone()),
         (OptionKind::String, Value::String(_)) => Ok(value.clone()),

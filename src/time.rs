@@ -69,6 +69,25 @@ impl Add for Duration {
 
 impl Duration {
     pub const ZERO: Duration = Duration(0);
+    /// The longest duration anything may be given: a year and a day. Longer ones are refused
+    /// where they are read, so no timer lands where a timestamp could overflow.
+    pub const MAX: Duration = Duration(366 * 86_400_000);
+
+    /// A number of seconds as a duration: positive fractions of a millisecond count as one,
+    /// so a duration that is not zero never becomes zero. Refuses what is not a finite number
+    /// from zero to [`Duration::MAX`].
+    pub fn from_secs_checked(secs: f64) -> Result<Self, String> {
+        if secs.is_nan() {
+            return Err("a duration must be a number of seconds, got NaN".into());
+        }
+        if secs < 0.0 {
+            return Err(format!("a duration cannot be negative, got {secs}"));
+        }
+        if secs * 1000.0 > Duration::MAX.0 as f64 {
+            return Err(format!("a duration can be at most {} (a year and a day), got {secs} seconds", Duration::MAX));
+        }
+        Ok(Duration(((secs * 1000.0).round() as i64).max((secs > 0.0) as i64)))
+    }
 
     pub fn from_secs(secs: i64) -> Self {
         Duration(secs * 1000)
@@ -98,7 +117,7 @@ impl Duration {
             return Err(bad());
         }
         if let Ok(secs) = t.parse::<f64>() {
-            return if secs.is_finite() && secs >= 0.0 { Ok(Duration::from_secs_f64(secs)) } else { Err(bad()) };
+            return if secs.is_finite() && secs >= 0.0 { Duration::from_secs_checked(secs) } else { Err(bad()) };
         }
         let bytes = t.as_bytes();
         let mut total: i64 = 0;
@@ -125,6 +144,9 @@ impl Duration {
                 _ => return Err(bad()),
             };
             total = total.saturating_add((number * scale).round() as i64);
+        }
+        if total > Duration::MAX.0 {
+            return Err(format!("duration `{text}` is too long: at most {} (a year and a day)", Duration::MAX));
         }
         Ok(Duration(total))
     }
@@ -189,10 +211,16 @@ mod tests {
         for (text, ms) in cases {
             assert_eq!(Duration::parse(text), Ok(Duration(ms)), "{text}");
         }
-        for bad in ["12x", "", "h", "-5s", "5 m s", "1h-2m"] {
+        for bad in ["12x", "", "h", "-5s", "5 m s", "1h-2m", "NaN", "inf"] {
             let err = Duration::parse(bad).unwrap_err();
             assert!(err.contains("bad duration"), "{bad}: {err}");
         }
+        for long in ["367d", "1e16", "100000000000000000000000d"] {
+            let err = Duration::parse(long).unwrap_err();
+            assert!(err.contains("at most 366d"), "{long}: {err}");
+        }
+        assert_eq!(Duration::parse("366d"), Ok(Duration::MAX));
+        assert_eq!(Duration::from_secs_checked(0.0001), Ok(Duration(1)), "not zero stays not zero");
     }
 
     #[test]

@@ -61,14 +61,25 @@ pub struct TimerInfo {
 pub struct Timers {
     pending: BTreeMap<TimerKey, TimerKind>,
     seq: u64,
+    /// The earliest time a timer scheduled now may fall due (see [`Timers::set_floor`]).
+    floor: Timestamp,
 }
 
 impl Timers {
+    /// Schedules `kind` at `due`, or at the floor if `due` is earlier.
     pub fn schedule(&mut self, due: Timestamp, kind: TimerKind) -> TimerKey {
         self.seq += 1;
-        let key = TimerKey { due, seq: self.seq };
+        let key = TimerKey { due: due.max(self.floor), seq: self.seq };
         self.pending.insert(key, kind);
         key
+    }
+
+    /// Timers scheduled from now on fall due at `floor` at the earliest. The engine sets it just
+    /// past each step's instant, so whatever a timer sets off can never be due at the instant
+    /// being fired: one instant's work is bounded by the timers that were due when it began,
+    /// whatever a script asks for.
+    pub fn set_floor(&mut self, floor: Timestamp) {
+        self.floor = floor;
     }
 
     pub fn cancel(&mut self, key: Option<TimerKey>) {
@@ -119,5 +130,15 @@ mod tests {
         let fired: Vec<_> = std::iter::from_fn(|| timers.pop_due(Timestamp(1000))).map(|(_, k)| k).collect();
         assert_eq!(fired, vec![TimerKind::WrapUpEnd { agent: 2 }, TimerKind::WrapUpEnd { agent: 3 }]);
         assert!(timers.is_empty());
+    }
+
+    #[test]
+    fn a_timer_never_falls_due_before_the_floor() {
+        let mut timers = Timers::default();
+        timers.set_floor(Timestamp(101));
+        timers.schedule(Timestamp(100), TimerKind::WrapUpEnd { agent: 1 });
+        timers.schedule(Timestamp(-5), TimerKind::WrapUpEnd { agent: 2 });
+        assert_eq!(timers.pop_due(Timestamp(100)), None, "nothing set off at 100 fires at 100");
+        assert_eq!(timers.next_due(), Some(Timestamp(101)));
     }
 }

@@ -189,6 +189,33 @@ const CASES: &[(&str, Files, &[&str])] = &[
         ],
     ),
     (
+        "zero, negative, NaN and overflowing durations",
+        &[
+            ("a.lua", AGENTS),
+            (
+                "q.lua",
+                concat!(
+                    "queues.define { id = \"q1\", agents = { \"a1\" }, policy = \"ring_all\", retry_after_error = 0 }\n",
+                    "queues.define { id = \"q2\", agents = { \"a1\" }, policy = \"ring_progressively\", options = { step = 0 } }\n",
+                    "queues.define { id = \"q3\", agents = { \"a1\" }, policy = \"ring_all\", max_wait = -1 }\n",
+                    "queues.define { id = \"q4\", agents = { \"a1\" }, policy = \"longest_idle\", options = { timeout = \"0s\" } }\n",
+                    "queues.define { id = \"q5\", agents = { \"a1\" }, policy = \"ring_all\", max_wait = 0 / 0 }\n",
+                    "queues.define { id = \"q6\", agents = { \"a1\" }, policy = \"longest_idle\", options = { timeout = 1e16 } }\n",
+                    "teams.define { id = \"t\", wrap_up = \"400d\" }\n",
+                ),
+            ),
+        ],
+        &[
+            "q.lua:1: queues.define: field `retry_after_error` must be longer than zero",
+            "q.lua:2: queue `q2`: option `step` of policy `ring_progressively`: a duration option must be longer than zero",
+            "q.lua:3: queues.define: field `max_wait`: a duration cannot be negative",
+            "q.lua:4: queue `q4`: option `timeout` of policy `longest_idle`: a duration option must be longer than zero",
+            "q.lua:5: queues.define: field `max_wait`: a duration must be a number of seconds, got NaN",
+            "q.lua:6: queue `q6`: option `timeout` of policy `longest_idle`: a duration can be at most 366d",
+            "q.lua:7: teams.define: field `wrap_up`: duration `400d` is too long",
+        ],
+    ),
+    (
         "duplicate ids",
         &[(
             "d.lua",

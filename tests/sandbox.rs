@@ -26,12 +26,20 @@ const CASES: &[(&str, &str)] = &[
     ("loop", "rules.lua:8: CPU budget of 20ms exceeded"),
     ("pcall_loop", "CPU budget of 20ms exceeded"),
     ("coroutine_loop", "CPU budget of 20ms exceeded"),
-    ("pattern", "CPU budget of 20ms exceeded"),
+    ("pattern", "rules.lua:25: CPU budget of 20ms exceeded"),
     ("memory", "memory"),
     ("error", "rules.lua:40: attempt to index nil"),
     ("bad_return", "policy returned integer"),
     ("busy_agent", "who cannot take it (state_offered)"),
     ("define_at_runtime", "definitions can only be made while the scripts load"),
+    ("wait_zero", "retry time must be longer than zero"),
+    ("wait_negative", "policies.wait: a duration cannot be negative"),
+    ("wait_huge", "policies.wait: a duration can be at most 366d"),
+    ("wait_nan", "policies.wait: a duration must be a number of seconds, got NaN"),
+    ("step_zero", "extend_after must be longer than zero"),
+    ("tostring_error", "rules.lua:109: error value of type table"),
+    ("table_error", "rules.lua:118: error value of type table"),
+    ("library_error", "rules.lua:122: invalid argument #2 to 'format'"),
 ];
 
 #[test]
@@ -108,4 +116,79 @@ fn agent_tables_a_policy_froze_still_show_the_agents_as_they_are() {
     // And to scripts the tables stay frozen.
     let updates = engine.handle(bomb("c3", "bombs", "frozen")).unwrap();
     assert!(lines(&updates).contains(&"c3 given up: frozen: true".to_string()), "{updates:?}");
+}
+
+#[test]
+fn a_skip_reason_whose_tostring_never_returns_is_shown_by_its_type() {
+    let (mut engine, _clock) = engine(&fixture("sandbox"));
+    ready(&mut engine, &["a1", "a2"]);
+    engine.handle(bomb("c1", "bombs", "tostring_skip")).unwrap();
+    let trace = engine.conversation("c1").unwrap().traces.last().unwrap().clone();
+    let skips: Vec<String> = trace.skipped.iter().map(|s| format!("{} ({})", s.agent, s.reason)).collect();
+    assert_eq!(skips, ["a1 (a table value)"]);
+}
+
+/// A Rust policy that misbehaves the way a buggy embedder's might, chosen by `kind`.
+struct Buggy;
+
+impl rota::policy::Policy for Buggy {
+    fn spec(&self) -> rota::rules::PolicySpec {
+        rota::rules::PolicySpec { name: "buggy".into(), ..Default::default() }
+    }
+
+    fn decide(
+        &mut self,
+        ctx: &rota::policy::DecisionContext<'_>,
+        skipped: &mut Vec<(rota::agent::AgentIx, rota::decision::Reason)>,
+    ) -> Result<rota::decision::Decision, String> {
+        use rota::decision::Decision;
+        use rota::time::Duration;
+        let kind = ctx.conversation.data.attributes.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        match kind {
+            "panic" => panic!("the embedder's bug"),
+            "out_of_range" => {
+                Ok(Decision::Offer { agents: vec![4000], timeout: Duration::from_secs(5), extend_after: None })
+            }
+            "wait_for_ghost" => Ok(Decision::Wait { retry_after: None, for_agents: vec![u32::MAX as _] }),
+            "skip_ghost" => {
+                skipped.push((9999, rota::decision::Reason::Fixed("ghost")));
+                Ok(Decision::Wait { retry_after: None, for_agents: Vec::new() })
+            }
+            "wait_zero" => Ok(Decision::Wait { retry_after: Some(Duration::ZERO), for_agents: Vec::new() }),
+            _ => Ok(Decision::Offer {
+                agents: vec![ctx.candidates[0]],
+                timeout: Duration::from_secs(5),
+                extend_after: None,
+            }),
+        }
+    }
+}
+
+#[test]
+fn a_rust_policy_that_panics_or_names_unknown_agents_fails_only_its_decision() {
+    let dir = Scratch::new(&[(
+        "rules.lua",
+        "agents.define { id = \"a1\" }\nqueues.define { id = \"q\", agents = { \"a1\" }, policy = \"buggy\" }\n",
+    )]);
+    let clock = rota::VirtualClock::starting_at(start());
+    let mut engine =
+        rota::Engine::new(rota::EngineConfig::new(&dir.0), std::sync::Arc::new(clock), vec![Box::new(Buggy)]).unwrap();
+    ready(&mut engine, &["a1"]);
+    let cases = [
+        ("panic", "policy `buggy` panicked: the embedder's bug"),
+        ("out_of_range", "policy named agent number 4000, but there are only 1"),
+        ("wait_for_ghost", "policy named agent number 4294967295"),
+        ("skip_ghost", "policy skipped agent number 9999"),
+        ("wait_zero", "retry time must be longer than zero"),
+    ];
+    for (kind, expected) in cases {
+        let id = format!("c-{kind}");
+        engine.handle(bomb(&id, "q", kind)).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let trace = engine.conversation(&id).unwrap().traces.last().unwrap().clone();
+        let error = trace.error.clone().unwrap_or_default();
+        assert!(error.contains(expected), "{kind}: {error:?} does not mention {expected:?}");
+        assert_eq!(trace.policy, "host fallback", "{kind}");
+    }
+    let updates = engine.handle(bomb("fine", "q", "ok")).unwrap();
+    assert!(lines(&updates).contains(&"fine offered to a1 (timeout 5s)".to_string()), "{updates:?}");
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::time::Duration;
 
 impl Engine {
     /// Asks the queue's policy about a waiting conversation and carries out the decision.
@@ -101,7 +102,14 @@ impl Engine {
                 track_work_day: self.rules.settings.track_work_day,
                 ringing,
             };
-            p.decide(&ctx, skipped)?
+            // A panicking Rust policy fails this decision like a Lua error would; the engine
+            // thread (and every other conversation) carries on.
+            let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.decide(&ctx, skipped)))
+                .unwrap_or_else(|panic| Err(format!("policy `{policy}` panicked: {}", panic_text(&*panic))))?;
+            if let Some((ix, _)) = skipped.iter().find(|(ix, _)| *ix as usize >= self.agents.len()) {
+                return Err(format!("policy skipped agent number {ix}, but there are only {}", self.agents.len()));
+            }
+            decided
         } else {
             self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped).map_err(|f| f.message)?
         };
@@ -111,13 +119,28 @@ impl Engine {
 
     /// The host's own checks on a decision, so a buggy policy cannot offer to a busy agent.
     fn check(&self, decision: &Decision, q: u32, ringing: &[AgentIx]) -> Result<(), String> {
+        let named = match decision {
+            Decision::Offer { agents, .. } => agents.as_slice(),
+            Decision::Wait { for_agents, .. } => for_agents.as_slice(),
+            _ => &[],
+        };
+        if let Some(ix) = named.iter().find(|&&ix| ix as usize >= self.agents.len()) {
+            return Err(format!("policy named agent number {ix}, but there are only {}", self.agents.len()));
+        }
         match decision {
-            Decision::Offer { agents, timeout, .. } => {
+            Decision::Offer { agents, timeout, extend_after } => {
                 if agents.is_empty() {
                     return Err("policy offered to nobody; return policies.wait() instead".into());
                 }
-                if timeout.0 <= 0 {
-                    return Err("offer timeout must be longer than zero".into());
+                if timeout.0 <= 0 || *timeout > Duration::MAX {
+                    return Err(format!("offer timeout must be longer than zero and at most {}", Duration::MAX));
+                }
+                if extend_after.is_some_and(|d| d.0 <= 0 || d > Duration::MAX) {
+                    return Err(format!(
+                        "offer_many's extend_after must be longer than zero and at most {} (zero would ring \
+                         more agents at once, again and again)",
+                        Duration::MAX
+                    ));
                 }
                 for (i, &ix) in agents.iter().enumerate() {
                     let a = &self.agents[ix as usize];
@@ -146,6 +169,11 @@ impl Engine {
                 }
                 Ok(())
             }
+            Decision::Wait { retry_after: Some(d), .. } if d.0 <= 0 || *d > Duration::MAX => Err(format!(
+                "policies.wait's retry time must be longer than zero and at most {} (zero would ask again at \
+                 once, forever); return policies.wait() to wait for a change instead",
+                Duration::MAX
+            )),
             Decision::Overflow { queue } if self.rules.queue_index(queue).is_none() => {
                 Err(format!("policy overflowed to unknown queue `{queue}`"))
             }
@@ -281,4 +309,9 @@ impl Engine {
         self.emit(Update::GaveUp { conversation: id.clone(), reason: reason.clone() });
         self.end_conversation(id, ConversationStatus::GaveUp, Some(reason));
     }
+}
+
+/// The message a panic carried, when it was text.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(|s| s.as_str())).unwrap_or("?")
 }

@@ -222,6 +222,7 @@ impl Engine {
     /// Reads the clock for a new step.
     fn read_clock(&mut self) -> Timestamp {
         self.now = self.clock.now();
+        self.timers.set_floor(self.now + crate::time::Duration(1));
         self.now
     }
 

@@ -122,6 +122,16 @@ impl<'a> Fields<'a> {
     }
 
     /// A duration written as a string (`"12h"`) or a number of seconds.
+    /// A duration that must be longer than zero (a time to wait before asking again).
+    pub fn opt_positive_duration(&mut self, key: &'static str) -> Option<Duration> {
+        let d = self.opt_duration(key)?;
+        if d.is_zero() {
+            self.problems.push(format!("{}: field `{key}` must be longer than zero", self.what));
+            return None;
+        }
+        Some(d)
+    }
+
     pub fn opt_duration(&mut self, key: &'static str) -> Option<Duration> {
         let value = self.get(key);
         match duration_of(&value) {
@@ -235,12 +245,26 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A script value as text without running script code: strings, numbers and booleans as
+/// themselves, anything else by its type (a `__tostring` metamethod is never called, so a
+/// value that loops or errors in one cannot stop the host).
+pub fn plain_text(value: &LuaValue) -> String {
+    match value {
+        LuaValue::String(s) => s.to_string_lossy(),
+        LuaValue::Integer(i) => i.to_string(),
+        LuaValue::Number(n) => n.to_string(),
+        LuaValue::Boolean(b) => b.to_string(),
+        LuaValue::Nil => "nil".into(),
+        other => format!("a {} value", other.type_name()),
+    }
+}
+
 /// A duration from Lua: `nil`, a string such as `"90s"`, or a number of seconds.
 pub fn duration_of(value: &LuaValue) -> Result<Option<Duration>, String> {
     match value {
         LuaValue::Nil => Ok(None),
-        LuaValue::Integer(i) if *i >= 0 => Ok(Some(Duration::from_secs(*i))),
-        LuaValue::Number(n) if *n >= 0.0 && n.is_finite() => Ok(Some(Duration::from_secs_f64(*n))),
+        LuaValue::Integer(i) => Duration::from_secs_checked(*i as f64).map(Some),
+        LuaValue::Number(n) => Duration::from_secs_checked(*n).map(Some),
         LuaValue::String(s) => Duration::parse(&s.to_string_lossy()).map(Some),
         other => Err(format!("expected a duration like \"30s\" or a number of seconds, got {}", other.type_name())),
     }

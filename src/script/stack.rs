@@ -168,13 +168,77 @@ impl Results<'_> {
     }
 }
 
+/// The message handler of a policy call. Luau runs it where the error was raised, with the
+/// call stack still there, so it can say where: an error without a `file:line:` of its own
+/// (a table or other value, an error inside a library function such as `string.find`, the
+/// CPU budget running out there, memory running out) gets the line of the innermost script
+/// function. It never runs script code: a value that is not a string or a number becomes
+/// its type name, whatever `__tostring` it carries. Its text is built on the Lua stack (no
+/// Rust value is alive if a push fails and unwinds), and a Rust callback's error (userdata)
+/// is kept as it is.
+unsafe extern "C-unwind" fn locate(state: *mut ffi::lua_State) -> c_int {
+    let kind = ffi::lua_type(state, 1);
+    if kind == ffi::LUA_TUSERDATA {
+        ffi::lua_pushvalue(state, 1);
+        return 1;
+    }
+    let located = (kind == ffi::LUA_TSTRING || kind == ffi::LUA_TNUMBER) && {
+        let mut len = 0;
+        let ptr = ffi::lua_tolstring(state, 1, &mut len);
+        has_location(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+    };
+    if located {
+        ffi::lua_pushvalue(state, 1);
+        return 1;
+    }
+    let mut place = [0u8; 300];
+    let mut ar: ffi::lua_Debug = std::mem::zeroed();
+    let mut level = 0;
+    let mut len = 0;
+    while level < 64 && ffi::lua_getinfo(state, level, c"sl".as_ptr(), &mut ar) != 0 {
+        if ar.currentline > 0 && !ar.short_src.is_null() {
+            use std::io::Write;
+            let src = std::ffi::CStr::from_ptr(ar.short_src).to_bytes();
+            let mut cursor = std::io::Cursor::new(&mut place[..]);
+            let _ = cursor.write_all(src);
+            let _ = write!(cursor, ":{}: ", ar.currentline);
+            len = cursor.position() as usize;
+            break;
+        }
+        level += 1;
+    }
+    ffi::lua_pushlstring(state, place.as_ptr().cast(), len);
+    if kind == ffi::LUA_TSTRING || kind == ffi::LUA_TNUMBER {
+        ffi::lua_pushvalue(state, 1);
+    } else {
+        let what = c"error value of type ";
+        ffi::lua_pushlstring(state, what.as_ptr(), what.to_bytes().len());
+        ffi::lua_pushstring(state, ffi::lua_typename(state, kind));
+        ffi::lua_concat(state, 2);
+    }
+    ffi::lua_concat(state, 2);
+    1
+}
+
+/// Whether an error text starts with `place:line:`, as Luau writes a script's errors.
+fn has_location(text: &[u8]) -> bool {
+    let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    first.iter().enumerate().any(|(i, &b)| {
+        b == b':' && {
+            let digits = first[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            digits > 0 && first.get(i + 1 + digits) == Some(&b':')
+        }
+    })
+}
+
 /// The error a failed `lua_pcall` with status `status` left on top of the stack, as mlua
-/// would report it (a Rust callback's error comes back as itself).
+/// would report it (a Rust callback's error comes back as itself). Other values are read
+/// without running script code (no `__tostring`).
 unsafe fn error_on_top(raw: &RawLua, status: c_int) -> mlua::Error {
     match LuaValue::from_stack(-1, raw) {
         Ok(LuaValue::Error(e)) => *e,
         Ok(value) => {
-            let text = value.to_string().unwrap_or_else(|_| format!("a {} error value", value.type_name()));
+            let text = super::fields::plain_text(&value);
             match status {
                 ffi::LUA_ERRMEM => mlua::Error::MemoryError(text),
                 _ => mlua::Error::RuntimeError(text),
@@ -207,15 +271,16 @@ pub(super) fn call_policy<R>(
             return Err(mlua::Error::StackError);
         }
         list.push_into_stack(raw)?;
+        ffi::lua_pushcfunction(state, locate);
         wrapper.push_into_stack(raw)?;
         policy.push_into_stack(raw)?;
         ctx.push_into_stack(raw)?;
         ffi::lua_pushnumber(state, now);
         arm();
-        let status = ffi::lua_pcall(state, 3, ffi::LUA_MULTRET, 0);
+        let status = ffi::lua_pcall(state, 3, ffi::LUA_MULTRET, top + 2);
         disarm();
         let result = if status == ffi::LUA_OK {
-            let results = Results { raw, base: top + 2, count: ffi::lua_gettop(state) - top - 1 };
+            let results = Results { raw, base: top + 3, count: ffi::lua_gettop(state) - top - 2 };
             Ok(read(&results, &List { raw, table: top + 1 }))
         } else {
             Err(error_on_top(raw, status))

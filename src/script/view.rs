@@ -648,7 +648,7 @@ fn read_skips(
             Some(bytes) => intern(reasons, bytes),
             None => match v.value(0) {
                 LuaValue::Nil => Reason::Fixed("skipped"),
-                other => Reason::Text(Arc::from(other.to_string().unwrap_or_default())),
+                other => Reason::Text(Arc::from(super::fields::plain_text(&other))),
             },
         });
         out.push((agent as AgentIx, reason));
@@ -685,9 +685,14 @@ fn agent_of(value: LuaValue, agents: usize) -> Result<AgentIx, String> {
 
 /// Agents from a list a policy returned.
 fn agents_of(list: &Table, agents: usize, what: &str) -> Result<Vec<AgentIx>, String> {
-    let mut out = Vec::with_capacity(list.raw_len());
-    for item in list.sequence_values::<LuaValue>() {
-        let item = item.map_err(|e| e.to_string())?;
+    // Raw reads: a list with metamethods runs no script code here, outside the call's budget.
+    let len = list.raw_len();
+    if len > agents {
+        return Err(format!("{what}: {len} agents listed, but there are only {agents}"));
+    }
+    let mut out = Vec::with_capacity(len);
+    for i in 1..=len {
+        let item = list.raw_get::<LuaValue>(i).map_err(|e| e.to_string())?;
         out.push(agent_of(item, agents).map_err(|e| format!("{what}: {e}"))?);
     }
     Ok(out)
