@@ -68,6 +68,8 @@ impl Default for DeliveryConfig {
 pub struct LimitsConfig {
     /// Memory a Lua call may use, in MiB.
     pub lua_memory_mib: usize,
+    /// Memory the Lua VM may hold in all (view tables, memos, module state), in MiB.
+    pub lua_memory_total_mib: usize,
     /// CPU time one policy call may use, in milliseconds.
     pub lua_cpu_ms: u64,
 }
@@ -107,6 +109,7 @@ impl LimitsConfig {
     pub fn limits(&self) -> Limits {
         Limits {
             memory: self.lua_memory_mib * 1024 * 1024,
+            memory_total: self.lua_memory_total_mib * 1024 * 1024,
             cpu_per_call: std::time::Duration::from_millis(self.lua_cpu_ms),
             ..Limits::default()
         }
@@ -118,6 +121,7 @@ impl Default for LimitsConfig {
         let limits = Limits::default();
         LimitsConfig {
             lua_memory_mib: limits.memory / (1024 * 1024),
+            lua_memory_total_mib: limits.memory_total / (1024 * 1024),
             lua_cpu_ms: limits.cpu_per_call.as_millis() as u64,
         }
     }

@@ -124,7 +124,8 @@ struct LimitArgs {
 
 impl LimitArgs {
     fn limits(&self) -> rota::script::Limits {
-        LimitsConfig { lua_memory_mib: self.lua_memory_mib, lua_cpu_ms: self.lua_cpu_ms }.limits()
+        LimitsConfig { lua_memory_mib: self.lua_memory_mib, lua_cpu_ms: self.lua_cpu_ms, ..LimitsConfig::default() }
+            .limits()
     }
 }
 

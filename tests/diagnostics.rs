@@ -216,6 +216,24 @@ const CASES: &[(&str, Files, &[&str])] = &[
         ],
     ),
     (
+        "tables that contain themselves or nest too deep, in attributes and options",
+        &[(
+            "t.lua",
+            concat!(
+                "local loop = {}\nloop.again = loop\n",
+                "local deep = {}\nfor _ = 1, 100000 do deep = { deep } end\n",
+                "agents.define { id = \"a1\", attributes = { loop = loop } }\n",
+                "agents.define { id = \"a2\", attributes = { deep = deep } }\n",
+                "queues.define { id = \"q\", agents = { \"a1\" }, policy = \"ring_all\", options = { timeout = 30, extra = loop } }\n",
+            ),
+        )],
+        &[
+            "t.lua:5: agents.define: field `attributes`: tables nested more than 64 deep (does a table contain itself?)",
+            "t.lua:6: agents.define: field `attributes`: tables nested more than 64 deep",
+            "t.lua:7: queues.define: field `options`: tables nested more than 64 deep",
+        ],
+    ),
+    (
         "duplicate ids",
         &[(
             "d.lua",

@@ -192,3 +192,47 @@ fn a_rust_policy_that_panics_or_names_unknown_agents_fails_only_its_decision() {
     let updates = engine.handle(bomb("fine", "q", "ok")).unwrap();
     assert!(lines(&updates).contains(&"fine offered to a1 (timeout 5s)".to_string()), "{updates:?}");
 }
+
+#[test]
+fn memory_scripts_keep_between_calls_counts_against_the_vm_cap() {
+    let mut config = rota::EngineConfig::new(fixture("sandbox"));
+    config.limits.memory = 4 * 1024 * 1024;
+    config.limits.memory_total = 48 * 1024 * 1024;
+    let (mut engine, _clock) = engine_with(config);
+    ready(&mut engine, &["a1", "a2"]);
+    let mut failed = None;
+    for i in 0..200 {
+        let id = format!("hog-{i}");
+        engine.handle(bomb(&id, "bombs", "memo_hog")).unwrap();
+        let trace = engine.conversation(&id).unwrap().traces.last().unwrap().clone();
+        if let Some(error) = &trace.error {
+            failed = Some((i, error.clone()));
+            break;
+        }
+    }
+    let (i, error) = failed.expect("a memo that grows a megabyte a decision is stopped");
+    assert!(error.contains("not enough memory"), "{error}");
+    assert!((20..48).contains(&i), "stopped after {i} decisions, at the 48 MiB cap");
+    assert!(engine.lua_memory() <= 48 * 1024 * 1024, "{} bytes held", engine.lua_memory());
+    // The host still works: agents change and their view follows.
+    engine.handle(rota::Input::SignOut { agent: "a1".into() }).unwrap();
+    assert_eq!(engine.agent("a1").unwrap().presence, "offline");
+}
+
+#[test]
+fn memos_that_contain_themselves_or_nest_deep_survive_a_reload_as_a_warning() {
+    let dir = Scratch::new(&[("rules.lua", &std::fs::read_to_string(fixture("sandbox/rules.lua")).unwrap())]);
+    let (mut engine, _clock) = engine(&dir.0);
+    ready(&mut engine, &["a1", "a2"]);
+    engine.handle(bomb("c1", "bombs", "cyclic_memo")).unwrap();
+    dir.write(&[("more.lua", "-- a change, so the folder reloads\n")]);
+    let (_, updates) = engine.reload().unwrap();
+    let said = lines(&updates);
+    assert!(
+        said.iter().any(|l| l.contains("queue `bombs`'s memo cannot be carried over: tables nested more than 64 deep")),
+        "{said:?}"
+    );
+    assert!(said.iter().any(|l| l.contains("conversation `c1`'s memo cannot be carried over")), "{said:?}");
+    let updates = engine.handle(bomb("c2", "bombs", "ok")).unwrap();
+    assert!(lines(&updates).contains(&"c2 offered to a1 (timeout 30s)".to_string()), "{updates:?}");
+}

@@ -66,13 +66,18 @@ impl Engine {
         let specs = host_specs(&self.rust_policies);
         let generation = self.scripts.generation() + 1;
         let (rules, scripts) = script::load_sources(&sources, &self.config.limits, &specs, generation)?;
-        let memos = self.scripts.queue_memos();
-        let conversation_memos: HashMap<Arc<str>, serde_json::Value> = self
-            .conversations
-            .values()
-            .filter(|c| c.status.is_waiting())
-            .filter_map(|c| Some((c.id.clone(), self.scripts.conversation_memo(&c.id)?)))
-            .collect();
+        // Memos that are not plain data start over empty in the new generation, and say so.
+        let (memos, mut lost) = self.scripts.queue_memos();
+        let mut conversation_memos: HashMap<Arc<str>, serde_json::Value> = HashMap::new();
+        for c in self.conversations.values().filter(|c| c.status.is_waiting()) {
+            match self.scripts.conversation_memo(&c.id) {
+                Ok(Some(memo)) => {
+                    conversation_memos.insert(c.id.clone(), memo);
+                }
+                Ok(None) => {}
+                Err(e) => lost.push(e),
+            }
+        }
         let old_scripts = std::mem::replace(&mut self.scripts, scripts);
         let old_rules = self.rules.clone();
         if let Err(diagnostics) = self.install(rules, memos, &conversation_memos) {
@@ -90,6 +95,9 @@ impl Engine {
             self.reevaluate.insert(q as u32);
         }
         self.sources = sources;
+        for message in lost {
+            self.emit(Update::Log { level: "warn", message });
+        }
         self.recheck_instances();
         self.settle();
         Ok((generation, std::mem::take(&mut self.updates)))

@@ -400,7 +400,10 @@ impl Engine {
         c.data.attributes.insert(field.to_string(), value.clone());
         if c.status.is_waiting() {
             let queue = self.queues[c.queue as usize].id.clone();
-            let memo = self.scripts.conversation_memo(conversation);
+            let memo = self.scripts.conversation_memo(conversation).unwrap_or_else(|lost| {
+                self.emit(Update::Log { level: "warn", message: lost });
+                None
+            });
             let c = &self.conversations[conversation];
             if let Err(e) = self.scripts.add_conversation(c, &queue, memo.as_ref()) {
                 self.emit(Update::Log {

@@ -270,21 +270,44 @@ pub fn duration_of(value: &LuaValue) -> Result<Option<Duration>, String> {
     }
 }
 
-/// Lua data to JSON-like data. Functions and other non-data values are refused.
+/// How deep Lua data handed to the host may nest: deeper is refused (a table that contains
+/// itself is endlessly deep), so converting it can never overflow the host's stack.
+pub const MAX_DEPTH: usize = 64;
+/// How many values Lua data handed to the host may hold in all.
+pub const MAX_VALUES: usize = 100_000;
+
+/// Lua data to JSON-like data. Functions and other non-data values are refused, and so are
+/// tables nested more than [`MAX_DEPTH`] deep (a table that contains itself) or holding more
+/// than [`MAX_VALUES`] values. Reads are raw: no metamethod runs.
 pub fn to_json(value: &LuaValue) -> Result<Value, String> {
+    let mut left = MAX_VALUES;
+    json_of(value, 0, &mut left)
+}
+
+fn json_of(value: &LuaValue, depth: usize, left: &mut usize) -> Result<Value, String> {
+    if *left == 0 {
+        return Err(format!("more than {MAX_VALUES} values in one table"));
+    }
+    *left -= 1;
     Ok(match value {
         LuaValue::Nil => Value::Null,
         LuaValue::Boolean(b) => Value::Bool(*b),
         LuaValue::Integer(i) => Value::from(*i),
         LuaValue::Number(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
         LuaValue::String(s) => Value::String(s.to_string_lossy()),
+        LuaValue::Table(_) if depth >= MAX_DEPTH => {
+            return Err(format!("tables nested more than {MAX_DEPTH} deep (does a table contain itself?)"))
+        }
         LuaValue::Table(t) => {
             let len = t.raw_len();
             let pairs = t.pairs::<LuaValue, LuaValue>().count();
             if len > 0 && len == pairs {
-                let items: Result<Vec<Value>, String> =
-                    t.sequence_values::<LuaValue>().map(|v| to_json(&v.map_err(|e| e.to_string())?)).collect();
-                Value::Array(items?)
+                let mut items = Vec::with_capacity(len.min(*left));
+                for i in 1..=len {
+                    let v = t.raw_get::<LuaValue>(i).map_err(|e| e.to_string())?;
+                    items.push(json_of(&v, depth + 1, left)?);
+                }
+                Value::Array(items)
             } else {
                 let mut map = serde_json::Map::new();
                 for pair in t.pairs::<LuaValue, LuaValue>() {
@@ -294,7 +317,7 @@ pub fn to_json(value: &LuaValue) -> Result<Value, String> {
                         LuaValue::Integer(i) => i.to_string(),
                         other => return Err(format!("table keys must be strings, got {}", other.type_name())),
                     };
-                    map.insert(key, to_json(&v)?);
+                    map.insert(key, json_of(&v, depth + 1, left)?);
                 }
                 Value::Object(map)
             }

@@ -11,8 +11,12 @@ use mlua::{ffi, Lua, LuaOptions, StdLib, Value as LuaValue};
 /// Limits for one VM. Both are configurable; the defaults suit a policy that scans a few hundred agents.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Lua heap cap in bytes.
+    /// Memory one call may allocate on top of what the VM held before it, in bytes.
     pub memory: usize,
+    /// Memory the VM may hold in all, in bytes: the view tables plus whatever scripts keep
+    /// between calls (memos, module state). A call that would take the VM past it fails with
+    /// a memory error; the host's own writes are not limited, so the host never fails on it.
+    pub memory_total: usize,
     /// CPU time one policy call may use before it is stopped.
     pub cpu_per_call: std::time::Duration,
     /// CPU time loading one script file may use.
@@ -29,6 +33,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             memory: 64 * 1024 * 1024,
+            memory_total: 512 * 1024 * 1024,
             cpu_per_call: std::time::Duration::from_millis(20),
             cpu_per_load: std::time::Duration::from_secs(2),
             native_code: true,

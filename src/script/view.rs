@@ -427,22 +427,29 @@ impl Scripts {
         }
     }
 
-    /// Every queue's policy memory as plain data, to carry across a reload or into a store.
-    pub fn queue_memos(&self) -> BTreeMap<String, Value> {
-        self.queues
-            .iter()
-            .filter_map(|q| {
-                let id: String = q.table.raw_get("id").ok()?;
-                let memo = to_json(&q.table.raw_get::<LuaValue>("memo").ok()?).ok()?;
-                Some((id, memo))
-            })
-            .collect()
+    /// Every queue's policy memory as plain data, to carry across a reload; and for each memo
+    /// that is not plain data (a table that contains itself, a function), why it cannot be.
+    pub fn queue_memos(&self) -> (BTreeMap<String, Value>, Vec<String>) {
+        let mut memos = BTreeMap::new();
+        let mut lost = Vec::new();
+        for q in &self.queues {
+            let Ok(id) = q.table.raw_get::<String>("id") else { continue };
+            match q.table.raw_get::<LuaValue>("memo").map_err(|e| e.to_string()).and_then(|m| to_json(&m)) {
+                Ok(memo) => {
+                    memos.insert(id, memo);
+                }
+                Err(e) => lost.push(format!("queue `{id}`'s memo cannot be carried over: {e}")),
+            }
+        }
+        (memos, lost)
     }
 
-    /// A conversation's policy memory as plain data.
-    pub fn conversation_memo(&self, id: &str) -> Option<Value> {
-        let v = self.conversations.get(id)?;
-        to_json(&v.conversation().ok()?.raw_get::<LuaValue>("memo").ok()?).ok()
+    /// A conversation's policy memory as plain data (`None` when it has no view), or why it
+    /// is not plain data.
+    pub fn conversation_memo(&self, id: &str) -> Result<Option<Value>, String> {
+        let Some(v) = self.conversations.get(id) else { return Ok(None) };
+        let memo = v.conversation().and_then(|c| c.raw_get::<LuaValue>("memo")).map_err(|e| e.to_string())?;
+        to_json(&memo).map(Some).map_err(|e| format!("conversation `{id}`'s memo cannot be carried over: {e}"))
     }
 
     /// Creates the view of a conversation that just arrived (or was restored): its table and
@@ -620,7 +627,8 @@ impl Scripts {
 /// Starts a call into scripts under the per-call limits: memory on top of `base`, what the VM
 /// held before the call (the view tables are the host's), and the CPU budget.
 fn arm(lua: &Lua, limits: &Limits, base: usize) {
-    let _ = lua.set_memory_limit(base + limits.memory);
+    // At least one byte: a limit of 0 would mean none at all.
+    let _ = lua.set_memory_limit((base + limits.memory).min(limits.memory_total).max(1));
     sandbox::arm(limits.cpu_per_call);
 }
 
