@@ -236,3 +236,30 @@ fn memos_that_contain_themselves_or_nest_deep_survive_a_reload_as_a_warning() {
     let updates = engine.handle(bomb("c2", "bombs", "ok")).unwrap();
     assert!(lines(&updates).contains(&"c2 offered to a1 (timeout 30s)".to_string()), "{updates:?}");
 }
+
+#[test]
+fn a_policy_sorts_its_own_copy_of_the_candidates_and_cannot_write_the_hosts_view() {
+    let (mut engine, _clock) = engine(&fixture("sandbox"));
+    ready(&mut engine, &["a1", "a2"]);
+    let updates = engine.handle(bomb("s1", "bombs", "sort_candidates")).unwrap();
+    assert!(lines(&updates).contains(&"s1 given up: sorted: a2".to_string()), "{updates:?}");
+    let updates = engine.handle(bomb("s2", "bombs", "first_listed")).unwrap();
+    assert!(lines(&updates).contains(&"s2 given up: first: a1, queue: a1".to_string()), "{updates:?}");
+    for (kind, line) in [
+        ("write_agent", 157),
+        ("write_queue", 162),
+        ("write_option", 167),
+        ("write_conversation", 172),
+        ("write_attribute", 177),
+    ] {
+        let id = format!("w-{kind}");
+        engine.handle(bomb(&id, "bombs", kind)).unwrap();
+        let trace = engine.conversation(&id).unwrap().traces.last().unwrap().clone();
+        let error = trace.error.clone().unwrap_or_default();
+        let expected = format!("rules.lua:{line}: attempt to modify a readonly table: agent, queue, conversation");
+        assert!(error.starts_with(&expected), "{kind}: {error}");
+    }
+    // Nothing stuck: the agents are as the host says, in queue order.
+    let updates = engine.handle(bomb("after", "bombs", "ok")).unwrap();
+    assert!(lines(&updates).contains(&"after offered to a1 (timeout 30s)".to_string()), "{updates:?}");
+}

@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

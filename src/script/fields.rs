@@ -326,6 +326,23 @@ fn json_of(value: &LuaValue, depth: usize, left: &mut usize) -> Result<Value, St
     })
 }
 
+/// Like [`from_json`], with every table read-only to scripts (the host's view of data).
+pub fn from_json_frozen(lua: &Lua, value: &Value) -> mlua::Result<LuaValue> {
+    let v = from_json(lua, value)?;
+    freeze_all(&v)?;
+    Ok(v)
+}
+
+fn freeze_all(value: &LuaValue) -> mlua::Result<()> {
+    if let LuaValue::Table(t) = value {
+        for pair in t.pairs::<LuaValue, LuaValue>() {
+            freeze_all(&pair?.1)?;
+        }
+        t.set_readonly(true);
+    }
+    Ok(())
+}
+
 /// JSON-like data to a Lua value (a fresh table for objects and arrays).
 pub fn from_json(lua: &Lua, value: &Value) -> mlua::Result<LuaValue> {
     Ok(match value {

@@ -16,7 +16,7 @@ local function party(name, number, sip)
     if name == nil and number == nil and sip == nil then
         return empty
     end
-    return { name = name, number = number, sip = sip }
+    return table.freeze({ name = name, number = number, sip = sip })
 end
 
 -- A conversation's policy context, built once at arrival; the conversation table,
@@ -31,6 +31,8 @@ local function new_conversation(id, queue, channel, cname, cnumber, csip, sname,
         arrived_at = arrived_at, queued_at = queued_at,
         attempts = attempts, tried = tried, memo = memo or {},
     }
+    -- What the conversation is belongs to the host; its memo is the policy's.
+    table.freeze(c)
     local ctx = {
         conversation = c, attempts = attempts, tried = tried, ringing = empty,
         skip = skip, nskip = 0,
@@ -42,16 +44,21 @@ end
 -- An attempt that ended: appended to `attempts`, and `tried[agent]` says how it ended.
 local function attempt(ctx, agent, queue, offered_at, outcome, ended_at)
     local attempts = ctx.attempts
-    attempts[#attempts + 1] = {
+    attempts[#attempts + 1] = table.freeze({
         agent = agent, queue = queue, offered_at = offered_at, ended_at = ended_at, outcome = outcome,
-    }
+    })
     ctx.tried[agent] = outcome
 end
 
 -- Calls a policy; hands back its decision (a single agent replaced by its
 -- index) and how many skip entries it left.
+local clone = table.clone
+
 local function call(decide, ctx, now)
     ctx.now = now
+    -- The policy's own copy of the member list, to sort or filter as it likes: the queue's
+    -- list (read-only) stays as it is for every other decision.
+    ctx.candidates = clone(ctx.queue.agents)
     local kind, a, b, c = decide(ctx)
     if kind == "offer" and type(a) == "table" and a.idx ~= nil then
         a = a.idx

@@ -297,6 +297,9 @@ impl Scripts {
         t.raw_set("idx", agent.ix)?;
         t.raw_set("id", &*agent.id)?;
         debug_assert_eq!(self.agents.len(), agent.ix as usize);
+        // Read-only to scripts: a policy that writes `a.weight` fails, instead of changing what
+        // every later decision sees. The host's writes lift it (`stack::write_fields`, `unfrozen`).
+        t.set_readonly(true);
         self.agents.push(t);
         self.synced.push(None);
         self.set_agent_def(agent)?;
@@ -307,6 +310,10 @@ impl Scripts {
     /// Writes the fields of an agent that come from its definition (scripts or directory).
     pub fn set_agent_def(&mut self, agent: &Agent) -> mlua::Result<()> {
         let t = &self.agents[agent.ix as usize];
+        unfrozen(t, || self.write_agent_def(t, agent))
+    }
+
+    fn write_agent_def(&self, t: &Table, agent: &Agent) -> mlua::Result<()> {
         let d = &agent.def;
         t.raw_set("name", d.name.as_str())?;
         t.raw_set("unit", d.unit.as_str())?;
@@ -319,6 +326,7 @@ impl Scripts {
         for (k, v) in &d.skills {
             skills.raw_set(k.as_str(), *v)?;
         }
+        skills.set_readonly(true);
         t.raw_set("skills", skills)?;
         t.raw_set("attributes", self.data_table(&d.attributes)?)
     }
@@ -326,14 +334,16 @@ impl Scripts {
     /// Replaces the agents of queue `q` in place, so contexts that hold the list see the change.
     pub fn set_members(&mut self, q: usize, members: &[AgentIx]) -> mlua::Result<()> {
         let list = &self.queues[q].candidates;
-        let old = list.raw_len();
-        for (i, &ix) in members.iter().enumerate() {
-            list.raw_set(i + 1, &self.agents[ix as usize])?;
-        }
-        for i in members.len() + 1..=old {
-            list.raw_set(i, LuaValue::Nil)?;
-        }
-        Ok(())
+        unfrozen(list, || {
+            let old = list.raw_len();
+            for (i, &ix) in members.iter().enumerate() {
+                list.raw_set(i + 1, &self.agents[ix as usize])?;
+            }
+            for i in members.len() + 1..=old {
+                list.raw_set(i, LuaValue::Nil)?;
+            }
+            Ok(())
+        })
     }
 
     /// Writes the run-time fields of an agent that changed since the last sync.
@@ -400,23 +410,29 @@ impl Scripts {
             for b in q.allowed.iter() {
                 allows.raw_set(b.as_str(), true)?;
             }
+            allows.set_readonly(true);
             t.raw_set("allows", allows)?;
             let candidates = self.lua.create_table_with_capacity(members[i].len(), 0)?;
             for &ix in members[i] {
                 candidates.raw_push(&self.agents[ix as usize])?;
             }
+            candidates.set_readonly(true);
             t.raw_set("agents", &candidates)?;
+            // The memo is the policy's own (writable); the queue table around it is not.
             t.raw_set("memo", self.memo_table(memos.get(&q.id))?)?;
+            t.set_readonly(true);
             self.queues.push(QueueView { table: t, candidates, options, fallback_options });
         }
         Ok(())
     }
 
+    /// Options or attributes as a table that is read-only to scripts, all the way down.
     fn data_table(&self, data: &BTreeMap<String, Value>) -> mlua::Result<Table> {
         let t = self.lua.create_table()?;
         for (k, v) in data {
-            t.raw_set(k.as_str(), from_json(&self.lua, v)?)?;
+            t.raw_set(k.as_str(), super::fields::from_json_frozen(&self.lua, v)?)?;
         }
+        t.set_readonly(true);
         Ok(t)
     }
 
@@ -463,6 +479,7 @@ impl Scripts {
                 for (skill, level) in &c.data.requires {
                     t.raw_set(skill.as_str(), *level)?;
                 }
+                t.set_readonly(true);
                 Some(t)
             }
         };
@@ -471,8 +488,9 @@ impl Scripts {
             false => {
                 let t = lua.create_table()?;
                 for (name, v) in &c.data.attributes {
-                    t.raw_set(name.as_str(), from_json(lua, v)?)?;
+                    t.raw_set(name.as_str(), super::fields::from_json_frozen(lua, v)?)?;
                 }
+                t.set_readonly(true);
                 Some(t)
             }
         };
@@ -518,9 +536,11 @@ impl Scripts {
     pub fn move_conversation(&mut self, c: &Conversation, queue_id: &str) -> mlua::Result<()> {
         if let Some(v) = self.conversations.get(&c.id) {
             let conversation = v.conversation()?;
-            conversation.raw_set(&self.keys.queue, queue_id)?;
-            conversation.raw_set("queued_at", c.queued_at.as_secs_f64())?;
-            conversation.raw_set("memo", self.lua.create_table()?)?;
+            unfrozen(&conversation, || {
+                conversation.raw_set(&self.keys.queue, queue_id)?;
+                conversation.raw_set("queued_at", c.queued_at.as_secs_f64())?;
+                conversation.raw_set("memo", self.lua.create_table()?)
+            })?;
             self.point_at_queue(&v.ctx, c.queue)?;
         }
         Ok(())
@@ -612,7 +632,11 @@ impl Scripts {
             Ok(decision) => decision.map_err(fail),
             Err(e) => {
                 let _ = ctx.raw_set(&self.keys.nskip, 0);
-                Err(fail(super::diagnostic_from_error(&e, name).to_string()))
+                let mut text = super::diagnostic_from_error(&e, name).to_string();
+                if text.contains("attempt to modify a readonly table") {
+                    text.push_str(READ_ONLY_HINT);
+                }
+                Err(fail(text))
             }
         };
         if outcome.is_err() {
@@ -622,6 +646,19 @@ impl Scripts {
         }
         outcome
     }
+}
+
+/// Said after Luau's "attempt to modify a readonly table" (which names the line, not the field).
+const READ_ONLY_HINT: &str = ": agent, queue, conversation, attempt and option tables are the host's view and \
+    read-only to policies; sort or filter `ctx.candidates` (each decision gets its own copy), copy \
+    other tables with table.clone, and keep your own state in a `memo` table";
+
+/// Runs a host write on a table that is read-only to scripts.
+fn unfrozen<R>(t: &Table, write: impl FnOnce() -> R) -> R {
+    t.set_readonly(false);
+    let result = write();
+    t.set_readonly(true);
+    result
 }
 
 /// Starts a call into scripts under the per-call limits: memory on top of `base`, what the VM
