@@ -70,6 +70,8 @@ pub struct LimitsConfig {
     pub lua_memory_mib: usize,
     /// Memory the Lua VM may hold in all (view tables, memos, module state), in MiB.
     pub lua_memory_total_mib: usize,
+    /// Ended conversations kept in memory for reading back through the API (oldest go first).
+    pub keep_ended: usize,
     /// CPU time one policy call may use, in milliseconds.
     pub lua_cpu_ms: u64,
 }
@@ -122,6 +124,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             lua_memory_mib: limits.memory / (1024 * 1024),
             lua_memory_total_mib: limits.memory_total / (1024 * 1024),
+            keep_ended: crate::engine::EngineConfig::new("").retain_ended,
             lua_cpu_ms: limits.cpu_per_call.as_millis() as u64,
         }
     }
@@ -180,6 +183,21 @@ impl Config {
 
     pub fn limits(&self) -> Limits {
         self.limits.limits()
+    }
+
+    /// Refuses to serve beyond this machine with only the development token: its value is
+    /// public (it is in the README), so anyone who can reach the port could do anything.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if self.tokens.is_empty() && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "no tokens are configured, and {} is reachable from other machines: the development \
+                 token works only on a loopback address (127.0.0.1). Add a token to the config file:\n\n\
+                 [[tokens]]\ntoken = \"a-long-random-secret\"\nunits = [\"*\"]\n\n\
+                 or listen on 127.0.0.1",
+                self.listen
+            ));
+        }
+        Ok(())
     }
 
     /// The configured tokens, or the development token for all units when there are none.

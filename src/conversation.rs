@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::decision::Trace;
+use crate::decision::TraceLog;
 use crate::time::Timestamp;
 use crate::timer::TimerKey;
 
@@ -132,7 +132,7 @@ pub struct Conversation {
     pub agent: Option<Arc<str>>,
     pub offer: Option<u64>,
     pub attempts: Vec<Attempt>,
-    pub traces: Vec<Arc<Trace>>,
+    pub traces: TraceLog,
     pub max_wait_timer: Option<TimerKey>,
     pub retry_timer: Option<TimerKey>,
     /// The change epoch the last decision saw; re-evaluation skips it until agents change.

@@ -1,5 +1,6 @@
 //! Decisions a policy returns, and the trace each decision leaves behind.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -70,6 +71,12 @@ pub struct Skip {
 pub struct Skipped {
     names: AgentNames,
     list: Vec<(AgentIx, Reason)>,
+}
+
+impl PartialEq for Skipped {
+    fn eq(&self, other: &Self) -> bool {
+        self.list == other.list
+    }
 }
 
 impl Skipped {
@@ -153,4 +160,137 @@ pub struct Trace {
     pub decision: Decided,
     /// Set when the policy failed and a fallback decided instead.
     pub error: Option<String>,
+}
+
+impl Trace {
+    /// The same decision for the same reasons, whenever it was taken.
+    pub fn repeats(&self, earlier: &Trace) -> bool {
+        self.decision == earlier.decision
+            && self.skipped == earlier.skipped
+            && self.error == earlier.error
+            && self.policy == earlier.policy
+            && self.queue == earlier.queue
+            && self.generation == earlier.generation
+            && self.considered == earlier.considered
+    }
+}
+
+/// One entry of a [`TraceLog`]: a trace, and how often the same decision was taken again
+/// right after it (until when).
+#[derive(Clone, Debug, Serialize)]
+pub struct Traced {
+    #[serde(flatten)]
+    pub trace: Arc<Trace>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub repeated: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<Timestamp>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A conversation's decision traces, bounded however long it waits: a decision that repeats
+/// the one before it only counts, and of the rest the first [`TraceLog::KEEP`] and the last
+/// [`TraceLog::KEEP`] are kept, with the number dropped between them.
+#[derive(Clone, Debug, Default)]
+pub struct TraceLog {
+    first: Vec<Traced>,
+    last: VecDeque<Traced>,
+    dropped: u64,
+}
+
+impl TraceLog {
+    /// How many of the first and of the latest traces are kept.
+    pub const KEEP: usize = 20;
+
+    pub fn push(&mut self, trace: Arc<Trace>) {
+        let newest = self.last.back_mut().or(self.first.last_mut());
+        if let Some(entry) = newest.filter(|e| trace.repeats(&e.trace)) {
+            entry.repeated += 1;
+            entry.last_at = Some(trace.at);
+            return;
+        }
+        let entry = Traced { trace, repeated: 0, last_at: None };
+        if self.first.len() < Self::KEEP {
+            self.first.push(entry);
+            return;
+        }
+        if self.last.len() == Self::KEEP {
+            self.last.pop_front();
+            self.dropped += 1;
+        }
+        self.last.push_back(entry);
+    }
+
+    /// The traces kept, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Traced> {
+        self.first.iter().chain(self.last.iter())
+    }
+
+    pub fn last(&self) -> Option<&Arc<Trace>> {
+        self.last.back().or(self.first.last()).map(|e| &e.trace)
+    }
+
+    pub fn len(&self) -> usize {
+        self.first.len() + self.last.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_empty()
+    }
+
+    /// Traces dropped between the first and the latest ones kept.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+impl Serialize for TraceLog {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace(at: i64, decision: Decided) -> Arc<Trace> {
+        Arc::new(Trace {
+            at: Timestamp(at),
+            queue: Arc::from("q"),
+            policy: "p".into(),
+            generation: 1,
+            considered: 2,
+            skipped: Skipped::new(AgentNames::default(), Vec::new()),
+            decision,
+            error: None,
+        })
+    }
+
+    fn wait() -> Decided {
+        Decided::Wait { retry_after: None, for_agents: Vec::new() }
+    }
+
+    #[test]
+    fn a_repeated_decision_is_counted_and_a_long_wait_keeps_its_first_and_latest_traces() {
+        let mut log = TraceLog::default();
+        for at in 0..433 {
+            log.push(trace(at, wait()));
+        }
+        let only: Vec<&Traced> = log.iter().collect();
+        assert_eq!((only.len(), only[0].repeated, only[0].last_at), (1, 432, Some(Timestamp(432))));
+
+        for i in 0..100 {
+            log.push(trace(1000 + i, Decided::GiveUp { reason: format!("reason {i}") }));
+        }
+        assert_eq!(log.len(), 2 * TraceLog::KEEP);
+        assert_eq!(log.dropped(), 101 - 2 * TraceLog::KEEP as u64);
+        let kept: Vec<i64> = log.iter().map(|e| e.trace.at.0).collect();
+        assert_eq!(kept[..2], [0, 1000], "the first ones");
+        assert_eq!(kept[kept.len() - 1], 1099, "and the latest");
+        assert_eq!(log.last().unwrap().at, Timestamp(1099));
+    }
 }

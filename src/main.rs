@@ -275,6 +275,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.listen = listen.unwrap_or(config.listen);
             config.db = db.unwrap_or(config.db);
             config.scripts = scripts.unwrap_or(config.scripts);
+            config.check_exposure().map_err(anyhow::Error::msg)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve(config))?;
             Ok(ExitCode::SUCCESS)
@@ -300,7 +301,8 @@ fn load_rules(dir: &Path, limits: &rota::script::Limits) -> anyhow::Result<rota:
 /// `rota serve`: replay the store, start the engine, watch the scripts, serve until a signal.
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = SqliteStore::open(&config.db)?;
-    let mut builder = Builder::new(&config.scripts).limits(config.limits()).store(store);
+    let mut builder =
+        Builder::new(&config.scripts).limits(config.limits()).retain_ended(config.limits.keep_ended).store(store);
     for hook in &config.webhooks {
         builder = builder.route(hook.route());
     }

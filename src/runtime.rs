@@ -71,6 +71,12 @@ impl Builder {
         self
     }
 
+    /// How many ended conversations stay in memory for reading back (10,000 by default).
+    pub fn retain_ended(mut self, conversations: usize) -> Self {
+        self.config.retain_ended = conversations;
+        self
+    }
+
     /// Adds a policy written in Rust; queues name it like any Lua policy (and it wins over
     /// a Lua policy of the same name).
     pub fn policy(mut self, policy: impl Policy + 'static) -> Self {

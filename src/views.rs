@@ -74,6 +74,7 @@ pub fn conversation(engine: &Engine, c: &Conversation) -> Value {
         "agent": c.agent,
         "attempts": c.attempts,
         "traces": c.traces,
+        "traces_dropped": c.traces.dropped(),
         "workflows": c.workflows,
     })
 }

@@ -1,4 +1,4 @@
-//! What timers do reaches the outside on a quiet line: an idle `rota serve` (no request after
+//! A quiet server keeps its promises. What timers do reaches the outside on a quiet line: an idle `rota serve` (no request after
 //! the conversation arrives) publishes a timed-out offer on the event stream and emails the
 //! person on duty, over real sockets and a real SMTP server, within a second of the due time.
 
@@ -79,4 +79,24 @@ async fn an_idle_server_publishes_and_emails_a_missed_offer_at_once() {
     }
     let _ = server.child.kill();
     let _ = server.child.wait();
+}
+
+/// With no tokens configured the development token (printed in the README) is the only key, so
+/// the server refuses to listen beyond the machine, and says how to configure one.
+#[test]
+fn without_tokens_the_server_refuses_a_public_address() {
+    let scratch = Scratch::new(&[("rules.lua", RULES)]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--scripts"])
+        .arg(&scratch.0)
+        .arg("--db")
+        .arg(scratch.0.join("rota.db"))
+        .current_dir(&scratch.0)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("the development token works only on a loopback address"), "{said}");
+    assert!(said.contains("[[tokens]]"), "{said}");
+    assert!(!scratch.0.join("rota.db").exists(), "no database is made for a server that does not start");
 }

@@ -28,7 +28,7 @@ impl Engine {
             agent: None,
             offer: None,
             attempts: Vec::new(),
-            traces: Vec::new(),
+            traces: Default::default(),
             max_wait_timer: max_wait
                 .map(|d| self.timers.schedule(now + d, TimerKind::MaxWait { conversation: id.clone() })),
             retry_timer: None,

@@ -93,6 +93,20 @@ impl Histogram {
     }
 }
 
+/// Counts of what the engine holds (see [`Engine::footprint`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    /// Conversations in memory: waiting, being handled, and the ended ones kept for reading.
+    pub conversations: usize,
+    /// Decision traces they keep, in all.
+    pub traces: usize,
+    pub timers: usize,
+    /// Workflow instances: live ones and the latest finished ones.
+    pub instances: usize,
+    /// Bytes the Lua VM holds.
+    pub lua_bytes: usize,
+}
+
 struct QueueRuntime {
     id: Arc<str>,
     members: Vec<AgentIx>,
@@ -255,6 +269,17 @@ impl Engine {
     /// Bytes held by the Lua VM (the view tables and the scripts).
     pub fn lua_memory(&self) -> usize {
         self.scripts.memory_used()
+    }
+
+    /// What the engine holds in memory, counted: for watching that a steady load levels off.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            conversations: self.conversations.len(),
+            traces: self.conversations.values().map(|c| c.traces.len()).sum(),
+            timers: self.timers.len(),
+            instances: self.instances.len(),
+            lua_bytes: self.scripts.memory_used(),
+        }
     }
 
     pub fn agents(&self) -> &[Agent] {
