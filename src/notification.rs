@@ -32,6 +32,11 @@ pub struct Notification {
     pub template: String,
     pub message: Rendered,
     pub created: Timestamp,
+    /// Why it could not be made at all (no address for its channel, a template that failed
+    /// to render): such a notification is dead from the start, never tried, and raised
+    /// `delivery_failed` in the step that made it. It is kept so nothing vanishes unseen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undeliverable: Option<String>,
 }
 
 /// Where a notification is in its delivery.

@@ -414,6 +414,32 @@ impl Draft {
         self.diagnostics.push(crate::error::Diagnostic::new(at.file.clone(), at.line, message));
     }
 
+    /// Recipients known at load must have an address for every channel they are sent by: a
+    /// message to nobody would only turn up as a dead notification when it matters.
+    fn check_addresses<'a>(
+        &mut self,
+        at: &Location,
+        who: &str,
+        recipients: impl IntoIterator<Item = &'a str>,
+        channels: &[Channel],
+        agents: &[AgentDef],
+    ) {
+        for id in recipients {
+            let Some(a) = agents.iter().find(|a| a.id == id) else { continue };
+            for channel in channels {
+                let (missing, what) = match channel {
+                    Channel::Email => (a.email.is_none(), "email address (`email`)"),
+                    Channel::Sms => (a.phone.is_none(), "phone number (`phone`)"),
+                    Channel::Webhook => (false, ""),
+                };
+                if missing {
+                    let channel = channel.as_str();
+                    self.problem(at, format!("{who} sends {channel} to agent `{id}`, who has no {what}"));
+                }
+            }
+        }
+    }
+
     /// Cross-checks everything (ids unique, references resolve, options fit their policy)
     /// and returns the rule set, or every problem found.
     ///
@@ -647,6 +673,7 @@ impl Draft {
                     missing.insert(("template", template.clone()));
                 }
             }
+            let who = format!("standby rule `{r}`");
             match &rule.notify {
                 Recipients::Agents(list) => {
                     for a in list {
@@ -655,12 +682,18 @@ impl Draft {
                             Some(unit) => check_unit(self, "agent", a, unit),
                         }
                     }
+                    let list = list.iter().map(String::as_str);
+                    self.check_addresses(&rule.at, &who, list, &rule.channels, &rules.agents);
                 }
                 Recipients::Schedule(s) => match rules.schedules.get(s) {
                     None => {
                         missing.insert(("schedule", s.clone()));
                     }
-                    Some(def) => check_unit(self, "schedule", s, &def.unit),
+                    Some(def) => {
+                        check_unit(self, "schedule", s, &def.unit);
+                        let who = format!("{who} (through schedule `{s}`)");
+                        self.check_addresses(&rule.at, &who, def.agents(), &rule.channels, &rules.agents);
+                    }
                 },
                 Recipients::FailedRecipient if rule.on.iter().any(|e| e != "delivery_failed") => self.problem(
                     &rule.at,
@@ -804,7 +837,9 @@ impl Draft {
                                 Some(def) if def.unit != w.unit => {
                                     self.problem(&a.at, other_unit("schedule", s, &def.unit))
                                 }
-                                Some(_) => {}
+                                Some(def) => {
+                                    self.check_addresses(&a.at, &who, def.agents(), &[*channel], &rules.agents)
+                                }
                             },
                             Recipients::Agents(list) => {
                                 for id in list {
@@ -816,6 +851,8 @@ impl Draft {
                                         Some(_) => {}
                                     }
                                 }
+                                let list = list.iter().map(String::as_str);
+                                self.check_addresses(&a.at, &who, list, &[*channel], &rules.agents);
                             }
                             Recipients::Function | Recipients::FailedRecipient => {}
                         }

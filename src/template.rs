@@ -284,10 +284,28 @@ impl Templates {
                 }
             }
             if ok {
+                for problem in templates.unknown_names(&def) {
+                    problems.push((def.at.clone(), problem));
+                }
                 templates.defs.insert(def.id.clone(), def);
             }
         }
         (templates, problems)
+    }
+
+    /// Filters, tests and functions a template names that do not exist, found by rendering it
+    /// with sample data (minijinja looks them up as it renders): at load, not at the first
+    /// message. Other render errors depend on the data and are left to run time.
+    fn unknown_names(&self, def: &TemplateDef) -> Vec<String> {
+        use minijinja::ErrorKind::{UnknownFilter, UnknownFunction, UnknownMethod, UnknownTest};
+        let ctx = Value::from(Serde(Params::sample(Kind::Clearing, Timestamp(0))));
+        def.parts()
+            .filter_map(|(part, _)| {
+                let e = self.env.get_template(&part_name(&def.id, part)).and_then(|t| t.render(ctx.clone())).err()?;
+                matches!(e.kind(), UnknownFilter | UnknownTest | UnknownFunction | UnknownMethod)
+                    .then(|| describe_error(&def.id, part, &e))
+            })
+            .collect()
     }
 
     pub fn get(&self, id: &str) -> Option<&TemplateDef> {

@@ -231,6 +231,16 @@ impl Update {
             }
             Update::AgentDefined { agent, created: true } => format!("agent {agent} created"),
             Update::AgentDefined { agent, created: false } => format!("agent {agent} changed"),
+            Update::Notified { notification: n } if n.undeliverable.is_some() => {
+                let why = n.undeliverable.as_deref().unwrap_or_default();
+                format!(
+                    "{} {} to {} by {} is dead: {why}",
+                    n.conversation,
+                    n.kind.as_str(),
+                    n.recipient,
+                    n.channel.as_str()
+                )
+            }
             Update::Notified { notification: n } => {
                 let what = match n.kind {
                     crate::template::Kind::Notification => "notified",

@@ -7,6 +7,9 @@ use common::Scratch;
 use rota::script::{load, Limits};
 
 const AGENTS: &str = "agents.define { id = \"a1\" }\nagents.define { id = \"a2\" }\n";
+/// The same agents with an email address and a phone number, for cases about messages.
+const CONTACTS: &str = "agents.define { id = \"a1\", email = \"a1@example.com\", phone = \"+4711111111\" }\n\
+                        agents.define { id = \"a2\", email = \"a2@example.com\", phone = \"+4722222222\" }\n";
 
 /// Files of a scratch scripts folder: (name, contents).
 type Files = &'static [(&'static str, &'static str)];
@@ -127,6 +130,7 @@ const CASES: &[(&str, Files, &[&str])] = &[
         &[
             "w.lua:3: workflow `cb` (unit `default`) uses agent `bo` of unit `north`",
             "w.lua:3: workflow `cb`: unknown agent `zed`",
+            "w.lua:3: workflow `cb` sends email to agent `bo`, who has no email address (`email`)",
             "w.lua:3: workflow `cb` uses template `nope`, which is not defined (used by: workflow `cb` at w.lua:3)",
             "w.lua:3: workflow `cb` uses standby rule `ghost`, which is not defined",
             "w.lua:5: queue `q`: workflows: unknown event `weird`",
@@ -234,6 +238,28 @@ const CASES: &[(&str, Files, &[&str])] = &[
         ],
     ),
     (
+        "what a message needs is checked at load: time zones, template filters and tests, addresses",
+        &[(
+            "n.lua",
+            concat!(
+                "agents.define { id = \"a1\", email = \"a1@example.com\", time_zone = \"Europe/Olso\" }\n",
+                "agents.define { id = \"a2\" }\n",
+                "templates.define { id = \"t1\", subject = \"{{ caller.name | shout }}\" }\n",
+                "templates.define { id = \"t2\", subject = \"{% if caller.name is vip %}VIP{% endif %}\" }\n",
+                "templates.define { id = \"t3\", subject = \"{{ conversation.id }}\", email = \"-\", sms = \"{{ conversation.id }}\" }\n",
+                "queues.define { id = \"q\", agents = { \"a2\" }, policy = \"ring_all\" }\n",
+                "standby.define { id = \"s\", on = \"missed\", notify = { agents = { \"a2\" } }, channels = { \"email\", \"sms\" }, template = \"t3\" }\n",
+            ),
+        )],
+        &[
+            "n.lua:1: agents.define: field `time_zone`: unknown time zone `Europe/Olso`",
+            "n.lua:3: template `t1`, subject line 1: filter shout is unknown",
+            "n.lua:4: template `t2`, subject line 1: test vip is unknown",
+            "n.lua:7: standby rule `s` sends email to agent `a2`, who has no email address (`email`)",
+            "n.lua:7: standby rule `s` sends sms to agent `a2`, who has no phone number (`phone`)",
+        ],
+    ),
+    (
         "duplicate ids",
         &[(
             "d.lua",
@@ -303,7 +329,7 @@ const CASES: &[(&str, Files, &[&str])] = &[
     (
         "a template with a syntax error, an unknown parameter, or one only clearing messages have",
         &[
-            ("a.lua", AGENTS),
+            ("a.lua", CONTACTS),
             (
                 "s.lua",
                 "templates.define { id = \"t\", subject = \"{{ caller.nmae }}\", sms = \"{{ answered_by.name }}\" }\n\ntemplates.define { id = \"bad\", subject = \"ok\", email = \"<p>\\n{% if %}</p>\" }\nstandby.define { id = \"r\", on = \"missed\", notify = { agents = { \"a1\" } }, channels = { \"sms\", \"email\" }, template = \"t\" }",
@@ -319,7 +345,7 @@ const CASES: &[(&str, Files, &[&str])] = &[
     (
         "a removed template and standby rule, named with every place that still uses them",
         &[
-            ("a.lua", AGENTS),
+            ("a.lua", CONTACTS),
             (
                 "s.lua",
                 "standby.define { id = \"r1\", on = \"missed\", notify = { agents = { \"a1\" } }, channels = \"sms\", template = \"gone\" }\nstandby.define { id = \"r2\", on = { \"abandoned\", \"custom:vip\" }, notify = { schedule = \"nobody\" }, channels = \"sms\", template = \"gone\" }\nqueues.define { id = \"q\", agents = { \"a1\" }, policy = \"ring_all\", standby = { \"r1\", \"dropped\" } }",

@@ -1004,3 +1004,57 @@ async fn an_smtp_outage_and_kills_lose_no_email_and_resends_are_recognisable() {
     }
     kill(server);
 }
+
+const UNMAKEABLE: &[(&str, &str)] = &[(
+    "rules.lua",
+    r#"
+agents.define { id = "duty", name = "Duty", email = "duty@example.com", phone = "+4790000000", time_zone = "UTC" }
+agents.define { id = "nomail", name = "No Mail", time_zone = "UTC" }
+queues.define { id = "q", agents = { "duty" }, policy = "longest_idle", standby = { "hung_up", "failed" } }
+templates.define { id = "hung_up", subject = "{{ conversation.id }} hung up",
+                   email = "{% if caller.name == 'Boom' %}{{ 1 / 0 }}{% endif %}<p>Call back.</p>" }
+templates.define { id = "failed", subject = "{{ conversation.id }}: {{ event.reason }}", sms = "{{ event.reason }}" }
+-- Whom to tell is decided at run time, so the missing address cannot be seen at load.
+standby.define { id = "hung_up", on = "abandoned", channels = "email", template = "hung_up",
+                 notify = function(event) return { "duty", "nomail" } end }
+standby.define { id = "failed", on = "delivery_failed", notify = { agents = { "duty" } }, channels = "sms",
+                 template = "failed" }
+"#,
+)];
+
+/// A message that cannot be made (no address for its channel, a template that fails on this
+/// conversation's data) is not dropped: it is a dead notification with its reason, it raises
+/// `delivery_failed` (here: an SMS to the person on duty), and the server counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_cannot_be_made_is_dead_counted_and_raises_delivery_failed() {
+    let scratch = Scratch::new(UNMAKEABLE);
+    let (twilio, port) = start_twilio().await;
+    let rota = start_rota(
+        &scratch.0,
+        &scratch.0.join("rota.db"),
+        None,
+        Some(twilio_config(port)),
+        None,
+        notify_config(&scratch.0),
+    );
+    rota.submit(call("c1", "q", "Kari", "+4711111111")).await;
+    rota.submit(Input::Abandon { conversation: "c1".into() }).await;
+    rota.submit(call("c2", "q", "Boom", "+4722222222")).await;
+    rota.submit(Input::Abandon { conversation: "c2".into() }).await;
+
+    let dead = rota.entries(Filter { status: Some("dead".into()), ..Filter::default() });
+    let why: Vec<(String, String, String)> = dead
+        .iter()
+        .map(|e| (e.notification.conversation.clone(), e.notification.recipient.clone(), e.last_error.clone().unwrap()))
+        .collect();
+    assert!(why.contains(&("c1".into(), "nomail".into(), "agent `nomail` has no email address".into())), "{why:?}");
+    assert!(why.iter().any(|(c, to, e)| c == "c2" && to == "duty" && e.contains("hung_up")), "{why:?}");
+    assert_eq!(dead.len(), 3, "c1 to nomail, c2 to duty and to nomail: {why:?}");
+    // Each raised delivery_failed: the duty agent hears of it by SMS, once per conversation.
+    until("an SMS about each conversation's dead emails", || twilio.received.lock().unwrap().len() == 2).await;
+    let bodies: Vec<String> = twilio.received.lock().unwrap().iter().map(|s| s.body.clone()).collect();
+    assert!(bodies.iter().any(|b| b.contains("has no email address")), "{bodies:?}");
+    let metrics = rota.handle.read(|e| e.metrics().undeliverable).await.unwrap();
+    assert_eq!(metrics, 3);
+    rota.stop().await;
+}

@@ -110,6 +110,10 @@ impl Senders {
 
     async fn send(&self, entry: &Entry) -> Outcome {
         let n = &entry.notification;
+        // Put back by hand, it still has no address or message to send.
+        if let Some(why) = &n.undeliverable {
+            return Outcome::Permanent { error: why.clone() };
+        }
         match n.channel {
             Channel::Email => self.email.send(n).await,
             Channel::Sms => self.sms.send(n).await,

@@ -68,6 +68,8 @@ pub struct Metrics {
     pub timers_fired: u64,
     pub decisions: u64,
     pub policy_errors: u64,
+    /// Notifications that could not be made (no address, a template failing at run time).
+    pub undeliverable: u64,
     /// Nanoseconds per decision, when [`EngineConfig::record_latencies`] is on.
     pub latencies: Vec<u32>,
     /// Decision latency, always kept, as a histogram.

@@ -328,37 +328,53 @@ impl Engine {
         kind: Kind,
         answered_by: Option<&Arc<str>>,
     ) -> Option<u64> {
-        let c = self.conversations.get(&e.conversation)?;
+        let queue = self.conversations.get(&e.conversation)?.queue;
         let agent = self.agent(recipient)?;
         let address = match channel {
             Channel::Email => agent.def.email.clone(),
             Channel::Sms => agent.def.phone.clone(),
             Channel::Webhook => Some(String::new()),
         };
-        let Some(address) = address else {
-            let what = if channel == Channel::Email { "email address" } else { "phone number" };
-            let message = format!(
-                "{}: agent `{recipient}` has no {what}; no {} {} about {}",
-                sender(rule),
-                channel.as_str(),
-                kind.as_str(),
-                e.conversation
-            );
-            self.emit(Update::Log { level: "warn", message });
-            return None;
-        };
         let params = self.params(e, rule, recipient, answered_by);
-        let message = match self.rules.templates.render(template, &params) {
-            Ok(m) => m,
-            Err(error) => {
-                let message = format!("{}: {error}; nothing sent to {recipient}", sender(rule));
+        // What cannot be made is not dropped: it becomes a dead notification with its reason,
+        // counted, logged, and raising `delivery_failed` like one that failed to send.
+        let made = match (address, self.rules.templates.render(template, &params)) {
+            (None, _) => {
+                let what = if channel == Channel::Email { "email address" } else { "phone number" };
+                Err((String::new(), format!("agent `{recipient}` has no {what}")))
+            }
+            (Some(address), Err(error)) => Err((address, error)),
+            (Some(address), Ok(message)) => Ok((address, message)),
+        };
+        let (address, message, undeliverable) = match made {
+            Ok((address, message)) => (address, message, None),
+            Err((address, why)) => {
+                self.metrics.undeliverable += 1;
+                let message = format!(
+                    "{}: {why}; the {} {} to {recipient} about {} is dead",
+                    sender(rule),
+                    channel.as_str(),
+                    kind.as_str(),
+                    e.conversation
+                );
                 self.emit(Update::Log { level: "error", message });
-                return None;
+                let placeholder = crate::template::Rendered { subject: String::new(), email: None, sms: None };
+                (address, placeholder, Some(why))
             }
         };
+        if let Some(why) = &undeliverable {
+            let failed = StandbyEvent {
+                conversation: e.conversation.clone(),
+                queue: e.queue,
+                event: "delivery_failed".into(),
+                reason: why.clone(),
+                failed: Some((recipient.to_string(), channel)),
+            };
+            self.watched.push(Watched::Event(failed));
+        }
         let id = self.next_notification;
         self.next_notification += 1;
-        let unit = self.rules.queues[c.queue as usize].unit.clone();
+        let unit = self.rules.queues[queue as usize].unit.clone();
         let notification = Notification {
             id,
             unit,
@@ -372,6 +388,7 @@ impl Engine {
             template: template.to_string(),
             message,
             created: self.now,
+            undeliverable,
         };
         self.emit(Update::Notified { notification: Arc::new(notification) });
         Some(id)

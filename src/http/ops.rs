@@ -30,6 +30,11 @@ pub async fn metrics(State(api): State<Api>) -> Response {
             counter("rota_timers_fired_total", "Timers that fell due and fired.", m.timers_fired);
             counter("rota_decisions_total", "Policy decisions taken.", m.decisions);
             counter("rota_script_errors_total", "Policy calls that failed (error, runaway, bad decision).", m.policy_errors);
+            counter(
+                "rota_notifications_undeliverable_total",
+                "Notifications that could not be made (no address, a template error); dead at once.",
+                m.undeliverable,
+            );
             let _ = writeln!(out, "# HELP rota_decision_seconds Time of one policy decision.");
             let _ = writeln!(out, "# TYPE rota_decision_seconds histogram");
             let mut cumulative = 0;

@@ -29,7 +29,16 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     team: f.opt_str("team"),
                     email: f.opt_str("email"),
                     phone: f.opt_str("phone"),
-                    time_zone: f.opt_str("time_zone"),
+                    time_zone: f.opt_str("time_zone").filter(|z| match z.parse::<chrono_tz::Tz>() {
+                        Ok(_) => true,
+                        Err(_) => {
+                            f.problems.push(format!(
+                                "agents.define: field `time_zone`: unknown time zone `{z}` (an IANA name such as \
+                                 \"Europe/Oslo\" or \"UTC\")"
+                            ));
+                            false
+                        }
+                    }),
                     weight: f.opt_number("weight").unwrap_or(1.0),
                     attributes: f.map("attributes"),
                     skills,

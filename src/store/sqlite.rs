@@ -131,15 +131,29 @@ impl Store for SqliteStore {
             }
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO notifications (id, unit, conversation, recipient, channel, body, due)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT OR IGNORE INTO notifications
+                     (id, unit, conversation, recipient, channel, body, due, status, last_error, reported)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(sql)?;
             for n in notifications {
                 let body = serde_json::to_string(n.as_ref()).map_err(|e| io(e.to_string()))?;
                 insert
                     // Due at once: `created` is on the engine's clock, which may be virtual.
-                    .execute(params![n.id as i64, n.unit, n.conversation, n.recipient, n.channel.as_str(), body, 0])
+                    // One that could not be made is dead at once; the engine raised its
+                    // delivery_failed itself, so it counts as reported.
+                    .execute(params![
+                        n.id as i64,
+                        n.unit,
+                        n.conversation,
+                        n.recipient,
+                        n.channel.as_str(),
+                        body,
+                        0,
+                        if n.undeliverable.is_some() { "dead" } else { "pending" },
+                        n.undeliverable,
+                        n.undeliverable.is_some() as i64,
+                    ])
                     .map_err(sql)?;
             }
         }

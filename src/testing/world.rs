@@ -86,6 +86,7 @@ impl EngineWorld {
                     "subject": n.message.subject,
                     "email": n.message.email,
                     "sms": n.message.sms.as_ref().map(|s| s.body.as_str()),
+                    "undeliverable": n.undeliverable,
                     "at": s.at,
                 })),
                 _ => None,
