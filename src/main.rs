@@ -324,6 +324,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
 
+    // What scripts and the engine report as warnings and errors goes to the server's output
+    // too (a dead notification, a memo that could not carry over), not only into the API.
+    let mut events = handle.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let rota::Update::Log { level: level @ ("warn" | "error"), message } = &event.stamped.update {
+                        eprintln!("rota: {level}: {message}");
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    eprintln!("rota: warn: {n} updates went by unread by the log");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+
     let (results, mut reloads) = tokio::sync::mpsc::unbounded_channel();
     let debounce = std::time::Duration::from_millis(config.http.reload_debounce_ms);
     let _watch = rota::watch::watch(&config.scripts, handle.clone(), debounce, results)
