@@ -107,6 +107,10 @@ pub struct QueueDef {
     /// Workflows its conversations are set on when an event happens: event name to workflow id.
     pub workflows: BTreeMap<String, String>,
     pub at: Location,
+    /// A queue the scripts removed while conversations still pointed at it (ended ones kept
+    /// for reading, ones a workflow still works on): it keeps its id and unit for them, has no
+    /// agents or rules, takes no arrivals and is not listed. Not found by `queue_index`.
+    pub retired: bool,
 }
 
 /// A channel a notification goes out by.

@@ -312,3 +312,34 @@ fn a_handle_on_scripts_that_do_not_load_reports_every_problem() {
     assert!(text.contains("a.lua:1: queue `q`: unknown policy `first_free`"), "{text}");
     let _ = EngineConfig::new(&dir.0);
 }
+
+/// A conversation keeps its own queue and unit when a reload removes that queue: it is never
+/// shown as another queue's (another unit's token would see it), and removing every queue is
+/// no problem either.
+#[test]
+fn a_removed_queues_conversations_keep_their_queue_and_unit() {
+    let agents = "agents.define { id = \"s1\", unit = \"south\" }\nagents.define { id = \"n1\", unit = \"north\" }\n";
+    let south = "queues.define { id = \"qa\", unit = \"south\", agents = { \"s1\" }, policy = \"ring_all\" }\n";
+    let north = "queues.define { id = \"qb\", unit = \"north\", agents = { \"n1\" }, policy = \"ring_all\" }\n";
+    let dir = Scratch::new(&[("agents.lua", agents), ("queues.lua", &format!("{south}{north}"))]);
+    let (mut engine, _clock) = engine(&dir.0);
+    engine.handle(arrive("c1", "qb")).unwrap();
+    engine.handle(Input::Abandon { conversation: "c1".into() }).unwrap();
+    assert_eq!(engine.conversation_scope("c1"), Some(("qb", "north")));
+
+    dir.write(&[("queues.lua", south)]);
+    engine.reload().unwrap();
+    assert_eq!(engine.conversation_scope("c1"), Some(("qb", "north")), "not qa, of unit south");
+    assert!(engine.handle(arrive("c2", "qb")).is_err(), "a removed queue takes no arrivals");
+    assert_eq!(engine.queue_unit("qb"), None, "and is not listed");
+
+    dir.write(&[("queues.lua", "")]);
+    engine.reload().unwrap();
+    assert_eq!(engine.conversation_scope("c1"), Some(("qb", "north")));
+
+    dir.write(&[("queues.lua", &format!("{north}{south}"))]);
+    engine.reload().unwrap();
+    assert_eq!(engine.conversation_scope("c1"), Some(("qb", "north")));
+    engine.handle(arrive("c3", "qb")).unwrap();
+    assert_eq!(engine.waiting("qb").unwrap().len(), 1);
+}

@@ -109,6 +109,7 @@ pub struct Footprint {
     pub lua_bytes: usize,
 }
 
+#[derive(Clone)]
 struct QueueRuntime {
     id: Arc<str>,
     members: Vec<AgentIx>,

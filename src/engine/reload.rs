@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::agents::agent_defs;
 use super::*;
+use crate::rules::QueueDef;
 
 /// The loaded generation of scripts, as `GET /v1/scripts` shows it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -79,10 +80,10 @@ impl Engine {
             }
         }
         let old_scripts = std::mem::replace(&mut self.scripts, scripts);
-        let old_rules = self.rules.clone();
+        let before = Installed::take(self);
         if let Err(diagnostics) = self.install(rules, memos, &conversation_memos) {
             self.scripts = old_scripts;
-            self.rules = old_rules;
+            before.restore(self);
             return Err(LoadError { diagnostics });
         }
         // Like a task router's re-evaluation: waiting conversations meet the new policies now.
@@ -107,7 +108,7 @@ impl Engine {
     /// conversations, and the new VM gets a complete view.
     pub(super) fn install(
         &mut self,
-        rules: RuleSet,
+        mut rules: RuleSet,
         memos: BTreeMap<String, serde_json::Value>,
         conversation_memos: &HashMap<Arc<str>, serde_json::Value>,
     ) -> Result<(), Vec<Diagnostic>> {
@@ -129,7 +130,7 @@ impl Engine {
                 ));
             }
         }
-        for q in &rules.queues {
+        for q in rules.queues.iter().filter(|q| !q.retired) {
             let known = |p: &str| self.scripts.has_policy(p) || self.rust_policies.contains_key(p);
             for p in std::iter::once(&q.policy).chain(q.fallback.iter()) {
                 if !known(p) {
@@ -143,6 +144,23 @@ impl Engine {
         }
         if !problems.is_empty() {
             return Err(problems);
+        }
+        // A removed queue that conversations still point at stays, retired, so they keep their
+        // own queue id and unit (never another queue's); a later reload drops it once none do.
+        for (old_ix, old) in self.rules.queues.iter().enumerate() {
+            let gone = rules.queues.iter().all(|q| q.id != old.id);
+            if gone && self.conversations.values().any(|c| c.queue as usize == old_ix) {
+                rules.queues.push(QueueDef {
+                    agents: Vec::new(),
+                    max_wait: None,
+                    on_max_wait: None,
+                    fallback: None,
+                    standby: Vec::new(),
+                    workflows: BTreeMap::new(),
+                    retired: true,
+                    ..old.clone()
+                });
+            }
         }
         self.place_agents(agent_defs(&rules, &self.directory));
         let mut members = self.memberships(&rules);
@@ -168,8 +186,7 @@ impl Engine {
             self.queues.push(QueueRuntime { id, members, waiting, epoch: 0 });
         }
         for c in self.conversations.values_mut() {
-            // Ended conversations of removed queues point nowhere; keep them readable via queue 0.
-            c.queue = remap.get(&c.queue).copied().unwrap_or(0);
+            c.queue = remap[&c.queue];
         }
         for w in rules.workflows.values() {
             self.stage_numbers.assign(w);
@@ -195,4 +212,51 @@ impl Engine {
 /// The specs of the policies written in Rust, so queues can name them.
 pub(super) fn host_specs(policies: &BTreeMap<String, Box<dyn Policy>>) -> Vec<crate::rules::PolicySpec> {
     policies.values().map(|p| p.spec()).collect()
+}
+
+/// What [`Engine::install`] changes, kept so a reload that fails at any point (even late,
+/// while the new VM's view is built) leaves agents, queues and conversations as they were.
+/// Timers, offers and the conversations themselves are not touched by `install`.
+struct Installed {
+    rules: RuleSet,
+    agents: Vec<Agent>,
+    agent_ix: FxHashMap<Arc<str>, AgentIx>,
+    names: AgentNames,
+    is_dirty: Vec<bool>,
+    agent_epoch: Vec<u64>,
+    queues: Vec<QueueRuntime>,
+    conversation_queues: Vec<(Arc<str>, u32)>,
+    stage_numbers: StageNumbers,
+}
+
+impl Installed {
+    fn take(e: &Engine) -> Self {
+        Installed {
+            rules: e.rules.clone(),
+            agents: e.agents.clone(),
+            agent_ix: e.agent_ix.clone(),
+            names: e.names.clone(),
+            is_dirty: e.is_dirty.clone(),
+            agent_epoch: e.agent_epoch.clone(),
+            queues: e.queues.clone(),
+            conversation_queues: e.conversations.values().map(|c| (c.id.clone(), c.queue)).collect(),
+            stage_numbers: e.stage_numbers.clone(),
+        }
+    }
+
+    fn restore(self, e: &mut Engine) {
+        e.rules = self.rules;
+        e.agents = self.agents;
+        e.agent_ix = self.agent_ix;
+        e.names = self.names;
+        e.is_dirty = self.is_dirty;
+        e.agent_epoch = self.agent_epoch;
+        e.queues = self.queues;
+        for (id, q) in self.conversation_queues {
+            if let Some(c) = e.conversations.get_mut(&id) {
+                c.queue = q;
+            }
+        }
+        e.stage_numbers = self.stage_numbers;
+    }
 }

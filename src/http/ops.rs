@@ -46,7 +46,7 @@ pub async fn metrics(State(api): State<Api>) -> Response {
             let _ = writeln!(out, "rota_decision_seconds_sum {}", m.latency.sum_ns as f64 / 1e9);
             let _ = writeln!(out, "rota_decision_seconds_count {cumulative}");
             let _ = writeln!(out, "# HELP rota_queue_waiting Conversations waiting in a queue.\n# TYPE rota_queue_waiting gauge");
-            for q in &e.rules().queues {
+            for q in e.rules().queues.iter().filter(|q| !q.retired) {
                 let n = e.waiting(&q.id).map_or(0, |w| w.len());
                 let _ = writeln!(out, "rota_queue_waiting{{queue=\"{}\",unit=\"{}\"}} {n}", q.id, q.unit);
             }

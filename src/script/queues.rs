@@ -56,6 +56,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     workflows,
                     id,
                     at: at.clone(),
+                    retired: false,
                 };
                 let problems = f.finish();
                 if problems.is_empty() {
