@@ -40,6 +40,7 @@ const CASES: &[(&str, &str)] = &[
     ("tostring_error", "rules.lua:109: error value of type table"),
     ("table_error", "rules.lua:118: error value of type table"),
     ("library_error", "rules.lua:122: invalid argument #2 to 'format'"),
+    ("skip_flood", "ctx:skip: more than 5000 skips in one decision"),
 ];
 
 #[test]
@@ -262,4 +263,22 @@ fn a_policy_sorts_its_own_copy_of_the_candidates_and_cannot_write_the_hosts_view
     // Nothing stuck: the agents are as the host says, in queue order.
     let updates = engine.handle(bomb("after", "bombs", "ok")).unwrap();
     assert!(lines(&updates).contains(&"after offered to a1 (timeout 30s)".to_string()), "{updates:?}");
+}
+
+#[test]
+fn what_one_decision_records_and_logs_is_bounded() {
+    let (mut engine, _clock) = engine(&fixture("sandbox"));
+    ready(&mut engine, &["a1", "a2"]);
+    engine.handle(bomb("r1", "bombs", "long_reasons")).unwrap();
+    let trace = engine.conversation("r1").unwrap().traces.last().unwrap().clone();
+    let reasons: Vec<String> = trace.skipped.iter().map(|s| s.reason.to_string()).collect();
+    assert_eq!(reasons.len(), 100);
+    assert!(reasons.iter().all(|r| r.len() < 250 && r.ends_with("more bytes cut)")), "{:?}", &reasons[0]);
+
+    let updates = engine.handle(bomb("l1", "bombs", "log_flood")).unwrap();
+    let logged: Vec<String> = lines(&updates).into_iter().filter(|l| l.starts_with("log ")).collect();
+    let bytes: usize = logged.iter().map(String::len).sum();
+    assert!(bytes < 40 * 1024, "{bytes} bytes logged by one decision");
+    assert!(logged.iter().all(|l| l.len() < 1200), "every line cut");
+    assert!(logged.last().unwrap().contains("more log lines dropped"), "{:?}", logged.last());
 }

@@ -5,8 +5,14 @@ local empty, skipped = ...
 
 -- ctx:skip(agent, reason): appends to a list shared by every context; the host
 -- reads `nskip` entries of it after the call.
+-- More skips than that in one decision is a runaway loop, not a trace anyone can read.
+local MAX_SKIPS = 5000
+
 local function skip(self, agent, reason)
     local n = self.nskip + 2
+    if n > 2 * MAX_SKIPS then
+        error("ctx:skip: more than " .. MAX_SKIPS .. " skips in one decision", 2)
+    end
     self.nskip = n
     skipped[n - 1] = agent.idx
     skipped[n] = reason

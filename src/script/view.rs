@@ -165,6 +165,8 @@ struct Helpers {
 
 /// How many distinct policy reasons are interned before new ones are simply allocated.
 const MAX_REASONS: usize = 4096;
+/// The longest skip reason a trace keeps whole; a longer one is cut, with a mark.
+const MAX_REASON: usize = 200;
 
 impl Scripts {
     pub(super) fn new(
@@ -288,7 +290,7 @@ impl Scripts {
         if !self.pending.take(Pending::LOGS) {
             return Vec::new();
         }
-        self.lua.app_data_mut::<LogBuffer>().map(|mut b| std::mem::take(&mut b.0)).unwrap_or_default()
+        self.lua.app_data_mut::<LogBuffer>().map(|mut b| b.take()).unwrap_or_default()
     }
 
     /// Adds the view table of a new agent (agents are added in index order).
@@ -690,6 +692,9 @@ fn read_skips(
             return Err("ctx:skip expects an agent (a table from ctx.candidates)".into());
         };
         let reason = list.entry(i + 1, |v| match v.bytes(0) {
+            Some(bytes) if bytes.len() > MAX_REASON => {
+                Reason::Text(Arc::from(super::log::cut(String::from_utf8_lossy(bytes).into_owned(), MAX_REASON)))
+            }
             Some(bytes) => intern(reasons, bytes),
             None => match v.value(0) {
                 LuaValue::Nil => Reason::Fixed("skipped"),
