@@ -278,6 +278,8 @@ async fn a_token_sees_and_changes_only_its_units() {
     let metrics = plain("/metrics").await.unwrap().text().await.unwrap();
     assert!(metrics.contains("rota_queue_waiting{queue=\"south_line\",unit=\"south\"} 1"), "{metrics}");
     assert!(metrics.contains("rota_decision_seconds_count"), "{metrics}");
+    assert!(metrics.contains("rota_queue_retry_backoff_seconds{queue=\"south_line\",unit=\"south\"} "), "{metrics}");
+    assert!(metrics.contains("rota_queue_failing_decisions{queue=\"south_line\",unit=\"south\"} 0"), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

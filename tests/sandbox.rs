@@ -57,7 +57,9 @@ fn each_misbehaving_policy_fails_only_its_decision() {
         let error = trace.error.as_deref().unwrap_or_else(|| panic!("{kind}: no error in trace {trace:?}"));
         assert!(error.contains(expected), "{kind}: error {error:?} does not mention {expected:?}");
         assert_eq!(trace.policy, "host fallback", "{kind}");
-        assert_eq!(trace.decision.to_string(), "wait (retry in 45s)", "{kind}");
+        // Each failure in a row doubles the queue's retry delay, up to 64 times or 10 minutes.
+        let backoff = rota::time::Duration((45_000i64 << i.min(6)).min(600_000));
+        assert_eq!(trace.decision.to_string(), format!("wait (retry in {backoff})"), "{kind}");
         assert_eq!(c.status.as_str(), "queued", "{kind}");
         assert!(lines(&updates).iter().any(|l| l.contains("policy error")), "{kind}: {updates:?}");
     }
@@ -66,7 +68,9 @@ fn each_misbehaving_policy_fails_only_its_decision() {
     // The host is fine: a well-behaved decision right after still offers.
     let updates = engine.handle(bomb("good-1", "bombs", "ok")).unwrap();
     assert!(lines(&updates).contains(&"good-1 offered to a2 (timeout 30s)".to_string()), "{updates:?}");
-    // And the failed ones are asked again when their retry falls due.
+    // A decision that works resets the backoff; the failed ones are asked again when their
+    // retry falls due.
+    assert_eq!(engine.failing_queue("bombs"), Some((0, rota::time::Duration::from_secs(45))));
     let retried = engine.advance_to(start() + rota::time::Duration::from_secs(45));
     assert!(lines(&retried).iter().any(|l| l.starts_with("bad-0 decision")), "{retried:?}");
 }
@@ -281,4 +285,33 @@ fn what_one_decision_records_and_logs_is_bounded() {
     assert!(bytes < 40 * 1024, "{bytes} bytes logged by one decision");
     assert!(logged.iter().all(|l| l.len() < 1200), "every line cut");
     assert!(logged.last().unwrap().contains("more log lines dropped"), "{:?}", logged.last());
+}
+
+#[test]
+fn a_queue_whose_policy_keeps_failing_is_retried_less_and_less_often() {
+    let dir = Scratch::new(&[(
+        "rules.lua",
+        r#"
+agents.define { id = "a1" }
+agents.define { id = "a2" }
+policies.register("broken", { decide = function(ctx) error("broken on purpose") end })
+queues.define { id = "broken", agents = { "a1" }, policy = "broken", retry_after_error = "1s" }
+queues.define { id = "fine", agents = { "a2" }, policy = "longest_idle" }
+"#,
+    )]);
+    let (mut engine, _clock) = engine(&dir.0);
+    ready(&mut engine, &["a1", "a2"]);
+    for i in 0..200 {
+        engine.handle(arrive(&format!("b{i}"), "broken")).unwrap();
+    }
+    let before = engine.metrics().decisions;
+    engine.advance_to(start() + rota::time::Duration::from_secs(600));
+    let retried = engine.metrics().decisions - before;
+    // Retried every second, 200 conversations would take 120,000 decisions in ten minutes.
+    assert!(retried < 4_000, "{retried} decisions of the failing queue in 10 minutes");
+    let (failing, delay) = engine.failing_queue("broken").unwrap();
+    assert!(failing > 1000 && delay == rota::time::Duration::from_secs(64), "{failing} {delay}");
+    let updates = engine.handle(arrive("f1", "fine")).unwrap();
+    assert!(lines(&updates).contains(&"f1 offered to a2 (timeout 30s)".to_string()), "{updates:?}");
+    assert_eq!(engine.failing_queue("fine").unwrap().0, 0);
 }

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use super::*;
 use crate::time::Duration;
 
+/// The longest a failing queue's backoff grows to (unless its own `retry_after_error` is longer).
+const MAX_BACKOFF: Duration = Duration(10 * 60 * 1000);
+
 impl Engine {
     /// Asks the queue's policy about a waiting conversation and carries out the decision.
     /// While an offer is ringing, only an offer to more agents (ring progressively) is applied.
@@ -57,10 +60,13 @@ impl Engine {
         for (level, message) in self.scripts.take_logs() {
             self.emit(Update::Log { level, message });
         }
-        let decision = decided.unwrap_or(Decision::Wait {
-            retry_after: Some(self.rules.queues[q as usize].retry_after_error),
-            for_agents: Vec::new(),
-        });
+        let decision = match decided {
+            Ok(decision) => {
+                self.queues[q as usize].failing = 0;
+                decision
+            }
+            Err(_) => Decision::Wait { retry_after: Some(self.backoff(q)), for_agents: Vec::new() },
+        };
         let trace = Trace {
             at: self.now(),
             queue: self.queues[q as usize].id.clone(),
@@ -75,6 +81,26 @@ impl Engine {
         self.conversations.get_mut(id).unwrap().traces.push(trace.clone());
         self.emit(Update::Decided { conversation: id.clone(), trace });
         self.apply(id, q, decision, &ringing, hops);
+    }
+
+    /// How long a conversation whose decision failed waits before it is asked again: the
+    /// queue's `retry_after_error`, doubled for each decision of the queue that failed in a
+    /// row before this one (up to 64 times, and at least up to [`MAX_BACKOFF`]), so a policy
+    /// that keeps failing cannot take the engine's time from the queues that work.
+    fn backoff(&mut self, q: u32) -> Duration {
+        let queue = &mut self.queues[q as usize];
+        let base = self.rules.queues[q as usize].retry_after_error;
+        let delay = Duration(base.0.saturating_mul(1 << queue.failing.min(6)));
+        queue.failing = queue.failing.saturating_add(1);
+        delay.min(MAX_BACKOFF.max(base))
+    }
+
+    /// The delay [`Engine::backoff`] gives the queue's next failed decision (for `/metrics`).
+    pub fn failing_queue(&self, queue: &str) -> Option<(u32, Duration)> {
+        let q = self.rules.queue_index(queue)?;
+        let failing = self.queues[q].failing;
+        let base = self.rules.queues[q].retry_after_error;
+        Some((failing, Duration(base.0.saturating_mul(1 << failing.min(6))).min(MAX_BACKOFF.max(base))))
     }
 
     /// Asks a policy (Rust or Lua) and runs the host's checks on what it returned.

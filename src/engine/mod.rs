@@ -117,6 +117,8 @@ struct QueueRuntime {
     waiting: VecDeque<Arc<str>>,
     /// Bumped whenever a member may have become able to take work.
     epoch: u64,
+    /// Decisions of this queue that failed in a row (policy and fallback); backs retries off.
+    failing: u32,
 }
 
 pub struct Engine {

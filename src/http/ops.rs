@@ -50,6 +50,22 @@ pub async fn metrics(State(api): State<Api>) -> Response {
                 let n = e.waiting(&q.id).map_or(0, |w| w.len());
                 let _ = writeln!(out, "rota_queue_waiting{{queue=\"{}\",unit=\"{}\"}} {n}", q.id, q.unit);
             }
+            let failing: Vec<_> = e
+                .rules()
+                .queues
+                .iter()
+                .filter(|q| !q.retired)
+                .filter_map(|q| Some((q, e.failing_queue(&q.id)?)))
+                .collect();
+            let _ = writeln!(out, "# HELP rota_queue_failing_decisions Decisions of a queue that failed in a row.\n# TYPE rota_queue_failing_decisions gauge");
+            for (q, (n, _)) in &failing {
+                let _ = writeln!(out, "rota_queue_failing_decisions{{queue=\"{}\",unit=\"{}\"}} {n}", q.id, q.unit);
+            }
+            let _ = writeln!(out, "# HELP rota_queue_retry_backoff_seconds How long the queue's next failed decision waits before it is retried.\n# TYPE rota_queue_retry_backoff_seconds gauge");
+            for (q, (_, delay)) in &failing {
+                let seconds = delay.as_secs_f64();
+                let _ = writeln!(out, "rota_queue_retry_backoff_seconds{{queue=\"{}\",unit=\"{}\"}} {seconds}", q.id, q.unit);
+            }
             let _ = writeln!(out, "# HELP rota_timers_pending Timers waiting to fire.\n# TYPE rota_timers_pending gauge");
             let _ = writeln!(out, "rota_timers_pending {}", e.pending_timers());
             let _ = writeln!(out, "# HELP rota_scripts_generation The loaded generation of scripts.\n# TYPE rota_scripts_generation gauge");
