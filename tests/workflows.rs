@@ -328,3 +328,24 @@ fn a_reload_keeps_instances_and_flags_those_whose_stage_is_gone() {
     );
     assert_eq!(engine.instances().count(), 2);
 }
+
+/// Units are walls: naming another unit's workflow is answered exactly like naming one that
+/// does not exist, so a token learns nothing about what other units have.
+#[test]
+fn another_units_workflow_is_answered_like_one_that_does_not_exist() {
+    let dir = common::Scratch::new(&[(
+        "rules.lua",
+        r#"
+agents.define { id = "n1", unit = "north" }
+queues.define { id = "qn", unit = "north", agents = { "n1" }, policy = "ring_all" }
+workflows.define { id = "south_cb", unit = "south", stages = { workflows.on("start", workflows.finish()) } }
+"#,
+    )]);
+    let (mut engine, _clock) = common::engine(&dir.0);
+    engine.handle(common::arrive("c1", "qn")).unwrap();
+    let start = |engine: &mut rota::Engine, workflow: &str| {
+        let input = Input::StartWorkflow { conversation: "c1".into(), workflow: workflow.into() };
+        engine.handle(input).unwrap_err().to_string().replace(workflow, "WORKFLOW")
+    };
+    assert_eq!(start(&mut engine, "south_cb"), start(&mut engine, "no_such_wf"));
+}
