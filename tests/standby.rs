@@ -246,7 +246,9 @@ async fn lucs_story_arrives_by_email_and_sms() {
     for mail in &mails {
         assert_eq!(mail.header("to"), "sofie@example.com", "only the duty agent is mailed");
         assert_eq!(mail.header("from"), "\"Rota Standby\" <rota@example.com>");
-        assert!(mail.header("content-type").starts_with("text/html"), "{}", mail.header("content-type"));
+        assert_eq!(mail.header("mime-version"), "1.0");
+        assert!(mail.header("content-type").starts_with("multipart/alternative"), "{}", mail.header("content-type"));
+        assert!(mail.body.contains("Content-Type: text/plain") && mail.body.contains("Content-Type: text/html"));
         let id = mail.header("message-id");
         assert!(id.starts_with("<rota.") && id.ends_with("@example.com>"), "stable Message-ID, got {id}");
     }
@@ -1056,5 +1058,46 @@ async fn a_message_that_cannot_be_made_is_dead_counted_and_raises_delivery_faile
     assert!(bodies.iter().any(|b| b.contains("has no email address")), "{bodies:?}");
     let metrics = rota.handle.read(|e| e.metrics().undeliverable).await.unwrap();
     assert_eq!(metrics, 3);
+    rota.stop().await;
+}
+
+/// A caller name of 1,200 letters and no space still makes an email every SMTP server takes:
+/// the subject is folded as encoded words, every line stays under 998 characters, and the
+/// message is MIME with a plain-text part beside the HTML.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_caller_name_is_folded_and_delivered() {
+    let scratch = Scratch::new(&[(
+        "rules.lua",
+        r#"
+agents.define { id = "duty", name = "Duty", email = "duty@example.com", time_zone = "UTC" }
+queues.define { id = "q", agents = { "duty" }, policy = "longest_idle", standby = "hung_up" }
+templates.define { id = "hung_up", subject = "Missed: {{ caller.name }}", email = "<p>{{ caller.name }} & co hung up.</p>" }
+standby.define { id = "hung_up", on = "abandoned", notify = { agents = { "duty" } }, channels = "email", template = "hung_up" }
+"#,
+    )]);
+    let smtp = Smtp::start(&scratch.0.join("maildir"), free_port());
+    let rota =
+        start_rota(&scratch.0, &scratch.0.join("rota.db"), Some(smtp.config()), None, None, notify_config(&scratch.0));
+    let name = "A".repeat(1200);
+    rota.submit(call("c1", "q", &name, "+4711111111")).await;
+    rota.submit(Input::Abandon { conversation: "c1".into() }).await;
+    until("the email", || smtp.mails().len() == 1).await;
+    let raw = std::fs::read_dir(smtp.maildir.join("new")).unwrap().next().unwrap().unwrap().path();
+    let raw = std::fs::read_to_string(raw).unwrap();
+    assert!(raw.lines().all(|l| l.len() <= 998), "a line longer than SMTP allows");
+    let mail = &smtp.mails()[0];
+    let subject: String = mail
+        .header("subject")
+        .split_whitespace()
+        .map(|word| {
+            let b64 =
+                word.strip_prefix("=?utf-8?b?").and_then(|w| w.strip_suffix("?=")).unwrap_or_else(|| panic!("{word}"));
+            use base64::Engine;
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(subject, format!("Missed: {name}"));
+    assert_eq!(mail.header("mime-version"), "1.0");
+    assert!(mail.body.contains(&format!("{name} & co hung up.")), "the plain-text part, unescaped");
     rota.stop().await;
 }

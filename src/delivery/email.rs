@@ -1,7 +1,7 @@
 //! Email through lettre: SMTP (pooled; plain, STARTTLS or TLS; login), or .eml files.
 
-use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls as SmtpTls, TlsParameters};
 use lettre::transport::smtp::AsyncSmtpTransportBuilder;
@@ -144,16 +144,80 @@ impl Sender {
 }
 
 /// The email for a notification, with a Message-ID made from its id: a resend after a crash
-/// carries the same one, so the receiving side can tell it is the same message.
+/// carries the same one, so the receiving side can tell it is the same message. MIME 1.0, the
+/// HTML body with a plain-text alternative made from it, and every header line short enough
+/// for any SMTP server, whatever the data (a caller name of a thousand letters and no space).
 pub fn message(n: &Notification, from: &Mailbox) -> Result<Message, String> {
     let to: Mailbox = n.address.parse().map_err(|e| format!("`{}` is not an email address: {e}", n.address))?;
     let domain = from.email.domain().to_string();
-    Message::builder()
+    let html = n.message.email.clone().unwrap_or_default();
+    let mut message = Message::builder()
         .message_id(Some(format!("<rota.{}.{}@{domain}>", n.id, n.created.0)))
         .from(from.clone())
         .to(to)
         .subject(n.message.subject.clone())
-        .header(ContentType::TEXT_HTML)
-        .body(n.message.email.clone().unwrap_or_default())
-        .map_err(|e| format!("cannot build the email: {e}"))
+        .multipart(MultiPart::alternative_plain_html(plain_text(&html), html))
+        .map_err(|e| format!("cannot build the email: {e}"))?;
+    if let Some(subject) = encoded_subject(&n.message.subject) {
+        message.headers_mut().insert_raw(subject);
+    }
+    Ok(message)
+}
+
+/// A subject with a word too long to fold at a space, as RFC 2047 encoded words of at most 75
+/// characters on lines of their own; `None` when lettre's own folding keeps every line short.
+fn encoded_subject(subject: &str) -> Option<HeaderValue> {
+    const WORD: usize = 60;
+    if subject.split(' ').all(|w| w.len() <= WORD) {
+        return None;
+    }
+    use base64::Engine;
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in subject.chars() {
+        // 40 bytes are 56 in base64: `=?utf-8?b?` and `?=` make 68.
+        if chunk.len() + c.len_utf8() > 40 {
+            words.push(format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(&chunk)));
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(&chunk)));
+    }
+    let name = HeaderName::new_from_ascii_str("Subject");
+    // Only base64 and the fixed encoded-word marks, folded: nothing of the subject can inject.
+    Some(HeaderValue::dangerous_new_pre_encoded(name, subject.to_string(), words.join("\r\n ")))
+}
+
+/// The text of an HTML body for the plain-text part: tags dropped, paragraphs and line breaks
+/// kept as lines, the entities the templates' escaping makes turned back.
+pub fn plain_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('>') else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let tag = rest[open + 1..open + close].trim_start_matches('/').to_ascii_lowercase();
+        let name = tag.split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
+        if matches!(name, "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4") && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    let text = out
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
 }

@@ -57,7 +57,7 @@ impl Engine {
         let unit = &self.rules.queues[c.queue as usize].unit;
         // Another unit's workflow is answered like one that does not exist: units are walls,
         // and an answer must not tell whether another unit has something of that id.
-        if !self.rules.workflows.get(workflow).is_some_and(|def| def.unit == *unit) {
+        if self.rules.workflows.get(workflow).is_none_or(|def| def.unit != *unit) {
             return Err(InputError::UnknownWorkflow(workflow.into()));
         }
         if let Some(running) = c.workflows.iter().find(|&&i| self.instances[&i].workflow == workflow) {
