@@ -1101,3 +1101,74 @@ standby.define { id = "hung_up", on = "abandoned", notify = { agents = { "duty" 
     assert!(mail.body.contains(&format!("{name} & co hung up.")), "the plain-text part, unescaped");
     rota.stop().await;
 }
+
+/// An SMS the provider accepted is recorded as sent at once, even while the email of the same
+/// alert hangs on a slow mail server; so `rota serve` killed then, and started again, does not
+/// send that SMS a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_channel_is_recorded_as_it_is_sent_so_a_crash_repeats_no_accepted_sms() {
+    let scratch = Scratch::new(&[(
+        "rules.lua",
+        r#"
+agents.define { id = "duty", name = "Duty", email = "duty@example.com", phone = "+4790000000", time_zone = "UTC" }
+queues.define { id = "q", agents = { "duty" }, policy = "longest_idle", standby = "hung_up" }
+templates.define { id = "hung_up", subject = "{{ conversation.id }} hung up", email = "<p>Call back.</p>", sms = "{{ conversation.id }} hung up" }
+standby.define { id = "hung_up", on = "abandoned", notify = { agents = { "duty" } }, channels = { "email", "sms" }, template = "hung_up" }
+"#,
+    )]);
+    // A mail server that takes the connection and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let (twilio, twilio_port) = start_twilio().await;
+    let config = scratch.0.join("rota.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndb = {db:?}\nscripts = {scripts:?}\n[[tokens]]\ntoken = \"t\"\nunits = [\"*\"]\n\
+             [email]\nhost = \"127.0.0.1\"\nport = {silent_port}\ntls = \"none\"\nfrom = \"Rota <rota@example.com>\"\ntimeout_ms = 60000\n\
+             [sms]\nprovider = \"twilio\"\nurl = \"http://127.0.0.1:{twilio_port}\"\naccount_sid = \"AC0123456789\"\n\
+             auth_token = \"secret-token\"\nfrom = \"+4700000000\"\n",
+            db = scratch.0.join("rota.db").display().to_string(),
+            scripts = scratch.0.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let client = common::http_client();
+    let sms_status = |base: String| {
+        let client = client.clone();
+        async move {
+            let url = format!("{base}/v1/notifications?limit=10");
+            let v: serde_json::Value = client.get(url).bearer_auth("t").send().await.unwrap().json().await.unwrap();
+            let list = v["notifications"].as_array().unwrap().clone();
+            list.iter().find(|n| n["channel"] == "sms").map(|n| n["status"].as_str().unwrap().to_string())
+        }
+    };
+    let mut server = common::spawn(&config);
+    let base = server.base.clone();
+    let created = serde_json::json!({ "id": "c1", "queue": "q" });
+    for (path, body) in [("/v1/conversations", created), ("/v1/conversations/c1/abandon", serde_json::json!({}))] {
+        let res = client.post(format!("{base}{path}")).bearer_auth("t").json(&body).send().await.unwrap();
+        assert!(res.status().is_success(), "{path}: {}", res.text().await.unwrap());
+    }
+    let deadline = Instant::now() + StdDuration::from_secs(20);
+    while sms_status(base.clone()).await.as_deref() != Some("sent") {
+        assert!(Instant::now() < deadline, "the SMS is recorded as sent while the email still hangs");
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    assert_eq!(twilio.received.lock().unwrap().len(), 1);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let mut server = common::spawn(&config);
+    assert_eq!(sms_status(server.base.clone()).await.as_deref(), Some("sent"));
+    // What the restarted deliverer takes up is the pending email; the SMS is done.
+    assert_eq!(twilio.received.lock().unwrap().len(), 1, "the accepted SMS was not sent again");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}

@@ -215,17 +215,20 @@ impl Deliverer {
                 None => sending.push(entry),
             }
         }
-        let senders = &self.senders;
-        let outcomes = futures_util::future::join_all(sending.iter().map(|e| senders.send(e))).await;
-        let at = SystemClock.now();
-        for (entry, outcome) in sending.iter().zip(outcomes) {
+        // Each outcome is recorded the moment its send is done, not when the batch is: a crash
+        // while a slow server holds one message must not send again what another channel's
+        // provider already accepted.
+        let (senders, log, config) = (&self.senders, &mut self.log, &self.config);
+        let mut sends: futures_util::stream::FuturesUnordered<_> =
+            sending.iter().map(|e| async move { (e, senders.send(e).await) }).collect();
+        while let Some((entry, outcome)) = futures_util::StreamExt::next(&mut sends).await {
+            let at = SystemClock.now();
             let n = &entry.notification;
             let retry_at = match &outcome {
                 Outcome::Sent { .. } | Outcome::Permanent { .. } => None,
-                Outcome::Transient { .. } if entry.attempts + 1 >= self.config.max_attempts => None,
+                Outcome::Transient { .. } if entry.attempts + 1 >= config.max_attempts => None,
                 Outcome::Transient { retry_at, .. } => Some(
-                    retry_at
-                        .unwrap_or_else(|| at + Duration(self.config.backoff(n.id, entry.attempts).as_millis() as i64)),
+                    retry_at.unwrap_or_else(|| at + Duration(config.backoff(n.id, entry.attempts).as_millis() as i64)),
                 ),
             };
             let what = format!("notification {} ({} to {})", n.id, n.channel.as_str(), n.address);
@@ -239,7 +242,7 @@ impl Deliverer {
                     eprintln!("{what}: dead after {tried} attempt(s): {error}")
                 }
             }
-            if let Err(e) = self.log.record(n.id, at, &outcome, retry_at) {
+            if let Err(e) = log.record(n.id, at, &outcome, retry_at) {
                 eprintln!("notifications: cannot record the outcome of {}: {e}", n.id);
             }
         }
