@@ -20,13 +20,13 @@ use crate::agent::Agent;
 use crate::clock::{Clock, SystemClock, VirtualClock};
 use crate::conversation::Conversation;
 use crate::engine::{Engine, EngineConfig, ScriptStatus};
-use crate::error::EngineError;
-use crate::error::InputError;
+use crate::error::{EngineError, InputError, LoadError};
 use crate::input::Input;
 use crate::notification::{Notification, NotificationLog};
 use crate::outbox::{Backlog, Message, Outbox, Route};
 use crate::policy::Policy;
 use crate::script::Limits;
+use crate::script::Sources;
 use crate::store::{Record, Step, Store, StoreError};
 use crate::time::Duration;
 use crate::timer::TimerInfo;
@@ -107,6 +107,11 @@ impl Builder {
         let (stopped_tx, stopped) = watch::channel(None);
         let publish = updates.clone();
         let clock = self.clock.clone();
+        let checker = Checker {
+            scripts: self.config.scripts.clone(),
+            limits: self.config.limits.clone(),
+            specs: self.policies.iter().map(|p| p.spec()).collect(),
+        };
         let Builder { config, clock: engine_clock, policies, mut store, routes } = self;
         if !routes.is_empty() && store.is_none() {
             return Err(EngineError::Unsupported("an outbox route needs a store to keep its messages in".into()));
@@ -162,6 +167,7 @@ impl Builder {
         let notifications = std::sync::Mutex::new(notifications);
         Ok(Handle {
             tx,
+            checker: Arc::new(checker),
             updates,
             clock,
             stopped,
@@ -263,13 +269,32 @@ enum Command {
     Input(Input, Option<Guard>, Reply<Result<Vec<Stamped>, EngineError>>),
     Read(Box<dyn FnOnce(&Engine) + Send>),
     Advance(Duration, Reply<Result<Vec<Stamped>, EngineError>>),
-    Reload(Reply<Result<u64, EngineError>>),
+    /// Scripts checked off the engine thread, or why they were refused.
+    Reload(Result<Sources, LoadError>, Reply<Result<u64, EngineError>>),
     Shutdown,
+}
+
+/// What a reload needs to read and check a new generation away from the engine thread.
+struct Checker {
+    scripts: PathBuf,
+    limits: Limits,
+    specs: Vec<crate::rules::PolicySpec>,
+}
+
+impl Checker {
+    /// Reads the scripts folder and loads it into a VM of its own, to be thrown away: a broken,
+    /// hostile or runaway file fails here, on the caller's thread, within its load budget.
+    fn check(&self) -> Result<Sources, LoadError> {
+        let sources = Sources::read(&self.scripts)?;
+        crate::script::load_sources(&sources, &self.limits, &self.specs, 0)?;
+        Ok(sources)
+    }
 }
 
 /// A running engine. Cheap calls that queue a command and await its reply.
 pub struct Handle {
     tx: mpsc::Sender<Command>,
+    checker: Arc<Checker>,
     updates: broadcast::Sender<Event>,
     clock: Arc<dyn Clock>,
     stopped: watch::Receiver<Option<Result<(), String>>>,
@@ -346,10 +371,17 @@ impl Handle {
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 
-    /// Reloads the scripts folder; on failure the old rules keep running.
+    /// Reloads the scripts folder; on failure the old rules keep running. The new generation
+    /// is read and checked on a blocking thread first, so a file that fails (or runs until
+    /// its load budget is spent) never holds up the engine; only scripts that loaded there
+    /// are loaded again on the engine thread and swapped in.
     pub async fn reload(&self) -> Result<u64, EngineError> {
+        let checker = self.checker.clone();
+        let checked = tokio::task::spawn_blocking(move || checker.check())
+            .await
+            .map_err(|e| EngineError::Unsupported(format!("the scripts check stopped: {e}")))?;
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Reload(reply))?;
+        self.send(Command::Reload(checked, reply))?;
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 
@@ -519,17 +551,23 @@ impl Loop {
                 self.publish(&all);
                 self.reply(reply, Ok(all));
             }
-            Command::Reload(reply) => match (self.engine.generation(), self.engine.reload()) {
-                (before, Ok((generation, list))) => {
-                    if generation != before {
-                        let sources = self.engine.sources().clone();
-                        self.journal.push(Record { at: self.engine.now(), step: Step::Scripts { sources } });
+            Command::Reload(Err(refused), reply) => {
+                self.engine.reload_refused(&refused);
+                self.reply(reply, Err(refused.into()));
+            }
+            Command::Reload(Ok(sources), reply) => {
+                match (self.engine.generation(), self.engine.reload_sources(sources)) {
+                    (before, Ok((generation, list))) => {
+                        if generation != before {
+                            let sources = self.engine.sources().clone();
+                            self.journal.push(Record { at: self.engine.now(), step: Step::Scripts { sources } });
+                        }
+                        self.publish(&list);
+                        self.reply(reply, Ok(generation));
                     }
-                    self.publish(&list);
-                    self.reply(reply, Ok(generation));
+                    (_, Err(e)) => self.reply(reply, Err(e.into())),
                 }
-                (_, Err(e)) => self.reply(reply, Err(e.into())),
-            },
+            }
             Command::Shutdown => return Ok(false),
         }
         Ok(true)

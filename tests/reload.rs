@@ -92,3 +92,48 @@ async fn no_input_is_lost_or_refused_while_scripts_reload() {
     let status = handle.script_status().await.unwrap();
     assert_eq!((status.generation, status.last_error.is_some()), (6, true));
 }
+
+/// A hostile file dropped into the scripts folder of a running `rota serve` is checked away
+/// from the engine: while it burns its whole load budget, requests keep being answered at
+/// once, and afterwards the status names the file and line that ran away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_file_being_checked_does_not_hold_up_the_engine() {
+    let scripts = Scratch::new(&[("rules.lua", &rules("10s"))]);
+    let config = scripts.0.join("rota.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndb = {:?}\nscripts = {:?}\n[[tokens]]\ntoken = \"{TOKEN}\"\nunits = [\"*\"]\n\
+             [http]\nreload_debounce_ms = 50\n",
+            scripts.0.join("rota.db").display().to_string(),
+            scripts.0.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut server = common::spawn(&config);
+    let client = common::http_client();
+    std::fs::write(scripts.0.join("zz_hostile.lua"), "local n = 0\nwhile true do n += 1 end\n").unwrap();
+
+    // Until the check has given up on the file (2 s of CPU), every request is answered promptly.
+    let started = std::time::Instant::now();
+    let mut slowest = std::time::Duration::ZERO;
+    let status = loop {
+        let asked = std::time::Instant::now();
+        let res = client.get(format!("{}/v1/scripts", server.base)).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let status: Value = res.json().await.unwrap();
+        slowest = slowest.max(asked.elapsed());
+        if !status["last_error"].is_null() {
+            break status;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the hostile file was never refused");
+    };
+    assert!(started.elapsed() > std::time::Duration::from_millis(1500), "the check ran its load budget");
+    assert!(slowest < std::time::Duration::from_millis(500), "a request waited {slowest:?} during the check");
+    let error = &status["last_error"][0];
+    assert_eq!((error["file"].as_str(), error["line"].as_u64()), (Some("zz_hostile.lua"), Some(2)), "{status}");
+    assert!(error["message"].as_str().unwrap().contains("CPU budget"), "{status}");
+    assert_eq!(status["generation"], 1, "the old rules keep running");
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+}

@@ -30,6 +30,12 @@ impl Engine {
         }
     }
 
+    /// Notes a reload whose scripts were refused before they reached the engine (checked on
+    /// another thread), so the script status shows why.
+    pub fn reload_refused(&mut self, refused: &LoadError) {
+        self.reload_error = Some(refused.diagnostics.clone());
+    }
+
     /// Why the last reload failed, until one succeeds.
     pub fn reload_error(&self) -> Option<&[Diagnostic]> {
         self.reload_error.as_deref()
