@@ -166,7 +166,17 @@ async fn snapshot(handle: &Handle, conversations: &[String]) -> Value {
         .read(move |e| {
             let cs: BTreeMap<&String, Value> =
                 ids.iter().filter_map(|id| Some((id, rota::views::conversation(e, e.conversation(id)?)))).collect();
-            let agents: Vec<Value> = e.agents().iter().map(|a| rota::views::agent(e, a)).collect();
+            // Time in state is read off the clock, which a replay leaves at the last step's time
+            // (advancing a virtual clock past no timer is not a step), so it is left out.
+            let agents: Vec<Value> = e
+                .agents()
+                .iter()
+                .map(|a| {
+                    let mut v = rota::views::agent(e, a);
+                    v.as_object_mut().map(|o| o.remove("time_in_state_ms"));
+                    v
+                })
+                .collect();
             serde_json::json!({ "conversations": cs, "agents": agents, "timers": e.timers(), "now": e.now() })
         })
         .await

@@ -29,10 +29,10 @@ const CASES: &[(&str, &str)] = &[
     ("pattern", "rules.lua:25: CPU budget of 20ms exceeded"),
     ("memory", "memory"),
     ("error", "rules.lua:40: attempt to index nil"),
-    ("bad_return", "policy returned integer"),
+    ("bad_return", "rules.lua:213: policy `bomb`: policy returned integer"),
     ("busy_agent", "who cannot take it (state_offered)"),
     ("define_at_runtime", "definitions can only be made while the scripts load"),
-    ("wait_zero", "retry time must be longer than zero"),
+    ("wait_zero", "rules.lua:213: policy `bomb`: policies.wait's retry time must be longer than zero"),
     ("wait_negative", "policies.wait: a duration cannot be negative"),
     ("wait_huge", "policies.wait: a duration can be at most 366d"),
     ("wait_nan", "policies.wait: a duration must be a number of seconds, got NaN"),
@@ -56,6 +56,7 @@ fn each_misbehaving_policy_fails_only_its_decision() {
         let trace = c.traces.last().unwrap();
         let error = trace.error.as_deref().unwrap_or_else(|| panic!("{kind}: no error in trace {trace:?}"));
         assert!(error.contains(expected), "{kind}: error {error:?} does not mention {expected:?}");
+        assert!(error.starts_with("rules.lua:"), "{kind}: every script error names a file and line: {error:?}");
         assert_eq!(trace.policy, "host fallback", "{kind}");
         // Each failure in a row doubles the queue's retry delay, up to 64 times or 10 minutes.
         let backoff = rota::time::Duration((45_000i64 << i.min(6)).min(600_000));

@@ -137,10 +137,23 @@ impl Engine {
             }
             decided
         } else {
-            self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped).map_err(|f| f.message)?
+            let decided = self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped);
+            let decision = decided.map_err(|f| self.located(policy, f.message))?;
+            return self.check(&decision, q, ringing).map(|()| decision).map_err(|m| self.located(policy, m));
         };
         self.check(&decision, q, ringing)?;
         Ok(decision)
+    }
+
+    /// A Lua policy's failure with a place to look: where the error was raised when Luau
+    /// said, else where the policy was registered (a malformed decision, a host check).
+    fn located(&self, policy: &str, message: String) -> String {
+        match self.rules.policies.get(policy) {
+            Some(spec) if !script::has_location(&message) && !spec.at.file.is_empty() => {
+                format!("{}:{}: policy `{policy}`: {message}", spec.at.file, spec.at.line.unwrap_or(0))
+            }
+            _ => message,
+        }
     }
 
     /// The host's own checks on a decision, so a buggy policy cannot offer to a busy agent.

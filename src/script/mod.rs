@@ -379,6 +379,11 @@ pub fn innermost(err: &mlua::Error) -> String {
     }
 }
 
+/// Whether an error text already starts with `file:line:`, as Luau writes a script's errors.
+pub fn has_location(text: &str) -> bool {
+    stack::has_location(text.as_bytes())
+}
+
 /// Splits `file.lua:12: message` (as Luau writes errors) into its parts.
 fn parse_location(text: &str) -> Option<Diagnostic> {
     let first_line = text.lines().next()?;

@@ -221,7 +221,7 @@ unsafe extern "C-unwind" fn locate(state: *mut ffi::lua_State) -> c_int {
 }
 
 /// Whether an error text starts with `place:line:`, as Luau writes a script's errors.
-fn has_location(text: &[u8]) -> bool {
+pub(super) fn has_location(text: &[u8]) -> bool {
     let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
     first.iter().enumerate().any(|(i, &b)| {
         b == b':' && {
