@@ -328,3 +328,51 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(documented, rota::http::route_docs().len());
 }
+
+/// Units are walls on every route: for each route that names a conversation, agent or queue,
+/// a token of another unit gets exactly the answer it would get for an id that does not exist
+/// (same status, same error, same message but for the id); and the event stream never
+/// carries another unit's updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_another_units_ids_like_unknown_ones() {
+    let s = Server::start().await;
+    s.ready("sara").await;
+    s.post(ALL, "/v1/conversations", json!({"id": "s1", "queue": "south_line"})).await;
+    let south = [("/v1/conversations/", "s1"), ("/v1/agents/", "sara"), ("/v1/queues/", "south_line")];
+    let mut checked = 0;
+    for route in rota::http::route_docs() {
+        let Some((_, id)) = south.iter().find(|(prefix, _)| route.path.starts_with(prefix)) else { continue };
+        if !route.path.contains("{id}") || route.open {
+            continue;
+        }
+        let method = Method::from_bytes(route.method.to_uppercase().as_bytes()).unwrap();
+        let body = (method != Method::GET).then_some("{}");
+        let (theirs, their_body) = s.call(NORTH, method.clone(), &route.path.replace("{id}", id), body).await;
+        let (unknown, unknown_body) = s.call(NORTH, method, &route.path.replace("{id}", "zz-unknown"), body).await;
+        let scrub = |v: &Value, id: &str| v.to_string().replace(id, "ID");
+        assert_eq!(
+            (theirs, scrub(&their_body, id)),
+            (unknown, scrub(&unknown_body, "zz-unknown")),
+            "{} {}",
+            route.method,
+            route.path
+        );
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} routes checked");
+
+    // The stream of a north token: sara's change (south) never comes, nora's (north) does.
+    let res = s.client.get(format!("{}/v1/events", s.base)).bearer_auth(NORTH).send().await.unwrap();
+    let filtered = s.client.get(format!("{}/v1/events?agent=sara", s.base)).bearer_auth(NORTH).send().await.unwrap();
+    assert_eq!((res.status(), filtered.status()), (StatusCode::OK, StatusCode::OK));
+    s.call(ALL, Method::PUT, "/v1/agents/sara/presence", Some(r#"{"presence":"away"}"#)).await;
+    s.post(ALL, "/v1/agents/nora/sign_in", json!({})).await;
+    let mut body = res.bytes_stream();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !text.contains("nora") {
+        let chunk = tokio::time::timeout_at(deadline, body.next()).await.expect("nora's update within 10 s");
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
+    assert!(!text.contains("sara"), "{text}");
+}
