@@ -88,19 +88,22 @@ impl Engine {
     /// row before this one (up to 64 times, and at least up to [`MAX_BACKOFF`]), so a policy
     /// that keeps failing cannot take the engine's time from the queues that work.
     fn backoff(&mut self, q: u32) -> Duration {
+        let delay = self.next_backoff(q as usize);
         let queue = &mut self.queues[q as usize];
-        let base = self.rules.queues[q as usize].retry_after_error;
-        let delay = Duration(base.0.saturating_mul(1 << queue.failing.min(6)));
         queue.failing = queue.failing.saturating_add(1);
-        delay.min(MAX_BACKOFF.max(base))
+        delay
     }
 
-    /// The delay [`Engine::backoff`] gives the queue's next failed decision (for `/metrics`).
+    fn next_backoff(&self, q: usize) -> Duration {
+        let base = self.rules.queues[q].retry_after_error;
+        Duration(base.0.saturating_mul(1 << self.queues[q].failing.min(6))).min(MAX_BACKOFF.max(base))
+    }
+
+    /// A queue's decisions that failed in a row, and the delay its next failed one will get
+    /// (for `/metrics`).
     pub fn failing_queue(&self, queue: &str) -> Option<(u32, Duration)> {
         let q = self.rules.queue_index(queue)?;
-        let failing = self.queues[q].failing;
-        let base = self.rules.queues[q].retry_after_error;
-        Some((failing, Duration(base.0.saturating_mul(1 << failing.min(6))).min(MAX_BACKOFF.max(base))))
+        Some((self.queues[q].failing, self.next_backoff(q)))
     }
 
     /// Asks a policy (Rust or Lua) and runs the host's checks on what it returned.

@@ -220,6 +220,13 @@ unsafe extern "C-unwind" fn locate(state: *mut ffi::lua_State) -> c_int {
     1
 }
 
+/// [`locate`] as a Lua function, to be made once per VM and handed to [`call_policy`].
+pub(super) fn message_handler(lua: &Lua) -> mlua::Result<Function> {
+    // SAFETY: `locate` follows the C function protocol: it reads its one argument, pushes one
+    // result and returns 1, and raises errors only through Lua (`lua_pushlstring` and friends).
+    unsafe { lua.create_c_function(locate) }
+}
+
 /// Whether an error text starts with `place:line:`, as Luau writes a script's errors.
 pub(super) fn has_location(text: &[u8]) -> bool {
     let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
@@ -248,13 +255,15 @@ unsafe fn error_on_top(raw: &RawLua, status: c_int) -> mlua::Error {
     }
 }
 
-/// Calls `wrapper(policy, ctx, now)` as a protected call, with `arm` run after the arguments
+/// Calls `wrapper(policy, ctx, now)` as a protected call with `handler` ([`message_handler`])
+/// as its message handler, with `arm` run after the arguments
 /// are pushed and `disarm` right after the call, and hands what it returned to `read`,
 /// together with `list` (the shared skip list) for reading entries off by number.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn call_policy<R>(
     lua: &Lua,
     wrapper: &Function,
+    handler: &Function,
     policy: &Function,
     ctx: &Table,
     now: f64,
@@ -271,7 +280,7 @@ pub(super) fn call_policy<R>(
             return Err(mlua::Error::StackError);
         }
         list.push_into_stack(raw)?;
-        ffi::lua_pushcfunction(state, locate);
+        handler.push_into_stack(raw)?;
         wrapper.push_into_stack(raw)?;
         policy.push_into_stack(raw)?;
         ctx.push_into_stack(raw)?;

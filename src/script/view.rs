@@ -44,6 +44,8 @@ pub struct Scripts {
     queues: Vec<QueueView>,
     conversations: FxHashMap<Arc<str>, ConversationView>,
     call: Function,
+    /// The policy call's message handler (`stack::locate`), made once.
+    locate: Function,
     helpers: Helpers,
     /// The list `ctx:skip` appends to, shared by every context.
     skipped: Table,
@@ -190,6 +192,7 @@ impl Scripts {
         Ok(Scripts {
             keys: Keys::new(&lua)?,
             call,
+            locate: stack::message_handler(&lua)?,
             helpers: Helpers { new_conversation, attempt },
             skipped,
             empty,
@@ -615,6 +618,7 @@ impl Scripts {
         let result = stack::call_policy(
             lua,
             &self.call,
+            &self.locate,
             policy,
             ctx,
             now.as_secs_f64(),
