@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{fixture, spawn, Scratch};
-use futures_util::StreamExt;
 use reqwest::{Client, StatusCode};
 use rota::time::Timestamp;
 use serde_json::{json, Value};
@@ -41,22 +40,13 @@ async fn watch_timers(
     fired: Arc<Mutex<Vec<(String, Timestamp)>>>,
     count: tokio::sync::watch::Sender<usize>,
 ) -> tokio::task::JoinHandle<()> {
-    let res = client.get(format!("{base}/v1/events")).bearer_auth(TOKEN).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    let mut events = common::follow_events(client, base, TOKEN, "").await;
     tokio::spawn(async move {
-        let mut body = res.bytes_stream();
-        let mut text = String::new();
-        while let Some(Ok(chunk)) = body.next().await {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = text.find("\n\n") {
-                let event: String = text.drain(..end + 2).collect();
-                if event.contains("event: max_wait_exceeded") {
-                    let data = event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
-                    let v: Value = serde_json::from_str(data).unwrap();
-                    let mut fired = fired.lock().unwrap();
-                    fired.push((v["conversation"].as_str().unwrap().to_string(), at(&v["at"])));
-                    let _ = count.send(fired.len());
-                }
+        while let Some((kind, v, _)) = events.recv().await {
+            if kind == "max_wait_exceeded" {
+                let mut fired = fired.lock().unwrap();
+                fired.push((v["conversation"].as_str().unwrap().to_string(), at(&v["at"])));
+                let _ = count.send(fired.len());
             }
         }
     })
