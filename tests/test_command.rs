@@ -139,3 +139,32 @@ for suite in report:
         assert!(text.contains(line), "missing `{line}` in:\n{text}");
     }
 }
+
+/// A table that contains itself, handed to the test API, fails that one case with a message;
+/// `rota test` does not abort, and the next case runs.
+#[test]
+fn a_test_argument_that_contains_itself_fails_its_case_only() {
+    let scratch = Scratch::new(&[
+        (
+            "rules.lua",
+            "agents.define { id = \"a1\" }\nqueues.define { id = \"q\", agents = { \"a1\" }, policy = \"ring_all\" }\n",
+        ),
+        (
+            "loop_test.lua",
+            r#"local test = require("rota.test")
+it("hands over a table that contains itself", function()
+    local loop = {}
+    loop.again = loop
+    test.arrive("q", { attributes = { loop = loop } })
+end)
+it("still runs the next case", function()
+    test.arrive("q")
+end)
+"#,
+        ),
+    ]);
+    let (code, out) = rota_test(&scratch.0, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("tables nested more than 64 deep"), "{out}");
+    assert!(out.contains("1 passed, 1 failed"), "{out}");
+}

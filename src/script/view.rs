@@ -167,6 +167,8 @@ struct Helpers {
 
 /// How many distinct policy reasons are interned before new ones are simply allocated.
 const MAX_REASONS: usize = 4096;
+/// The most recipients a `notify` function may name for one event.
+const MAX_RECIPIENTS: usize = 1000;
 /// The longest skip reason a trace keeps whole; a longer one is cut, with a mark.
 const MAX_REASON: usize = 200;
 
@@ -269,9 +271,13 @@ impl Scripts {
         match value {
             LuaValue::Nil => Ok(Vec::new()),
             LuaValue::String(s) => Ok(vec![s.to_string_lossy()]),
-            LuaValue::Table(t) => t
-                .sequence_values::<LuaValue>()
-                .map(|v| match v {
+            // Raw reads, outside the call's budget: no metamethod of the list runs here.
+            LuaValue::Table(t) if t.raw_len() > MAX_RECIPIENTS => Err(format!(
+                "standby rule `{rule}`: notify returned {} recipients; at most {MAX_RECIPIENTS} are notified",
+                t.raw_len()
+            )),
+            LuaValue::Table(t) => (1..=t.raw_len())
+                .map(|i| match t.raw_get::<LuaValue>(i) {
                     Ok(LuaValue::String(s)) => Ok(s.to_string_lossy()),
                     Ok(LuaValue::Table(agent)) => {
                         agent.raw_get::<String>("id").map_err(|_| "an agent table without an id".to_string())
