@@ -138,18 +138,15 @@ impl Engine {
             if let Some((ix, _)) = skipped.iter().find(|(ix, _)| *ix as usize >= self.agents.len()) {
                 return Err(format!("policy skipped agent number {ix}, but there are only {}", self.agents.len()));
             }
-            decided
+            Ok(decided)
         } else {
-            let decided = self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped);
-            let decision = decided.map_err(|f| self.located(policy, f.message))?;
-            return self.check(&decision, q, ringing).map(|()| decision).map_err(|m| self.located(policy, m));
+            self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped).map_err(|f| f.message)
         };
-        self.check(&decision, q, ringing)?;
-        Ok(decision)
+        decision.and_then(|d| self.check(&d, q, ringing).map(|()| d)).map_err(|m| self.located(policy, m))
     }
 
-    /// A Lua policy's failure with a place to look: where the error was raised when Luau
-    /// said, else where the policy was registered (a malformed decision, a host check).
+    /// A policy's failure with a place to look: where the error was raised when Luau said,
+    /// else where a Lua policy was registered (a malformed decision, a host check).
     fn located(&self, policy: &str, message: String) -> String {
         match self.rules.policies.get(policy) {
             Some(spec) if !script::has_location(&message) && !spec.at.file.is_empty() => {
