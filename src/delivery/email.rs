@@ -221,3 +221,36 @@ pub fn plain_text(html: &str) -> String {
         .replace("&amp;", "&");
     text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn the_plain_text_part_keeps_lines_and_undoes_the_escaping() {
+        let html = "<p>Hello &amp; welcome,</p><p>call <b>Kari</b> &lt;+47&gt; back&#x2f;now</p>x<br/>y";
+        assert_eq!(plain_text(html), "Hello & welcome,\ncall Kari <+47> back/now\nx\ny");
+    }
+
+    #[test]
+    fn a_subject_too_long_to_fold_becomes_short_encoded_words_that_decode_back() {
+        assert!(encoded_subject("Missed call from Kari Nordmann").is_none(), "lettre folds ordinary subjects");
+        let subject = format!("Missed: {}", "é".repeat(300));
+        let value = encoded_subject(&subject).unwrap();
+        let header = {
+            let mut headers = lettre::message::header::Headers::new();
+            headers.insert_raw(value);
+            headers.to_string()
+        };
+        let folded: Vec<&str> = header.trim_end().split("\r\n").collect();
+        assert!(folded.iter().all(|l| l.len() <= 78), "{folded:?}");
+        let decoded: String = folded
+            .iter()
+            .map(|l| l.trim_start_matches("Subject:").trim())
+            .map(|w| w.strip_prefix("=?utf-8?b?").and_then(|w| w.strip_suffix("?=")).unwrap())
+            .map(|b| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap())
+            .collect();
+        assert_eq!(decoded, subject);
+    }
+}
