@@ -280,15 +280,15 @@ impl PolicySpec {
 fn coerce(kind: OptionKind, value: &Value) -> Result<Value, String> {
     match (kind, value) {
         (OptionKind::Any, v) => Ok(v.clone()),
-        // A zero duration option is a timeout that ends at once or a step that repeats at once.
-        (OptionKind::Duration, Value::String(s)) => match Duration::parse(s)? {
-            d if d.is_zero() => Err("a duration option must be longer than zero".into()),
-            d => Ok(Value::from(d.as_secs_f64())),
-        },
-        (OptionKind::Duration, Value::Number(n)) => {
-            match Duration::from_secs_checked(n.as_f64().unwrap_or(f64::NAN))? {
-                d if d.is_zero() => Err("a duration option must be longer than zero".into()),
-                d => Ok(Value::from(d.as_secs_f64())),
+        (OptionKind::Duration, Value::String(_) | Value::Number(_)) => {
+            let d = match value {
+                Value::String(s) => Duration::parse(s)?,
+                _ => Duration::from_secs_checked(value.as_f64().unwrap_or(f64::NAN))?,
+            };
+            // A zero duration option is a timeout that ends at once or a step that repeats at once.
+            match d.is_zero() {
+                true => Err("a duration option must be longer than zero".into()),
+                false => Ok(Value::from(d.as_secs_f64())),
             }
         }
         (OptionKind::Number, Value::Number(_)) => Ok(value.clone()),

@@ -177,7 +177,7 @@ impl Params {
 }
 
 /// A rendered message, ready for any channel.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Rendered {
     /// One line: CR, LF and other control characters became spaces.
     pub subject: String,

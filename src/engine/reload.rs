@@ -182,7 +182,6 @@ impl Engine {
                 self.agents[m as usize].queues.push(i as u32);
             }
             let id: Arc<str> = Arc::from(q.id.as_str());
-            // New rules may have mended the policy: a queue's failures start over.
             let waiting = match old_queues.remove(&id) {
                 Some((old_ix, old)) => {
                     remap.insert(old_ix, i as u32);
@@ -190,6 +189,7 @@ impl Engine {
                 }
                 None => VecDeque::new(),
             };
+            // New rules may have mended the policy: a queue's failures start over.
             self.queues.push(QueueRuntime { id, members, waiting, epoch: 0, failing: 0 });
         }
         for c in self.conversations.values_mut() {

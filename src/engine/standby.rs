@@ -335,43 +335,31 @@ impl Engine {
             Channel::Sms => agent.def.phone.clone(),
             Channel::Webhook => Some(String::new()),
         };
-        let params = self.params(e, rule, recipient, answered_by);
+        let made = match &address {
+            None => {
+                let what = if channel == Channel::Email { "email address" } else { "phone number" };
+                Err(format!("agent `{recipient}` has no {what}"))
+            }
+            Some(_) => self.rules.templates.render(template, &self.params(e, rule, recipient, answered_by)),
+        };
         // What cannot be made is not dropped: it becomes a dead notification with its reason,
         // counted, logged, and raising `delivery_failed` like one that failed to send.
-        let made = match (address, self.rules.templates.render(template, &params)) {
-            (None, _) => {
-                let what = if channel == Channel::Email { "email address" } else { "phone number" };
-                Err((String::new(), format!("agent `{recipient}` has no {what}")))
-            }
-            (Some(address), Err(error)) => Err((address, error)),
-            (Some(address), Ok(message)) => Ok((address, message)),
-        };
-        let (address, message, undeliverable) = match made {
-            Ok((address, message)) => (address, message, None),
-            Err((address, why)) => {
+        let (message, undeliverable) = match made {
+            Ok(message) => (message, None),
+            Err(why) => {
                 self.metrics.undeliverable += 1;
+                let (to, channel_name, kind_name) = (recipient.to_string(), channel.as_str(), kind.as_str());
                 let message = format!(
-                    "{}: {why}; the {} {} to {recipient} about {} is dead",
+                    "{}: {why}; the {channel_name} {kind_name} to {to} about {} is dead",
                     sender(rule),
-                    channel.as_str(),
-                    kind.as_str(),
                     e.conversation
                 );
                 self.emit(Update::Log { level: "error", message });
-                let placeholder = crate::template::Rendered { subject: String::new(), email: None, sms: None };
-                (address, placeholder, Some(why))
+                let _ = self.delivery_failed(&e.conversation, to, channel, why.clone());
+                (crate::template::Rendered::default(), Some(why))
             }
         };
-        if let Some(why) = &undeliverable {
-            let failed = StandbyEvent {
-                conversation: e.conversation.clone(),
-                queue: e.queue,
-                event: "delivery_failed".into(),
-                reason: why.clone(),
-                failed: Some((recipient.to_string(), channel)),
-            };
-            self.watched.push(Watched::Event(failed));
-        }
+        let address = address.unwrap_or_default();
         let id = self.next_notification;
         self.next_notification += 1;
         let unit = self.rules.queues[queue as usize].unit.clone();

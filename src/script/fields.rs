@@ -121,7 +121,6 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A duration written as a string (`"12h"`) or a number of seconds.
     /// A duration that must be longer than zero (a time to wait before asking again).
     pub fn opt_positive_duration(&mut self, key: &'static str) -> Option<Duration> {
         let d = self.opt_duration(key)?;
@@ -132,6 +131,7 @@ impl<'a> Fields<'a> {
         Some(d)
     }
 
+    /// A duration written as a string (`"12h"`) or a number of seconds.
     pub fn opt_duration(&mut self, key: &'static str) -> Option<Duration> {
         let value = self.get(key);
         match duration_of(&value) {
@@ -326,46 +326,44 @@ fn json_of(value: &LuaValue, depth: usize, left: &mut usize) -> Result<Value, St
     })
 }
 
-/// Like [`from_json`], with every table read-only to scripts (the host's view of data).
-pub fn from_json_frozen(lua: &Lua, value: &Value) -> mlua::Result<LuaValue> {
-    let v = from_json(lua, value)?;
-    freeze_all(&v)?;
-    Ok(v)
-}
-
-fn freeze_all(value: &LuaValue) -> mlua::Result<()> {
-    if let LuaValue::Table(t) = value {
-        for pair in t.pairs::<LuaValue, LuaValue>() {
-            freeze_all(&pair?.1)?;
-        }
-        t.set_readonly(true);
-    }
-    Ok(())
-}
-
 /// JSON-like data to a Lua value (a fresh table for objects and arrays).
 pub fn from_json(lua: &Lua, value: &Value) -> mlua::Result<LuaValue> {
-    Ok(match value {
-        Value::Null => LuaValue::Nil,
-        Value::Bool(b) => LuaValue::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => LuaValue::Integer(i as _),
-            None => LuaValue::Number(n.as_f64().unwrap_or(0.0)),
-        },
-        Value::String(s) => LuaValue::String(lua.create_string(s)?),
+    lua_of(lua, value, false)
+}
+
+/// Like [`from_json`], with every table read-only to scripts (the host's view of data).
+pub fn from_json_frozen(lua: &Lua, value: &Value) -> mlua::Result<LuaValue> {
+    lua_of(lua, value, true)
+}
+
+fn lua_of(lua: &Lua, value: &Value, frozen: bool) -> mlua::Result<LuaValue> {
+    let table = match value {
+        Value::Null => return Ok(LuaValue::Nil),
+        Value::Bool(b) => return Ok(LuaValue::Boolean(*b)),
+        Value::Number(n) => {
+            return Ok(match n.as_i64() {
+                Some(i) => LuaValue::Integer(i as _),
+                None => LuaValue::Number(n.as_f64().unwrap_or(0.0)),
+            })
+        }
+        Value::String(s) => return Ok(LuaValue::String(lua.create_string(s)?)),
         Value::Array(items) => {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
             for item in items {
-                t.raw_push(from_json(lua, item)?)?;
+                t.raw_push(lua_of(lua, item, frozen)?)?;
             }
-            LuaValue::Table(t)
+            t
         }
         Value::Object(map) => {
             let t = lua.create_table_with_capacity(0, map.len())?;
             for (k, v) in map {
-                t.raw_set(k.as_str(), from_json(lua, v)?)?;
+                t.raw_set(k.as_str(), lua_of(lua, v, frozen)?)?;
             }
-            LuaValue::Table(t)
+            t
         }
-    })
+    };
+    if frozen {
+        table.set_readonly(true);
+    }
+    Ok(LuaValue::Table(table))
 }

@@ -381,23 +381,24 @@ pub fn innermost(err: &mlua::Error) -> String {
 
 /// Whether an error text already starts with `file:line:`, as Luau writes a script's errors.
 pub fn has_location(text: &str) -> bool {
-    stack::has_location(text.as_bytes())
+    location(text.as_bytes()).is_some()
+}
+
+/// In the first line of `text`, the first `:` followed by digits and another `:`, and how many
+/// digits (`file.lua:12: message`, and `[string "x"]:3: message`).
+fn location(text: &[u8]) -> Option<(usize, usize)> {
+    let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    first.iter().enumerate().find_map(|(colon, &b)| {
+        let digits = first[colon + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        (b == b':' && digits > 0 && first.get(colon + 1 + digits) == Some(&b':')).then_some((colon, digits))
+    })
 }
 
 /// Splits `file.lua:12: message` (as Luau writes errors) into its parts.
 fn parse_location(text: &str) -> Option<Diagnostic> {
+    let (colon, digits) = location(text.as_bytes())?;
     let first_line = text.lines().next()?;
-    let mut search = 0;
-    while let Some(pos) = first_line[search..].find(':') {
-        let colon = search + pos;
-        let rest = &first_line[colon + 1..];
-        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-        if !digits.is_empty() && rest[digits.len()..].starts_with(':') {
-            let file = first_line[..colon].trim().to_string();
-            let message = rest[digits.len() + 1..].trim().to_string();
-            return Some(Diagnostic::new(file, digits.parse().ok(), message));
-        }
-        search = colon + 1;
-    }
-    None
+    let line = &first_line[colon + 1..colon + 1 + digits];
+    let message = first_line[colon + 2 + digits..].trim().to_string();
+    Some(Diagnostic::new(first_line[..colon].trim().to_string(), line.parse().ok(), message))
 }

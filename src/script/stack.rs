@@ -185,7 +185,7 @@ unsafe extern "C-unwind" fn locate(state: *mut ffi::lua_State) -> c_int {
     let located = (kind == ffi::LUA_TSTRING || kind == ffi::LUA_TNUMBER) && {
         let mut len = 0;
         let ptr = ffi::lua_tolstring(state, 1, &mut len);
-        has_location(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+        super::location(std::slice::from_raw_parts(ptr.cast::<u8>(), len)).is_some()
     };
     if located {
         ffi::lua_pushvalue(state, 1);
@@ -225,17 +225,6 @@ pub(super) fn message_handler(lua: &Lua) -> mlua::Result<Function> {
     // SAFETY: `locate` follows the C function protocol: it reads its one argument, pushes one
     // result and returns 1, and raises errors only through Lua (`lua_pushlstring` and friends).
     unsafe { lua.create_c_function(locate) }
-}
-
-/// Whether an error text starts with `place:line:`, as Luau writes a script's errors.
-pub(super) fn has_location(text: &[u8]) -> bool {
-    let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
-    first.iter().enumerate().any(|(i, &b)| {
-        b == b':' && {
-            let digits = first[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-            digits > 0 && first.get(i + 1 + digits) == Some(&b':')
-        }
-    })
 }
 
 /// The error a failed `lua_pcall` with status `status` left on top of the stack, as mlua

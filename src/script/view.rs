@@ -496,14 +496,7 @@ impl Scripts {
         };
         let attributes = match c.data.attributes.is_empty() {
             true => None,
-            false => {
-                let t = lua.create_table()?;
-                for (name, v) in &c.data.attributes {
-                    t.raw_set(name.as_str(), super::fields::from_json_frozen(lua, v)?)?;
-                }
-                t.set_readonly(true);
-                Some(t)
-            }
+            false => Some(self.data_table(&c.data.attributes)?),
         };
         let memo = memo.map(|m| self.memo_table(Some(m))).transpose()?;
         let (caller, service) = (&c.data.caller, &c.data.service);
