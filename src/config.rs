@@ -124,7 +124,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             lua_memory_mib: limits.memory / (1024 * 1024),
             lua_memory_total_mib: limits.memory_total / (1024 * 1024),
-            keep_ended: crate::engine::EngineConfig::new("").retain_ended,
+            keep_ended: crate::engine::EngineConfig::RETAIN_ENDED,
             lua_cpu_ms: limits.cpu_per_call.as_millis() as u64,
         }
     }

@@ -301,8 +301,17 @@ fn load_rules(dir: &Path, limits: &rota::script::Limits) -> anyhow::Result<rota:
 /// `rota serve`: replay the store, start the engine, watch the scripts, serve until a signal.
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = SqliteStore::open(&config.db)?;
-    let mut builder =
-        Builder::new(&config.scripts).limits(config.limits()).retain_ended(config.limits.keep_ended).store(store);
+    // What scripts and the engine report as warnings and errors goes to the server's output
+    // too (a dead notification, a memo that could not carry over), not only into the API.
+    let mut builder = Builder::new(&config.scripts)
+        .limits(config.limits())
+        .retain_ended(config.limits.keep_ended)
+        .on_log(|level, message| {
+            if matches!(level, "warn" | "error") {
+                eprintln!("rota: {level}: {message}");
+            }
+        })
+        .store(store);
     for hook in &config.webhooks {
         builder = builder.route(hook.route());
     }
@@ -323,25 +332,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             eprintln!("  {d}");
         }
     }
-
-    // What scripts and the engine report as warnings and errors goes to the server's output
-    // too (a dead notification, a memo that could not carry over), not only into the API.
-    let mut events = handle.subscribe();
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if let rota::Update::Log { level: level @ ("warn" | "error"), message } = &event.stamped.update {
-                        eprintln!("rota: {level}: {message}");
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    eprintln!("rota: warn: {n} updates went by unread by the log");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
 
     let (results, mut reloads) = tokio::sync::mpsc::unbounded_channel();
     let debounce = std::time::Duration::from_millis(config.http.reload_debounce_ms);

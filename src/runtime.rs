@@ -46,7 +46,12 @@ pub struct Builder {
     policies: Vec<Box<dyn Policy>>,
     store: Option<Box<dyn Store>>,
     routes: Vec<Route>,
+    on_log: Option<LogSink>,
 }
+
+/// Where the engine's `Log` updates go as they happen, besides the event stream: their level
+/// (`debug`, `info`, `warn`, `error`) and text.
+pub type LogSink = Box<dyn Fn(&'static str, &str) + Send>;
 
 impl Builder {
     /// An engine on the given scripts folder, on the system clock.
@@ -57,6 +62,7 @@ impl Builder {
             policies: Vec::new(),
             store: None,
             routes: Vec::new(),
+            on_log: None,
         }
     }
 
@@ -92,6 +98,14 @@ impl Builder {
         self
     }
 
+    /// Hands every `Log` update (scripts' `log.*`, the engine's warnings and errors) to `sink`
+    /// on the engine thread as it happens: a server prints them, without the cost of a
+    /// subscription to every update.
+    pub fn on_log(mut self, sink: impl Fn(&'static str, &str) + Send + 'static) -> Self {
+        self.on_log = Some(Box::new(sink));
+        self
+    }
+
     /// Sends the events `route` admits to its channel through the store's outbox (needs a store).
     pub fn route(mut self, route: Route) -> Self {
         self.routes.push(route);
@@ -112,7 +126,7 @@ impl Builder {
             limits: self.config.limits.clone(),
             specs: self.policies.iter().map(|p| p.spec()).collect(),
         };
-        let Builder { config, clock: engine_clock, policies, mut store, routes } = self;
+        let Builder { config, clock: engine_clock, policies, mut store, routes, on_log } = self;
         if !routes.is_empty() && store.is_none() {
             return Err(EngineError::Unsupported("an outbox route needs a store to keep its messages in".into()));
         }
@@ -150,6 +164,7 @@ impl Builder {
                         updates: publish,
                         journal,
                         outbox,
+                        on_log,
                         done: Vec::new(),
                     };
                     let end = run.run(rx).map_err(|e| format!("the engine stopped: {e}"));
@@ -472,6 +487,7 @@ struct Loop {
     /// Steps taken since the last commit.
     journal: Vec<Record>,
     outbox: Outgoing,
+    on_log: Option<LogSink>,
     done: Vec<Deferred>,
 }
 
@@ -586,6 +602,13 @@ impl Loop {
     /// Holds the updates back until they are durable, labelled with what they concern now, and
     /// writes the outbox messages they make with the step.
     fn publish(&mut self, list: &[Stamped]) {
+        if let Some(sink) = &self.on_log {
+            for s in list {
+                if let Update::Log { level, message } = &s.update {
+                    sink(level, message);
+                }
+            }
+        }
         if self.store.is_some() {
             for s in list {
                 if let Update::Notified { notification } = &s.update {

@@ -100,3 +100,53 @@ fn without_tokens_the_server_refuses_a_public_address() {
     assert!(said.contains("[[tokens]]"), "{said}");
     assert!(!scratch.0.join("rota.db").exists(), "no database is made for a server that does not start");
 }
+
+/// A message that cannot be made shows in the server's own output, not only in the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_prints_a_message_that_cannot_be_made() {
+    use std::io::{BufRead, BufReader};
+    let rules = r#"
+agents.define { id = "anna", name = "Anna", time_zone = "UTC" }
+queues.define { id = "q", agents = { "anna" }, policy = "longest_idle", standby = "hung_up" }
+templates.define { id = "hung_up", subject = "{{ conversation.id }} hung up", email = "<p>Call back.</p>" }
+standby.define { id = "hung_up", on = "abandoned", channels = "email", template = "hung_up",
+                 notify = function(event) return { "anna" } end }
+"#;
+    let scratch = Scratch::new(&[("rules/rules.lua", rules)]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--scripts"])
+        .arg(scratch.0.join("rules"))
+        .arg("--db")
+        .arg(scratch.0.join("rota.db"))
+        .current_dir(&scratch.0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = out.next().unwrap().unwrap();
+    let base = first.strip_prefix("rota listening on ").unwrap().to_string();
+    // Keep draining stdout: a server writing to a closed pipe would stop.
+    std::thread::spawn(move || for _ in out {});
+    let (said, heard) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).for_each(|l| drop(said.send(l))));
+    let client = common::http_client();
+    let token = "rota-dev-token";
+    for (path, body) in [
+        ("/v1/conversations", serde_json::json!({ "id": "c1", "queue": "q" })),
+        ("/v1/conversations/c1/abandon", serde_json::json!({})),
+    ] {
+        let res = client.post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await.unwrap();
+        assert!(res.status().is_success(), "{path}");
+    }
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    let expected = "rota: error: standby rule `hung_up`: agent `anna` has no email address";
+    let mut lines = Vec::new();
+    while !lines.iter().any(|l: &String| l.contains(expected)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        lines.push(heard.recv_timeout(left).unwrap_or_else(|_| panic!("not printed within 10 s: {lines:?}")));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

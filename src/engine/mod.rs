@@ -51,11 +51,14 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// Ended conversations kept for reading back unless configured otherwise.
+    pub const RETAIN_ENDED: usize = 10_000;
+
     pub fn new(scripts: impl Into<PathBuf>) -> Self {
         EngineConfig {
             scripts: scripts.into(),
             limits: Limits::default(),
-            retain_ended: 10_000,
+            retain_ended: Self::RETAIN_ENDED,
             record_latencies: false,
         }
     }
