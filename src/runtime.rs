@@ -25,8 +25,7 @@ use crate::input::Input;
 use crate::notification::{Notification, NotificationLog};
 use crate::outbox::{Backlog, Message, Outbox, Route};
 use crate::policy::Policy;
-use crate::script::Limits;
-use crate::script::Sources;
+use crate::script::{Limits, Loaded, Sources};
 use crate::store::{Record, Step, Store, StoreError};
 use crate::time::Duration;
 use crate::timer::TimerInfo;
@@ -284,8 +283,8 @@ enum Command {
     Input(Input, Option<Guard>, Reply<Result<Vec<Stamped>, EngineError>>),
     Read(Box<dyn FnOnce(&Engine) + Send>),
     Advance(Duration, Reply<Result<Vec<Stamped>, EngineError>>),
-    /// Scripts checked off the engine thread, or why they were refused.
-    Reload(Result<Sources, LoadError>, Reply<Result<u64, EngineError>>),
+    /// Scripts loaded and checked off the engine thread, or why they were refused.
+    Reload(Result<Loaded, LoadError>, Reply<Result<u64, EngineError>>),
     Shutdown,
 }
 
@@ -297,12 +296,11 @@ struct Checker {
 }
 
 impl Checker {
-    /// Reads the scripts folder and loads it into a VM of its own, to be thrown away: a broken,
-    /// hostile or runaway file fails here, on the caller's thread, within its load budget.
-    fn check(&self) -> Result<Sources, LoadError> {
-        let sources = Sources::read(&self.scripts)?;
-        crate::script::load_sources(&sources, &self.limits, &self.specs, 0)?;
-        Ok(sources)
+    /// Reads the scripts folder and loads it into a VM of its own: a broken, hostile or runaway
+    /// file fails here, on the caller's thread, within its load budget, and a valid generation
+    /// reaches the engine thread ready to swap in.
+    fn check(&self) -> Result<Loaded, LoadError> {
+        Loaded::load(Sources::read(&self.scripts)?, &self.limits, &self.specs)
     }
 }
 
@@ -387,9 +385,9 @@ impl Handle {
     }
 
     /// Reloads the scripts folder; on failure the old rules keep running. The new generation
-    /// is read and checked on a blocking thread first, so a file that fails (or runs until
-    /// its load budget is spent) never holds up the engine; only scripts that loaded there
-    /// are loaded again on the engine thread and swapped in.
+    /// is read, loaded and checked on a blocking thread, so loading (even a file that runs
+    /// until its load budget is spent) never holds up the engine; the engine thread only
+    /// swaps the loaded generation in.
     pub async fn reload(&self) -> Result<u64, EngineError> {
         let checker = self.checker.clone();
         let checked = tokio::task::spawn_blocking(move || checker.check())
@@ -571,8 +569,8 @@ impl Loop {
                 self.engine.reload_refused(&refused);
                 self.reply(reply, Err(refused.into()));
             }
-            Command::Reload(Ok(sources), reply) => {
-                match (self.engine.generation(), self.engine.reload_sources(sources)) {
+            Command::Reload(Ok(loaded), reply) => {
+                match (self.engine.generation(), self.engine.reload_loaded(loaded)) {
                     (before, Ok((generation, list))) => {
                         if generation != before {
                             let sources = self.engine.sources().clone();

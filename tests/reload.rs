@@ -137,3 +137,44 @@ async fn a_runaway_file_being_checked_does_not_hold_up_the_engine() {
     let _ = server.child.kill();
     let _ = server.child.wait();
 }
+
+/// A valid generation that is slow to load (its top level computes for a while) is loaded
+/// away from the engine: until it is swapped in, requests keep being answered at once, and the
+/// engine thread only swaps it in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_valid_generation_loads_away_from_the_engine() {
+    let scripts = Scratch::new(&[("rules.lua", &rules("10s"))]);
+    let limits = rota::script::Limits { cpu_per_load: std::time::Duration::from_secs(120), ..Default::default() };
+    let handle = Arc::new(Builder::new(&scripts.0).limits(limits).start().unwrap());
+    let config =
+        ApiConfig { tokens: vec![Token { token: TOKEN.into(), units: vec!["*".into()] }], ..ApiConfig::default() };
+    let (app, _closer) = router(handle.clone(), &config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(rota::http::serve(listener, app, std::future::pending()));
+    let client = common::http_client();
+
+    let slow = format!("{}\nlocal n = 0\nfor i = 1, 30000000 do n += i % 7 end\n", rules("12s"));
+    scripts.write(&[("rules.lua", &slow)]);
+    let started = std::time::Instant::now();
+    let reload = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.reload().await }
+    });
+    let mut slowest = std::time::Duration::ZERO;
+    let mut asked = 0;
+    while !reload.is_finished() {
+        let at = std::time::Instant::now();
+        let res = client.get(format!("{base}/v1/agents")).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        slowest = slowest.max(at.elapsed());
+        asked += 1;
+    }
+    let took = started.elapsed();
+    assert_eq!(reload.await.unwrap().unwrap(), 2, "the slow generation is valid and swapped in");
+    assert!(took > std::time::Duration::from_millis(800), "the load was not slow ({took:?}): the test proves nothing");
+    assert!(
+        slowest < took / 4,
+        "a request waited {slowest:?} while the generation loaded for {took:?} ({asked} requests)"
+    );
+}

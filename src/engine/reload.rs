@@ -56,23 +56,45 @@ impl Engine {
         }
     }
 
-    /// Swaps in scripts already read; see [`Engine::reload`].
+    /// Swaps in scripts already read; see [`Engine::reload`]. They are loaded here, on the
+    /// engine thread; [`Engine::reload_loaded`] takes a generation loaded elsewhere.
     /// Scripts identical to the loaded ones are not loaded again (the generation stays).
     pub fn reload_sources(&mut self, sources: Sources) -> Result<(u64, Vec<Stamped>), LoadError> {
         if sources == self.sources {
-            self.reload_error = None;
-            return Ok((self.generation(), Vec::new()));
+            return Ok(self.unchanged());
         }
-        let result = self.swap_in(sources);
+        let loaded = script::Loaded::load(sources, &self.config.limits, &host_specs(&self.rust_policies));
+        match loaded {
+            Ok(loaded) => self.reload_loaded(loaded),
+            Err(e) => {
+                self.reload_error = Some(e.diagnostics.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Swaps in a generation already loaded and validated (on another thread, say): only the
+    /// swap itself runs here. See [`Engine::reload`].
+    pub fn reload_loaded(&mut self, loaded: script::Loaded) -> Result<(u64, Vec<Stamped>), LoadError> {
+        if loaded.sources == self.sources {
+            return Ok(self.unchanged());
+        }
+        let result = self.swap_in(loaded);
         self.reload_error = result.as_ref().err().map(|e| e.diagnostics.clone());
         result
     }
 
-    fn swap_in(&mut self, sources: Sources) -> Result<(u64, Vec<Stamped>), LoadError> {
+    /// A reload of the scripts already loaded: nothing changes, and the last error is past.
+    fn unchanged(&mut self) -> (u64, Vec<Stamped>) {
+        self.reload_error = None;
+        (self.generation(), Vec::new())
+    }
+
+    fn swap_in(&mut self, loaded: script::Loaded) -> Result<(u64, Vec<Stamped>), LoadError> {
+        let script::Loaded { sources, rules, mut scripts } = loaded;
         self.read_clock();
-        let specs = host_specs(&self.rust_policies);
         let generation = self.scripts.generation() + 1;
-        let (rules, scripts) = script::load_sources(&sources, &self.config.limits, &specs, generation)?;
+        scripts.set_generation(generation);
         // Memos that are not plain data start over empty in the new generation, and say so.
         let (memos, mut lost) = self.scripts.queue_memos();
         let mut conversation_memos: HashMap<Arc<str>, serde_json::Value> = HashMap::new();
@@ -265,5 +287,74 @@ impl Installed {
             }
         }
         e.stage_numbers = self.stage_numbers;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::VirtualClock;
+    use crate::conversation::NewConversation;
+
+    fn sources(rules: &str) -> Sources {
+        Sources { rules: vec![("rules.lua".into(), rules.into())], ..Sources::default() }
+    }
+
+    const OLD: &str = r#"
+        agents.define { id = "ada" }
+        agents.define { id = "bob" }
+        queues.define { id = "sales", agents = { "ada", "bob" }, policy = "round_robin", options = { timeout = "30s" } }
+        queues.define { id = "spare", agents = { "bob" }, policy = "round_robin" }
+    "#;
+    /// Different in every way `install` acts on: a new agent, memberships, queue order, a
+    /// queue gone (with no conversations) and one added.
+    const NEW: &str = r#"
+        agents.define { id = "cyd" }
+        agents.define { id = "bob" }
+        agents.define { id = "ada" }
+        queues.define { id = "extra", agents = { "cyd" }, policy = "round_robin" }
+        queues.define { id = "sales", agents = { "cyd", "bob" }, policy = "longest_idle" }
+    "#;
+
+    /// Everything a reader can see of the engine, as the API shows it.
+    fn seen(e: &Engine) -> serde_json::Value {
+        let conversations: Vec<_> =
+            ["c1", "c2", "c3"].iter().map(|id| crate::views::conversation(e, e.conversation(id).unwrap())).collect();
+        let agents: Vec<_> = e.agents().iter().map(|a| crate::views::agent(e, a)).collect();
+        let queues: Vec<_> = e.queues.iter().map(|q| crate::views::queue(e, &q.id)).collect();
+        serde_json::json!({
+            "agents": agents, "queues": queues, "conversations": conversations,
+            "timers": e.timers(), "generation": e.generation(),
+        })
+    }
+
+    /// A reload that fails at its last stage, while the new VM's view is built (here: the VM
+    /// runs out of memory), leaves everything as it was and the old rules deciding.
+    #[test]
+    fn a_reload_failing_late_leaves_everything_as_it_was() {
+        let clock = Arc::new(VirtualClock::starting_at(Timestamp::parse_rfc3339("2026-03-02T09:00:00Z").unwrap()));
+        let mut e = Engine::from_sources(EngineConfig::new("scripts"), sources(OLD), clock, Vec::new()).unwrap();
+        for agent in ["ada", "bob"] {
+            e.handle(Input::SetStatus { agent: agent.into(), status: "callcenter".into() }).unwrap();
+        }
+        e.handle(Input::SignIn { agent: "ada".into() }).unwrap();
+        for id in ["c1", "c2", "c3"] {
+            let new = NewConversation { id: id.into(), queue: "sales".into(), ..Default::default() };
+            e.handle(Input::Arrive(Box::new(new))).unwrap();
+        }
+        let before = seen(&e);
+        assert_eq!(before["conversations"][0]["status"], "offered", "{before}");
+
+        let loaded = script::Loaded::load(sources(NEW), &e.config.limits, &[]).unwrap();
+        loaded.scripts.starve();
+        let refused = e.reload_loaded(loaded).unwrap_err();
+        assert!(refused.to_string().contains("could not build the Lua view"), "{refused}");
+        assert_eq!(seen(&e), before, "a failed reload changed what the engine holds");
+
+        // The old rules still decide: bob signs in and round_robin offers him c2.
+        e.handle(Input::SignIn { agent: "bob".into() }).unwrap();
+        let c2 = crate::views::conversation(&e, e.conversation("c2").unwrap());
+        assert_eq!((c2["status"].as_str(), c2["attempts"][0]["agent"].as_str()), (Some("offered"), Some("bob")), "{c2}");
+        assert_eq!(e.reload_sources(sources(NEW)).unwrap().0, 2, "the same rules load once memory allows");
     }
 }

@@ -222,6 +222,32 @@ pub fn load(
     load_sources(&Sources::read(dir)?, limits, host_policies, generation)
 }
 
+/// A generation loaded and validated away from the engine thread, on its way to it: only the
+/// swap runs there ([`crate::engine::Engine::reload_loaded`]). Numbered when it is swapped in.
+pub struct Loaded {
+    pub sources: Sources,
+    pub rules: RuleSet,
+    pub scripts: Scripts,
+}
+
+// SAFETY: a `Loaded` owns its Luau VM together with every handle into it (the `Scripts`, the
+// functions and tables it keeps, the VM's app data and callbacks); `load_sources` keeps no
+// other handle, so nothing in it is shared with the thread that loaded it. Moving all of it to
+// one other thread moves the VM's non-atomic reference counts with all their owners, which is
+// what `Send` asks for. Luau itself has no thread affinity; mlua's one thread-local (compile
+// constants) lives only within one compile call, and the call budget lives in the thread-locals
+// of whichever thread calls into the VM (`sandbox`), so it follows the VM. This is what spares
+// mlua's `send` feature, which would lock a mutex on every access from every decision.
+unsafe impl Send for Loaded {}
+
+impl Loaded {
+    /// Loads `sources` into a VM of its own; see [`load_sources`].
+    pub fn load(sources: Sources, limits: &Limits, host_policies: &[PolicySpec]) -> Result<Loaded, LoadError> {
+        let (rules, scripts) = load_sources(&sources, limits, host_policies, 0)?;
+        Ok(Loaded { sources, rules, scripts })
+    }
+}
+
 /// Loads and validates scripts. Either everything is valid and usable, or nothing is: the
 /// error lists every problem with file:line.
 ///

@@ -217,6 +217,18 @@ impl Scripts {
         self.generation
     }
 
+    /// Caps the VM at what it holds now, so the host's next write into it fails the way it
+    /// would if the machine ran out of memory: for tests of what such a failure leaves behind.
+    #[cfg(test)]
+    pub(crate) fn starve(&self) {
+        let _ = self.lua.set_memory_limit(self.lua.used_memory() + 1);
+    }
+
+    /// Numbers a generation loaded ahead of its swap ([`super::Loaded`]).
+    pub fn set_generation(&mut self, generation: u64) {
+        self.generation = generation;
+    }
+
     pub fn has_policy(&self, name: &str) -> bool {
         self.policies.contains_key(name)
     }
