@@ -41,3 +41,22 @@ templates.define {
 at {{ now | datetime("%H:%M %Z") }}. Nothing left to do.</p>]],
     sms = "{{ answered_by.name }} took the {{ queue.name }} call from {{ caller.name or caller.number or 'unknown' }}. Nothing to do.",
 }
+
+-- The open line: when Olga and Ivan have both been tried, Ivan hears of it.
+standby.define {
+    id = "line_exhausted",
+    on = { "exhausted" },
+    notify = { agents = { "ivan" } },
+    channels = { "email" },
+    template = "line_exhausted",
+}
+
+templates.define {
+    id = "line_exhausted",
+    subject = "[{{ queue.name }}] A chat from {{ caller.name or caller.number or 'a customer' }} is still waiting",
+    email = [[
+<p>Hi {{ recipient.name }},</p>
+<p>A chat to <b>{{ queue.name }}</b> from {{ caller.name or "a customer" }} has been offered to
+everyone on the line: {{ event.reason }}. It keeps waiting and goes to the first of you who can take it.</p>
+<p>It has waited {{ conversation.waited | duration }}.</p>]],
+}

@@ -45,12 +45,50 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 3] = [Status::Dnd, Status::Ready, Status::Callcenter];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Dnd => "dnd",
             Status::Ready => "ready",
             Status::Callcenter => "callcenter",
         }
+    }
+
+    /// The trace's reason for an agent whose status a queue does not route to.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Status::Dnd => "status_dnd",
+            Status::Ready => "status_ready",
+            Status::Callcenter => "status_callcenter",
+        }
+    }
+}
+
+/// The agent statuses a queue routes to (`statuses` in `queues.define`): call-center mode
+/// only by default; a chat line may route to agents who are simply ready. Never DnD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusSet(u8);
+
+impl StatusSet {
+    pub const CALLCENTER: StatusSet = StatusSet(1 << Status::Callcenter as u8);
+
+    pub fn of(statuses: impl IntoIterator<Item = Status>) -> Self {
+        StatusSet(statuses.into_iter().fold(0, |bits, s| bits | 1 << s as u8))
+    }
+
+    pub fn contains(self, s: Status) -> bool {
+        self.0 & (1 << s as u8) != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Status> {
+        Status::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl Default for StatusSet {
+    fn default() -> Self {
+        StatusSet::CALLCENTER
     }
 }
 
@@ -136,6 +174,11 @@ pub struct Agent {
     pub vacation_timer: Option<TimerKey>,
     /// Queues listing this agent, by index.
     pub queues: Vec<u32>,
+    /// Whether the agent could take work when last looked at ([`Agent::can_work`]), and how
+    /// many times that stopped: an agent who let a conversation go while free is offered it
+    /// again in a waiting round only once she has been away and is back.
+    pub able: bool,
+    pub away: u64,
 }
 
 impl Agent {
@@ -160,31 +203,47 @@ impl Agent {
             idle_since: now,
             conversation: None,
             offer: None,
+            able: false,
+            away: 0,
             state_timer: None,
             vacation_timer: None,
             queues: Vec::new(),
         }
     }
 
-    /// Why the agent cannot take a queue offer right now, whatever the queue.
-    /// `None` means: call-center mode and Waiting.
-    pub fn blocked(&self) -> Option<&'static str> {
+    /// Why the agent cannot take an offer from a queue that routes to `statuses`, by status
+    /// and state; `None` means: a routed status (never DnD) and Waiting. Whatever keeps the
+    /// agent from any work (DnD, a conversation, wrap-up) comes before the queue's statuses.
+    pub fn blocked_for(&self, statuses: StatusSet) -> Option<&'static str> {
         match (self.status, self.state) {
             (Status::Dnd, _) => Some("status_dnd"),
-            (Status::Ready, _) => Some("status_ready"),
-            (Status::Callcenter, State::Waiting) => None,
-            (Status::Callcenter, State::Offered) => Some("state_offered"),
-            (Status::Callcenter, State::Busy) => Some("state_busy"),
-            (Status::Callcenter, State::PostProcessing) => Some("state_post_processing"),
-            (Status::Callcenter, State::Missed) => Some("state_missed"),
-            (Status::Callcenter, State::Paused) => Some("state_paused"),
+            (status, State::Waiting) => (!statuses.contains(status)).then(|| status.reason()),
+            (_, State::Offered) => Some("state_offered"),
+            (_, State::Busy) => Some("state_busy"),
+            (_, State::PostProcessing) => Some("state_post_processing"),
+            (_, State::Missed) => Some("state_missed"),
+            (_, State::Paused) => Some("state_paused"),
         }
     }
 
-    /// Why the agent cannot take an offer from a queue that allows the base statuses `allowed`:
-    /// [`Agent::blocked`], or `presence_not_allowed`. `None` when it can.
-    pub fn blocked_in(&self, allowed: BaseSet) -> Option<&'static str> {
-        self.blocked().or_else(|| (!allowed.contains(self.base)).then_some("presence_not_allowed"))
+    /// [`Agent::blocked_for`] a queue that routes call-center mode only (the default), as the
+    /// Lua view's `agent.blocked` shows it.
+    pub fn blocked(&self) -> Option<&'static str> {
+        self.blocked_for(StatusSet::CALLCENTER)
+    }
+
+    /// Why the agent cannot take an offer from a queue that routes to `statuses` and allows
+    /// the base statuses `allowed`: [`Agent::blocked_for`], or `presence_not_allowed`.
+    pub fn blocked_in(&self, statuses: StatusSet, allowed: BaseSet) -> Option<&'static str> {
+        self.blocked_for(statuses).or_else(|| (!allowed.contains(self.base)).then_some("presence_not_allowed"))
+    }
+
+    /// Whether some queue could offer the agent work now: a status a queue may route (not
+    /// DnD), Waiting, available by the open-line criteria, and not offline.
+    pub fn can_work(&self, track_work_day: bool) -> bool {
+        self.blocked_for(StatusSet::of([Status::Ready, Status::Callcenter])).is_none()
+            && self.unavailable(track_work_day).is_none()
+            && self.base != BaseStatus::Offline
     }
 
     /// The "check availability" criteria of an open line; the first one that fails.

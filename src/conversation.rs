@@ -116,6 +116,9 @@ pub struct Attempt {
     pub offered_at: Timestamp,
     pub ended_at: Option<Timestamp>,
     pub outcome: AttemptOutcome,
+    /// Why an offer was withdrawn (`revoked`): the agent signed out or became unavailable,
+    /// another agent answered, the customer left.
+    pub reason: Option<&'static str>,
 }
 
 #[derive(Clone, Debug)]
@@ -132,6 +135,20 @@ pub struct Conversation {
     pub agent: Option<Arc<str>>,
     pub offer: Option<u64>,
     pub attempts: Vec<Attempt>,
+    /// The round of offers: 1 at arrival, one more each time the queue starts its list over
+    /// after it was exhausted (`on_exhausted = "wait"` or `"restart"`).
+    pub round: u32,
+    /// Where the current round of offers starts in `attempts`: 0, or the end of the round
+    /// that exhausted the queue's list when the queue starts over (`on_exhausted`).
+    pub round_start: usize,
+    /// When the current round began: `queued_at`, or the moment the last one was exhausted.
+    pub round_started_at: Timestamp,
+    /// The policy found every agent tried and no offer was made since: `exhausted` was raised.
+    pub exhausted: bool,
+    /// Agents who could take it when the last round was exhausted and let it go, with their
+    /// [`crate::agent::Agent::away`] count then: in a round that waits (`on_exhausted =
+    /// "wait"`) policies see them as tried (`"passed"`) until they have been away and are back.
+    pub passed: Vec<(crate::agent::AgentIx, u64)>,
     pub traces: TraceLog,
     pub max_wait_timer: Option<TimerKey>,
     pub retry_timer: Option<TimerKey>,

@@ -21,6 +21,9 @@ pub enum Decision {
     Overflow { queue: String },
     /// Stop trying; the conversation ends.
     GiveUp { reason: String },
+    /// Every agent the policy could offer it to was tried: the queue's `on_exhausted` says
+    /// what happens next, and standby rules hear `exhausted`.
+    Exhausted { reason: String },
 }
 
 /// Why a candidate was passed over: one of the host's fixed reasons, or a policy's own words.
@@ -110,6 +113,7 @@ pub enum Decided {
     Wait { retry_after: Option<Duration>, for_agents: Vec<Arc<str>> },
     Overflow { queue: String },
     GiveUp { reason: String },
+    Exhausted { reason: String },
 }
 
 impl std::fmt::Display for Decided {
@@ -135,6 +139,7 @@ impl std::fmt::Display for Decided {
             }
             Decided::Overflow { queue } => write!(f, "overflow to {queue}"),
             Decided::GiveUp { reason } => write!(f, "give up: {reason}"),
+            Decided::Exhausted { reason } => write!(f, "exhausted: {reason}"),
         }
     }
 }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-use crate::agent::{Agent, AgentIx};
+use crate::agent::{Agent, AgentIx, StatusSet};
 use crate::conversation::Conversation;
 use crate::decision::{Decision, Reason};
 use crate::presence::BaseSet;
@@ -16,6 +16,8 @@ pub struct DecisionContext<'a> {
     pub queue_id: &'a str,
     pub queue_index: u32,
     pub allowed: BaseSet,
+    /// The agent statuses the queue routes to.
+    pub statuses: StatusSet,
     /// The queue's agents in its order.
     pub candidates: &'a [AgentIx],
     /// All agents, indexed by [`AgentIx`].
@@ -31,12 +33,14 @@ impl DecisionContext<'_> {
     /// Why `agent` cannot be offered this conversation right now, from the host's point of view
     /// (mode, state, presence); `None` when it can.
     pub fn blocked(&self, agent: &Agent) -> Option<&'static str> {
-        agent.blocked_in(self.allowed)
+        agent.blocked_in(self.statuses, self.allowed)
     }
 
-    /// Whether the agent was already offered this conversation and the offer ended.
+    /// Whether the agent was already offered this conversation in this round and the offer ended.
     pub fn tried(&self, agent: &Agent) -> bool {
-        self.conversation.attempts.iter().any(|a| *a.agent == *agent.id && a.ended_at.is_some())
+        let c = self.conversation;
+        c.passed.iter().any(|&(ix, _)| ix == agent.ix)
+            || c.attempts[c.round_start..].iter().any(|a| a.agent == agent.id && a.ended_at.is_some())
     }
 
     pub fn option_f64(&self, key: &str) -> Option<f64> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::agent::StatusSet;
 use crate::presence::{BaseSet, PresenceCatalog};
 use crate::schedule::ScheduleDef;
 use crate::template::{Kind, TemplateDef, Templates};
@@ -25,6 +26,33 @@ pub enum MissAction {
     Missed,
     /// Presence Inactive until the agent picks another one (Dynamics 365).
     Inactive,
+}
+
+/// What a queue does with a conversation whose policy found every agent tried
+/// (`on_exhausted` in `queues.define`). `exhausted` is raised for standby rules in every case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Exhaustion {
+    /// Keep the customer waiting; when an agent frees up, the policy starts its list over.
+    #[default]
+    Wait,
+    /// Start the list over at once (if that finds nobody again, wait as above).
+    Restart,
+    /// Move the conversation to another queue.
+    Overflow(String),
+    /// End the conversation (the customer's chat is dropped).
+    GiveUp,
+}
+
+impl Exhaustion {
+    /// `wait`, `restart`, `overflow` or `give_up`, as policies see it (`ctx.queue.on_exhausted`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Exhaustion::Wait => "wait",
+            Exhaustion::Restart => "restart",
+            Exhaustion::Overflow(_) => "overflow",
+            Exhaustion::GiveUp => "give_up",
+        }
+    }
 }
 
 /// Where an agent is moved after `max_no_answer` misses in a row.
@@ -94,9 +122,13 @@ pub struct QueueDef {
     /// Options after validation against the policy's schema (durations as seconds).
     pub options: BTreeMap<String, Value>,
     pub allowed: BaseSet,
+    /// The agent statuses it routes to (call-center mode only unless the queue says so).
+    pub statuses: StatusSet,
     pub max_wait: Option<Duration>,
     /// Queue a conversation moves to when `max_wait` is exceeded (otherwise it ends).
     pub on_max_wait: Option<String>,
+    /// What happens when the policy has tried every agent it could (`policies.exhausted`).
+    pub on_exhausted: Exhaustion,
     /// Policy asked when the queue's own policy fails (otherwise: wait and retry).
     pub fallback: Option<String>,
     /// The fallback policy's option defaults.
@@ -568,9 +600,15 @@ impl Draft {
                     }
                 }
             }
-            if let Some(to) = &queue.on_max_wait {
+            let overflows =
+                [("on_max_wait", queue.on_max_wait.as_ref())].into_iter().chain(match &queue.on_exhausted {
+                    Exhaustion::Overflow(to) => Some(("on_exhausted", Some(to))),
+                    _ => None,
+                });
+            for (field, to) in overflows {
+                let Some(to) = to else { continue };
                 match unit_of_queue.get(to) {
-                    None => self.problem(&at, format!("queue `{q}`: on_max_wait names unknown queue `{to}`")),
+                    None => self.problem(&at, format!("queue `{q}`: {field} names unknown queue `{to}`")),
                     Some(unit) if *unit != queue.unit => self.problem(
                         &at,
                         format!("queue `{q}` (unit `{}`) overflows to queue `{to}` of unit `{unit}`", queue.unit),

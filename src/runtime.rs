@@ -284,7 +284,7 @@ enum Command {
     Read(Box<dyn FnOnce(&Engine) + Send>),
     Advance(Duration, Reply<Result<Vec<Stamped>, EngineError>>),
     /// Scripts loaded and checked off the engine thread, or why they were refused.
-    Reload(Result<Loaded, LoadError>, Reply<Result<u64, EngineError>>),
+    Reload(Result<Box<Loaded>, LoadError>, Reply<Result<u64, EngineError>>),
     Shutdown,
 }
 
@@ -299,8 +299,8 @@ impl Checker {
     /// Reads the scripts folder and loads it into a VM of its own: a broken, hostile or runaway
     /// file fails here, on the caller's thread, within its load budget, and a valid generation
     /// reaches the engine thread ready to swap in.
-    fn check(&self) -> Result<Loaded, LoadError> {
-        Loaded::load(Sources::read(&self.scripts)?, &self.limits, &self.specs)
+    fn check(&self) -> Result<Box<Loaded>, LoadError> {
+        Loaded::load(Sources::read(&self.scripts)?, &self.limits, &self.specs).map(Box::new)
     }
 }
 
@@ -570,7 +570,7 @@ impl Loop {
                 self.reply(reply, Err(refused.into()));
             }
             Command::Reload(Ok(loaded), reply) => {
-                match (self.engine.generation(), self.engine.reload_loaded(loaded)) {
+                match (self.engine.generation(), self.engine.reload_loaded(*loaded)) {
                     (before, Ok((generation, list))) => {
                         if generation != before {
                             let sources = self.engine.sources().clone();

@@ -36,9 +36,17 @@ pub enum Update {
         conversation: Arc<str>,
         agents: Vec<Arc<str>>,
     },
+    /// The policy tried every agent it could (`policies.exhausted`); the queue's
+    /// `on_exhausted` decides what follows.
+    Exhausted {
+        conversation: Arc<str>,
+        reason: String,
+    },
+    /// An agent's pending offer was withdrawn without fault; `reason` says why.
     Revoked {
         conversation: Arc<str>,
         agent: Arc<str>,
+        reason: &'static str,
     },
     Overflowed {
         conversation: Arc<str>,
@@ -154,6 +162,7 @@ impl Update {
             | Update::Decided { conversation, .. }
             | Update::Overflowed { conversation, .. }
             | Update::GaveUp { conversation, .. }
+            | Update::Exhausted { conversation, .. }
             | Update::MaxWaitExceeded { conversation, .. }
             | Update::Abandoned { conversation }
             | Update::Closed { conversation }
@@ -170,7 +179,7 @@ impl Update {
             }
             Update::Accepted { conversation, agent }
             | Update::Declined { conversation, agent }
-            | Update::Revoked { conversation, agent }
+            | Update::Revoked { conversation, agent, .. }
             | Update::WrapUp { conversation, agent, .. } => (Some(conversation), vec![agent]),
             Update::AgentState { agent, .. }
             | Update::AgentPresence { agent, .. }
@@ -203,9 +212,12 @@ impl Update {
             Update::TimedOut { conversation, agents } => {
                 format!("{conversation} offer timed out for {}", agents.join(", "))
             }
-            Update::Revoked { conversation, agent } => format!("{conversation} offer withdrawn from {agent}"),
+            Update::Revoked { conversation, agent, reason } => {
+                format!("{conversation} offer withdrawn from {agent} ({reason})")
+            }
             Update::Overflowed { conversation, from, to } => format!("{conversation} overflowed from {from} to {to}"),
             Update::GaveUp { conversation, reason } => format!("{conversation} given up: {reason}"),
+            Update::Exhausted { conversation, reason } => format!("{conversation} exhausted: {reason}"),
             Update::MaxWaitExceeded { conversation, queue } => {
                 format!("{conversation} waited longer than {queue} allows")
             }
@@ -219,7 +231,9 @@ impl Update {
             Update::AgentState { agent, status, state, pause_cause } => match (status, pause_cause) {
                 (&"callcenter", Some(cause)) => format!("agent {agent}: {state} ({cause})"),
                 (&"callcenter", None) => format!("agent {agent}: {state}"),
-                _ => format!("agent {agent}: status {status}"),
+                // Outside call-center mode the state still matters to queues that route
+                // `ready` agents, so both show.
+                _ => format!("agent {agent}: {state} (status {status})"),
             },
             Update::AgentPresence { agent, presence, base } if presence == base => {
                 format!("agent {agent}: presence {presence}")

@@ -7,6 +7,7 @@ use crate::agent::Agent;
 use crate::conversation::Conversation;
 use crate::engine::Engine;
 use crate::instance::{Instance, Task};
+use crate::rules::Exhaustion;
 use crate::update::{Brief, Stamped};
 use crate::workflow::WorkflowDef;
 
@@ -72,6 +73,9 @@ pub fn conversation(engine: &Engine, c: &Conversation) -> Value {
         "ended_at": c.ended_at,
         "end_reason": c.end_reason,
         "agent": c.agent,
+        // Rounds of offers: more than one after the queue's list was exhausted and started over.
+        "round": c.round,
+        "exhausted": c.exhausted,
         "attempts": c.attempts,
         "traces": c.traces,
         "traces_dropped": c.traces.dropped(),
@@ -149,7 +153,13 @@ pub fn queue(engine: &Engine, id: &str) -> Option<Value> {
         "policy": def.policy,
         "agents": def.agents,
         "allowed": def.allowed.iter().map(|b| b.as_str()).collect::<Vec<_>>(),
+        "statuses": def.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "max_wait": def.max_wait,
+        "on_max_wait": def.on_max_wait,
+        "on_exhausted": match &def.on_exhausted {
+            Exhaustion::Overflow(to) => json!({ "overflow": to }),
+            other => json!(other.kind()),
+        },
         "waiting": waiting,
         "available": engine.able(id)?,
     }))

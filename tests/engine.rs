@@ -119,7 +119,7 @@ fn leaving_callcenter_mode_while_ringing_passes_the_conversation_on() {
     engine.handle(arrive("c1", "strict")).unwrap();
     let updates = engine.handle(Input::SetStatus { agent: "a1".into(), status: "dnd".into() }).unwrap();
     let lines = lines(&updates);
-    assert_eq!(lines[0], "c1 offer withdrawn from a1");
+    assert_eq!(lines[0], "c1 offer withdrawn from a1 (status_dnd)");
     assert!(lines.contains(&"c1 offered to a2 (timeout 1m)".to_string()), "{lines:?}");
     assert_eq!(engine.agent("a1").unwrap().counters.missed, 0, "a withdrawn offer is not a miss");
 }

@@ -47,7 +47,7 @@ fn a_broken_rule_fails_a_test_with_expected_actual_and_the_line() {
         out.contains("  FAIL  customer support (longest idle) > moves on to the next agent when an offer times out after 20 seconds"),
         "{out}"
     );
-    assert!(out.contains(r#"queues_test.lua:60: c1: expected an offer to { "bjorn" }, got { "anna" }"#), "{out}");
+    assert!(out.contains(r#"queues_test.lua:85: c1: expected an offer to { "bjorn" }, got { "anna" }"#), "{out}");
 }
 
 #[test]

@@ -171,12 +171,22 @@ impl Engine {
         let track = self.rules.settings.track_work_day;
         for ix in std::mem::take(&mut self.dirty) {
             self.is_dirty[ix as usize] = false;
+            let a = &mut self.agents[ix as usize];
+            let able = a.can_work(track);
+            if a.able && !able {
+                a.away += 1;
+            }
+            a.able = able;
             let a = &self.agents[ix as usize];
             self.scripts.sync_agent(a, track);
-            if a.blocked().is_none() {
-                self.epoch += 1;
-                self.agent_epoch[ix as usize] = self.epoch;
-                for &q in &a.queues {
+            let mut bumped = false;
+            for &q in &a.queues {
+                if a.blocked_for(self.rules.queues[q as usize].statuses).is_none() {
+                    if !bumped {
+                        self.epoch += 1;
+                        self.agent_epoch[ix as usize] = self.epoch;
+                        bumped = true;
+                    }
                     self.queues[q as usize].epoch = self.epoch;
                     self.reevaluate.insert(q);
                 }
@@ -186,7 +196,8 @@ impl Engine {
 
     /// Why agent `ix` cannot be offered a conversation of queue `q` right now; `None` if it can.
     pub(super) fn unable(&self, ix: AgentIx, q: u32) -> Option<&'static str> {
-        self.agents[ix as usize].blocked_in(self.rules.queues[q as usize].allowed)
+        let def = &self.rules.queues[q as usize];
+        self.agents[ix as usize].blocked_in(def.statuses, def.allowed)
     }
 
     pub(super) fn set_state(&mut self, ix: AgentIx, state: State) {
@@ -212,11 +223,13 @@ impl Engine {
         if a.status == status {
             return;
         }
-        if status != Status::Callcenter {
-            self.withdraw_offer_from(ix);
+        let withdraw = self.offer_queue(ix).is_some_and(|q| !self.rules.queues[q as usize].statuses.contains(status));
+        self.agents[ix as usize].status = status;
+        // After the status changed, so the decision that follows sees it.
+        if withdraw {
+            self.withdraw_offer_from(ix, status.reason());
         }
         let a = &mut self.agents[ix as usize];
-        a.status = status;
         let state = match (a.conversation.is_some(), a.state) {
             (true, s) => s,
             (false, State::Paused) => State::Paused,
@@ -239,8 +252,13 @@ impl Engine {
         let update = Update::AgentPresence { agent: a.id.clone(), presence: id, base: base.as_str() };
         self.mark(ix);
         self.emit(update);
-        if base == BaseStatus::Offline && self.agents[ix as usize].offer.is_some() {
-            self.withdraw_offer_from(ix);
+        // A presence the offering queue does not route to hands the offer on at once.
+        if let Some(q) = self.offer_queue(ix) {
+            if base == BaseStatus::Offline {
+                self.withdraw_offer_from(ix, "presence_offline");
+            } else if !self.rules.queues[q as usize].allowed.contains(base) {
+                self.withdraw_offer_from(ix, "presence_not_allowed");
+            }
         }
     }
 
@@ -265,14 +283,15 @@ impl Engine {
         if a.state == State::PostProcessing {
             self.wrap_up_ended(ix);
         }
-        self.withdraw_offer_from(ix);
+        self.withdraw_offer_from(ix, "state_paused");
         self.agents[ix as usize].pause_cause = Some(cause.into());
         self.set_state(ix, State::Paused);
         Ok(())
     }
 
     /// Applies a change to an availability input (work day, dismissal, vacation) and reports
-    /// the agent's availability if it changed.
+    /// the agent's availability if it changed. An agent who becomes unavailable while an
+    /// offer rings for them loses it at once, like signing out, with the reason.
     pub(super) fn set_availability(&mut self, ix: AgentIx, change: impl FnOnce(&mut Agent)) {
         let track = self.rules.settings.track_work_day;
         let before = self.agents[ix as usize].unavailable(track);
@@ -282,7 +301,16 @@ impl Engine {
         if before != after {
             let update = Update::AgentAvailability { agent: a.id.clone(), unavailable: after };
             self.emit(update);
+            if let Some(reason) = after {
+                self.withdraw_offer_from(ix, reason);
+            }
         }
+    }
+
+    /// The queue of the conversation offered to agent `ix`, if one rings for them.
+    pub(super) fn offer_queue(&self, ix: AgentIx) -> Option<u32> {
+        let offer = self.offers.get(&self.agents[ix as usize].offer?)?;
+        Some(self.conversations.get(&offer.conversation)?.queue)
     }
 
     /// Recomputes "on vacation now" and schedules the next edge of a vacation period.

@@ -28,6 +28,11 @@ impl Engine {
             agent: None,
             offer: None,
             attempts: Vec::new(),
+            round: 1,
+            round_start: 0,
+            round_started_at: now,
+            exhausted: false,
+            passed: Vec::new(),
             traces: Default::default(),
             max_wait_timer: max_wait
                 .map(|d| self.timers.schedule(now + d, TimerKind::MaxWait { conversation: id.clone() })),
@@ -77,9 +82,9 @@ impl Engine {
         // No policy will be asked about it again: its Lua view can go now.
         self.scripts.drop_conversation(&id);
         self.emit(Update::Accepted { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
-        self.end_attempt(&id, ix, AttemptOutcome::Accepted);
+        self.end_attempt(&id, ix, AttemptOutcome::Accepted, None);
         for &other in offer.agents.iter().filter(|&&o| o != ix) {
-            self.take_back(&id, other);
+            self.take_back(&id, other, "answered_by_another");
         }
         let c = self.conversations.get_mut(&id).expect("offered conversation exists");
         c.status = ConversationStatus::Assigned;
@@ -99,9 +104,11 @@ impl Engine {
     }
 
     /// Withdraws a pending offer from one agent without fault: back to Waiting, no miss.
-    pub(super) fn take_back(&mut self, id: &Arc<str>, ix: AgentIx) {
-        self.emit(Update::Revoked { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
-        self.end_attempt(id, ix, AttemptOutcome::Revoked);
+    /// Withdraws an agent's pending offer without fault, saying why (`answered_by_another`,
+    /// `abandoned`, `signed_out`, or whatever made the agent unable to take it).
+    pub(super) fn take_back(&mut self, id: &Arc<str>, ix: AgentIx, reason: &'static str) {
+        self.emit(Update::Revoked { conversation: id.clone(), agent: self.agents[ix as usize].id.clone(), reason });
+        self.end_attempt(id, ix, AttemptOutcome::Revoked, Some(reason));
         self.agents[ix as usize].offer = None;
         self.set_state(ix, State::Waiting);
     }
@@ -109,7 +116,7 @@ impl Engine {
     pub(super) fn decline(&mut self, conversation: &str, agent: &str) -> Result<(), InputError> {
         let (offer_id, ix) = self.ringing(conversation, agent)?;
         let id = self.conversations[conversation].id.clone();
-        self.end_attempt(&id, ix, AttemptOutcome::Declined);
+        self.end_attempt(&id, ix, AttemptOutcome::Declined, None);
         let a = &mut self.agents[ix as usize];
         a.offer = None;
         a.counters.declined += 1;
@@ -177,7 +184,7 @@ impl Engine {
         let id = c.id.clone();
         match c.status {
             ConversationStatus::Queued | ConversationStatus::Offered => {
-                self.revoke_offer(&id);
+                self.revoke_offer(&id, "abandoned");
                 self.emit(Update::Abandoned { conversation: id.clone() });
                 self.end_conversation(&id, ConversationStatus::Abandoned, Some("the customer left".into()));
                 Ok(())
@@ -200,7 +207,7 @@ impl Engine {
             return;
         }
         let q = c.queue as usize;
-        self.revoke_offer(id);
+        self.revoke_offer(id, "max_wait_exceeded");
         let queue = self.queues[q].id.clone();
         self.emit(Update::MaxWaitExceeded { conversation: id.clone(), queue });
         match self.rules.queues[q].on_max_wait.clone() {
@@ -268,7 +275,7 @@ impl Engine {
         let names = offer.agents.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect();
         self.emit(Update::TimedOut { conversation: id.clone(), agents: names });
         for &ix in &offer.agents {
-            self.end_attempt(&id, ix, AttemptOutcome::TimedOut);
+            self.end_attempt(&id, ix, AttemptOutcome::TimedOut, None);
             self.agents[ix as usize].offer = None;
             self.missed(ix);
         }
@@ -316,21 +323,21 @@ impl Engine {
         }
     }
 
-    /// Takes back a pending offer without fault (the customer left, max wait, sign-out).
-    pub(super) fn revoke_offer(&mut self, id: &Arc<str>) {
+    /// Takes back a pending offer without fault (the customer left, max wait).
+    pub(super) fn revoke_offer(&mut self, id: &Arc<str>, reason: &'static str) {
         let Some(offer_id) = self.conversations.get(id).and_then(|c| c.offer) else {
             return;
         };
         let agents = self.offers.get(&offer_id).map(|o| o.agents.clone()).unwrap_or_default();
         for ix in agents {
-            self.take_back(id, ix);
+            self.take_back(id, ix, reason);
         }
         self.drop_offer(id);
     }
 
     /// Takes one agent out of the offer ringing them; the conversation is decided again if
     /// nobody is left ringing.
-    pub(super) fn withdraw_offer_from(&mut self, ix: AgentIx) {
+    pub(super) fn withdraw_offer_from(&mut self, ix: AgentIx, reason: &'static str) {
         let Some(offer_id) = self.agents[ix as usize].offer else {
             return;
         };
@@ -339,7 +346,7 @@ impl Engine {
         };
         offer.agents.retain(|&o| o != ix);
         let (id, empty) = (offer.conversation.clone(), offer.agents.is_empty());
-        self.take_back(&id, ix);
+        self.take_back(&id, ix, reason);
         if empty {
             self.drop_offer(&id);
             self.decide(&id, 0);
@@ -359,7 +366,13 @@ impl Engine {
         }
     }
 
-    pub(super) fn end_attempt(&mut self, id: &Arc<str>, ix: AgentIx, outcome: AttemptOutcome) {
+    pub(super) fn end_attempt(
+        &mut self,
+        id: &Arc<str>,
+        ix: AgentIx,
+        outcome: AttemptOutcome,
+        reason: Option<&'static str>,
+    ) {
         let now = self.now();
         let Some(c) = self.conversations.get_mut(id) else {
             return;
@@ -370,6 +383,7 @@ impl Engine {
         {
             attempt.outcome = outcome;
             attempt.ended_at = Some(now);
+            attempt.reason = reason;
             let _ = self.scripts.record_attempt(id, attempt);
         }
     }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::rules::Exhaustion;
 use crate::time::Duration;
 
 /// The longest a failing queue's backoff grows to (unless its own `retry_after_error` is longer).
@@ -21,6 +22,19 @@ impl Engine {
         }
         let q = c.queue;
         c.seen_epoch = self.queues[q as usize].epoch;
+        // Agents who let it go in an earlier round and have been away since may have it now.
+        if !c.passed.is_empty() {
+            let agents = &self.agents;
+            let back: Vec<AgentIx> =
+                c.passed.iter().filter(|&&(ix, away)| agents[ix as usize].away != away).map(|&(ix, _)| ix).collect();
+            c.passed.retain(|&(ix, _)| !back.contains(&ix));
+            for ix in back {
+                let _ = self.scripts.unpass(id, &self.agents[ix as usize].id);
+            }
+        }
+        let Some(c) = self.conversations.get_mut(id) else {
+            return;
+        };
         let ringing: Vec<AgentIx> =
             c.offer.and_then(|o| self.offers.get(&o)).map(|o| o.agents.clone()).unwrap_or_default();
         let policy = self.rules.queues[q as usize].policy.clone();
@@ -124,6 +138,7 @@ impl Engine {
                 queue_id: &qdef.id,
                 queue_index: q,
                 allowed: qdef.allowed,
+                statuses: qdef.statuses,
                 candidates: &self.queues[q as usize].members,
                 agents: &self.agents,
                 options: if as_fallback { &qdef.fallback_options } else { &qdef.options },
@@ -265,6 +280,7 @@ impl Engine {
             },
             Decision::Overflow { queue } => Decided::Overflow { queue: queue.clone() },
             Decision::GiveUp { reason } => Decided::GiveUp { reason: reason.clone() },
+            Decision::Exhausted { reason } => Decided::Exhausted { reason: reason.clone() },
         }
     }
 
@@ -296,6 +312,7 @@ impl Engine {
                 let expires = self.offers[&offer_id].expires;
                 let queue = self.queues[q as usize].id.clone();
                 if !new.is_empty() {
+                    self.conversations.get_mut(id).unwrap().exhausted = false;
                     let names = new.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect();
                     self.emit(Update::Offered { conversation: id.clone(), agents: names, timeout: expires - now });
                 }
@@ -308,6 +325,7 @@ impl Engine {
                         offered_at: now,
                         ended_at: None,
                         outcome: AttemptOutcome::Pending,
+                        reason: None,
                     });
                     let a = &mut self.agents[ix as usize];
                     a.offer = Some(offer_id);
@@ -341,6 +359,57 @@ impl Engine {
                 }
             }
             Decision::GiveUp { reason } => self.give_up(id, reason),
+            Decision::Exhausted { reason } => self.exhaust(id, q, reason, hops),
+        }
+    }
+
+    /// The policy tried every agent it could. Standby rules hear `exhausted` once until an
+    /// offer is made again; the queue's `on_exhausted` says what happens to the customer.
+    fn exhaust(&mut self, id: &Arc<str>, q: u32, reason: String, hops: u32) {
+        let now = self.now();
+        let c = self.conversations.get_mut(id).expect("a decided conversation exists");
+        let again = std::mem::replace(&mut c.exhausted, true);
+        if !again {
+            self.emit(Update::Exhausted { conversation: id.clone(), reason: reason.clone() });
+        }
+        let on_exhausted = self.rules.queues[q as usize].on_exhausted.clone();
+        match on_exhausted {
+            Exhaustion::GiveUp => self.give_up(id, reason),
+            Exhaustion::Overflow(queue) => self.apply(id, q, Decision::Overflow { queue }, &[], hops),
+            on_exhausted => {
+                // A new round: the policy sees the conversation as if it had just come in,
+                // except that a waiting round is not offered again to agents who could take
+                // it now (they let it go); those who cannot now get it when they can.
+                let track = self.rules.settings.track_work_day;
+                let passed = match on_exhausted {
+                    Exhaustion::Wait => self.queues[q as usize]
+                        .members
+                        .iter()
+                        .filter(|&&ix| {
+                            self.unable(ix, q).is_none() && self.agents[ix as usize].unavailable(track).is_none()
+                        })
+                        .map(|&ix| (ix, self.agents[ix as usize].away))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let c = self.conversations.get_mut(id).expect("a decided conversation exists");
+                c.round += 1;
+                c.round_start = c.attempts.len();
+                c.round_started_at = now;
+                c.passed = passed;
+                let c = &self.conversations[id];
+                let queue = self.queues[c.queue as usize].id.clone();
+                if let Err(e) = self.scripts.restart_conversation(c, &queue) {
+                    self.emit(Update::Log { level: "warn", message: format!("{id}: could not start over: {e}") });
+                }
+                // Starting over at once finds the same nobody when nothing changed since the
+                // last exhaustion: then it waits for an agent like `wait` does.
+                if on_exhausted == Exhaustion::Restart && !again && hops < MAX_OVERFLOW_HOPS {
+                    self.decide(id, hops + 1);
+                } else {
+                    self.apply(id, q, Decision::Wait { retry_after: None, for_agents: Vec::new() }, &[], hops);
+                }
+            }
         }
     }
 

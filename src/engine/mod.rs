@@ -431,7 +431,7 @@ impl Engine {
             }
             Input::SignOut { agent } => {
                 let ix = self.agent_index(&agent)?;
-                self.withdraw_offer_from(ix);
+                self.withdraw_offer_from(ix, "signed_out");
                 self.with_agent(ix, |a| a.online = false);
                 self.set_presence(ix, "offline");
                 Ok(())

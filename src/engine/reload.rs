@@ -182,6 +182,7 @@ impl Engine {
                     agents: Vec::new(),
                     max_wait: None,
                     on_max_wait: None,
+                    on_exhausted: Default::default(),
                     fallback: None,
                     standby: Vec::new(),
                     workflows: BTreeMap::new(),
@@ -354,7 +355,11 @@ mod tests {
         // The old rules still decide: bob signs in and round_robin offers him c2.
         e.handle(Input::SignIn { agent: "bob".into() }).unwrap();
         let c2 = crate::views::conversation(&e, e.conversation("c2").unwrap());
-        assert_eq!((c2["status"].as_str(), c2["attempts"][0]["agent"].as_str()), (Some("offered"), Some("bob")), "{c2}");
+        assert_eq!(
+            (c2["status"].as_str(), c2["attempts"][0]["agent"].as_str()),
+            (Some("offered"), Some("bob")),
+            "{c2}"
+        );
         assert_eq!(e.reload_sources(sources(NEW)).unwrap().0, 2, "the same rules load once memory allows");
     }
 }

@@ -72,6 +72,9 @@ impl Engine {
                 self.noted(conversation, from, "overflowed", || format!("overflowed to {to}"))
             }
             Update::GaveUp { conversation, reason } => self.noted(conversation, None, "gave_up", || reason.clone()),
+            Update::Exhausted { conversation, reason } => {
+                self.noted(conversation, None, "exhausted", || reason.clone())
+            }
             // Only conversations someone was notified about have clearing messages to send.
             Update::Accepted { conversation, agent }
                 if self.conversations.get(conversation).is_some_and(|c| !c.notified.is_empty()) =>
@@ -128,6 +131,7 @@ impl Engine {
                         let missed = e.event == "missed";
                         self.standby_event(&e);
                         self.workflow_event(&e);
+                        // Unless the policy already said so (`policies.exhausted`) since the last offer.
                         if missed && self.exhausted(&e.conversation) {
                             let reason = "every agent of the queue was offered it and none answered".into();
                             let e = StandbyEvent { event: "exhausted".into(), reason, ..e };
@@ -177,15 +181,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Whether every member of the conversation's queue has been offered it there and none answered.
+    /// Whether every member of the conversation's queue has been offered it there in this
+    /// round and none answered, and the policy has not already said so.
     fn exhausted(&self, id: &str) -> bool {
         let Some(c) = self.conversations.get(id) else { return false };
         let q = &self.queues[c.queue as usize];
         !q.members.is_empty()
             && c.status.is_waiting()
+            && !c.exhausted
             && q.members.iter().all(|&ix| {
                 let agent = &self.agents[ix as usize].id;
-                c.attempts.iter().any(|a| {
+                c.attempts[c.round_start..].iter().any(|a| {
                     a.agent == *agent
                         && a.queue == q.id
                         && matches!(a.outcome, AttemptOutcome::TimedOut | AttemptOutcome::Declined)

@@ -19,6 +19,7 @@ function policies.offer_many(agents, timeout, extend_after) return "offer_many",
 function policies.wait(retry_after, for_agents) return "wait", retry_after, for_agents end
 function policies.overflow(queue) return "overflow", queue end
 function policies.give_up(reason) return "give_up", reason end
+function policies.exhausted(reason) return "exhausted", reason end
 "#;
 
 pub fn register(lua: &Lua) -> mlua::Result<()> {

@@ -3,15 +3,17 @@
 use mlua::{Lua, Value as LuaValue};
 
 use super::define;
+use crate::agent::{Status, StatusSet};
 use crate::presence::{BaseSet, BaseStatus};
-use crate::rules::{QueueDef, DEFAULT_UNIT};
+use crate::rules::{Exhaustion, QueueDef, DEFAULT_UNIT};
 use crate::time::Duration;
 
 pub fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // queues.define{ id = "line", agents = { "olga", "ivan" }, policy = "strictly_in_order",
-    //                options = { pass_after = "12h" }, allowed = { "available" }, max_wait = "1d",
+    //                options = { pass_after = "12h" }, allowed = { "available" },
+    //                statuses = { "ready", "callcenter" }, max_wait = "1d",
     //                standby = { "missed_calls" }, workflows = { abandoned = "callback" } }
     ns.set(
         "define",
@@ -29,6 +31,16 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 if listed.is_empty() {
                     allowed.push(BaseStatus::Available);
                 }
+                let mut statuses = Vec::new();
+                for s in f.str_list("statuses") {
+                    match s.parse::<Status>() {
+                        Ok(Status::Dnd) => f.problems.push(format!(
+                            "queues.define `{id}`: statuses: `dnd` means no calls at all; route to `ready` and/or `callcenter`"
+                        )),
+                        Ok(status) => statuses.push(status),
+                        Err(e) => f.problems.push(format!("queues.define `{id}`: statuses: {e}")),
+                    }
+                }
                 let mut workflows = std::collections::BTreeMap::new();
                 for (event, w) in f.map("workflows") {
                     match w {
@@ -40,6 +52,40 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                             .push(format!("queues.define `{id}`: workflows.{event} must name a workflow, got {other}")),
                     }
                 }
+                let on_exhausted = match f.value("on_exhausted") {
+                    LuaValue::Nil => Exhaustion::Wait,
+                    LuaValue::String(s) => match &*s.to_string_lossy() {
+                        "wait" => Exhaustion::Wait,
+                        "restart" => Exhaustion::Restart,
+                        "give_up" => Exhaustion::GiveUp,
+                        other => {
+                            f.problems.push(format!(
+                                "queues.define `{id}`: on_exhausted: unknown `{other}` \
+                                 (one of: \"wait\", \"restart\", \"give_up\", {{ overflow = \"queue\" }})"
+                            ));
+                            Exhaustion::Wait
+                        }
+                    },
+                    LuaValue::Table(t) => match t.raw_get::<LuaValue>("overflow") {
+                        Ok(LuaValue::String(q)) if t.raw_len() == 0 && t.pairs::<LuaValue, LuaValue>().count() == 1 => {
+                            Exhaustion::Overflow(q.to_string_lossy())
+                        }
+                        _ => {
+                            f.problems.push(format!(
+                                "queues.define `{id}`: on_exhausted: a table must be {{ overflow = \"queue\" }}"
+                            ));
+                            Exhaustion::Wait
+                        }
+                    },
+                    other => {
+                        f.problems.push(format!(
+                            "queues.define `{id}`: on_exhausted must be \"wait\", \"restart\", \"give_up\" or \
+                             {{ overflow = \"queue\" }}, got {}",
+                            other.type_name()
+                        ));
+                        Exhaustion::Wait
+                    }
+                };
                 let queue = QueueDef {
                     name: f.opt_str("name").unwrap_or_else(|| id.clone()),
                     unit: f.opt_str("unit").unwrap_or_else(|| DEFAULT_UNIT.into()),
@@ -47,8 +93,10 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     policy: f.req_str("policy"),
                     options: f.map("options"),
                     allowed: BaseSet::of(allowed),
+                    statuses: if statuses.is_empty() { StatusSet::CALLCENTER } else { StatusSet::of(statuses) },
                     max_wait: f.opt_positive_duration("max_wait"),
                     on_max_wait: f.opt_str("on_max_wait"),
+                    on_exhausted,
                     fallback: f.opt_str("fallback"),
                     fallback_options: Default::default(),
                     retry_after_error: f.opt_positive_duration("retry_after_error").unwrap_or(Duration::from_secs(30)),

@@ -28,13 +28,13 @@ end
 -- A conversation's policy context, built once at arrival; the conversation table,
 -- `attempts` and `tried` are reached through it.
 local function new_conversation(id, queue, channel, cname, cnumber, csip, sname, snumber, ssip,
-                                 requires, attributes, arrived_at, queued_at, memo, qtable)
+                                 requires, attributes, arrived_at, queued_at, round, memo, qtable)
     local attempts, tried = {}, {}
     local c = {
         id = id, queue = queue, channel = channel,
         caller = party(cname, cnumber, csip), service = party(sname, snumber, ssip),
         requires = requires or empty, attributes = attributes or empty,
-        arrived_at = arrived_at, queued_at = queued_at,
+        arrived_at = arrived_at, queued_at = queued_at, round = round,
         attempts = attempts, tried = tried, memo = memo or {},
     }
     -- What the conversation is belongs to the host; its memo is the policy's.
@@ -48,10 +48,11 @@ local function new_conversation(id, queue, channel, cname, cnumber, csip, sname,
 end
 
 -- An attempt that ended: appended to `attempts`, and `tried[agent]` says how it ended.
-local function attempt(ctx, agent, queue, offered_at, outcome, ended_at)
+local function attempt(ctx, agent, queue, offered_at, outcome, ended_at, reason)
     local attempts = ctx.attempts
     attempts[#attempts + 1] = table.freeze({
         agent = agent, queue = queue, offered_at = offered_at, ended_at = ended_at, outcome = outcome,
+        reason = reason,
     })
     ctx.tried[agent] = outcome
 end

@@ -426,6 +426,7 @@ impl Scripts {
             t.raw_set("id", q.id.as_str())?;
             t.raw_set("name", q.name.as_str())?;
             t.raw_set("policy", q.policy.as_str())?;
+            t.raw_set("on_exhausted", q.on_exhausted.kind())?;
             let options = self.data_table(&q.options)?;
             t.raw_set("options", &options)?;
             let fallback_options = self.data_table(&q.fallback_options)?;
@@ -435,6 +436,12 @@ impl Scripts {
             }
             allows.set_readonly(true);
             t.raw_set("allows", allows)?;
+            let statuses = self.lua.create_table()?;
+            for s in q.statuses.iter() {
+                statuses.raw_set(s.as_str(), true)?;
+            }
+            statuses.set_readonly(true);
+            t.raw_set("statuses", statuses)?;
             let candidates = self.lua.create_table_with_capacity(members[i].len(), 0)?;
             for &ix in members[i] {
                 candidates.raw_push(&self.agents[ix as usize])?;
@@ -527,7 +534,8 @@ impl Scripts {
             Tab(requires.as_ref()),
             Tab(attributes.as_ref()),
             Number(c.arrived_at.as_secs_f64()),
-            Number(c.queued_at.as_secs_f64()),
+            Number(c.queued_at.max(c.round_started_at).as_secs_f64()),
+            Number(c.round as f64),
             Tab(memo.as_ref()),
             Tab(Some(&q.table)),
         ];
@@ -535,8 +543,15 @@ impl Scripts {
             .ok_or_else(|| mlua::Error::RuntimeError("the conversation builder returned no context".into()))?;
         let view = ConversationView { ctx, ringing: false };
         self.conversations.insert(c.id.clone(), view);
-        for attempt in &c.attempts {
+        for attempt in &c.attempts[c.round_start.min(c.attempts.len())..] {
             self.record_attempt(&c.id, attempt)?;
+        }
+        if !c.passed.is_empty() {
+            let tried: Table = self.conversations[&c.id].ctx.raw_get("tried")?;
+            for &(ix, _) in &c.passed {
+                let id: LuaValue = self.agents[ix as usize].raw_get("id")?;
+                tried.raw_set(id, "passed")?;
+            }
         }
         Ok(())
     }
@@ -546,6 +561,24 @@ impl Scripts {
         ctx.raw_set(&self.keys.queue, &q.table)?;
         ctx.raw_set(&self.keys.candidates, &q.candidates)?;
         ctx.raw_set(&self.keys.options, &q.options)
+    }
+
+    /// An agent who let the conversation go in an earlier round has been away and is back:
+    /// no longer tried in this round.
+    pub fn unpass(&mut self, conversation: &str, agent: &str) -> mlua::Result<()> {
+        let Some(v) = self.conversations.get(conversation) else { return Ok(()) };
+        let tried: Table = v.ctx.raw_get("tried")?;
+        if tried.raw_get::<LuaValue>(agent)?.as_string().is_some_and(|s| s.as_bytes() == b"passed") {
+            tried.raw_set(agent, LuaValue::Nil)?;
+        }
+        Ok(())
+    }
+
+    /// A new round of offers after the queue's list was exhausted: the policy sees the
+    /// conversation as if it had just come in (an empty memo, nothing tried in this round).
+    pub fn restart_conversation(&mut self, c: &Conversation, queue_id: &str) -> mlua::Result<()> {
+        self.conversations.remove(&c.id);
+        self.add_conversation(c, queue_id, None)
     }
 
     /// After an overflow: the new queue, a new queued-at time, a fresh memo for the new policy.
@@ -576,6 +609,7 @@ impl Scripts {
             Number(a.offered_at.as_secs_f64()),
             Str(Some(a.outcome.as_str())),
             Number(ended_at.as_secs_f64()),
+            Str(a.reason),
         ];
         stack::call(&self.lua, &self.helpers.attempt, &args).map(drop)
     }
@@ -812,6 +846,7 @@ fn parse(ret: &stack::Results, agents: usize) -> Result<Decision, String> {
             None => return Err(format!("policies.overflow expects a queue id, got {}", ret.value(1).type_name())),
         },
         b"give_up" => Decision::GiveUp { reason: text(1).unwrap_or_else(|| "given up by policy".into()) },
+        b"exhausted" => Decision::Exhausted { reason: text(1).unwrap_or_else(|| "every agent was tried".into()) },
         other => return Err(bad_return(&format!("\"{}\"", String::from_utf8_lossy(other)))),
     })
 }
@@ -819,6 +854,6 @@ fn parse(ret: &stack::Results, agents: usize) -> Result<Decision, String> {
 fn bad_return(got: &str) -> String {
     format!(
         "policy returned {got}; return policies.offer(agent, timeout), policies.offer_many(agents, timeout), \
-         policies.wait(), policies.overflow(queue) or policies.give_up(reason)"
+         policies.wait(), policies.overflow(queue), policies.exhausted(reason) or policies.give_up(reason)"
     )
 }

@@ -14,7 +14,7 @@ policies.register("round_robin", {
             local i = (start + step - 1) % n + 1
             local a = list[i]
             -- Agents who cannot take an offer at all are traced by the host.
-            if not a.blocked and ctx.queue.allows[a.base] then
+            if not candidates.blocked(ctx.queue, a) then
                 local why = candidates.reason(ctx, a)
                 if why then
                     ctx:skip(a, why)

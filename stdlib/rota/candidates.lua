@@ -2,25 +2,42 @@
 -- and helpers that pick candidates. Copy and change freely.
 --
 -- ctx.candidates is every agent of the queue, in queue order. An agent can
--- take an offer when `agent.blocked` is nil (call-center mode, Waiting) and
--- the queue allows its base status. The host writes the reasons of agents
--- who cannot take one into the trace itself (state_busy,
--- presence_not_allowed, ...); a policy records only its own reasons with
--- ctx:skip(agent, reason).
+-- take an offer when the queue routes its status (`queue.statuses`: call-center
+-- mode unless the queue also routes `ready` agents), it is Waiting, and the
+-- queue allows its base status. `agent.blocked` is the reason an agent cannot
+-- take one from a call-center-only queue (nil when it can); `candidates.blocked`
+-- reads it against the queue. The host writes the reasons of agents who cannot
+-- take one into the trace itself (state_busy, presence_not_allowed, ...); a
+-- policy records only its own reasons with ctx:skip(agent, reason).
 local skills = require("rota.skills")
 
 local candidates = {}
+
+-- Why queue `q` cannot offer agent `a` anything now (status, state, presence),
+-- or nil if it can.
+local function blocked(q, a)
+    local why = a.blocked
+    if why == nil then
+        if not q.statuses.callcenter then
+            return "status_callcenter"
+        end
+    elseif why == "status_ready" and q.statuses.ready then
+        why = nil
+    end
+    if why == nil and not q.allows[a.base] then
+        return "presence_not_allowed"
+    end
+    return why
+end
+candidates.blocked = blocked
 
 -- Why agent `a` cannot be offered ctx.conversation now, or nil if it can.
 -- With check_availability == false, the open-line availability criteria
 -- (dismissed, on vacation, work day not started, offline) are not applied.
 function candidates.reason(ctx, a, check_availability)
-    local why = a.blocked
+    local why = blocked(ctx.queue, a)
     if why then
         return why
-    end
-    if not ctx.queue.allows[a.base] then
-        return "presence_not_allowed"
     end
     if check_availability ~= false and a.unavailable then
         return a.unavailable
@@ -49,11 +66,11 @@ end
 -- else can take it.
 function candidates.best(ctx, better)
     local best, fallback = nil, nil
-    local tried, allows = ctx.tried, ctx.queue.allows
+    local tried, q = ctx.tried, ctx.queue
     local check_skills = next(ctx.conversation.requires) ~= nil
     for _, a in ctx.candidates do
         -- unfit() inlined: this loop runs for every candidate of every decision.
-        if a.blocked or not allows[a.base] then
+        if blocked(q, a) then
             continue
         end
         local why = a.unavailable
@@ -76,10 +93,10 @@ end
 -- Every candidate able and fit to take the conversation, in queue order.
 function candidates.eligible(ctx)
     local out = {}
-    local allows = ctx.queue.allows
+    local q = ctx.queue
     local check_skills = next(ctx.conversation.requires) ~= nil
     for _, a in ctx.candidates do
-        if a.blocked or not allows[a.base] then
+        if blocked(q, a) then
             continue
         end
         local why = unfit(ctx, a, check_skills)

@@ -209,7 +209,19 @@ end
 --- The messages standby rules made so far, optionally only those matching `filter`
 --- (`to`, `channel`, `kind`, `conversation`, `rule`, `event`). Each has `to`, `address`,
 --- `channel`, `kind`, `conversation`, `rule`, `event`, `subject`, `email` and `sms`.
+local NOTIFICATION_FIELDS = table.freeze({
+    to = true, address = true, channel = true, kind = true, conversation = true, rule = true,
+    event = true, subject = true, email = true, sms = true, body = true,
+})
+
 function test.notifications(filter: { [string]: any }?): { { [string]: any } }
+    for k in filter or {} do
+        if not NOTIFICATION_FIELDS[k] then
+            -- A misspelt field would match nothing and pass an expect_no_notification silently.
+            error(string.format("notifications: unknown filter field `%s` (one of: to, address, channel, kind, "
+                .. "conversation, rule, event, subject, email, sms, body)", tostring(k)), 2)
+        end
+    end
     local out = {}
     for _, n in host.act("notifications", {}) do
         local keep = true
