@@ -36,14 +36,18 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
-    /// Render a template with sample data, exactly as it would be sent.
+    /// Render a template of the scripts folder DIR with sample data, exactly as it would be sent.
     Preview {
         template: String,
+        /// The scripts folder.
+        #[arg(default_value = "scripts")]
+        dir: PathBuf,
         /// The clearing message (it also knows who answered).
         #[arg(long)]
         clearing: bool,
-        #[arg(long, default_value = "scripts")]
-        scripts: PathBuf,
+        /// The scripts folder (older spelling of DIR).
+        #[arg(long, hide = true)]
+        scripts: Option<PathBuf>,
     },
     /// On-duty schedules.
     Schedule {
@@ -100,14 +104,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ScheduleCommand {
-    /// Who is on duty in SCHEDULE at a time (now by default).
+    /// Who is on duty in SCHEDULE of the scripts folder DIR at a time (now by default).
     Who {
         schedule: String,
-        /// RFC 3339, e.g. 2026-12-24T20:00:00+01:00.
+        /// The scripts folder.
+        #[arg(default_value = "scripts")]
+        dir: PathBuf,
+        /// `2026-12-24 20:00` in the schedule's time zone, or RFC 3339 (2026-12-24T20:00:00+01:00).
         #[arg(long)]
         at: Option<String>,
-        #[arg(long, default_value = "scripts")]
-        scripts: PathBuf,
+        /// The scripts folder (older spelling of DIR).
+        #[arg(long, hide = true)]
+        scripts: Option<PathBuf>,
     },
 }
 
@@ -156,8 +164,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Preview { template, clearing, scripts } => {
+        Command::Preview { template, dir, clearing, scripts } => {
+            let scripts = scripts.unwrap_or(dir);
             let rules = load_rules(&scripts, &rota::script::Limits::default())?;
+            if rules.templates.get(&template).is_none() {
+                anyhow::bail!("no template `{template}` in {}", scripts.display());
+            }
+            // Which message the template is to the standby rules: it decides what it can show.
+            let clearing_of: Vec<&str> = rules
+                .standby
+                .values()
+                .filter(|r| r.clearing.as_deref() == Some(&template))
+                .map(|r| r.id.as_str())
+                .collect();
+            let notification_of = rules.standby.values().any(|r| r.template == template);
+            if clearing && clearing_of.is_empty() {
+                anyhow::bail!(
+                    "template `{template}` is no standby rule's clearing message, so it never knows who answered; \
+                     preview it without --clearing"
+                );
+            }
+            if !clearing && !notification_of && !clearing_of.is_empty() {
+                anyhow::bail!(
+                    "template `{template}` is the clearing message of {} (it may show `answered_by`); \
+                     preview it with --clearing",
+                    clearing_of.iter().map(|r| format!("rule `{r}`")).collect::<Vec<_>>().join(", ")
+                );
+            }
             let kind = if clearing { rota::template::Kind::Clearing } else { rota::template::Kind::Notification };
             let now = rota::time::Timestamp(chrono::Utc::now().timestamp_millis());
             let rendered = rules
@@ -177,14 +210,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Schedule { command: ScheduleCommand::Who { schedule, at, scripts } } => {
+        Command::Schedule { command: ScheduleCommand::Who { schedule, dir, at, scripts } } => {
+            let scripts = scripts.unwrap_or(dir);
             let rules = load_rules(&scripts, &rota::script::Limits::default())?;
             let s = rules
                 .schedules
                 .get(&schedule)
                 .with_context(|| format!("no schedule `{schedule}` in {}", scripts.display()))?;
             let at = match at {
-                Some(t) => rota::time::Timestamp::parse_rfc3339(&t).map_err(anyhow::Error::msg)?,
+                Some(t) => rota::schedule::parse_instant(&t, s.zone).map_err(anyhow::Error::msg)?,
                 None => rota::time::Timestamp(chrono::Utc::now().timestamp_millis()),
             };
             match s.on_duty(at) {

@@ -143,6 +143,17 @@ pub fn resolve(zone: Tz, local: NaiveDateTime) -> Timestamp {
     }
 }
 
+/// Parses an instant as people type one: RFC 3339 (`2026-11-02T09:00:00+01:00`), or a local
+/// `2026-11-02 09:00` in `zone`. Schedules, `rota test` and the command line take both.
+pub fn parse_instant(text: &str, zone: Tz) -> Result<Timestamp, String> {
+    match Timestamp::parse_rfc3339(text) {
+        Ok(t) => Ok(t),
+        Err(_) => parse_local(text).map(|local| resolve(zone, local)).map_err(|_| {
+            format!("`{text}` is not a time; write it like 2026-11-02 09:00 ({zone}) or 2026-11-02T09:00:00+01:00")
+        }),
+    }
+}
+
 /// Parses `2026-11-02 09:00` or `2026-11-02T09:00[:00]` as a wall-clock time.
 pub fn parse_local(text: &str) -> Result<NaiveDateTime, String> {
     let t = text.trim().replace('T', " ");

@@ -169,7 +169,11 @@ impl Params {
             },
             recipient: agent("duty", "Duty Agent", "+4790000001"),
             answered_by: (kind == Kind::Clearing).then(|| agent("primary", "Primary Agent", "+4790000002")),
-            event: EventParams { kind: "missed".into(), ..EventParams::default() },
+            event: EventParams {
+                kind: "missed".into(),
+                reason: "Primary Agent did not answer in time".into(),
+                ..EventParams::default()
+            },
             rule: RuleParams { id: "standby".into() },
             now: now.to_rfc3339(),
         }

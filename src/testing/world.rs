@@ -105,14 +105,11 @@ struct At {
 
 /// `"2026-11-23 14:00"` in `zone` (UTC by default), or an RFC 3339 instant.
 fn instant(text: &str, zone: Option<&str>) -> Result<Timestamp, String> {
-    if let Ok(t) = Timestamp::parse_rfc3339(text) {
-        return Ok(t);
-    }
     let tz: Tz = match zone {
         Some(z) => z.parse().map_err(|_| format!("unknown time zone `{z}`"))?,
         None => Tz::UTC,
     };
-    Ok(crate::schedule::resolve(tz, crate::schedule::parse_local(text)?))
+    crate::schedule::parse_instant(text, tz)
 }
 
 fn args<T: for<'de> Deserialize<'de>>(action: &str, v: Value) -> Result<T, String> {
@@ -140,6 +137,24 @@ impl World for EngineWorld {
                 let id = str_arg(&v, "id")?;
                 self.input(Input::Arrive(Box::new(args("arrive", v)?)))?;
                 Ok(json!(id))
+            }
+            "vacations" => {
+                #[derive(Deserialize)]
+                struct Vacations {
+                    agent: String,
+                    periods: Vec<(String, String)>,
+                    zone: Option<String>,
+                }
+                let Vacations { agent, periods, zone } = args("vacations", v)?;
+                // Local times are the agent's own (their `time_zone`), unless the test names one.
+                let zone = zone.or_else(|| self.engine.agent(&agent).and_then(|a| a.def.time_zone.clone()));
+                let instant = |t: &str| instant(t, zone.as_deref()).map(|t| t.to_rfc3339());
+                let periods = periods
+                    .iter()
+                    .map(|(from, to)| Ok((instant(from)?, instant(to)?)))
+                    .collect::<Result<_, String>>()?;
+                self.input(Input::SetVacations { agent, periods })?;
+                Ok(Value::Null)
             }
             "at" => {
                 let at: At = args("at", v)?;

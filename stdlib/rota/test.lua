@@ -150,9 +150,10 @@ function test.end_work_day(agent: string)
     input("end_work_day", { agent = agent })
 end
 
---- Replaces the agent's vacations: a list of `{ from, to }` RFC 3339 pairs.
-function test.vacations(agent: string, periods: { { string } })
-    input("set_vacations", { agent = agent, periods = periods })
+--- Replaces the agent's vacations: a list of `{ from, to }` pairs, each RFC 3339 or a local
+--- `"2026-01-05 08:00"` in `zone` (by default the agent's `time_zone`, else UTC).
+function test.vacations(agent: string, periods: { { string } }, zone: string?)
+    host.act("vacations", { agent = agent, periods = periods, zone = zone })
 end
 
 function test.dismiss(agent: string, dismissed: boolean?)

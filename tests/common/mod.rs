@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod smtp;
+pub mod walkthrough;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,46 @@
+//! The small commands, as a user types them: each case is the arguments, whether it succeeds,
+//! and a piece of what it must print (stdout, or stderr for a failure).
+
+use std::path::Path;
+
+const CASES: &[(&[&str], bool, &str)] = &[
+    // The scripts folder comes the same way as for `check` and `test`: a plain argument.
+    (&["schedule", "who", "duty", "tests/fixtures/calendar", "--at", "2026-11-25T10:00:00Z"], true, "dan (layer 1;"),
+    // A local time is the schedule's own (CET here): 11:00 CET is 10:00 UTC.
+    (&["schedule", "who", "duty", "tests/fixtures/calendar", "--at", "2026-11-25 11:00"], true, "dan (layer 1;"),
+    (
+        &["schedule", "who", "duty", "tests/fixtures/calendar", "--at", "noon"],
+        false,
+        "`noon` is not a time; write it like",
+    ),
+    // Every parameter of the sample is filled: no "waited 1m 35s: ." with an empty reason.
+    (&["preview", "missed_call", "examples/standby"], true, "waited 1m 35s:\nPrimary Agent did not answer in time."),
+    (&["preview", "call_taken", "examples/standby"], false, "preview it with --clearing"),
+    (&["preview", "call_taken", "examples/standby", "--clearing"], true, "Primary Agent"),
+    (&["preview", "missed_call", "examples/standby", "--clearing"], false, "is no standby rule's clearing message"),
+    (&["preview", "no_such", "examples/standby"], false, "no template `no_such`"),
+    // The older spelling still works.
+    (&["preview", "missed_call", "--scripts", "examples/standby"], true, "Subject: "),
+];
+
+#[test]
+fn small_commands_take_the_folder_and_times_as_people_type_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut failures = Vec::new();
+    for (args, ok, expected) in CASES {
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_rota")).args(*args).current_dir(root).output().unwrap();
+        let text = String::from_utf8_lossy(if *ok { &out.stdout } else { &out.stderr }).to_string();
+        if out.status.success() != *ok || !text.contains(expected) {
+            failures.push(format!(
+                "rota {}: exit {:?}, expected {} with {expected:?}; printed:\n{}{}",
+                args.join(" "),
+                out.status.code(),
+                if *ok { "success" } else { "failure" },
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
