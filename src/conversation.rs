@@ -56,6 +56,17 @@ pub enum ConversationStatus {
 }
 
 impl ConversationStatus {
+    pub const ALL: [ConversationStatus; 8] = [
+        ConversationStatus::Queued,
+        ConversationStatus::Offered,
+        ConversationStatus::Assigned,
+        ConversationStatus::PostProcessing,
+        ConversationStatus::Closed,
+        ConversationStatus::Abandoned,
+        ConversationStatus::GaveUp,
+        ConversationStatus::MaxWaitExceeded,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ConversationStatus::Queued => "queued",

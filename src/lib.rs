@@ -30,6 +30,7 @@ pub mod runtime;
 pub mod scenario;
 pub mod schedule;
 pub mod script;
+pub mod starter;
 pub mod store;
 pub mod template;
 pub mod testing;

@@ -36,6 +36,11 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Write a small working scripts folder (rules and a test) into DIR to start from.
+    Init {
+        #[arg(default_value = "scripts")]
+        dir: PathBuf,
+    },
     /// Render a template of the scripts folder DIR with sample data, exactly as it would be sent.
     Preview {
         template: String,
@@ -162,6 +167,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let at = format!("{}:{}", dir.join(&u.file).display(), u.line.unwrap_or(0));
                 println!("{at}: {} `{}` uses {} `{id}`", u.kind, u.id, u.uses);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init { dir } => {
+            for path in rota::starter::write(&dir).map_err(anyhow::Error::msg)? {
+                println!("wrote {}", path.display());
+            }
+            let serve = match dir == Path::new("scripts") {
+                true => "rota serve".to_string(),
+                false => format!("rota serve --scripts {}", dir.display()),
+            };
+            println!("next: `rota test {}` runs its test, `{serve}` serves it", dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Preview { template, dir, clearing, scripts } => {
@@ -310,6 +326,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.db = db.unwrap_or(config.db);
             config.scripts = scripts.unwrap_or(config.scripts);
             config.check_exposure().map_err(anyhow::Error::msg)?;
+            // Before the database file is made: a server without rules is a mistake.
+            let sources = rota::script::Sources::read(&config.scripts);
+            if sources.as_ref().map_or(true, |s| s.rules.is_empty()) {
+                let why = match sources {
+                    Err(e) => e.diagnostics.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "),
+                    Ok(_) => "it holds no rule files (*.lua)".into(),
+                };
+                anyhow::bail!(
+                    "no rules to serve in `{}`: {why}. `rota init {}` writes a small working folder; \
+                     --scripts DIR (or `scripts` in rota.toml) names another",
+                    config.scripts.display(),
+                    config.scripts.display()
+                );
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve(config))?;
             Ok(ExitCode::SUCCESS)

@@ -44,3 +44,51 @@ fn small_commands_take_the_folder_and_times_as_people_type_them() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// In an empty folder: `rota serve` says there are no rules (and makes no database file),
+/// `rota init` writes a working folder whose test passes and which `rota serve` serves, and a
+/// second `rota init` overwrites nothing.
+#[test]
+fn the_first_commands_in_an_empty_folder() {
+    let dir = std::env::temp_dir().join(format!("rota-first-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rota = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rota")).args(args).current_dir(&dir).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    };
+    let (ok, text) = rota(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!ok && text.contains("no rules to serve in `scripts`") && text.contains("rota init"), "{text}");
+    assert!(!dir.join("rota.db").exists(), "a database file was made for a server that cannot start");
+
+    let (ok, text) = rota(&["init"]);
+    assert!(ok && text.contains("wrote scripts/rules.lua") && text.contains("`rota serve`"), "{text}");
+    let (ok, text) = rota(&["test"]);
+    assert!(ok && text.contains("2 passed, 0 failed"), "{text}");
+    let (ok, text) = rota(&["check"]);
+    assert!(ok, "{text}");
+    std::fs::write(dir.join("scripts/rules.lua"), "-- mine\n").unwrap();
+    let (ok, text) = rota(&["init"]);
+    assert!(!ok && text.contains("already has rules"), "{text}");
+    assert_eq!(std::fs::read_to_string(dir.join("scripts/rules.lua")).unwrap(), "-- mine\n", "init overwrote a file");
+
+    std::fs::remove_dir_all(dir.join("scripts")).unwrap();
+    assert!(rota(&["init"]).0);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let listening = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("rota listening on "));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listening.is_some(), "rota serve did not start on the folder rota init wrote");
+    let _ = std::fs::remove_dir_all(&dir);
+}

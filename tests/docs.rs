@@ -94,3 +94,17 @@ fn every_namespace_has_a_reference_page() {
     }
     assert!(missing.is_empty(), "undocumented: {missing:?}");
 }
+
+/// `docs/api.md` names every route the server has and every status a conversation can be in,
+/// so neither can go undocumented.
+#[test]
+fn every_route_is_on_the_api_page() {
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
+    let missing: Vec<String> = rota::http::route_docs()
+        .iter()
+        .map(|r| format!("`{} {}", r.method.to_uppercase(), r.path))
+        .chain(rota::conversation::ConversationStatus::ALL.iter().map(|s| format!("| `{}` |", s.as_str())))
+        .filter(|item| !page.contains(item.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "docs/api.md lacks {missing:?}");
+}

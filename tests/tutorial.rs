@@ -13,7 +13,7 @@ fn the_tutorial_works_step_by_step_as_written() {
     let home = Scratch::new(&[]);
     let mut reader = Reader::new(&home.0);
     let mut ran = 0;
-    for step in walkthrough::steps(&page) {
+    for step in walkthrough::steps(&page, true) {
         match step {
             Step::Write { file, code } => std::fs::write(reader.cwd.join(&file), code).unwrap(),
             Step::Run { line, shown } => {

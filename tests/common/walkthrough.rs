@@ -3,13 +3,15 @@
 //!
 //! What it understands, so a page cannot contain a step nobody checks:
 //! - "Create `FILE`" or "Replace `FILE` with" in prose, then the next ```lua block: the file.
-//! - ```sh blocks: one command per line (`&&` chains them; `#` starts a comment; `NAME=value;`
+//! - ```sh blocks: one command per line (a line ending in `\` goes on; `&&` chains them; `#`
+//!   starts a comment; `NAME=value;`
 //!   assignments set variables used as `$NAME`). Commands are `mkdir`, `cd` and `rota …`
 //!   (with `> FILE`);
 //!   anything else fails the test, so a page never shows a command this does not run.
 //! - A plain ``` block right after a ```sh block: what the last command prints, compared line by
 //!   line with timings (`3.1 ms`, `0.01 s`) left out.
-//! - `rota …` in inline code in prose: run as well.
+//! - With `inline`, `rota …` in inline code in prose is run as well (the tutorial says "check
+//!   it: `rota check .`"; the README's inline code names commands with placeholders).
 
 #![allow(dead_code)]
 
@@ -24,7 +26,7 @@ pub enum Step {
 }
 
 /// The steps of a page, in order.
-pub fn steps(page: &str) -> Vec<Step> {
+pub fn steps(page: &str, inline: bool) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut pending_file: Option<String> = None;
     let mut block: Option<(String, String)> = None;
@@ -41,7 +43,8 @@ pub fn steps(page: &str) -> Vec<Step> {
                         last_was_sh = false;
                     }
                     "sh" => {
-                        for command in code.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                        let joined = code.replace("\\\n", " ");
+                        for command in joined.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
                             steps.push(Step::Run { line: command.to_string(), shown: None });
                         }
                         last_was_sh = true;
@@ -72,7 +75,7 @@ pub fn steps(page: &str) -> Vec<Step> {
             if i % 2 == 0 {
                 continue;
             }
-            if span.starts_with("rota ") {
+            if inline && span.starts_with("rota ") {
                 steps.push(Step::Run { line: span.to_string(), shown: None });
             }
         }
@@ -106,41 +109,55 @@ impl Reader {
     /// Runs one line; the `rota` commands' results, in order.
     pub fn run(&mut self, line: &str) -> Vec<Ran> {
         let mut out = Vec::new();
-        for command in line.split("&&") {
-            let mut words = split(command, &self.vars);
-            // `T='…'; B=…` assignments.
-            while let Some(first) = words.first() {
-                let Some((name, value)) = first.split_once('=').filter(|(n, _)| is_name(n)) else { break };
-                self.vars.insert(name.to_string(), value.trim_end_matches(';').to_string());
-                words.remove(0);
-            }
-            let Some(program) = words.first().cloned() else { continue };
-            match program.as_str() {
-                "mkdir" => {
-                    for dir in &words[1..] {
-                        std::fs::create_dir_all(self.cwd.join(dir)).unwrap();
-                    }
-                }
-                "cd" => self.cwd = self.cwd.join(&words[1]),
-                "rota" => {
-                    // `rota … > FILE` writes what it prints to FILE.
-                    let redirect = words.iter().position(|w| w == ">");
-                    let args = &words[1..redirect.unwrap_or(words.len())];
-                    let o = Command::new(env!("CARGO_BIN_EXE_rota")).args(args).current_dir(&self.cwd).output();
-                    let o = o.unwrap_or_else(|e| panic!("`{line}` did not start: {e}"));
-                    if let Some(file) = redirect.and_then(|i| words.get(i + 1)) {
-                        std::fs::write(self.cwd.join(file), &o.stdout).unwrap();
-                    }
-                    out.push(Ran {
-                        code: o.status.code().unwrap_or(-1),
-                        stdout: String::from_utf8_lossy(&o.stdout).into(),
-                        stderr: String::from_utf8_lossy(&o.stderr).into(),
-                    });
-                }
-                other => panic!("the page shows `{line}`, and `{other}` is not a command this walkthrough runs"),
-            }
+        for part in line.split("&&") {
+            let words = self.words(part);
+            out.extend(self.command(&words, line));
         }
         out
+    }
+
+    /// One command's words, `$NAME`s expanded; leading `NAME=value` assignments are taken.
+    pub fn words(&mut self, part: &str) -> Vec<String> {
+        let mut words = split(part, &self.vars);
+        while let Some(first) = words.first() {
+            let Some((name, value)) = first.split_once('=').filter(|(n, _)| is_name(n)) else { break };
+            self.vars.insert(name.to_string(), value.trim_end_matches(';').to_string());
+            words.remove(0);
+        }
+        words
+    }
+
+    /// Runs `mkdir`, `cd` or `rota …` (of the page `line`); anything else fails the test.
+    pub fn command(&mut self, words: &[String], line: &str) -> Option<Ran> {
+        let program = words.first()?;
+        match program.as_str() {
+            "mkdir" => {
+                for dir in &words[1..] {
+                    std::fs::create_dir_all(self.cwd.join(dir)).unwrap();
+                }
+                None
+            }
+            "cd" => {
+                self.cwd = self.cwd.join(&words[1]);
+                None
+            }
+            "rota" => {
+                // `rota … > FILE` writes what it prints to FILE.
+                let redirect = words.iter().position(|w| w == ">");
+                let args = &words[1..redirect.unwrap_or(words.len())];
+                let o = Command::new(env!("CARGO_BIN_EXE_rota")).args(args).current_dir(&self.cwd).output();
+                let o = o.unwrap_or_else(|e| panic!("`{line}` did not start: {e}"));
+                if let Some(file) = redirect.and_then(|i| words.get(i + 1)) {
+                    std::fs::write(self.cwd.join(file), &o.stdout).unwrap();
+                }
+                Some(Ran {
+                    code: o.status.code().unwrap_or(-1),
+                    stdout: String::from_utf8_lossy(&o.stdout).into(),
+                    stderr: String::from_utf8_lossy(&o.stderr).into(),
+                })
+            }
+            other => panic!("the page shows `{line}`, and `{other}` is not a command this walkthrough runs"),
+        }
     }
 }
 
