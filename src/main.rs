@@ -267,7 +267,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Test { dir, format, filter, cpu_ms, limits } => {
             let options = rota::testing::Options {
-                filter,
+                filter: filter.clone(),
                 cpu_per_case: std::time::Duration::from_millis(cpu_ms),
                 limits: limits.limits(),
             };
@@ -277,7 +277,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", rota::testing::report::render(format, &results, started.elapsed()));
             let (passed, failed) = rota::testing::report::totals(&results);
             if passed + failed == 0 {
-                eprintln!("no test cases under {} (tests are *_test.lua files next to the rules)", dir.display());
+                let files = rota::testing::discover(&dir).map(|f| f.len()).unwrap_or(0);
+                match filter {
+                    Some(f) if files > 0 => eprintln!(
+                        "no test case's name contains `{f}` (in {files} test file(s) under {}; a name is `describe > it`)",
+                        dir.display()
+                    ),
+                    _ => eprintln!("no test cases under {} (tests are *_test.lua files next to the rules)", dir.display()),
+                }
             }
             Ok(if failed == 0 && passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

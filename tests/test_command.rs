@@ -81,8 +81,15 @@ fn filter_picks_cases_by_name() {
     assert!(out.contains("  ok    q > after a minute > passes to a2"), "{out}");
     assert!(out.contains("1 passed, 1 failed, in 2 file(s)"), "{out}");
     assert!(!out.contains("fail_test.lua"), "{out}");
-    let (code, _) = rota_test(&fixture("testrun"), &["--filter", "no such case"]);
-    assert_eq!(code, 1, "a run with no cases does not pass");
+    let out = Command::new(env!("CARGO_BIN_EXE_rota"))
+        .arg("test")
+        .arg(root("scripts"))
+        .args(["--filter", "no such case"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a run with no cases does not pass");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("no test case's name contains `no such case` (in 3 test file(s)"), "{said}");
 }
 
 #[test]
@@ -98,7 +105,13 @@ fn tap_output_is_tap_14() {
     }
     assert!(out.contains("ok 6 - fail_test.lua > failures > still runs after the others \\# with a hash"), "{out}");
     assert!(
-        out.contains("not ok 2 - fail_test.lua > failures > reports expected and actual at the line\n  ---\n  message: \"fail_test.lua:8: c1: expected an offer to { \\\"a2\\\" }, got { \\\"a1\\\" }\"\n  at:\n    file: \"fail_test.lua\"\n    line: 8\n"),
+        out.contains("not ok 2 - fail_test.lua > failures > reports expected and actual at the line\n  ---\n  severity: fail\n  message: \"fail_test.lua:8: c1: expected an offer to { \\\"a2\\\" }, got { \\\"a1\\\" }\"\n  at:\n    file: \"fail_test.lua\"\n    line: 8\n  output: \"offered:\\ta1\\n\"\n"),
+        "{out}"
+    );
+    // A runtime error is an error, not a failed expectation; what passing cases print shows too.
+    assert!(out.contains("not ok 4 - fail_test.lua > failures > reports a runtime error with a traceback\n  ---\n  severity: error\n"), "{out}");
+    assert!(
+        out.contains("ok 7 - pass_test.lua > q > offers to a1 first\n  ---\n  output: \"after each\\n\"\n"),
         "{out}"
     );
 }
@@ -130,10 +143,14 @@ for suite in report:
     let text = String::from_utf8(parsed.stdout).unwrap();
     for line in [
         "suite broken_test.lua 1 0 1",
-        "suite fail_test.lua 5 4 0",
+        // Two expectations failed (one a refused input); two cases broke (a Lua error, a runaway).
+        "suite fail_test.lua 5 2 2",
         "suite pass_test.lua 3 0 0",
         "case broken_test.lua | (load) | Error | broken_test.lua:5: Expected ')' (to close '(' at line 4), got 'end'",
         "case fail_test.lua | failures > reports expected and actual at the line | Failure | fail_test.lua:8: c1: expected an offer to { \"a2\" }, got { \"a1\" }",
+        "case fail_test.lua | failures > reports a refused input at the line | Failure | fail_test.lua:12: unknown agent `nobody`",
+        "case fail_test.lua | failures > reports a runtime error with a traceback | Error | fail_test.lua:17: attempt to index nil with 'field'",
+        "case fail_test.lua | failures > stops a runaway test and goes on | Error | fail_test.lua:23: CPU budget of 200ms exceeded",
         "case pass_test.lua | q > after a minute > passes to a2 | passed |",
     ] {
         assert!(text.contains(line), "missing `{line}` in:\n{text}");

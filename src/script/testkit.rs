@@ -38,6 +38,17 @@ pub struct Failure {
     pub message: String,
     pub file: Option<String>,
     pub line: Option<u32>,
+    /// A failed expectation (or an input the engine refused), or an error in the test's
+    /// own code: JUnit tells them apart as `<failure>` and `<error>`.
+    pub kind: FailureKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// What the rules did is not what the test expects.
+    Expectation,
+    /// The test itself broke: a Lua error, a CPU budget spent, an engine that would not start.
+    Error,
 }
 
 /// A loaded test file: its cases, ready to run.
@@ -123,11 +134,14 @@ impl Suite {
 
     fn failure(&self, e: &mlua::Error) -> Failure {
         let text = super::innermost(e);
-        let message = match text.split_once(EXPECTATION) {
+        let (message, kind) = match text.split_once(EXPECTATION) {
             // An expectation: its own message says it all.
-            Some((message, _)) => message.to_string(),
+            Some((message, _)) => (message.to_string(), FailureKind::Expectation),
             // A runtime error: keep the traceback, without the frames of C functions.
-            None => text.lines().filter(|l| !l.trim_start().starts_with("[C]")).collect::<Vec<_>>().join("\n"),
+            None => (
+                text.lines().filter(|l| !l.trim_start().starts_with("[C]")).collect::<Vec<_>>().join("\n"),
+                FailureKind::Error,
+            ),
         };
         // The message of a failed expectation or a runtime error starts with `file:line:`.
         let located = message.split_once(": ").and_then(|(at, rest)| Some((location(at)?, rest)));
@@ -141,13 +155,13 @@ impl Suite {
                     .find(|(f, _)| !f.starts_with("stdlib/"));
                 match frame {
                     Some((file, line)) => {
-                        Failure { message: format!("{file}:{line}: {rest}"), file: Some(file), line: Some(line) }
+                        Failure { message: format!("{file}:{line}: {rest}"), file: Some(file), line: Some(line), kind }
                     }
-                    None => Failure { message, file: None, line: None },
+                    None => Failure { message, file: None, line: None, kind },
                 }
             }
-            Some(((file, line), _)) => Failure { message, file: Some(file), line: Some(line) },
-            None => Failure { message, file: None, line: None },
+            Some(((file, line), _)) => Failure { message, file: Some(file), line: Some(line), kind },
+            None => Failure { message, file: None, line: None, kind },
         }
     }
 }
@@ -260,7 +274,9 @@ fn host(lua: &Lua) -> mlua::Result<mlua::Table> {
                 sandbox::disarm();
                 result
             };
-            let value = result.map_err(|e| in_test(lua, e))?;
+            // A refused input fails the case like an expectation: the rules did not do what the
+            // test expects.
+            let value = result.map_err(|e| in_test(lua, format!("{e}{EXPECTATION}")))?;
             fields::from_json(lua, &value)
         })?,
     )?;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::engine::EngineConfig;
-use crate::script::testkit::{Failure, Suite};
+use crate::script::testkit::{Failure, FailureKind, Suite};
 use crate::script::{Limits, Sources};
 
 pub use world::{EngineWorld, START};
@@ -129,7 +129,10 @@ fn run_file(
                 let ran = suite.run(i, Box::new(world), options.cpu_per_case);
                 (ran.result.err(), ran.output)
             }
-            Err(e) => (Some(Failure { message: e.to_string(), file: None, line: None }), String::new()),
+            Err(e) => {
+                let failure = Failure { message: e.to_string(), file: None, line: None, kind: FailureKind::Error };
+                (Some(failure), String::new())
+            }
         };
         cases.push(CaseResult { name: case.name.clone(), line: case.line, took: started.elapsed(), failure, output });
     }

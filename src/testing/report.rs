@@ -3,7 +3,8 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::FileResult;
+use super::{CaseResult, FileResult};
+use crate::script::testkit::FailureKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -22,6 +23,11 @@ impl std::str::FromStr for Format {
             other => Err(format!("unknown format `{other}`: use human, tap or junit")),
         }
     }
+}
+
+/// Whether a case broke (an error in the test's own code) rather than failed an expectation.
+fn errored(c: &CaseResult) -> bool {
+    c.failure.as_ref().is_some_and(|f| f.kind == FailureKind::Error)
 }
 
 /// Counts over a run: (passed, failed).
@@ -96,18 +102,24 @@ fn tap(results: &[FileResult]) -> String {
         for c in &f.cases {
             n += 1;
             let name = tap_text(&format!("{} > {}", f.file, c.name));
-            match &c.failure {
-                None => {
-                    let _ = writeln!(out, "ok {n} - {name}");
-                }
-                Some(failure) => {
-                    let _ = writeln!(out, "not ok {n} - {name}\n  ---\n  message: {}", yaml_string(&failure.message));
-                    if let (Some(file), Some(line)) = (&failure.file, failure.line) {
-                        let _ = writeln!(out, "  at:\n    file: {}\n    line: {line}", yaml_string(file));
-                    }
-                    let _ = writeln!(out, "  duration_ms: {:.3}\n  ...", c.took.as_secs_f64() * 1000.0);
+            let status = if c.failure.is_some() { "not ok" } else { "ok" };
+            let _ = writeln!(out, "{status} {n} - {name}");
+            // The YAML block: why it failed, and what the case printed (passing or not).
+            if c.failure.is_none() && c.output.is_empty() {
+                continue;
+            }
+            out.push_str("  ---\n");
+            if let Some(failure) = &c.failure {
+                let severity = if errored(c) { "error" } else { "fail" };
+                let _ = writeln!(out, "  severity: {severity}\n  message: {}", yaml_string(&failure.message));
+                if let (Some(file), Some(line)) = (&failure.file, failure.line) {
+                    let _ = writeln!(out, "  at:\n    file: {}\n    line: {line}", yaml_string(file));
                 }
             }
+            if !c.output.is_empty() {
+                let _ = writeln!(out, "  output: {}", yaml_string(&c.output));
+            }
+            let _ = writeln!(out, "  duration_ms: {:.3}\n  ...", c.took.as_secs_f64() * 1000.0);
         }
     }
     out
@@ -136,7 +148,8 @@ fn secs(d: Duration) -> String {
 
 fn junit(results: &[FileResult], took: Duration) -> String {
     let (passed, failed) = totals(results);
-    let errors: usize = results.iter().filter(|f| f.error.is_some()).count();
+    let errors: usize =
+        results.iter().map(|f| f.error.is_some() as usize + f.cases.iter().filter(|c| errored(c)).count()).sum();
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rota test\" tests=\"{}\" failures=\"{}\" errors=\"{errors}\" time=\"{}\">\n",
         passed + failed,
@@ -145,13 +158,13 @@ fn junit(results: &[FileResult], took: Duration) -> String {
     );
     for f in results {
         let suite_took: Duration = f.cases.iter().map(|c| c.took).sum();
-        let failures = f.cases.iter().filter(|c| c.failure.is_some()).count();
+        let errors = f.error.is_some() as usize + f.cases.iter().filter(|c| errored(c)).count();
+        let failures = f.cases.iter().filter(|c| c.failure.is_some() && !errored(c)).count();
         let tests = f.cases.len() + f.error.is_some() as usize;
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{}\" skipped=\"0\" time=\"{}\" file=\"{}\">",
+            "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{}\" file=\"{}\">",
             xml(&f.file),
-            f.error.is_some() as usize,
             secs(suite_took),
             xml(&f.file)
         );
@@ -180,9 +193,10 @@ fn junit(results: &[FileResult], took: Duration) -> String {
                 }
                 Some(failure) => {
                     let first = failure.message.lines().next().unwrap_or_default();
+                    let tag = if errored(c) { "error" } else { "failure" };
                     let _ = writeln!(
                         out,
-                        ">\n      <failure message=\"{}\" type=\"failure\">{}</failure>",
+                        ">\n      <{tag} message=\"{}\" type=\"{tag}\">{}</{tag}>",
                         xml(first),
                         xml(&failure.message)
                     );

@@ -55,6 +55,66 @@ local function show(value: any, depth: number?): string
 end
 test.show = show
 
+--- A value as readable Luau, a line per field and indented (for `print(test.inspect(x))`):
+--- the list part and then the keys in order, strings quoted, a table met again inside
+--- itself shown as `<cycle>`, and tables deeper than `depth` (6 by default) as `{...}`.
+function test.inspect(value: any, depth: number?): string
+    local limit = depth or 6
+    local out = {}
+    local open = {}
+    local function key(k: any): string
+        if type(k) == "string" and string.find(k, "^[%a_][%w_]*$") then
+            return k
+        end
+        return "[" .. (if type(k) == "string" then string.format("%q", k) else tostring(k)) .. "]"
+    end
+    local function walk(v: any, indent: string, d: number)
+        if type(v) == "string" then
+            table.insert(out, string.format("%q", v))
+            return
+        elseif type(v) ~= "table" then
+            table.insert(out, tostring(v))
+            return
+        elseif open[v] then
+            table.insert(out, "<cycle>")
+            return
+        elseif next(v) == nil then
+            table.insert(out, "{}")
+            return
+        elseif d >= limit then
+            table.insert(out, "{...}")
+            return
+        end
+        open[v] = true
+        local inner = indent .. "    "
+        table.insert(out, "{\n")
+        local n = #v
+        for i = 1, n do
+            table.insert(out, inner)
+            walk(v[i], inner, d + 1)
+            table.insert(out, ",\n")
+        end
+        local keys = {}
+        for k in v do
+            if not (type(k) == "number" and k >= 1 and k <= n and k % 1 == 0) then
+                table.insert(keys, k)
+            end
+        end
+        table.sort(keys, function(a, b)
+            return tostring(a) < tostring(b)
+        end)
+        for _, k in keys do
+            table.insert(out, inner .. key(k) .. " = ")
+            walk(v[k], inner, d + 1)
+            table.insert(out, ",\n")
+        end
+        table.insert(out, indent .. "}")
+        open[v] = nil
+    end
+    walk(value, "", 0)
+    return table.concat(out)
+end
+
 local function same(a: any, b: any): boolean
     if type(a) ~= "table" or type(b) ~= "table" then
         return a == b
