@@ -429,6 +429,9 @@ pub struct Draft {
     pub workflows: Vec<WorkflowDef>,
     pub settings: Settings,
     pub diagnostics: Vec<crate::error::Diagnostic>,
+    /// (namespace, id) of definitions that had problems: a reference to one is not reported
+    /// again as unknown, since its own diagnostic says what is wrong.
+    pub failed: std::collections::BTreeSet<(String, String)>,
 }
 
 /// A schedule as written: its layers come in `layers`, calendar ones still as their .ics file
@@ -448,6 +451,16 @@ pub enum LayerDraft {
 impl Draft {
     pub fn problem(&mut self, at: &Location, message: impl Into<String>) {
         self.diagnostics.push(crate::error::Diagnostic::new(at.file.clone(), at.line, message));
+    }
+
+    /// The end of a diagnostic about `name`, a `ns` thing that is not defined: ` (did you mean
+    /// …?)` when a known name is close. `None` when saying so would only repeat an earlier
+    /// problem: the name is empty (its required field was missing) or its definition failed.
+    fn unknown<'a>(&self, ns: &str, name: &str, known: impl Iterator<Item = &'a String>) -> Option<String> {
+        if name.is_empty() || self.failed.contains(&(ns.to_string(), name.to_string())) {
+            return None;
+        }
+        Some(suggest(name, known))
     }
 
     /// Recipients known at load must have an address for every channel they are sent by: a
@@ -538,9 +551,9 @@ impl Draft {
                 self.problem(&agent.at, format!("agent `{}` is already defined", agent.id));
                 continue;
             }
-            if let Some(team) = &agent.team {
-                if !rules.teams.contains_key(team) {
-                    self.problem(&agent.at, format!("agent `{}`: unknown team `{team}`", agent.id));
+            if let Some(team) = agent.team.as_ref().filter(|t| !rules.teams.contains_key(*t)) {
+                if let Some(hint) = self.unknown("teams", team, rules.teams.keys()) {
+                    self.problem(&agent.at, format!("agent `{}`: unknown team `{team}`{hint}", agent.id));
                 }
             }
             rules.agents.push(agent);
@@ -560,7 +573,9 @@ impl Draft {
             let mut in_queue = std::collections::BTreeSet::new();
             for a in &queue.agents {
                 if !agent_ids.contains(a) {
-                    self.problem(&at, format!("queue `{q}`: unknown agent `{a}`"));
+                    if let Some(hint) = self.unknown("agents", a, agent_ids.iter()) {
+                        self.problem(&at, format!("queue `{q}`: unknown agent `{a}`{hint}"));
+                    }
                 } else if unit_of_agent.get(a.as_str()).is_some_and(|&u| u != queue.unit) {
                     let unit = unit_of_agent[a.as_str()];
                     self.problem(
@@ -572,14 +587,11 @@ impl Draft {
                 }
             }
             match rules.policies.get(&queue.policy) {
-                None => self.problem(
-                    &at,
-                    format!(
-                        "queue `{q}`: unknown policy `{}`{}",
-                        queue.policy,
-                        suggest(&queue.policy, rules.policies.keys())
-                    ),
-                ),
+                None => {
+                    if let Some(hint) = self.unknown("policies", &queue.policy, rules.policies.keys()) {
+                        self.problem(&at, format!("queue `{q}`: unknown policy `{}`{hint}", queue.policy));
+                    }
+                }
                 Some(spec) => match spec.validate(&queue.options) {
                     Ok(options) => queue.options = options,
                     Err(errors) => {
@@ -591,7 +603,11 @@ impl Draft {
             }
             if let Some(f) = &queue.fallback {
                 match rules.policies.get(f).map(|spec| spec.validate(&BTreeMap::new())) {
-                    None => self.problem(&at, format!("queue `{q}`: unknown fallback policy `{f}`")),
+                    None => {
+                        if let Some(hint) = self.unknown("policies", f, rules.policies.keys()) {
+                            self.problem(&at, format!("queue `{q}`: unknown fallback policy `{f}`{hint}"));
+                        }
+                    }
                     Some(Ok(options)) => queue.fallback_options = options,
                     Some(Err(errors)) => {
                         for e in errors {
@@ -608,7 +624,11 @@ impl Draft {
             for (field, to) in overflows {
                 let Some(to) = to else { continue };
                 match unit_of_queue.get(to) {
-                    None => self.problem(&at, format!("queue `{q}`: {field} names unknown queue `{to}`")),
+                    None => {
+                        if let Some(hint) = self.unknown("queues", to, unit_of_queue.keys()) {
+                            self.problem(&at, format!("queue `{q}`: {field} names unknown queue `{to}`{hint}"));
+                        }
+                    }
                     Some(unit) if *unit != queue.unit => self.problem(
                         &at,
                         format!("queue `{q}` (unit `{}`) overflows to queue `{to}` of unit `{unit}`", queue.unit),
@@ -679,7 +699,11 @@ impl Draft {
             }
             for agent in draft.def.agents() {
                 match unit_of_agent.get(agent) {
-                    None => self.problem(&draft.def.at, format!("schedule `{id}`: unknown agent `{agent}`")),
+                    None => {
+                        if let Some(hint) = self.unknown("agents", agent, rules.agents.iter().map(|a| &a.id)) {
+                            self.problem(&draft.def.at, format!("schedule `{id}`: unknown agent `{agent}`{hint}"));
+                        }
+                    }
                     Some(unit) if *unit != draft.def.unit => self.problem(
                         &draft.def.at,
                         format!("schedule `{id}` (unit `{}`) names agent `{agent}` of unit `{unit}`", draft.def.unit),
@@ -720,7 +744,11 @@ impl Draft {
                 Recipients::Agents(list) => {
                     for a in list {
                         match unit_of_agent.get(a) {
-                            None => self.problem(&rule.at, format!("standby rule `{r}`: unknown agent `{a}`")),
+                            None => {
+                                if let Some(hint) = self.unknown("agents", a, rules.agents.iter().map(|a| &a.id)) {
+                                    self.problem(&rule.at, format!("standby rule `{r}`: unknown agent `{a}`{hint}"));
+                                }
+                            }
                             Some(unit) => check_unit(self, "agent", a, unit),
                         }
                     }
@@ -795,18 +823,29 @@ impl Draft {
             }
         }
         for (what, id) in missing {
+            let (ns, known): (&str, Vec<&String>) = match what {
+                "template" => ("templates", templates.ids().collect()),
+                "schedule" => ("schedules", rules.schedules.keys().collect()),
+                "workflow" => ("workflows", rules.workflows.keys().collect()),
+                _ => ("standby", rules.standby.keys().collect()),
+            };
+            let Some(hint) = self.unknown(ns, &id, known.into_iter()) else { continue };
             let users: Vec<User> = rules.users_of(&id).into_iter().filter(|u| u.uses == what).collect();
-            let places: Vec<String> =
-                users.iter().map(|u| format!("{} `{}` at {}:{}", u.kind, u.id, u.file, u.line.unwrap_or(0))).collect();
+            // Where else it is used, when that is somewhere else too.
+            let others = match users.len() {
+                0 | 1 => String::new(),
+                _ => {
+                    let places: Vec<String> = users
+                        .iter()
+                        .map(|u| format!("{} `{}` at {}:{}", u.kind, u.id, u.file, u.line.unwrap_or(0)))
+                        .collect();
+                    format!(" (used by: {})", places.join(", "))
+                }
+            };
             for u in &users {
                 self.problem(
                     &Location { file: u.file.clone(), line: u.line },
-                    format!(
-                        "{} `{}` uses {what} `{id}`, which is not defined (used by: {})",
-                        u.kind,
-                        u.id,
-                        places.join(", ")
-                    ),
+                    format!("{} `{}` uses {what} `{id}`, which is not defined{hint}{others}", u.kind, u.id),
                 );
             }
         }
@@ -886,7 +925,13 @@ impl Draft {
                             Recipients::Agents(list) => {
                                 for id in list {
                                     match unit_of_agent.get(id) {
-                                        None => self.problem(&a.at, format!("{who}: unknown agent `{id}`")),
+                                        None => {
+                                            if let Some(hint) =
+                                                self.unknown("agents", id, rules.agents.iter().map(|a| &a.id))
+                                            {
+                                                self.problem(&a.at, format!("{who}: unknown agent `{id}`{hint}"));
+                                            }
+                                        }
                                         Some(unit) if *unit != w.unit => {
                                             self.problem(&a.at, other_unit("agent", id, unit))
                                         }

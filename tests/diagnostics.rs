@@ -131,7 +131,7 @@ const CASES: &[(&str, Files, &[&str])] = &[
             "w.lua:3: workflow `cb` (unit `default`) uses agent `bo` of unit `north`",
             "w.lua:3: workflow `cb`: unknown agent `zed`",
             "w.lua:3: workflow `cb` sends email to agent `bo`, who has no email address (`email`)",
-            "w.lua:3: workflow `cb` uses template `nope`, which is not defined (used by: workflow `cb` at w.lua:3)",
+            "w.lua:3: workflow `cb` uses template `nope`, which is not defined",
             "w.lua:3: workflow `cb` uses standby rule `ghost`, which is not defined",
             "w.lua:5: queue `q`: workflows: unknown event `weird`",
             "w.lua:5: queue `q` uses workflow `nope_wf`, which is not defined",
@@ -272,10 +272,12 @@ const CASES: &[(&str, Files, &[&str])] = &[
         ],
     ),
     (
-        "unknown field and wrong option type",
+        "unknown field and wrong option type, all in one run",
         &[("a.lua", AGENTS), ("q.lua", "queues.define { id = \"q\", agents = { \"a1\" }, polcy = \"ring_all\", policy = \"ring_all\", options = { timeout = true, colour = 1 } }")],
         &[
             "q.lua:1: queues.define: unknown field `polcy` (did you mean `policy`?)",
+            "q.lua:1: queue `q`: option `timeout` of policy `ring_all`: expected a duration, got true",
+            "q.lua:1: queue `q`: policy `ring_all` has no option `colour` (it takes: timeout)",
         ],
     ),
     (
@@ -352,7 +354,7 @@ const CASES: &[(&str, Files, &[&str])] = &[
             ),
         ],
         &[
-            "s.lua:3: queue `q` uses standby rule `dropped`, which is not defined (used by: queue `q` at s.lua:3)",
+            "s.lua:3: queue `q` uses standby rule `dropped`, which is not defined",
             "s.lua:1: standby rule `r1` uses template `gone`, which is not defined (used by: standby rule `r1` at s.lua:1, standby rule `r2` at s.lua:2)",
             "s.lua:2: standby rule `r2` uses template `gone`, which is not defined (used by: standby rule `r1` at s.lua:1, standby rule `r2` at s.lua:2)",
             "s.lua:2: standby rule `r2` uses schedule `nobody`, which is not defined",
@@ -372,8 +374,62 @@ const CASES: &[(&str, Files, &[&str])] = &[
             "s.lua:2: standby rule `r`: unknown channel `fax`",
             "s.lua:4: schedule `d`: unknown time zone `Mars/Olympus`",
             "s.lua:4: field `start`: `tomorrow` is not a local time",
+            // `r` has problems of its own, and is still checked against the others in the same run.
+            "s.lua:2: standby rule `r` (unit `north`) uses template `t` of unit `south`",
+            "s.lua:2: standby rule `r` (unit `north`) uses agent `s1` of unit `south`",
             "s.lua:3: standby rule `r2` (unit `north`) uses template `t` of unit `south`",
             "s.lua:3: standby rule `r2` (unit `north`) uses agent `s1` of unit `south`",
+        ],
+    ),
+    (
+        // Each problem at the line of the field it is about, every problem in one run, nothing
+        // repeated about a definition that failed (ann, cyd), and a suggestion for every name.
+        "a multi-line folder: field lines, one run, no follow-ons, did you mean",
+        &[(
+            "rules.lua",
+            r#"teams.define { id = "desk" }
+agents.define { id = "ann", team = "desk", weight = "heavy" }
+agents.define { id = "bob", team = "dsk" }
+agents.define {
+    id = "cyd",
+    email = "cyd@example.com",
+    time_zone = "Mars/Base",
+}
+queues.define {
+    id = "q",
+    agents = { "ann", "bobb", "cyd" },
+    policy = "round_robn",
+    standby = "alerts",
+}
+queues.define {
+    id = "q2",
+    agents = { "bob" },
+    policy = "round_robin",
+    max_wait = 0,
+    on_max_wait = "qq",
+}
+templates.define { id = "missed", subject = "x", email = "y" }
+standby.define {
+    id = "alerts",
+    on = "missed",
+    notify = { agents = { "cyd" } },
+    channels = "email",
+    template = "missd",
+}
+schedules.define { id = "duty", time_zone = "Europe/Oslo", layers = { { rotation = { "bob" }, start = "2026-01-05 08:00", shift = "1d" } } }
+standby.define { id = "s2", on = "missed", notify = { schedule = "dutty" }, channels = "email", template = "missed" }
+"#,
+        )],
+        &[
+            "rules.lua:2: agents.define: field `weight` must be a number, got string",
+            "rules.lua:7: agents.define: field `time_zone`: unknown time zone `Mars/Base`",
+            "rules.lua:3: agent `bob`: unknown team `dsk` (did you mean `desk`?)",
+            "rules.lua:11: queue `q`: unknown agent `bobb` (did you mean `bob`?)",
+            "rules.lua:12: queue `q`: unknown policy `round_robn` (did you mean `round_robin`?)",
+            "rules.lua:19: queues.define: field `max_wait`",
+            "rules.lua:20: queue `q2`: on_max_wait names unknown queue `qq` (did you mean `q`?)",
+            "rules.lua:28: standby rule `alerts` uses template `missd`, which is not defined (did you mean `missed`?)",
+            "rules.lua:31: standby rule `s2` uses schedule `dutty`, which is not defined (did you mean `duty`?)",
         ],
     ),
 ];

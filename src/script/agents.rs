@@ -46,9 +46,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     at: at.clone(),
                 };
                 let problems = f.finish();
-                if problems.is_empty() {
-                    draft.agents.push(def);
-                }
+                // Kept even with problems: the cross-checks still look at its references, so one
+                // run reports everything (the load fails anyway).
+                draft.agents.push(def);
                 problems
             })
         })?,

@@ -228,6 +228,14 @@ impl<'a> Fields<'a> {
     }
 
     /// Reports keys that no getter asked for: a typo like `polcy` should not pass silently.
+    /// A string field read without checking it (the id of a definition that failed).
+    pub fn raw_str(&self, key: &str) -> Option<String> {
+        match self.table.raw_get::<LuaValue>(key) {
+            Ok(LuaValue::String(s)) => Some(s.to_string_lossy()),
+            _ => None,
+        }
+    }
+
     pub fn finish(&mut self) -> Vec<String> {
         for pair in self.table.pairs::<LuaValue, LuaValue>() {
             let Ok((key, _)) = pair else { continue };

@@ -7,6 +7,7 @@
 mod agents;
 pub mod fields;
 mod log;
+mod pinpoint;
 mod policies;
 mod presence;
 mod queues;
@@ -83,7 +84,14 @@ fn define(
 ) -> mlua::Result<()> {
     with_draft(lua, |draft, at| match Fields::new(spec, what) {
         Ok(mut f) => {
-            for problem in body(&mut f, draft, at.clone()) {
+            let problems = body(&mut f, draft, at.clone());
+            if !problems.is_empty() {
+                if let Some(id) = f.raw_str("id") {
+                    let ns = what.split('.').next().unwrap_or(what);
+                    draft.failed.insert((ns.to_string(), id));
+                }
+            }
+            for problem in problems {
                 draft.problem(&at, problem);
             }
         }
@@ -328,9 +336,9 @@ pub fn load_sources(
     // Cross-checks run even after earlier problems, so one `rota check` reports them all.
     let rules = match draft.assemble(&sources.files) {
         Ok(rules) if diagnostics.is_empty() => rules,
-        Ok(_) => return Err(LoadError { diagnostics }),
-        Err(more) => {
-            diagnostics.extend(more);
+        assembled => {
+            diagnostics.extend(assembled.err().unwrap_or_default());
+            pinpoint::pinpoint(&mut diagnostics, &sources.rules);
             return Err(LoadError { diagnostics });
         }
     };

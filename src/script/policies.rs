@@ -53,6 +53,8 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 let problems = f.finish();
                 if problems.is_empty() {
                     draft.policies.push(PolicySpec { name: name.clone(), options, at });
+                } else {
+                    draft.failed.insert(("policies".into(), name.clone()));
                 }
                 problems
             })?;

@@ -107,9 +107,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     retired: false,
                 };
                 let problems = f.finish();
-                if problems.is_empty() {
-                    draft.queues.push(queue);
-                }
+                // Kept even with problems: the cross-checks still look at its references, so one
+                // run reports everything (the load fails anyway).
+                draft.queues.push(queue);
                 problems
             })
         })?,

@@ -94,9 +94,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                     f.problems.push(format!("{what}: needs `layers` or `overrides`"));
                 }
                 let problems = f.finish();
-                if problems.is_empty() {
-                    draft.schedules.push(ScheduleDraft { def, layers });
-                }
+                // Kept even with problems: the cross-checks still look at its references, so one
+                // run reports everything (the load fails anyway).
+                draft.schedules.push(ScheduleDraft { def, layers });
                 problems
             })
         })?,

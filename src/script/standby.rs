@@ -101,8 +101,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 let problems = f.finish();
                 if problems.is_empty() {
                     rule_id = id;
-                    draft.standby.push(rule);
                 }
+                // Kept even with problems, like the other definitions (see `agents.define`).
+                draft.standby.push(rule);
                 problems
             })?;
             if let (Some(func), Some(mut fns)) = (function, lua.app_data_mut::<RecipientFunctions>()) {

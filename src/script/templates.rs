@@ -26,9 +26,9 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
                 };
                 let _ = f.opt_str("description");
                 let problems = f.finish();
-                if problems.is_empty() {
-                    draft.templates.push(def);
-                }
+                // Kept even with problems: the cross-checks still look at its references, so one
+                // run reports everything (the load fails anyway).
+                draft.templates.push(def);
                 problems
             })
         })?,
