@@ -14,7 +14,7 @@ use rota::agent::{Agent, AgentIx};
 use rota::conversation::NewConversation;
 use rota::decision::{Decision, Reason};
 use rota::policy::{DecisionContext, Policy};
-use rota::rules::PolicySpec;
+use rota::rules::{Exhaustion, PolicySpec};
 use rota::time::{Duration, Timestamp};
 use rota::{Engine, EngineConfig, Input, Stamped, Update, VirtualClock};
 
@@ -387,10 +387,10 @@ impl Policy for RoundRobin {
     }
 }
 
-/// `strictly_in_order` with its per-conversation memo (position and since when).
+/// `strictly_in_order` with its per-conversation memo (round, position and since when).
 #[derive(Default)]
 struct Strict {
-    memo: HashMap<Arc<str>, (usize, Timestamp)>,
+    memo: HashMap<Arc<str>, (u32, usize, Timestamp)>,
 }
 
 impl Policy for Strict {
@@ -401,28 +401,37 @@ impl Policy for Strict {
         let pass_after = timeout(ctx, "pass_after");
         let check = ctx.options.get("check_availability").and_then(|v| v.as_bool()).unwrap_or(true);
         let c = ctx.conversation;
-        let (mut pos, mut since) = self.memo.get(&c.id).copied().unwrap_or((0, c.queued_at));
+        // A new round (after the list was exhausted) starts over, as the Lua memo does.
+        let started = c.queued_at.max(c.round_started_at);
+        let (mut pos, mut since) = match self.memo.get(&c.id) {
+            Some(&(round, pos, since)) if round == c.round => (pos, since),
+            _ => (0, started),
+        };
+        let patient = c.round == 1 || *ctx.on_exhausted != Exhaustion::Wait;
         while pos < ctx.candidates.len() {
             let ix = ctx.candidates[pos];
             let a = &ctx.agents[ix as usize];
-            let why = if ctx.tried(a) {
-                Reason::Fixed("already_tried")
-            } else if let Some(u) = a.unavailable(ctx.track_work_day).filter(|_| check) {
+            let why = if let Some(u) = a.unavailable(ctx.track_work_day).filter(|_| check) {
                 Reason::Fixed(u)
+            } else if ctx.tried(a) {
+                Reason::Fixed(ctx.blocked(a).unwrap_or("already_tried"))
             } else {
                 match ctx.blocked(a) {
                     None => {
-                        self.memo.insert(c.id.clone(), (pos, since));
+                        self.memo.insert(c.id.clone(), (c.round, pos, since));
                         return Ok(Decision::Offer { agents: vec![ix], timeout: pass_after, extend_after: None });
                     }
                     Some(blocked) => {
                         let waited = ctx.now - since;
-                        if waited < pass_after {
-                            self.memo.insert(c.id.clone(), (pos, since));
+                        if patient && waited < pass_after {
+                            self.memo.insert(c.id.clone(), (c.round, pos, since));
                             let retry_after = Some(Duration(pass_after.0 - waited.0));
                             return Ok(Decision::Wait { retry_after, for_agents: vec![ix] });
                         }
-                        Reason::Text(Arc::from(format!("{blocked} for pass_after")))
+                        match patient {
+                            true => Reason::Text(Arc::from(format!("{blocked} for pass_after"))),
+                            false => Reason::Fixed(blocked),
+                        }
                     }
                 }
             };
@@ -430,8 +439,8 @@ impl Policy for Strict {
             pos += 1;
             since = ctx.now;
         }
-        self.memo.remove(&c.id);
-        Ok(Decision::GiveUp { reason: "every agent in the list was tried".into() })
+        self.memo.insert(c.id.clone(), (c.round, pos, since));
+        Ok(Decision::Exhausted { reason: "every agent in the list was tried".into() })
     }
 }
 

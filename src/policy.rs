@@ -7,7 +7,7 @@ use crate::agent::{Agent, AgentIx, StatusSet};
 use crate::conversation::Conversation;
 use crate::decision::{Decision, Reason};
 use crate::presence::BaseSet;
-use crate::rules::PolicySpec;
+use crate::rules::{Exhaustion, PolicySpec};
 use crate::time::Timestamp;
 
 /// What a policy sees when asked about one conversation. The Lua view carries the same fields.
@@ -18,6 +18,8 @@ pub struct DecisionContext<'a> {
     pub allowed: BaseSet,
     /// The agent statuses the queue routes to.
     pub statuses: StatusSet,
+    /// What the queue does when the policy says [`Decision::Exhausted`].
+    pub on_exhausted: &'a Exhaustion,
     /// The queue's agents in its order.
     pub candidates: &'a [AgentIx],
     /// All agents, indexed by [`AgentIx`].

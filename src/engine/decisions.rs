@@ -139,6 +139,7 @@ impl Engine {
                 queue_index: q,
                 allowed: qdef.allowed,
                 statuses: qdef.statuses,
+                on_exhausted: &qdef.on_exhausted,
                 candidates: &self.queues[q as usize].members,
                 agents: &self.agents,
                 options: if as_fallback { &qdef.fallback_options } else { &qdef.options },
