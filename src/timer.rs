@@ -53,7 +53,10 @@ pub struct TimerKey {
 pub struct TimerInfo {
     pub due: String,
     pub kind: &'static str,
+    /// The agent or conversation it is about (a conversation by its id).
     pub subject: String,
+    /// The organization unit of the subject.
+    pub unit: String,
 }
 
 /// All pending timers, ordered by due time. O(log n) to add, cancel or pop.

@@ -12,64 +12,78 @@ use crate::time::{Duration, Timestamp};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Update {
     Queued {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         queue: Arc<str>,
     },
     Decided {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         trace: Arc<Trace>,
     },
     Offered {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         agents: Vec<Arc<str>>,
         timeout: Duration,
     },
     Accepted {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         agent: Arc<str>,
     },
     Declined {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         agent: Arc<str>,
     },
     TimedOut {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         agents: Vec<Arc<str>>,
     },
     /// The policy tried every agent it could (`policies.exhausted`); the queue's
     /// `on_exhausted` decides what follows.
     Exhausted {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         reason: String,
     },
     /// An agent's pending offer was withdrawn without fault; `reason` says why.
     Revoked {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         agent: Arc<str>,
         reason: &'static str,
     },
     Overflowed {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         from: Arc<str>,
         to: Arc<str>,
     },
     GaveUp {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         reason: String,
     },
     MaxWaitExceeded {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         queue: Arc<str>,
     },
     Abandoned {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
     },
     WrapUp {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         agent: Arc<str>,
         until: Timestamp,
     },
     Closed {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
     },
     AgentState {
@@ -99,12 +113,14 @@ pub enum Update {
     },
     /// A conversation was set on a workflow.
     WorkflowStarted {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         instance: u64,
         workflow: Arc<str>,
     },
     /// A workflow instance entered the stage of `event`.
     StageEntered {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         instance: u64,
         workflow: Arc<str>,
@@ -112,6 +128,7 @@ pub enum Update {
         event: String,
     },
     TaskOpened {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         task: u64,
         instance: u64,
@@ -122,6 +139,7 @@ pub enum Update {
     },
     /// A task closed: one of its buttons was pushed, or its instance left the stage.
     TaskClosed {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         task: u64,
         instance: u64,
@@ -129,6 +147,7 @@ pub enum Update {
         by: Option<String>,
     },
     WorkflowFinished {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         instance: u64,
         workflow: Arc<str>,
@@ -136,6 +155,7 @@ pub enum Update {
     },
     /// A workflow instance stopped until a person resolves it.
     WorkflowFlagged {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         instance: u64,
         workflow: Arc<str>,
@@ -143,6 +163,7 @@ pub enum Update {
     },
     /// A workflow set an attribute of the conversation.
     FieldSet {
+        #[serde(serialize_with = "crate::conversation::serialize_external")]
         conversation: Arc<str>,
         field: String,
         value: serde_json::Value,
@@ -189,8 +210,18 @@ impl Update {
         }
     }
 
-    /// One line of a human-readable timeline.
+    /// One line of a human-readable timeline (a conversation shown by its id, not its key).
     pub fn describe(&self) -> String {
+        let text = self.describe_keyed();
+        match self.subject().0 {
+            Some(key) if key.contains(crate::conversation::UNIT_SEPARATOR) => {
+                text.replace(&**key, crate::conversation::external(key))
+            }
+            _ => text,
+        }
+    }
+
+    fn describe_keyed(&self) -> String {
         match self {
             Update::Queued { conversation, queue } => format!("{conversation} queued in {queue}"),
             Update::Decided { conversation, trace } => {
@@ -344,7 +375,7 @@ impl Serialize for Brief<'_> {
         DecidedBrief {
             at: self.0.at,
             kind: "decided",
-            conversation,
+            conversation: crate::conversation::external(conversation),
             queue: &trace.queue,
             policy: &trace.policy,
             decision: &trace.decision,

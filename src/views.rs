@@ -4,7 +4,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
 use crate::agent::Agent;
-use crate::conversation::Conversation;
+use crate::conversation::{external, Conversation};
 use crate::engine::Engine;
 use crate::instance::{Instance, Task};
 use crate::rules::Exhaustion;
@@ -50,7 +50,7 @@ pub fn agent(engine: &Engine, a: &Agent) -> Value {
         "dismissed": a.dismissed,
         "on_vacation": a.on_vacation,
         "unavailable": a.unavailable(track),
-        "conversation": a.conversation,
+        "conversation": a.conversation.as_deref().map(external),
         "counters": a.counters,
         "queues": a.queues.iter().map(|&q| engine.rules().queues[q as usize].id.as_str()).collect::<Vec<_>>(),
     })
@@ -59,7 +59,7 @@ pub fn agent(engine: &Engine, a: &Agent) -> Value {
 pub fn conversation(engine: &Engine, c: &Conversation) -> Value {
     let (queue, unit) = engine.conversation_scope(&c.id).unwrap_or_default();
     json!({
-        "id": c.id,
+        "id": external(&c.id),
         "queue": queue,
         "unit": unit,
         "status": c.status.as_str(),
@@ -95,7 +95,7 @@ pub fn task(engine: &Engine, i: &Instance, t: &Task) -> Value {
         "instance": i.id,
         "stage": i.stage,
         "event": i.event,
-        "conversation": i.conversation,
+        "conversation": external(&i.conversation),
         "caller": caller,
         "unit": i.unit,
         "opened": t.opened,
@@ -144,7 +144,7 @@ pub fn queue(engine: &Engine, id: &str) -> Option<Value> {
         .waiting(id)?
         .iter()
         .filter_map(|c| engine.conversation(c))
-        .map(|c| json!({ "id": c.id, "status": c.status.as_str(), "queued_at": c.queued_at }))
+        .map(|c| json!({ "id": external(&c.id), "status": c.status.as_str(), "queued_at": c.queued_at }))
         .collect();
     Some(json!({
         "id": def.id,

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 const ALL: &str = "all-units";
 const NORTH: &str = "north-only";
+const SOUTH: &str = "south-only";
 
 struct Server {
     base: String,
@@ -31,6 +32,7 @@ impl Server {
         let tokens = vec![
             Token { token: ALL.into(), units: vec!["*".into()] },
             Token { token: NORTH.into(), units: vec!["north".into()] },
+            Token { token: SOUTH.into(), units: vec!["south".into()] },
         ];
         let config = ApiConfig { tokens, body_limit: 4096, ..ApiConfig::default() };
         let (app, closer) = router(handle, &config);
@@ -374,4 +376,56 @@ async fn every_route_answers_another_units_ids_like_unknown_ones() {
             break;
         }
     }
+}
+
+/// Conversation ids live per unit: each unit may have its own `c1`, creating one never tells
+/// that another unit has the id, each token reaches only its own, and a token over several
+/// units that see the id is asked which it means (`?unit=`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_ids_live_per_unit() {
+    let s = Server::start().await;
+    s.ready("sara").await;
+    s.ready("nora").await;
+    let (status, north) = s.post(NORTH, "/v1/conversations", json!({"id": "c1", "queue": "north_line"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{north}");
+    let (status, south) = s.post(SOUTH, "/v1/conversations", json!({"id": "c1", "queue": "south_line"})).await;
+    assert_eq!(status, StatusCode::CREATED, "another unit's c1 is no obstacle: {south}");
+    // Updates show the id, never the engine's key.
+    assert!(south.to_string().contains(r#""conversation":"c1""#), "{south}");
+    assert!(!south.to_string().contains("\\u001f"), "{south}");
+    let (status, again) = s.post(NORTH, "/v1/conversations", json!({"id": "c1", "queue": "north_line"})).await;
+    assert_eq!((status, again["error"].as_str()), (StatusCode::CONFLICT, Some("duplicate_conversation")), "{again}");
+
+    let (_, n) = s.get(NORTH, "/v1/conversations/c1").await;
+    let (_, so) = s.get(SOUTH, "/v1/conversations/c1").await;
+    assert_eq!(
+        (n["id"].as_str(), n["unit"].as_str(), n["queue"].as_str()),
+        (Some("c1"), Some("north"), Some("north_line"))
+    );
+    assert_eq!(
+        (so["id"].as_str(), so["unit"].as_str(), so["queue"].as_str()),
+        (Some("c1"), Some("south"), Some("south_line"))
+    );
+
+    let (status, both) = s.get(ALL, "/v1/conversations/c1").await;
+    assert_eq!(
+        (status, both["error"].as_str(), both["field"].as_str()),
+        (StatusCode::CONFLICT, Some("ambiguous_conversation"), Some("unit")),
+        "{both}"
+    );
+    assert!(both["message"].as_str().unwrap().contains("north, south"), "{both}");
+    let (_, picked) = s.get(ALL, "/v1/conversations/c1?unit=south").await;
+    assert_eq!(picked["unit"], "south", "{picked}");
+
+    // Each action reaches its own unit's c1.
+    assert_eq!(s.post(SOUTH, "/v1/conversations/c1/accept", json!({"agent": "sara"})).await.0, StatusCode::OK);
+    let (_, n) = s.get(NORTH, "/v1/conversations/c1").await;
+    assert_eq!(n["status"], "offered", "north's c1 is untouched: {n}");
+    let (status, _) = s.post(ALL, "/v1/conversations/c1/accept?unit=north", json!({"agent": "nora"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, timers) = s.get(NORTH, "/v1/timers").await;
+    assert!(
+        timers.to_string().contains(r#""subject":"c1""#) || timers["timers"].as_array().unwrap().is_empty(),
+        "{timers}"
+    );
 }

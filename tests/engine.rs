@@ -343,3 +343,27 @@ fn a_removed_queues_conversations_keep_their_queue_and_unit() {
     engine.handle(arrive("c3", "qb")).unwrap();
     assert_eq!(engine.waiting("qb").unwrap().len(), 1);
 }
+
+/// Ids live per unit in the engine too: two units' `c1` are two conversations; an input that
+/// names `c1` alone is refused as ambiguous, by key it reaches the one meant, and timelines
+/// show the id.
+#[test]
+fn two_units_may_each_have_a_conversation_of_the_same_id() {
+    let (mut engine, _clock) = engine(&fixture("units"));
+    ready(&mut engine, &["nora", "sara"]);
+    engine.handle(arrive("c1", "north_line")).unwrap();
+    let south = engine.handle(arrive("c1", "south_line")).unwrap();
+    assert_eq!(lines(&south)[0], "c1 queued in south_line", "the timeline shows the id, not the key");
+
+    let err = engine.handle(Input::Accept { conversation: "c1".into(), agent: "sara".into() }).unwrap_err();
+    assert!(err.to_string().contains("exists in units north, south"), "{err}");
+    let key = rota::conversation::key("south", "c1");
+    engine.handle(Input::Accept { conversation: key.to_string(), agent: "sara".into() }).unwrap();
+    assert_eq!(engine.conversation(&key).unwrap().status.as_str(), "assigned");
+    let north = rota::conversation::key("north", "c1");
+    assert_eq!(engine.conversation(&north).unwrap().status.as_str(), "offered", "north's c1 is untouched");
+    // An id one unit alone has is enough.
+    engine.handle(arrive("only-north", "north_line")).unwrap();
+    engine.handle(Input::Abandon { conversation: "only-north".into() }).unwrap();
+    assert_eq!(engine.conversation("only-north").unwrap().status.as_str(), "abandoned");
+}

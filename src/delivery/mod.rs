@@ -281,7 +281,7 @@ impl Deliverer {
             let n = entry.notification;
             let input = Input::DeliveryFailed {
                 notification: n.id,
-                conversation: n.conversation.clone(),
+                conversation: crate::conversation::key(&n.unit, &n.conversation).to_string(),
                 recipient: n.recipient.clone(),
                 channel: n.channel,
                 error: entry.last_error.unwrap_or_default(),

@@ -10,11 +10,16 @@ impl Engine {
         if new.id.is_empty() {
             return Err(InputError::Illegal("conversation id must not be empty".into()));
         }
-        if self.conversations.contains_key(new.id.as_str()) {
+        if new.id.chars().any(char::is_control) {
+            let message = "a conversation id must not hold control characters".into();
+            return Err(InputError::Invalid { field: "id", message });
+        }
+        // Ids live per unit: another unit's `c1` neither blocks this one nor shows through.
+        let id = conversation::key(&self.rules.queues[q as usize].unit, &new.id);
+        if self.conversations.contains_key(&id) {
             return Err(InputError::DuplicateConversation(new.id));
         }
         let now = self.now();
-        let id: Arc<str> = Arc::from(new.id.as_str());
         let max_wait = self.rules.queues[q as usize].max_wait;
         let conversation = Conversation {
             id: id.clone(),

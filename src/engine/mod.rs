@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::agent::{Agent, AgentIx, AgentNames, State, Status};
 use crate::clock::Clock;
-use crate::conversation::{Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation};
+use crate::conversation::{self, Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation};
 use crate::decision::{Decided, Decision, Reason, Skipped, Trace};
 use crate::directory::AgentRecord;
 use crate::error::{Diagnostic, InputError, LoadError};
@@ -298,8 +298,12 @@ impl Engine {
         self.agent_ix.get(id).map(|&ix| &self.agents[ix as usize])
     }
 
+    /// A conversation by its key, or by its id when exactly one unit has it.
     pub fn conversation(&self, id: &str) -> Option<&Conversation> {
-        self.conversations.get(id)
+        match self.conversations.get(id) {
+            Some(c) => Some(c),
+            None => self.conversations.get(&self.resolve_conversation(id, |_| true).ok()?),
+        }
     }
 
     /// The organization unit of a queue.
@@ -307,9 +311,35 @@ impl Engine {
         self.rules.queue_index(queue).map(|q| self.rules.queues[q].unit.as_str())
     }
 
+    /// The conversation `given` names, as the engine keys it, among the units `allowed` lets
+    /// through: `given` is a key, or the id of a conversation in exactly one such unit.
+    pub fn resolve_conversation(&self, given: &str, allowed: impl Fn(&str) -> bool) -> Result<Arc<str>, InputError> {
+        if given.contains(conversation::UNIT_SEPARATOR) {
+            return match self.conversations.get(given) {
+                Some(c) if allowed(&self.rules.queues[c.queue as usize].unit) => Ok(c.id.clone()),
+                _ => Err(InputError::UnknownConversation(conversation::external(given).to_string())),
+            };
+        }
+        let units: BTreeSet<&str> = self.rules.queues.iter().map(|q| q.unit.as_str()).collect();
+        let mut found: Vec<(&str, Arc<str>)> = units
+            .into_iter()
+            .filter(|u| allowed(u))
+            .map(|u| (u, conversation::key(u, given)))
+            .filter(|(_, k)| self.conversations.contains_key(k))
+            .collect();
+        match found.len() {
+            0 => Err(InputError::UnknownConversation(conversation::external(given).to_string())),
+            1 => Ok(found.remove(0).1),
+            _ => Err(InputError::AmbiguousConversation {
+                id: given.to_string(),
+                units: found.into_iter().map(|(u, _)| u.to_string()).collect(),
+            }),
+        }
+    }
+
     /// The queue a conversation is in now, and that queue's organization unit.
     pub fn conversation_scope(&self, id: &str) -> Option<(&str, &str)> {
-        let def = &self.rules.queues[self.conversations.get(id)?.queue as usize];
+        let def = &self.rules.queues[self.conversation(id)?.queue as usize];
         Some((def.id.as_str(), def.unit.as_str()))
     }
 
@@ -354,21 +384,25 @@ impl Engine {
     pub fn timers(&self) -> Vec<TimerInfo> {
         self.timers
             .iter()
-            .map(|(key, kind)| TimerInfo {
-                due: key.due.to_rfc3339(),
-                kind: kind.name(),
-                subject: match kind {
-                    TimerKind::OfferTimeout { offer } => {
-                        self.offers.get(offer).map(|o| o.conversation.to_string()).unwrap_or_default()
-                    }
+            .map(|(key, kind)| {
+                let conversation = |c: Option<&Arc<str>>| {
+                    let unit = c.and_then(|c| self.conversation_scope(c)).map_or("", |(_, u)| u).to_string();
+                    (c.map_or("", |c| conversation::external(c)).to_string(), unit)
+                };
+                let (subject, unit) = match kind {
+                    TimerKind::OfferTimeout { offer } => conversation(self.offers.get(offer).map(|o| &o.conversation)),
                     TimerKind::WrapUpEnd { agent } | TimerKind::MissedEnd { agent } | TimerKind::Vacation { agent } => {
-                        self.agents[*agent as usize].id.to_string()
+                        let a = &self.agents[*agent as usize];
+                        (a.id.to_string(), a.def.unit.clone())
                     }
-                    TimerKind::MaxWait { conversation } | TimerKind::Retry { conversation } => conversation.to_string(),
+                    TimerKind::MaxWait { conversation: c } | TimerKind::Retry { conversation: c } => {
+                        conversation(Some(c))
+                    }
                     TimerKind::WorkflowWait { instance, .. } => {
-                        self.instances.get(instance).map(|i| i.conversation.to_string()).unwrap_or_default()
+                        conversation(self.instances.get(instance).map(|i| &i.conversation))
                     }
-                },
+                };
+                TimerInfo { due: key.due.to_rfc3339(), kind: kind.name(), subject, unit }
             })
             .collect()
     }
@@ -416,12 +450,14 @@ impl Engine {
 
     /// The one dispatcher: every input variant is handled here.
     fn dispatch(&mut self, input: Input) -> Result<(), InputError> {
+        // An input names a conversation by its key, or by its id when one unit has it.
+        let key = |e: &Self, given: &str| e.resolve_conversation(given, |_| true);
         match input {
             Input::Arrive(new) => self.arrive(*new),
-            Input::Accept { conversation, agent } => self.accept(&conversation, &agent),
-            Input::Decline { conversation, agent } => self.decline(&conversation, &agent),
-            Input::Close { conversation } => self.close(&conversation),
-            Input::Abandon { conversation } => self.abandon(&conversation),
+            Input::Accept { conversation, agent } => self.accept(&key(self, &conversation)?, &agent),
+            Input::Decline { conversation, agent } => self.decline(&key(self, &conversation)?, &agent),
+            Input::Close { conversation } => self.close(&key(self, &conversation)?),
+            Input::Abandon { conversation } => self.abandon(&key(self, &conversation)?),
             Input::SignIn { agent } => {
                 let ix = self.agent_index(&agent)?;
                 let presence = self.rules.presences.default_id().to_string();
@@ -481,13 +517,14 @@ impl Engine {
             }
             Input::CreateAgent { agent, record } => self.create_agent(agent, *record),
             Input::UpdateAgent { agent, record } => self.update_agent(&agent, *record),
-            Input::Raise { conversation, event } => self.raise(&conversation, &event),
+            Input::Raise { conversation, event } => self.raise(&key(self, &conversation)?, &event),
             Input::DeliveryFailed { notification, conversation, recipient, channel, error } => {
-                self.delivery_failed(&conversation, recipient, channel, error.clone())?;
+                self.delivery_failed(&key(self, &conversation)?, recipient, channel, error.clone())?;
                 self.workflow_notification_failed(notification, &error);
                 Ok(())
             }
             Input::StartWorkflow { conversation, workflow } => {
+                let conversation = key(self, &conversation)?;
                 self.start_workflow(&conversation, &workflow, "set on the workflow by an input".into()).map(|_| ())
             }
             Input::PushButton { task, button, by } => self.push_button(task, &button, by),

@@ -111,13 +111,18 @@ impl Engine {
     pub(super) fn run_standby(&mut self) {
         // A script that raises an event from the rule that hears it would otherwise never stop.
         for _ in 0..MAX_ROUNDS {
+            // Scripts name conversations by id or key (`ctx.conversation.key`).
             for (conversation, name) in self.scripts.take_raised() {
-                if let Err(e) = self.raise(&conversation, &name) {
+                let raised = self.resolve_conversation(&conversation, |_| true).and_then(|c| self.raise(&c, &name));
+                if let Err(e) = raised {
                     self.emit(Update::Log { level: "warn", message: format!("standby.raise(\"{name}\"): {e}") });
                 }
             }
             for (workflow, conversation) in self.scripts.take_started() {
-                if let Err(e) = self.start_workflow(&conversation, &workflow, "set by a script".into()) {
+                let started = self
+                    .resolve_conversation(&conversation, |_| true)
+                    .and_then(|c| self.start_workflow(&c, &workflow, "set by a script".into()));
+                if let Err(e) = started {
                     let message = format!("workflows.start(\"{workflow}\", \"{conversation}\"): {e}");
                     self.emit(Update::Log { level: "warn", message });
                 }
@@ -249,7 +254,8 @@ impl Engine {
                 let arg = json!({
                     "type": e.event,
                     "reason": e.reason,
-                    "conversation": c.id.as_ref(),
+                    "conversation": crate::conversation::external(&c.id),
+                    "key": c.id.as_ref(),
                     "queue": self.queues[e.queue as usize].id.as_ref(),
                     "caller": c.data.caller,
                     "service": c.data.service,
@@ -372,7 +378,8 @@ impl Engine {
         let notification = Notification {
             id,
             unit,
-            conversation: e.conversation.to_string(),
+            // Its unit is beside it: the id is enough to show and to find it again.
+            conversation: crate::conversation::external(&e.conversation).to_string(),
             rule: rule.to_string(),
             event: e.event.clone(),
             recipient: recipient.to_string(),
@@ -456,7 +463,7 @@ impl Engine {
             service: party(&c.data.service),
             queue: QueueParams { id: queue.id.clone(), name: queue.name.clone() },
             conversation: ConversationParams {
-                id: c.id.to_string(),
+                id: crate::conversation::external(&c.id).to_string(),
                 channel: c.data.channel.clone(),
                 waited: (self.now - c.arrived_at).as_secs_f64(),
                 attempts: c.attempts.len(),

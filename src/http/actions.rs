@@ -2,13 +2,14 @@
 //! request becomes one engine input, the token's units are checked against its subject on the
 //! engine thread right before it, and the reply lists what it changed.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::auth::Scope;
+use super::conversations::UnitParam;
 use super::error::{ApiError, Body};
 use super::Api;
 use crate::engine::Engine;
@@ -66,16 +67,42 @@ pub async fn act(api: &Api, scope: Scope, subject: Subject, id: String, input: I
     Ok(Json(Changes { id: None, updates }))
 }
 
-/// The handler of an action whose input is made from the path's id and a body `B`.
-pub fn on<B>(
-    subject: Subject,
-    make: fn(String, B) -> Input,
-) -> impl Fn(State<Api>, Extension<Scope>, Path<String>, Body<B>) -> BoxFuture<'static, Acted> + Clone + Send + Sync + 'static
+/// What `on` makes: an axum handler of an action on a path's id with a body `B`.
+pub trait ActionHandler<B>:
+    Fn(State<Api>, Extension<Scope>, Path<String>, Query<UnitParam>, Body<B>) -> BoxFuture<'static, Acted>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<B, F> ActionHandler<B> for F where
+    F: Fn(State<Api>, Extension<Scope>, Path<String>, Query<UnitParam>, Body<B>) -> BoxFuture<'static, Acted>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The handler of an action whose input is made from the path's id and a body `B`. A
+/// conversation's id is first turned into the engine's key within the token's units (ids live
+/// per unit; `?unit=` picks one when the token sees the id in several).
+pub fn on<B>(subject: Subject, make: fn(String, B) -> Input) -> impl ActionHandler<B>
 where
     B: DeserializeOwned + Send + 'static,
 {
-    move |State(api), Extension(scope), Path(id), Body(body)| {
+    move |State(api), Extension(scope), Path(id), Query(unit), Body(body)| {
         Box::pin(async move {
+            let id = match subject {
+                Subject::Conversation => {
+                    let scope = scope.clone();
+                    let key = api.handle.read(move |e| e.resolve_conversation(&id, |u| unit.admits(&scope, u))).await?;
+                    key?.to_string()
+                }
+                _ => id,
+            };
             let input = make(id.clone(), body);
             act(&api, scope, subject, id, input).await
         })

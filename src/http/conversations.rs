@@ -1,6 +1,6 @@
 //! `/v1/conversations`: conversations in, their actions, and their state with the decision trace.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -37,19 +37,31 @@ pub async fn show(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
+    Query(unit): Query<UnitParam>,
 ) -> Result<Json<Value>, ApiError> {
     let found = api
         .handle
-        .read({
-            let id = id.clone();
-            move |e| {
-                let (_, unit) = e.conversation_scope(&id)?;
-                let c = e.conversation(&id).filter(|_| scope.allows(unit))?;
-                Some(views::conversation(e, c))
-            }
+        .read(move |e| {
+            let key = e.resolve_conversation(&id, |u| unit.admits(&scope, u))?;
+            Ok::<_, InputError>(e.conversation(&key).map(|c| views::conversation(e, c)).unwrap_or_default())
         })
-        .await?;
-    found.map(Json).ok_or_else(|| ApiError::from(InputError::UnknownConversation(id)))
+        .await??;
+    Ok(Json(found))
+}
+
+/// `?unit=`: which unit's conversation an id means, for a token that sees several units
+/// where more than one has a conversation of that id (ids live per unit).
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitParam {
+    pub unit: Option<String>,
+}
+
+impl UnitParam {
+    /// Whether the caller may mean a conversation of `unit`.
+    pub fn admits(&self, scope: &Scope, unit: &str) -> bool {
+        scope.allows(unit) && self.unit.as_deref().is_none_or(|u| u == unit)
+    }
 }
 
 #[derive(Deserialize)]

@@ -58,6 +58,9 @@ impl From<InputError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_queue", message).field("queue")
             }
             InputError::UnknownConversation(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_conversation", message),
+            InputError::AmbiguousConversation { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "ambiguous_conversation", message).field("unit")
+            }
             InputError::DuplicateAgent(_) => {
                 ApiError::new(StatusCode::CONFLICT, "duplicate_agent", message).field("id")
             }

@@ -40,15 +40,7 @@ pub async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Pa
 
 /// Pending timers in due order, those of the token's units only.
 pub async fn timers(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
-    let timers = api
-        .handle
-        .read(move |e| {
-            let unit_of = |subject: &str| match e.agent(subject) {
-                Some(a) => Some(a.def.unit.clone()),
-                None => e.conversation_scope(subject).map(|(_, unit)| unit.to_string()),
-            };
-            e.timers().into_iter().filter(|t| unit_of(&t.subject).is_some_and(|u| scope.allows(&u))).collect::<Vec<_>>()
-        })
-        .await?;
+    let timers =
+        api.handle.read(move |e| e.timers().into_iter().filter(|t| scope.allows(&t.unit)).collect::<Vec<_>>()).await?;
     Ok(Json(json!({ "timers": timers })))
 }

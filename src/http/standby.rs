@@ -103,12 +103,11 @@ pub async fn preview(
             if !unit.is_some_and(|u| scope.allows(&u)) {
                 return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_template", format!("no template `{id}`")));
             }
-            if let Some(c) = &q.conversation {
-                if !e.conversation_scope(c).is_some_and(|(_, u)| scope.allows(u)) {
-                    return Err(crate::error::InputError::UnknownConversation(c.clone()).into());
-                }
-            }
-            e.preview(&id, kind, q.conversation.as_deref(), q.recipient.as_deref()).map_err(ApiError::from)
+            let conversation = match &q.conversation {
+                Some(c) => Some(e.resolve_conversation(c, |u| scope.allows(u))?),
+                None => None,
+            };
+            e.preview(&id, kind, conversation.as_deref(), q.recipient.as_deref()).map_err(ApiError::from)
         })
         .await??;
     Ok(Json(json!(rendered)))

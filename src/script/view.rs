@@ -522,6 +522,7 @@ impl Scripts {
         let q = &self.queues[c.queue as usize];
         use stack::Arg::{Number, Str, Table as Tab};
         let args = [
+            Str(Some(crate::conversation::external(&c.id))),
             Str(Some(&c.id)),
             Str(Some(queue_id)),
             Str(Some(c.data.channel.as_str())),
