@@ -214,6 +214,7 @@ impl Agent {
     /// Why the agent cannot take an offer from a queue that routes to `statuses`, by status
     /// and state; `None` means: a routed status (never DnD) and Waiting. Whatever keeps the
     /// agent from any work (DnD, a conversation, wrap-up) comes before the queue's statuses.
+    #[inline]
     pub fn blocked_for(&self, statuses: StatusSet) -> Option<&'static str> {
         match (self.status, self.state) {
             (Status::Dnd, _) => Some("status_dnd"),
@@ -234,6 +235,7 @@ impl Agent {
 
     /// Why the agent cannot take an offer from a queue that routes to `statuses` and allows
     /// the base statuses `allowed`: [`Agent::blocked_for`], or `presence_not_allowed`.
+    #[inline]
     pub fn blocked_in(&self, statuses: StatusSet, allowed: BaseSet) -> Option<&'static str> {
         self.blocked_for(statuses).or_else(|| (!allowed.contains(self.base)).then_some("presence_not_allowed"))
     }

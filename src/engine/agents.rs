@@ -195,6 +195,7 @@ impl Engine {
     }
 
     /// Why agent `ix` cannot be offered a conversation of queue `q` right now; `None` if it can.
+    #[inline]
     pub(super) fn unable(&self, ix: AgentIx, q: u32) -> Option<&'static str> {
         let def = &self.rules.queues[q as usize];
         self.agents[ix as usize].blocked_in(def.statuses, def.allowed)

@@ -320,13 +320,21 @@ impl Engine {
                 _ => Err(InputError::UnknownConversation(conversation::external(given).to_string())),
             };
         }
-        let units: BTreeSet<&str> = self.rules.queues.iter().map(|q| q.unit.as_str()).collect();
-        let mut found: Vec<(&str, Arc<str>)> = units
-            .into_iter()
-            .filter(|u| allowed(u))
-            .map(|u| (u, conversation::key(u, given)))
-            .filter(|(_, k)| self.conversations.contains_key(k))
-            .collect();
+        // The default unit's key is the id itself; other units' keys are made only where the
+        // rules have other units, so a single-unit center pays one lookup.
+        let default = crate::rules::DEFAULT_UNIT;
+        let mut found: Vec<(&str, Arc<str>)> = Vec::new();
+        if allowed(default) {
+            if let Some(c) = self.conversations.get(given) {
+                found.push((default, c.id.clone()));
+            }
+        }
+        for unit in self.rules.other_units.iter().filter(|u| allowed(u)) {
+            let key = conversation::key(unit, given);
+            if self.conversations.contains_key(&key) {
+                found.push((unit, key));
+            }
+        }
         match found.len() {
             0 => Err(InputError::UnknownConversation(conversation::external(given).to_string())),
             1 => Ok(found.remove(0).1),

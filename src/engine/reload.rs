@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::agents::agent_defs;
 use super::*;
-use crate::rules::QueueDef;
+use crate::rules::{QueueDef, DEFAULT_UNIT};
 
 /// The loaded generation of scripts, as `GET /v1/scripts` shows it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -191,6 +191,8 @@ impl Engine {
                 });
             }
         }
+        let units: BTreeSet<&str> = rules.queues.iter().map(|q| q.unit.as_str()).collect();
+        rules.other_units = units.into_iter().filter(|u| *u != DEFAULT_UNIT).map(str::to_string).collect();
         self.place_agents(agent_defs(&rules, &self.directory));
         let mut members = self.memberships(&rules);
         for a in &mut self.agents {
