@@ -14,7 +14,7 @@ impl Engine {
     /// While an offer is ringing, only an offer to more agents (ring progressively) is applied.
     pub(super) fn decide(&mut self, id: &Arc<str>, hops: u32) {
         self.flush_view();
-        let Some(c) = self.conversations.get_mut(id) else {
+        let Some(mut c) = self.conversations.get_mut(id) else {
             return;
         };
         if !c.status.is_waiting() {
@@ -22,19 +22,10 @@ impl Engine {
         }
         let q = c.queue;
         c.seen_epoch = self.queues[q as usize].epoch;
-        // Agents who let it go in an earlier round and have been away since may have it now.
         if !c.passed.is_empty() {
-            let agents = &self.agents;
-            let back: Vec<AgentIx> =
-                c.passed.iter().filter(|&&(ix, away)| agents[ix as usize].away != away).map(|&(ix, _)| ix).collect();
-            c.passed.retain(|&(ix, _)| !back.contains(&ix));
-            for ix in back {
-                let _ = self.scripts.unpass(id, &self.agents[ix as usize].id);
-            }
+            self.unpass_returned(id);
+            c = self.conversations.get_mut(id).expect("still there");
         }
-        let Some(c) = self.conversations.get_mut(id) else {
-            return;
-        };
         let ringing: Vec<AgentIx> =
             c.offer.and_then(|o| self.offers.get(&o)).map(|o| o.agents.clone()).unwrap_or_default();
         let policy = self.rules.queues[q as usize].policy.clone();
@@ -313,13 +304,14 @@ impl Engine {
                 let expires = self.offers[&offer_id].expires;
                 let queue = self.queues[q as usize].id.clone();
                 if !new.is_empty() {
-                    self.conversations.get_mut(id).unwrap().exhausted = false;
                     let names = new.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect();
                     self.emit(Update::Offered { conversation: id.clone(), agents: names, timeout: expires - now });
                 }
                 for &ix in &new {
                     let agent = self.agents[ix as usize].id.clone();
                     let c = self.conversations.get_mut(id).unwrap();
+                    // An offer ends an exhausted stretch: the next exhaustion is heard again.
+                    c.exhausted = false;
                     c.attempts.push(Attempt {
                         agent,
                         queue: queue.clone(),
@@ -361,6 +353,19 @@ impl Engine {
             }
             Decision::GiveUp { reason } => self.give_up(id, reason),
             Decision::Exhausted { reason } => self.exhaust(id, q, reason, hops),
+        }
+    }
+
+    /// Agents who let the conversation go in an earlier round and have been away since may
+    /// have it now: they are no longer `passed`.
+    fn unpass_returned(&mut self, id: &Arc<str>) {
+        let Some(c) = self.conversations.get_mut(id) else { return };
+        let agents = &self.agents;
+        let back: Vec<AgentIx> =
+            c.passed.iter().filter(|&&(ix, away)| agents[ix as usize].away != away).map(|&(ix, _)| ix).collect();
+        c.passed.retain(|&(ix, _)| !back.contains(&ix));
+        for ix in back {
+            let _ = self.scripts.unpass(id, &self.agents[ix as usize].id);
         }
     }
 

@@ -67,10 +67,20 @@ end
 function candidates.best(ctx, better)
     local best, fallback = nil, nil
     local tried, q = ctx.tried, ctx.queue
+    local allows, statuses = q.allows, q.statuses
+    local callcenter, ready = statuses.callcenter, statuses.ready
     local check_skills = next(ctx.conversation.requires) ~= nil
     for _, a in ctx.candidates do
-        -- unfit() inlined: this loop runs for every candidate of every decision.
-        if blocked(q, a) then
+        -- blocked() and unfit() inlined: this loop runs for every candidate of every decision.
+        local b = a.blocked
+        if b == nil then
+            if not callcenter then
+                continue
+            end
+        elseif b ~= "status_ready" or not ready then
+            continue
+        end
+        if not allows[a.base] then
             continue
         end
         local why = a.unavailable
