@@ -1,16 +1,20 @@
-//! An existing axum server that mounts rota's API beside its own routes, and drives the same
-//! engine through the Rust handle: its own `/hello/{agent}` route signs an agent in.
+//! An existing axum server that mounts rota's API beside its own routes, under its own
+//! authentication, with its own `/healthz` and its own 404; and drives the same engine through
+//! the Rust handle: its `/hello/{agent}` route signs an agent in.
 //!
 //! Run with `cargo run --example axum_mount`, then for example:
 //!   curl -X POST localhost:7979/hello/anna
-//!   curl -H 'Authorization: Bearer demo' localhost:7979/v1/agents/anna
+//!   curl -H 'X-User: supervisor' localhost:7979/v1/agents/anna
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::routing::post;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
-use rota::http::{router, ApiConfig, Token};
+use rota::http::{api_router, ApiConfig, Auth, Scope};
 use rota::runtime::{Builder, Handle};
 use rota::Input;
 
@@ -21,13 +25,29 @@ async fn hello(State(rota): State<Arc<Handle>>, Path(agent): Path<String>) -> St
     }
 }
 
+/// The host's own authentication (here a header naming the user; a real host checks a session
+/// or a JWT): it decides which of rota's organization units the caller may see.
+async fn host_auth(mut req: Request, next: Next) -> Response {
+    let scope = match req.headers().get("x-user").and_then(|v| v.to_str().ok()) {
+        Some("supervisor") => Scope::units(["*"]),
+        Some("north-lead") => Scope::units(["north"]),
+        _ => return (StatusCode::UNAUTHORIZED, "who are you?\n").into_response(),
+    };
+    req.extensions_mut().insert(scope);
+    next.run(req).await
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rota = Arc::new(Builder::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts")).start()?);
-    let config =
-        ApiConfig { tokens: vec![Token { token: "demo".into(), units: vec!["*".into()] }], ..Default::default() };
-    let (api, closer) = router(rota.clone(), &config);
-    let app = Router::new().route("/hello/{agent}", post(hello)).with_state(rota.clone()).merge(api);
+    let config = ApiConfig { auth: Auth::Host, ..Default::default() };
+    let (api, closer) = api_router(rota.clone(), &config);
+    let app = Router::new()
+        .route("/hello/{agent}", post(hello))
+        .with_state(rota.clone())
+        .merge(api.layer(middleware::from_fn(host_auth)))
+        .route("/healthz", get(|| async { "the host is fine\n" }))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "the host has no such page\n") });
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:7979").await?;
     println!("listening on http://{}", listener.local_addr()?);

@@ -212,6 +212,7 @@ impl Config {
     pub fn api(&self) -> crate::http::ApiConfig {
         crate::http::ApiConfig {
             tokens: self.tokens_or_dev().0,
+            auth: crate::http::Auth::Tokens,
             body_limit: self.http.body_limit_kib * 1024,
             timeout: std::time::Duration::from_millis(self.http.timeout_ms),
         }

@@ -429,3 +429,56 @@ async fn conversation_ids_live_per_unit() {
         "{timers}"
     );
 }
+
+/// An embedder's axum app mounts the API beside its own routes: merging does not panic, the
+/// host's own `/healthz` and 404 stay the host's, and its own authentication decides each
+/// caller's units (rota refuses a request the host let through without a scope).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_mounts_in_a_host_app_under_the_hosts_auth() {
+    use axum::http::StatusCode as S;
+    use axum::response::IntoResponse;
+    let handle = Arc::new(Builder::new(fixture("units")).start().unwrap());
+    let config = ApiConfig { auth: rota::http::Auth::Host, ..ApiConfig::default() };
+    let host_auth = |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+        let scope = match req.headers().get("x-user").and_then(|v| v.to_str().ok()) {
+            Some("boss") => rota::http::Scope::units(["*"]),
+            Some("north-lead") => rota::http::Scope::units(["north"]),
+            Some("forgetful") => return next.run(req).await,
+            _ => return (S::UNAUTHORIZED, "host: who are you?").into_response(),
+        };
+        req.extensions_mut().insert(scope);
+        next.run(req).await
+    };
+    let (api, _closer) = rota::http::api_router(handle.clone(), &config);
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "host healthz" }))
+        .merge(api.layer(axum::middleware::from_fn(host_auth)))
+        .nest("/rota", rota::http::ops_router(handle))
+        .fallback(|| async { (S::NOT_FOUND, "host 404") });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(rota::http::serve(listener, app, std::future::pending()));
+    let client = common::http_client();
+    let get = |path: &str, user: Option<&str>| {
+        let mut req = client.get(format!("{base}{path}"));
+        if let Some(u) = user {
+            req = req.header("x-user", u);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz", None).await, (200, "host healthz".into()));
+    // rota's own operational routes, where the host put them.
+    assert_eq!(get("/rota/healthz", None).await.0, 200);
+    assert!(get("/rota/metrics", None).await.1.contains("rota_"), "rota's metrics under /rota");
+    assert_eq!(get("/no/such/page", None).await, (404, "host 404".into()));
+    assert_eq!(get("/v1/agents", None).await, (401, "host: who are you?".into()));
+    let (status, all) = get("/v1/agents", Some("boss")).await;
+    assert!(status == 200 && all.contains("sara") && all.contains("nora"), "{status} {all}");
+    let (status, north) = get("/v1/agents", Some("north-lead")).await;
+    assert!(status == 200 && !north.contains("sara") && north.contains("nora"), "{status} {north}");
+    let (status, body) = get("/v1/agents", Some("forgetful")).await;
+    assert!(status == 401 && body.contains("no rota scope"), "{status} {body}");
+}

@@ -26,6 +26,12 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// A caller who may see and change `units` (`"*"`: every unit). A host that authenticates
+    /// callers itself ([`super::Auth::Host`]) puts one into each request's extensions.
+    pub fn units<U: Into<String>>(units: impl IntoIterator<Item = U>) -> Scope {
+        Scope { units: units.into_iter().map(Into::into).collect() }
+    }
+
     pub fn allows(&self, unit: &str) -> bool {
         self.units.iter().any(|u| u == "*" || u == unit)
     }
@@ -63,6 +69,15 @@ pub async fn require_token(State(tokens): State<Tokens>, mut req: Request, next:
         },
     };
     req.extensions_mut().insert(scope);
+    next.run(req).await
+}
+
+/// With [`super::Auth::Host`]: the host's own middleware decided who the caller is and put a
+/// [`Scope`] into the request; a request it let through without one is refused.
+pub async fn require_scope(req: Request, next: Next) -> Response {
+    if req.extensions().get::<Scope>().is_none() {
+        return unauthorized("the host's authentication gave this request no rota scope");
+    }
     next.run(req).await
 }
 

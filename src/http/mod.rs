@@ -51,10 +51,23 @@ impl Closer {
     }
 }
 
+/// Who may call the API, and what they may see.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Auth {
+    /// Bearer tokens from [`ApiConfig::tokens`], each scoped to organization units.
+    #[default]
+    Tokens,
+    /// The host authenticates callers in its own middleware and inserts a [`Scope`] into each
+    /// request's extensions (`req.extensions_mut().insert(Scope::units(["north"]))`); a
+    /// request without one gets 401.
+    Host,
+}
+
 /// Settings of the API that are not routes.
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
     pub tokens: Vec<Token>,
+    pub auth: Auth,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     /// How long a request may take before it gets a 503 (event streams excluded).
@@ -63,7 +76,7 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { tokens: Vec::new(), body_limit: 64 * 1024, timeout: Duration::from_secs(10) }
+        ApiConfig { tokens: Vec::new(), auth: Auth::Tokens, body_limit: 64 * 1024, timeout: Duration::from_secs(10) }
     }
 }
 
@@ -357,27 +370,51 @@ pub fn route_docs() -> Vec<RouteDoc> {
     routes().into_iter().map(|r| r.doc).collect()
 }
 
-/// The API over a running engine. Mount it in an existing axum app with `Router::merge`; call
-/// [`Closer::close`] when shutting down, or open event streams keep their connections alive.
+/// The whole server as `rota serve` runs it: the API ([`api_router`]), the operational routes
+/// ([`ops_router`]) and a JSON 404 for everything else. Call [`Closer::close`] when shutting
+/// down, or open event streams keep their connections alive.
 pub fn router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
+    let ops = ops_router(handle.clone());
+    let (api, closer) = api_router(handle, config);
+    (api.merge(ops).fallback(not_found), closer)
+}
+
+/// The `/v1` API over a running engine, to mount in an existing axum app: it has no fallback
+/// (the host's own 404 stays), so it can be merged or nested, and it authenticates by
+/// [`ApiConfig::auth`]: rota's bearer tokens, or the host's own middleware.
+pub fn api_router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
     let (closer, closing) = watch::channel(false);
     let api = Api { handle, closing };
-    let (mut timed, mut streams, mut open) = (Router::new(), Router::new(), Router::new());
+    let (mut timed, mut streams) = (Router::new(), Router::new());
     for r in routes() {
         let group = match r.access {
             Access::Token => &mut timed,
             Access::Stream => &mut streams,
-            Access::Open => &mut open,
+            Access::Open => continue,
         };
         *group = std::mem::take(group).route(r.doc.path, r.handler);
     }
-    let protected = timed
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.timeout))
-        .merge(streams)
-        .layer(middleware::from_fn_with_state(auth::Tokens::new(&config.tokens), auth::require_token));
-    let router =
-        open.merge(protected).fallback(not_found).layer(DefaultBodyLimit::max(config.body_limit)).with_state(api);
-    (router, Closer(closer))
+    let routes =
+        timed.layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.timeout)).merge(streams);
+    let protected = match config.auth {
+        Auth::Tokens => {
+            routes.layer(middleware::from_fn_with_state(auth::Tokens::new(&config.tokens), auth::require_token))
+        }
+        Auth::Host => routes.layer(middleware::from_fn(auth::require_scope)),
+    };
+    (protected.layer(DefaultBodyLimit::max(config.body_limit)).with_state(api), Closer(closer))
+}
+
+/// `/healthz` and `/metrics` (Prometheus), without authentication: separate from the API so a
+/// host with its own may leave them out, or mount them elsewhere.
+pub fn ops_router(handle: Arc<Handle>) -> Router {
+    // Nothing here streams, so nothing needs closing.
+    let (_, closing) = watch::channel(false);
+    let mut open = Router::new();
+    for r in routes().into_iter().filter(|r| matches!(r.access, Access::Open)) {
+        open = open.route(r.doc.path, r.handler);
+    }
+    open.with_state(Api { handle, closing })
 }
 
 async fn not_found() -> ApiError {
