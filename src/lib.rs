@@ -46,4 +46,5 @@ pub use clock::{Clock, SystemClock, VirtualClock};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Diagnostic, EngineError, InputError, LoadError};
 pub use input::Input;
+pub use script::Sources;
 pub use update::{Stamped, Update};

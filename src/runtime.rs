@@ -46,6 +46,8 @@ pub struct Builder {
     store: Option<Box<dyn Store>>,
     routes: Vec<Route>,
     on_log: Option<LogSink>,
+    /// Scripts given as text rather than read from the folder.
+    sources: Option<Sources>,
 }
 
 /// Where the engine's `Log` updates go as they happen, besides the event stream: their level
@@ -62,7 +64,15 @@ impl Builder {
             store: None,
             routes: Vec::new(),
             on_log: None,
+            sources: None,
         }
+    }
+
+    /// An engine on scripts that do not live in a folder (kept in a database, uploaded; see
+    /// [`Sources::from_files`]), on the system clock. Reload them with
+    /// [`Handle::reload_sources`]; [`Handle::reload`] has no folder to read.
+    pub fn from_sources(sources: Sources) -> Self {
+        Builder { sources: Some(sources), ..Builder::new(PathBuf::new()) }
     }
 
     /// Use another clock, such as a [`VirtualClock`](crate::clock::VirtualClock) in tests.
@@ -125,7 +135,7 @@ impl Builder {
             limits: self.config.limits.clone(),
             specs: self.policies.iter().map(|p| p.spec()).collect(),
         };
-        let Builder { config, clock: engine_clock, policies, mut store, routes, on_log } = self;
+        let Builder { config, clock: engine_clock, policies, mut store, routes, on_log, sources } = self;
         if !routes.is_empty() && store.is_none() {
             return Err(EngineError::Unsupported("an outbox route needs a store to keep its messages in".into()));
         }
@@ -153,7 +163,7 @@ impl Builder {
         };
         let thread = std::thread::Builder::new()
             .name("rota-engine".into())
-            .spawn(move || match recover(config, engine_clock.clone(), policies, store.as_deref_mut()) {
+            .spawn(move || match recover(config, sources, engine_clock.clone(), policies, store.as_deref_mut()) {
                 Ok((engine, journal)) => {
                     let _ = started_tx.send(Ok(()));
                     let run = Loop {
@@ -227,16 +237,21 @@ struct Outgoing {
 /// that changed while the process was down).
 fn recover(
     config: EngineConfig,
+    given: Option<Sources>,
     clock: Arc<dyn Clock>,
     policies: Vec<Box<dyn Policy>>,
     store: Option<&mut dyn Store>,
 ) -> Result<(Engine, Vec<Record>), EngineError> {
+    let fresh = |config, clock, policies, given: Option<Sources>| match given {
+        Some(sources) => Engine::from_sources(config, sources, clock, policies),
+        None => Engine::new(config, clock, policies),
+    };
     let Some(store) = store else {
-        return Ok((Engine::new(config, clock, policies)?, Vec::new()));
+        return Ok((fresh(config, clock, policies, given)?, Vec::new()));
     };
     let records = store.records()?;
     let Some((first, rest)) = records.split_first() else {
-        let engine = Engine::new(config, clock, policies)?;
+        let engine = fresh(config, clock, policies, given)?;
         let first = Record { at: engine.now(), step: Step::Scripts { sources: engine.sources().clone() } };
         return Ok((engine, vec![first]));
     };
@@ -268,7 +283,11 @@ fn recover(
     // Scripts edited while the process was down: load them now, or keep the journal's if they fail
     // (the diagnostics show in the script status).
     let before = engine.generation();
-    if engine.reload().is_ok_and(|(generation, _)| generation != before) {
+    let reloaded = match given {
+        Some(sources) => engine.reload_sources(sources),
+        None => engine.reload(),
+    };
+    if reloaded.is_ok_and(|(generation, _)| generation != before) {
         journal.push(Record { at: engine.now(), step: Step::Scripts { sources: engine.sources().clone() } });
     }
     Ok((engine, journal))
@@ -300,7 +319,11 @@ impl Checker {
     /// file fails here, on the caller's thread, within its load budget, and a valid generation
     /// reaches the engine thread ready to swap in.
     fn check(&self) -> Result<Box<Loaded>, LoadError> {
-        Loaded::load(Sources::read(&self.scripts)?, &self.limits, &self.specs).map(Box::new)
+        self.load(Sources::read(&self.scripts)?)
+    }
+
+    fn load(&self, sources: Sources) -> Result<Box<Loaded>, LoadError> {
+        Loaded::load(sources, &self.limits, &self.specs).map(Box::new)
     }
 }
 
@@ -384,17 +407,32 @@ impl Handle {
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 
+    /// Swaps in scripts given as text ([`Builder::from_sources`]), loaded and checked off the
+    /// engine thread like [`Handle::reload`]'s; on failure the old rules keep running.
+    pub async fn reload_sources(&self, sources: Sources) -> Result<u64, EngineError> {
+        let checker = self.checker.clone();
+        self.swap_in(move || checker.load(sources)).await
+    }
+
     /// Reloads the scripts folder; on failure the old rules keep running. The new generation
     /// is read, loaded and checked on a blocking thread, so loading (even a file that runs
     /// until its load budget is spent) never holds up the engine; the engine thread only
     /// swaps the loaded generation in.
     pub async fn reload(&self) -> Result<u64, EngineError> {
         let checker = self.checker.clone();
-        let checked = tokio::task::spawn_blocking(move || checker.check())
+        self.swap_in(move || checker.check()).await
+    }
+
+    /// Loads a generation on a blocking thread and has the engine swap it in.
+    async fn swap_in(
+        &self,
+        load: impl FnOnce() -> Result<Box<Loaded>, LoadError> + Send + 'static,
+    ) -> Result<u64, EngineError> {
+        let loaded = tokio::task::spawn_blocking(load)
             .await
             .map_err(|e| EngineError::Unsupported(format!("the scripts check stopped: {e}")))?;
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Reload(checked, reply))?;
+        self.send(Command::Reload(loaded, reply))?;
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 

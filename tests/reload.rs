@@ -178,3 +178,41 @@ async fn a_slow_valid_generation_loads_away_from_the_engine() {
         "a request waited {slowest:?} while the generation loaded for {took:?} ({asked} requests)"
     );
 }
+
+/// Scripts that live in a database rather than a folder: an embedder hands them over as text,
+/// laid out as a folder would be (a module in `lib/`, a test file left out), reloads them the
+/// same way, and a durable engine restarts on them with its state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_given_as_text_load_reload_and_restart() {
+    let files = |timeout: &str| {
+        vec![
+            ("lib/pick.lua".to_string(), "return { first = function(list) return list[1] end }".to_string()),
+            ("rules.lua".to_string(), rules(timeout)),
+            ("rules_test.lua".to_string(), "this is not Lua and must not be loaded".to_string()),
+            (
+                "policy.lua".to_string(),
+                "local pick = require(\"lib.pick\")\npolicies.register(\"first\", { decide = function(ctx) return policies.offer(pick.first(ctx.candidates), 5) end })\n".to_string(),
+            ),
+        ]
+    };
+    let sources = rota::Sources::from_files(files("10s")).unwrap();
+    assert_eq!(sources.modules.len(), 1, "{sources:?}");
+    assert_eq!(sources.rules.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(), ["policy.lua", "rules.lua"]);
+
+    let db = Scratch::new(&[]);
+    let store = || SqliteStore::open(db.0.join("rota.db")).unwrap();
+    let handle = Builder::from_sources(sources).store(store()).start().unwrap();
+    handle.submit(rota::Input::SignIn { agent: "ada".into() }).await.unwrap();
+    assert_eq!(handle.reload_sources(rota::Sources::from_files(files("12s")).unwrap()).await.unwrap(), 2);
+    let broken = rota::Sources::from_files(vec![("rules.lua".into(), "queues.define { id = 1 }".into())]).unwrap();
+    let err = handle.reload_sources(broken).await.unwrap_err().to_string();
+    assert!(err.contains("rules.lua:1:"), "{err}");
+    assert_eq!(handle.script_status().await.unwrap().generation, 2, "the old rules keep running");
+    handle.shutdown();
+
+    let again = Builder::from_sources(rota::Sources::from_files(files("12s")).unwrap()).store(store()).start().unwrap();
+    let ada = again.agent("ada").await.unwrap().unwrap();
+    assert!(ada.online, "the journal's state came back");
+    assert_eq!(again.script_status().await.unwrap().generation, 2, "the same scripts: no new generation");
+    assert!(rota::Sources::from_files(vec![("lib/x.lua".into(), String::new())]).is_err(), "no rule file");
+}

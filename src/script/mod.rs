@@ -158,48 +158,75 @@ impl Sources {
     pub fn read(dir: &Path) -> Result<Sources, LoadError> {
         let dir_name = dir.display().to_string();
         let fail = |file: &str, message: String| LoadError { diagnostics: vec![Diagnostic::new(file, None, message)] };
-        let unreadable = |e: std::io::Error| fail(&dir_name, format!("cannot read the scripts folder: {e}"));
-        let read = |path: &Path| {
-            let rel = path.strip_prefix(dir).unwrap_or(path).display().to_string();
-            std::fs::read_to_string(path)
-                .map(|text| (rel.clone(), text))
-                .map_err(|e| fail(&rel, format!("cannot read: {e}")))
-        };
-        let mut sources = Sources::default();
-        for path in rule_files(dir).map_err(unreadable)? {
-            sources.rules.push(read(&path)?);
-        }
-        if sources.rules.is_empty() {
-            return Err(fail(&dir_name, "no .lua rule files in the scripts folder".into()));
-        }
         let mut found = Vec::new();
-        files_under(dir, &mut found).map_err(unreadable)?;
+        files_under(dir, &mut found).map_err(|e| fail(&dir_name, format!("cannot read the scripts folder: {e}")))?;
+        let mut files = Vec::new();
         for path in found {
-            let rel = path.strip_prefix(dir).unwrap_or(&path);
-            let has = |ext: &str| path.extension().is_some_and(|x| x.eq_ignore_ascii_case(ext));
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            if has("lua") && rel.parent().is_some_and(|p| !p.as_os_str().is_empty()) && !stem.ends_with("_test") {
-                // `lib/util.lua` is the module `lib.util`.
-                let name = rel.with_extension("").to_string_lossy().replace(std::path::MAIN_SEPARATOR, ".");
-                let (rel, text) = read(&path)?;
-                sources.modules.push((name, rel, text));
-            } else if has("ics") {
-                sources.files.push(read(&path)?);
+            let rel = relative(dir, &path);
+            if kind(&rel).is_some() {
+                let text = std::fs::read_to_string(&path).map_err(|e| fail(&rel, format!("cannot read: {e}")))?;
+                files.push((rel, text));
             }
         }
+        Sources::from_files(files).map_err(|_| fail(&dir_name, "no .lua rule files in the scripts folder".into()))
+    }
+
+    /// Scripts that do not live in a folder (kept in a database, uploaded), as (path, text)
+    /// pairs laid out as a folder would be: `*.lua` at the top are rule files (`*_test.lua`
+    /// left out), `lib/util.lua` is the module `lib.util`, `*.ics` calendars are data files.
+    pub fn from_files(files: impl IntoIterator<Item = (String, String)>) -> Result<Sources, LoadError> {
+        let mut sources = Sources::default();
+        for (path, text) in files {
+            let path = path.replace('\\', "/");
+            match kind(&path) {
+                Some(Kind::Rule) => sources.rules.push((path, text)),
+                Some(Kind::Module) => {
+                    let name = path.trim_end_matches(".lua").replace('/', ".");
+                    sources.modules.push((name, path, text));
+                }
+                Some(Kind::Data) => sources.files.push((path, text)),
+                None => {}
+            }
+        }
+        if sources.rules.is_empty() {
+            let message = "no .lua rule files among the scripts".to_string();
+            return Err(LoadError { diagnostics: vec![Diagnostic::new("<scripts>", None, message)] });
+        }
+        // Rule files load in name order; modules and data files are found by name.
+        sources.rules.sort();
+        sources.modules.sort();
+        sources.files.sort();
         Ok(sources)
     }
 }
 
-/// The rule files of a scripts folder: `*.lua` directly inside it, tests excluded, by name.
-fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "lua"))
-        .filter(|p| !p.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.ends_with("_test")))
-        .collect();
-    files.sort();
-    Ok(files)
+/// What a file of a scripts folder is, by its path relative to the folder.
+enum Kind {
+    Rule,
+    Module,
+    Data,
+}
+
+fn kind(path: &str) -> Option<Kind> {
+    let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+    if folder.split('/').any(|part| part.starts_with('.')) || name.starts_with('.') {
+        return None;
+    }
+    if name.to_ascii_lowercase().ends_with(".ics") {
+        return Some(Kind::Data);
+    }
+    let stem = name.strip_suffix(".lua")?;
+    match (folder.is_empty(), stem.ends_with("_test")) {
+        (_, true) => None,
+        (true, false) => Some(Kind::Rule),
+        (false, false) => Some(Kind::Module),
+    }
+}
+
+/// `path` relative to `dir`, with `/` between folders.
+fn relative(dir: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 /// Every file under `dir`, subfolders included, in name order within each folder. Hidden
