@@ -48,7 +48,7 @@ fn root() -> &'static Path {
 /// The LUCS example's two templates, rendered with sample data: subject, HTML email body
 /// (escaped) and SMS body (measured, cut at its maximum), each render all three.
 fn templates() {
-    let (rules, _) = rota::script::load(&root().join("examples/standby"), &Limits::default(), &[], 1)
+    let (rules, _) = rota::script::load(&root().join("examples/standby"), &Limits::default(), &Default::default(), 1)
         .unwrap_or_else(|e| panic!("{e}"));
     let now = Timestamp::parse_rfc3339("2026-11-23T13:00:20Z").unwrap();
     for (id, kind) in [("missed_call", Kind::Notification), ("call_taken", Kind::Clearing)] {

@@ -15,6 +15,12 @@ const TYPES_DIR: &str = ".rota";
 /// (a scripts folder); returns the files written. Existing editor settings are merged into,
 /// not replaced: only rota's keys are set.
 pub fn write_types(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    write_types_with(dir, &crate::script::HostFunctions::default())
+}
+
+/// [`write_types`] for rules of an embedding program that adds its own Lua functions: their
+/// declarations go into the definitions too.
+pub fn write_types_with(dir: &Path, functions: &crate::script::HostFunctions) -> Result<Vec<PathBuf>, String> {
     let io = |path: &Path, e: std::io::Error| format!("{}: {e}", path.display());
     let mut written = Vec::new();
     let mut write = |rel: &str, text: &str| -> Result<(), String> {
@@ -24,7 +30,7 @@ pub fn write_types(dir: &Path) -> Result<Vec<PathBuf>, String> {
         written.push(path);
         Ok(())
     };
-    write(&format!("{TYPES_DIR}/rota.d.luau"), DEFINITIONS)?;
+    write(&format!("{TYPES_DIR}/rota.d.luau"), &format!("{DEFINITIONS}{}", functions.definitions()))?;
     // `require("rota.test")` and the folder's own `require("lib.util")` resolve through aliases.
     let mut aliases = serde_json::Map::new();
     for (name, path, code) in stdlib_modules() {

@@ -270,6 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 filter: filter.clone(),
                 cpu_per_case: std::time::Duration::from_millis(cpu_ms),
                 limits: limits.limits(),
+                functions: Default::default(),
             };
             let started = std::time::Instant::now();
             let results =
@@ -288,9 +289,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if failed == 0 && passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Check { dir, where_used: None, limits } => match rota::script::load(&dir, &limits.limits(), &[], 1) {
-            Ok((rules, _)) => {
-                println!(
+        Command::Check { dir, where_used: None, limits } => {
+            match rota::script::load(&dir, &limits.limits(), &Default::default(), 1) {
+                Ok((rules, _)) => {
+                    println!(
                     "{}: ok ({} agents, {} teams, {} queues, {} policies, {} presences, {} templates, {} standby rules, {} schedules, {} workflows)",
                     dir.display(),
                     rules.agents.len(),
@@ -303,24 +305,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     rules.schedules.len(),
                     rules.workflows.len()
                 );
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => {
-                for d in &e.diagnostics {
-                    let file = if d.file.starts_with("stdlib/") || d.file.starts_with('<') {
-                        d.file.clone()
-                    } else {
-                        dir.join(&d.file).display().to_string()
-                    };
-                    match d.line {
-                        Some(line) => println!("{file}:{line}: {}", d.message),
-                        None => println!("{file}: {}", d.message),
-                    }
+                    Ok(ExitCode::SUCCESS)
                 }
-                eprintln!("{} problem(s) found", e.diagnostics.len());
-                Ok(ExitCode::FAILURE)
+                Err(e) => {
+                    for d in &e.diagnostics {
+                        let file = if d.file.starts_with("stdlib/") || d.file.starts_with('<') {
+                            d.file.clone()
+                        } else {
+                            dir.join(&d.file).display().to_string()
+                        };
+                        match d.line {
+                            Some(line) => println!("{file}:{line}: {}", d.message),
+                            None => println!("{file}: {}", d.message),
+                        }
+                    }
+                    eprintln!("{} problem(s) found", e.diagnostics.len());
+                    Ok(ExitCode::FAILURE)
+                }
             }
-        },
+        }
         Command::Serve { config, listen, db, scripts } => {
             let mut config = match config {
                 Some(path) => Config::read(&path).map_err(anyhow::Error::msg)?,
@@ -366,7 +369,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Loads a scripts folder for a command that needs its rules, or says why it cannot.
 fn load_rules(dir: &Path, limits: &rota::script::Limits) -> anyhow::Result<rota::rules::RuleSet> {
-    rota::script::load(dir, limits, &[], 1).map(|(rules, _)| rules).map_err(|e| anyhow::anyhow!("{e}"))
+    rota::script::load(dir, limits, &Default::default(), 1).map(|(rules, _)| rules).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// `rota serve`: replay the store, start the engine, watch the scripts, serve until a signal.

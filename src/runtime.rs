@@ -99,6 +99,14 @@ impl Builder {
         self
     }
 
+    /// Adds the embedding program's own Lua functions for scripts (see
+    /// [`crate::script::HostFunctions`]). Like Rust policies, with a store they must be
+    /// deterministic: the journal is replayed through the decisions that called them.
+    pub fn functions(mut self, functions: crate::script::HostFunctions) -> Self {
+        self.config.functions = functions;
+        self
+    }
+
     /// Keeps the engine's state in `store`: it is rebuilt from the store at start, and every
     /// input is durable before it is acknowledged. Rust policies must then be deterministic
     /// (no wall clock, no outside state), because the journal is replayed through them.
@@ -133,7 +141,10 @@ impl Builder {
         let checker = Checker {
             scripts: self.config.scripts.clone(),
             limits: self.config.limits.clone(),
-            specs: self.policies.iter().map(|p| p.spec()).collect(),
+            host: crate::script::Host {
+                policies: self.policies.iter().map(|p| p.spec()).collect(),
+                functions: self.config.functions.clone(),
+            },
         };
         let Builder { config, clock: engine_clock, policies, mut store, routes, on_log, sources } = self;
         if !routes.is_empty() && store.is_none() {
@@ -311,7 +322,7 @@ enum Command {
 struct Checker {
     scripts: PathBuf,
     limits: Limits,
-    specs: Vec<crate::rules::PolicySpec>,
+    host: crate::script::Host,
 }
 
 impl Checker {
@@ -323,7 +334,7 @@ impl Checker {
     }
 
     fn load(&self, sources: Sources) -> Result<Box<Loaded>, LoadError> {
-        Loaded::load(sources, &self.limits, &self.specs).map(Box::new)
+        Loaded::load(sources, &self.limits, &self.host).map(Box::new)
     }
 }
 

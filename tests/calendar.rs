@@ -36,7 +36,8 @@ const CASES: &[(&str, &str, &str, &str)] = &[
 
 #[test]
 fn outlook_calendar_says_who_is_on_duty() {
-    let (rules, _) = load(&fixture("calendar"), &Limits::default(), &[], 1).unwrap_or_else(|e| panic!("{e}"));
+    let (rules, _) =
+        load(&fixture("calendar"), &Limits::default(), &Default::default(), 1).unwrap_or_else(|e| panic!("{e}"));
     let schedule = &rules.schedules["duty"];
     let mut failures = Vec::new();
     for (at, agent, layer, why) in CASES {
@@ -72,7 +73,7 @@ fn an_event_naming_nobody_known_is_a_diagnostic_at_its_line() {
         ("rules.lua", &std::fs::read_to_string(fixture("calendar/rules.lua")).unwrap()),
         ("duty.ics", &ics),
     ]);
-    let err = load(&dir.0, &Limits::default(), &[], 1).err().expect("rejected");
+    let err = load(&dir.0, &Limits::default(), &Default::default(), 1).err().expect("rejected");
     let got: Vec<String> = err.diagnostics.iter().map(|d| d.to_string()).collect();
     assert_eq!(got, ["duty.ics:59: event `Sophie` names no known agent (tried: Sophie)"]);
 }

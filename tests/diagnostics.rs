@@ -442,7 +442,7 @@ fn every_broken_folder_is_rejected_with_file_and_line() {
         let err = match load(
             &dir.0,
             &Limits { cpu_per_load: std::time::Duration::from_millis(200), ..Limits::default() },
-            &[],
+            &Default::default(),
             1,
         ) {
             Ok(_) => {
@@ -494,7 +494,7 @@ fn modules_in_subfolders_can_be_required() {
         ("lib/people.lua", "return { \"a1\", \"a2\" }"),
         ("rules.lua", "local people = require(\"lib.people\")\nfor _, id in people do agents.define { id = id } end\nqueues.define { id = \"q\", agents = people, policy = \"longest_idle\" }"),
     ]);
-    let (rules, _) = load(&dir.0, &Limits::default(), &[], 1).unwrap_or_else(|e| panic!("{e}"));
+    let (rules, _) = load(&dir.0, &Limits::default(), &Default::default(), 1).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rules.queues[0].agents, vec!["a1", "a2"]);
     assert_eq!(rules.queues[0].options["timeout"], 30.0);
 }

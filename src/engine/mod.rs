@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub retain_ended: usize,
     /// Keep every decision's latency (for benchmarks); off by default. A histogram is always kept.
     pub record_latencies: bool,
+    /// Lua functions the embedding program adds for scripts.
+    pub functions: script::HostFunctions,
 }
 
 impl EngineConfig {
@@ -60,6 +62,7 @@ impl EngineConfig {
             limits: Limits::default(),
             retain_ended: Self::RETAIN_ENDED,
             record_latencies: false,
+            functions: script::HostFunctions::default(),
         }
     }
 }
@@ -190,8 +193,8 @@ impl Engine {
     ) -> Result<Self, LoadError> {
         let rust_policies: BTreeMap<String, Box<dyn Policy>> =
             rust_policies.into_iter().map(|p| (p.spec().name, p)).collect();
-        let specs = reload::host_specs(&rust_policies);
-        let (rules, scripts) = script::load_sources(&sources, &config.limits, &specs, 1)?;
+        let host = reload::host(&rust_policies, &config);
+        let (rules, scripts) = script::load_sources(&sources, &config.limits, &host, 1)?;
         let now = clock.now();
         let mut engine = Engine {
             clock,

@@ -63,7 +63,7 @@ impl Engine {
         if sources == self.sources {
             return Ok(self.unchanged());
         }
-        let loaded = script::Loaded::load(sources, &self.config.limits, &host_specs(&self.rust_policies));
+        let loaded = script::Loaded::load(sources, &self.config.limits, &host(&self.rust_policies, &self.config));
         match loaded {
             Ok(loaded) => self.reload_loaded(loaded),
             Err(e) => {
@@ -241,9 +241,10 @@ impl Engine {
     }
 }
 
-/// The specs of the policies written in Rust, so queues can name them.
-pub(super) fn host_specs(policies: &BTreeMap<String, Box<dyn Policy>>) -> Vec<crate::rules::PolicySpec> {
-    policies.values().map(|p| p.spec()).collect()
+/// What the embedding program brings to a load: the specs of its policies written in Rust (so
+/// queues can name them) and its Lua functions.
+pub(super) fn host(policies: &BTreeMap<String, Box<dyn Policy>>, config: &EngineConfig) -> script::Host {
+    script::Host { policies: policies.values().map(|p| p.spec()).collect(), functions: config.functions.clone() }
 }
 
 /// What [`Engine::install`] changes, kept so a reload that fails at any point (even late,
@@ -348,7 +349,7 @@ mod tests {
         let before = seen(&e);
         assert_eq!(before["conversations"][0]["status"], "offered", "{before}");
 
-        let loaded = script::Loaded::load(sources(NEW), &e.config.limits, &[]).unwrap();
+        let loaded = script::Loaded::load(sources(NEW), &e.config.limits, &Default::default()).unwrap();
         loaded.scripts.starve();
         let refused = e.reload_loaded(loaded).unwrap_err();
         assert!(refused.to_string().contains("could not build the Lua view"), "{refused}");

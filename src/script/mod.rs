@@ -6,6 +6,7 @@
 
 mod agents;
 pub mod fields;
+mod host;
 mod log;
 mod pinpoint;
 mod policies;
@@ -29,8 +30,9 @@ use mlua::{Lua, Value as LuaValue};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Diagnostic, LoadError};
-use crate::rules::{Draft, Location, PolicySpec, RuleSet};
+use crate::rules::{Draft, Location, RuleSet};
 pub use fields::Fields;
+pub use host::{Host, HostFunctions};
 pub use sandbox::Limits;
 pub use view::{PolicyFailure, Scripts};
 
@@ -248,13 +250,8 @@ pub(crate) fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result
 }
 
 /// Reads a scripts folder and loads it; see [`load_sources`].
-pub fn load(
-    dir: &Path,
-    limits: &Limits,
-    host_policies: &[PolicySpec],
-    generation: u64,
-) -> Result<(RuleSet, Scripts), LoadError> {
-    load_sources(&Sources::read(dir)?, limits, host_policies, generation)
+pub fn load(dir: &Path, limits: &Limits, host: &Host, generation: u64) -> Result<(RuleSet, Scripts), LoadError> {
+    load_sources(&Sources::read(dir)?, limits, host, generation)
 }
 
 /// A generation loaded and validated away from the engine thread, on its way to it: only the
@@ -277,8 +274,8 @@ unsafe impl Send for Loaded {}
 
 impl Loaded {
     /// Loads `sources` into a VM of its own; see [`load_sources`].
-    pub fn load(sources: Sources, limits: &Limits, host_policies: &[PolicySpec]) -> Result<Loaded, LoadError> {
-        let (rules, scripts) = load_sources(&sources, limits, host_policies, 0)?;
+    pub fn load(sources: Sources, limits: &Limits, host: &Host) -> Result<Loaded, LoadError> {
+        let (rules, scripts) = load_sources(&sources, limits, host, 0)?;
         Ok(Loaded { sources, rules, scripts })
     }
 }
@@ -286,11 +283,11 @@ impl Loaded {
 /// Loads and validates scripts. Either everything is valid and usable, or nothing is: the
 /// error lists every problem with file:line.
 ///
-/// `host_policies` are policies implemented in Rust; queues may name them.
+/// `host` brings policies implemented in Rust (queues may name them) and Lua functions.
 pub fn load_sources(
     sources: &Sources,
     limits: &Limits,
-    host_policies: &[PolicySpec],
+    host: &Host,
     generation: u64,
 ) -> Result<(RuleSet, Scripts), LoadError> {
     let vm_error = |e: mlua::Error| LoadError {
@@ -308,7 +305,8 @@ pub fn load_sources(
         standby::register(&lua)?;
         time::register(&lua)?;
         workflows::register(&lua)?;
-        log::register(&lua)
+        log::register(&lua)?;
+        host.functions.register(&lua)
     })()
     .map_err(vm_error)?;
     lua.set_app_data(Loading(Draft::default()));
@@ -355,7 +353,7 @@ pub fn load_sources(
     }
 
     let Loading(mut draft) = lua.remove_app_data::<Loading>().expect("draft is set while loading");
-    for spec in host_policies {
+    for spec in &host.policies {
         if !draft.policies.iter().any(|p| p.name == spec.name) {
             draft.policies.push(spec.clone());
         }
@@ -400,7 +398,7 @@ pub fn api_names() -> Result<Vec<String>, String> {
     let (_, scripts) = load_sources(
         &Sources { rules: vec![("api.lua".into(), String::new())], ..Sources::default() },
         &limits,
-        &[],
+        &Host::default(),
         1,
     )
     .map_err(|e| e.to_string())?;

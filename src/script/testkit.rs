@@ -92,14 +92,16 @@ const EXPECTATION: &str = "\u{1}expectation\u{1}";
 
 impl Suite {
     /// Loads test file `file` (its text `code`). `modules` are the scripts folder's modules, so
-    /// a test can `require` what the rules use. Nothing runs but the `describe` bodies.
+    /// a test can `require` what the rules use, and `functions` the embedding program's, so a
+    /// test can call what the rules call. Nothing runs but the `describe` bodies.
     pub fn load(
         file: &str,
         code: &str,
         modules: &[(String, String, String)],
+        functions: &super::HostFunctions,
         limits: &Limits,
     ) -> Result<Suite, Diagnostic> {
-        let lua = vm(modules, limits)
+        let lua = vm(modules, functions, limits)
             .map_err(|e| Diagnostic::new(file, None, format!("could not set up the Lua VM: {e}")))?;
         lua.set_app_data(Collecting::default());
         sandbox::arm(limits.cpu_per_load);
@@ -168,9 +170,10 @@ impl Suite {
 
 /// A VM for a test file: the sandbox, the test globals, and `require` of the stdlib (with
 /// `rota.test`) and of the scripts folder's `modules`.
-fn vm(modules: &[(String, String, String)], limits: &Limits) -> mlua::Result<Lua> {
+fn vm(modules: &[(String, String, String)], functions: &super::HostFunctions, limits: &Limits) -> mlua::Result<Lua> {
     let lua = sandbox::new_vm(limits)?;
     register(&lua)?;
+    functions.register(&lua)?;
     {
         let mut m = lua.app_data_mut::<sandbox::Modules>().expect("set up with the VM");
         m.add(super::stdlib_modules(), modules);
@@ -181,7 +184,7 @@ fn vm(modules: &[(String, String, String)], limits: &Limits) -> mlua::Result<Lua
 
 /// The globals of a test file's VM (for listing the API, see [`super::api_names`]).
 pub(super) fn globals(limits: &Limits) -> Result<Vec<(String, LuaValue)>, String> {
-    let lua = vm(&[], limits).map_err(|e| e.to_string())?;
+    let lua = vm(&[], &Default::default(), limits).map_err(|e| e.to_string())?;
     let globals = lua.globals().pairs::<String, LuaValue>().filter_map(Result::ok).collect();
     Ok(globals)
 }

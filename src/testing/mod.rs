@@ -26,11 +26,18 @@ pub struct Options {
     /// CPU time one case may use, hooks included (the rules' own calls have their limits).
     pub cpu_per_case: Duration,
     pub limits: Limits,
+    /// Lua functions an embedding program adds, for rules that call them.
+    pub functions: crate::script::HostFunctions,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { filter: None, cpu_per_case: Duration::from_secs(5), limits: Limits::default() }
+        Options {
+            filter: None,
+            cpu_per_case: Duration::from_secs(5),
+            limits: Limits::default(),
+            functions: Default::default(),
+        }
     }
 }
 
@@ -82,7 +89,8 @@ pub fn run(dir: &Path, options: &Options) -> std::io::Result<Vec<FileResult>> {
         let folder = file.parent().unwrap_or(Path::new(".")).to_path_buf();
         let sources = loaded.entry(folder.clone()).or_insert_with(|| {
             Sources::read(&folder).map_err(|e| e.to_string()).and_then(|s| {
-                crate::script::load_sources(&s, &options.limits, &[], 1).map(|_| s).map_err(|e| e.to_string())
+                let host = crate::script::Host { functions: options.functions.clone(), ..Default::default() };
+                crate::script::load_sources(&s, &options.limits, &host, 1).map(|_| s).map_err(|e| e.to_string())
             })
         });
         let shown = file.strip_prefix(dir).unwrap_or(&file).display().to_string();
@@ -113,7 +121,7 @@ fn run_file(
         Err(e) => return fail(format!("cannot read: {e}")),
     };
     let rel = file.strip_prefix(folder).unwrap_or(file).display().to_string();
-    let suite = match Suite::load(&rel, &code, &sources.modules, &options.limits) {
+    let suite = match Suite::load(&rel, &code, &sources.modules, &options.functions, &options.limits) {
         Ok(s) => s,
         Err(d) => return fail(d.to_string()),
     };
@@ -123,7 +131,11 @@ fn run_file(
             continue;
         }
         let started = Instant::now();
-        let config = EngineConfig { limits: options.limits.clone(), ..EngineConfig::new(folder) };
+        let config = EngineConfig {
+            limits: options.limits.clone(),
+            functions: options.functions.clone(),
+            ..EngineConfig::new(folder)
+        };
         let (failure, output) = match EngineWorld::new(config, sources.clone()) {
             Ok(world) => {
                 let ran = suite.run(i, Box::new(world), options.cpu_per_case);
