@@ -3,7 +3,7 @@
 //! files run against them. Every namespace has a page, and every page has an example that is
 //! run. (The tutorial is followed step by step in `tests/tutorial.rs`.)
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! it, a `rota test` case calls it, its error fails one decision at the script's line, and the
 //! editor definitions declare it.
 
-mod common;
+use crate::common;
 
 use common::{arrive, ready, Scratch};
 use rota::runtime::Builder;

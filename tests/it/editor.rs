@@ -2,7 +2,7 @@
 //! registers (so an API change without its definition fails here), and `rota types` writes it
 //! into a project with settings that find it and the stdlib modules.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! Every kind of broken script is rejected with file:line and a message that says what to
 //! fix; nothing of a rejected folder is used. The cases are data: files in, diagnostics out.
 
-mod common;
+use crate::common;
 
 use common::Scratch;
 use rota::script::{load, Limits};

@@ -2,7 +2,7 @@
 //! to create it, each command run at the point where it appears (a `rota check` in step 2 runs
 //! against what steps 1 and 2 created, not the finished folder), and shown output compared.
 
-mod common;
+use crate::common;
 
 use common::walkthrough::{self, Reader, Step};
 use common::Scratch;

@@ -1,7 +1,7 @@
 //! Webhooks over real sockets: signed, in order, filtered by unit, retried while the receiver
 //! fails, and kept in the outbox across a restart while it is down.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

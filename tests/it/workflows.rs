@@ -2,7 +2,7 @@
 //! stream, refusals), an instance surviving a restart mid-workflow, and a reload that keeps
 //! instances going, flags those whose stage is gone, and never drops one.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The engine through its Rust API: reloads that keep work, timers, availability, the async
 //! handle and policies written in Rust.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rota::agent::AgentIx;

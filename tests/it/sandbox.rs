@@ -2,7 +2,7 @@
 //! the trace says why, the conversation falls back (queue fallback policy, else wait and
 //! retry), and the engine keeps deciding.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rota::conversation::NewConversation;

@@ -7,10 +7,10 @@
 //! steps, and at the end, the journal is replayed into a second engine, which must hold the
 //! same state.
 //!
-//! `cargo test --test property` runs a fixed seed (as CI does). A longer run:
-//! `ROTA_PROPERTY_SEED=7 ROTA_PROPERTY_STEPS=50000 cargo test --release --test property`.
+//! `cargo test --test it property` runs a fixed seed (as CI does). A longer run:
+//! `ROTA_PROPERTY_SEED=7 ROTA_PROPERTY_STEPS=50000 cargo test --release --test it property`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

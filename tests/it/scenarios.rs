@@ -1,7 +1,7 @@
 //! Scenario files with their expected timelines: `examples/*.toml` (the seeds' stories) and
 //! `tests/scenarios/*.toml` (one per policy and lifecycle). Each `X.toml` is replayed on
 //! virtual time and must print exactly `X.timeline`. After an intended change, run
-//! `ROTA_BLESS=1 cargo test --test scenarios` and review the diff of the `.timeline` files.
+//! `ROTA_BLESS=1 cargo test --test it scenarios` and review the diff of the `.timeline` files.
 
 use std::path::{Path, PathBuf};
 

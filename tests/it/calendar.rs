@@ -3,7 +3,7 @@
 //! zone, an all-day event, a cancelled one), read through a schedule. The cases are data: an
 //! instant in, who is on duty out.
 
-mod common;
+use crate::common;
 
 use common::{fixture, Scratch};
 use rota::script::{load, Limits};

@@ -6,7 +6,7 @@
 //! Cargo commands are checked against what this suite and `.ci/run` already cover (below), so a
 //! new one on the page needs a decision here.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -18,7 +18,7 @@ use common::Scratch;
 /// Cargo commands the page may show, and why running them here is not needed.
 const COVERED: &[(&str, &str)] = &[
     ("cargo test", "this suite is `cargo test`"),
-    ("cargo test --release --test property", "tests/property.rs runs in this suite with its CI seed"),
+    ("cargo test --release --test it property", "tests/it/property.rs runs in this suite with its CI seed"),
     ("cargo install --path .", "installs the binary this suite runs (CARGO_BIN_EXE_rota)"),
     ("cargo bench --bench day", "built by `cargo test --benches --no-run` in .ci/run"),
     ("cargo bench --bench serve", "built by `cargo test --benches --no-run` in .ci/run"),

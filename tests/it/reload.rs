@@ -1,7 +1,7 @@
 //! Scripts change while inputs stream in over HTTP: valid versions are swapped in, invalid ones
 //! are refused with file:line, and no input is lost or fails because of a reload.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The HTTP API over real sockets on 127.0.0.1: actions, reads, every error case, token scopes,
 //! the event stream and the OpenAPI document.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! the engine holds — conversations, decision traces, timers, Lua memory — stops growing once
 //! the kept ended conversations are full.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! runs on a virtual clock; delivery runs on real time, and the tests wait for what arrives with
 //! a deadline.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! their original due times, every timer fires once (as the event stream sees it), never early,
 //! and the webhook message of every acknowledged conversation reaches its receiver.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};

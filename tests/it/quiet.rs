@@ -2,7 +2,7 @@
 //! the conversation arrives) publishes a timed-out offer on the event stream and emails the
 //! person on duty, over real sockets and a real SMTP server, within a second of the due time.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration as StdDuration, Instant};
 

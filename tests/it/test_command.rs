@@ -3,7 +3,7 @@
 //! errors, runaway tests and files that do not load are reported and the run goes on; TAP and
 //! JUnit output are read back by the parsers CI systems use.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};
