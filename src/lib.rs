@@ -1,9 +1,12 @@
-//! rota: a host for contact-center rules written in Lua.
+//! rota: a host for contact-center rules written in Luau (a sandboxed, typed Lua).
 //!
-//! The Rust core owns agents, presence, queues, conversations and timers; Lua
+//! The Rust core owns agents, presence, queues, conversations and timers; Luau
 //! scripts decide who gets a conversation next. Start with [`engine::Engine`]
 //! for a synchronous, deterministic core, or [`runtime::Builder`] for an async
 //! handle that runs the engine on its own thread.
+
+// Every unsafe block says why it is sound, and an unsafe fn's body does not get a free pass.
+#![warn(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod agent;
 pub mod calendar;

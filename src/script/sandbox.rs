@@ -123,7 +123,9 @@ unsafe extern "C-unwind" fn interrupt(state: *mut ffi::lua_State, gc: c_int) {
         let _ = write!(cursor, "CPU budget of {limit_ms}ms exceeded");
         cursor.position() as usize
     };
-    // Nothing owned by Rust is alive past this point: lua_error unwinds out of this frame.
+    // SAFETY: Luau calls the interrupt on a running thread with room for these two pushes;
+    // nothing owned by Rust is alive past this point, because lua_error unwinds out of this
+    // frame (the text is a stack array, copied by the push).
     unsafe {
         ffi::luaL_where(state, 0);
         ffi::lua_pushlstring(state, text.as_ptr() as *const c_char, len);

@@ -51,6 +51,9 @@ impl Words {
 /// and then the words. A frozen table (a script may `table.freeze` what it is handed) is
 /// written all the same: the view belongs to the host, and it stays frozen to scripts.
 pub(super) fn write_fields(lua: &Lua, ring: &Table, words: &mut Words, table: &Table, write: impl FnOnce(&mut Writer)) {
+    // SAFETY: `state` is this VM's main thread, handed over by mlua for the closure; the stack
+    // is checked for the four slots used and restored to `top` on every way out; unprotected
+    // writes are sound here as the module comment argues (no memory limit is set).
     lua.exec_raw_lua(|raw| unsafe {
         let state = raw.state();
         let top = ffi::lua_gettop(state);
@@ -77,6 +80,8 @@ pub(super) fn write_fields(lua: &Lua, ring: &Table, words: &mut Words, table: &T
 impl Writer<'_> {
     /// Pushes the key, lets `push` push the value, and stores the pair.
     fn set(&mut self, key: u8, push: impl FnOnce(*mut ffi::lua_State)) {
+        // SAFETY: `ring` and `table` are the two slots `write_fields` pushed and still holds;
+        // the key fetched from the ring is a string, and `push` pushes exactly one value.
         unsafe {
             ffi::lua_rawgeti_(self.state, self.ring, key as c_int + 1);
             push(self.state);
@@ -85,16 +90,19 @@ impl Writer<'_> {
     }
 
     pub(super) fn number(&mut self, key: u8, n: f64) {
+        // SAFETY: one push into the slot `write_fields` checked room for.
         self.set(key, |state| unsafe { ffi::lua_pushnumber(state, n) });
     }
 
     pub(super) fn boolean(&mut self, key: u8, b: bool) {
+        // SAFETY: one push into the slot `write_fields` checked room for.
         self.set(key, |state| unsafe { ffi::lua_pushboolean(state, b as c_int) });
     }
 
     /// One of the host's fixed words, or nil (the field is removed) for `None`.
     pub(super) fn word(&mut self, key: u8, w: Option<&'static str>) {
         let Some(w) = w else {
+            // SAFETY: one push into the slot `write_fields` checked room for.
             return self.set(key, |state| unsafe { ffi::lua_pushnil(state) });
         };
         let ring = self.ring;
@@ -102,6 +110,8 @@ impl Writer<'_> {
             Some(&slot) => slot,
             None => {
                 let slot = self.words.next;
+                // SAFETY: pushes the word (a `&'static str`, copied by Luau) into the value slot
+                // `write_fields` checked room for, and pops it into the ring, which is on the stack.
                 unsafe {
                     ffi::lua_pushlstring_(self.state, w.as_ptr().cast(), w.len());
                     ffi::lua_rawseti_(self.state, ring, slot);
@@ -111,6 +121,7 @@ impl Writer<'_> {
                 slot
             }
         };
+        // SAFETY: one push (the word from the ring, on the stack) into the checked value slot.
         self.set(key, |state| unsafe {
             ffi::lua_rawgeti_(state, ring, slot);
         });
@@ -118,6 +129,7 @@ impl Writer<'_> {
 
     /// A string, or nil (the field is removed) for `None`.
     pub(super) fn string(&mut self, key: u8, s: Option<&str>) {
+        // SAFETY: one push (Luau copies the bytes) into the checked value slot.
         self.set(key, |state| unsafe {
             match s {
                 Some(s) => ffi::lua_pushlstring_(state, s.as_ptr().cast(), s.len()),
@@ -138,6 +150,7 @@ impl Results<'_> {
     /// The stack slot of result `i` (from 0) and its Lua type, if there is such a result.
     fn slot(&self, i: c_int) -> Option<(c_int, c_int)> {
         let idx = self.base + i;
+        // SAFETY: `idx` is one of the call's results, on the stack while `self` lives.
         (i < self.count).then(|| (idx, unsafe { ffi::lua_type(self.raw.state(), idx) }))
     }
 
@@ -145,7 +158,8 @@ impl Results<'_> {
     pub(super) fn bytes(&self, i: c_int) -> Option<&[u8]> {
         let (idx, _) = self.slot(i).filter(|&(_, t)| t == ffi::LUA_TSTRING)?;
         let mut len = 0usize;
-        // The string stays on the stack (so alive) for as long as `self` is borrowed.
+        // SAFETY: the slot holds a string (checked above); it stays on the stack, so alive and
+        // unmoved, for as long as `self` is borrowed, which bounds the returned slice.
         unsafe {
             let ptr = ffi::lua_tolstring(self.raw.state(), idx, &mut len);
             Some(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
@@ -155,6 +169,7 @@ impl Results<'_> {
     /// Result `i` if it is a number.
     pub(super) fn number(&self, i: c_int) -> Option<f64> {
         let (idx, _) = self.slot(i).filter(|&(_, t)| t == ffi::LUA_TNUMBER)?;
+        // SAFETY: the slot is one of the results and holds a number (checked above).
         Some(unsafe { ffi::lua_tonumber(self.raw.state(), idx) })
     }
 
@@ -162,6 +177,7 @@ impl Results<'_> {
     /// references, so read the common cases with [`Results::bytes`] or as numbers.
     pub(super) fn value(&self, i: c_int) -> LuaValue {
         match self.slot(i) {
+            // SAFETY: `idx` is one of the results, on the stack of `self.raw`'s state.
             Some((idx, _)) => unsafe { LuaValue::from_stack(idx, self.raw) }.unwrap_or(LuaValue::Nil),
             None => LuaValue::Nil,
         }
@@ -177,47 +193,53 @@ impl Results<'_> {
 /// Rust value is alive if a push fails and unwinds), and a Rust callback's error (userdata)
 /// is kept as it is.
 unsafe extern "C-unwind" fn locate(state: *mut ffi::lua_State) -> c_int {
-    let kind = ffi::lua_type(state, 1);
-    if kind == ffi::LUA_TUSERDATA {
-        ffi::lua_pushvalue(state, 1);
-        return 1;
-    }
-    let located = (kind == ffi::LUA_TSTRING || kind == ffi::LUA_TNUMBER) && {
-        let mut len = 0;
-        let ptr = ffi::lua_tolstring(state, 1, &mut len);
-        super::location(std::slice::from_raw_parts(ptr.cast::<u8>(), len)).is_some()
-    };
-    if located {
-        ffi::lua_pushvalue(state, 1);
-        return 1;
-    }
-    let mut place = [0u8; 300];
-    let mut ar: ffi::lua_Debug = std::mem::zeroed();
-    let mut level = 0;
-    let mut len = 0;
-    while level < 64 && ffi::lua_getinfo(state, level, c"sl".as_ptr(), &mut ar) != 0 {
-        if ar.currentline > 0 && !ar.short_src.is_null() {
-            use std::io::Write;
-            let src = std::ffi::CStr::from_ptr(ar.short_src).to_bytes();
-            let mut cursor = std::io::Cursor::new(&mut place[..]);
-            let _ = cursor.write_all(src);
-            let _ = write!(cursor, ":{}: ", ar.currentline);
-            len = cursor.position() as usize;
-            break;
+    // SAFETY: Luau calls this as a message handler with the error value at index 1 and room for
+    // a few pushes (LUA_MINSTACK); it reads only that value and the call stack through
+    // `lua_getinfo`, and raises errors only through Lua, with no Rust value alive that needs
+    // dropping (the text is built in a stack array).
+    unsafe {
+        let kind = ffi::lua_type(state, 1);
+        if kind == ffi::LUA_TUSERDATA {
+            ffi::lua_pushvalue(state, 1);
+            return 1;
         }
-        level += 1;
-    }
-    ffi::lua_pushlstring(state, place.as_ptr().cast(), len);
-    if kind == ffi::LUA_TSTRING || kind == ffi::LUA_TNUMBER {
-        ffi::lua_pushvalue(state, 1);
-    } else {
-        let what = c"error value of type ";
-        ffi::lua_pushlstring(state, what.as_ptr(), what.to_bytes().len());
-        ffi::lua_pushstring(state, ffi::lua_typename(state, kind));
+        let located = (kind == ffi::LUA_TSTRING || kind == ffi::LUA_TNUMBER) && {
+            let mut len = 0;
+            let ptr = ffi::lua_tolstring(state, 1, &mut len);
+            super::location(std::slice::from_raw_parts(ptr.cast::<u8>(), len)).is_some()
+        };
+        if located {
+            ffi::lua_pushvalue(state, 1);
+            return 1;
+        }
+        let mut place = [0u8; 300];
+        let mut ar: ffi::lua_Debug = std::mem::zeroed();
+        let mut level = 0;
+        let mut len = 0;
+        while level < 64 && ffi::lua_getinfo(state, level, c"sl".as_ptr(), &mut ar) != 0 {
+            if ar.currentline > 0 && !ar.short_src.is_null() {
+                use std::io::Write;
+                let src = std::ffi::CStr::from_ptr(ar.short_src).to_bytes();
+                let mut cursor = std::io::Cursor::new(&mut place[..]);
+                let _ = cursor.write_all(src);
+                let _ = write!(cursor, ":{}: ", ar.currentline);
+                len = cursor.position() as usize;
+                break;
+            }
+            level += 1;
+        }
+        ffi::lua_pushlstring(state, place.as_ptr().cast(), len);
+        if kind == ffi::LUA_TSTRING || kind == ffi::LUA_TNUMBER {
+            ffi::lua_pushvalue(state, 1);
+        } else {
+            let what = c"error value of type ";
+            ffi::lua_pushlstring(state, what.as_ptr(), what.to_bytes().len());
+            ffi::lua_pushstring(state, ffi::lua_typename(state, kind));
+            ffi::lua_concat(state, 2);
+        }
         ffi::lua_concat(state, 2);
+        1
     }
-    ffi::lua_concat(state, 2);
-    1
 }
 
 /// [`locate`] as a Lua function, to be made once per VM and handed to [`call_policy`].
@@ -231,7 +253,8 @@ pub(super) fn message_handler(lua: &Lua) -> mlua::Result<Function> {
 /// would report it (a Rust callback's error comes back as itself). Other values are read
 /// without running script code (no `__tostring`).
 unsafe fn error_on_top(raw: &RawLua, status: c_int) -> mlua::Error {
-    match LuaValue::from_stack(-1, raw) {
+    // SAFETY: the caller's failed `lua_pcall` left the error value on top of the stack.
+    match unsafe { LuaValue::from_stack(-1, raw) } {
         Ok(LuaValue::Error(e)) => *e,
         Ok(value) => {
             let text = super::fields::plain_text(&value);
@@ -261,6 +284,9 @@ pub(super) fn call_policy<R>(
     disarm: impl FnOnce(),
     read: impl FnOnce(&Results, &List) -> R,
 ) -> mlua::Result<R> {
+    // SAFETY: the stack is checked for the five slots pushed, the call is protected (a script
+    // error comes back as a status, with the handler's text on top), the results are read only
+    // inside `read` while they are on the stack, and the stack is restored to `top`.
     lua.exec_raw_lua(|raw| unsafe {
         let state = raw.state();
         let top = ffi::lua_gettop(state);
@@ -298,6 +324,8 @@ impl List<'_> {
     /// Runs `read` with entry `i` pushed on the stack (as a one-value [`Results`]).
     pub(super) fn entry<R>(&self, i: i64, read: impl FnOnce(&Results) -> R) -> R {
         let state = self.raw.state();
+        // SAFETY: `self.table` is the list slot `call_policy` pushed and still holds; room for
+        // the entry is checked, and the stack is restored after `read`.
         unsafe {
             let top = ffi::lua_gettop(state);
             // Room for the entry; the call's own results have been counted already.
@@ -324,6 +352,8 @@ pub(super) enum Arg<'a> {
 /// Calls `f(args...)` (a host builder from `view.lua`, not a script), protected, and returns
 /// its first result if it is a table.
 pub(super) fn call(lua: &Lua, f: &Function, args: &[Arg]) -> mlua::Result<Option<Table>> {
+    // SAFETY: room for the function and its arguments is checked, the call is protected, a
+    // table result becomes an mlua reference before the stack is restored to `top`.
     lua.exec_raw_lua(|raw| unsafe {
         let state = raw.state();
         let top = ffi::lua_gettop(state);
@@ -352,6 +382,8 @@ pub(super) fn call(lua: &Lua, f: &Function, args: &[Arg]) -> mlua::Result<Option
 /// Compiles the loaded chunk `f` and every function in it to native code, where the platform
 /// supports it (elsewhere they stay interpreted). Functions already made from it switch over.
 pub(super) fn compile_native(lua: &Lua, f: &Function) {
+    // SAFETY: the function is pushed where room was checked, compiled in place, and the stack
+    // is restored; code generation raises no Lua errors.
     lua.exec_raw_lua(|raw| unsafe {
         if ffi::luau_codegen_supported() == 0 {
             return;
