@@ -33,6 +33,7 @@ pub mod runtime;
 pub mod scenario;
 pub mod schedule;
 pub mod script;
+pub mod server;
 pub mod starter;
 pub mod store;
 pub mod template;

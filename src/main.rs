@@ -2,13 +2,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rota::config::{Config, LimitsConfig, DEV_TOKEN};
-use rota::runtime::Builder;
-use rota::store::SqliteStore;
+use rota::server::Server;
 
 /// The engine allocates on every input (traces, updates, Lua tables); mimalloc keeps that
 /// cheaper and more cache-friendly than the system allocator (see BENCHMARKS.md). The library
@@ -17,7 +15,7 @@ use rota::store::SqliteStore;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "rota", version, about = "A host for contact-center rules written in Lua")]
+#[command(name = "rota", version, about = "A host for contact-center rules written in Luau")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -374,43 +372,16 @@ fn load_rules(dir: &Path, limits: &rota::script::Limits) -> anyhow::Result<rota:
 
 /// `rota serve`: replay the store, start the engine, watch the scripts, serve until a signal.
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&config.db)?;
     // What scripts and the engine report as warnings and errors goes to the server's output
     // too (a dead notification, a memo that could not carry over), not only into the API.
-    let mut builder = Builder::new(&config.scripts)
-        .limits(config.limits())
-        .retain_ended(config.limits.keep_ended)
-        .on_log(|level, message| {
-            if matches!(level, "warn" | "error") {
-                eprintln!("rota: {level}: {message}");
-            }
-        })
-        .store(store);
-    for hook in &config.webhooks {
-        builder = builder.route(hook.route());
-    }
-    let handle = Arc::new(builder.start()?);
-    let (stop_delivery, stopped_delivery) = tokio::sync::watch::channel(false);
-    let deliveries = handle.take_deliveries().context("the store has no outbox")?;
-    let deliverer =
-        rota::webhook::spawn(deliveries, config.webhooks.clone(), config.retry(), stopped_delivery.clone())?;
-    let senders = config.senders().map_err(anyhow::Error::msg)?;
-    let channels = senders.describe();
-    let notifications = handle.take_notifications().context("the store has no notification log")?;
-    let notifier =
-        rota::delivery::spawn(notifications, senders, config.notify.clone(), handle.clone(), stopped_delivery)?;
-    let status = handle.script_status().await?;
-    if let Some(diagnostics) = &status.last_error {
-        eprintln!("rota: the scripts changed while stopped and were rejected; running the stored generation:");
-        for d in diagnostics {
-            eprintln!("  {d}");
+    let builder = Server::builder(&config)?.on_log(|level, message| {
+        if matches!(level, "warn" | "error") {
+            eprintln!("rota: {level}: {message}");
         }
-    }
-
+    });
     let (results, mut reloads) = tokio::sync::mpsc::unbounded_channel();
-    let debounce = std::time::Duration::from_millis(config.http.reload_debounce_ms);
-    let _watch = rota::watch::watch(&config.scripts, handle.clone(), debounce, results)
-        .with_context(|| format!("watching {}", config.scripts.display()))?;
+    let server = Server::start(&config, builder, results)?;
+    let handle = server.handle().clone();
     tokio::spawn(async move {
         while let Some(result) = reloads.recv().await {
             match result {
@@ -419,8 +390,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     });
+    let status = handle.script_status().await?;
+    if let Some(diagnostics) = &status.last_error {
+        eprintln!("rota: the scripts changed while stopped and were rejected; running the stored generation:");
+        for d in diagnostics {
+            eprintln!("  {d}");
+        }
+    }
 
-    let (router, closer) = rota::http::router(handle.clone(), &config.api());
+    let (router, closer) = rota::http::router(handle.clone(), &server.api_config());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -431,7 +409,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for hook in &config.webhooks {
         println!("  events:   webhook {} -> {}", hook.name, hook.url);
     }
-    for line in channels {
+    for line in &server.channels {
         println!("  {line}");
     }
     if config.tokens_or_dev().1 {
@@ -448,11 +426,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     rota::http::serve(listener, router, stopping).await?;
     // Requests in flight are done; stop the engine after the inputs it already has (committed).
-    handle.close().await.map_err(anyhow::Error::msg)?;
-    // Undelivered messages stay in the outbox for the next start.
-    let _ = stop_delivery.send(true);
-    let _ = deliverer.join();
-    let _ = notifier.join();
+    server.stop().await?;
     eprintln!("rota: stopped; state is in {}", config.db.display());
     Ok(())
 }

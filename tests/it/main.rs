@@ -19,6 +19,7 @@ mod readme;
 mod reload;
 mod sandbox;
 mod scenarios;
+mod server;
 mod standby;
 mod steady;
 mod test_command;
