@@ -75,7 +75,7 @@ impl Builder {
         Builder { sources: Some(sources), ..Builder::new(PathBuf::new()) }
     }
 
-    /// Use another clock, such as a [`VirtualClock`](crate::clock::VirtualClock) in tests.
+    /// Use another clock, such as a [`crate::clock::VirtualClock`] in tests.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self

@@ -1,7 +1,7 @@
 //! The HTTP API (JSON under `/v1`), as an axum `Router` the library exports.
 //!
 //! This is the only module that imports axum/hyper. Every route is declared once, in
-//! [`routes`]: the router and the OpenAPI document at `/v1/openapi.json` are both made from it,
+//! `routes()`: the routers and the OpenAPI document at `/v1/openapi.json` are all made from it,
 //! so they cannot disagree.
 
 mod actions;

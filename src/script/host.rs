@@ -28,7 +28,7 @@ struct Function {
     call: Call,
 }
 
-/// The Lua functions an embedder adds ([`crate::runtime::Builder::function`]).
+/// The Lua functions an embedder adds ([`crate::runtime::Builder::functions`]).
 #[derive(Clone, Default)]
 pub struct HostFunctions {
     functions: Vec<Function>,
