@@ -1,6 +1,8 @@
-//! An existing axum server that mounts rota's API beside its own routes, under its own
-//! authentication, with its own `/healthz` and its own 404; and drives the same engine through
-//! the Rust handle: its `/hello/{agent}` route signs an agent in.
+//! An existing axum server that runs everything `rota serve` does from the one library call
+//! (the engine on its SQLite file, email and webhook delivery, hot reload of the scripts) and
+//! mounts rota's API beside its own routes, under its own authentication, with its own
+//! `/healthz` and its own 404; and drives the same engine through the Rust handle: its
+//! `/hello/{agent}` route signs an agent in.
 //!
 //! Run with `cargo run --example axum_mount`, then for example:
 //!   curl -X POST localhost:7979/hello/anna
@@ -14,8 +16,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use rota::config::Config;
 use rota::http::{api_router, ApiConfig, Auth, Scope};
-use rota::runtime::{Builder, Handle};
+use rota::runtime::Handle;
+use rota::server::Server;
 use rota::Input;
 
 async fn hello(State(rota): State<Arc<Handle>>, Path(agent): Path<String>) -> String {
@@ -39,9 +43,27 @@ async fn host_auth(mut req: Request, next: Next) -> Response {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rota = Arc::new(Builder::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts")).start()?);
-    let config = ApiConfig { auth: Auth::Host, ..Default::default() };
-    let (api, closer) = api_router(rota.clone(), &config);
+    // State and the messages rota sends (files here: no SMTP server is configured) in a folder
+    // of its own; the scripts are the example ones, reloaded when they change.
+    let state = std::env::temp_dir().join(format!("rota-axum-mount-{}", std::process::id()));
+    let mut config = Config {
+        db: state.join("rota.db"),
+        scripts: concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").into(),
+        ..Config::default()
+    };
+    config.notify.outbox_dir = state.join("outbox");
+    std::fs::create_dir_all(&state)?;
+    let (reloaded, mut reloads) = tokio::sync::mpsc::unbounded_channel();
+    let server = Server::start(&config, Server::builder(&config)?, reloaded)?;
+    tokio::spawn(async move {
+        while let Some(result) = reloads.recv().await {
+            println!("scripts reloaded: {result:?}");
+        }
+    });
+    let rota = server.handle().clone();
+
+    let api = ApiConfig { auth: Auth::Host, ..Default::default() };
+    let (api, closer) = api_router(rota.clone(), &api);
     let app = Router::new()
         .route("/hello/{agent}", post(hello))
         .with_state(rota.clone())
@@ -56,6 +78,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         closer.close();
     })
     .await?;
-    rota.close().await?;
+    server.stop().await?;
     Ok(())
 }
