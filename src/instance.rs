@@ -32,7 +32,7 @@ pub struct Task {
 
 /// One line of an instance's history.
 #[derive(Clone, Debug, Serialize)]
-pub struct Step {
+pub struct HistoryStep {
     pub at: Timestamp,
     /// The event it is about (`start`, `button:done`, ...).
     pub event: String,
@@ -65,7 +65,7 @@ pub struct Instance {
     /// Notifications it sent, so a failed one comes back to it.
     #[serde(skip)]
     pub notifications: Vec<u64>,
-    pub history: Vec<Step>,
+    pub history: Vec<HistoryStep>,
 }
 
 impl Instance {

@@ -42,7 +42,7 @@ pub struct Notification {
 /// Where a notification is in its delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum DeliveryStatus {
     /// Waiting for its first or next attempt.
     Pending,
     Sent,
@@ -50,26 +50,26 @@ pub enum Status {
     Dead,
 }
 
-impl Status {
+impl DeliveryStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Pending => "pending",
-            Status::Sent => "sent",
-            Status::Dead => "dead",
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Dead => "dead",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Status> {
-        [Status::Pending, Status::Sent, Status::Dead].into_iter().find(|x| x.as_str() == s)
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        [DeliveryStatus::Pending, DeliveryStatus::Sent, DeliveryStatus::Dead].into_iter().find(|x| x.as_str() == s)
     }
 }
 
 /// A notification with where its delivery stands.
 #[derive(Clone, Debug, Serialize)]
-pub struct Entry {
+pub struct LogEntry {
     #[serde(flatten)]
     pub notification: Notification,
-    pub status: Status,
+    pub status: DeliveryStatus,
     pub attempts: u32,
     /// Not tried again before this time.
     pub due: Timestamp,
@@ -119,7 +119,7 @@ pub enum Outcome {
 /// The notifications in the store, as the deliverer and the API see them.
 pub trait NotificationLog: Send + 'static {
     /// Pending notifications due by `now`, oldest first.
-    fn due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<Entry>, StoreError>;
+    fn due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<LogEntry>, StoreError>;
     /// The earliest due time of a pending notification.
     fn next_due(&mut self) -> Result<Option<Timestamp>, StoreError>;
     /// Records an attempt: sent, to be retried at `retry_at`, or dead (`retry_at` is `None`).
@@ -133,10 +133,10 @@ pub trait NotificationLog: Send + 'static {
     /// Puts a notification off until `due` without counting an attempt (a rate limit holds it).
     fn defer(&mut self, id: u64, at: Timestamp, why: &str, due: Timestamp) -> Result<(), StoreError>;
     /// Dead notifications whose `delivery_failed` event the engine has not taken yet.
-    fn unreported(&mut self) -> Result<Vec<Entry>, StoreError>;
+    fn unreported(&mut self) -> Result<Vec<LogEntry>, StoreError>;
     fn reported(&mut self, id: u64) -> Result<(), StoreError>;
-    fn list(&mut self, filter: &Filter) -> Result<Vec<Entry>, StoreError>;
-    fn get(&mut self, id: u64) -> Result<Option<(Entry, Vec<Attempt>)>, StoreError>;
+    fn list(&mut self, filter: &Filter) -> Result<Vec<LogEntry>, StoreError>;
+    fn get(&mut self, id: u64) -> Result<Option<(LogEntry, Vec<Attempt>)>, StoreError>;
     /// Puts a dead notification back to pending, due now; false if it is not dead.
     fn revive(&mut self, id: u64, now: Timestamp) -> Result<bool, StoreError>;
     /// Notifications per status, and `rate_limited`: how many times a send was put off.

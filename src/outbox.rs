@@ -1,7 +1,7 @@
 //! The outbox: effects waiting for delivery (webhook calls today), durable with the step that
 //! caused them, delivered and retried by a channel's deliverer, never dropped.
 //!
-//! The engine loop writes a [`Message`] for every event a [`Route`] admits, in the same commit as
+//! The engine loop writes a [`Message`] for every event a [`EventRoute`] admits, in the same commit as
 //! the step that produced the event: a message exists exactly when its cause is durable. A
 //! deliverer takes the oldest message of its channel, delivers it, and marks it delivered; if
 //! delivery fails it is retried later, and the later messages of that channel wait behind it, so
@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 
 use crate::store::StoreError;
 use crate::time::Timestamp;
-use crate::update::{Brief, Event};
+use crate::update::{Brief, LabelledUpdate};
 
 /// Which events go to a channel.
 #[derive(Clone, Debug)]
-pub struct Route {
+pub struct EventRoute {
     /// The channel's name, e.g. the webhook's.
     pub channel: String,
     /// Organization units whose events go out (`"*"`: every unit). Script log lines belong to
@@ -27,9 +27,9 @@ pub struct Route {
     pub events: Vec<String>,
 }
 
-impl Route {
+impl EventRoute {
     /// The message for `event` if this route takes it.
-    pub fn message(&self, event: &Event) -> Option<Message> {
+    pub fn message(&self, event: &LabelledUpdate) -> Option<Message> {
         let unit_ok = self.units.iter().any(|u| u == "*" || event.unit.as_deref() == Some(u.as_str()));
         if !unit_ok {
             return None;

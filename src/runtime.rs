@@ -23,13 +23,13 @@ use crate::engine::{Engine, EngineConfig, ScriptStatus};
 use crate::error::{EngineError, InputError, LoadError};
 use crate::input::Input;
 use crate::notification::{Notification, NotificationLog};
-use crate::outbox::{Backlog, Message, Outbox, Route};
+use crate::outbox::{Backlog, EventRoute, Message, Outbox};
 use crate::policy::Policy;
 use crate::script::{Limits, Loaded, Sources};
-use crate::store::{Record, Step, Store, StoreError};
+use crate::store::{JournalStep, Record, Store, StoreError};
 use crate::time::Duration;
 use crate::timer::TimerInfo;
-use crate::update::{Event, Stamped, Update};
+use crate::update::{LabelledUpdate, Stamped, Update};
 
 /// Configures and starts an engine.
 ///
@@ -44,7 +44,7 @@ pub struct Builder {
     clock: Arc<dyn Clock>,
     policies: Vec<Box<dyn Policy>>,
     store: Option<Box<dyn Store>>,
-    routes: Vec<Route>,
+    routes: Vec<EventRoute>,
     on_log: Option<LogSink>,
     /// Scripts given as text rather than read from the folder.
     sources: Option<Sources>,
@@ -124,7 +124,7 @@ impl Builder {
     }
 
     /// Sends the events `route` admits to its channel through the store's outbox (needs a store).
-    pub fn route(mut self, route: Route) -> Self {
+    pub fn route(mut self, route: EventRoute) -> Self {
         self.routes.push(route);
         self
     }
@@ -233,7 +233,7 @@ pub struct Notifications {
 
 /// The engine loop's side of the outbox.
 struct Outgoing {
-    routes: Vec<Route>,
+    routes: Vec<EventRoute>,
     /// Messages of the steps since the last commit.
     messages: Vec<Message>,
     /// Notifications of the steps since the last commit (kept only with a store).
@@ -263,11 +263,11 @@ fn recover(
     let records = store.records()?;
     let Some((first, rest)) = records.split_first() else {
         let engine = fresh(config, clock, policies, given)?;
-        let first = Record { at: engine.now(), step: Step::Scripts { sources: engine.sources().clone() } };
+        let first = Record { at: engine.now(), step: JournalStep::Scripts { sources: engine.sources().clone() } };
         return Ok((engine, vec![first]));
     };
     let replay_failed = |seq: usize, why: String| EngineError::Store(StoreError::Replay { seq: seq + 1, why });
-    let Step::Scripts { sources } = &first.step else {
+    let JournalStep::Scripts { sources } = &first.step else {
         return Err(replay_failed(0, "the journal does not start with a generation of scripts".into()));
     };
     let replay = VirtualClock::starting_at(first.at);
@@ -276,13 +276,13 @@ fn recover(
     for (seq, record) in rest.iter().enumerate() {
         replay.set(record.at);
         match &record.step {
-            Step::Input { input } => {
+            JournalStep::Input { input } => {
                 engine.handle(input.clone()).map_err(|e| replay_failed(seq + 1, format!("input refused: {e}")))?;
             }
-            Step::Timers => {
+            JournalStep::Timers => {
                 engine.fire_due();
             }
-            Step::Scripts { sources } => {
+            JournalStep::Scripts { sources } => {
                 engine.reload_sources(sources.clone()).map_err(|e| replay_failed(seq + 1, e.to_string()))?;
             }
         }
@@ -299,7 +299,7 @@ fn recover(
         None => engine.reload(),
     };
     if reloaded.is_ok_and(|(generation, _)| generation != before) {
-        journal.push(Record { at: engine.now(), step: Step::Scripts { sources: engine.sources().clone() } });
+        journal.push(Record { at: engine.now(), step: JournalStep::Scripts { sources: engine.sources().clone() } });
     }
     Ok((engine, journal))
 }
@@ -342,7 +342,7 @@ impl Checker {
 pub struct Handle {
     tx: mpsc::Sender<Command>,
     checker: Arc<Checker>,
-    updates: broadcast::Sender<Event>,
+    updates: broadcast::Sender<LabelledUpdate>,
     clock: Arc<dyn Clock>,
     stopped: watch::Receiver<Option<Result<(), String>>>,
     /// Handed once to whoever delivers the outbox (see [`Handle::take_deliveries`]).
@@ -479,7 +479,7 @@ impl Handle {
     }
 
     /// Every update from now on, as it happens (a slow reader misses the oldest ones).
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<LabelledUpdate> {
         self.updates.subscribe()
     }
 
@@ -523,14 +523,14 @@ impl Drop for Handle {
 const MAX_BATCH: usize = 1024;
 
 /// A reply or a publication held back until the batch it belongs to is durable.
-type Deferred = Box<dyn FnOnce(&broadcast::Sender<Event>, Option<&str>) + Send>;
+type Deferred = Box<dyn FnOnce(&broadcast::Sender<LabelledUpdate>, Option<&str>) + Send>;
 
 /// The engine thread: takes commands in batches, journals their steps, then acknowledges.
 struct Loop {
     engine: Engine,
     clock: Arc<dyn Clock>,
     store: Option<Box<dyn Store>>,
-    updates: broadcast::Sender<Event>,
+    updates: broadcast::Sender<LabelledUpdate>,
     /// Steps taken since the last commit.
     journal: Vec<Record>,
     outbox: Outgoing,
@@ -591,7 +591,7 @@ impl Loop {
                 match self.engine.handle(input) {
                     Ok(list) => {
                         if let Some(input) = journaled {
-                            self.journal.push(Record { at: self.engine.now(), step: Step::Input { input } });
+                            self.journal.push(Record { at: self.engine.now(), step: JournalStep::Input { input } });
                         }
                         self.publish(&list);
                         self.reply(reply, Ok(list));
@@ -607,7 +607,7 @@ impl Loop {
                 let until = self.clock.now() + by;
                 let mut all = Vec::new();
                 while let Some(list) = self.engine.fire_next(until) {
-                    self.journal.push(Record { at: self.engine.now(), step: Step::Timers });
+                    self.journal.push(Record { at: self.engine.now(), step: JournalStep::Timers });
                     all.extend(list);
                 }
                 self.clock.advance_to(until);
@@ -623,7 +623,7 @@ impl Loop {
                     (before, Ok((generation, list))) => {
                         if generation != before {
                             let sources = self.engine.sources().clone();
-                            self.journal.push(Record { at: self.engine.now(), step: Step::Scripts { sources } });
+                            self.journal.push(Record { at: self.engine.now(), step: JournalStep::Scripts { sources } });
                         }
                         self.publish(&list);
                         self.reply(reply, Ok(generation));
@@ -642,7 +642,7 @@ impl Loop {
             return;
         }
         let list = self.engine.fire_due();
-        self.journal.push(Record { at: self.engine.now(), step: Step::Timers });
+        self.journal.push(Record { at: self.engine.now(), step: JournalStep::Timers });
         self.publish(&list);
     }
 
@@ -668,7 +668,7 @@ impl Loop {
         if list.is_empty() || (!subscribed && self.outbox.routes.is_empty()) {
             return;
         }
-        let list: Vec<Event> = list.iter().map(|s| self.engine.event(s.clone())).collect();
+        let list: Vec<LabelledUpdate> = list.iter().map(|s| self.engine.event(s.clone())).collect();
         for event in &list {
             let routes = &self.outbox.routes;
             self.outbox.messages.extend(routes.iter().filter_map(|r| r.message(event)));

@@ -29,7 +29,7 @@ pub struct Scenario {
     #[serde(default)]
     pub agents: Vec<AgentSetup>,
     #[serde(default)]
-    pub events: Vec<Event>,
+    pub events: Vec<TimedInput>,
 }
 
 /// An agent's state when the scenario starts. Signed in, call-center mode and
@@ -61,15 +61,15 @@ fn callcenter() -> String {
 }
 
 /// One timed input: `at` is a duration after `start` (`"12h"`, `"1d2h"`), and one action
-/// such as `arrive = { ... }` (read by [`Event::input`]).
+/// such as `arrive = { ... }` (read by [`TimedInput::input`]).
 #[derive(Debug, Deserialize)]
-pub struct Event {
+pub struct TimedInput {
     pub at: String,
     #[serde(flatten)]
     pub action: toml::Table,
 }
 
-impl Event {
+impl TimedInput {
     /// The input this event carries, or what is wrong with it.
     pub fn input(&self) -> Result<Input, String> {
         if self.action.len() != 1 {
@@ -84,16 +84,16 @@ impl Event {
 
 /// One line of a timeline: an update, or an input the engine refused.
 #[derive(Debug)]
-pub enum Entry {
+pub enum TimelineEntry {
     Update(Stamped),
     Rejected { at: Timestamp, input: String, error: InputError },
 }
 
-impl Entry {
+impl TimelineEntry {
     pub fn at(&self) -> Timestamp {
         match self {
-            Entry::Update(s) => s.at,
-            Entry::Rejected { at, .. } => *at,
+            TimelineEntry::Update(s) => s.at,
+            TimelineEntry::Rejected { at, .. } => *at,
         }
     }
 
@@ -101,7 +101,7 @@ impl Entry {
     pub fn text(&self, start: Timestamp) -> String {
         let when = offset(start, self.at());
         match self {
-            Entry::Update(Stamped { update: crate::update::Update::Notified { notification: n }, .. }) => {
+            TimelineEntry::Update(Stamped { update: crate::update::Update::Notified { notification: n }, .. }) => {
                 let mut out = format!("{when}  {}", self.describe());
                 let mut line = |s: &str| {
                     out.push_str("\n    | ");
@@ -125,16 +125,16 @@ impl Entry {
 
     fn describe(&self) -> String {
         match self {
-            Entry::Update(s) => s.update.describe(),
-            Entry::Rejected { input, error, .. } => format!("rejected {input}: {error}"),
+            TimelineEntry::Update(s) => s.update.describe(),
+            TimelineEntry::Rejected { input, error, .. } => format!("rejected {input}: {error}"),
         }
     }
 
     /// One JSON object, with the absolute time and the offset from the start.
     pub fn json(&self, start: Timestamp) -> serde_json::Value {
         let mut v = match self {
-            Entry::Update(s) => serde_json::to_value(s).unwrap_or_default(),
-            Entry::Rejected { at, input, error } => serde_json::json!({
+            TimelineEntry::Update(s) => serde_json::to_value(s).unwrap_or_default(),
+            TimelineEntry::Rejected { at, input, error } => serde_json::json!({
                 "at": at.to_rfc3339(),
                 "type": "rejected",
                 "input": input,
@@ -150,7 +150,7 @@ impl Entry {
 pub struct Timeline {
     pub name: Option<String>,
     pub start: Timestamp,
-    pub entries: Vec<Entry>,
+    pub entries: Vec<TimelineEntry>,
 }
 
 impl Timeline {
@@ -240,8 +240,9 @@ pub fn run(scenario: &Scenario, scripts: &Path, shown: &str, limits: Limits) -> 
     engine.fire_due();
 
     let mut entries = Vec::new();
-    let push_all =
-        |entries: &mut Vec<Entry>, updates: Vec<Stamped>| entries.extend(updates.into_iter().map(Entry::Update));
+    let push_all = |entries: &mut Vec<TimelineEntry>, updates: Vec<Stamped>| {
+        entries.extend(updates.into_iter().map(TimelineEntry::Update))
+    };
     for (at, _, input) in events {
         if until.is_some_and(|u| at > u) {
             break;
@@ -250,7 +251,7 @@ pub fn run(scenario: &Scenario, scripts: &Path, shown: &str, limits: Limits) -> 
         let shown_input = describe_input(&input);
         match engine.handle(input) {
             Ok(updates) => push_all(&mut entries, updates),
-            Err(error) => entries.push(Entry::Rejected { at, input: shown_input, error }),
+            Err(error) => entries.push(TimelineEntry::Rejected { at, input: shown_input, error }),
         }
     }
     let end = until.unwrap_or_else(|| engine.now() + DEFAULT_HORIZON);

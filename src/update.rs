@@ -344,7 +344,7 @@ pub struct Stamped {
 /// An update as the event stream carries it: with the organization unit, queue and agents it
 /// concerns, so each subscriber sees only what it asked for and may see.
 #[derive(Clone, Debug)]
-pub struct Event {
+pub struct LabelledUpdate {
     pub stamped: Stamped,
     /// `None` for script log lines, which belong to no unit.
     pub unit: Option<Arc<str>>,

@@ -19,7 +19,7 @@ use sha2::Sha256;
 use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
-use crate::outbox::{Backlog, Outbox, Pending, Route};
+use crate::outbox::{Backlog, EventRoute, Outbox, Pending};
 use crate::runtime::Deliveries;
 use crate::time::{Duration, Timestamp};
 
@@ -58,8 +58,8 @@ impl Webhook {
     }
 
     /// The events this webhook takes.
-    pub fn route(&self) -> Route {
-        Route { channel: self.name.clone(), units: self.units.clone(), events: self.events.clone() }
+    pub fn route(&self) -> EventRoute {
+        EventRoute { channel: self.name.clone(), units: self.units.clone(), events: self.events.clone() }
     }
 
     fn client(&self, timeout: StdDuration) -> Result<reqwest::Client, String> {

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{EngineError, InputError};
 use crate::input::Input;
-use crate::notification::{Entry, NotificationLog, Outcome};
+use crate::notification::{LogEntry, NotificationLog, Outcome};
 use crate::rules::Channel;
 use crate::runtime::{Handle, Notifications};
 use crate::time::{Duration, Timestamp};
@@ -108,7 +108,7 @@ impl Senders {
         vec![self.email.describe(), self.sms.describe(), self.webhook.describe()]
     }
 
-    async fn send(&self, entry: &Entry) -> Outcome {
+    async fn send(&self, entry: &LogEntry) -> Outcome {
         let n = &entry.notification;
         // Put back by hand, it still has no address or message to send.
         if let Some(why) = &n.undeliverable {
@@ -195,8 +195,8 @@ impl Deliverer {
         }
     }
 
-    async fn deliver(&mut self, due: Vec<Entry>, now: Timestamp) {
-        let mut sending: Vec<Entry> = Vec::new();
+    async fn deliver(&mut self, due: Vec<LogEntry>, now: Timestamp) {
+        let mut sending: Vec<LogEntry> = Vec::new();
         for entry in due {
             // Sends of this batch are not in the log yet, but count against the limit.
             let n = &entry.notification;
@@ -250,7 +250,7 @@ impl Deliverer {
 
     /// When a send to this recipient is allowed again, if a rate limit holds it back now, with
     /// `in_batch` more sends to them by this channel already under way.
-    fn rate_limited(&mut self, entry: &Entry, in_batch: u32, now: Timestamp) -> Option<Timestamp> {
+    fn rate_limited(&mut self, entry: &LogEntry, in_batch: u32, now: Timestamp) -> Option<Timestamp> {
         let n = &entry.notification;
         let hour = Duration::from_secs(3600);
         let day = Duration::from_secs(86_400);

@@ -25,7 +25,7 @@ use crate::rules::{Escalation, MissAction, RuleSet, TeamDef};
 use crate::script::{self, Limits, Scripts, Sources};
 use crate::time::Timestamp;
 use crate::timer::{TimerInfo, TimerKind, Timers};
-use crate::update::{Event, Stamped, Update};
+use crate::update::{LabelledUpdate, Stamped, Update};
 
 mod agents;
 mod conversations;
@@ -368,14 +368,14 @@ impl Engine {
     }
 
     /// Labels an update with what it concerns, for the event stream.
-    pub fn event(&self, stamped: Stamped) -> Event {
+    pub fn event(&self, stamped: Stamped) -> LabelledUpdate {
         let (conversation, agents) = stamped.update.subject();
         let agents: Vec<Arc<str>> = agents.into_iter().cloned().collect();
         let (unit, queue) = match conversation.and_then(|c| self.conversation_scope(c)) {
             Some((queue, unit)) => (Some(Arc::from(unit)), Some(Arc::from(queue))),
             None => (agents.first().and_then(|a| self.agent(a)).map(|a| Arc::from(a.def.unit.as_str())), None),
         };
-        Event { stamped, unit, queue, agents }
+        LabelledUpdate { stamped, unit, queue, agents }
     }
 
     /// Ids of the conversations waiting in a queue, in arrival order.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::standby::StandbyEvent;
 use super::*;
-use crate::instance::{Instance, InstanceStatus, Step, Task};
+use crate::instance::{HistoryStep, Instance, InstanceStatus, Task};
 use crate::rules::{Channel, Recipients};
 use crate::template::Kind;
 use crate::workflow::{Action, NOTIFICATION_FAILED, START};
@@ -114,7 +114,7 @@ impl Engine {
             instance.event = event.clone();
             instance.stage = number;
             instance.entered = now;
-            instance.history.push(Step { at: now, event: event.clone(), stage: Some(number), note });
+            instance.history.push(HistoryStep { at: now, event: event.clone(), stage: Some(number), note });
             let wf: Arc<str> = Arc::from(workflow.as_str());
             self.emit(Update::StageEntered {
                 conversation: conversation.clone(),
@@ -199,7 +199,7 @@ impl Engine {
         instance.status = InstanceStatus::Finished;
         instance.note = reason.clone();
         let note = reason.clone().map_or_else(|| "finished".to_string(), |r| format!("finished: {r}"));
-        instance.history.push(Step { at: now, event: instance.event.clone(), stage: None, note });
+        instance.history.push(HistoryStep { at: now, event: instance.event.clone(), stage: None, note });
         let (conversation, workflow) = (instance.conversation.clone(), Arc::from(instance.workflow.as_str()));
         self.emit(Update::WorkflowFinished { conversation: conversation.clone(), instance: id, workflow, reason });
         self.finished.push_back(id);
@@ -224,7 +224,7 @@ impl Engine {
         let Some(instance) = self.instances.get_mut(&id) else { return };
         instance.status = InstanceStatus::Flagged;
         instance.note = Some(reason.clone());
-        instance.history.push(Step {
+        instance.history.push(HistoryStep {
             at: now,
             event: event.to_string(),
             stage: None,
@@ -333,7 +333,7 @@ impl Engine {
             let id = instance.id;
             self.enter(id, NOTIFICATION_FAILED.into(), note);
         } else {
-            let step = Step { at: self.now, event: NOTIFICATION_FAILED.into(), stage: None, note };
+            let step = HistoryStep { at: self.now, event: NOTIFICATION_FAILED.into(), stage: None, note };
             instance.history.push(step);
         }
     }

@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::auth::Scope;
 use super::Api;
-use crate::update::{Brief, Event};
+use crate::update::{Brief, LabelledUpdate};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,7 +21,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn admits(&self, scope: &Scope, event: &Event) -> bool {
+    fn admits(&self, scope: &Scope, event: &LabelledUpdate) -> bool {
         let unit_ok = match &event.unit {
             Some(unit) => scope.allows(unit),
             None => scope.sees_everything(),

@@ -11,7 +11,7 @@ use super::auth::Scope;
 use super::conversations::Reply;
 use super::error::ApiError;
 use super::Api;
-use crate::notification::{Filter, Status};
+use crate::notification::{DeliveryStatus, Filter};
 use crate::template::Kind;
 use crate::time::Timestamp;
 
@@ -26,7 +26,7 @@ fn unknown_notification(id: u64) -> ApiError {
 /// `GET /v1/notifications?status=dead&recipient=ivan&conversation=c-1&limit=50`, newest first.
 pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>, Query(filter): Query<Filter>) -> Reply {
     if let Some(status) = &filter.status {
-        if Status::parse(status).is_none() {
+        if DeliveryStatus::parse(status).is_none() {
             let message = format!("status `{status}` is not one of pending, sent, dead");
             return Err(ApiError::bad_field("status", message));
         }
@@ -58,7 +58,7 @@ pub async fn retry(State(api): State<Api>, Extension(scope): Extension<Scope>, P
     let Some((entry, _)) = entry.filter(|(e, _)| scope.allows(&e.notification.unit)) else {
         return Err(unknown_notification(id));
     };
-    if entry.status != Status::Dead {
+    if entry.status != DeliveryStatus::Dead {
         let message = format!("notification {id} is {}; only a dead one can be retried", entry.status.as_str());
         return Err(ApiError::new(StatusCode::CONFLICT, "not_dead", message));
     }

@@ -24,7 +24,7 @@ pub use sqlite::SqliteStore;
 /// One step of the engine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
-pub enum Step {
+pub enum JournalStep {
     /// A generation of scripts was loaded (every journal starts with one).
     Scripts { sources: Sources },
     /// An input the engine accepted (rejected inputs change nothing and are not kept).
@@ -37,7 +37,7 @@ pub enum Step {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     pub at: Timestamp,
-    pub step: Step,
+    pub step: JournalStep,
 }
 
 /// Where the journal and the outbox are kept.

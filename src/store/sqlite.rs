@@ -9,8 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use std::sync::Arc;
 
-use super::{Record, Step, Store, StoreError};
-use crate::notification::{Attempt, Entry, Filter, Notification, NotificationLog, Outcome, Status};
+use super::{JournalStep, Record, Store, StoreError};
+use crate::notification::{Attempt, DeliveryStatus, Filter, LogEntry, Notification, NotificationLog, Outcome};
 use crate::outbox::{Message, Outbox, Pending};
 use crate::time::Timestamp;
 
@@ -45,7 +45,7 @@ impl SqliteStore {
             "CREATE TABLE IF NOT EXISTS journal (
                  seq  INTEGER PRIMARY KEY,
                  at   INTEGER NOT NULL,  -- milliseconds since the Unix epoch
-                 step TEXT NOT NULL      -- JSON of a store::Step
+                 step TEXT NOT NULL      -- JSON of a store::JournalStep
              );
              CREATE TABLE IF NOT EXISTS outbox (
                  id       INTEGER PRIMARY KEY,
@@ -101,7 +101,7 @@ impl Store for SqliteStore {
         let mut out = Vec::new();
         for row in rows {
             let (seq, at, step) = row.map_err(sql)?;
-            let step: Step =
+            let step: JournalStep =
                 serde_json::from_str(&step).map_err(|e| StoreError::Corrupt { seq, why: e.to_string() })?;
             out.push(Record { at: Timestamp(at), step });
         }
@@ -188,14 +188,14 @@ pub struct SqliteNotifications {
 
 const ENTRY_COLUMNS: &str = "body, status, attempts, due, last_error, provider_id";
 
-fn entry(row: &rusqlite::Row) -> rusqlite::Result<Entry> {
+fn entry(row: &rusqlite::Row) -> rusqlite::Result<LogEntry> {
     let body: String = row.get(0)?;
     let notification: Notification = serde_json::from_str(&body)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?;
     let status: String = row.get(1)?;
-    Ok(Entry {
+    Ok(LogEntry {
         notification,
-        status: Status::parse(&status).unwrap_or(Status::Pending),
+        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Pending),
         attempts: row.get(2)?,
         due: Timestamp(row.get(3)?),
         last_error: row.get(4)?,
@@ -204,7 +204,7 @@ fn entry(row: &rusqlite::Row) -> rusqlite::Result<Entry> {
 }
 
 impl SqliteNotifications {
-    fn entries(&mut self, sql_text: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Entry>, StoreError> {
+    fn entries(&mut self, sql_text: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<LogEntry>, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql_text).map_err(sql)?;
         let rows = stmt.query_map(args, entry).map_err(sql)?;
         rows.collect::<Result<_, _>>().map_err(sql)
@@ -212,7 +212,7 @@ impl SqliteNotifications {
 }
 
 impl NotificationLog for SqliteNotifications {
-    fn due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<Entry>, StoreError> {
+    fn due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<LogEntry>, StoreError> {
         let q = format!("SELECT {ENTRY_COLUMNS} FROM notifications WHERE status = 'pending' AND due <= ?1 ORDER BY due, id LIMIT ?2");
         self.entries(&q, &[&now.0, &limit])
     }
@@ -280,7 +280,7 @@ impl NotificationLog for SqliteNotifications {
         tx.commit().map_err(sql)
     }
 
-    fn unreported(&mut self) -> Result<Vec<Entry>, StoreError> {
+    fn unreported(&mut self) -> Result<Vec<LogEntry>, StoreError> {
         let q = format!("SELECT {ENTRY_COLUMNS} FROM notifications WHERE status = 'dead' AND reported = 0 ORDER BY id");
         self.entries(&q, &[])
     }
@@ -290,7 +290,7 @@ impl NotificationLog for SqliteNotifications {
         Ok(())
     }
 
-    fn list(&mut self, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
+    fn list(&mut self, filter: &Filter) -> Result<Vec<LogEntry>, StoreError> {
         let q = format!(
             "SELECT {ENTRY_COLUMNS} FROM notifications
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR recipient = ?2)
@@ -301,7 +301,7 @@ impl NotificationLog for SqliteNotifications {
         self.entries(&q, &[&filter.status, &filter.recipient, &filter.conversation, &filter.unit, &limit])
     }
 
-    fn get(&mut self, id: u64) -> Result<Option<(Entry, Vec<Attempt>)>, StoreError> {
+    fn get(&mut self, id: u64) -> Result<Option<(LogEntry, Vec<Attempt>)>, StoreError> {
         let q = format!("SELECT {ENTRY_COLUMNS} FROM notifications WHERE id = ?1");
         let Some(e) = self.entries(&q, &[&(id as i64)])?.pop() else { return Ok(None) };
         let mut stmt = self

@@ -12,7 +12,7 @@ use crate::conversation::AttemptOutcome;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::LoadError;
 use crate::input::Input;
-use crate::scenario::Entry;
+use crate::scenario::TimelineEntry;
 use crate::script::testkit::World;
 use crate::script::Sources;
 use crate::time::{Duration, Timestamp};
@@ -192,7 +192,7 @@ impl World for EngineWorld {
                 let lines: Vec<String> = self
                     .updates
                     .iter()
-                    .map(|s| Entry::Update(s.clone()).text(START).replace("\n    | ", " | "))
+                    .map(|s| TimelineEntry::Update(s.clone()).text(START).replace("\n    | ", " | "))
                     .collect();
                 Ok(json!(lines))
             }

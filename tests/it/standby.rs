@@ -20,7 +20,7 @@ use common::smtp::{free_port, maildir, Mail, Smtp};
 use common::{fixture, Scratch};
 use rota::conversation::{NewConversation, Party};
 use rota::delivery::{EmailConfig, NotifyConfig, Senders, SmsConfig, Tls, WebhookChannelConfig};
-use rota::notification::{Filter, Status};
+use rota::notification::{DeliveryStatus, Filter};
 use rota::runtime::{Builder, Handle};
 use rota::store::SqliteStore;
 use rota::time::{Duration, Timestamp};
@@ -177,7 +177,7 @@ impl Rota {
         self.submit(Input::SetStatus { agent: agent.into(), status: "callcenter".into() }).await;
     }
 
-    fn entries(&self, filter: Filter) -> Vec<rota::notification::Entry> {
+    fn entries(&self, filter: Filter) -> Vec<rota::notification::LogEntry> {
         self.handle.notification_log().unwrap().lock().unwrap().list(&filter).unwrap()
     }
 
@@ -353,7 +353,7 @@ async fn sms_retries_dead_letters_and_falls_back_to_email() {
     let dead = rota.entries(Filter { status: Some("dead".into()), ..Filter::default() });
     let c2 = dead.iter().find(|e| e.notification.conversation == "c2").unwrap();
     let (entry, attempts) = log.lock().unwrap().get(c2.notification.id).unwrap().unwrap();
-    assert_eq!(entry.status, Status::Dead);
+    assert_eq!(entry.status, DeliveryStatus::Dead);
     let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
     assert_eq!(outcomes, ["retry", "retry", "dead"]);
     assert!(attempts[0].detail.contains("500"), "{attempts:?}");
@@ -371,7 +371,7 @@ async fn sms_retries_dead_letters_and_falls_back_to_email() {
     assert_eq!(rota.handle.revive_notification(c3).unwrap(), Some(true));
     assert_eq!(rota.handle.revive_notification(c3).unwrap(), Some(false), "only a dead one can be revived");
     until("the revived SMS sent", || {
-        log.lock().unwrap().get(c3).unwrap().is_some_and(|(e, _)| e.status == Status::Sent)
+        log.lock().unwrap().get(c3).unwrap().is_some_and(|(e, _)| e.status == DeliveryStatus::Sent)
     })
     .await;
     assert_eq!(tries("c3").len(), 1, "the earlier snapshot");
@@ -536,8 +536,8 @@ standby.define { id = "boss_too", on = "abandoned", notify = { agents = { "boss"
     for who in ["duty", "boss"] {
         let mine = rota.entries(Filter { recipient: Some(who.into()), ..Filter::default() });
         assert_eq!(mine.len(), 4);
-        let sent: Vec<_> = mine.iter().filter(|e| e.status == Status::Sent).collect();
-        let waiting: Vec<_> = mine.iter().filter(|e| e.status == Status::Pending).collect();
+        let sent: Vec<_> = mine.iter().filter(|e| e.status == DeliveryStatus::Sent).collect();
+        let waiting: Vec<_> = mine.iter().filter(|e| e.status == DeliveryStatus::Pending).collect();
         assert_eq!((sent.len(), waiting.len()), (2, 2), "{who}: {mine:?}");
         for e in waiting {
             assert_eq!(e.attempts, 0, "being put off is not a failed attempt");
@@ -672,7 +672,7 @@ async fn sms_over_https_trusts_a_configured_private_ca_and_waits_until_then() {
     rota.submit(Input::Abandon { conversation: "c1".into() }).await;
     let log = rota.handle.notification_log().unwrap();
     until("a refused attempt", || {
-        rota.entries(Filter::default()).first().is_some_and(|e| e.attempts >= 1 && e.status == Status::Pending)
+        rota.entries(Filter::default()).first().is_some_and(|e| e.attempts >= 1 && e.status == DeliveryStatus::Pending)
     })
     .await;
     let id = rota.entries(Filter::default())[0].notification.id;
@@ -761,15 +761,19 @@ async fn email_over_starttls_and_tls_with_a_login() {
         rota.submit(call(conversation, "q", "", "+4799999999")).await;
         rota.submit(Input::Abandon { conversation: conversation.into() }).await;
         until(&format!("{conversation} settled"), || {
-            rota.entries(Filter::default()).first().is_some_and(|e| e.status != Status::Pending)
+            rota.entries(Filter::default()).first().is_some_and(|e| e.status != DeliveryStatus::Pending)
         })
         .await;
         let entry = rota.entries(Filter::default()).remove(0);
         if password == "wrong" {
-            assert_eq!((entry.status, entry.attempts), (Status::Dead, 1), "a refused login is permanent: {entry:?}");
+            assert_eq!(
+                (entry.status, entry.attempts),
+                (DeliveryStatus::Dead, 1),
+                "a refused login is permanent: {entry:?}"
+            );
             assert!(entry.last_error.as_deref().unwrap().contains("535"), "{entry:?}");
         } else {
-            assert_eq!(entry.status, Status::Sent, "{conversation} over {tls:?}: {entry:?}");
+            assert_eq!(entry.status, DeliveryStatus::Sent, "{conversation} over {tls:?}: {entry:?}");
         }
         rota.stop().await;
     }
