@@ -114,6 +114,23 @@ pub enum Input {
     },
 }
 
+impl Input {
+    /// The conversation the input names, if it names one, for a caller that resolves an id
+    /// into the engine's key (see [`crate::conversation::key`]) before it is handled.
+    pub fn conversation_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Input::Accept { conversation, .. }
+            | Input::Decline { conversation, .. }
+            | Input::Close { conversation }
+            | Input::Abandon { conversation }
+            | Input::Raise { conversation, .. }
+            | Input::StartWorkflow { conversation, .. }
+            | Input::DeliveryFailed { conversation, .. } => Some(conversation),
+            _ => None,
+        }
+    }
+}
+
 /// Parses the vacation periods of a [`Input::SetVacations`].
 pub fn parse_periods(periods: &[(String, String)]) -> Result<Vec<(Timestamp, Timestamp)>, String> {
     periods

@@ -306,8 +306,9 @@ fn recover(
 
 type Reply<T> = oneshot::Sender<T>;
 
-/// A check run on the engine thread right before an input, e.g. that a token may touch it.
-pub type Guard = Box<dyn FnOnce(&Engine) -> Result<(), InputError> + Send>;
+/// A check run on the engine thread right before an input, e.g. that a token may touch it; it
+/// may also complete the input from the engine's state (an id resolved into a key).
+pub type Guard = Box<dyn FnOnce(&Engine, &mut Input) -> Result<(), InputError> + Send>;
 
 enum Command {
     Input(Input, Option<Guard>, Reply<Result<Vec<Stamped>, EngineError>>),
@@ -366,11 +367,11 @@ impl Handle {
     }
 
     /// Like [`Handle::submit`], but `guard` runs first, on the engine thread, and its error
-    /// refuses the input (nothing changes).
+    /// refuses the input (nothing changes). It may complete the input from the engine's state.
     pub async fn submit_guarded(
         &self,
         input: Input,
-        guard: impl FnOnce(&Engine) -> Result<(), InputError> + Send + 'static,
+        guard: impl FnOnce(&Engine, &mut Input) -> Result<(), InputError> + Send + 'static,
     ) -> Result<Vec<Stamped>, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Input(input, Some(Box::new(guard)), reply))?;
@@ -582,8 +583,8 @@ impl Loop {
     /// Runs one command; false when it asks the loop to stop.
     fn step(&mut self, command: Command) -> Result<bool, StoreError> {
         match command {
-            Command::Input(input, guard, reply) => {
-                if let Some(Err(e)) = guard.map(|g| g(&self.engine)) {
+            Command::Input(mut input, guard, reply) => {
+                if let Some(Err(e)) = guard.map(|g| g(&self.engine, &mut input)) {
                     self.reply(reply, Err(e.into()));
                     return Ok(true);
                 }

@@ -38,17 +38,28 @@ pub enum Subject {
 
 impl Subject {
     /// Refuses an input about `id` if the token may not touch it; another unit's things look
-    /// like things that do not exist.
-    fn admit(self, engine: &Engine, scope: &Scope, id: String) -> Result<(), InputError> {
+    /// like things that do not exist. A conversation's id becomes the engine's key within the
+    /// token's units (ids live per unit; `unit` picks one when the token sees it in several).
+    fn admit(
+        self,
+        engine: &Engine,
+        scope: &Scope,
+        unit: &UnitParam,
+        id: String,
+        input: &mut Input,
+    ) -> Result<(), InputError> {
         match self {
             Subject::Agent => match engine.agent(&id) {
                 Some(a) if scope.allows(&a.def.unit) => Ok(()),
                 _ => Err(InputError::UnknownAgent(id)),
             },
-            Subject::Conversation => match engine.conversation_scope(&id) {
-                Some((_, unit)) if scope.allows(unit) => Ok(()),
-                _ => Err(InputError::UnknownConversation(id)),
-            },
+            Subject::Conversation => {
+                let key = engine.resolve_conversation(&id, |u| unit.admits(scope, u))?;
+                if let Some(named) = input.conversation_mut() {
+                    *named = key.to_string();
+                }
+                Ok(())
+            }
             Subject::Task => match id.parse::<u64>().ok().and_then(|n| engine.task_instance(n)) {
                 Some(i) if scope.allows(&i.unit) => Ok(()),
                 _ => Err(InputError::UnknownTask(id)),
@@ -62,8 +73,8 @@ impl Subject {
 }
 
 /// Submits `input` about `subject` `id` if the token may touch it; replies with its updates.
-pub async fn act(api: &Api, scope: Scope, subject: Subject, id: String, input: Input) -> Acted {
-    let updates = api.handle.submit_guarded(input, move |e| subject.admit(e, &scope, id)).await?;
+pub async fn act(api: &Api, scope: Scope, unit: UnitParam, subject: Subject, id: String, input: Input) -> Acted {
+    let updates = api.handle.submit_guarded(input, move |e, input| subject.admit(e, &scope, &unit, id, input)).await?;
     Ok(Json(Changes { id: None, updates }))
 }
 
@@ -86,25 +97,16 @@ impl<B, F> ActionHandler<B> for F where
 {
 }
 
-/// The handler of an action whose input is made from the path's id and a body `B`. A
-/// conversation's id is first turned into the engine's key within the token's units (ids live
-/// per unit; `?unit=` picks one when the token sees the id in several).
+/// The handler of an action whose input is made from the path's id and a body `B` (`?unit=`
+/// picks a conversation's unit, see [`Subject::admit`]).
 pub fn on<B>(subject: Subject, make: fn(String, B) -> Input) -> impl ActionHandler<B>
 where
     B: DeserializeOwned + Send + 'static,
 {
     move |State(api), Extension(scope), Path(id), Query(unit), Body(body)| {
         Box::pin(async move {
-            let id = match subject {
-                Subject::Conversation => {
-                    let scope = scope.clone();
-                    let key = api.handle.read(move |e| e.resolve_conversation(&id, |u| unit.admits(&scope, u))).await?;
-                    key?.to_string()
-                }
-                _ => id,
-            };
             let input = make(id.clone(), body);
-            act(&api, scope, subject, id, input).await
+            act(&api, scope, unit, subject, id, input).await
         })
     }
 }

@@ -68,7 +68,7 @@ pub async fn update(
     Body(record): Body<AgentRecord>,
 ) -> Reply {
     let input = Input::UpdateAgent { agent: id.clone(), record: Box::new(record) };
-    let _updates = act(&api, scope, Subject::Agent, id.clone(), input).await?;
+    let _updates = act(&api, scope, Default::default(), Subject::Agent, id.clone(), input).await?;
     let agent = api.handle.read(move |e| e.agent(&id).map(|a| views::agent(e, a))).await?;
     Ok(Json(agent.unwrap_or_default()))
 }

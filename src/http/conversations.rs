@@ -25,7 +25,7 @@ pub async fn create(
     let (id, queue) = (new.id.clone(), new.queue.clone());
     let updates = api
         .handle
-        .submit_guarded(Input::Arrive(Box::new(new)), move |e| match e.queue_unit(&queue) {
+        .submit_guarded(Input::Arrive(Box::new(new)), move |e, _| match e.queue_unit(&queue) {
             Some(unit) if scope.allows(unit) => Ok(()),
             _ => Err(InputError::UnknownQueue(queue)),
         })
