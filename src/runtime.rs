@@ -141,10 +141,7 @@ impl Builder {
         let checker = Checker {
             scripts: self.config.scripts.clone(),
             limits: self.config.limits.clone(),
-            host: crate::script::Host {
-                policies: self.policies.iter().map(|p| p.spec()).collect(),
-                functions: self.config.functions.clone(),
-            },
+            host: crate::engine::host(&self.policies, &self.config),
         };
         let Builder { config, clock: engine_clock, policies, mut store, routes, on_log, sources } = self;
         if !routes.is_empty() && store.is_none() {

@@ -34,6 +34,7 @@ mod reload;
 mod standby;
 mod workflows;
 
+pub(crate) use reload::host;
 pub use reload::ScriptStatus;
 
 /// How far one conversation may overflow from queue to queue within one decision.
@@ -193,7 +194,7 @@ impl Engine {
     ) -> Result<Self, LoadError> {
         let rust_policies: BTreeMap<String, Box<dyn Policy>> =
             rust_policies.into_iter().map(|p| (p.spec().name, p)).collect();
-        let host = reload::host(&rust_policies, &config);
+        let host = reload::host(rust_policies.values(), &config);
         let (rules, scripts) = script::load_sources(&sources, &config.limits, &host, 1)?;
         let now = clock.now();
         let mut engine = Engine {

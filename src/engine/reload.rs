@@ -63,7 +63,8 @@ impl Engine {
         if sources == self.sources {
             return Ok(self.unchanged());
         }
-        let loaded = script::Loaded::load(sources, &self.config.limits, &host(&self.rust_policies, &self.config));
+        let loaded =
+            script::Loaded::load(sources, &self.config.limits, &host(self.rust_policies.values(), &self.config));
         match loaded {
             Ok(loaded) => self.reload_loaded(loaded),
             Err(e) => {
@@ -243,8 +244,8 @@ impl Engine {
 
 /// What the embedding program brings to a load: the specs of its policies written in Rust (so
 /// queues can name them) and its Lua functions.
-pub(super) fn host(policies: &BTreeMap<String, Box<dyn Policy>>, config: &EngineConfig) -> script::Host {
-    script::Host { policies: policies.values().map(|p| p.spec()).collect(), functions: config.functions.clone() }
+pub(crate) fn host<'a>(policies: impl IntoIterator<Item = &'a Box<dyn Policy>>, config: &EngineConfig) -> script::Host {
+    script::Host { policies: policies.into_iter().map(|p| p.spec()).collect(), functions: config.functions.clone() }
 }
 
 /// What [`Engine::install`] changes, kept so a reload that fails at any point (even late,

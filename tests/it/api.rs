@@ -455,9 +455,7 @@ async fn the_api_mounts_in_a_host_app_under_the_hosts_auth() {
         .merge(api.layer(axum::middleware::from_fn(host_auth)))
         .nest("/rota", rota::http::ops_router(handle))
         .fallback(|| async { (S::NOT_FOUND, "host 404") });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(rota::http::serve(listener, app, std::future::pending()));
+    let base = common::serve(app).await;
     let client = common::http_client();
     let get = |path: &str, user: Option<&str>| {
         let mut req = client.get(format!("{base}{path}"));

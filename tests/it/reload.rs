@@ -22,18 +22,22 @@ fn rules(timeout: &str) -> String {
     )
 }
 
+/// The API over `handle` with a token for every unit; its base URL.
+async fn serve_api(handle: &Arc<rota::runtime::Handle>) -> String {
+    let config =
+        ApiConfig { tokens: vec![Token { token: TOKEN.into(), units: vec!["*".into()] }], ..ApiConfig::default() };
+    // Dropping the closer leaves event streams open, which is all these tests need.
+    let (app, _) = router(handle.clone(), &config);
+    common::serve(app).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_input_is_lost_or_refused_while_scripts_reload() {
     let scripts = Scratch::new(&[("rules.lua", &rules("10s"))]);
     let db = Scratch::new(&[]);
     let store = SqliteStore::open(db.0.join("rota.db")).unwrap();
     let handle = Arc::new(Builder::new(&scripts.0).store(store).start().unwrap());
-    let config =
-        ApiConfig { tokens: vec![Token { token: TOKEN.into(), units: vec!["*".into()] }], ..ApiConfig::default() };
-    let (app, _closer) = router(handle.clone(), &config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(rota::http::serve(listener, app, std::future::pending()));
+    let base = serve_api(&handle).await;
     let client = common::http_client();
 
     const N: usize = 300;
@@ -146,12 +150,7 @@ async fn a_slow_valid_generation_loads_away_from_the_engine() {
     let scripts = Scratch::new(&[("rules.lua", &rules("10s"))]);
     let limits = rota::script::Limits { cpu_per_load: std::time::Duration::from_secs(120), ..Default::default() };
     let handle = Arc::new(Builder::new(&scripts.0).limits(limits).start().unwrap());
-    let config =
-        ApiConfig { tokens: vec![Token { token: TOKEN.into(), units: vec!["*".into()] }], ..ApiConfig::default() };
-    let (app, _closer) = router(handle.clone(), &config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(rota::http::serve(listener, app, std::future::pending()));
+    let base = serve_api(&handle).await;
     let client = common::http_client();
 
     let slow = format!("{}\nlocal n = 0\nfor i = 1, 30000000 do n += i % 7 end\n", rules("12s"));

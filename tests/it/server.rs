@@ -45,9 +45,7 @@ async fn a_host_program_runs_the_whole_server_from_the_library() {
             next.run(req).await
         }),
     ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(rota::http::serve(listener, app, std::future::pending()));
+    let base = common::serve(app).await;
     let client = common::http_client();
     assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap(), "host");
     for (method, path, body) in [

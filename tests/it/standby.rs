@@ -810,9 +810,7 @@ async fn files_by_default_and_the_standby_api() {
             ..Default::default()
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(rota::http::serve(listener, app, std::future::pending()));
+    let base = common::serve(app).await;
     let client = common::http_client();
     let get = |path: &str| {
         let request = client.get(format!("{base}{path}")).bearer_auth("t");

@@ -102,6 +102,14 @@ pub fn spawn(config: &std::path::Path) -> Server {
     Server { child, base }
 }
 
+/// Serves `app` on a free port of 127.0.0.1 until the test ends; its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(rota::http::serve(listener, app, std::future::pending()));
+    base
+}
+
 /// A reqwest client for talking to the server under test (`Client::new()` would panic: rota
 /// builds reqwest without a process-wide TLS provider; see `rota::outbound`).
 pub fn http_client() -> reqwest::Client {
