@@ -72,6 +72,8 @@ pub struct StatusSet(u8);
 
 impl StatusSet {
     pub const CALLCENTER: StatusSet = StatusSet(1 << Status::Callcenter as u8);
+    /// Every status a queue may route.
+    pub const ROUTABLE: StatusSet = StatusSet(1 << Status::Ready as u8 | 1 << Status::Callcenter as u8);
 
     pub fn of(statuses: impl IntoIterator<Item = Status>) -> Self {
         StatusSet(statuses.into_iter().fold(0, |bits, s| bits | 1 << s as u8))
@@ -243,7 +245,7 @@ impl Agent {
     /// Whether some queue could offer the agent work now: a status a queue may route (not
     /// DnD), Waiting, available by the open-line criteria, and not offline.
     pub fn can_work(&self, track_work_day: bool) -> bool {
-        self.blocked_for(StatusSet::of([Status::Ready, Status::Callcenter])).is_none()
+        self.blocked_for(StatusSet::ROUTABLE).is_none()
             && self.unavailable(track_work_day).is_none()
             && self.base != BaseStatus::Offline
     }

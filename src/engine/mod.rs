@@ -327,24 +327,24 @@ impl Engine {
         // The default unit's key is the id itself; other units' keys are made only where the
         // rules have other units, so a single-unit center pays one lookup.
         let default = crate::rules::DEFAULT_UNIT;
-        let mut found: Vec<(&str, Arc<str>)> = Vec::new();
-        if allowed(default) {
-            if let Some(c) = self.conversations.get(given) {
-                found.push((default, c.id.clone()));
-            }
-        }
+        let in_default = allowed(default).then(|| self.conversations.get(given)).flatten();
+        let mut found = in_default.map(|c| (default, c.id.clone()));
+        let mut more = Vec::new();
         for unit in self.rules.other_units.iter().filter(|u| allowed(u)) {
             let key = conversation::key(unit, given);
             if self.conversations.contains_key(&key) {
-                found.push((unit, key));
+                match found {
+                    None => found = Some((unit, key)),
+                    Some(_) => more.push(unit.as_str()),
+                }
             }
         }
-        match found.len() {
-            0 => Err(InputError::UnknownConversation(conversation::external(given).to_string())),
-            1 => Ok(found.remove(0).1),
-            _ => Err(InputError::AmbiguousConversation {
+        match found {
+            None => Err(InputError::UnknownConversation(conversation::external(given).to_string())),
+            Some((_, key)) if more.is_empty() => Ok(key),
+            Some((first, _)) => Err(InputError::AmbiguousConversation {
                 id: given.to_string(),
-                units: found.into_iter().map(|(u, _)| u.to_string()).collect(),
+                units: std::iter::once(first).chain(more).map(str::to_string).collect(),
             }),
         }
     }
