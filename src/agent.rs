@@ -151,6 +151,7 @@ pub struct Counters {
 #[derive(Clone, Debug)]
 pub struct Agent {
     pub ix: AgentIx,
+    /// The engine's key: the id within its unit (see [`crate::unit`]); `def.id` is the id shown.
     pub id: Arc<str>,
     pub def: AgentDef,
     pub status: Status,
@@ -188,7 +189,7 @@ impl Agent {
     pub fn new(ix: AgentIx, def: AgentDef, now: Timestamp) -> Self {
         Agent {
             ix,
-            id: Arc::from(def.id.as_str()),
+            id: crate::unit::key(&def.unit, &def.id),
             def,
             status: Status::Ready,
             state: State::Waiting,

@@ -10,30 +10,6 @@ use crate::decision::TraceLog;
 use crate::time::Timestamp;
 use crate::timer::TimerKey;
 
-/// Conversation ids live per organization unit: two units may each have a conversation `c1`.
-/// The engine keys a conversation by its unit and id together; in the default unit the key is
-/// the id itself, elsewhere `unit` and id joined by this separator (a control character, which
-/// no conversation id may hold). Only the id is ever shown.
-pub const UNIT_SEPARATOR: char = '\u{1f}';
-
-/// The engine's key of conversation `id` of `unit`.
-pub fn key(unit: &str, id: &str) -> Arc<str> {
-    match unit == crate::rules::DEFAULT_UNIT {
-        true => Arc::from(id),
-        false => Arc::from(format!("{unit}{UNIT_SEPARATOR}{id}")),
-    }
-}
-
-/// The id a key shows: the key without its unit.
-pub fn external(key: &str) -> &str {
-    key.split_once(UNIT_SEPARATOR).map_or(key, |(_, id)| id)
-}
-
-/// Serializes a conversation key as the id it shows (`#[serde(serialize_with)]`).
-pub fn serialize_external<S: serde::Serializer>(key: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(external(key))
-}
-
 /// A caller or a called service: name, phone number, SIP address.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -146,6 +122,8 @@ impl AttemptOutcome {
 /// One offer of this conversation to one agent, and how it ended.
 #[derive(Clone, Debug, Serialize)]
 pub struct Attempt {
+    /// The agent's key (see [`crate::unit`]); shown as its id.
+    #[serde(serialize_with = "crate::unit::serialize_external")]
     pub agent: Arc<str>,
     pub queue: Arc<str>,
     pub offered_at: Timestamp,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::error::InputError;
-use crate::rules::{AgentDef, Location, RuleSet, DEFAULT_UNIT};
+use crate::rules::{AgentDef, Location, RuleSet};
 
 /// An agent's fields as given to the API. Absent fields are left as they are; `null` clears
 /// the optional ones (team, email, phone, time zone).
@@ -110,20 +110,14 @@ impl AgentRecord {
             }
         }
         if let Some(unit) = &self.unit {
-            if unit.is_empty() {
-                return invalid("unit", "the unit must not be empty".into());
+            if unit.is_empty() || unit.chars().any(char::is_control) {
+                return invalid("unit", "the unit must be non-empty, without control characters".into());
             }
         }
         for queue in self.queues.iter().flatten() {
-            match rules.queue_index(queue).map(|q| &rules.queues[q]) {
-                None => return invalid("queues", format!("unknown queue `{queue}`")),
-                Some(q) if q.unit != unit => {
-                    return invalid(
-                        "queues",
-                        format!("queue `{queue}` belongs to unit `{}`, the agent to unit `{unit}`", q.unit),
-                    )
-                }
-                Some(_) => {}
+            // Another unit's queue is answered like one that does not exist.
+            if rules.queue_index(queue).is_none_or(|q| rules.queues[q].unit != unit) {
+                return invalid("queues", format!("unit `{unit}` has no queue `{queue}`"));
             }
         }
         Ok(())
@@ -139,10 +133,11 @@ fn list(items: &[&str]) -> String {
 }
 
 /// The definition of an agent only the directory knows.
-pub fn bare(id: &str) -> AgentDef {
+pub fn bare(key: &str) -> AgentDef {
+    let (unit, id) = crate::unit::split(key);
     AgentDef {
         id: id.into(),
-        unit: DEFAULT_UNIT.into(),
+        unit: unit.into(),
         name: id.into(),
         weight: 1.0,
         at: Location { file: "<api>".into(), line: None },

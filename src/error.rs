@@ -56,6 +56,9 @@ pub enum InputError {
     /// An id that names conversations of several units the caller may see (add the unit).
     #[error("conversation `{id}` exists in units {}; say which with `unit`", units.join(", "))]
     AmbiguousConversation { id: String, units: Vec<String> },
+    /// An id that names agents of several units the caller may see (add the unit).
+    #[error("agent `{id}` exists in units {}; say which with `unit`", units.join(", "))]
+    AmbiguousAgent { id: String, units: Vec<String> },
     #[error("agent `{0}` already exists")]
     DuplicateAgent(String),
     /// A field of the input that is wrong in itself, e.g. a time zone that does not exist.

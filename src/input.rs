@@ -115,8 +115,28 @@ pub enum Input {
 }
 
 impl Input {
+    /// The agent the input is about (not an agent answering a conversation, who is one of the
+    /// conversation's unit), for a caller that resolves an id into the engine's key (see
+    /// [`crate::unit`]) before it is handled.
+    pub fn agent_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Input::SignIn { agent }
+            | Input::SignOut { agent }
+            | Input::SetPresence { agent, .. }
+            | Input::SetStatus { agent, .. }
+            | Input::Pause { agent, .. }
+            | Input::Resume { agent }
+            | Input::StartWorkDay { agent }
+            | Input::EndWorkDay { agent }
+            | Input::SetVacations { agent, .. }
+            | Input::SetDismissed { agent, .. }
+            | Input::UpdateAgent { agent, .. } => Some(agent),
+            _ => None,
+        }
+    }
+
     /// The conversation the input names, if it names one, for a caller that resolves an id
-    /// into the engine's key (see [`crate::conversation::key`]) before it is handled.
+    /// into the engine's key (see [`crate::unit`]) before it is handled.
     pub fn conversation_mut(&mut self) -> Option<&mut String> {
         match self {
             Input::Accept { conversation, .. }

@@ -46,7 +46,7 @@ pub struct Instance {
     pub id: u64,
     pub workflow: String,
     pub unit: String,
-    #[serde(serialize_with = "crate::conversation::serialize_external")]
+    #[serde(serialize_with = "crate::unit::serialize_external")]
     pub conversation: Arc<str>,
     pub status: InstanceStatus,
     pub started: Timestamp,

@@ -40,6 +40,7 @@ pub mod template;
 pub mod testing;
 pub mod time;
 pub mod timer;
+pub mod unit;
 pub mod update;
 pub mod views;
 pub mod watch;

@@ -141,6 +141,7 @@ pub trait NotificationLog: Send + 'static {
     fn revive(&mut self, id: u64, now: Timestamp) -> Result<bool, StoreError>;
     /// Notifications per status, and `rate_limited`: how many times a send was put off.
     fn counts(&mut self) -> Result<Vec<(String, u64)>, StoreError>;
-    /// How many messages went to `recipient` by `channel` since `since` (for rate limits).
-    fn sent_since(&mut self, recipient: &str, channel: &str, since: Timestamp) -> Result<u32, StoreError>;
+    /// How many messages went to agent `recipient` of `unit` by `channel` since `since` (for
+    /// rate limits; agent ids live per unit).
+    fn sent_since(&mut self, unit: &str, recipient: &str, channel: &str, since: Timestamp) -> Result<u32, StoreError>;
 }

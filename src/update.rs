@@ -12,115 +12,123 @@ use crate::time::{Duration, Timestamp};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Update {
     Queued {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         queue: Arc<str>,
     },
     Decided {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         trace: Arc<Trace>,
     },
     Offered {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
+        #[serde(serialize_with = "crate::unit::serialize_external_all")]
         agents: Vec<Arc<str>>,
         timeout: Duration,
     },
     Accepted {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         agent: Arc<str>,
     },
     Declined {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         agent: Arc<str>,
     },
     TimedOut {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
+        #[serde(serialize_with = "crate::unit::serialize_external_all")]
         agents: Vec<Arc<str>>,
     },
     /// The policy tried every agent it could (`policies.exhausted`); the queue's
     /// `on_exhausted` decides what follows.
     Exhausted {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         reason: String,
     },
     /// An agent's pending offer was withdrawn without fault; `reason` says why.
     Revoked {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         agent: Arc<str>,
         reason: &'static str,
     },
     Overflowed {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         from: Arc<str>,
         to: Arc<str>,
     },
     GaveUp {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         reason: String,
     },
     MaxWaitExceeded {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         queue: Arc<str>,
     },
     Abandoned {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
     },
     WrapUp {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         agent: Arc<str>,
         until: Timestamp,
     },
     Closed {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
     },
     AgentState {
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         agent: Arc<str>,
         status: &'static str,
         state: &'static str,
         pause_cause: Option<String>,
     },
     AgentPresence {
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         agent: Arc<str>,
         presence: String,
         base: &'static str,
     },
     /// Availability inputs: online, work day, vacation, dismissal.
     AgentAvailability {
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         agent: Arc<str>,
         unavailable: Option<&'static str>,
     },
     /// The directory created an agent or changed its definition.
     AgentDefined {
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         agent: Arc<str>,
         created: bool,
     },
     /// A standby rule sent a message (it is in the outbox now).
-    Notified {
-        notification: Arc<crate::notification::Notification>,
-    },
+    Notified { notification: Arc<crate::notification::Notification> },
     /// A conversation was set on a workflow.
     WorkflowStarted {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         instance: u64,
         workflow: Arc<str>,
     },
     /// A workflow instance entered the stage of `event`.
     StageEntered {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         instance: u64,
         workflow: Arc<str>,
@@ -128,7 +136,7 @@ pub enum Update {
         event: String,
     },
     TaskOpened {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         task: u64,
         instance: u64,
@@ -139,7 +147,7 @@ pub enum Update {
     },
     /// A task closed: one of its buttons was pushed, or its instance left the stage.
     TaskClosed {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         task: u64,
         instance: u64,
@@ -147,7 +155,7 @@ pub enum Update {
         by: Option<String>,
     },
     WorkflowFinished {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         instance: u64,
         workflow: Arc<str>,
@@ -155,7 +163,7 @@ pub enum Update {
     },
     /// A workflow instance stopped until a person resolves it.
     WorkflowFlagged {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         instance: u64,
         workflow: Arc<str>,
@@ -163,16 +171,13 @@ pub enum Update {
     },
     /// A workflow set an attribute of the conversation.
     FieldSet {
-        #[serde(serialize_with = "crate::conversation::serialize_external")]
+        #[serde(serialize_with = "crate::unit::serialize_external")]
         conversation: Arc<str>,
         field: String,
         value: serde_json::Value,
     },
     /// A message a script wrote with `log.*`.
-    Log {
-        level: &'static str,
-        message: String,
-    },
+    Log { level: &'static str, message: String },
 }
 
 impl Update {
@@ -210,15 +215,14 @@ impl Update {
         }
     }
 
-    /// One line of a human-readable timeline (a conversation shown by its id, not its key).
+    /// One line of a human-readable timeline (conversations and agents shown by id, not key).
     pub fn describe(&self) -> String {
-        let text = self.describe_keyed();
-        match self.subject().0 {
-            Some(key) if key.contains(crate::conversation::UNIT_SEPARATOR) => {
-                text.replace(&**key, crate::conversation::external(key))
-            }
-            _ => text,
+        let mut text = self.describe_keyed();
+        let (conversation, agents) = self.subject();
+        for key in conversation.into_iter().chain(agents).filter(|k| crate::unit::is_key(k)) {
+            text = text.replace(&**key, crate::unit::external(key));
         }
+        text
     }
 
     fn describe_keyed(&self) -> String {
@@ -375,7 +379,7 @@ impl Serialize for Brief<'_> {
         DecidedBrief {
             at: self.0.at,
             kind: "decided",
-            conversation: crate::conversation::external(conversation),
+            conversation: crate::unit::external(conversation),
             queue: &trace.queue,
             policy: &trace.policy,
             decision: &trace.decision,

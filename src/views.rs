@@ -4,10 +4,11 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
 use crate::agent::Agent;
-use crate::conversation::{external, Conversation};
+use crate::conversation::Conversation;
 use crate::engine::Engine;
 use crate::instance::{Instance, Task};
 use crate::rules::Exhaustion;
+use crate::unit::external;
 use crate::update::{Brief, Stamped};
 use crate::workflow::WorkflowDef;
 
@@ -28,7 +29,7 @@ pub fn agent(engine: &Engine, a: &Agent) -> Value {
     let now = engine.clock_now();
     let track = engine.rules().settings.track_work_day;
     json!({
-        "id": a.id,
+        "id": a.def.id,
         "name": a.def.name,
         "unit": a.def.unit,
         "team": a.def.team,
@@ -72,7 +73,7 @@ pub fn conversation(engine: &Engine, c: &Conversation) -> Value {
         "queued_at": c.queued_at,
         "ended_at": c.ended_at,
         "end_reason": c.end_reason,
-        "agent": c.agent,
+        "agent": c.agent.as_deref().map(external),
         // Rounds of offers: more than one after the queue's list was exhausted and started over.
         "round": c.round,
         "exhausted": c.exhausted,

@@ -260,7 +260,7 @@ impl Deliverer {
                 continue;
             }
             let since = Timestamp(now.0 - window.0);
-            match self.log.sent_since(&n.recipient, n.channel.as_str(), since) {
+            match self.log.sent_since(&n.unit, &n.recipient, n.channel.as_str(), since) {
                 Ok(count) if count + in_batch >= limit => {
                     // Try again once a tenth of the window has passed; the oldest sends age out.
                     return Some(now + Duration(window.0 / 10));
@@ -281,7 +281,7 @@ impl Deliverer {
             let n = entry.notification;
             let input = Input::DeliveryFailed {
                 notification: n.id,
-                conversation: crate::conversation::key(&n.unit, &n.conversation).to_string(),
+                conversation: crate::unit::key(&n.unit, &n.conversation).to_string(),
                 recipient: n.recipient.clone(),
                 channel: n.channel,
                 error: entry.last_error.unwrap_or_default(),

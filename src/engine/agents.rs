@@ -3,28 +3,49 @@
 use super::*;
 use crate::directory;
 use crate::rules::{AgentDef, DEFAULT_UNIT};
+use crate::unit;
 
 /// Every agent's definition: the scripts' ones in their order, then agents only the directory
-/// knows; directory records laid over both.
+/// knows; directory records (by agent key) laid over both.
 pub(super) fn agent_defs(rules: &RuleSet, directory: &BTreeMap<String, AgentRecord>) -> Vec<AgentDef> {
-    let scripted: std::collections::HashSet<&str> = rules.agents.iter().map(|d| d.id.as_str()).collect();
+    let scripted: std::collections::HashSet<Arc<str>> =
+        rules.agents.iter().map(|d| unit::key(&d.unit, &d.id)).collect();
     let mut defs: Vec<AgentDef> = rules
         .agents
         .iter()
-        .map(|d| match directory.get(&d.id) {
+        .map(|d| match directory.get(&*unit::key(&d.unit, &d.id)) {
             Some(r) => r.apply(d.clone()),
             None => d.clone(),
         })
         .collect();
     defs.extend(
-        directory.iter().filter(|(id, _)| !scripted.contains(id.as_str())).map(|(id, r)| r.apply(directory::bare(id))),
+        directory
+            .iter()
+            .filter(|(key, _)| !scripted.contains(key.as_str()))
+            .map(|(key, r)| r.apply(directory::bare(key))),
     );
     defs
 }
 
 impl Engine {
+    /// The agent a key names, or an id that exactly one unit has (see [`Engine::resolve_agent`]).
     pub(super) fn agent_index(&self, id: &str) -> Result<AgentIx, InputError> {
-        self.agent_ix.get(id).copied().ok_or_else(|| InputError::UnknownAgent(id.into()))
+        match self.agent_ix.get(id) {
+            Some(&ix) => Ok(ix),
+            None if self.agent_units.is_empty() => Err(InputError::UnknownAgent(id.into())),
+            None => Ok(self.agent_ix[&self.resolve_agent(id, |_| true)?]),
+        }
+    }
+
+    /// The agent `id` of `unit` (an id with a conversation, say), or the agent a key of `unit` names.
+    /// Another unit's agent, even named by key, is unknown here.
+    pub(super) fn agent_of_unit(&self, unit: &str, id: &str) -> Result<AgentIx, InputError> {
+        let key = match unit::is_key(id) {
+            false => unit::key(unit, id),
+            true if unit::split(id).0 == unit => Arc::from(id),
+            true => return Err(InputError::UnknownAgent(unit::external(id).into())),
+        };
+        self.agent_ix.get(&key).copied().ok_or_else(|| InputError::UnknownAgent(unit::external(id).into()))
     }
 
     /// Gives agents their current definitions, adding the new ones at the end; returns the new ones.
@@ -32,13 +53,21 @@ impl Engine {
         let now = self.now();
         let mut added = Vec::new();
         for def in defs {
-            match self.agent_ix.get(def.id.as_str()) {
+            match self.agent_ix.get(&*unit::key(&def.unit, &def.id)) {
                 Some(&ix) => self.agents[ix as usize].def = def,
                 None => {
+                    if def.unit != DEFAULT_UNIT && !self.agent_units.contains(&def.unit) {
+                        self.agent_units.insert(def.unit.clone());
+                    }
                     let ix = self.agents.len() as AgentIx;
                     let agent = Agent::new(ix, def, now);
                     self.agent_ix.insert(agent.id.clone(), ix);
-                    self.names.push(agent.id.clone());
+                    // Traces show ids; in the default unit the key is the id.
+                    let shown = match unit::is_key(&agent.id) {
+                        true => Arc::from(agent.def.id.as_str()),
+                        false => agent.id.clone(),
+                    };
+                    self.names.push(shown);
                     self.agents.push(agent);
                     self.is_dirty.push(false);
                     self.agent_epoch.push(0);
@@ -55,14 +84,15 @@ impl Engine {
         let mut joined: Vec<(AgentIx, &[String])> = self
             .directory
             .iter()
-            .filter_map(|(id, r)| Some((*self.agent_ix.get(id.as_str())?, r.queues.as_deref()?)))
+            .filter_map(|(key, r)| Some((*self.agent_ix.get(key.as_str())?, r.queues.as_deref()?)))
             .collect();
         joined.sort_unstable_by_key(|&(ix, _)| ix);
         rules
             .queues
             .iter()
             .map(|q| {
-                let mut members: Vec<AgentIx> = q.agents.iter().map(|a| self.agent_ix[a.as_str()]).collect();
+                let mut members: Vec<AgentIx> =
+                    q.agents.iter().map(|a| self.agent_ix[&unit::key(&q.unit, a)]).collect();
                 for &(ix, queues) in &joined {
                     // A reload may have moved the queue to another unit; the agent stays out then.
                     let fits = self.agents[ix as usize].def.unit == q.unit && queues.contains(&q.id);
@@ -75,16 +105,20 @@ impl Engine {
             .collect()
     }
 
+    /// Adds agent `id` of the record's unit; agent ids live per unit, so only that unit's
+    /// agents can be in the way.
     pub(super) fn create_agent(&mut self, id: String, record: AgentRecord) -> Result<(), InputError> {
-        if id.is_empty() || id.contains(|c: char| c.is_whitespace() || c == '/') {
+        if id.is_empty() || id.contains(|c: char| c.is_whitespace() || c.is_control() || c == '/') {
             let message = format!("agent id `{id}` must be non-empty, without spaces or slashes");
             return Err(InputError::Invalid { field: "id", message });
         }
-        if self.agent_ix.contains_key(id.as_str()) {
+        let unit = record.unit.as_deref().unwrap_or(DEFAULT_UNIT);
+        let key = unit::key(unit, &id);
+        if self.agent_ix.contains_key(&key) {
             return Err(InputError::DuplicateAgent(id));
         }
-        record.validate(&self.rules, record.unit.as_deref().unwrap_or(DEFAULT_UNIT))?;
-        self.directory.insert(id, record);
+        record.validate(&self.rules, unit)?;
+        self.directory.insert(key.to_string(), record);
         self.refresh_directory();
         Ok(())
     }
@@ -93,11 +127,12 @@ impl Engine {
         let ix = self.agent_index(id)?;
         let unit = self.agents[ix as usize].def.unit.clone();
         if record.unit.as_ref().is_some_and(|u| *u != unit) {
+            let id = unit::external(id);
             let message = format!("agent `{id}` belongs to unit `{unit}`; an agent's unit cannot change");
             return Err(InputError::Invalid { field: "unit", message });
         }
         record.validate(&self.rules, &unit)?;
-        self.directory.entry(id.to_string()).or_default().merge(record);
+        self.directory.entry(self.agents[ix as usize].id.to_string()).or_default().merge(record);
         self.refresh_directory();
         Ok(())
     }
@@ -271,14 +306,16 @@ impl Engine {
         let a = &self.agents[ix as usize];
         if a.status != Status::Callcenter {
             return Err(InputError::Illegal(format!(
-                "agent `{agent}` is not in callcenter status (status {})",
+                "agent `{}` is not in callcenter status (status {})",
+                a.def.id,
                 a.status.as_str()
             )));
         }
         if a.state == State::Busy {
             return Err(InputError::Illegal(format!(
-                "agent `{agent}` is busy with conversation `{}`; pause after closing it",
-                a.conversation.as_deref().unwrap_or("?")
+                "agent `{}` is busy with conversation `{}`; pause after closing it",
+                a.def.id,
+                a.conversation.as_deref().map_or("?", unit::external)
             )));
         }
         if a.state == State::PostProcessing {

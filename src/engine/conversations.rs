@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::unit;
 
 impl Engine {
     pub(super) fn arrive(&mut self, new: NewConversation) -> Result<(), InputError> {
@@ -15,7 +16,7 @@ impl Engine {
             return Err(InputError::Invalid { field: "id", message });
         }
         // Ids live per unit: another unit's `c1` neither blocks this one nor shows through.
-        let id = conversation::key(&self.rules.queues[q as usize].unit, &new.id);
+        let id = unit::key(&self.rules.queues[q as usize].unit, &new.id);
         if self.conversations.contains_key(&id) {
             return Err(InputError::DuplicateConversation(new.id));
         }
@@ -63,13 +64,16 @@ impl Engine {
     pub(super) fn ringing(&self, conversation: &str, agent: &str) -> Result<(u64, AgentIx), InputError> {
         let c =
             self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
-        let ix = self.agent_index(agent)?;
+        // The agent is one of the conversation's unit (ids live per unit).
+        let ix = self.agent_of_unit(&self.rules.queues[c.queue as usize].unit, agent)?;
         if let Some(offer) = c.offer.and_then(|o| self.offers.get(&o)) {
             if offer.agents.contains(&ix) {
                 return Ok((offer.id, ix));
             }
         }
-        let last = c.attempts.iter().rev().find(|a| &*a.agent == agent);
+        let key = &self.agents[ix as usize].id;
+        let last = c.attempts.iter().rev().find(|a| a.agent == *key);
+        let (conversation, agent) = (unit::external(conversation), unit::external(agent));
         Err(InputError::Illegal(match last {
             Some(a) => format!(
                 "conversation `{conversation}` is not offered to `{agent}` any more: the offer was {}",
@@ -141,7 +145,8 @@ impl Engine {
             self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
         if c.status != ConversationStatus::Assigned {
             return Err(InputError::Illegal(format!(
-                "conversation `{conversation}` is {}; only an assigned conversation can be closed",
+                "conversation `{}` is {}; only an assigned conversation can be closed",
+                unit::external(conversation),
                 c.status.as_str()
             )));
         }
@@ -199,7 +204,11 @@ impl Engine {
                 self.finish_talk(&id);
                 Ok(())
             }
-            status => Err(InputError::Illegal(format!("conversation `{conversation}` is already {}", status.as_str()))),
+            status => Err(InputError::Illegal(format!(
+                "conversation `{}` is already {}",
+                unit::external(conversation),
+                status.as_str()
+            ))),
         }
     }
 

@@ -191,12 +191,12 @@ impl Engine {
                 for (i, &ix) in agents.iter().enumerate() {
                     let a = &self.agents[ix as usize];
                     if agents[..i].contains(&ix) {
-                        return Err(format!("policy offered to {} twice", a.id));
+                        return Err(format!("policy offered to {} twice", a.def.id));
                     }
                     if !self.queues[q as usize].members.contains(&ix) {
                         return Err(format!(
                             "policy offered to {}, who is not in queue {}",
-                            a.id, self.queues[q as usize].id
+                            a.def.id, self.queues[q as usize].id
                         ));
                     }
                     if ringing.contains(&ix) {
@@ -206,10 +206,10 @@ impl Engine {
                         Some("presence_not_allowed") => {
                             return Err(format!(
                                 "policy offered to {}, whose presence {} the queue does not allow",
-                                a.id, a.base
+                                a.def.id, a.base
                             ))
                         }
-                        Some(why) => return Err(format!("policy offered to {}, who cannot take it ({why})", a.id)),
+                        Some(why) => return Err(format!("policy offered to {}, who cannot take it ({why})", a.def.id)),
                         None => {}
                     }
                 }
@@ -262,13 +262,13 @@ impl Engine {
     pub(super) fn record(&self, decision: &Decision) -> Decided {
         match decision {
             Decision::Offer { agents, timeout, extend_after } => Decided::Offer {
-                agents: agents.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect(),
+                agents: agents.iter().map(|&ix| self.names.get(ix).clone()).collect(),
                 timeout: *timeout,
                 extend_after: *extend_after,
             },
             Decision::Wait { retry_after, for_agents } => Decided::Wait {
                 retry_after: *retry_after,
-                for_agents: for_agents.iter().map(|&ix| self.agents[ix as usize].id.clone()).collect(),
+                for_agents: for_agents.iter().map(|&ix| self.names.get(ix).clone()).collect(),
             },
             Decision::Overflow { queue } => Decided::Overflow { queue: queue.clone() },
             Decision::GiveUp { reason } => Decided::GiveUp { reason: reason.clone() },

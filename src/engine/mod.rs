@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::agent::{Agent, AgentIx, AgentNames, State, Status};
 use crate::clock::Clock;
-use crate::conversation::{self, Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation};
+use crate::conversation::{Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation};
 use crate::decision::{Decided, Decision, Reason, Skipped, Trace};
 use crate::directory::AgentRecord;
 use crate::error::{Diagnostic, InputError, LoadError};
@@ -25,6 +25,7 @@ use crate::rules::{Escalation, MissAction, RuleSet, TeamDef};
 use crate::script::{self, Limits, Scripts, Sources};
 use crate::time::Timestamp;
 use crate::timer::{TimerInfo, TimerKind, Timers};
+use crate::unit;
 use crate::update::{LabelledUpdate, Stamped, Update};
 
 mod agents;
@@ -142,7 +143,10 @@ pub struct Engine {
     scripts: Scripts,
     rust_policies: BTreeMap<String, Box<dyn Policy>>,
     agents: Vec<Agent>,
+    /// Agents by key (see [`crate::unit`]).
     agent_ix: FxHashMap<Arc<str>, AgentIx>,
+    /// The organization units other than the default one that have agents.
+    agent_units: BTreeSet<String>,
     /// Every agent's id by index, shared with the traces.
     names: AgentNames,
     /// Agents' records as the API gave them, laid over the scripts' definitions.
@@ -208,6 +212,7 @@ impl Engine {
             rust_policies,
             agents: Vec::new(),
             agent_ix: FxHashMap::default(),
+            agent_units: BTreeSet::new(),
             names: AgentNames::default(),
             directory: BTreeMap::new(),
             queues: Vec::new(),
@@ -298,8 +303,9 @@ impl Engine {
         &self.agents
     }
 
+    /// An agent by its key, or by its id when exactly one unit has it.
     pub fn agent(&self, id: &str) -> Option<&Agent> {
-        self.agent_ix.get(id).map(|&ix| &self.agents[ix as usize])
+        self.agent_index(id).ok().map(|ix| &self.agents[ix as usize])
     }
 
     /// A conversation by its key, or by its id when exactly one unit has it.
@@ -318,33 +324,30 @@ impl Engine {
     /// The conversation `given` names, as the engine keys it, among the units `allowed` lets
     /// through: `given` is a key, or the id of a conversation in exactly one such unit.
     pub fn resolve_conversation(&self, given: &str, allowed: impl Fn(&str) -> bool) -> Result<Arc<str>, InputError> {
-        if given.contains(conversation::UNIT_SEPARATOR) {
-            return match self.conversations.get(given) {
-                Some(c) if allowed(&self.rules.queues[c.queue as usize].unit) => Ok(c.id.clone()),
-                _ => Err(InputError::UnknownConversation(conversation::external(given).to_string())),
-            };
-        }
-        // The default unit's key is the id itself; other units' keys are made only where the
-        // rules have other units, so a single-unit center pays one lookup.
-        let default = crate::rules::DEFAULT_UNIT;
-        let in_default = allowed(default).then(|| self.conversations.get(given)).flatten();
-        let mut found = in_default.map(|c| (default, c.id.clone()));
-        let mut more = Vec::new();
-        for unit in self.rules.other_units.iter().filter(|u| allowed(u)) {
-            let key = conversation::key(unit, given);
-            if self.conversations.contains_key(&key) {
-                match found {
-                    None => found = Some((unit, key)),
-                    Some(_) => more.push(unit.as_str()),
-                }
-            }
-        }
-        match found {
-            None => Err(InputError::UnknownConversation(conversation::external(given).to_string())),
-            Some((_, key)) if more.is_empty() => Ok(key),
-            Some((first, _)) => Err(InputError::AmbiguousConversation {
+        let unit_of = |key: &str| {
+            let c = self.conversations.get(key)?;
+            Some(self.rules.queues[c.queue as usize].unit.as_str())
+        };
+        match unit::resolve(given, self.rules.other_units.iter().map(String::as_str), allowed, unit_of) {
+            unit::Resolved::Found(key) => Ok(key),
+            unit::Resolved::Unknown => Err(InputError::UnknownConversation(unit::external(given).to_string())),
+            unit::Resolved::Ambiguous(units) => Err(InputError::AmbiguousConversation {
                 id: given.to_string(),
-                units: std::iter::once(first).chain(more).map(str::to_string).collect(),
+                units: units.into_iter().map(str::to_string).collect(),
+            }),
+        }
+    }
+
+    /// The agent `given` names, as the engine keys it, among the units `allowed` lets through:
+    /// `given` is a key, or the id of an agent in exactly one such unit.
+    pub fn resolve_agent(&self, given: &str, allowed: impl Fn(&str) -> bool) -> Result<Arc<str>, InputError> {
+        let unit_of = |key: &str| self.agent_ix.get(key).map(|&ix| self.agents[ix as usize].def.unit.as_str());
+        match unit::resolve(given, self.agent_units.iter().map(String::as_str), allowed, unit_of) {
+            unit::Resolved::Found(key) => Ok(key),
+            unit::Resolved::Unknown => Err(InputError::UnknownAgent(unit::external(given).to_string())),
+            unit::Resolved::Ambiguous(units) => Err(InputError::AmbiguousAgent {
+                id: given.to_string(),
+                units: units.into_iter().map(str::to_string).collect(),
             }),
         }
     }
@@ -363,7 +366,7 @@ impl Engine {
             members
                 .iter()
                 .filter(|&&ix| self.unable(ix, q as u32).is_none())
-                .map(|&ix| self.agents[ix as usize].id.clone())
+                .map(|&ix| self.names.get(ix).clone())
                 .collect(),
         )
     }
@@ -399,13 +402,13 @@ impl Engine {
             .map(|(key, kind)| {
                 let conversation = |c: Option<&Arc<str>>| {
                     let unit = c.and_then(|c| self.conversation_scope(c)).map_or("", |(_, u)| u).to_string();
-                    (c.map_or("", |c| conversation::external(c)).to_string(), unit)
+                    (c.map_or("", |c| unit::external(c)).to_string(), unit)
                 };
                 let (subject, unit) = match kind {
                     TimerKind::OfferTimeout { offer } => conversation(self.offers.get(offer).map(|o| &o.conversation)),
                     TimerKind::WrapUpEnd { agent } | TimerKind::MissedEnd { agent } | TimerKind::Vacation { agent } => {
                         let a = &self.agents[*agent as usize];
-                        (a.id.to_string(), a.def.unit.clone())
+                        (a.def.id.clone(), a.def.unit.clone())
                     }
                     TimerKind::MaxWait { conversation: c } | TimerKind::Retry { conversation: c } => {
                         conversation(Some(c))
@@ -500,6 +503,7 @@ impl Engine {
             Input::Resume { agent } => {
                 let ix = self.agent_index(&agent)?;
                 if self.agents[ix as usize].state != State::Paused {
+                    let agent = &self.agents[ix as usize].def.id;
                     return Err(InputError::Illegal(format!("agent `{agent}` is not paused")));
                 }
                 self.set_state(ix, State::Waiting);

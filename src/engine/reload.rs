@@ -255,6 +255,7 @@ struct Installed {
     rules: RuleSet,
     agents: Vec<Agent>,
     agent_ix: FxHashMap<Arc<str>, AgentIx>,
+    agent_units: BTreeSet<String>,
     names: AgentNames,
     is_dirty: Vec<bool>,
     agent_epoch: Vec<u64>,
@@ -269,6 +270,7 @@ impl Installed {
             rules: e.rules.clone(),
             agents: e.agents.clone(),
             agent_ix: e.agent_ix.clone(),
+            agent_units: e.agent_units.clone(),
             names: e.names.clone(),
             is_dirty: e.is_dirty.clone(),
             agent_epoch: e.agent_epoch.clone(),
@@ -282,6 +284,7 @@ impl Installed {
         e.rules = self.rules;
         e.agents = self.agents;
         e.agent_ix = self.agent_ix;
+        e.agent_units = self.agent_units;
         e.names = self.names;
         e.is_dirty = self.is_dirty;
         e.agent_epoch = self.agent_epoch;

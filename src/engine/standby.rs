@@ -233,7 +233,7 @@ impl Engine {
         }
     }
 
-    /// Whom `notify` names for `e`, checked to be agents of `unit`. `owner` is the standby rule
+    /// Whom `notify` names for `e`, as agent keys, checked to be agents of `unit`. `owner` is the standby rule
     /// (or workflow) asking, whose Lua function a [`Recipients::Function`] is.
     pub(super) fn recipients(
         &mut self,
@@ -241,7 +241,7 @@ impl Engine {
         owner: &str,
         unit: &str,
         e: &StandbyEvent,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<Arc<str>>, String> {
         let list = match notify {
             Recipients::Agents(list) => list.clone(),
             Recipients::Schedule(s) => match self.rules.schedules.get(s).and_then(|s| s.on_duty(self.now)) {
@@ -254,27 +254,24 @@ impl Engine {
                 let arg = json!({
                     "type": e.event,
                     "reason": e.reason,
-                    "conversation": crate::conversation::external(&c.id),
+                    "conversation": crate::unit::external(&c.id),
                     "key": c.id.as_ref(),
                     "queue": self.queues[e.queue as usize].id.as_ref(),
                     "caller": c.data.caller,
                     "service": c.data.service,
-                    "attempts": c.attempts.iter().map(|a| json!({"agent": a.agent.as_ref(), "outcome": a.outcome.as_str()})).collect::<Vec<_>>(),
+                    "attempts": c.attempts.iter().map(|a| json!({"agent": crate::unit::external(&a.agent), "outcome": a.outcome.as_str()})).collect::<Vec<_>>(),
                     "now": self.now.as_secs_f64(),
                 });
                 self.scripts.recipients(owner, &arg)?
             }
         };
-        for id in &list {
-            match self.agent(id) {
-                None => return Err(format!("notify names unknown agent `{id}`")),
-                Some(a) if a.def.unit != unit => {
-                    return Err(format!("agent `{id}` belongs to unit `{}`, not the rule's `{unit}`", a.def.unit))
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(list)
+        // Agent ids live per unit: the rule's unit says whose `id` is meant.
+        list.iter()
+            .map(|id| match self.agent_of_unit(unit, id) {
+                Ok(ix) if self.agents[ix as usize].def.unit == unit => Ok(self.agents[ix as usize].id.clone()),
+                _ => Err(format!("notify names `{}`, who is not an agent of unit `{unit}`", crate::unit::external(id))),
+            })
+            .collect()
     }
 
     /// Clearing messages once `agent` answered: to everyone notified about the conversation who
@@ -341,7 +338,7 @@ impl Engine {
         answered_by: Option<&Arc<str>>,
     ) -> Option<u64> {
         let queue = self.conversations.get(&e.conversation)?.queue;
-        let agent = self.agent(recipient)?;
+        let agent = &self.agents[*self.agent_ix.get(recipient)? as usize];
         let address = match channel {
             Channel::Email => agent.def.email.clone(),
             Channel::Sms => agent.def.phone.clone(),
@@ -350,7 +347,7 @@ impl Engine {
         let made = match &address {
             None => {
                 let what = if channel == Channel::Email { "email address" } else { "phone number" };
-                Err(format!("agent `{recipient}` has no {what}"))
+                Err(format!("agent `{}` has no {what}", agent.def.id))
             }
             Some(_) => self.rules.templates.render(template, &self.params(e, rule, recipient, answered_by)),
         };
@@ -360,11 +357,12 @@ impl Engine {
             Ok(message) => (message, None),
             Err(why) => {
                 self.metrics.undeliverable += 1;
-                let (to, channel_name, kind_name) = (recipient.to_string(), channel.as_str(), kind.as_str());
+                let to = crate::unit::external(recipient).to_string();
+                let (channel_name, kind_name) = (channel.as_str(), kind.as_str());
                 let message = format!(
                     "{}: {why}; the {channel_name} {kind_name} to {to} about {} is dead",
                     sender(rule),
-                    e.conversation
+                    crate::unit::external(&e.conversation)
                 );
                 self.emit(Update::Log { level: "error", message });
                 let _ = self.delivery_failed(&e.conversation, to, channel, why.clone());
@@ -379,10 +377,10 @@ impl Engine {
             id,
             unit,
             // Its unit is beside it: the id is enough to show and to find it again.
-            conversation: crate::conversation::external(&e.conversation).to_string(),
+            conversation: crate::unit::external(&e.conversation).to_string(),
             rule: rule.to_string(),
             event: e.event.clone(),
-            recipient: recipient.to_string(),
+            recipient: crate::unit::external(recipient).to_string(),
             channel,
             kind,
             address,
@@ -463,7 +461,7 @@ impl Engine {
             service: party(&c.data.service),
             queue: QueueParams { id: queue.id.clone(), name: queue.name.clone() },
             conversation: ConversationParams {
-                id: crate::conversation::external(&c.id).to_string(),
+                id: crate::unit::external(&c.id).to_string(),
                 channel: c.data.channel.clone(),
                 waited: (self.now - c.arrived_at).as_secs_f64(),
                 attempts: c.attempts.len(),

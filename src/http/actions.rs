@@ -38,8 +38,9 @@ pub enum Subject {
 
 impl Subject {
     /// Refuses an input about `id` if the token may not touch it; another unit's things look
-    /// like things that do not exist. A conversation's id becomes the engine's key within the
-    /// token's units (ids live per unit; `unit` picks one when the token sees it in several).
+    /// like things that do not exist. An agent's or a conversation's id becomes the engine's key
+    /// within the token's units (ids live per unit; `unit` picks one when the token sees it in
+    /// several).
     fn admit(
         self,
         engine: &Engine,
@@ -49,10 +50,13 @@ impl Subject {
         input: &mut Input,
     ) -> Result<(), InputError> {
         match self {
-            Subject::Agent => match engine.agent(&id) {
-                Some(a) if scope.allows(&a.def.unit) => Ok(()),
-                _ => Err(InputError::UnknownAgent(id)),
-            },
+            Subject::Agent => {
+                let key = engine.resolve_agent(&id, |u| unit.admits(scope, u))?;
+                if let Some(named) = input.agent_mut() {
+                    *named = key.to_string();
+                }
+                Ok(())
+            }
             Subject::Conversation => {
                 let key = engine.resolve_conversation(&id, |u| unit.admits(scope, u))?;
                 if let Some(named) = input.conversation_mut() {

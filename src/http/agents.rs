@@ -1,7 +1,7 @@
 //! `/v1/agents`: the directory in, agents out, and the bodies of the agent actions (presence,
 //! status, pauses, vacations, employment; see `routes()` for the inputs they make).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::actions::{act, Subject};
 use super::auth::Scope;
-use super::conversations::Reply;
+use super::conversations::{Reply, UnitParam};
 use super::error::{ApiError, Body};
 use super::Api;
 use crate::directory::AgentRecord;
@@ -28,15 +28,20 @@ pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) ->
     Ok(Json(json!({ "agents": agents })))
 }
 
-pub async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<String>) -> Reply {
+pub async fn show(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Path(id): Path<String>,
+    Query(unit): Query<UnitParam>,
+) -> Reply {
     let found = api
         .handle
-        .read({
-            let id = id.clone();
-            move |e| e.agent(&id).filter(|a| scope.allows(&a.def.unit)).map(|a| views::agent(e, a))
+        .read(move |e| {
+            let key = e.resolve_agent(&id, |u| unit.admits(&scope, u))?;
+            Ok::<_, InputError>(e.agent(&key).map(|a| views::agent(e, a)).unwrap_or_default())
         })
-        .await?;
-    found.map(Json).ok_or_else(|| ApiError::from(InputError::UnknownAgent(id)))
+        .await??;
+    Ok(Json(found))
 }
 
 /// `POST /v1/agents`: `{"id": "olga", "unit": "north", "email": ..., "queues": [...]}`.
@@ -56,7 +61,8 @@ pub async fn create(
         return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).field("unit"));
     }
     api.handle.submit(Input::CreateAgent { agent: id.clone(), record: Box::new(record) }).await?;
-    let agent = api.handle.read(move |e| e.agent(&id).map(|a| views::agent(e, a))).await?;
+    let key = crate::unit::key(&unit, &id);
+    let agent = api.handle.read(move |e| e.agent(&key).map(|a| views::agent(e, a))).await?;
     Ok((StatusCode::CREATED, Json(agent.unwrap_or_default())))
 }
 
@@ -65,11 +71,14 @@ pub async fn update(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
+    Query(unit): Query<UnitParam>,
     Body(record): Body<AgentRecord>,
 ) -> Reply {
-    let input = Input::UpdateAgent { agent: id.clone(), record: Box::new(record) };
-    let _updates = act(&api, scope, Default::default(), Subject::Agent, id.clone(), input).await?;
-    let agent = api.handle.read(move |e| e.agent(&id).map(|a| views::agent(e, a))).await?;
+    let (admitted, units) = (unit.clone(), scope.clone());
+    let key = api.handle.read(move |e| e.resolve_agent(&id, |u| admitted.admits(&units, u))).await??;
+    let input = Input::UpdateAgent { agent: key.to_string(), record: Box::new(record) };
+    let _updates = act(&api, scope, unit, Subject::Agent, key.to_string(), input).await?;
+    let agent = api.handle.read(move |e| e.agent(&key).map(|a| views::agent(e, a))).await?;
     Ok(Json(agent.unwrap_or_default()))
 }
 

@@ -61,6 +61,9 @@ impl From<InputError> for ApiError {
             InputError::AmbiguousConversation { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "ambiguous_conversation", message).field("unit")
             }
+            InputError::AmbiguousAgent { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "ambiguous_agent", message).field("unit")
+            }
             InputError::DuplicateAgent(_) => {
                 ApiError::new(StatusCode::CONFLICT, "duplicate_agent", message).field("id")
             }

@@ -27,7 +27,7 @@ impl Filter {
             None => scope.sees_everything(),
         };
         unit_ok
-            && self.agent.as_ref().is_none_or(|a| event.agents.iter().any(|x| **x == **a))
+            && self.agent.as_ref().is_none_or(|a| event.agents.iter().any(|x| crate::unit::external(x) == a))
             && self.queue.as_ref().is_none_or(|q| event.queue.as_deref() == Some(q.as_str()))
     }
 }

@@ -74,7 +74,7 @@ pub async fn tasks(State(api): State<Api>, Extension(scope): Extension<Scope>, Q
         .read(move |e| {
             let wanted = |i: &crate::instance::Instance| {
                 scope.allows(&i.unit)
-                    && f.conversation.as_deref().is_none_or(|c| crate::conversation::external(&i.conversation) == c)
+                    && f.conversation.as_deref().is_none_or(|c| crate::unit::external(&i.conversation) == c)
                     && f.workflow.as_deref().is_none_or(|w| i.workflow == w)
             };
             let tasks: Vec<_> =
@@ -108,9 +108,7 @@ pub async fn instances(State(api): State<Api>, Extension(scope): Extension<Scope
             e.instances()
                 .filter(|i| scope.allows(&i.unit))
                 .filter(|i| status.is_none_or(|s| i.status == s))
-                .filter(|i| {
-                    f.conversation.as_deref().is_none_or(|c| crate::conversation::external(&i.conversation) == c)
-                })
+                .filter(|i| f.conversation.as_deref().is_none_or(|c| crate::unit::external(&i.conversation) == c))
                 .filter(|i| f.workflow.as_deref().is_none_or(|w| i.workflow == w))
                 .map(|i| views::instance(i, false))
                 .collect::<Vec<_>>()

@@ -48,7 +48,7 @@ pub struct RuleSet {
     /// since every update asks).
     pub listens: bool,
     /// The organization units of the queues (retired ones included) other than the default
-    /// one: where a conversation id may also live (see [`crate::conversation::key`]).
+    /// one: where a conversation id may also live (see [`crate::unit::key`]).
     pub other_units: Vec<String>,
     /// Where each queue is in `queues`, by id (every arrival looks its queue up).
     queue_positions: rustc_hash::FxHashMap<String, usize>,

@@ -318,7 +318,8 @@ impl Scripts {
     pub fn add_agent(&mut self, agent: &Agent, track_work_day: bool) -> mlua::Result<()> {
         let t = self.lua.create_table_with_capacity(0, 32)?;
         t.raw_set("idx", agent.ix)?;
-        t.raw_set("id", &*agent.id)?;
+        // Scripts see ids: a decision is about one queue, and so one unit.
+        t.raw_set("id", agent.def.id.as_str())?;
         debug_assert_eq!(self.agents.len(), agent.ix as usize);
         // Read-only to scripts: a policy that writes `a.weight` fails, instead of changing what
         // every later decision sees. The host's writes lift it (`stack::write_fields`, `unfrozen`).
@@ -522,7 +523,7 @@ impl Scripts {
         let q = &self.queues[c.queue as usize];
         use stack::Arg::{Number, Str, Table as Tab};
         let args = [
-            Str(Some(crate::conversation::external(&c.id))),
+            Str(Some(crate::unit::external(&c.id))),
             Str(Some(&c.id)),
             Str(Some(queue_id)),
             Str(Some(c.data.channel.as_str())),
@@ -569,6 +570,7 @@ impl Scripts {
     pub fn unpass(&mut self, conversation: &str, agent: &str) -> mlua::Result<()> {
         let Some(v) = self.conversations.get(conversation) else { return Ok(()) };
         let tried: Table = v.ctx.raw_get("tried")?;
+        let agent = crate::unit::external(agent);
         if tried.raw_get::<LuaValue>(agent)?.as_string().is_some_and(|s| s.as_bytes() == b"passed") {
             tried.raw_set(agent, LuaValue::Nil)?;
         }
@@ -605,7 +607,7 @@ impl Scripts {
         use stack::Arg::{Number, Str, Table as Tab};
         let args = [
             Tab(Some(&v.ctx)),
-            Str(Some(&a.agent)),
+            Str(Some(crate::unit::external(&a.agent))),
             Str(Some(&a.queue)),
             Number(a.offered_at.as_secs_f64()),
             Str(Some(a.outcome.as_str())),

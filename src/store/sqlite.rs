@@ -348,12 +348,13 @@ impl NotificationLog for SqliteNotifications {
         Ok(out)
     }
 
-    fn sent_since(&mut self, recipient: &str, channel: &str, since: Timestamp) -> Result<u32, StoreError> {
+    fn sent_since(&mut self, unit: &str, recipient: &str, channel: &str, since: Timestamp) -> Result<u32, StoreError> {
         self.conn
             .prepare_cached(
-                "SELECT COUNT(*) FROM notifications WHERE recipient = ?1 AND channel = ?2 AND sent_at >= ?3",
+                "SELECT COUNT(*) FROM notifications
+                 WHERE recipient = ?1 AND channel = ?2 AND sent_at >= ?3 AND unit = ?4",
             )
-            .and_then(|mut s| s.query_row(params![recipient, channel, since.0], |r| r.get(0)))
+            .and_then(|mut s| s.query_row(params![recipient, channel, since.0, unit], |r| r.get(0)))
             .map_err(sql)
     }
 }

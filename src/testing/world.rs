@@ -183,7 +183,7 @@ impl World for EngineWorld {
                 let list: Vec<Value> = self
                     .engine
                     .instances()
-                    .filter(|i| *i.conversation == *id || crate::conversation::external(&i.conversation) == id)
+                    .filter(|i| *i.conversation == *id || crate::unit::external(&i.conversation) == id)
                     .map(|i| crate::views::instance(i, true))
                     .collect();
                 Ok(json!(list))

@@ -215,7 +215,7 @@ async fn every_malformed_request_gets_a_4xx_that_names_the_problem() {
         (Method::PUT, "/v1/agents/nils/employment", Some(r#"{"dismissed":"yes"}"#), 400, "bad_json", "invalid type"),
         (Method::POST, "/v1/agents", Some(r#"{"unit":"north"}"#), 400, "bad_field", "`id`"),
         (Method::POST, "/v1/agents", Some(r#"{"id":"o","colour":1}"#), 400, "bad_json", "unknown field `colour`"),
-        (Method::POST, "/v1/agents", Some(r#"{"id":"nora"}"#), 409, "duplicate_agent", "nora"),
+        (Method::POST, "/v1/agents", Some(r#"{"id":"nora","unit":"north"}"#), 409, "duplicate_agent", "nora"),
         (Method::POST, "/v1/agents", Some(r#"{"id":"o","team":"night"}"#), 422, "invalid_field", "team `night`"),
         (Method::PATCH, "/v1/agents/nobody", Some("{}"), 404, "unknown_agent", "nobody"),
         (Method::PATCH, "/v1/agents/nora", Some(r#"{"time_zone":"Oslo"}"#), 422, "invalid_field", "IANA"),
@@ -428,6 +428,59 @@ async fn conversation_ids_live_per_unit() {
         timers.to_string().contains(r#""subject":"c1""#) || timers["timers"].as_array().unwrap().is_empty(),
         "{timers}"
     );
+}
+
+/// Agent ids live per unit too: a unit's token may create `sara` although another unit has a
+/// `sara`, is never told so, and each token reaches its own; offers, updates and traces show the
+/// id, never the engine's key; a token over both units is asked which it means.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_ids_live_per_unit() {
+    let s = Server::start().await;
+    let (status, made) =
+        s.post(NORTH, "/v1/agents", json!({"id": "sara", "unit": "north", "queues": ["north_line"]})).await;
+    assert_eq!(status, StatusCode::CREATED, "south's sara is no obstacle: {made}");
+    assert_eq!((made["id"].as_str(), made["unit"].as_str()), (Some("sara"), Some("north")), "{made}");
+    let (status, again) = s.post(NORTH, "/v1/agents", json!({"id": "sara", "unit": "north"})).await;
+    assert_eq!((status, again["error"].as_str()), (StatusCode::CONFLICT, Some("duplicate_agent")), "{again}");
+
+    let (_, north) = s.get(NORTH, "/v1/agents/sara").await;
+    let (_, south) = s.get(SOUTH, "/v1/agents/sara").await;
+    assert_eq!((north["unit"].as_str(), south["unit"].as_str()), (Some("north"), Some("south")));
+    let (status, both) = s.get(ALL, "/v1/agents/sara").await;
+    assert_eq!(
+        (status, both["error"].as_str(), both["field"].as_str()),
+        (StatusCode::CONFLICT, Some("ambiguous_agent"), Some("unit")),
+        "{both}"
+    );
+    assert_eq!(s.get(ALL, "/v1/agents/sara?unit=south").await.1["unit"], "south");
+    // Naming the other unit's agent by the engine's key is the same as naming nobody.
+    let (status, keyed) = s.get(NORTH, "/v1/agents/south%1Fsara").await;
+    assert_eq!((status, keyed["error"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_agent")), "{keyed}");
+
+    // North's sara works north's line; south's sara is untouched by any of it.
+    for (method, path, body) in [
+        (Method::POST, "sign_in", "{}"),
+        (Method::PUT, "status", r#"{"status":"callcenter"}"#),
+        (Method::POST, "work_day/start", "{}"),
+    ] {
+        let (status, body) = s.call(NORTH, method, &format!("/v1/agents/sara/{path}"), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert!(!body.to_string().contains("\\u001f"), "{body}");
+    }
+    let (_, created) = s.post(NORTH, "/v1/conversations", json!({"id": "c1", "queue": "north_line"})).await;
+    let offered = created["updates"].as_array().unwrap().iter().find(|u| u["type"] == "offered").cloned();
+    assert_eq!(offered.as_ref().map(|o| o["agents"].clone()), Some(json!(["sara"])), "{created}");
+    let (status, accepted) = s.post(NORTH, "/v1/conversations/c1/accept", json!({"agent": "sara"})).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    assert!(accepted.to_string().contains(r#""agent":"sara""#), "{accepted}");
+    let (_, c) = s.get(NORTH, "/v1/conversations/c1").await;
+    assert_eq!((c["agent"].as_str(), c["attempts"][0]["agent"].as_str()), (Some("sara"), Some("sara")), "{c}");
+    assert!(!c.to_string().contains("\\u001f"), "{c}");
+    let (_, south) = s.get(SOUTH, "/v1/agents/sara").await;
+    assert_eq!((south["online"].as_bool(), south["state"].as_str()), (Some(false), Some("waiting")), "{south}");
+    let (_, north) = s.get(NORTH, "/v1/agents").await;
+    let listed: Vec<&str> = north["agents"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["nora", "nils", "sara"], "{north}");
 }
 
 /// An embedder's axum app mounts the API beside its own routes: merging does not panic, the

@@ -285,12 +285,9 @@ fn directory_records_are_checked_before_anything_changes() {
         ("n", json!({"email": "nobody"}), "not an email address"),
         ("n", json!({"phone": "call me"}), "not a phone number"),
         ("n", json!({"weight": -1.0}), "at least 0"),
-        ("n", json!({"queues": ["elsewhere"]}), "unknown queue `elsewhere`"),
-        (
-            "n",
-            json!({"unit": "south", "queues": ["q"]}),
-            "queue `q` belongs to unit `default`, the agent to unit `south`",
-        ),
+        ("n", json!({"queues": ["elsewhere"]}), "unit `default` has no queue `elsewhere`"),
+        // Another unit's queue is answered like a queue that does not exist.
+        ("n", json!({"unit": "south", "queues": ["q"]}), "unit `south` has no queue `q`"),
     ];
     for (id, fields, expected) in cases {
         let err = engine.handle(Input::CreateAgent { agent: id.into(), record: record(fields.clone()) }).unwrap_err();
@@ -357,10 +354,10 @@ fn two_units_may_each_have_a_conversation_of_the_same_id() {
 
     let err = engine.handle(Input::Accept { conversation: "c1".into(), agent: "sara".into() }).unwrap_err();
     assert!(err.to_string().contains("exists in units north, south"), "{err}");
-    let key = rota::conversation::key("south", "c1");
+    let key = rota::unit::key("south", "c1");
     engine.handle(Input::Accept { conversation: key.to_string(), agent: "sara".into() }).unwrap();
     assert_eq!(engine.conversation(&key).unwrap().status.as_str(), "assigned");
-    let north = rota::conversation::key("north", "c1");
+    let north = rota::unit::key("north", "c1");
     assert_eq!(engine.conversation(&north).unwrap().status.as_str(), "offered", "north's c1 is untouched");
     // An id one unit alone has is enough.
     engine.handle(arrive("only-north", "north_line")).unwrap();
