@@ -8,44 +8,33 @@
 // Every unsafe block says why it is sound, and an unsafe fn's body does not get a free pass.
 #![warn(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
-pub mod agent;
-pub mod calendar;
-pub mod clock;
 pub mod config;
-pub mod conversation;
-pub mod decision;
 pub mod delivery;
-pub mod directory;
+pub mod domain;
 pub mod editor;
 pub mod engine;
 pub mod error;
 pub mod http;
 pub mod input;
-pub mod instance;
-pub mod notification;
-pub mod offer;
 pub mod outbound;
 pub mod outbox;
-pub mod policy;
-pub mod presence;
 pub mod rules;
 pub mod runtime;
 pub mod scenario;
-pub mod schedule;
 pub mod script;
 pub mod server;
 pub mod starter;
 pub mod store;
-pub mod template;
 pub mod testing;
-pub mod time;
-pub mod timer;
-pub mod unit;
-pub mod update;
 pub mod views;
 pub mod watch;
 pub mod webhook;
-pub mod workflow;
+
+// The domain's modules at the root, where embedders and the rest of the crate name them.
+pub use domain::{
+    agent, calendar, clock, conversation, decision, directory, instance, notification, offer, policy, presence,
+    schedule, template, time, timer, unit, update, workflow,
+};
 
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use engine::{Engine, EngineConfig};

@@ -3,7 +3,7 @@
 //! after a permanent failure or too many attempts, never dropped.
 //!
 //! The deliverer runs on its own thread. It takes the due notifications from the store's log
-//! ([`crate::notification::NotificationLog`]), sends them concurrently, and records every
+//! ([`crate::store::NotificationLog`]), sends them concurrently, and records every
 //! attempt. A dead notification raises `delivery_failed` in the engine (an input, so it is
 //! journaled like any other); the log remembers which dead ones the engine has taken, so a crash
 //! in between raises it again rather than never.
@@ -21,9 +21,10 @@ use tokio::sync::watch;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{EngineError, InputError};
 use crate::input::Input;
-use crate::notification::{LogEntry, NotificationLog, Outcome};
+use crate::notification::{LogEntry, Outcome};
 use crate::rules::Channel;
 use crate::runtime::{Handle, Notifications};
+use crate::store::NotificationLog;
 use crate::time::{Duration, Timestamp};
 
 pub use email::{EmailConfig, Tls};

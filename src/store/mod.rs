@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::input::Input;
-use crate::notification::{Notification, NotificationLog};
+use crate::notification::{Attempt, Filter, LogEntry, Notification, Outcome};
 use crate::outbox::{Message, Outbox};
 use crate::script::Sources;
 use crate::time::Timestamp;
@@ -71,4 +71,34 @@ pub enum StoreError {
     Corrupt { seq: i64, why: String },
     #[error("replaying journal record {seq} failed: {why}")]
     Replay { seq: usize, why: String },
+}
+
+/// The notifications in the store, as the deliverer and the API see them.
+pub trait NotificationLog: Send + 'static {
+    /// Pending notifications due by `now`, oldest first.
+    fn due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<LogEntry>, StoreError>;
+    /// The earliest due time of a pending notification.
+    fn next_due(&mut self) -> Result<Option<Timestamp>, StoreError>;
+    /// Records an attempt: sent, to be retried at `retry_at`, or dead (`retry_at` is `None`).
+    fn record(
+        &mut self,
+        id: u64,
+        at: Timestamp,
+        outcome: &Outcome,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    /// Puts a notification off until `due` without counting an attempt (a rate limit holds it).
+    fn defer(&mut self, id: u64, at: Timestamp, why: &str, due: Timestamp) -> Result<(), StoreError>;
+    /// Dead notifications whose `delivery_failed` event the engine has not taken yet.
+    fn unreported(&mut self) -> Result<Vec<LogEntry>, StoreError>;
+    fn reported(&mut self, id: u64) -> Result<(), StoreError>;
+    fn list(&mut self, filter: &Filter) -> Result<Vec<LogEntry>, StoreError>;
+    fn get(&mut self, id: u64) -> Result<Option<(LogEntry, Vec<Attempt>)>, StoreError>;
+    /// Puts a dead notification back to pending, due now; false if it is not dead.
+    fn revive(&mut self, id: u64, now: Timestamp) -> Result<bool, StoreError>;
+    /// Notifications per status, and `rate_limited`: how many times a send was put off.
+    fn counts(&mut self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// How many messages went to agent `recipient` of `unit` by `channel` since `since` (for
+    /// rate limits; agent ids live per unit).
+    fn sent_since(&mut self, unit: &str, recipient: &str, channel: &str, since: Timestamp) -> Result<u32, StoreError>;
 }

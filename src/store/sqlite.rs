@@ -9,8 +9,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use std::sync::Arc;
 
+use super::NotificationLog;
 use super::{JournalStep, Record, Store, StoreError};
-use crate::notification::{Attempt, DeliveryStatus, Filter, LogEntry, Notification, NotificationLog, Outcome};
+use crate::notification::{Attempt, DeliveryStatus, Filter, LogEntry, Notification, Outcome};
 use crate::outbox::{Message, Outbox, Pending};
 use crate::time::Timestamp;
 

@@ -13,6 +13,7 @@ mod docs;
 mod editor;
 mod engine;
 mod host_functions;
+mod layout;
 mod property;
 mod quiet;
 mod readme;

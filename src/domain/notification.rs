@@ -2,14 +2,13 @@
 //!
 //! The engine makes a [`Notification`] (rendered, addressed, with a stable id) when a rule fires;
 //! the runtime writes it to the store in the same transaction as the step that caused it. The
-//! deliverer ([`crate::delivery`]) then works on the store's copy through [`NotificationLog`]:
+//! deliverer ([`crate::delivery`]) then works on the store's copy through [`crate::store::NotificationLog`]:
 //! every attempt is recorded with its outcome, a message is retried until it is sent or dead,
 //! and a dead one can be put back by hand.
 
 use serde::{Deserialize, Serialize};
 
 use crate::rules::Channel;
-use crate::store::StoreError;
 use crate::template::{Kind, Rendered};
 use crate::time::Timestamp;
 
@@ -114,34 +113,4 @@ pub enum Outcome {
     Permanent {
         error: String,
     },
-}
-
-/// The notifications in the store, as the deliverer and the API see them.
-pub trait NotificationLog: Send + 'static {
-    /// Pending notifications due by `now`, oldest first.
-    fn due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<LogEntry>, StoreError>;
-    /// The earliest due time of a pending notification.
-    fn next_due(&mut self) -> Result<Option<Timestamp>, StoreError>;
-    /// Records an attempt: sent, to be retried at `retry_at`, or dead (`retry_at` is `None`).
-    fn record(
-        &mut self,
-        id: u64,
-        at: Timestamp,
-        outcome: &Outcome,
-        retry_at: Option<Timestamp>,
-    ) -> Result<(), StoreError>;
-    /// Puts a notification off until `due` without counting an attempt (a rate limit holds it).
-    fn defer(&mut self, id: u64, at: Timestamp, why: &str, due: Timestamp) -> Result<(), StoreError>;
-    /// Dead notifications whose `delivery_failed` event the engine has not taken yet.
-    fn unreported(&mut self) -> Result<Vec<LogEntry>, StoreError>;
-    fn reported(&mut self, id: u64) -> Result<(), StoreError>;
-    fn list(&mut self, filter: &Filter) -> Result<Vec<LogEntry>, StoreError>;
-    fn get(&mut self, id: u64) -> Result<Option<(LogEntry, Vec<Attempt>)>, StoreError>;
-    /// Puts a dead notification back to pending, due now; false if it is not dead.
-    fn revive(&mut self, id: u64, now: Timestamp) -> Result<bool, StoreError>;
-    /// Notifications per status, and `rate_limited`: how many times a send was put off.
-    fn counts(&mut self) -> Result<Vec<(String, u64)>, StoreError>;
-    /// How many messages went to agent `recipient` of `unit` by `channel` since `since` (for
-    /// rate limits; agent ids live per unit).
-    fn sent_since(&mut self, unit: &str, recipient: &str, channel: &str, since: Timestamp) -> Result<u32, StoreError>;
 }

@@ -1,0 +1,71 @@
+//! Building the engine at start: from the scripts when the journal is empty, otherwise by replaying it.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, VirtualClock};
+use crate::engine::{Engine, EngineConfig};
+use crate::error::EngineError;
+use crate::policy::Policy;
+use crate::script::Sources;
+use crate::store::{JournalStep, Record, Store, StoreError};
+
+/// Builds the engine: from the scripts folder when there is no journal, otherwise by replaying
+/// it. Returns the records still to be journaled (the first generation, or a reload of scripts
+/// that changed while the process was down).
+pub(super) fn recover(
+    config: EngineConfig,
+    given: Option<Sources>,
+    clock: Arc<dyn Clock>,
+    policies: Vec<Box<dyn Policy>>,
+    store: Option<&mut dyn Store>,
+) -> Result<(Engine, Vec<Record>), EngineError> {
+    let fresh = |config, clock, policies, given: Option<Sources>| match given {
+        Some(sources) => Engine::from_sources(config, sources, clock, policies),
+        None => Engine::new(config, clock, policies),
+    };
+    let Some(store) = store else {
+        return Ok((fresh(config, clock, policies, given)?, Vec::new()));
+    };
+    let records = store.records()?;
+    let Some((first, rest)) = records.split_first() else {
+        let engine = fresh(config, clock, policies, given)?;
+        let first = Record { at: engine.now(), step: JournalStep::Scripts { sources: engine.sources().clone() } };
+        return Ok((engine, vec![first]));
+    };
+    let replay_failed = |seq: usize, why: String| EngineError::Store(StoreError::Replay { seq: seq + 1, why });
+    let JournalStep::Scripts { sources } = &first.step else {
+        return Err(replay_failed(0, "the journal does not start with a generation of scripts".into()));
+    };
+    let replay = VirtualClock::starting_at(first.at);
+    let mut engine = Engine::from_sources(config, sources.clone(), Arc::new(replay.clone()), policies)
+        .map_err(|e| replay_failed(0, e.to_string()))?;
+    for (seq, record) in rest.iter().enumerate() {
+        replay.set(record.at);
+        match &record.step {
+            JournalStep::Input { input } => {
+                engine.handle(input.clone()).map_err(|e| replay_failed(seq + 1, format!("input refused: {e}")))?;
+            }
+            JournalStep::Timers => {
+                engine.fire_due();
+            }
+            JournalStep::Scripts { sources } => {
+                engine.reload_sources(sources.clone()).map_err(|e| replay_failed(seq + 1, e.to_string()))?;
+            }
+        }
+    }
+    // A virtual clock carries on from where the journal ends; the system clock is already past it.
+    clock.advance_to(replay.now());
+    engine.set_clock(clock);
+    let mut journal = Vec::new();
+    // Scripts edited while the process was down: load them now, or keep the journal's if they fail
+    // (the diagnostics show in the script status).
+    let before = engine.generation();
+    let reloaded = match given {
+        Some(sources) => engine.reload_sources(sources),
+        None => engine.reload(),
+    };
+    if reloaded.is_ok_and(|(generation, _)| generation != before) {
+        journal.push(Record { at: engine.now(), step: JournalStep::Scripts { sources: engine.sources().clone() } });
+    }
+    Ok((engine, journal))
+}
