@@ -5,72 +5,128 @@ use crate::directory;
 use crate::rules::{AgentDef, DEFAULT_UNIT};
 use crate::unit;
 
-/// Every agent's definition: the scripts' ones in their order, then agents only the directory
-/// knows; directory records (by agent key) laid over both.
-pub(super) fn agent_defs(rules: &RuleSet, directory: &BTreeMap<String, AgentRecord>) -> Vec<AgentDef> {
-    let scripted: std::collections::HashSet<Arc<str>> =
-        rules.agents.iter().map(|d| unit::key(&d.unit, &d.id)).collect();
-    let mut defs: Vec<AgentDef> = rules
-        .agents
-        .iter()
-        .map(|d| match directory.get(&*unit::key(&d.unit, &d.id)) {
-            Some(r) => r.apply(d.clone()),
-            None => d.clone(),
-        })
-        .collect();
-    defs.extend(
-        directory
-            .iter()
-            .filter(|(key, _)| !scripted.contains(key.as_str()))
-            .map(|(key, r)| r.apply(directory::bare(key))),
-    );
-    defs
+/// The engine's agents: each by index (stable for the engine's life) and by key, the ids traces
+/// show, the directory's records laid over the scripts' definitions, and which agents changed
+/// since the Lua view last saw them. Indexing it gives the agent of an index.
+#[derive(Clone, Default)]
+pub(super) struct Agents {
+    list: Vec<Agent>,
+    by_key: FxHashMap<Arc<str>, AgentIx>,
+    /// The organization units other than the default one that have agents.
+    units: BTreeSet<String>,
+    /// Every agent's shown id by index, shared with the traces.
+    names: AgentNames,
+    /// Agents' records as the API gave them, by agent key.
+    records: BTreeMap<String, AgentRecord>,
+    /// Agents changed since the last flush into the Lua view, in the order they changed.
+    dirty: Vec<AgentIx>,
+    is_dirty: Vec<bool>,
+    /// Per agent, the engine epoch at which it last became able to take work.
+    epochs: Vec<u64>,
 }
 
-impl Engine {
-    /// The agent a key names, or an id that exactly one unit has (see [`Engine::resolve_agent`]).
-    pub(super) fn agent_index(&self, id: &str) -> Result<AgentIx, InputError> {
-        match self.agent_ix.get(id) {
+impl std::ops::Deref for Agents {
+    type Target = [Agent];
+    fn deref(&self) -> &[Agent] {
+        &self.list
+    }
+}
+
+impl std::ops::DerefMut for Agents {
+    fn deref_mut(&mut self) -> &mut [Agent] {
+        &mut self.list
+    }
+}
+
+impl Agents {
+    /// The agent a key names, or an id that exactly one unit has (see [`Agents::resolve`]).
+    pub(super) fn index(&self, id: &str) -> Result<AgentIx, InputError> {
+        match self.by_key.get(id) {
             Some(&ix) => Ok(ix),
-            None if self.agent_units.is_empty() => Err(InputError::UnknownAgent(id.into())),
-            None => Ok(self.agent_ix[&self.resolve_agent(id, |_| true)?]),
+            None if self.units.is_empty() => Err(InputError::UnknownAgent(id.into())),
+            None => Ok(self.by_key[&self.resolve(id, |_| true)?]),
+        }
+    }
+
+    /// The agent a key names exactly.
+    pub(super) fn keyed(&self, key: &str) -> Option<AgentIx> {
+        self.by_key.get(key).copied()
+    }
+
+    /// The agent `given` names, as the engine keys it, among the units `allowed` lets through:
+    /// `given` is a key, or the id of an agent in exactly one such unit.
+    pub(super) fn resolve(&self, given: &str, allowed: impl Fn(&str) -> bool) -> Result<Arc<str>, InputError> {
+        let unit_of = |key: &str| self.by_key.get(key).map(|&ix| self.list[ix as usize].def.unit.as_str());
+        match unit::resolve(given, self.units.iter().map(String::as_str), allowed, unit_of) {
+            unit::Resolved::Found(key) => Ok(key),
+            unit::Resolved::Unknown => Err(InputError::UnknownAgent(unit::external(given).to_string())),
+            unit::Resolved::Ambiguous(units) => Err(InputError::AmbiguousAgent {
+                id: given.to_string(),
+                units: units.into_iter().map(str::to_string).collect(),
+            }),
         }
     }
 
     /// The agent `id` of `unit` (an id with a conversation, say), or the agent a key of `unit` names.
     /// Another unit's agent, even named by key, is unknown here.
-    pub(super) fn agent_of_unit(&self, unit: &str, id: &str) -> Result<AgentIx, InputError> {
+    pub(super) fn of_unit(&self, unit: &str, id: &str) -> Result<AgentIx, InputError> {
         let key = match unit::is_key(id) {
             false => unit::key(unit, id),
             true if unit::split(id).0 == unit => Arc::from(id),
             true => return Err(InputError::UnknownAgent(unit::external(id).into())),
         };
-        self.agent_ix.get(&key).copied().ok_or_else(|| InputError::UnknownAgent(unit::external(id).into()))
+        self.keyed(&key).ok_or_else(|| InputError::UnknownAgent(unit::external(id).into()))
+    }
+
+    /// Every agent's shown id by index, as traces keep them.
+    pub(super) fn names(&self) -> &AgentNames {
+        &self.names
+    }
+
+    /// Every agent's definition: the scripts' ones in their order, then agents only the
+    /// directory knows; directory records (by agent key) laid over both.
+    pub(super) fn defs(&self, rules: &RuleSet) -> Vec<AgentDef> {
+        let scripted: std::collections::HashSet<Arc<str>> =
+            rules.agents.iter().map(|d| unit::key(&d.unit, &d.id)).collect();
+        let mut defs: Vec<AgentDef> = rules
+            .agents
+            .iter()
+            .map(|d| match self.records.get(&*unit::key(&d.unit, &d.id)) {
+                Some(r) => r.apply(d.clone()),
+                None => d.clone(),
+            })
+            .collect();
+        defs.extend(
+            self.records
+                .iter()
+                .filter(|(key, _)| !scripted.contains(key.as_str()))
+                .map(|(key, r)| r.apply(directory::bare(key))),
+        );
+        defs
     }
 
     /// Gives agents their current definitions, adding the new ones at the end; returns the new ones.
-    pub(super) fn place_agents(&mut self, defs: Vec<AgentDef>) -> Vec<AgentIx> {
-        let now = self.now();
+    pub(super) fn place(&mut self, defs: Vec<AgentDef>, now: Timestamp) -> Vec<AgentIx> {
         let mut added = Vec::new();
         for def in defs {
-            match self.agent_ix.get(&*unit::key(&def.unit, &def.id)) {
-                Some(&ix) => self.agents[ix as usize].def = def,
+            match self.by_key.get(&*unit::key(&def.unit, &def.id)) {
+                Some(&ix) => self.list[ix as usize].def = def,
                 None => {
-                    if def.unit != DEFAULT_UNIT && !self.agent_units.contains(&def.unit) {
-                        self.agent_units.insert(def.unit.clone());
+                    if def.unit != DEFAULT_UNIT && !self.units.contains(&def.unit) {
+                        self.units.insert(def.unit.clone());
                     }
-                    let ix = self.agents.len() as AgentIx;
+                    let ix = self.list.len() as AgentIx;
                     let agent = Agent::new(ix, def, now);
-                    self.agent_ix.insert(agent.id.clone(), ix);
+                    self.by_key.insert(agent.id.clone(), ix);
                     // Traces show ids; in the default unit the key is the id.
                     let shown = match unit::is_key(&agent.id) {
                         true => Arc::from(agent.def.id.as_str()),
                         false => agent.id.clone(),
                     };
                     self.names.push(shown);
-                    self.agents.push(agent);
+                    self.list.push(agent);
                     self.is_dirty.push(false);
-                    self.agent_epoch.push(0);
+                    self.epochs.push(0);
                     added.push(ix);
                 }
             }
@@ -78,24 +134,26 @@ impl Engine {
         added
     }
 
+    /// The agents of the directory who joined queues through their records, in index order.
+    fn joined(&self) -> Vec<(AgentIx, &[String])> {
+        let mut joined: Vec<(AgentIx, &[String])> =
+            self.records.iter().filter_map(|(key, r)| Some((self.keyed(key)?, r.queues.as_deref()?))).collect();
+        joined.sort_unstable_by_key(|&(ix, _)| ix);
+        joined
+    }
+
     /// The members of each queue of `rules`: the agents its script lists, in that order, then
     /// the directory's agents who joined it, in the order they were created.
     pub(super) fn memberships(&self, rules: &RuleSet) -> Vec<Vec<AgentIx>> {
-        let mut joined: Vec<(AgentIx, &[String])> = self
-            .directory
-            .iter()
-            .filter_map(|(key, r)| Some((*self.agent_ix.get(key.as_str())?, r.queues.as_deref()?)))
-            .collect();
-        joined.sort_unstable_by_key(|&(ix, _)| ix);
+        let joined = self.joined();
         rules
             .queues
             .iter()
             .map(|q| {
-                let mut members: Vec<AgentIx> =
-                    q.agents.iter().map(|a| self.agent_ix[&unit::key(&q.unit, a)]).collect();
+                let mut members: Vec<AgentIx> = q.agents.iter().map(|a| self.by_key[&unit::key(&q.unit, a)]).collect();
                 for &(ix, queues) in &joined {
                     // A reload may have moved the queue to another unit; the agent stays out then.
-                    let fits = self.agents[ix as usize].def.unit == q.unit && queues.contains(&q.id);
+                    let fits = self.list[ix as usize].def.unit == q.unit && queues.contains(&q.id);
                     if fits && !members.contains(&ix) {
                         members.push(ix);
                     }
@@ -105,6 +163,37 @@ impl Engine {
             .collect()
     }
 
+    /// The record of agent `key`, created empty if it has none.
+    pub(super) fn record(&mut self, key: &str) -> &mut AgentRecord {
+        self.records.entry(key.to_string()).or_default()
+    }
+
+    /// Notes that agent `ix` changed, for the next flush into the Lua view.
+    pub(super) fn mark(&mut self, ix: AgentIx) {
+        if !self.is_dirty[ix as usize] {
+            self.is_dirty[ix as usize] = true;
+            self.dirty.push(ix);
+        }
+    }
+    /// The agents changed since the last call, in the order they changed.
+    pub(super) fn take_dirty(&mut self) -> Vec<AgentIx> {
+        for &ix in &self.dirty {
+            self.is_dirty[ix as usize] = false;
+        }
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// The epoch at which agent `ix` last became able to take work.
+    pub(super) fn epoch(&self, ix: AgentIx) -> u64 {
+        self.epochs[ix as usize]
+    }
+
+    pub(super) fn set_epoch(&mut self, ix: AgentIx, epoch: u64) {
+        self.epochs[ix as usize] = epoch;
+    }
+}
+
+impl Engine {
     /// Adds agent `id` of the record's unit; agent ids live per unit, so only that unit's
     /// agents can be in the way.
     pub(super) fn create_agent(&mut self, id: String, record: AgentRecord) -> Result<(), InputError> {
@@ -114,17 +203,17 @@ impl Engine {
         }
         let unit = record.unit.as_deref().unwrap_or(DEFAULT_UNIT);
         let key = unit::key(unit, &id);
-        if self.agent_ix.contains_key(&key) {
+        if self.agents.keyed(&key).is_some() {
             return Err(InputError::DuplicateAgent(id));
         }
         record.validate(&self.rules, unit)?;
-        self.directory.insert(key.to_string(), record);
+        *self.agents.record(&key) = record;
         self.refresh_directory();
         Ok(())
     }
 
     pub(super) fn update_agent(&mut self, id: &str, record: AgentRecord) -> Result<(), InputError> {
-        let ix = self.agent_index(id)?;
+        let ix = self.agents.index(id)?;
         let unit = self.agents[ix as usize].def.unit.clone();
         if record.unit.as_ref().is_some_and(|u| *u != unit) {
             let id = unit::external(id);
@@ -132,7 +221,8 @@ impl Engine {
             return Err(InputError::Invalid { field: "unit", message });
         }
         record.validate(&self.rules, &unit)?;
-        self.directory.entry(self.agents[ix as usize].id.to_string()).or_default().merge(record);
+        let key = self.agents[ix as usize].id.clone();
+        self.agents.record(&key).merge(record);
         self.refresh_directory();
         Ok(())
     }
@@ -140,7 +230,8 @@ impl Engine {
     /// Brings agents, queue members and the Lua view in line with the directory, in place.
     fn refresh_directory(&mut self) {
         let before: Vec<AgentDef> = self.agents.iter().map(|a| a.def.clone()).collect();
-        let added = self.place_agents(agent_defs(&self.rules, &self.directory));
+        let now = self.now();
+        let added = self.agents.place(self.agents.defs(&self.rules), now);
         let track = self.rules.settings.track_work_day;
         let mut failed = Vec::new();
         for (ix, old) in before.iter().enumerate() {
@@ -154,12 +245,12 @@ impl Engine {
             failed.extend(self.scripts.add_agent(&self.agents[ix as usize], track).err());
             self.emit(Update::AgentDefined { agent: self.agents[ix as usize].id.clone(), created: true });
         }
-        let members = self.memberships(&self.rules);
+        let members = self.agents.memberships(&self.rules);
         for (q, members) in members.into_iter().enumerate() {
             if self.queues[q].members == members {
                 continue;
             }
-            for a in &mut self.agents {
+            for a in self.agents.iter_mut() {
                 a.queues.retain(|&x| x != q as u32);
             }
             for &m in &members {
@@ -190,22 +281,14 @@ impl Engine {
 
     pub(super) fn with_agent(&mut self, ix: AgentIx, change: impl FnOnce(&mut Agent)) {
         change(&mut self.agents[ix as usize]);
-        self.mark(ix);
-    }
-
-    pub(super) fn mark(&mut self, ix: AgentIx) {
-        if !self.is_dirty[ix as usize] {
-            self.is_dirty[ix as usize] = true;
-            self.dirty.push(ix);
-        }
+        self.agents.mark(ix);
     }
 
     /// Writes changed agents into the Lua view; agents who can now take work make their
     /// queues worth another look.
     pub(super) fn flush_view(&mut self) {
         let track = self.rules.settings.track_work_day;
-        for ix in std::mem::take(&mut self.dirty) {
-            self.is_dirty[ix as usize] = false;
+        for ix in self.agents.take_dirty() {
             let a = &mut self.agents[ix as usize];
             let able = a.can_work(track);
             if a.able && !able {
@@ -219,12 +302,14 @@ impl Engine {
                 if a.blocked_for(self.rules.queues[q as usize].statuses).is_none() {
                     if !bumped {
                         self.epoch += 1;
-                        self.agent_epoch[ix as usize] = self.epoch;
                         bumped = true;
                     }
                     self.queues[q as usize].epoch = self.epoch;
                     self.reevaluate.insert(q);
                 }
+            }
+            if bumped {
+                self.agents.set_epoch(ix, self.epoch);
             }
         }
     }
@@ -250,7 +335,7 @@ impl Engine {
             state: a.state.as_str(),
             pause_cause: a.pause_cause.clone(),
         };
-        self.mark(ix);
+        self.agents.mark(ix);
         self.emit(update);
     }
 
@@ -286,7 +371,7 @@ impl Engine {
         a.presence = id.clone();
         a.base = base;
         let update = Update::AgentPresence { agent: a.id.clone(), presence: id, base: base.as_str() };
-        self.mark(ix);
+        self.agents.mark(ix);
         self.emit(update);
         // A presence the offering queue does not route to hands the offer on at once.
         if let Some(q) = self.offer_queue(ix) {
@@ -299,7 +384,7 @@ impl Engine {
     }
 
     pub(super) fn pause(&mut self, agent: &str, cause: &str) -> Result<(), InputError> {
-        let ix = self.agent_index(agent)?;
+        let ix = self.agents.index(agent)?;
         if !self.rules.pause_causes.contains_key(cause) {
             return Err(InputError::UnknownPauseCause(cause.into()));
         }

@@ -65,7 +65,7 @@ impl Engine {
         let c =
             self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
         // The agent is one of the conversation's unit (ids live per unit).
-        let ix = self.agent_of_unit(&self.rules.queues[c.queue as usize].unit, agent)?;
+        let ix = self.agents.of_unit(&self.rules.queues[c.queue as usize].unit, agent)?;
         if let Some(offer) = c.offer.and_then(|o| self.offers.get(&o)) {
             if offer.agents.contains(&ix) {
                 return Ok((offer.id, ix));
@@ -159,7 +159,7 @@ impl Engine {
     pub(super) fn finish_talk(&mut self, id: &Arc<str>) {
         let now = self.now();
         let agent_id = self.conversations[id].agent.clone().expect("assigned conversation has an agent");
-        let ix = self.agent_ix[&agent_id];
+        let ix = self.agents.keyed(&agent_id).expect("an assigned agent exists");
         let a = &mut self.agents[ix as usize];
         a.counters.talk_time = a.counters.talk_time + (now - a.state_since);
         let wrap_up = self.team(ix).wrap_up;

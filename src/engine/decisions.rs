@@ -255,20 +255,20 @@ impl Engine {
         }
         // Reasons a policy gave for agents outside the queue's list (a policy's own business).
         out.extend(by_policy);
-        Skipped::new(self.names.clone(), out)
+        Skipped::new(self.agents.names().clone(), out)
     }
 
     /// The decision as the trace keeps it, with agent ids instead of indexes.
     pub(super) fn record(&self, decision: &Decision) -> Decided {
         match decision {
             Decision::Offer { agents, timeout, extend_after } => Decided::Offer {
-                agents: agents.iter().map(|&ix| self.names.get(ix).clone()).collect(),
+                agents: agents.iter().map(|&ix| self.agents.names().get(ix).clone()).collect(),
                 timeout: *timeout,
                 extend_after: *extend_after,
             },
             Decision::Wait { retry_after, for_agents } => Decided::Wait {
                 retry_after: *retry_after,
-                for_agents: for_agents.iter().map(|&ix| self.names.get(ix).clone()).collect(),
+                for_agents: for_agents.iter().map(|&ix| self.agents.names().get(ix).clone()).collect(),
             },
             Decision::Overflow { queue } => Decided::Overflow { queue: queue.clone() },
             Decision::GiveUp { reason } => Decided::GiveUp { reason: reason.clone() },

@@ -17,7 +17,7 @@ use crate::decision::{Decided, Decision, Reason, Skipped, Trace};
 use crate::directory::AgentRecord;
 use crate::error::{Diagnostic, InputError, LoadError};
 use crate::input::{parse_periods, Input};
-use crate::instance::{Instance, StageNumbers};
+use crate::instance::StageNumbers;
 use crate::offer::Offer;
 use crate::policy::{DecisionContext, Policy};
 use crate::presence::BaseStatus;
@@ -142,15 +142,7 @@ pub struct Engine {
     rules: RuleSet,
     scripts: Scripts,
     rust_policies: BTreeMap<String, Box<dyn Policy>>,
-    agents: Vec<Agent>,
-    /// Agents by key (see [`crate::unit`]).
-    agent_ix: FxHashMap<Arc<str>, AgentIx>,
-    /// The organization units other than the default one that have agents.
-    agent_units: BTreeSet<String>,
-    /// Every agent's id by index, shared with the traces.
-    names: AgentNames,
-    /// Agents' records as the API gave them, laid over the scripts' definitions.
-    directory: BTreeMap<String, AgentRecord>,
+    agents: agents::Agents,
     queues: Vec<QueueRuntime>,
     conversations: FxHashMap<Arc<str>, Conversation>,
     ended: VecDeque<Arc<str>>,
@@ -158,23 +150,11 @@ pub struct Engine {
     next_offer: u64,
     timers: Timers,
     updates: Vec<Stamped>,
-    dirty: Vec<AgentIx>,
-    is_dirty: Vec<bool>,
     reevaluate: BTreeSet<u32>,
     /// Bumped each time an agent may have become able to take work; see `reevaluate_queue`.
     epoch: u64,
-    /// Per agent, the epoch at which it last became able to take work.
-    agent_epoch: Vec<u64>,
-    /// What standby rules may act on, noted during the step in progress.
-    watched: Vec<standby::Watched>,
-    /// The id of the next notification (ids are part of the state: replay makes the same ones).
-    next_notification: u64,
-    /// Workflow instances: every live one, and the latest finished ones (ids in `finished`).
-    instances: BTreeMap<u64, Instance>,
-    finished: VecDeque<u64>,
-    next_instance: u64,
-    next_task: u64,
-    stage_numbers: StageNumbers,
+    standby: standby::Standby,
+    workflows: workflows::Workflows,
     metrics: Metrics,
 }
 
@@ -210,11 +190,7 @@ impl Engine {
             rules: RuleSet::default(),
             scripts,
             rust_policies,
-            agents: Vec::new(),
-            agent_ix: FxHashMap::default(),
-            agent_units: BTreeSet::new(),
-            names: AgentNames::default(),
-            directory: BTreeMap::new(),
+            agents: agents::Agents::default(),
             queues: Vec::new(),
             conversations: FxHashMap::default(),
             ended: VecDeque::new(),
@@ -222,18 +198,10 @@ impl Engine {
             next_offer: 1,
             timers: Timers::default(),
             updates: Vec::new(),
-            dirty: Vec::new(),
-            is_dirty: Vec::new(),
             reevaluate: BTreeSet::new(),
             epoch: 0,
-            agent_epoch: Vec::new(),
-            watched: Vec::new(),
-            next_notification: 1,
-            instances: BTreeMap::new(),
-            finished: VecDeque::new(),
-            next_instance: 1,
-            next_task: 1,
-            stage_numbers: StageNumbers::default(),
+            standby: standby::Standby::default(),
+            workflows: workflows::Workflows::default(),
             metrics: Metrics::default(),
         };
         engine.install(rules, BTreeMap::new(), &HashMap::new()).map_err(|d| LoadError { diagnostics: d })?;
@@ -294,7 +262,7 @@ impl Engine {
             conversations: self.conversations.len(),
             traces: self.conversations.values().map(|c| c.traces.len()).sum(),
             timers: self.timers.len(),
-            instances: self.instances.len(),
+            instances: self.workflows.len(),
             lua_bytes: self.scripts.memory_used(),
         }
     }
@@ -305,7 +273,7 @@ impl Engine {
 
     /// An agent by its key, or by its id when exactly one unit has it.
     pub fn agent(&self, id: &str) -> Option<&Agent> {
-        self.agent_index(id).ok().map(|ix| &self.agents[ix as usize])
+        self.agents.index(id).ok().map(|ix| &self.agents[ix as usize])
     }
 
     /// A conversation by its key, or by its id when exactly one unit has it.
@@ -341,15 +309,7 @@ impl Engine {
     /// The agent `given` names, as the engine keys it, among the units `allowed` lets through:
     /// `given` is a key, or the id of an agent in exactly one such unit.
     pub fn resolve_agent(&self, given: &str, allowed: impl Fn(&str) -> bool) -> Result<Arc<str>, InputError> {
-        let unit_of = |key: &str| self.agent_ix.get(key).map(|&ix| self.agents[ix as usize].def.unit.as_str());
-        match unit::resolve(given, self.agent_units.iter().map(String::as_str), allowed, unit_of) {
-            unit::Resolved::Found(key) => Ok(key),
-            unit::Resolved::Unknown => Err(InputError::UnknownAgent(unit::external(given).to_string())),
-            unit::Resolved::Ambiguous(units) => Err(InputError::AmbiguousAgent {
-                id: given.to_string(),
-                units: units.into_iter().map(str::to_string).collect(),
-            }),
-        }
+        self.agents.resolve(given, allowed)
     }
 
     /// The queue a conversation is in now, and that queue's organization unit.
@@ -366,7 +326,7 @@ impl Engine {
             members
                 .iter()
                 .filter(|&&ix| self.unable(ix, q as u32).is_none())
-                .map(|&ix| self.names.get(ix).clone())
+                .map(|&ix| self.agents.names().get(ix).clone())
                 .collect(),
         )
     }
@@ -414,7 +374,7 @@ impl Engine {
                         conversation(Some(c))
                     }
                     TimerKind::WorkflowWait { instance, .. } => {
-                        conversation(self.instances.get(instance).map(|i| &i.conversation))
+                        conversation(self.workflows.get(*instance).map(|i| &i.conversation))
                     }
                 };
                 TimerInfo { due: key.due.to_rfc3339(), kind: kind.name(), subject, unit }
@@ -474,34 +434,34 @@ impl Engine {
             Input::Close { conversation } => self.close(&key(self, &conversation)?),
             Input::Abandon { conversation } => self.abandon(&key(self, &conversation)?),
             Input::SignIn { agent } => {
-                let ix = self.agent_index(&agent)?;
+                let ix = self.agents.index(&agent)?;
                 let presence = self.rules.presences.default_id().to_string();
                 self.with_agent(ix, |a| a.online = true);
                 self.set_presence(ix, &presence);
                 Ok(())
             }
             Input::SignOut { agent } => {
-                let ix = self.agent_index(&agent)?;
+                let ix = self.agents.index(&agent)?;
                 self.withdraw_offer_from(ix, "signed_out");
                 self.with_agent(ix, |a| a.online = false);
                 self.set_presence(ix, "offline");
                 Ok(())
             }
             Input::SetPresence { agent, presence } => {
-                let ix = self.agent_index(&agent)?;
+                let ix = self.agents.index(&agent)?;
                 self.rules.presences.selectable(&presence).map_err(InputError::UnknownPresence)?;
                 self.set_presence(ix, &presence);
                 Ok(())
             }
             Input::SetStatus { agent, status } => {
-                let ix = self.agent_index(&agent)?;
+                let ix = self.agents.index(&agent)?;
                 let status: Status = status.parse().map_err(InputError::Illegal)?;
                 self.set_status(ix, status);
                 Ok(())
             }
             Input::Pause { agent, cause } => self.pause(&agent, &cause),
             Input::Resume { agent } => {
-                let ix = self.agent_index(&agent)?;
+                let ix = self.agents.index(&agent)?;
                 if self.agents[ix as usize].state != State::Paused {
                     let agent = &self.agents[ix as usize].def.id;
                     return Err(InputError::Illegal(format!("agent `{agent}` is not paused")));
@@ -510,22 +470,22 @@ impl Engine {
                 Ok(())
             }
             Input::StartWorkDay { agent } => {
-                let ix = self.agent_index(&agent)?;
+                let ix = self.agents.index(&agent)?;
                 self.set_availability(ix, |a| a.work_day = true);
                 Ok(())
             }
             Input::EndWorkDay { agent } => {
-                let ix = self.agent_index(&agent)?;
+                let ix = self.agents.index(&agent)?;
                 self.set_availability(ix, |a| a.work_day = false);
                 Ok(())
             }
             Input::SetDismissed { agent, dismissed } => {
-                let ix = self.agent_index(&agent)?;
+                let ix = self.agents.index(&agent)?;
                 self.set_availability(ix, |a| a.dismissed = dismissed);
                 Ok(())
             }
             Input::SetVacations { agent, periods } => {
-                let ix = self.agent_index(&agent)?;
+                let ix = self.agents.index(&agent)?;
                 let periods = parse_periods(&periods).map_err(InputError::Illegal)?;
                 self.agents[ix as usize].vacations = periods;
                 self.refresh_vacation(ix);
@@ -608,7 +568,7 @@ impl Engine {
                     && if c.waiting_for.is_empty() {
                         c.seen_epoch < epoch
                     } else {
-                        c.waiting_for.iter().any(|&ix| self.agent_epoch[ix as usize] > c.seen_epoch)
+                        c.waiting_for.iter().any(|&ix| self.agents.epoch(ix) > c.seen_epoch)
                     }
             });
             if !stale {

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use super::agents::agent_defs;
 use super::*;
 use crate::rules::{QueueDef, DEFAULT_UNIT};
 
@@ -194,9 +193,10 @@ impl Engine {
         }
         let units: BTreeSet<&str> = rules.queues.iter().map(|q| q.unit.as_str()).collect();
         rules.other_units = units.into_iter().filter(|u| *u != DEFAULT_UNIT).map(str::to_string).collect();
-        self.place_agents(agent_defs(&rules, &self.directory));
-        let mut members = self.memberships(&rules);
-        for a in &mut self.agents {
+        let now = self.now();
+        self.agents.place(self.agents.defs(&rules), now);
+        let mut members = self.agents.memberships(&rules);
+        for a in self.agents.iter_mut() {
             a.queues.clear();
         }
         let mut old_queues: HashMap<Arc<str>, (u32, QueueRuntime)> =
@@ -222,12 +222,12 @@ impl Engine {
             c.queue = remap[&c.queue];
         }
         for w in rules.workflows.values() {
-            self.stage_numbers.assign(w);
+            self.workflows.stage_numbers_mut().assign(w);
         }
         self.rules = rules;
         let track = self.rules.settings.track_work_day;
         let view = (|| {
-            for a in &self.agents {
+            for a in self.agents.iter() {
                 self.scripts.add_agent(a, track).map_err(|e| e.to_string())?;
             }
             let members: Vec<&[AgentIx]> = self.queues.iter().map(|q| &q.members[..]).collect();
@@ -253,12 +253,7 @@ pub(crate) fn host<'a>(policies: impl IntoIterator<Item = &'a Box<dyn Policy>>, 
 /// Timers, offers and the conversations themselves are not touched by `install`.
 struct Installed {
     rules: RuleSet,
-    agents: Vec<Agent>,
-    agent_ix: FxHashMap<Arc<str>, AgentIx>,
-    agent_units: BTreeSet<String>,
-    names: AgentNames,
-    is_dirty: Vec<bool>,
-    agent_epoch: Vec<u64>,
+    agents: super::agents::Agents,
     queues: Vec<QueueRuntime>,
     conversation_queues: Vec<(Arc<str>, u32)>,
     stage_numbers: StageNumbers,
@@ -269,32 +264,22 @@ impl Installed {
         Installed {
             rules: e.rules.clone(),
             agents: e.agents.clone(),
-            agent_ix: e.agent_ix.clone(),
-            agent_units: e.agent_units.clone(),
-            names: e.names.clone(),
-            is_dirty: e.is_dirty.clone(),
-            agent_epoch: e.agent_epoch.clone(),
             queues: e.queues.clone(),
             conversation_queues: e.conversations.values().map(|c| (c.id.clone(), c.queue)).collect(),
-            stage_numbers: e.stage_numbers.clone(),
+            stage_numbers: e.workflows.stage_numbers().clone(),
         }
     }
 
     fn restore(self, e: &mut Engine) {
         e.rules = self.rules;
         e.agents = self.agents;
-        e.agent_ix = self.agent_ix;
-        e.agent_units = self.agent_units;
-        e.names = self.names;
-        e.is_dirty = self.is_dirty;
-        e.agent_epoch = self.agent_epoch;
         e.queues = self.queues;
         for (id, q) in self.conversation_queues {
             if let Some(c) = e.conversations.get_mut(&id) {
                 c.queue = q;
             }
         }
-        e.stage_numbers = self.stage_numbers;
+        *e.workflows.stage_numbers_mut() = self.stage_numbers;
     }
 }
 

@@ -44,6 +44,41 @@ pub(super) struct StandbyEvent {
     pub failed: Option<(String, Channel)>,
 }
 
+/// The engine's standby bookkeeping: what the step in progress noted for standby rules and
+/// workflows, and the id the next notification gets (ids are state: a replay makes the same ones).
+pub(super) struct Standby {
+    watched: Vec<Watched>,
+    next_notification: u64,
+}
+
+impl Default for Standby {
+    fn default() -> Self {
+        Standby { watched: Vec::new(), next_notification: 1 }
+    }
+}
+
+impl Standby {
+    fn note(&mut self, watched: impl IntoIterator<Item = Watched>) {
+        self.watched.extend(watched);
+    }
+
+    /// What was noted since the last call.
+    fn take(&mut self) -> Vec<Watched> {
+        std::mem::take(&mut self.watched)
+    }
+
+    /// Drops what is still noted (what the last round raised beyond the rounds allowed).
+    fn forget(&mut self) {
+        self.watched.clear();
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_notification;
+        self.next_notification += 1;
+        id
+    }
+}
+
 impl Engine {
     /// Notes what an update means to the standby rules of the conversation's queue (called for
     /// every update emitted). Conversations whose queue no rule watches cost one lookup.
@@ -52,11 +87,12 @@ impl Engine {
             return;
         }
         let watched = match update {
-            Update::TimedOut { conversation, agents } => {
-                self.noted(conversation, None, "missed", || format!("{} did not answer in time", agents.join(", ")))
-            }
+            Update::TimedOut { conversation, agents } => self.noted(conversation, None, "missed", || {
+                let agents: Vec<&str> = agents.iter().map(|a| crate::unit::external(a)).collect();
+                format!("{} did not answer in time", agents.join(", "))
+            }),
             Update::Declined { conversation, agent } => {
-                self.noted(conversation, None, "missed", || format!("{agent} declined"))
+                self.noted(conversation, None, "missed", || format!("{} declined", crate::unit::external(agent)))
             }
             Update::Abandoned { conversation }
                 if self.conversations.get(conversation).is_some_and(|c| c.status.is_waiting()) =>
@@ -83,7 +119,7 @@ impl Engine {
             }
             _ => None,
         };
-        self.watched.extend(watched);
+        self.standby.note(watched);
     }
 
     /// An event about `conversation` for the rules of `queue` (its current queue by default),
@@ -127,10 +163,11 @@ impl Engine {
                     self.emit(Update::Log { level: "warn", message });
                 }
             }
-            if self.watched.is_empty() {
+            let watched = self.standby.take();
+            if watched.is_empty() {
                 break;
             }
-            for w in std::mem::take(&mut self.watched) {
+            for w in watched {
                 match w {
                     Watched::Event(e) => {
                         let missed = e.event == "missed";
@@ -148,7 +185,7 @@ impl Engine {
                 }
             }
         }
-        self.watched.clear();
+        self.standby.forget();
     }
 
     /// A custom event about a conversation (from the API or `standby.raise`).
@@ -182,7 +219,7 @@ impl Engine {
         let c =
             self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
         let e = StandbyEvent { conversation: c.id.clone(), queue: c.queue, event, reason, failed };
-        self.watched.push(Watched::Event(e));
+        self.standby.note([Watched::Event(e)]);
         Ok(())
     }
 
@@ -267,7 +304,7 @@ impl Engine {
         };
         // Agent ids live per unit: the rule's unit says whose `id` is meant.
         list.iter()
-            .map(|id| match self.agent_of_unit(unit, id) {
+            .map(|id| match self.agents.of_unit(unit, id) {
                 Ok(ix) if self.agents[ix as usize].def.unit == unit => Ok(self.agents[ix as usize].id.clone()),
                 _ => Err(format!("notify names `{}`, who is not an agent of unit `{unit}`", crate::unit::external(id))),
             })
@@ -284,7 +321,7 @@ impl Engine {
             conversation: conversation.clone(),
             queue: c.queue,
             event: "answered".into(),
-            reason: format!("{agent} answered"),
+            reason: format!("{} answered", crate::unit::external(agent)),
             failed: None,
         };
         for s in sent {
@@ -338,7 +375,7 @@ impl Engine {
         answered_by: Option<&Arc<str>>,
     ) -> Option<u64> {
         let queue = self.conversations.get(&e.conversation)?.queue;
-        let agent = &self.agents[*self.agent_ix.get(recipient)? as usize];
+        let agent = &self.agents[self.agents.keyed(recipient)? as usize];
         let address = match channel {
             Channel::Email => agent.def.email.clone(),
             Channel::Sms => agent.def.phone.clone(),
@@ -370,8 +407,7 @@ impl Engine {
             }
         };
         let address = address.unwrap_or_default();
-        let id = self.next_notification;
-        self.next_notification += 1;
+        let id = self.standby.next_id();
         let unit = self.rules.queues[queue as usize].unit.clone();
         let notification = Notification {
             id,

@@ -17,32 +17,119 @@ use crate::workflow::{Action, NOTIFICATION_FAILED, START};
 /// load-time check already rejects cycles of links; this only guards the host.
 const MAX_HOPS: usize = 64;
 
-impl Engine {
-    /// Every instance kept: the live ones and the latest finished ones, oldest first.
-    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+/// The engine's workflow instances: every live one and the latest finished ones, the ids the
+/// next instance and task get, and the numbers people see for stages. Indexing it by an
+/// instance's id gives the instance.
+pub(super) struct Workflows {
+    instances: BTreeMap<u64, Instance>,
+    /// Finished instances kept for reading back, oldest first.
+    finished: VecDeque<u64>,
+    next_instance: u64,
+    next_task: u64,
+    stage_numbers: StageNumbers,
+}
+
+impl Default for Workflows {
+    fn default() -> Self {
+        Workflows {
+            instances: BTreeMap::new(),
+            finished: VecDeque::new(),
+            next_instance: 1,
+            next_task: 1,
+            stage_numbers: StageNumbers::default(),
+        }
+    }
+}
+
+impl std::ops::Index<u64> for Workflows {
+    type Output = Instance;
+    fn index(&self, id: u64) -> &Instance {
+        &self.instances[&id]
+    }
+}
+
+impl Workflows {
+    pub(super) fn get(&self, id: u64) -> Option<&Instance> {
+        self.instances.get(&id)
+    }
+
+    pub(super) fn get_mut(&mut self, id: u64) -> Option<&mut Instance> {
+        self.instances.get_mut(&id)
+    }
+
+    /// Every instance kept, oldest first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Instance> {
         self.instances.values()
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// The live instance that sent notification `id`.
+    fn sender_of(&mut self, notification: u64) -> Option<&mut Instance> {
+        self.instances.values_mut().find(|i| i.is_live() && i.notifications.contains(&notification))
+    }
+
+    /// Adds the instance `make` builds with the next id; returns the id.
+    fn start(&mut self, make: impl FnOnce(u64) -> Instance) -> u64 {
+        let id = self.next_instance;
+        self.next_instance += 1;
+        self.instances.insert(id, make(id));
+        id
+    }
+
+    fn next_task(&mut self) -> u64 {
+        let task = self.next_task;
+        self.next_task += 1;
+        task
+    }
+
+    /// Keeps a finished instance for reading back, forgetting the oldest beyond `keep`.
+    fn retire(&mut self, id: u64, keep: usize) {
+        self.finished.push_back(id);
+        while self.finished.len() > keep {
+            if let Some(old) = self.finished.pop_front() {
+                self.instances.remove(&old);
+            }
+        }
+    }
+
+    pub(super) fn stage_numbers(&self) -> &StageNumbers {
+        &self.stage_numbers
+    }
+
+    pub(super) fn stage_numbers_mut(&mut self) -> &mut StageNumbers {
+        &mut self.stage_numbers
+    }
+}
+
+impl Engine {
+    /// Every instance kept: the live ones and the latest finished ones, oldest first.
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.workflows.iter()
+    }
+
     pub fn instance(&self, id: u64) -> Option<&Instance> {
-        self.instances.get(&id)
+        self.workflows.get(id)
     }
 
     /// The open tasks, oldest first, each with its instance.
     pub fn open_tasks(&self) -> Vec<(&Instance, &Task)> {
         let mut tasks: Vec<(&Instance, &Task)> =
-            self.instances.values().flat_map(|i| i.tasks.iter().map(move |t| (i, t))).collect();
+            self.workflows.iter().flat_map(|i| i.tasks.iter().map(move |t| (i, t))).collect();
         tasks.sort_by_key(|(_, t)| t.id);
         tasks
     }
 
     /// The instance whose stage has the open task `task`.
     pub fn task_instance(&self, task: u64) -> Option<&Instance> {
-        self.instances.values().find(|i| i.task(task).is_some())
+        self.workflows.iter().find(|i| i.task(task).is_some())
     }
 
     /// The number people see for the stage of `event` in `workflow`.
     pub fn stage_number(&self, workflow: &str, event: &str) -> Option<u32> {
-        self.stage_numbers.get(workflow, event)
+        self.workflows.stage_numbers().get(workflow, event)
     }
 
     /// Sets `conversation` on `workflow`: a new instance enters its `start` stage.
@@ -60,31 +147,28 @@ impl Engine {
         if self.rules.workflows.get(workflow).is_none_or(|def| def.unit != *unit) {
             return Err(InputError::UnknownWorkflow(workflow.into()));
         }
-        if let Some(running) = c.workflows.iter().find(|&&i| self.instances[&i].workflow == workflow) {
+        if let Some(running) = c.workflows.iter().find(|&&i| self.workflows[i].workflow == workflow) {
             return Err(InputError::Illegal(format!(
                 "conversation `{conversation}` is already on workflow `{workflow}` (instance {running})"
             )));
         }
-        let id = self.next_instance;
-        self.next_instance += 1;
-        let instance = Instance {
+        let (unit, conversation, now) = (unit.clone(), c.id.clone(), self.now);
+        let id = self.workflows.start(|id| Instance {
             id,
             workflow: workflow.to_string(),
-            unit: unit.clone(),
-            conversation: c.id.clone(),
+            unit,
+            conversation: conversation.clone(),
             status: InstanceStatus::Running,
-            started: self.now,
+            started: now,
             event: START.into(),
             stage: 0,
-            entered: self.now,
+            entered: now,
             note: None,
             tasks: Vec::new(),
             waits: Vec::new(),
             notifications: Vec::new(),
             history: Vec::new(),
-        };
-        let conversation = c.id.clone();
-        self.instances.insert(id, instance);
+        });
         self.conversations.get_mut(&conversation).expect("checked above").workflows.push(id);
         self.emit(Update::WorkflowStarted { conversation, instance: id, workflow: workflow.into() });
         self.enter(id, START.into(), why);
@@ -96,7 +180,7 @@ impl Engine {
     fn enter(&mut self, id: u64, mut event: String, mut note: String) {
         for _ in 0..MAX_HOPS {
             self.leave_stage(id);
-            let Some(instance) = self.instances.get(&id) else { return };
+            let Some(instance) = self.workflows.get(id) else { return };
             let workflow = instance.workflow.clone();
             let conversation = instance.conversation.clone();
             let Some(stage) = self.rules.workflows.get(&workflow).and_then(|d| d.stage(&event)).cloned() else {
@@ -107,9 +191,9 @@ impl Engine {
                 self.flag(id, &event, reason);
                 return;
             };
-            let number = self.stage_numbers.get(&workflow, &event).unwrap_or(0);
+            let number = self.workflows.stage_numbers().get(&workflow, &event).unwrap_or(0);
             let now = self.now;
-            let instance = self.instances.get_mut(&id).expect("looked up above");
+            let instance = self.workflows.get_mut(id).expect("looked up above");
             instance.status = InstanceStatus::Running;
             instance.event = event.clone();
             instance.stage = number;
@@ -127,10 +211,9 @@ impl Engine {
             for a in &stage.actions {
                 match &a.action {
                     Action::Task { title, buttons } => {
-                        let task = self.next_task;
-                        self.next_task += 1;
+                        let task = self.workflows.next_task();
                         let t = Task { id: task, title: title.clone(), buttons: buttons.clone(), opened: now };
-                        self.instances.get_mut(&id).expect("live").tasks.push(t);
+                        self.workflows.get_mut(id).expect("live").tasks.push(t);
                         self.emit(Update::TaskOpened {
                             conversation: conversation.clone(),
                             task,
@@ -147,7 +230,7 @@ impl Engine {
                     Action::Wait { after, timer } => {
                         let kind = TimerKind::WorkflowWait { instance: id, timer: Arc::from(timer.as_str()) };
                         let key = self.timers.schedule(now + *after, kind);
-                        self.instances.get_mut(&id).expect("live").waits.push((key, timer.clone()));
+                        self.workflows.get_mut(id).expect("live").waits.push((key, timer.clone()));
                     }
                     Action::Set { field, value } => self.set_field(&conversation, field, value.clone()),
                     // Heard by standby rules and workflows once this step's actions are done. It
@@ -179,7 +262,7 @@ impl Engine {
 
     /// Closes the open tasks of the instance's stage and cancels its waits.
     fn leave_stage(&mut self, id: u64) {
-        let Some(instance) = self.instances.get_mut(&id) else { return };
+        let Some(instance) = self.workflows.get_mut(id) else { return };
         let tasks = std::mem::take(&mut instance.tasks);
         let waits = std::mem::take(&mut instance.waits);
         let conversation = instance.conversation.clone();
@@ -195,19 +278,14 @@ impl Engine {
     fn finish(&mut self, id: u64, reason: Option<String>) {
         self.leave_stage(id);
         let now = self.now;
-        let Some(instance) = self.instances.get_mut(&id) else { return };
+        let Some(instance) = self.workflows.get_mut(id) else { return };
         instance.status = InstanceStatus::Finished;
         instance.note = reason.clone();
         let note = reason.clone().map_or_else(|| "finished".to_string(), |r| format!("finished: {r}"));
         instance.history.push(HistoryStep { at: now, event: instance.event.clone(), stage: None, note });
         let (conversation, workflow) = (instance.conversation.clone(), Arc::from(instance.workflow.as_str()));
         self.emit(Update::WorkflowFinished { conversation: conversation.clone(), instance: id, workflow, reason });
-        self.finished.push_back(id);
-        while self.finished.len() > self.config.retain_ended {
-            if let Some(old) = self.finished.pop_front() {
-                self.instances.remove(&old);
-            }
-        }
+        self.workflows.retire(id, self.config.retain_ended);
         // An ended conversation stayed in memory for its workflows; now it may go like any other.
         if let Some(c) = self.conversations.get_mut(&conversation) {
             c.workflows.retain(|&i| i != id);
@@ -221,7 +299,7 @@ impl Engine {
     fn flag(&mut self, id: u64, event: &str, reason: String) {
         self.leave_stage(id);
         let now = self.now;
-        let Some(instance) = self.instances.get_mut(&id) else { return };
+        let Some(instance) = self.workflows.get_mut(id) else { return };
         instance.status = InstanceStatus::Flagged;
         instance.note = Some(reason.clone());
         instance.history.push(HistoryStep {
@@ -237,7 +315,7 @@ impl Engine {
     /// A button of an open task: the task closes and its instance gets `button:NAME`.
     pub(super) fn push_button(&mut self, task: u64, button: &str, by: Option<String>) -> Result<(), InputError> {
         let id = self.task_instance(task).ok_or_else(|| InputError::UnknownTask(task.to_string()))?.id;
-        let instance = self.instances.get_mut(&id).expect("found above");
+        let instance = self.workflows.get_mut(id).expect("found above");
         let t = instance.task(task).expect("found above");
         if !t.buttons.iter().any(|b| b == button) {
             let message = format!("task {task} has no button `{button}` (its buttons: {})", t.buttons.join(", "));
@@ -256,14 +334,14 @@ impl Engine {
 
     /// A wait of the instance's stage is over.
     pub(super) fn wait_over(&mut self, id: u64, timer: &str) {
-        let Some(instance) = self.instances.get_mut(&id) else { return };
+        let Some(instance) = self.workflows.get_mut(id) else { return };
         instance.waits.retain(|(_, t)| t != timer);
         self.enter(id, format!("timer:{timer}"), format!("timer `{timer}` elapsed"));
     }
 
     /// A person says how a flagged instance goes on: at the stage of `event`, or it finishes.
     pub(super) fn resolve(&mut self, id: u64, event: Option<String>) -> Result<(), InputError> {
-        let instance = self.instances.get(&id).ok_or_else(|| InputError::UnknownInstance(id.to_string()))?;
+        let instance = self.workflows.get(id).ok_or_else(|| InputError::UnknownInstance(id.to_string()))?;
         if instance.status != InstanceStatus::Flagged {
             let status = format!("{:?}", instance.status).to_lowercase();
             return Err(InputError::Illegal(format!("instance {id} is {status}; only a flagged one needs resolving")));
@@ -309,7 +387,7 @@ impl Engine {
             .iter()
             .copied()
             .filter(|i| {
-                let instance = &self.instances[i];
+                let instance = &self.workflows[*i];
                 instance.status == InstanceStatus::Running
                     && self.rules.workflows.get(&instance.workflow).is_some_and(|d| d.stage(&e.event).is_some())
             })
@@ -321,9 +399,7 @@ impl Engine {
 
     /// A notification an instance sent went dead: its `notification_failed` stage, if it has one.
     pub(super) fn workflow_notification_failed(&mut self, notification: u64, error: &str) {
-        let Some(instance) =
-            self.instances.values_mut().find(|i| i.is_live() && i.notifications.contains(&notification))
-        else {
+        let Some(instance) = self.workflows.sender_of(notification) else {
             return;
         };
         let note = format!("notification {notification} failed: {error}");
@@ -342,8 +418,8 @@ impl Engine {
     /// person; the others go on from where they are, open tasks and waits included.
     pub(super) fn recheck_instances(&mut self) {
         let lost: Vec<(u64, String, String)> = self
-            .instances
-            .values()
+            .workflows
+            .iter()
             .filter(|i| i.status == InstanceStatus::Running)
             .filter_map(|i| match self.rules.workflows.get(&i.workflow) {
                 None => Some((i.id, i.event.clone(), format!("workflow `{}` was removed", i.workflow))),
@@ -362,7 +438,7 @@ impl Engine {
 
     /// A workflow's own message: to each recipient, no duplicate check (each stage entry is new).
     fn workflow_notify(&mut self, id: u64, event: &str, stage: u32, template: &str, channel: Channel, to: &Recipients) {
-        let instance = &self.instances[&id];
+        let instance = &self.workflows[id];
         let (workflow, unit) = (instance.workflow.clone(), instance.unit.clone());
         let e = self.stage_event(id, stage, event);
         let sender = format!("workflow:{workflow}");
@@ -375,7 +451,7 @@ impl Engine {
         };
         for recipient in recipients {
             if let Some(n) = self.message(&e, &sender, template, &recipient, channel, Kind::Notification, None) {
-                self.instances.get_mut(&id).expect("live").notifications.push(n);
+                self.workflows.get_mut(id).expect("live").notifications.push(n);
             }
         }
     }
@@ -383,7 +459,7 @@ impl Engine {
     /// What the messages of a stage's actions are about: its event, and which workflow and stage
     /// the reason names (templates see them as `event.type` and `event.reason`).
     fn stage_event(&self, id: u64, stage: u32, event: &str) -> StandbyEvent {
-        let instance = &self.instances[&id];
+        let instance = &self.workflows[id];
         let c = &self.conversations[&instance.conversation];
         StandbyEvent {
             conversation: c.id.clone(),
