@@ -48,8 +48,8 @@ fn root() -> &'static Path {
 /// The LUCS example's two templates, rendered with sample data: subject, HTML email body
 /// (escaped) and SMS body (measured, cut at its maximum), each render all three.
 fn templates() {
-    let (rules, _) = rota::script::load(&root().join("examples/standby"), &Limits::default(), &Default::default(), 1)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let rules =
+        rota::script::check(&root().join("examples/standby"), &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
     let now = Timestamp::parse_rfc3339("2026-11-23T13:00:20Z").unwrap();
     for (id, kind) in [("missed_call", Kind::Notification), ("call_taken", Kind::Clearing)] {
         let params = Params::sample(kind, now);
@@ -141,24 +141,15 @@ async fn email(n: usize) {
         handle.submit(Input::Arrive(Box::new(arrive))).await.unwrap();
         handle.submit(Input::Abandon { conversation: id }).await.unwrap();
     }
-    let config = EmailConfig {
-        host: "127.0.0.1".into(),
-        port: Some(smtp.1),
-        tls: Tls::None,
-        username: None,
-        password: None,
-        from: "Rota <rota@example.com>".into(),
-        pool: POOL,
-        timeout_ms: 10_000,
-        ca_file: None,
-    };
-    let notify = NotifyConfig {
-        per_recipient_hour: 0,
-        per_recipient_day: 0,
-        concurrency: CONCURRENCY,
-        outbox_dir: dir.join("outbox"),
-        ..NotifyConfig::default()
-    };
+    let mut config = EmailConfig::new("127.0.0.1", "Rota <rota@example.com>");
+    config.port = Some(smtp.1);
+    config.tls = Tls::None;
+    config.pool = POOL;
+    let mut notify = NotifyConfig::default();
+    notify.per_recipient_hour = 0;
+    notify.per_recipient_day = 0;
+    notify.concurrency = CONCURRENCY;
+    notify.outbox_dir = dir.join("outbox");
     let log = handle.notification_log().unwrap();
     let sent = || log.lock().unwrap().counts().unwrap().into_iter().find(|(s, _)| s == "sent").map_or(0, |c| c.1);
     let senders = Senders::new(Some(&config), None, None, &notify).unwrap();

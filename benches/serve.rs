@@ -138,7 +138,7 @@ async fn durable() {
 /// parses the body and answers JSON, on the same machine, in the same run, with the same client.
 async fn http() {
     let (handle, _db) = durable_engine("http").await;
-    let config = ApiConfig { tokens: vec![Token { token: "t".into(), units: vec!["*".into()] }], ..Default::default() };
+    let config = ApiConfig::with_tokens([Token::new("t", ["*"])]);
     let (app, _closer) = router(handle, &config);
     let rota_base = listen(app).await;
 

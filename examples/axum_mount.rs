@@ -46,11 +46,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // State and the messages rota sends (files here: no SMTP server is configured) in a folder
     // of its own; the scripts are the example ones, reloaded when they change.
     let state = std::env::temp_dir().join(format!("rota-axum-mount-{}", std::process::id()));
-    let mut config = Config {
-        db: state.join("rota.db"),
-        scripts: concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").into(),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.db = state.join("rota.db");
+    config.scripts = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts").into();
     config.notify.outbox_dir = state.join("outbox");
     std::fs::create_dir_all(&state)?;
     let (reloaded, mut reloads) = tokio::sync::mpsc::unbounded_channel();
@@ -62,7 +60,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let rota = server.handle().clone();
 
-    let api = ApiConfig { auth: Auth::Host, ..Default::default() };
+    let mut api = ApiConfig::default();
+    api.auth = Auth::Host;
     let (api, closer) = api_router(rota.clone(), &api);
     let app = Router::new()
         .route("/hello/{agent}", post(hello))

@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     std::fs::write(dir.join("rules_test.lua"), TEST)?;
 
     // The rules' tests, with the program's functions.
-    let results = rota::testing::run(&dir, &Options { functions: crm(), ..Options::default() })?;
+    let results = rota::testing::run(&dir, &Options::default().functions(crm()))?;
     print!("{}", report::render(report::Format::Human, &results, Default::default()));
     let (_, failed) = report::totals(&results);
 

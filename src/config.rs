@@ -11,11 +11,30 @@ use crate::http::Token;
 use crate::script::Limits;
 use crate::webhook::{Retry, Webhook};
 
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
+    Parse { path: PathBuf, source: toml::de::Error },
+    /// A problem found in the file at `path`.
+    #[error("{}: {source}", path.display())]
+    InFile { path: PathBuf, source: Box<ConfigError> },
+    #[error("webhook `{name}`: {source}")]
+    Webhook { name: String, source: crate::outbound::ClientError },
+    /// A setting that cannot work as given, or settings that contradict each other.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// The token used when the configuration names none: for trying rota out on one machine.
 pub const DEV_TOKEN: &str = "rota-dev-token";
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Config {
     /// Address the HTTP API listens on.
     pub listen: SocketAddr,
@@ -43,6 +62,7 @@ pub struct Config {
 /// How the outbox retries a channel that is down.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct DeliveryConfig {
     /// Delay after a first failed delivery, in milliseconds; doubled after each further one.
     pub first_retry_ms: u64,
@@ -65,6 +85,7 @@ impl Default for DeliveryConfig {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LimitsConfig {
     /// Memory a Lua call may use, in MiB.
     pub lua_memory_mib: usize,
@@ -78,6 +99,7 @@ pub struct LimitsConfig {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct HttpConfig {
     /// Largest request body, in KiB.
     pub body_limit_kib: usize,
@@ -138,9 +160,10 @@ impl Default for HttpConfig {
 
 impl Config {
     /// Reads a config file; relative paths in it are taken from the file's folder.
-    pub fn read(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let mut config: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut config: Config =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
         let base = path.parent().unwrap_or(Path::new(""));
         config.db = base.join(&config.db);
         config.scripts = base.join(&config.scripts);
@@ -152,24 +175,25 @@ impl Config {
         for file in ca_files.flatten() {
             *file = base.join(&*file);
         }
-        config.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        config.check().map_err(|e| ConfigError::InFile { path: path.into(), source: Box::new(e) })?;
         Ok(config)
     }
 
     /// Problems the TOML parser cannot see: a webhook that cannot work, a name used twice.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigError> {
         for (i, hook) in self.webhooks.iter().enumerate() {
             hook.check()?;
             if self.webhooks[..i].iter().any(|h| h.name == hook.name) {
-                return Err(format!("two webhooks are named `{}`", hook.name));
+                return Err(ConfigError::Invalid(format!("two webhooks are named `{}`", hook.name)));
             }
         }
         self.senders().map(|_| ())
     }
 
     /// The notification channels this configuration sets up.
-    pub fn senders(&self) -> Result<Senders, String> {
+    pub fn senders(&self) -> Result<Senders, ConfigError> {
         Senders::new(self.email.as_ref(), self.sms.as_ref(), self.notify_webhook.as_ref(), &self.notify)
+            .map_err(ConfigError::Invalid)
     }
 
     pub fn retry(&self) -> Retry {
@@ -187,15 +211,15 @@ impl Config {
 
     /// Refuses to serve beyond this machine with only the development token: its value is
     /// public (it is in the README), so anyone who can reach the port could do anything.
-    pub fn check_exposure(&self) -> Result<(), String> {
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
         if self.tokens.is_empty() && !self.listen.ip().is_loopback() {
-            return Err(format!(
+            return Err(ConfigError::Invalid(format!(
                 "no tokens are configured, and {} is reachable from other machines: the development \
                  token works only on a loopback address (127.0.0.1). Add a token to the config file:\n\n\
                  [[tokens]]\ntoken = \"a-long-random-secret\"\nunits = [\"*\"]\n\n\
                  or listen on 127.0.0.1",
                 self.listen
-            ));
+            )));
         }
         Ok(())
     }
@@ -203,7 +227,7 @@ impl Config {
     /// The configured tokens, or the development token for all units when there are none.
     pub fn tokens_or_dev(&self) -> (Vec<Token>, bool) {
         if self.tokens.is_empty() {
-            (vec![Token { token: DEV_TOKEN.into(), units: vec!["*".into()] }], true)
+            (vec![Token::new(DEV_TOKEN, ["*"])], true)
         } else {
             (self.tokens.clone(), false)
         }

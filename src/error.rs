@@ -46,6 +46,7 @@ impl fmt::Display for LoadError {
 /// An input the engine refused. The state is unchanged when this is returned.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 #[serde(tag = "error", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum InputError {
     #[error("unknown agent `{0}`")]
     UnknownAgent(String),
@@ -83,6 +84,7 @@ pub enum InputError {
 
 /// Why the engine could not be started or used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     #[error(transparent)]
     Load(#[from] LoadError),
@@ -90,6 +92,12 @@ pub enum EngineError {
     Input(#[from] InputError),
     #[error("the engine has stopped")]
     Stopped,
+    /// The engine loop stopped on its own: its store failed (memory was ahead of the journal).
+    #[error("the engine stopped: {0}")]
+    Failed(#[source] std::sync::Arc<crate::store::StoreError>),
+    /// The engine thread panicked (its message is on stderr).
+    #[error("the engine thread ended without saying why (it panicked; see stderr)")]
+    Panicked,
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     /// The input was applied but could not be made durable; the engine stopped.
@@ -97,4 +105,35 @@ pub enum EngineError {
     NotDurable(String),
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// An error with its causes, each said once. A library error's message says what went wrong
+/// in full and its `source()` keeps the error it came from, so printing every cause would
+/// repeat them; this prints each only if the text so far does not hold it (and reqwest's own
+/// message, which only says that sending failed, gets its causes): `error sending request ...: ...: invalid peer certificate: UnknownIssuer`.
+pub fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// A file rota was asked to write (`rota init`, `rota types`) could not be written, or one it
+/// would merge into or write beside is not as it expects.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    #[error("cannot write {}: {source}", path.display())]
+    Io { path: std::path::PathBuf, source: std::io::Error },
+    /// The file or folder is there, and rota will not touch it: settings that are not JSON,
+    /// a folder that already holds rules.
+    #[error("{}: {message}", path.display())]
+    Refused { path: std::path::PathBuf, message: String },
 }

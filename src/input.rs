@@ -4,12 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::conversation::NewConversation;
 use crate::directory::AgentRecord;
-use crate::time::Timestamp;
+use crate::time::{TimeError, Timestamp};
 
 /// Everything that can happen to the engine from outside. Timers that fall due
 /// are fed back by the loop itself ([`crate::engine::Engine::fire_due`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum Input {
     /// A customer called or wrote: a conversation enters a queue.
     Arrive(Box<NewConversation>),
@@ -152,13 +153,13 @@ impl Input {
 }
 
 /// Parses the vacation periods of a [`Input::SetVacations`].
-pub fn parse_periods(periods: &[(String, String)]) -> Result<Vec<(Timestamp, Timestamp)>, String> {
+pub fn parse_periods(periods: &[(String, String)]) -> Result<Vec<(Timestamp, Timestamp)>, TimeError> {
     periods
         .iter()
         .map(|(from, to)| {
             let (from, to) = (Timestamp::parse_rfc3339(from)?, Timestamp::parse_rfc3339(to)?);
             if to <= from {
-                return Err(format!("vacation period ends ({to}) before it starts ({from})"));
+                return Err(TimeError(format!("vacation period ends ({to}) before it starts ({from})")));
             }
             Ok((from, to))
         })

@@ -135,8 +135,10 @@ struct LimitArgs {
 
 impl LimitArgs {
     fn limits(&self) -> rota::script::Limits {
-        LimitsConfig { lua_memory_mib: self.lua_memory_mib, lua_cpu_ms: self.lua_cpu_ms, ..LimitsConfig::default() }
-            .limits()
+        let mut config = LimitsConfig::default();
+        config.lua_memory_mib = self.lua_memory_mib;
+        config.lua_cpu_ms = self.lua_cpu_ms;
+        config.limits()
     }
 }
 
@@ -144,7 +146,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("rota: {e:#}");
+            eprintln!("rota: {}", rota::error::causes(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -168,7 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Init { dir } => {
-            for path in rota::starter::write(&dir).map_err(anyhow::Error::msg)? {
+            for path in rota::starter::write(&dir)? {
                 println!("wrote {}", path.display());
             }
             let serve = match dir == Path::new("scripts") {
@@ -207,10 +209,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let kind = if clearing { rota::template::Kind::Clearing } else { rota::template::Kind::Notification };
             let now = rota::time::Timestamp(chrono::Utc::now().timestamp_millis());
-            let rendered = rules
-                .templates
-                .render(&template, &rota::template::Params::sample(kind, now))
-                .map_err(anyhow::Error::msg)?;
+            let rendered = rules.templates.render(&template, &rota::template::Params::sample(kind, now))?;
             println!("Subject: {}", rendered.subject);
             if let Some(email) = &rendered.email {
                 println!("\n--- email (HTML) ---\n{email}");
@@ -232,7 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .get(&schedule)
                 .with_context(|| format!("no schedule `{schedule}` in {}", scripts.display()))?;
             let at = match at {
-                Some(t) => rota::schedule::parse_instant(&t, s.zone).map_err(anyhow::Error::msg)?,
+                Some(t) => rota::schedule::parse_instant(&t, s.zone)?,
                 None => rota::time::Timestamp(chrono::Utc::now().timestamp_millis()),
             };
             match s.on_duty(at) {
@@ -258,18 +257,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Types { dir } => {
-            for path in rota::editor::write_types(&dir).map_err(anyhow::Error::msg)? {
+            for path in rota::editor::write_types(&dir)? {
                 println!("wrote {}", path.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Test { dir, format, filter, cpu_ms, limits } => {
-            let options = rota::testing::Options {
-                filter: filter.clone(),
-                cpu_per_case: std::time::Duration::from_millis(cpu_ms),
-                limits: limits.limits(),
-                functions: Default::default(),
-            };
+            let mut options = rota::testing::Options::default();
+            options.filter = filter.clone();
+            options.cpu_per_case = std::time::Duration::from_millis(cpu_ms);
+            options.limits = limits.limits();
             let started = std::time::Instant::now();
             let results =
                 rota::testing::run(&dir, &options).with_context(|| format!("cannot read {}", dir.display()))?;
@@ -287,10 +284,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if failed == 0 && passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Check { dir, where_used: None, limits } => {
-            match rota::script::load(&dir, &limits.limits(), &Default::default(), 1) {
-                Ok((rules, _)) => {
-                    println!(
+        Command::Check { dir, where_used: None, limits } => match rota::script::check(&dir, &limits.limits()) {
+            Ok(rules) => {
+                println!(
                     "{}: ok ({} agents, {} teams, {} queues, {} policies, {} presences, {} templates, {} standby rules, {} schedules, {} workflows)",
                     dir.display(),
                     rules.agents.len(),
@@ -303,37 +299,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     rules.schedules.len(),
                     rules.workflows.len()
                 );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    for d in &e.diagnostics {
-                        let file = if d.file.starts_with("stdlib/") || d.file.starts_with('<') {
-                            d.file.clone()
-                        } else {
-                            dir.join(&d.file).display().to_string()
-                        };
-                        match d.line {
-                            Some(line) => println!("{file}:{line}: {}", d.message),
-                            None => println!("{file}: {}", d.message),
-                        }
-                    }
-                    eprintln!("{} problem(s) found", e.diagnostics.len());
-                    Ok(ExitCode::FAILURE)
-                }
+                Ok(ExitCode::SUCCESS)
             }
-        }
+            Err(e) => {
+                for d in &e.diagnostics {
+                    let file = if d.file.starts_with("stdlib/") || d.file.starts_with('<') {
+                        d.file.clone()
+                    } else {
+                        dir.join(&d.file).display().to_string()
+                    };
+                    match d.line {
+                        Some(line) => println!("{file}:{line}: {}", d.message),
+                        None => println!("{file}: {}", d.message),
+                    }
+                }
+                eprintln!("{} problem(s) found", e.diagnostics.len());
+                Ok(ExitCode::FAILURE)
+            }
+        },
         Command::Serve { config, listen, db, scripts } => {
             let mut config = match config {
-                Some(path) => Config::read(&path).map_err(anyhow::Error::msg)?,
-                None if Path::new("rota.toml").exists() => {
-                    Config::read(Path::new("rota.toml")).map_err(anyhow::Error::msg)?
-                }
+                Some(path) => Config::read(&path)?,
+                None if Path::new("rota.toml").exists() => Config::read(Path::new("rota.toml"))?,
                 None => Config::default(),
             };
             config.listen = listen.unwrap_or(config.listen);
             config.db = db.unwrap_or(config.db);
             config.scripts = scripts.unwrap_or(config.scripts);
-            config.check_exposure().map_err(anyhow::Error::msg)?;
+            config.check_exposure()?;
             // Before the database file is made: a server without rules is a mistake.
             let sources = rota::script::Sources::read(&config.scripts);
             if sources.as_ref().map_or(true, |s| s.rules.is_empty()) {
@@ -367,7 +360,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Loads a scripts folder for a command that needs its rules, or says why it cannot.
 fn load_rules(dir: &Path, limits: &rota::script::Limits) -> anyhow::Result<rota::rules::RuleSet> {
-    rota::script::load(dir, limits, &Default::default(), 1).map(|(rules, _)| rules).map_err(|e| anyhow::anyhow!("{e}"))
+    Ok(rota::script::check(dir, limits)?)
 }
 
 /// `rota serve`: replay the store, start the engine, watch the scripts, serve until a signal.
@@ -420,7 +413,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let stopping = async move {
         tokio::select! {
             _ = signal() => eprintln!("rota: shutting down"),
-            end = engine.stopped() => if let Err(why) = end { eprintln!("rota: {why}") },
+            end = engine.stopped() => if let Err(why) = end { eprintln!("rota: {}", rota::error::causes(&why)) },
         }
         closer.close();
     };

@@ -7,7 +7,7 @@
 //! reqwest clients of its own with `Client::new()` shares that feature: it must enable a
 //! reqwest TLS feature itself, install a rustls provider, or make them with [`client`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,57 +15,60 @@ use reqwest::Client;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
+/// Why an HTTP client could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    #[error("`{0}` must start with http:// or https://")]
+    Scheme(String),
+    /// The private CA file cannot be read or holds something that is not a certificate.
+    #[error("ca_file `{}`: {source}", path.display())]
+    CaFile { path: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("ca_file `{}` holds no PEM certificate", .0.display())]
+    NoCertificate(PathBuf),
+    #[error("TLS: {0}")]
+    Tls(#[source] rustls::Error),
+    #[error("cannot make an HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
+impl From<ClientError> for String {
+    fn from(e: ClientError) -> String {
+        crate::error::causes(&e)
+    }
+}
+
 /// A client for calling `url` (which must be `http://` or `https://`); see [`client`].
-pub fn client_for(url: &str, timeout: Duration, ca_file: Option<&Path>) -> Result<Client, String> {
+pub fn client_for(url: &str, timeout: Duration, ca_file: Option<&Path>) -> Result<Client, ClientError> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!("`{url}` must start with http:// or https://"));
+        return Err(ClientError::Scheme(url.to_string()));
     }
     client(timeout, ca_file)
 }
 
 /// A client with a per-request `timeout`, also trusting the PEM certificates in `ca_file` (a
 /// private CA, or a self-signed receiver).
-pub fn client(timeout: Duration, ca_file: Option<&Path>) -> Result<Client, String> {
+pub fn client(timeout: Duration, ca_file: Option<&Path>) -> Result<Client, ClientError> {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     if let Some(path) = ca_file {
-        let shown = path.display();
-        let certs = CertificateDer::pem_file_iter(path).map_err(|e| format!("ca_file `{shown}`: {e}"))?;
+        let bad = |e: Box<dyn std::error::Error + Send + Sync>| ClientError::CaFile { path: path.into(), source: e };
+        let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.into()))?;
         let mut added = 0;
         for cert in certs {
-            let cert = cert.map_err(|e| format!("ca_file `{shown}`: {e}"))?;
-            roots.add(cert).map_err(|e| format!("ca_file `{shown}`: {e}"))?;
+            let cert = cert.map_err(|e| bad(e.into()))?;
+            roots.add(cert).map_err(|e| bad(e.into()))?;
             added += 1;
         }
         if added == 0 {
-            return Err(format!("ca_file `{shown}` holds no PEM certificate"));
+            return Err(ClientError::NoCertificate(path.into()));
         }
     }
     // The provider is given here rather than installed process-wide, so an embedding
     // application's own rustls setup is left alone.
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
+        .map_err(ClientError::Tls)?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Client::builder()
-        .timeout(timeout)
-        .tls_backend_preconfigured(tls)
-        .build()
-        .map_err(|e| format!("cannot make an HTTP client: {e}"))
-}
-
-/// An error with its causes, which say what went wrong (reqwest's own message only says
-/// that sending failed): `error sending request ...: ...: invalid peer certificate: UnknownIssuer`.
-pub fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
+    Client::builder().timeout(timeout).tls_backend_preconfigured(tls).build().map_err(ClientError::Build)
 }

@@ -61,7 +61,7 @@ fn callcenter() -> String {
 }
 
 /// One timed input: `at` is a duration after `start` (`"12h"`, `"1d2h"`), and one action
-/// such as `arrive = { ... }` (read by [`TimedInput::input`]).
+/// such as `arrive = { ... }`.
 #[derive(Debug, Deserialize)]
 pub struct TimedInput {
     pub at: String,
@@ -71,7 +71,7 @@ pub struct TimedInput {
 
 impl TimedInput {
     /// The input this event carries, or what is wrong with it.
-    pub fn input(&self) -> Result<Input, String> {
+    pub(crate) fn input(&self) -> Result<Input, String> {
         if self.action.len() != 1 {
             let keys: Vec<&String> = self.action.keys().collect();
             return Err(format!(
@@ -172,6 +172,7 @@ impl Timeline {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScenarioError {
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },

@@ -14,14 +14,18 @@ use crate::store::{SqliteStore, StoreError};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A delivery channel's settings do not work (an SMTP relay without a host, say).
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The engine builder given to [`Server::start`] has no store to deliver from.
+    #[error("the builder has no store (see Server::builder)")]
+    NoStore,
     #[error("cannot start the {what}: {source}")]
     Thread { what: &'static str, source: std::io::Error },
     #[error("cannot watch {dir}: {source}")]
@@ -66,15 +70,13 @@ impl Server {
     ) -> Result<Server, ServerError> {
         let handle = Arc::new(builder.start()?);
         let (stop_delivery, stopped) = watch::channel(false);
-        let deliveries =
-            handle.take_deliveries().ok_or_else(|| ServerError::Config("the builder has no store".into()))?;
+        let deliveries = handle.take_deliveries().ok_or_else(|| ServerError::NoStore)?;
         let thread = |what| move |source| ServerError::Thread { what, source };
         let webhooks = crate::webhook::spawn(deliveries, config.webhooks.clone(), config.retry(), stopped.clone())
             .map_err(thread("webhook deliverer"))?;
-        let senders = config.senders().map_err(ServerError::Config)?;
+        let senders = config.senders()?;
         let channels = senders.describe();
-        let notifications =
-            handle.take_notifications().ok_or_else(|| ServerError::Config("the builder has no store".into()))?;
+        let notifications = handle.take_notifications().ok_or_else(|| ServerError::NoStore)?;
         let notifier = crate::delivery::spawn(notifications, senders, config.notify.clone(), handle.clone(), stopped)
             .map_err(thread("notification deliverer"))?;
         let debounce = std::time::Duration::from_millis(config.http.reload_debounce_ms);
@@ -109,6 +111,6 @@ impl Server {
         for thread in self.threads {
             let _ = thread.join();
         }
-        closed.map_err(EngineError::NotDurable)
+        closed
     }
 }

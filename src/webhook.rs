@@ -26,6 +26,7 @@ use crate::time::{Duration, Timestamp};
 /// A webhook from the config file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Webhook {
     /// Its outbox channel; must be unique.
     pub name: String,
@@ -48,11 +49,26 @@ fn every_unit() -> Vec<String> {
 }
 
 impl Webhook {
+    /// Webhook `name` posting every unit's updates to `url`, signed with `secret`.
+    pub fn new(name: impl Into<String>, url: impl Into<String>, secret: impl Into<String>) -> Self {
+        Webhook {
+            name: name.into(),
+            url: url.into(),
+            ca_file: None,
+            secret: secret.into(),
+            units: every_unit(),
+            events: Vec::new(),
+        }
+    }
+
     /// Why this webhook cannot be used, if it cannot.
-    pub fn check(&self) -> Result<(), String> {
-        self.client(StdDuration::from_secs(10)).map_err(|e| format!("webhook `{}`: {e}", self.name))?;
+    pub fn check(&self) -> Result<(), crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        self.client(StdDuration::from_secs(10))
+            .map_err(|source| ConfigError::Webhook { name: self.name.clone(), source })?;
         if self.secret.len() < 16 {
-            return Err(format!("webhook `{}`: the secret must be at least 16 characters", self.name));
+            let message = format!("webhook `{}`: the secret must be at least 16 characters", self.name);
+            return Err(ConfigError::Invalid(message));
         }
         Ok(())
     }
@@ -62,7 +78,7 @@ impl Webhook {
         EventRoute { channel: self.name.clone(), units: self.units.clone(), events: self.events.clone() }
     }
 
-    fn client(&self, timeout: StdDuration) -> Result<reqwest::Client, String> {
+    fn client(&self, timeout: StdDuration) -> Result<reqwest::Client, crate::outbound::ClientError> {
         crate::outbound::client_for(&self.url, timeout, self.ca_file.as_deref())
     }
 }
@@ -77,6 +93,7 @@ pub fn signature(secret: &str, t: i64, body: &str) -> String {
 
 /// How delivery retries back off.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Retry {
     /// Delay after the first failure; doubled after each further one.
     pub first: StdDuration,
@@ -224,7 +241,7 @@ impl Channel {
             .body(p.message.body.clone())
             .send()
             .await
-            .map_err(|e| crate::outbound::causes(&e))?;
+            .map_err(|e| crate::error::causes(&e))?;
         match response.status() {
             s if s.is_success() => Ok(()),
             s => Err(format!("the receiver answered {s}")),

@@ -16,6 +16,7 @@ use crate::notification::{Notification, Outcome};
 /// How the SMTP connection is secured.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Tls {
     /// Plain SMTP (a relay on the same machine or network, or tests).
     None,
@@ -29,6 +30,7 @@ pub enum Tls {
 /// The `[email]` section: an SMTP server to send through.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct EmailConfig {
     pub host: String,
     pub port: Option<u16>,
@@ -47,6 +49,24 @@ pub struct EmailConfig {
     /// PEM certificates to trust besides the public roots (a server behind a private CA).
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl EmailConfig {
+    /// Sending through `host` (STARTTLS on its default port, no login) as `from`; set the other
+    /// fields as needed.
+    pub fn new(host: impl Into<String>, from: impl Into<String>) -> Self {
+        EmailConfig {
+            host: host.into(),
+            port: None,
+            tls: Tls::default(),
+            username: None,
+            password: None,
+            from: from.into(),
+            pool: default_pool(),
+            timeout_ms: default_timeout(),
+            ca_file: None,
+        }
+    }
 }
 
 fn default_pool() -> u32 {
@@ -147,7 +167,7 @@ impl Sender {
 /// carries the same one, so the receiving side can tell it is the same message. MIME 1.0, the
 /// HTML body with a plain-text alternative made from it, and every header line short enough
 /// for any SMTP server, whatever the data (a caller name of a thousand letters and no space).
-pub fn message(n: &Notification, from: &Mailbox) -> Result<Message, String> {
+pub(super) fn message(n: &Notification, from: &Mailbox) -> Result<Message, String> {
     let to: Mailbox = n.address.parse().map_err(|e| format!("`{}` is not an email address: {e}", n.address))?;
     let domain = from.email.domain().to_string();
     let html = n.message.email.clone().unwrap_or_default();
@@ -192,7 +212,7 @@ fn encoded_subject(subject: &str) -> Option<HeaderValue> {
 
 /// The text of an HTML body for the plain-text part: tags dropped, paragraphs and line breaks
 /// kept as lines, the entities the templates' escaping makes turned back.
-pub fn plain_text(html: &str) -> String {
+pub(super) fn plain_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     while let Some(open) = rest.find('<') {

@@ -20,6 +20,7 @@ use crate::time::{Duration, Timestamp};
 /// The `[sms]` section.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "provider", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum SmsConfig {
     /// `POST {url}/2010-04-01/Accounts/{account_sid}/Messages.json`, form fields To, From, Body,
     /// Basic auth with the account sid and auth token.
@@ -57,12 +58,20 @@ impl SmsConfig {
 /// The `[notify_webhook]` section: where the `webhook` channel posts notifications.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct WebhookChannelConfig {
     pub url: String,
     /// When set, requests carry `X-Rota-Signature` as event webhooks do.
     pub secret: Option<String>,
     pub timeout_ms: Option<u64>,
     pub ca_file: Option<PathBuf>,
+}
+
+impl WebhookChannelConfig {
+    /// Posting notifications to `url`, unsigned, with the default timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        WebhookChannelConfig { url: url.into(), secret: None, timeout_ms: None, ca_file: None }
+    }
 }
 
 pub(super) enum Sms {
@@ -90,7 +99,7 @@ pub(super) enum Webhook {
 }
 
 fn client(url: &str, timeout_ms: Option<u64>, ca_file: &Option<PathBuf>) -> Result<Client, String> {
-    crate::outbound::client_for(url, StdDuration::from_millis(timeout_ms.unwrap_or(10_000)), ca_file.as_deref())
+    Ok(crate::outbound::client_for(url, StdDuration::from_millis(timeout_ms.unwrap_or(10_000)), ca_file.as_deref())?)
 }
 
 impl Sms {
@@ -213,7 +222,7 @@ async fn judge(
     let response = match sent {
         Ok(r) => r,
         Err(e) => {
-            return Outcome::Transient { error: format!("no answer: {}", crate::outbound::causes(&e)), retry_at: None }
+            return Outcome::Transient { error: format!("no answer: {}", crate::error::causes(&e)), retry_at: None }
         }
     };
     let status = response.status();

@@ -33,6 +33,7 @@ pub use http::{SmsConfig, WebhookChannelConfig};
 /// How notifications are retried and limited.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct NotifyConfig {
     /// Attempts before a notification is dead (a permanent failure makes it dead at once).
     pub max_attempts: u32,

@@ -141,7 +141,7 @@ impl PresenceCatalog {
     }
 
     /// Whether an agent (not the system) may pick this presence.
-    pub fn selectable(&self, id: &str) -> Result<&Presence, String> {
+    pub(crate) fn selectable(&self, id: &str) -> Result<&Presence, String> {
         match self.presences.get(id) {
             None => Err(format!("presence `{id}` is not defined")),
             Some(p) if p.id == "inactive" => Err("presence `inactive` is set by the system only".into()),

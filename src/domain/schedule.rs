@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::calendar::Calendar;
 use crate::rules::Location;
-use crate::time::{Duration, Timestamp};
+use crate::time::{Duration, TimeError, Timestamp};
 
 #[derive(Clone, Debug)]
 pub struct ScheduleDef {
@@ -145,22 +145,24 @@ pub fn resolve(zone: Tz, local: NaiveDateTime) -> Timestamp {
 
 /// Parses an instant as people type one: RFC 3339 (`2026-11-02T09:00:00+01:00`), or a local
 /// `2026-11-02 09:00` in `zone`. Schedules, `rota test` and the command line take both.
-pub fn parse_instant(text: &str, zone: Tz) -> Result<Timestamp, String> {
+pub fn parse_instant(text: &str, zone: Tz) -> Result<Timestamp, TimeError> {
     match Timestamp::parse_rfc3339(text) {
         Ok(t) => Ok(t),
         Err(_) => parse_local(text).map(|local| resolve(zone, local)).map_err(|_| {
-            format!("`{text}` is not a time; write it like 2026-11-02 09:00 ({zone}) or 2026-11-02T09:00:00+01:00")
+            TimeError(format!(
+                "`{text}` is not a time; write it like 2026-11-02 09:00 ({zone}) or 2026-11-02T09:00:00+01:00"
+            ))
         }),
     }
 }
 
 /// Parses `2026-11-02 09:00` or `2026-11-02T09:00[:00]` as a wall-clock time.
-pub fn parse_local(text: &str) -> Result<NaiveDateTime, String> {
+pub fn parse_local(text: &str) -> Result<NaiveDateTime, TimeError> {
     let t = text.trim().replace('T', " ");
     ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(&t, f).ok())
-        .ok_or_else(|| format!("`{text}` is not a local time; write it like 2026-11-02 09:00"))
+        .ok_or_else(|| TimeError(format!("`{text}` is not a local time; write it like 2026-11-02 09:00")))
 }
 
 #[cfg(test)]

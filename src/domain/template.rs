@@ -339,14 +339,14 @@ impl Templates {
 
     /// Renders template `id` with `params`. Errors (which loading makes rare: a bad time format,
     /// the fuel running out) are messages saying which part failed.
-    pub fn render(&self, id: &str, params: &Params) -> Result<Rendered, String> {
-        let def = self.defs.get(id).ok_or_else(|| format!("template `{id}` is not defined"))?;
+    pub fn render(&self, id: &str, params: &Params) -> Result<Rendered, RenderError> {
+        let def = self.defs.get(id).ok_or_else(|| RenderError(format!("template `{id}` is not defined")))?;
         let ctx = Value::from(Serde(params));
-        let part = |part: &str| -> Result<String, String> {
+        let part = |part: &str| -> Result<String, RenderError> {
             self.env
                 .get_template(&part_name(id, part))
                 .and_then(|t| t.render(ctx.clone()))
-                .map_err(|e| describe_error(id, part, &e))
+                .map_err(|e| RenderError(describe_error(id, part, &e)))
         };
         let subject = one_line(&part("subject")?);
         let email = def.email.as_ref().map(|_| part("email")).transpose()?;
@@ -354,6 +354,11 @@ impl Templates {
         Ok(Rendered { subject, email, sms })
     }
 }
+
+/// Why a message could not be made from a template: which template and part, and what failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RenderError(pub String);
 
 impl TemplateDef {
     /// The parts it has, as (part name, source).

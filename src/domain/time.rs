@@ -3,6 +3,18 @@
 use std::fmt;
 use std::ops::{Add, Sub};
 
+/// A time or a duration that could not be read or is out of range; the message says what a
+/// valid one looks like.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TimeError(pub String);
+
+impl From<TimeError> for String {
+    fn from(e: TimeError) -> String {
+        e.0
+    }
+}
+
 /// A point in time: milliseconds since the Unix epoch, UTC.
 ///
 /// The engine never asks the operating system for the time; every `Timestamp`
@@ -21,10 +33,10 @@ impl Timestamp {
     }
 
     /// Parses RFC 3339 (`2026-03-02T09:00:00Z`, or with an offset).
-    pub fn parse_rfc3339(text: &str) -> Result<Self, String> {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .map(|t| Timestamp(t.timestamp_millis()))
-            .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e}); write it like 2026-03-02T09:00:00Z"))
+    pub fn parse_rfc3339(text: &str) -> Result<Self, TimeError> {
+        chrono::DateTime::parse_from_rfc3339(text).map(|t| Timestamp(t.timestamp_millis())).map_err(|e| {
+            TimeError(format!("`{text}` is not an RFC 3339 time ({e}); write it like 2026-03-02T09:00:00Z"))
+        })
     }
 
     /// RFC 3339 in UTC with second precision (milliseconds when there are any).
@@ -76,15 +88,18 @@ impl Duration {
     /// A number of seconds as a duration: positive fractions of a millisecond count as one,
     /// so a duration that is not zero never becomes zero. Refuses what is not a finite number
     /// from zero to [`Duration::MAX`].
-    pub fn from_secs_checked(secs: f64) -> Result<Self, String> {
+    pub fn from_secs_checked(secs: f64) -> Result<Self, TimeError> {
         if secs.is_nan() {
-            return Err("a duration must be a number of seconds, got NaN".into());
+            return Err(TimeError("a duration must be a number of seconds, got NaN".into()));
         }
         if secs < 0.0 {
-            return Err(format!("a duration cannot be negative, got {secs}"));
+            return Err(TimeError(format!("a duration cannot be negative, got {secs}")));
         }
         if secs * 1000.0 > Duration::MAX.0 as f64 {
-            return Err(format!("a duration can be at most {} (a year and a day), got {secs} seconds", Duration::MAX));
+            return Err(TimeError(format!(
+                "a duration can be at most {} (a year and a day), got {secs} seconds",
+                Duration::MAX
+            )));
         }
         Ok(Duration(((secs * 1000.0).round() as i64).max((secs > 0.0) as i64)))
     }
@@ -110,9 +125,10 @@ impl Duration {
     ///
     /// Units: `ms`, `s`, `m`, `h`, `d`. Anything else (`12x`, `h`, `-5s`, ``)
     /// is an error whose text says what a valid duration looks like.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, TimeError> {
         let t = text.trim();
-        let bad = || format!("bad duration `{text}`: use a number with a unit, like 30s, 5m, 12h, 1h30m or 1d");
+        let bad =
+            || TimeError(format!("bad duration `{text}`: use a number with a unit, like 30s, 5m, 12h, 1h30m or 1d"));
         if t.is_empty() {
             return Err(bad());
         }
@@ -146,7 +162,10 @@ impl Duration {
             total = total.saturating_add((number * scale).round() as i64);
         }
         if total > Duration::MAX.0 {
-            return Err(format!("duration `{text}` is too long: at most {} (a year and a day)", Duration::MAX));
+            return Err(TimeError(format!(
+                "duration `{text}` is too long: at most {} (a year and a day)",
+                Duration::MAX
+            )));
         }
         Ok(Duration(total))
     }
@@ -213,11 +232,11 @@ mod tests {
         }
         for bad in ["12x", "", "h", "-5s", "5 m s", "1h-2m", "NaN", "inf"] {
             let err = Duration::parse(bad).unwrap_err();
-            assert!(err.contains("bad duration"), "{bad}: {err}");
+            assert!(err.0.contains("bad duration"), "{bad}: {err}");
         }
         for long in ["367d", "1e16", "100000000000000000000000d"] {
             let err = Duration::parse(long).unwrap_err();
-            assert!(err.contains("at most 366d"), "{long}: {err}");
+            assert!(err.0.contains("at most 366d"), "{long}: {err}");
         }
         assert_eq!(Duration::parse("366d"), Ok(Duration::MAX));
         assert_eq!(Duration::from_secs_checked(0.0001), Ok(Duration(1)), "not zero stays not zero");

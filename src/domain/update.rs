@@ -10,6 +10,7 @@ use crate::time::{Duration, Timestamp};
 /// One observable change. An input yields zero or more, in the order they happened.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Update {
     Queued {
         #[serde(serialize_with = "crate::unit::serialize_external")]

@@ -43,6 +43,7 @@ const MAX_OVERFLOW_HOPS: u32 = 8;
 
 /// Settings of an engine that are not part of the scripts.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct EngineConfig {
     pub scripts: PathBuf,
     pub limits: Limits,
@@ -486,7 +487,7 @@ impl Engine {
             }
             Input::SetVacations { agent, periods } => {
                 let ix = self.agents.index(&agent)?;
-                let periods = parse_periods(&periods).map_err(InputError::Illegal)?;
+                let periods = parse_periods(&periods).map_err(|e| InputError::Illegal(e.0))?;
                 self.agents[ix as usize].vacations = periods;
                 self.refresh_vacation(ix);
                 Ok(())

@@ -56,7 +56,7 @@ impl Engine {
     }
 
     /// Swaps in scripts already read; see [`Engine::reload`]. They are loaded here, on the
-    /// engine thread; [`Engine::reload_loaded`] takes a generation loaded elsewhere.
+    /// engine thread; the runtime loads a generation on another thread and swaps it in (`reload_loaded`).
     /// Scripts identical to the loaded ones are not loaded again (the generation stays).
     pub fn reload_sources(&mut self, sources: Sources) -> Result<(u64, Vec<Stamped>), LoadError> {
         if sources == self.sources {
@@ -75,7 +75,7 @@ impl Engine {
 
     /// Swaps in a generation already loaded and validated (on another thread, say): only the
     /// swap itself runs here. See [`Engine::reload`].
-    pub fn reload_loaded(&mut self, loaded: script::Loaded) -> Result<(u64, Vec<Stamped>), LoadError> {
+    pub(crate) fn reload_loaded(&mut self, loaded: script::Loaded) -> Result<(u64, Vec<Stamped>), LoadError> {
         if loaded.sources == self.sources {
             return Ok(self.unchanged());
         }

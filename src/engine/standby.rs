@@ -386,7 +386,9 @@ impl Engine {
                 let what = if channel == Channel::Email { "email address" } else { "phone number" };
                 Err(format!("agent `{}` has no {what}", agent.def.id))
             }
-            Some(_) => self.rules.templates.render(template, &self.params(e, rule, recipient, answered_by)),
+            Some(_) => {
+                self.rules.templates.render(template, &self.params(e, rule, recipient, answered_by)).map_err(|e| e.0)
+            }
         };
         // What cannot be made is not dropped: it becomes a dead notification with its reason,
         // counted, logged, and raising `delivery_failed` like one that failed to send.
@@ -462,7 +464,7 @@ impl Engine {
                 self.params(&e, "preview", &recipient, (kind == Kind::Clearing).then_some(&answered))
             }
         };
-        templates.render(id, &params).map_err(|message| InputError::Invalid { field: "template", message })
+        templates.render(id, &params).map_err(|e| InputError::Invalid { field: "template", message: e.0 })
     }
 
     /// What a template sees for this event and recipient.

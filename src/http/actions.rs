@@ -18,16 +18,16 @@ use crate::input::Input;
 use crate::views::Changes;
 
 /// The reply to an action: the updates it caused.
-pub type Acted = Result<Json<Changes>, ApiError>;
+pub(super) type Acted = Result<Json<Changes>, ApiError>;
 
 /// The body of an action that takes none (`{}` or empty).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Nothing {}
+pub(super) struct Nothing {}
 
 /// What the `{id}` of an action's path names.
 #[derive(Clone, Copy, Debug)]
-pub enum Subject {
+pub(super) enum Subject {
     Agent,
     Conversation,
     /// An open task of a workflow instance.
@@ -77,13 +77,13 @@ impl Subject {
 }
 
 /// Submits `input` about `subject` `id` if the token may touch it; replies with its updates.
-pub async fn act(api: &Api, scope: Scope, unit: UnitParam, subject: Subject, id: String, input: Input) -> Acted {
+pub(super) async fn act(api: &Api, scope: Scope, unit: UnitParam, subject: Subject, id: String, input: Input) -> Acted {
     let updates = api.handle.submit_guarded(input, move |e, input| subject.admit(e, &scope, &unit, id, input)).await?;
     Ok(Json(Changes { id: None, updates }))
 }
 
 /// What `on` makes: an axum handler of an action on a path's id with a body `B`.
-pub trait ActionHandler<B>:
+pub(super) trait ActionHandler<B>:
     Fn(State<Api>, Extension<Scope>, Path<String>, Query<UnitParam>, Body<B>) -> BoxFuture<'static, Acted>
     + Clone
     + Send
@@ -103,7 +103,7 @@ impl<B, F> ActionHandler<B> for F where
 
 /// The handler of an action whose input is made from the path's id and a body `B` (`?unit=`
 /// picks a conversation's unit, see [`Subject::admit`]).
-pub fn on<B>(subject: Subject, make: fn(String, B) -> Input) -> impl ActionHandler<B>
+pub(super) fn on<B>(subject: Subject, make: fn(String, B) -> Input) -> impl ActionHandler<B>
 where
     B: DeserializeOwned + Send + 'static,
 {

@@ -18,7 +18,7 @@ use crate::input::Input;
 use crate::rules::DEFAULT_UNIT;
 use crate::views;
 
-pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
+pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
     let agents = api
         .handle
         .read(move |e| {
@@ -28,7 +28,7 @@ pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) ->
     Ok(Json(json!({ "agents": agents })))
 }
 
-pub async fn show(
+pub(super) async fn show(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
@@ -45,7 +45,7 @@ pub async fn show(
 }
 
 /// `POST /v1/agents`: `{"id": "olga", "unit": "north", "email": ..., "queues": [...]}`.
-pub async fn create(
+pub(super) async fn create(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Body(mut body): Body<Map<String, Value>>,
@@ -67,7 +67,7 @@ pub async fn create(
 }
 
 /// `PATCH /v1/agents/{id}`: the fields given change, `null` clears an optional one.
-pub async fn update(
+pub(super) async fn update(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
@@ -84,37 +84,37 @@ pub async fn update(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PresenceBody {
+pub(super) struct PresenceBody {
     pub presence: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StatusBody {
+pub(super) struct StatusBody {
     pub status: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PauseBody {
+pub(super) struct PauseBody {
     pub cause: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Period {
+pub(super) struct Period {
     pub from: String,
     pub to: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VacationsBody {
+pub(super) struct VacationsBody {
     pub periods: Vec<Period>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EmploymentBody {
+pub(super) struct EmploymentBody {
     pub dismissed: bool,
 }

@@ -14,9 +14,17 @@ use super::error::ApiError;
 /// A token from the config file: `{ token = "...", units = ["north"] }`; `"*"` is every unit.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Token {
     pub token: String,
     pub units: Vec<String>,
+}
+
+impl Token {
+    /// A bearer token that sees `units` (`"*"` for every unit).
+    pub fn new(token: impl Into<String>, units: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Token { token: token.into(), units: units.into_iter().map(Into::into).collect() }
+    }
 }
 
 /// What one request may see and change.
@@ -43,16 +51,16 @@ impl Scope {
 }
 
 #[derive(Clone, Default)]
-pub struct Tokens(Arc<HashMap<String, Scope>>);
+pub(super) struct Tokens(Arc<HashMap<String, Scope>>);
 
 impl Tokens {
-    pub fn new(tokens: &[Token]) -> Self {
+    pub(super) fn new(tokens: &[Token]) -> Self {
         Tokens(Arc::new(tokens.iter().map(|t| (t.token.clone(), Scope { units: t.units.clone().into() })).collect()))
     }
 }
 
 /// Rejects a request without a known bearer token; otherwise hands its [`Scope`] on.
-pub async fn require_token(State(tokens): State<Tokens>, mut req: Request, next: Next) -> Response {
+pub(super) async fn require_token(State(tokens): State<Tokens>, mut req: Request, next: Next) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -74,7 +82,7 @@ pub async fn require_token(State(tokens): State<Tokens>, mut req: Request, next:
 
 /// With [`super::Auth::Host`]: the host's own middleware decided who the caller is and put a
 /// [`Scope`] into the request; a request it let through without one is refused.
-pub async fn require_scope(req: Request, next: Next) -> Response {
+pub(super) async fn require_scope(req: Request, next: Next) -> Response {
     if req.extensions().get::<Scope>().is_none() {
         return unauthorized("the host's authentication gave this request no rota scope");
     }

@@ -14,7 +14,7 @@ use crate::error::InputError;
 use crate::input::Input;
 use crate::views::{self, Changes};
 
-pub async fn create(
+pub(super) async fn create(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Body(new): Body<NewConversation>,
@@ -33,7 +33,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(Changes { id: Some(id), updates })))
 }
 
-pub async fn show(
+pub(super) async fn show(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
@@ -53,21 +53,21 @@ pub async fn show(
 /// where more than one has a conversation of that id (ids live per unit).
 #[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UnitParam {
+pub(super) struct UnitParam {
     pub unit: Option<String>,
 }
 
 impl UnitParam {
     /// Whether the caller may mean a conversation of `unit`.
-    pub fn admits(&self, scope: &Scope, unit: &str) -> bool {
+    pub(super) fn admits(&self, scope: &Scope, unit: &str) -> bool {
         scope.allows(unit) && self.unit.as_deref().is_none_or(|u| u == unit)
     }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AgentRef {
+pub(super) struct AgentRef {
     pub agent: String,
 }
 
-pub type Reply = Result<Json<Value>, ApiError>;
+pub(super) type Reply = Result<Json<Value>, ApiError>;

@@ -102,7 +102,7 @@ impl From<EngineError> for ApiError {
 
 /// A JSON request body whose every problem (not JSON, a missing or mistyped field, an unknown
 /// field, too large) is a 4xx [`ApiError`] naming it.
-pub struct Body<T>(pub T);
+pub(super) struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;

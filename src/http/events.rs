@@ -15,7 +15,7 @@ use crate::update::{Brief, LabelledUpdate};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Filter {
+pub(super) struct Filter {
     agent: Option<String>,
     queue: Option<String>,
 }
@@ -34,7 +34,7 @@ impl Filter {
 
 /// Each update is one event named by its type (`offered`, `agent_state`, ...) with the update
 /// as JSON. A reader too slow for the stream gets a `lagged` event saying how many it missed.
-pub async fn stream(
+pub(super) async fn stream(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Query(filter): Query<Filter>,

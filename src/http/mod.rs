@@ -53,6 +53,7 @@ impl Closer {
 
 /// Who may call the API, and what they may see.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Auth {
     /// Bearer tokens from [`ApiConfig::tokens`], each scoped to organization units.
     #[default]
@@ -65,6 +66,7 @@ pub enum Auth {
 
 /// Settings of the API that are not routes.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ApiConfig {
     pub tokens: Vec<Token>,
     pub auth: Auth,
@@ -77,6 +79,13 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig { tokens: Vec::new(), auth: Auth::Tokens, body_limit: 64 * 1024, timeout: Duration::from_secs(10) }
+    }
+}
+
+impl ApiConfig {
+    /// The defaults, with bearer `tokens`.
+    pub fn with_tokens(tokens: impl IntoIterator<Item = Token>) -> Self {
+        ApiConfig { tokens: tokens.into_iter().collect(), ..ApiConfig::default() }
     }
 }
 

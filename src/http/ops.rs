@@ -10,14 +10,14 @@ use super::Api;
 use crate::engine::Histogram;
 
 /// 200 while the engine answers, 503 once it has stopped.
-pub async fn healthz(State(api): State<Api>) -> Response {
+pub(super) async fn healthz(State(api): State<Api>) -> Response {
     match api.handle.read(|e| e.generation()).await {
         Ok(generation) => format!("ok (scripts generation {generation})\n").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     }
 }
 
-pub async fn metrics(State(api): State<Api>) -> Response {
+pub(super) async fn metrics(State(api): State<Api>) -> Response {
     let text = api
         .handle
         .read(|e| {

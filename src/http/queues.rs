@@ -11,7 +11,7 @@ use super::Api;
 use crate::error::InputError;
 use crate::views;
 
-pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
+pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
     let queues = api
         .handle
         .read(move |e| {
@@ -27,7 +27,7 @@ pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) ->
     Ok(Json(json!({ "queues": queues })))
 }
 
-pub async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<String>) -> Reply {
+pub(super) async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<String>) -> Reply {
     let found = api
         .handle
         .read({
@@ -39,7 +39,7 @@ pub async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Pa
 }
 
 /// Pending timers in due order, those of the token's units only.
-pub async fn timers(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
+pub(super) async fn timers(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
     let timers =
         api.handle.read(move |e| e.timers().into_iter().filter(|t| scope.allows(&t.unit)).collect::<Vec<_>>()).await?;
     Ok(Json(json!({ "timers": timers })))

@@ -11,12 +11,12 @@ use super::error::ApiError;
 use super::Api;
 use crate::error::EngineError;
 
-pub async fn status(State(api): State<Api>) -> Reply {
+pub(super) async fn status(State(api): State<Api>) -> Reply {
     Ok(Json(json!(api.handle.script_status().await?)))
 }
 
 /// Reloads the scripts folder. Scripts serve every unit, so only an all-units token may.
-pub async fn reload(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
+pub(super) async fn reload(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
     if !scope.sees_everything() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -24,7 +24,11 @@ fn unknown_notification(id: u64) -> ApiError {
 }
 
 /// `GET /v1/notifications?status=dead&recipient=ivan&conversation=c-1&limit=50`, newest first.
-pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>, Query(filter): Query<Filter>) -> Reply {
+pub(super) async fn list(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Query(filter): Query<Filter>,
+) -> Reply {
     if let Some(status) = &filter.status {
         if DeliveryStatus::parse(status).is_none() {
             let message = format!("status `{status}` is not one of pending, sent, dead");
@@ -38,7 +42,7 @@ pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>, Qu
 }
 
 /// One notification with every delivery attempt.
-pub async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<u64>) -> Reply {
+pub(super) async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<u64>) -> Reply {
     let log = api.handle.notification_log().ok_or_else(no_log)?;
     let found = log.lock().unwrap_or_else(|e| e.into_inner()).get(id).map_err(store_error)?;
     match found {
@@ -52,7 +56,7 @@ pub async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Pa
 }
 
 /// Puts a dead notification back in line.
-pub async fn retry(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<u64>) -> Reply {
+pub(super) async fn retry(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<u64>) -> Reply {
     let log = api.handle.notification_log().ok_or_else(no_log)?;
     let entry = log.lock().unwrap_or_else(|e| e.into_inner()).get(id).map_err(store_error)?;
     let Some((entry, _)) = entry.filter(|(e, _)| scope.allows(&e.notification.unit)) else {
@@ -68,13 +72,13 @@ pub async fn retry(State(api): State<Api>, Extension(scope): Extension<Scope>, P
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EventBody {
+pub(super) struct EventBody {
     pub event: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PreviewQuery {
+pub(super) struct PreviewQuery {
     /// `notification` (default) or `clearing`.
     kind: Option<String>,
     conversation: Option<String>,
@@ -82,7 +86,7 @@ pub struct PreviewQuery {
 }
 
 /// `GET /v1/templates/{id}/preview`: the message as it would be sent.
-pub async fn preview(
+pub(super) async fn preview(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
@@ -115,13 +119,13 @@ pub async fn preview(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AtQuery {
+pub(super) struct AtQuery {
     /// RFC 3339; now by default.
     at: Option<String>,
 }
 
 /// `GET /v1/schedules/{id}/on_duty?at=...`: who is on duty, and by which layer.
-pub async fn on_duty(
+pub(super) async fn on_duty(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
@@ -143,7 +147,11 @@ pub async fn on_duty(
 }
 
 /// `GET /v1/where_used/{id}`: the queues and rules that use a template, standby rule or schedule.
-pub async fn where_used(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<String>) -> Reply {
+pub(super) async fn where_used(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Path(id): Path<String>,
+) -> Reply {
     api.handle
         .read(move |e| {
             let rules = e.rules();

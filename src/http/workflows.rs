@@ -17,7 +17,7 @@ use crate::views;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PushBody {
+pub(super) struct PushBody {
     pub button: String,
     /// Who pushed it, kept in the instance's history.
     #[serde(default)]
@@ -26,13 +26,13 @@ pub struct PushBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StartBody {
+pub(super) struct StartBody {
     pub workflow: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ResolveBody {
+pub(super) struct ResolveBody {
     /// The event whose stage the instance goes on at; without one it finishes.
     #[serde(default)]
     pub event: Option<String>,
@@ -40,7 +40,7 @@ pub struct ResolveBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Filter {
+pub(super) struct Filter {
     conversation: Option<String>,
     workflow: Option<String>,
     /// For instances: running, flagged or finished.
@@ -48,7 +48,7 @@ pub struct Filter {
 }
 
 /// `GET /v1/workflows`: every workflow of the token's units, stages numbered.
-pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
+pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
     let workflows = api
         .handle
         .read(move |e| {
@@ -65,7 +65,11 @@ pub async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) ->
 
 /// `GET /v1/tasks?conversation=&workflow=`: open tasks, oldest first, and the instances flagged
 /// for a person.
-pub async fn tasks(State(api): State<Api>, Extension(scope): Extension<Scope>, Query(f): Query<Filter>) -> Reply {
+pub(super) async fn tasks(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Query(f): Query<Filter>,
+) -> Reply {
     if f.status.is_some() {
         return Err(ApiError::bad_field("status", "tasks are filtered by `conversation` and `workflow` only"));
     }
@@ -91,7 +95,11 @@ pub async fn tasks(State(api): State<Api>, Extension(scope): Extension<Scope>, Q
 }
 
 /// `GET /v1/workflow_instances?status=&conversation=&workflow=`.
-pub async fn instances(State(api): State<Api>, Extension(scope): Extension<Scope>, Query(f): Query<Filter>) -> Reply {
+pub(super) async fn instances(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Query(f): Query<Filter>,
+) -> Reply {
     let status = match f.status.as_deref() {
         None => None,
         Some("running") => Some(InstanceStatus::Running),
@@ -118,7 +126,11 @@ pub async fn instances(State(api): State<Api>, Extension(scope): Extension<Scope
 }
 
 /// `GET /v1/workflow_instances/{id}`: one instance with its history.
-pub async fn instance(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<String>) -> Reply {
+pub(super) async fn instance(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Path(id): Path<String>,
+) -> Reply {
     let number = id.parse::<u64>().ok();
     let found = api
         .handle

@@ -13,7 +13,7 @@ use crate::workflow::WorkflowDef;
 
 /// Definitions as the scripts wrote them, before cross-checking.
 #[derive(Debug, Default)]
-pub struct Draft {
+pub(crate) struct Draft {
     pub presences: Vec<(crate::presence::Presence, Location)>,
     pub default_presence: Option<(String, Location)>,
     pub pause_causes: Vec<(String, String, Location)>,
@@ -36,19 +36,19 @@ pub struct Draft {
 /// A schedule as written: its layers come in `layers`, calendar ones still as their .ics file
 /// name, read when the rules assemble.
 #[derive(Debug)]
-pub struct ScheduleDraft {
+pub(crate) struct ScheduleDraft {
     pub def: ScheduleDef,
     pub layers: Vec<LayerDraft>,
 }
 
 #[derive(Debug)]
-pub enum LayerDraft {
+pub(crate) enum LayerDraft {
     Rotation(crate::schedule::Rotation),
     Calendar(String),
 }
 
 impl Draft {
-    pub fn problem(&mut self, at: &Location, message: impl Into<String>) {
+    pub(crate) fn problem(&mut self, at: &Location, message: impl Into<String>) {
         self.diagnostics.push(crate::error::Diagnostic::new(at.file.clone(), at.line, message));
     }
 
@@ -92,7 +92,7 @@ impl Draft {
     /// and returns the rule set, or every problem found.
     ///
     /// `files` are the data files of the scripts folder (.ics calendars), by name.
-    pub fn assemble(mut self, files: &[(String, String)]) -> Result<RuleSet, Vec<crate::error::Diagnostic>> {
+    pub(crate) fn assemble(mut self, files: &[(String, String)]) -> Result<RuleSet, Vec<crate::error::Diagnostic>> {
         let earlier = std::mem::take(&mut self.diagnostics);
         let mut rules = RuleSet { settings: self.settings.clone(), ..RuleSet::default() };
 

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use defs::*;
-pub use draft::{Draft, LayerDraft, ScheduleDraft};
+pub(crate) use draft::{Draft, LayerDraft, ScheduleDraft};
 pub use options::{OptionKind, OptionSpec, PolicySpec};
 pub use suggest::suggest;
 

@@ -171,7 +171,7 @@ impl Builder {
                         on_log,
                         done: Vec::new(),
                     };
-                    let end = run.run(rx).map_err(|e| format!("the engine stopped: {e}"));
+                    let end = run.run(rx).map_err(Arc::new);
                     let _ = stopped_tx.send(Some(end));
                 }
                 Err(e) => {

@@ -14,7 +14,7 @@ use crate::error::{EngineError, InputError, LoadError};
 use crate::input::Input;
 use crate::outbox::{Backlog, Outbox};
 use crate::script::{Limits, Loaded, Sources};
-use crate::store::NotificationLog;
+use crate::store::{NotificationLog, StoreError};
 use crate::time::Duration;
 use crate::timer::TimerInfo;
 use crate::update::{LabelledUpdate, Stamped};
@@ -75,7 +75,7 @@ pub struct Handle {
     pub(super) checker: Arc<Checker>,
     pub(super) updates: broadcast::Sender<LabelledUpdate>,
     pub(super) clock: Arc<dyn Clock>,
-    pub(super) stopped: watch::Receiver<Option<Result<(), String>>>,
+    pub(super) stopped: watch::Receiver<Option<Result<(), Arc<StoreError>>>>,
     /// Handed once to whoever delivers the outbox (see [`Handle::take_deliveries`]).
     pub(super) deliveries: std::sync::Mutex<Option<Deliveries>>,
     /// Handed once to the notification deliverer (see [`Handle::take_notifications`]).
@@ -215,18 +215,18 @@ impl Handle {
     }
 
     /// Waits until the engine stops: `Ok` after a shutdown, the reason if it failed (a store error).
-    pub async fn stopped(&self) -> Result<(), String> {
+    pub async fn stopped(&self) -> Result<(), EngineError> {
         let mut stopped = self.stopped.clone();
         let end = match stopped.wait_for(|end| end.is_some()).await {
-            Ok(end) => end.clone().unwrap_or(Ok(())),
-            Err(_) => Err("the engine thread ended without saying why (it panicked; see stderr)".into()),
+            Ok(end) => end.clone().unwrap_or(Ok(())).map_err(EngineError::Failed),
+            Err(_) => Err(EngineError::Panicked),
         };
         end
     }
 
     /// Stops the engine after the inputs already queued, once their steps are durable; usable
     /// from async code through a shared handle.
-    pub async fn close(&self) -> Result<(), String> {
+    pub async fn close(&self) -> Result<(), EngineError> {
         let _ = self.tx.send(Command::Shutdown);
         self.stopped().await
     }

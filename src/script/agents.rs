@@ -5,7 +5,7 @@ use mlua::{Lua, Value as LuaValue};
 use super::define;
 use crate::rules::{AgentDef, DEFAULT_UNIT};
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // agents.define{ id = "olga", name = "Olga", team = "support", skills = { en = 5 } }

@@ -9,18 +9,18 @@ use crate::rules::Location;
 use crate::time::Duration;
 
 /// The file and line of the Lua code that called the current Rust function.
-pub fn caller(lua: &Lua) -> Location {
+pub(crate) fn caller(lua: &Lua) -> Location {
     // Level 0 is the Rust function itself; level 1 is the Lua line that called it.
     location(lua, 1)
 }
 
 /// A runtime error that names the Lua line that called the current Rust function.
-pub fn error_here(lua: &Lua, message: impl std::fmt::Display) -> mlua::Error {
+pub(crate) fn error_here(lua: &Lua, message: impl std::fmt::Display) -> mlua::Error {
     error_at(lua, 1, message)
 }
 
 /// A runtime error that names the innermost Lua line at or above stack level `from`.
-pub fn error_at(lua: &Lua, from: usize, message: impl std::fmt::Display) -> mlua::Error {
+pub(crate) fn error_at(lua: &Lua, from: usize, message: impl std::fmt::Display) -> mlua::Error {
     let at = location(lua, from);
     match at.line {
         Some(line) => mlua::Error::runtime(format!("{}:{line}: {message}", at.file)),
@@ -29,7 +29,7 @@ pub fn error_at(lua: &Lua, from: usize, message: impl std::fmt::Display) -> mlua
 }
 
 /// The innermost Lua frame at or above stack level `from`.
-pub fn location(lua: &Lua, from: usize) -> Location {
+pub(crate) fn location(lua: &Lua, from: usize) -> Location {
     for level in from..from + 4 {
         let found = lua.inspect_stack(level, |d| {
             let src = d.source();
@@ -47,7 +47,7 @@ pub fn location(lua: &Lua, from: usize) -> Location {
 
 /// A definition table being read. Problems are collected, not thrown, so one
 /// load reports every mistake at once.
-pub struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     table: Table,
     what: &'a str,
     pub problems: Vec<String>,
@@ -55,7 +55,7 @@ pub struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    pub fn new(value: LuaValue, what: &'a str) -> Result<Self, String> {
+    pub(crate) fn new(value: LuaValue, what: &'a str) -> Result<Self, String> {
         match value {
             LuaValue::Table(table) => Ok(Fields { table, what, problems: Vec::new(), known: Vec::new() }),
             other => Err(format!("{what} expects a table, got {}", other.type_name())),
@@ -71,7 +71,7 @@ impl<'a> Fields<'a> {
         self.problems.push(format!("{}: field `{key}` must be {expected}, got {}", self.what, got.type_name()));
     }
 
-    pub fn opt_str(&mut self, key: &'static str) -> Option<String> {
+    pub(crate) fn opt_str(&mut self, key: &'static str) -> Option<String> {
         match self.get(key) {
             LuaValue::Nil => None,
             LuaValue::String(s) => Some(s.to_string_lossy()),
@@ -82,7 +82,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn req_str(&mut self, key: &'static str) -> String {
+    pub(crate) fn req_str(&mut self, key: &'static str) -> String {
         match self.opt_str(key) {
             Some(s) if !s.is_empty() => s,
             Some(_) => {
@@ -98,18 +98,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn opt_bool(&mut self, key: &'static str) -> Option<bool> {
-        match self.get(key) {
-            LuaValue::Nil => None,
-            LuaValue::Boolean(b) => Some(b),
-            other => {
-                self.wrong(key, "true or false", &other);
-                None
-            }
-        }
-    }
-
-    pub fn opt_number(&mut self, key: &'static str) -> Option<f64> {
+    pub(crate) fn opt_number(&mut self, key: &'static str) -> Option<f64> {
         match self.get(key) {
             LuaValue::Nil => None,
             LuaValue::Integer(i) => Some(i as f64),
@@ -122,7 +111,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A duration that must be longer than zero (a time to wait before asking again).
-    pub fn opt_positive_duration(&mut self, key: &'static str) -> Option<Duration> {
+    pub(crate) fn opt_positive_duration(&mut self, key: &'static str) -> Option<Duration> {
         let d = self.opt_duration(key)?;
         if d.is_zero() {
             self.problems.push(format!("{}: field `{key}` must be longer than zero", self.what));
@@ -132,7 +121,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A duration written as a string (`"12h"`) or a number of seconds.
-    pub fn opt_duration(&mut self, key: &'static str) -> Option<Duration> {
+    pub(crate) fn opt_duration(&mut self, key: &'static str) -> Option<Duration> {
         let value = self.get(key);
         match duration_of(&value) {
             Ok(d) => d,
@@ -144,7 +133,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An array of strings.
-    pub fn str_list(&mut self, key: &'static str) -> Vec<String> {
+    pub(crate) fn str_list(&mut self, key: &'static str) -> Vec<String> {
         match self.get(key) {
             LuaValue::Nil => Vec::new(),
             LuaValue::Table(t) => {
@@ -166,7 +155,7 @@ impl<'a> Fields<'a> {
     }
 
     /// One string or a list of them (`standby = "x"` or `standby = { "x", "y" }`).
-    pub fn str_or_list(&mut self, key: &'static str) -> Vec<String> {
+    pub(crate) fn str_or_list(&mut self, key: &'static str) -> Vec<String> {
         if let LuaValue::String(s) = self.table.raw_get(key).unwrap_or(LuaValue::Nil) {
             self.known.push(key);
             return vec![s.to_string_lossy()];
@@ -175,12 +164,12 @@ impl<'a> Fields<'a> {
     }
 
     /// The raw value of a field whose shape the caller checks.
-    pub fn value(&mut self, key: &'static str) -> LuaValue {
+    pub(crate) fn value(&mut self, key: &'static str) -> LuaValue {
         self.get(key)
     }
 
     /// A table converted to plain data (for options and attributes).
-    pub fn map(&mut self, key: &'static str) -> BTreeMap<String, Value> {
+    pub(crate) fn map(&mut self, key: &'static str) -> BTreeMap<String, Value> {
         match self.get(key) {
             LuaValue::Nil => BTreeMap::new(),
             LuaValue::Table(t) => match to_json(&LuaValue::Table(t)) {
@@ -202,7 +191,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn table(&mut self, key: &'static str) -> Option<Table> {
+    pub(crate) fn table(&mut self, key: &'static str) -> Option<Table> {
         match self.get(key) {
             LuaValue::Nil => None,
             LuaValue::Table(t) => Some(t),
@@ -213,7 +202,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn function(&mut self, key: &'static str) -> Option<mlua::Function> {
+    pub(crate) fn function(&mut self, key: &'static str) -> Option<mlua::Function> {
         match self.get(key) {
             LuaValue::Function(f) => Some(f),
             LuaValue::Nil => {
@@ -229,14 +218,14 @@ impl<'a> Fields<'a> {
 
     /// Reports keys that no getter asked for: a typo like `polcy` should not pass silently.
     /// A string field read without checking it (the id of a definition that failed).
-    pub fn raw_str(&self, key: &str) -> Option<String> {
+    pub(crate) fn raw_str(&self, key: &str) -> Option<String> {
         match self.table.raw_get::<LuaValue>(key) {
             Ok(LuaValue::String(s)) => Some(s.to_string_lossy()),
             _ => None,
         }
     }
 
-    pub fn finish(&mut self) -> Vec<String> {
+    pub(crate) fn finish(&mut self) -> Vec<String> {
         for pair in self.table.pairs::<LuaValue, LuaValue>() {
             let Ok((key, _)) = pair else { continue };
             let name = match &key {
@@ -256,7 +245,7 @@ impl<'a> Fields<'a> {
 /// A script value as text without running script code: strings, numbers and booleans as
 /// themselves, anything else by its type (a `__tostring` metamethod is never called, so a
 /// value that loops or errors in one cannot stop the host).
-pub fn plain_text(value: &LuaValue) -> String {
+pub(crate) fn plain_text(value: &LuaValue) -> String {
     match value {
         LuaValue::String(s) => s.to_string_lossy(),
         LuaValue::Integer(i) => i.to_string(),
@@ -268,26 +257,26 @@ pub fn plain_text(value: &LuaValue) -> String {
 }
 
 /// A duration from Lua: `nil`, a string such as `"90s"`, or a number of seconds.
-pub fn duration_of(value: &LuaValue) -> Result<Option<Duration>, String> {
+pub(crate) fn duration_of(value: &LuaValue) -> Result<Option<Duration>, String> {
     match value {
         LuaValue::Nil => Ok(None),
-        LuaValue::Integer(i) => Duration::from_secs_checked(*i as f64).map(Some),
-        LuaValue::Number(n) => Duration::from_secs_checked(*n).map(Some),
-        LuaValue::String(s) => Duration::parse(&s.to_string_lossy()).map(Some),
+        LuaValue::Integer(i) => Ok(Some(Duration::from_secs_checked(*i as f64)?)),
+        LuaValue::Number(n) => Ok(Some(Duration::from_secs_checked(*n)?)),
+        LuaValue::String(s) => Ok(Some(Duration::parse(&s.to_string_lossy())?)),
         other => Err(format!("expected a duration like \"30s\" or a number of seconds, got {}", other.type_name())),
     }
 }
 
 /// How deep Lua data handed to the host may nest: deeper is refused (a table that contains
 /// itself is endlessly deep), so converting it can never overflow the host's stack.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 /// How many values Lua data handed to the host may hold in all.
-pub const MAX_VALUES: usize = 100_000;
+pub(crate) const MAX_VALUES: usize = 100_000;
 
 /// Lua data to JSON-like data. Functions and other non-data values are refused, and so are
 /// tables nested more than [`MAX_DEPTH`] deep (a table that contains itself) or holding more
 /// than [`MAX_VALUES`] values. Reads are raw: no metamethod runs.
-pub fn to_json(value: &LuaValue) -> Result<Value, String> {
+pub(crate) fn to_json(value: &LuaValue) -> Result<Value, String> {
     let mut left = MAX_VALUES;
     json_of(value, 0, &mut left)
 }
@@ -335,12 +324,12 @@ fn json_of(value: &LuaValue, depth: usize, left: &mut usize) -> Result<Value, St
 }
 
 /// JSON-like data to a Lua value (a fresh table for objects and arrays).
-pub fn from_json(lua: &Lua, value: &Value) -> mlua::Result<LuaValue> {
+pub(crate) fn from_json(lua: &Lua, value: &Value) -> mlua::Result<LuaValue> {
     lua_of(lua, value, false)
 }
 
 /// Like [`from_json`], with every table read-only to scripts (the host's view of data).
-pub fn from_json_frozen(lua: &Lua, value: &Value) -> mlua::Result<LuaValue> {
+pub(crate) fn from_json_frozen(lua: &Lua, value: &Value) -> mlua::Result<LuaValue> {
     lua_of(lua, value, true)
 }
 

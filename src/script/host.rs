@@ -66,6 +66,18 @@ const TAKEN: &[&str] = &[
     "require",
 ];
 
+/// Why a host function was not added.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostFunctionError {
+    #[error("`{0}`: a namespace and a name are Lua identifiers")]
+    NotAnIdentifier(String),
+    #[error("`{0}` is rota's or Luau's own namespace; pick another")]
+    Taken(String),
+    #[error("`{0}` is already added")]
+    Duplicate(String),
+}
+
 impl HostFunctions {
     /// Adds `namespace.name`, of Luau type `signature` (shown in the editor definitions).
     /// Names are Lua identifiers; a namespace of rota's or Luau's own is refused.
@@ -76,19 +88,19 @@ impl HostFunctions {
         signature: &str,
         doc: &str,
         call: impl Fn(Vec<Value>) -> Result<Value, String> + Send + Sync + 'static,
-    ) -> Result<(), String> {
+    ) -> Result<(), HostFunctionError> {
         let identifier = |s: &str| {
             s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         };
         if !identifier(namespace) || !identifier(name) {
-            return Err(format!("`{namespace}.{name}`: a namespace and a name are Lua identifiers"));
+            return Err(HostFunctionError::NotAnIdentifier(format!("{namespace}.{name}")));
         }
         if TAKEN.contains(&namespace) {
-            return Err(format!("`{namespace}` is rota's or Luau's own namespace; pick another"));
+            return Err(HostFunctionError::Taken(namespace.into()));
         }
         if self.functions.iter().any(|f| f.namespace == namespace && f.name == name) {
-            return Err(format!("`{namespace}.{name}` is already added"));
+            return Err(HostFunctionError::Duplicate(format!("{namespace}.{name}")));
         }
         let (signature, doc) = (signature.to_string(), doc.to_string());
         let call = Arc::new(call);

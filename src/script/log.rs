@@ -3,14 +3,14 @@
 use mlua::{Lua, Variadic};
 
 /// The longest message kept whole; longer ones are cut with a mark saying how much.
-pub const MAX_LINE: usize = 1024;
+pub(super) const MAX_LINE: usize = 1024;
 /// What scripts may log between two collections by the engine (one decision, one input), in
 /// bytes; past it lines are counted, not kept, and a last line says how many went.
-pub const MAX_BYTES: usize = 32 * 1024;
+pub(super) const MAX_BYTES: usize = 32 * 1024;
 
 /// Messages written since the engine last collected them, bounded (see [`MAX_BYTES`]).
 #[derive(Default)]
-pub struct LogBuffer {
+pub(super) struct LogBuffer {
     lines: Vec<(&'static str, String)>,
     bytes: usize,
     dropped: usize,
@@ -27,7 +27,7 @@ impl LogBuffer {
     }
 
     /// The lines kept, and a last one counting those that were not.
-    pub fn take(&mut self) -> Vec<(&'static str, String)> {
+    pub(super) fn take(&mut self) -> Vec<(&'static str, String)> {
         let mut lines = std::mem::take(&mut self.lines);
         if self.dropped > 0 {
             lines.push((
@@ -41,7 +41,7 @@ impl LogBuffer {
     }
 }
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
     for level in ["debug", "info", "warn", "error"] {
         ns.set(level, lua.create_function(move |lua, parts: Variadic<mlua::Value>| write(lua, level, parts))?)?;
@@ -62,7 +62,7 @@ fn write(lua: &Lua, level: &'static str, parts: Variadic<mlua::Value>) -> mlua::
 }
 
 /// `text` cut to about `max` bytes (at a character boundary), with a mark saying how much went.
-pub fn cut(mut text: String, max: usize) -> String {
+pub(super) fn cut(mut text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }

@@ -1,11 +1,12 @@
 //! The script layer: loads a scripts folder into a sandboxed Luau VM and runs policies.
 //!
-//! This is the only module that imports `mlua`. The engine talks to it through
-//! [`load`] (scripts in, a [`RuleSet`] and a [`Scripts`] runtime out) and the
-//! [`Scripts`] methods that keep the Lua view of the state current and ask policies.
+//! This is the only module that imports `mlua`. The engine talks to it through `load`
+//! (scripts in, a [`RuleSet`] and a `Scripts` runtime out) and the `Scripts` methods that
+//! keep the Lua view of the state current and ask policies; none of that is public. An
+//! embedder sees [`Sources`], [`Limits`], [`HostFunctions`] and [`check`].
 
 mod agents;
-pub mod fields;
+pub(crate) mod fields;
 mod host;
 mod log;
 mod pinpoint;
@@ -18,7 +19,7 @@ mod stack;
 mod standby;
 mod teams;
 mod templates;
-pub mod testkit;
+pub(crate) mod testkit;
 mod time;
 mod view;
 mod workflows;
@@ -31,10 +32,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Diagnostic, LoadError};
 use crate::rules::{Draft, Location, RuleSet};
-pub use fields::Fields;
-pub use host::{Host, HostFunctions};
+pub(crate) use fields::Fields;
+pub use host::{Host, HostFunctionError, HostFunctions};
 pub use sandbox::Limits;
-pub use view::{PolicyFailure, Scripts};
+pub(crate) use view::Scripts;
 
 /// The luau-lsp definition file of the Lua API (checked against the registration by a test).
 pub const DEFINITIONS: &str = include_str!("../../stdlib/rota.d.luau");
@@ -250,13 +251,19 @@ pub(crate) fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result
 }
 
 /// Reads a scripts folder and loads it; see [`load_sources`].
-pub fn load(dir: &Path, limits: &Limits, host: &Host, generation: u64) -> Result<(RuleSet, Scripts), LoadError> {
+pub(crate) fn load(dir: &Path, limits: &Limits, host: &Host, generation: u64) -> Result<(RuleSet, Scripts), LoadError> {
     load_sources(&Sources::read(dir)?, limits, host, generation)
+}
+
+/// What `rota check` does: loads a scripts folder as the engine would and returns its rules,
+/// or every diagnostic.
+pub fn check(dir: &Path, limits: &Limits) -> Result<RuleSet, LoadError> {
+    load(dir, limits, &Host::default(), 1).map(|(rules, _)| rules)
 }
 
 /// A generation loaded and validated away from the engine thread, on its way to it: only the
 /// swap runs there ([`crate::engine::Engine::reload_loaded`]). Numbered when it is swapped in.
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub sources: Sources,
     pub rules: RuleSet,
     pub scripts: Scripts,
@@ -274,7 +281,7 @@ unsafe impl Send for Loaded {}
 
 impl Loaded {
     /// Loads `sources` into a VM of its own; see [`load_sources`].
-    pub fn load(sources: Sources, limits: &Limits, host: &Host) -> Result<Loaded, LoadError> {
+    pub(crate) fn load(sources: Sources, limits: &Limits, host: &Host) -> Result<Loaded, LoadError> {
         let (rules, scripts) = load_sources(&sources, limits, host, 0)?;
         Ok(Loaded { sources, rules, scripts })
     }
@@ -284,7 +291,7 @@ impl Loaded {
 /// error lists every problem with file:line.
 ///
 /// `host` brings policies implemented in Rust (queues may name them) and Lua functions.
-pub fn load_sources(
+pub(crate) fn load_sources(
     sources: &Sources,
     limits: &Limits,
     host: &Host,
@@ -389,9 +396,10 @@ pub fn load_sources(
 
 /// Every name the rules' Lua API adds to a bare sandbox: `agents.define`, `time.format`, ...
 /// and, for test files, `describe`, `it`, ... (what `stdlib/rota.d.luau` must declare).
-pub fn api_names() -> Result<Vec<String>, String> {
+pub fn api_names() -> Result<Vec<String>, LoadError> {
     let limits = Limits::default();
-    let bare = sandbox::new_vm(&limits).map_err(|e| e.to_string())?;
+    let vm_error = |message: String| LoadError { diagnostics: vec![Diagnostic::new("<api>", None, message)] };
+    let bare = sandbox::new_vm(&limits).map_err(|e| vm_error(e.to_string()))?;
     let bare_globals: Vec<String> =
         bare.globals().pairs::<String, LuaValue>().filter_map(|p| p.ok().map(|(k, _)| k)).collect();
     let mut names = Vec::new();
@@ -400,9 +408,8 @@ pub fn api_names() -> Result<Vec<String>, String> {
         &limits,
         &Host::default(),
         1,
-    )
-    .map_err(|e| e.to_string())?;
-    let suite_globals = testkit::globals(&limits)?;
+    )?;
+    let suite_globals = testkit::globals(&limits).map_err(vm_error)?;
     for (name, value) in scripts.globals().into_iter().chain(suite_globals) {
         if bare_globals.contains(&name) {
             continue;
@@ -422,13 +429,13 @@ pub fn api_names() -> Result<Vec<String>, String> {
 }
 
 /// Turns a Lua error into `file:line: message`, finding the location inside the message.
-pub fn diagnostic_from_error(err: &mlua::Error, fallback_file: &str) -> Diagnostic {
+pub(crate) fn diagnostic_from_error(err: &mlua::Error, fallback_file: &str) -> Diagnostic {
     let text = innermost(err);
     parse_location(&text).unwrap_or_else(|| Diagnostic::new(fallback_file, None, text))
 }
 
 /// The message of the error at the root of a chain of callback errors.
-pub fn innermost(err: &mlua::Error) -> String {
+pub(crate) fn innermost(err: &mlua::Error) -> String {
     match err {
         mlua::Error::CallbackError { cause, .. } => innermost(cause),
         mlua::Error::WithContext { cause, .. } => innermost(cause),

@@ -11,7 +11,7 @@ use crate::error::Diagnostic;
 
 /// Moves each diagnostic to the line its quoted names point at, if that is inside the same
 /// definition. `sources` are the rule files as (path, text).
-pub fn pinpoint(diagnostics: &mut [Diagnostic], sources: &[(String, String)]) {
+pub(super) fn pinpoint(diagnostics: &mut [Diagnostic], sources: &[(String, String)]) {
     for d in diagnostics {
         let Some(line) = d.line else { continue };
         let Some((_, text)) = sources.iter().find(|(f, _)| *f == d.file) else { continue };

@@ -9,7 +9,7 @@ use crate::rules::{OptionKind, OptionSpec, PolicySpec};
 
 /// The `decide` functions registered so far, by policy name.
 #[derive(Default)]
-pub struct PolicyFunctions(pub BTreeMap<String, Function>);
+pub(super) struct PolicyFunctions(pub BTreeMap<String, Function>);
 
 /// Lua-side helpers: decision constructors return plain values, so a decision costs no allocation.
 const DECISIONS: &str = r#"
@@ -22,7 +22,7 @@ function policies.give_up(reason) return "give_up", reason end
 function policies.exhausted(reason) return "exhausted", reason end
 "#;
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // policies.register("name", { options = { pass_after = { type = "duration", default = "12h" } },

@@ -5,7 +5,7 @@ use mlua::{Lua, Value as LuaValue};
 use super::define;
 use crate::presence::{BaseStatus, Presence};
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // presence.define{ id = "training", text = "Away - in training", base = "away" }

@@ -8,7 +8,7 @@ use crate::presence::{BaseSet, BaseStatus};
 use crate::rules::{Exhaustion, QueueDef, DEFAULT_UNIT};
 use crate::time::Duration;
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // queues.define{ id = "line", agents = { "olga", "ivan" }, policy = "strictly_in_order",

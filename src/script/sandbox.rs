@@ -10,6 +10,7 @@ use mlua::{ffi, Lua, LuaOptions, StdLib, Value as LuaValue};
 
 /// Limits for one VM. Both are configurable; the defaults suit a policy that scans a few hundred agents.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Limits {
     /// Memory one call may allocate on top of what the VM held before it, in bytes.
     pub memory: usize,
@@ -38,6 +39,13 @@ impl Default for Limits {
             cpu_per_load: std::time::Duration::from_secs(2),
             native_code: true,
         }
+    }
+}
+
+impl Limits {
+    /// These limits with another CPU budget for loading a generation.
+    pub fn cpu_per_load(self, budget: std::time::Duration) -> Self {
+        Limits { cpu_per_load: budget, ..self }
     }
 }
 
@@ -71,19 +79,19 @@ fn push(next: Budget) {
 }
 
 /// Starts the CPU budget for one call (or one file being loaded), inside any already running.
-pub fn arm(limit: std::time::Duration) {
+pub(super) fn arm(limit: std::time::Duration) {
     push(Budget { deadline: Some(Instant::now() + limit), expired: false, limit_ms: limit.as_millis() as u64 });
 }
 
 /// Lifts the running budget until the matching `disarm`: for host work called from Lua that
 /// runs Lua of another VM (a test case driving the engine), which must not be stopped by the
 /// caller's budget. The time still counts: the caller's budget runs out once it is back.
-pub fn suspend() {
+pub(super) fn suspend() {
     push(Budget::default());
 }
 
 /// Ends the budget `arm` (or `suspend`) started; the one it ran inside applies again.
-pub fn disarm() {
+pub(super) fn disarm() {
     let (budget, ticks) = OUTER.with(|o| o.borrow_mut().pop()).unwrap_or_default();
     BUDGET.with(|b| b.set(budget));
     TICKS.with(|t| t.set(ticks));
@@ -137,7 +145,7 @@ unsafe extern "C-unwind" fn interrupt(state: *mut ffi::lua_State, gc: c_int) {
 /// Compiles a chunk that runs on every decision (a module policies `require`, the view's
 /// wrapper, the decision helpers) to native code when the VM was made with
 /// [`Limits::native_code`].
-pub fn compile_if_native(lua: &Lua, f: &mlua::Function) {
+pub(super) fn compile_if_native(lua: &Lua, f: &mlua::Function) {
     if lua.app_data_ref::<Modules>().is_some_and(|m| m.native) {
         compile_native(lua, f);
     }
@@ -147,7 +155,7 @@ use super::stack::compile_native;
 
 /// Module sources `require` may load, by module name (`rota.candidates`, `lib.util`).
 #[derive(Default)]
-pub struct Modules {
+pub(super) struct Modules {
     pub sources: BTreeMap<String, (String, String)>,
     pub loaded: BTreeMap<String, LuaValue>,
     pub loading: Vec<String>,
@@ -159,7 +167,7 @@ pub struct Modules {
 impl Modules {
     /// Makes stdlib modules (from [`super::stdlib_modules`]) and a folder's own modules (as
     /// [`super::Sources::modules`] holds them) loadable.
-    pub fn add<'a>(
+    pub(super) fn add<'a>(
         &mut self,
         stdlib: impl Iterator<Item = (String, &'a str, &'a str)>,
         folder: &[(String, String, String)],
@@ -174,7 +182,7 @@ impl Modules {
 }
 
 /// A fresh VM with the safe libraries only, `require` limited to known modules, and the limits set.
-pub fn new_vm(limits: &Limits) -> mlua::Result<Lua> {
+pub(super) fn new_vm(limits: &Limits) -> mlua::Result<Lua> {
     let libs =
         StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::BIT | StdLib::MATH | StdLib::BUFFER;
     let lua = Lua::new_with(libs, LuaOptions::default())?;
@@ -228,10 +236,10 @@ pub fn new_vm(limits: &Limits) -> mlua::Result<Lua> {
 }
 
 /// splitmix64: small, fast and reproducible.
-pub struct Rng(pub u64);
+pub(super) struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

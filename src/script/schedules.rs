@@ -7,7 +7,7 @@ use super::fields::Fields;
 use crate::rules::{LayerDraft, ScheduleDraft, DEFAULT_UNIT};
 use crate::schedule::{parse_local, resolve, Override, Rotation, ScheduleDef};
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // schedules.define{ id = "duty", time_zone = "Europe/Oslo",

@@ -10,11 +10,11 @@ use crate::rules::{Channel, Recipients, StandbyRule, DEFAULT_UNIT, STANDBY_EVENT
 
 /// The `notify` functions of rules that choose their recipients in Lua, by rule id.
 #[derive(Default)]
-pub struct RecipientFunctions(pub BTreeMap<String, Function>);
+pub(super) struct RecipientFunctions(pub BTreeMap<String, Function>);
 
 /// Custom events raised by scripts since the engine last collected them, as (conversation, name).
 #[derive(Default)]
-pub struct Raised(pub Vec<(String, String)>);
+pub(super) struct Raised(pub Vec<(String, String)>);
 
 /// `{ agents = { ... } }` or `{ schedule = "id" }`: whom a message goes to, by name.
 pub(super) fn named_recipients(t: &mlua::Table) -> Option<Recipients> {
@@ -27,7 +27,7 @@ pub(super) fn named_recipients(t: &mlua::Table) -> Option<Recipients> {
     }
 }
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // standby.define{ id = "missed_calls", on = { "missed", "abandoned" },

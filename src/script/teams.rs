@@ -6,7 +6,7 @@ use super::define;
 use crate::rules::{Escalation, MissAction, TeamDef};
 use crate::time::Duration;
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // teams.define{ id = "support", wrap_up = "30s", no_answer_delay = "10s", max_no_answer = 3,

@@ -6,7 +6,7 @@ use super::define;
 use crate::rules::DEFAULT_UNIT;
 use crate::template::{TemplateDef, DEFAULT_SMS_MAX};
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // templates.define{ id = "missed_call", subject = "Missed call from {{ caller.number }}",

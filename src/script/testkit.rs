@@ -14,12 +14,12 @@ use crate::error::Diagnostic;
 
 /// What a test case acts on: a fresh engine per case, driven by named actions with JSON
 /// arguments (`input`, `arrive`, `at`, `advance`, `conversation`, `agent`, `notifications`, ...).
-pub trait World {
+pub(crate) trait World {
     fn act(&mut self, action: &str, args: Value) -> Result<Value, String>;
 }
 
 /// One `it` block.
-pub struct Case {
+pub(crate) struct Case {
     /// The names of the enclosing `describe` blocks and the case, joined by " > ".
     pub name: String,
     /// Where the `it` is.
@@ -52,9 +52,8 @@ pub enum FailureKind {
 }
 
 /// A loaded test file: its cases, ready to run.
-pub struct Suite {
+pub(crate) struct Suite {
     lua: Lua,
-    pub file: String,
     pub cases: Vec<Case>,
 }
 
@@ -80,11 +79,10 @@ struct Running {
 }
 
 /// What running one case gave.
-pub struct Ran {
+pub(crate) struct Ran {
     pub result: Result<(), Failure>,
     /// What the case printed (`print`), for showing beside a failure.
     pub output: String,
-    pub world: Box<dyn World>,
 }
 
 /// Raised by `host.fail`: a failed expectation, whose message needs no traceback.
@@ -94,7 +92,7 @@ impl Suite {
     /// Loads test file `file` (its text `code`). `modules` are the scripts folder's modules, so
     /// a test can `require` what the rules use, and `functions` the embedding program's, so a
     /// test can call what the rules call. Nothing runs but the `describe` bodies.
-    pub fn load(
+    pub(crate) fn load(
         file: &str,
         code: &str,
         modules: &[(String, String, String)],
@@ -112,12 +110,12 @@ impl Suite {
         if collected.cases.is_empty() {
             return Err(Diagnostic::new(file, None, "no test cases: write them as it(\"...\", function() ... end)"));
         }
-        Ok(Suite { lua, file: file.to_string(), cases: collected.cases })
+        Ok(Suite { lua, cases: collected.cases })
     }
 
     /// Runs case `index` against `world` with `cpu` of CPU time for the whole case (hooks
     /// included); gives the world back.
-    pub fn run(&self, index: usize, world: Box<dyn World>, cpu: Duration) -> Ran {
+    pub(crate) fn run(&self, index: usize, world: Box<dyn World>, cpu: Duration) -> Ran {
         let case = &self.cases[index];
         self.lua.set_app_data(Running { world, output: String::new() });
         sandbox::arm(cpu);
@@ -129,9 +127,9 @@ impl Suite {
             }
         }
         sandbox::disarm();
-        let Running { world, output } = self.lua.remove_app_data::<Running>().expect("set above");
+        let Running { output, .. } = self.lua.remove_app_data::<Running>().expect("set above");
         let _ = self.lua.gc_collect();
-        Ran { result: result.map_err(|e| self.failure(&e)), output, world }
+        Ran { result: result.map_err(|e| self.failure(&e)), output }
     }
 
     fn failure(&self, e: &mlua::Error) -> Failure {

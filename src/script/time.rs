@@ -5,7 +5,7 @@ use mlua::{Lua, Value as LuaValue};
 use super::fields::error_here;
 use crate::time::{Duration, Timestamp};
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
     // time.duration("1h30m") --> 5400 (seconds); errors on "12x".
     ns.set(

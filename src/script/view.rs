@@ -25,13 +25,13 @@ use crate::time::Timestamp;
 
 /// A policy call that failed: a runtime error, a runaway loop, a memory bomb or a malformed decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PolicyFailure {
+pub(crate) struct PolicyFailure {
     /// `file:line: message` where Lua knows the line.
     pub message: String,
 }
 
 /// One loaded generation of scripts: the VM, its policies and the view tables.
-pub struct Scripts {
+pub(crate) struct Scripts {
     lua: Lua,
     limits: Limits,
     generation: u64,
@@ -213,7 +213,7 @@ impl Scripts {
         })
     }
 
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 
@@ -225,16 +225,16 @@ impl Scripts {
     }
 
     /// Numbers a generation loaded ahead of its swap ([`super::Loaded`]).
-    pub fn set_generation(&mut self, generation: u64) {
+    pub(crate) fn set_generation(&mut self, generation: u64) {
         self.generation = generation;
     }
 
-    pub fn has_policy(&self, name: &str) -> bool {
+    pub(crate) fn has_policy(&self, name: &str) -> bool {
         self.policies.contains_key(name)
     }
 
     /// Bytes the Lua heap holds (view tables included).
-    pub fn memory_used(&self) -> usize {
+    pub(crate) fn memory_used(&self) -> usize {
         self.lua.used_memory()
     }
 
@@ -256,7 +256,7 @@ impl Scripts {
     }
 
     /// Custom events scripts raised since the last call, as (conversation, name).
-    pub fn take_raised(&self) -> Vec<(String, String)> {
+    pub(crate) fn take_raised(&self) -> Vec<(String, String)> {
         if !self.pending.take(Pending::RAISED) {
             return Vec::new();
         }
@@ -264,7 +264,7 @@ impl Scripts {
     }
 
     /// Workflows scripts set conversations on since the last call, as (workflow, conversation).
-    pub fn take_started(&self) -> Vec<(String, String)> {
+    pub(crate) fn take_started(&self) -> Vec<(String, String)> {
         if !self.pending.take(Pending::STARTED) {
             return Vec::new();
         }
@@ -273,7 +273,7 @@ impl Scripts {
 
     /// Asks standby rule `rule`'s `notify` function whom to notify about `event`, under the
     /// same CPU and memory limits as a policy. The answer is a list of agent ids.
-    pub fn recipients(&self, rule: &str, event: &serde_json::Value) -> Result<Vec<String>, String> {
+    pub(crate) fn recipients(&self, rule: &str, event: &serde_json::Value) -> Result<Vec<String>, String> {
         let f = self.recipients.get(rule).ok_or_else(|| format!("standby rule `{rule}` has no notify function"))?;
         let arg = super::fields::from_json(&self.lua, event).map_err(|e| e.to_string())?;
         let value = self.limited(|| f.call::<LuaValue>(arg)).map_err(|e| {
@@ -307,7 +307,7 @@ impl Scripts {
     }
 
     /// Messages scripts logged since the last call.
-    pub fn take_logs(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn take_logs(&self) -> Vec<(&'static str, String)> {
         if !self.pending.take(Pending::LOGS) {
             return Vec::new();
         }
@@ -315,7 +315,7 @@ impl Scripts {
     }
 
     /// Adds the view table of a new agent (agents are added in index order).
-    pub fn add_agent(&mut self, agent: &Agent, track_work_day: bool) -> mlua::Result<()> {
+    pub(crate) fn add_agent(&mut self, agent: &Agent, track_work_day: bool) -> mlua::Result<()> {
         let t = self.lua.create_table_with_capacity(0, 32)?;
         t.raw_set("idx", agent.ix)?;
         // Scripts see ids: a decision is about one queue, and so one unit.
@@ -332,7 +332,7 @@ impl Scripts {
     }
 
     /// Writes the fields of an agent that come from its definition (scripts or directory).
-    pub fn set_agent_def(&mut self, agent: &Agent) -> mlua::Result<()> {
+    pub(crate) fn set_agent_def(&mut self, agent: &Agent) -> mlua::Result<()> {
         let t = &self.agents[agent.ix as usize];
         unfrozen(t, || self.write_agent_def(t, agent))
     }
@@ -356,7 +356,7 @@ impl Scripts {
     }
 
     /// Replaces the agents of queue `q` in place, so contexts that hold the list see the change.
-    pub fn set_members(&mut self, q: usize, members: &[AgentIx]) -> mlua::Result<()> {
+    pub(crate) fn set_members(&mut self, q: usize, members: &[AgentIx]) -> mlua::Result<()> {
         let list = &self.queues[q].candidates;
         unfrozen(list, || {
             let old = list.raw_len();
@@ -371,7 +371,7 @@ impl Scripts {
     }
 
     /// Writes the run-time fields of an agent that changed since the last sync.
-    pub fn sync_agent(&mut self, a: &Agent, track_work_day: bool) {
+    pub(crate) fn sync_agent(&mut self, a: &Agent, track_work_day: bool) {
         let ix = a.ix as usize;
         let fresh = self.synced[ix].is_none();
         let old = self.synced[ix].get_or_insert_with(Synced::default);
@@ -415,7 +415,7 @@ impl Scripts {
 
     /// Builds the queue tables of a rule set: id, name, options, allowed statuses, agents in order,
     /// and `memo`, the policy's memory (a round-robin position), restored from `memos` by queue id.
-    pub fn set_queues(
+    pub(crate) fn set_queues(
         &mut self,
         rules: &RuleSet,
         members: &[&[AgentIx]],
@@ -476,7 +476,7 @@ impl Scripts {
 
     /// Every queue's policy memory as plain data, to carry across a reload; and for each memo
     /// that is not plain data (a table that contains itself, a function), why it cannot be.
-    pub fn queue_memos(&self) -> (BTreeMap<String, Value>, Vec<String>) {
+    pub(crate) fn queue_memos(&self) -> (BTreeMap<String, Value>, Vec<String>) {
         let mut memos = BTreeMap::new();
         let mut lost = Vec::new();
         for q in &self.queues {
@@ -493,7 +493,7 @@ impl Scripts {
 
     /// A conversation's policy memory as plain data (`None` when it has no view), or why it
     /// is not plain data.
-    pub fn conversation_memo(&self, id: &str) -> Result<Option<Value>, String> {
+    pub(crate) fn conversation_memo(&self, id: &str) -> Result<Option<Value>, String> {
         let Some(v) = self.conversations.get(id) else { return Ok(None) };
         let memo = v.conversation().and_then(|c| c.raw_get::<LuaValue>("memo")).map_err(|e| e.to_string())?;
         to_json(&memo).map(Some).map_err(|e| format!("conversation `{id}`'s memo cannot be carried over: {e}"))
@@ -501,7 +501,12 @@ impl Scripts {
 
     /// Creates the view of a conversation that just arrived (or was restored): its table and
     /// its policy context, built by one call into Lua. Empty parts share one frozen empty table.
-    pub fn add_conversation(&mut self, c: &Conversation, queue_id: &str, memo: Option<&Value>) -> mlua::Result<()> {
+    pub(crate) fn add_conversation(
+        &mut self,
+        c: &Conversation,
+        queue_id: &str,
+        memo: Option<&Value>,
+    ) -> mlua::Result<()> {
         let lua = &self.lua;
         let requires = match c.data.requires.is_empty() {
             true => None,
@@ -567,7 +572,7 @@ impl Scripts {
 
     /// An agent who let the conversation go in an earlier round has been away and is back:
     /// no longer tried in this round.
-    pub fn unpass(&mut self, conversation: &str, agent: &str) -> mlua::Result<()> {
+    pub(crate) fn unpass(&mut self, conversation: &str, agent: &str) -> mlua::Result<()> {
         let Some(v) = self.conversations.get(conversation) else { return Ok(()) };
         let tried: Table = v.ctx.raw_get("tried")?;
         let agent = crate::unit::external(agent);
@@ -579,13 +584,13 @@ impl Scripts {
 
     /// A new round of offers after the queue's list was exhausted: the policy sees the
     /// conversation as if it had just come in (an empty memo, nothing tried in this round).
-    pub fn restart_conversation(&mut self, c: &Conversation, queue_id: &str) -> mlua::Result<()> {
+    pub(crate) fn restart_conversation(&mut self, c: &Conversation, queue_id: &str) -> mlua::Result<()> {
         self.conversations.remove(&c.id);
         self.add_conversation(c, queue_id, None)
     }
 
     /// After an overflow: the new queue, a new queued-at time, a fresh memo for the new policy.
-    pub fn move_conversation(&mut self, c: &Conversation, queue_id: &str) -> mlua::Result<()> {
+    pub(crate) fn move_conversation(&mut self, c: &Conversation, queue_id: &str) -> mlua::Result<()> {
         if let Some(v) = self.conversations.get(&c.id) {
             let conversation = v.conversation()?;
             unfrozen(&conversation, || {
@@ -600,7 +605,7 @@ impl Scripts {
 
     /// Appends an attempt that ended to the conversation's `attempts` and `tried`.
     /// (The offers still ringing are `ctx.ringing`.)
-    pub fn record_attempt(&mut self, conversation: &str, a: &Attempt) -> mlua::Result<()> {
+    pub(crate) fn record_attempt(&mut self, conversation: &str, a: &Attempt) -> mlua::Result<()> {
         let (Some(v), Some(ended_at)) = (self.conversations.get(conversation), a.ended_at) else {
             return Ok(());
         };
@@ -617,7 +622,7 @@ impl Scripts {
         stack::call(&self.lua, &self.helpers.attempt, &args).map(drop)
     }
 
-    pub fn drop_conversation(&mut self, id: &str) {
+    pub(crate) fn drop_conversation(&mut self, id: &str) {
         self.conversations.remove(id);
     }
 
@@ -625,7 +630,7 @@ impl Scripts {
     /// `as_fallback`). The CPU budget and memory cap apply to this call only; whatever goes
     /// wrong comes back as a [`PolicyFailure`], never a panic.
     #[allow(clippy::too_many_arguments)]
-    pub fn decide(
+    pub(crate) fn decide(
         &mut self,
         name: &str,
         conversation: &str,

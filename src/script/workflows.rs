@@ -22,7 +22,7 @@ impl UserData for StageRef {}
 /// Workflows set on conversations by scripts since the engine last collected them, as
 /// (workflow, conversation).
 #[derive(Default)]
-pub struct Starts(pub Vec<(String, String)>);
+pub(super) struct Starts(pub Vec<(String, String)>);
 
 /// Reports `problems` at the calling line; the action when there are none.
 fn action(lua: &Lua, make: impl FnOnce(&mut Vec<String>) -> Action) -> mlua::Result<AnyUserData> {
@@ -71,7 +71,7 @@ fn name_arg(value: &LuaValue, what: &str, problems: &mut Vec<String>) -> String 
     }
 }
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // workflows.define{ id = "callback", unit = "default", description = "...",

@@ -62,11 +62,13 @@ pub trait Store: Send + 'static {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("{path} is in use by another rota process (it holds the lock on {lock}); stop it or pick another --db")]
     Locked { path: String, lock: String },
-    #[error("storage failed: {0}")]
-    Io(String),
+    /// The database or the file system failed; `source` is the error it gave, when there is one.
+    #[error("storage failed: {message}")]
+    Io { message: String, source: Option<Box<dyn std::error::Error + Send + Sync>> },
     #[error("journal record {seq} cannot be read: {why}")]
     Corrupt { seq: i64, why: String },
     #[error("replaying journal record {seq} failed: {why}")]

@@ -89,7 +89,7 @@ impl SqliteStore {
 }
 
 /// The outbox side of a [`SqliteStore`]'s file, on its own connection.
-pub struct SqliteOutbox {
+pub(super) struct SqliteOutbox {
     conn: Connection,
 }
 
@@ -183,7 +183,7 @@ impl SqliteStore {
 }
 
 /// The notifications of a [`SqliteStore`]'s file and their delivery log, on their own connection.
-pub struct SqliteNotifications {
+pub(super) struct SqliteNotifications {
     conn: Connection,
 }
 
@@ -403,9 +403,9 @@ impl Outbox for SqliteOutbox {
 }
 
 fn sql(e: rusqlite::Error) -> StoreError {
-    StoreError::Io(e.to_string())
+    StoreError::Io { message: e.to_string(), source: Some(Box::new(e)) }
 }
 
 fn io(message: String) -> StoreError {
-    StoreError::Io(message)
+    StoreError::Io { message, source: None }
 }

@@ -20,6 +20,7 @@ pub use world::{EngineWorld, START};
 
 /// How a run is made.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Options {
     /// Only cases whose full name (`describe > it`) contains this.
     pub filter: Option<String>,
@@ -38,6 +39,13 @@ impl Default for Options {
             limits: Limits::default(),
             functions: Default::default(),
         }
+    }
+}
+
+impl Options {
+    /// These options with the embedding program's Lua functions, for rules that call them.
+    pub fn functions(self, functions: crate::script::HostFunctions) -> Self {
+        Options { functions, ..self }
     }
 }
 

@@ -109,7 +109,7 @@ fn instant(text: &str, zone: Option<&str>) -> Result<Timestamp, String> {
         Some(z) => z.parse().map_err(|_| format!("unknown time zone `{z}`"))?,
         None => Tz::UTC,
     };
-    crate::schedule::parse_instant(text, tz)
+    Ok(crate::schedule::parse_instant(text, tz)?)
 }
 
 fn args<T: for<'de> Deserialize<'de>>(action: &str, v: Value) -> Result<T, String> {

@@ -29,12 +29,9 @@ impl Server {
         let scratch = Scratch::new(&[]);
         let store = SqliteStore::open(scratch.0.join("rota.db")).unwrap();
         let handle = Arc::new(Builder::new(fixture("units")).store(store).start().unwrap());
-        let tokens = vec![
-            Token { token: ALL.into(), units: vec!["*".into()] },
-            Token { token: NORTH.into(), units: vec!["north".into()] },
-            Token { token: SOUTH.into(), units: vec!["south".into()] },
-        ];
-        let config = ApiConfig { tokens, body_limit: 4096, ..ApiConfig::default() };
+        let tokens = vec![Token::new(ALL, ["*"]), Token::new(NORTH, ["north"]), Token::new(SOUTH, ["south"])];
+        let mut config = ApiConfig::with_tokens(tokens);
+        config.body_limit = 4096;
         let (app, closer) = router(handle, &config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -491,7 +488,8 @@ async fn the_api_mounts_in_a_host_app_under_the_hosts_auth() {
     use axum::http::StatusCode as S;
     use axum::response::IntoResponse;
     let handle = Arc::new(Builder::new(fixture("units")).start().unwrap());
-    let config = ApiConfig { auth: rota::http::Auth::Host, ..ApiConfig::default() };
+    let mut config = ApiConfig::default();
+    config.auth = rota::http::Auth::Host;
     let host_auth = |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
         let scope = match req.headers().get("x-user").and_then(|v| v.to_str().ok()) {
             Some("boss") => rota::http::Scope::units(["*"]),

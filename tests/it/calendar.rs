@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::{fixture, Scratch};
-use rota::script::{load, Limits};
+use rota::script::{check, Limits};
 use rota::time::Timestamp;
 
 /// (when, in UTC; who is on duty; the layer that says so; why)
@@ -36,8 +36,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
 
 #[test]
 fn outlook_calendar_says_who_is_on_duty() {
-    let (rules, _) =
-        load(&fixture("calendar"), &Limits::default(), &Default::default(), 1).unwrap_or_else(|e| panic!("{e}"));
+    let rules = check(&fixture("calendar"), &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
     let schedule = &rules.schedules["duty"];
     let mut failures = Vec::new();
     for (at, agent, layer, why) in CASES {
@@ -73,7 +72,7 @@ fn an_event_naming_nobody_known_is_a_diagnostic_at_its_line() {
         ("rules.lua", &std::fs::read_to_string(fixture("calendar/rules.lua")).unwrap()),
         ("duty.ics", &ics),
     ]);
-    let err = load(&dir.0, &Limits::default(), &Default::default(), 1).err().expect("rejected");
+    let err = check(&dir.0, &Limits::default()).expect_err("rejected");
     let got: Vec<String> = err.diagnostics.iter().map(|d| d.to_string()).collect();
     assert_eq!(got, ["duty.ics:59: event `Sophie` names no known agent (tried: Sophie)"]);
 }

@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::Scratch;
-use rota::script::{load, Limits};
+use rota::script::{check, Limits};
 
 const AGENTS: &str = "agents.define { id = \"a1\" }\nagents.define { id = \"a2\" }\n";
 /// The same agents with an email address and a phone number, for cases about messages.
@@ -439,12 +439,7 @@ fn every_broken_folder_is_rejected_with_file_and_line() {
     let mut failures = Vec::new();
     for (name, files, expected) in CASES {
         let dir = Scratch::new(files);
-        let err = match load(
-            &dir.0,
-            &Limits { cpu_per_load: std::time::Duration::from_millis(200), ..Limits::default() },
-            &Default::default(),
-            1,
-        ) {
+        let err = match check(&dir.0, &Limits::default().cpu_per_load(std::time::Duration::from_millis(200))) {
             Ok(_) => {
                 failures.push(format!("{name}: loaded without complaint"));
                 continue;
@@ -494,7 +489,7 @@ fn modules_in_subfolders_can_be_required() {
         ("lib/people.lua", "return { \"a1\", \"a2\" }"),
         ("rules.lua", "local people = require(\"lib.people\")\nfor _, id in people do agents.define { id = id } end\nqueues.define { id = \"q\", agents = people, policy = \"longest_idle\" }"),
     ]);
-    let (rules, _) = load(&dir.0, &Limits::default(), &Default::default(), 1).unwrap_or_else(|e| panic!("{e}"));
+    let rules = check(&dir.0, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rules.queues[0].agents, vec!["a1", "a2"]);
     assert_eq!(rules.queues[0].options["timeout"], 30.0);
 }

@@ -63,7 +63,8 @@ end)
         ),
     ]);
     // The engine, as an embedder builds it.
-    let config = rota::EngineConfig { functions: crm(), ..rota::EngineConfig::new(&dir.0) };
+    let mut config = rota::EngineConfig::new(&dir.0);
+    config.functions = crm();
     let clock = rota::VirtualClock::starting_at(common::start());
     let mut engine = rota::Engine::new(config, std::sync::Arc::new(clock), Vec::new()).unwrap();
     ready(&mut engine, &["junior", "senior"]);
@@ -90,7 +91,8 @@ end)
     assert!(error.contains("rules.lua:6: crm.tier: the CRM is down"), "{error}");
 
     // `rota test`, as an embedder runs it for its rules.
-    let options = rota::testing::Options { functions: crm(), ..Default::default() };
+    let mut options = rota::testing::Options::default();
+    options.functions = crm();
     let results = rota::testing::run(&dir.0, &options).unwrap();
     assert_eq!(rota::testing::report::totals(&results), (1, 0), "{results:?}");
     // Without the host, the rules do not know `crm`: the case fails.
@@ -109,8 +111,6 @@ end)
     // A builder takes them too, and refuses rota's own namespaces.
     let _ = Builder::new(&dir.0).functions(crm());
     let mut clash = HostFunctions::default();
-    assert!(clash
-        .add("queues", "x", "() -> ()", "", |_| Ok(Value::Null))
-        .unwrap_err()
-        .contains("rota's or Luau's own"));
+    let refused = clash.add("queues", "x", "() -> ()", "", |_| Ok(Value::Null)).unwrap_err();
+    assert!(refused.to_string().contains("rota's or Luau's own"), "{refused}");
 }

@@ -24,8 +24,7 @@ fn rules(timeout: &str) -> String {
 
 /// The API over `handle` with a token for every unit; its base URL.
 async fn serve_api(handle: &Arc<rota::runtime::Handle>) -> String {
-    let config =
-        ApiConfig { tokens: vec![Token { token: TOKEN.into(), units: vec!["*".into()] }], ..ApiConfig::default() };
+    let config = ApiConfig::with_tokens([Token::new(TOKEN, ["*"])]);
     // Dropping the closer leaves event streams open, which is all these tests need.
     let (app, _) = router(handle.clone(), &config);
     common::serve(app).await
@@ -148,7 +147,7 @@ async fn a_runaway_file_being_checked_does_not_hold_up_the_engine() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_valid_generation_loads_away_from_the_engine() {
     let scripts = Scratch::new(&[("rules.lua", &rules("10s"))]);
-    let limits = rota::script::Limits { cpu_per_load: std::time::Duration::from_secs(120), ..Default::default() };
+    let limits = rota::script::Limits::default().cpu_per_load(std::time::Duration::from_secs(120));
     let handle = Arc::new(Builder::new(&scripts.0).limits(limits).start().unwrap());
     let base = serve_api(&handle).await;
     let client = common::http_client();

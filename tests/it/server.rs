@@ -30,14 +30,17 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 async fn a_host_program_runs_the_whole_server_from_the_library() {
     let scripts = Scratch::new(&[("rules.lua", &RULES.replace("TIMEOUT", "1s"))]);
     let state = Scratch::new(&[]);
-    let mut config = Config { db: state.0.join("rota.db"), scripts: scripts.0.clone(), ..Config::default() };
+    let mut config = Config::default();
+    config.db = state.0.join("rota.db");
+    config.scripts = scripts.0.clone();
     config.notify.outbox_dir = state.0.join("outbox");
     config.http.reload_debounce_ms = 50;
     let (reloaded, mut reloads) = tokio::sync::mpsc::unbounded_channel();
     let server = Server::start(&config, Server::builder(&config).unwrap(), reloaded).unwrap();
 
     // The host's app: its own /healthz, rota's API under the host's authentication.
-    let api = rota::http::ApiConfig { auth: rota::http::Auth::Host, ..server.api_config() };
+    let mut api = server.api_config();
+    api.auth = rota::http::Auth::Host;
     let (routes, _closer) = rota::http::api_router(server.handle().clone(), &api);
     let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "host" })).merge(routes.layer(
         axum::middleware::from_fn(|mut req: axum::extract::Request, next: axum::middleware::Next| async move {

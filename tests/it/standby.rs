@@ -191,7 +191,11 @@ impl Rota {
 }
 
 fn notify_config(dir: &Path) -> NotifyConfig {
-    NotifyConfig { first_retry_ms: 100, max_retry_ms: 400, outbox_dir: dir.join("outbox"), ..NotifyConfig::default() }
+    let mut config = NotifyConfig::default();
+    config.first_retry_ms = 100;
+    config.max_retry_ms = 400;
+    config.outbox_dir = dir.join("outbox");
+    config
 }
 
 /// Waits for `done` to hold, checking again whenever the test's own runtime has run a little.
@@ -318,7 +322,8 @@ async fn sms_retries_dead_letters_and_falls_back_to_email() {
         script.insert("c2 ".into(), VecDeque::from([(500, None), (503, None), (500, None)]));
         script.insert("c3 ".into(), VecDeque::from([(400, None)]));
     }
-    let notify = NotifyConfig { max_attempts: 3, ..notify_config(&scratch.0) };
+    let mut notify = notify_config(&scratch.0);
+    notify.max_attempts = 3;
     let rota = start_rota(
         &scratch.0,
         &scratch.0.join("rota.db"),
@@ -443,12 +448,9 @@ async fn json_sms_is_judged_by_its_body_and_the_webhook_channel_posts_signed() {
         ca_file: None,
     };
     let secret = "sixteen-chars-or-more";
-    let webhook = WebhookChannelConfig {
-        url: format!("http://127.0.0.1:{port}/hook"),
-        secret: Some(secret.into()),
-        timeout_ms: Some(2000),
-        ca_file: None,
-    };
+    let mut webhook = WebhookChannelConfig::new(format!("http://127.0.0.1:{port}/hook"));
+    webhook.secret = Some(secret.into());
+    webhook.timeout_ms = Some(2000);
     let rota = start_rota(
         &scratch.0,
         &scratch.0.join("rota.db"),
@@ -515,7 +517,8 @@ standby.define { id = "boss_too", on = "abandoned", notify = { agents = { "boss"
         OUTAGE_SCRIPTS[0].1.replace(r#"standby = "hung_up""#, r#"standby = { "hung_up", "boss_too" }"#),
     )
     .unwrap();
-    let notify = NotifyConfig { per_recipient_hour: 2, ..notify_config(&scratch.0) };
+    let mut notify = notify_config(&scratch.0);
+    notify.per_recipient_hour = 2;
     let rota = start_rota(&scratch.0, &scratch.0.join("rota.db"), None, None, None, notify);
     for k in 1..=3 {
         let id = format!("c{k}");
@@ -745,17 +748,14 @@ async fn email_over_starttls_and_tls_with_a_login() {
         ("c3", ports[0], Tls::Starttls, "wrong"),
     ];
     for (conversation, port, tls, password) in cases {
-        let email = EmailConfig {
-            host: "127.0.0.1".into(),
-            port: Some(port),
-            tls,
-            username: Some("rota".into()),
-            password: Some(password.into()),
-            from: "Rota <rota@example.com>".into(),
-            pool: 1,
-            timeout_ms: 5000,
-            ca_file: Some(scratch.0.join("ca.pem")),
-        };
+        let mut email = EmailConfig::new("127.0.0.1", "Rota <rota@example.com>");
+        email.port = Some(port);
+        email.tls = tls;
+        email.username = Some("rota".into());
+        email.password = Some(password.into());
+        email.pool = 1;
+        email.timeout_ms = 5000;
+        email.ca_file = Some(scratch.0.join("ca.pem"));
         let db = scratch.0.join(format!("{conversation}.db"));
         let rota = start_rota(&scratch.0, &db, Some(email), None, None, notify_config(&scratch.0));
         rota.submit(call(conversation, "q", "", "+4799999999")).await;
@@ -805,10 +805,7 @@ async fn files_by_default_and_the_standby_api() {
     let rota = start_rota(&scripts, &scratch.0.join("rota.db"), None, None, None, notify_config(&scratch.0));
     let (app, _closer) = rota::http::router(
         rota.handle.clone(),
-        &rota::http::ApiConfig {
-            tokens: vec![rota::http::Token { token: "t".into(), units: vec!["*".into()] }],
-            ..Default::default()
-        },
+        &rota::http::ApiConfig::with_tokens([rota::http::Token::new("t", ["*"])]),
     );
     let base = common::serve(app).await;
     let client = common::http_client();

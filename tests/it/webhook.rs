@@ -49,18 +49,17 @@ async fn listen_on(listener: tokio::net::TcpListener, receiver: Receiver) {
 }
 
 fn hook(port: u16) -> Webhook {
-    Webhook {
-        name: "crm".into(),
-        url: format!("http://127.0.0.1:{port}/hook"),
-        secret: SECRET.into(),
-        units: vec!["north".into()],
-        events: Vec::new(),
-        ca_file: None,
-    }
+    let mut hook = Webhook::new("crm", format!("http://127.0.0.1:{port}/hook"), SECRET);
+    hook.units = vec!["north".into()];
+    hook
 }
 
 fn retry() -> Retry {
-    Retry { first: Duration::from_millis(20), max: Duration::from_millis(200), timeout: Duration::from_secs(2) }
+    let mut retry = Retry::default();
+    retry.first = Duration::from_millis(20);
+    retry.max = Duration::from_millis(200);
+    retry.timeout = Duration::from_secs(2);
+    retry
 }
 
 /// Starts the engine on the two-unit fixture with the webhook's route, and its deliverer.

@@ -79,11 +79,8 @@ fn types(reply: &Value) -> Vec<&str> {
 async fn the_callback_workflow_runs_through_the_api() {
     let scratch = Scratch::new(&[]);
     let handle = Arc::new(handle(&callback_scripts(), &scratch.0.join("rota.db")));
-    let tokens = vec![
-        Token { token: ALL.into(), units: vec!["*".into()] },
-        Token { token: NORTH.into(), units: vec!["north".into()] },
-    ];
-    let (app, closer) = router(handle.clone(), &ApiConfig { tokens, ..ApiConfig::default() });
+    let tokens = vec![Token::new(ALL, ["*"]), Token::new(NORTH, ["north"])];
+    let (app, closer) = router(handle.clone(), &ApiConfig::with_tokens(tokens));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(rota::http::serve(listener, app, async move {

@@ -42,17 +42,12 @@ impl Smtp {
     }
 
     pub fn config(&self) -> EmailConfig {
-        EmailConfig {
-            host: "127.0.0.1".into(),
-            port: Some(self.port),
-            tls: Tls::None,
-            username: None,
-            password: None,
-            from: "Rota Standby <rota@example.com>".into(),
-            pool: 2,
-            timeout_ms: 2000,
-            ca_file: None,
-        }
+        let mut config = EmailConfig::new("127.0.0.1", "Rota Standby <rota@example.com>");
+        config.port = Some(self.port);
+        config.tls = Tls::None;
+        config.pool = 2;
+        config.timeout_ms = 2000;
+        config
     }
 }
 
