@@ -110,7 +110,7 @@ pub enum Input {
         notification: u64,
         conversation: String,
         recipient: String,
-        channel: crate::rules::Channel,
+        channel: crate::rules::DeliveryChannel,
         error: String,
     },
 }

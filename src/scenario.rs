@@ -107,13 +107,13 @@ impl TimelineEntry {
                     out.push_str("\n    | ");
                     out.push_str(s);
                 };
-                if n.channel != crate::rules::Channel::Webhook {
+                if n.channel != crate::rules::DeliveryChannel::Webhook {
                     line(&format!("to {}", n.address));
                 }
-                if n.channel == crate::rules::Channel::Email {
+                if n.channel == crate::rules::DeliveryChannel::Email {
                     n.message.email.iter().flat_map(|b| b.lines()).for_each(&mut line);
                 }
-                if let Some(sms) = n.message.sms.as_ref().filter(|_| n.channel == crate::rules::Channel::Sms) {
+                if let Some(sms) = n.message.sms.as_ref().filter(|_| n.channel == crate::rules::DeliveryChannel::Sms) {
                     sms.body.lines().for_each(&mut line);
                     line(&format!("({} characters, {} segment(s), {})", sms.length, sms.segments, sms.encoding));
                 }

@@ -143,7 +143,7 @@ pub fn spawn(
                     continue;
                 }
             };
-            let channel = Channel {
+            let channel = HookDeliverer {
                 hook,
                 outbox: outbox.clone(),
                 backlog: backlog.clone(),
@@ -159,7 +159,7 @@ pub fn spawn(
 }
 
 /// One webhook's deliverer.
-struct Channel {
+struct HookDeliverer {
     hook: Webhook,
     outbox: Arc<Mutex<Box<dyn Outbox>>>,
     backlog: Backlog,
@@ -169,7 +169,7 @@ struct Channel {
     stop: watch::Receiver<bool>,
 }
 
-impl Channel {
+impl HookDeliverer {
     async fn run(mut self) {
         loop {
             if *self.stop.borrow() {

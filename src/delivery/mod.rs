@@ -22,7 +22,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{EngineError, InputError};
 use crate::input::Input;
 use crate::notification::{LogEntry, Outcome};
-use crate::rules::Channel;
+use crate::rules::DeliveryChannel;
 use crate::runtime::{Handle, Notifications};
 use crate::store::NotificationLog;
 use crate::time::{Duration, Timestamp};
@@ -117,9 +117,9 @@ impl Senders {
             return Outcome::Permanent { error: why.clone() };
         }
         match n.channel {
-            Channel::Email => self.email.send(n).await,
-            Channel::Sms => self.sms.send(n).await,
-            Channel::Webhook => self.webhook.send(n).await,
+            DeliveryChannel::Email => self.email.send(n).await,
+            DeliveryChannel::Sms => self.sms.send(n).await,
+            DeliveryChannel::Webhook => self.webhook.send(n).await,
         }
     }
 }

@@ -35,7 +35,7 @@ impl AgentNames {
 /// The mode an agent picks on the status panel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum AgentStatus {
     /// Do not disturb: no calls at all.
     Dnd,
     /// Internal calls only, no queue work.
@@ -44,23 +44,23 @@ pub enum Status {
     Callcenter,
 }
 
-impl Status {
-    pub const ALL: [Status; 3] = [Status::Dnd, Status::Ready, Status::Callcenter];
+impl AgentStatus {
+    pub const ALL: [AgentStatus; 3] = [AgentStatus::Dnd, AgentStatus::Ready, AgentStatus::Callcenter];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Dnd => "dnd",
-            Status::Ready => "ready",
-            Status::Callcenter => "callcenter",
+            AgentStatus::Dnd => "dnd",
+            AgentStatus::Ready => "ready",
+            AgentStatus::Callcenter => "callcenter",
         }
     }
 
     /// The trace's reason for an agent whose status a queue does not route to.
     pub fn reason(self) -> &'static str {
         match self {
-            Status::Dnd => "status_dnd",
-            Status::Ready => "status_ready",
-            Status::Callcenter => "status_callcenter",
+            AgentStatus::Dnd => "status_dnd",
+            AgentStatus::Ready => "status_ready",
+            AgentStatus::Callcenter => "status_callcenter",
         }
     }
 }
@@ -71,20 +71,20 @@ impl Status {
 pub struct StatusSet(u8);
 
 impl StatusSet {
-    pub const CALLCENTER: StatusSet = StatusSet(1 << Status::Callcenter as u8);
+    pub const CALLCENTER: StatusSet = StatusSet(1 << AgentStatus::Callcenter as u8);
     /// Every status a queue may route.
-    pub const ROUTABLE: StatusSet = StatusSet(1 << Status::Ready as u8 | 1 << Status::Callcenter as u8);
+    pub const ROUTABLE: StatusSet = StatusSet(1 << AgentStatus::Ready as u8 | 1 << AgentStatus::Callcenter as u8);
 
-    pub fn of(statuses: impl IntoIterator<Item = Status>) -> Self {
+    pub fn of(statuses: impl IntoIterator<Item = AgentStatus>) -> Self {
         StatusSet(statuses.into_iter().fold(0, |bits, s| bits | 1 << s as u8))
     }
 
-    pub fn contains(self, s: Status) -> bool {
+    pub fn contains(self, s: AgentStatus) -> bool {
         self.0 & (1 << s as u8) != 0
     }
 
-    pub fn iter(self) -> impl Iterator<Item = Status> {
-        Status::ALL.into_iter().filter(move |s| self.contains(*s))
+    pub fn iter(self) -> impl Iterator<Item = AgentStatus> {
+        AgentStatus::ALL.into_iter().filter(move |s| self.contains(*s))
     }
 }
 
@@ -94,13 +94,13 @@ impl Default for StatusSet {
     }
 }
 
-impl FromStr for Status {
+impl FromStr for AgentStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "dnd" => Ok(Status::Dnd),
-            "ready" => Ok(Status::Ready),
-            "callcenter" => Ok(Status::Callcenter),
+            "dnd" => Ok(AgentStatus::Dnd),
+            "ready" => Ok(AgentStatus::Ready),
+            "callcenter" => Ok(AgentStatus::Callcenter),
             _ => Err(format!("unknown status `{s}` (one of: dnd, ready, callcenter)")),
         }
     }
@@ -154,7 +154,7 @@ pub struct Agent {
     /// The engine's key: the id within its unit (see [`crate::unit`]); `def.id` is the id shown.
     pub id: Arc<str>,
     pub def: AgentDef,
-    pub status: Status,
+    pub status: AgentStatus,
     pub state: State,
     pub pause_cause: Option<String>,
     /// When the current state began: the status panel's timer.
@@ -191,7 +191,7 @@ impl Agent {
             ix,
             id: crate::unit::key(&def.unit, &def.id),
             def,
-            status: Status::Ready,
+            status: AgentStatus::Ready,
             state: State::Waiting,
             pause_cause: None,
             state_since: now,
@@ -220,7 +220,7 @@ impl Agent {
     #[inline]
     pub fn blocked_for(&self, statuses: StatusSet) -> Option<&'static str> {
         match (self.status, self.state) {
-            (Status::Dnd, _) => Some("status_dnd"),
+            (AgentStatus::Dnd, _) => Some("status_dnd"),
             (status, State::Waiting) => (!statuses.contains(status)).then(|| status.reason()),
             (_, State::Offered) => Some("state_offered"),
             (_, State::Busy) => Some("state_busy"),

@@ -180,7 +180,7 @@ pub struct Conversation {
 pub struct Sent {
     pub rule: String,
     pub recipient: String,
-    pub channel: crate::rules::Channel,
+    pub channel: crate::rules::DeliveryChannel,
     pub kind: crate::template::Kind,
     /// The notification's id.
     pub id: u64,

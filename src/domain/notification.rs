@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::Channel;
+use crate::rules::DeliveryChannel;
 use crate::template::{Kind, Rendered};
 use crate::time::Timestamp;
 
@@ -24,7 +24,7 @@ pub struct Notification {
     /// The event that caused it (`missed`, `custom:vip`, ...).
     pub event: String,
     pub recipient: String,
-    pub channel: Channel,
+    pub channel: DeliveryChannel,
     pub kind: Kind,
     /// Email address or phone number; empty for webhooks.
     pub address: String,

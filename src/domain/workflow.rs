@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::rules::{Channel, Location, Recipients};
+use crate::rules::{DeliveryChannel, Location, Recipients};
 use crate::time::Duration;
 
 /// The event every instance starts with: a conversation was set on the workflow.
@@ -41,7 +41,7 @@ pub enum Action {
     /// A message through a template and channel, like a standby rule's.
     Notify {
         template: String,
-        channel: Channel,
+        channel: DeliveryChannel,
         to: Recipients,
     },
     /// After `after`, the event `timer:NAME`.

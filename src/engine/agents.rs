@@ -339,7 +339,7 @@ impl Engine {
         self.emit(update);
     }
 
-    pub(super) fn set_status(&mut self, ix: AgentIx, status: Status) {
+    pub(super) fn set_status(&mut self, ix: AgentIx, status: AgentStatus) {
         let a = &self.agents[ix as usize];
         if a.status == status {
             return;
@@ -389,7 +389,7 @@ impl Engine {
             return Err(InputError::UnknownPauseCause(cause.into()));
         }
         let a = &self.agents[ix as usize];
-        if a.status != Status::Callcenter {
+        if a.status != AgentStatus::Callcenter {
             return Err(InputError::Illegal(format!(
                 "agent `{}` is not in callcenter status (status {})",
                 a.def.id,

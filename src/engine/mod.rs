@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::agent::{Agent, AgentIx, AgentNames, State, Status};
+use crate::agent::{Agent, AgentIx, AgentNames, AgentStatus, State};
 use crate::clock::Clock;
 use crate::conversation::{Attempt, AttemptOutcome, Conversation, ConversationStatus, NewConversation};
 use crate::decision::{Decided, Decision, Reason, Skipped, Trace};
@@ -456,7 +456,7 @@ impl Engine {
             }
             Input::SetStatus { agent, status } => {
                 let ix = self.agents.index(&agent)?;
-                let status: Status = status.parse().map_err(InputError::Illegal)?;
+                let status: AgentStatus = status.parse().map_err(InputError::Illegal)?;
                 self.set_status(ix, status);
                 Ok(())
             }

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::*;
 use crate::conversation::Sent;
 use crate::notification::Notification;
-use crate::rules::{Channel, Recipients, StandbyRule};
+use crate::rules::{DeliveryChannel, Recipients, StandbyRule};
 use crate::template::{
     AgentParams, ConversationParams, EventParams, Kind, Params, PartyParams, QueueParams, RuleParams,
 };
@@ -41,7 +41,7 @@ pub(super) struct StandbyEvent {
     pub event: String,
     pub reason: String,
     /// For `delivery_failed`: whose message failed, and by which channel.
-    pub failed: Option<(String, Channel)>,
+    pub failed: Option<(String, DeliveryChannel)>,
 }
 
 /// The engine's standby bookkeeping: what the step in progress noted for standby rules and
@@ -202,7 +202,7 @@ impl Engine {
         &mut self,
         conversation: &str,
         recipient: String,
-        channel: Channel,
+        channel: DeliveryChannel,
         error: String,
     ) -> Result<(), InputError> {
         self.note_input(conversation, "delivery_failed".into(), error, Some((recipient, channel)))
@@ -214,7 +214,7 @@ impl Engine {
         conversation: &str,
         event: String,
         reason: String,
-        failed: Option<(String, Channel)>,
+        failed: Option<(String, DeliveryChannel)>,
     ) -> Result<(), InputError> {
         let c =
             self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
@@ -339,7 +339,7 @@ impl Engine {
         e: &StandbyEvent,
         rule: &StandbyRule,
         recipient: &str,
-        channel: Channel,
+        channel: DeliveryChannel,
         kind: Kind,
         answered_by: Option<&Arc<str>>,
     ) {
@@ -370,20 +370,20 @@ impl Engine {
         rule: &str,
         template: &str,
         recipient: &str,
-        channel: Channel,
+        channel: DeliveryChannel,
         kind: Kind,
         answered_by: Option<&Arc<str>>,
     ) -> Option<u64> {
         let queue = self.conversations.get(&e.conversation)?.queue;
         let agent = &self.agents[self.agents.keyed(recipient)? as usize];
         let address = match channel {
-            Channel::Email => agent.def.email.clone(),
-            Channel::Sms => agent.def.phone.clone(),
-            Channel::Webhook => Some(String::new()),
+            DeliveryChannel::Email => agent.def.email.clone(),
+            DeliveryChannel::Sms => agent.def.phone.clone(),
+            DeliveryChannel::Webhook => Some(String::new()),
         };
         let made = match &address {
             None => {
-                let what = if channel == Channel::Email { "email address" } else { "phone number" };
+                let what = if channel == DeliveryChannel::Email { "email address" } else { "phone number" };
                 Err(format!("agent `{}` has no {what}", agent.def.id))
             }
             Some(_) => {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::standby::StandbyEvent;
 use super::*;
 use crate::instance::{HistoryStep, Instance, InstanceStatus, Task};
-use crate::rules::{Channel, Recipients};
+use crate::rules::{DeliveryChannel, Recipients};
 use crate::template::Kind;
 use crate::workflow::{Action, NOTIFICATION_FAILED, START};
 
@@ -437,7 +437,15 @@ impl Engine {
     }
 
     /// A workflow's own message: to each recipient, no duplicate check (each stage entry is new).
-    fn workflow_notify(&mut self, id: u64, event: &str, stage: u32, template: &str, channel: Channel, to: &Recipients) {
+    fn workflow_notify(
+        &mut self,
+        id: u64,
+        event: &str,
+        stage: u32,
+        template: &str,
+        channel: DeliveryChannel,
+        to: &Recipients,
+    ) {
         let instance = &self.workflows[id];
         let (workflow, unit) = (instance.workflow.clone(), instance.unit.clone());
         let e = self.stage_event(id, stage, event);

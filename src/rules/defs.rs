@@ -145,25 +145,25 @@ pub struct QueueDef {
 /// A channel a notification goes out by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Channel {
+pub enum DeliveryChannel {
     Email,
     Sms,
     Webhook,
 }
 
-impl Channel {
-    pub const ALL: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Webhook];
+impl DeliveryChannel {
+    pub const ALL: [DeliveryChannel; 3] = [DeliveryChannel::Email, DeliveryChannel::Sms, DeliveryChannel::Webhook];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-            Channel::Webhook => "webhook",
+            DeliveryChannel::Email => "email",
+            DeliveryChannel::Sms => "sms",
+            DeliveryChannel::Webhook => "webhook",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Channel> {
-        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    pub fn parse(s: &str) -> Option<DeliveryChannel> {
+        DeliveryChannel::ALL.into_iter().find(|c| c.as_str() == s)
     }
 }
 
@@ -198,7 +198,7 @@ pub struct StandbyRule {
     /// Event names: those of [`STANDBY_EVENTS`] or `custom:NAME`.
     pub on: Vec<String>,
     pub notify: Recipients,
-    pub channels: Vec<Channel>,
+    pub channels: Vec<DeliveryChannel>,
     pub template: String,
     /// Sent to those notified who did not answer, once someone answers.
     pub clearing: Option<String>,

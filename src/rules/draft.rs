@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    suggest, AgentDef, Channel, Escalation, Exhaustion, Location, PolicySpec, QueueDef, RuleSet, Settings, StandbyRule,
-    TeamDef,
+    suggest, AgentDef, DeliveryChannel, Escalation, Exhaustion, Location, PolicySpec, QueueDef, RuleSet, Settings,
+    StandbyRule, TeamDef,
 };
 use crate::schedule::ScheduleDef;
 use crate::template::TemplateDef;
@@ -69,16 +69,16 @@ impl Draft {
         at: &Location,
         who: &str,
         recipients: impl IntoIterator<Item = &'a str>,
-        channels: &[Channel],
+        channels: &[DeliveryChannel],
         agents: &[AgentDef],
     ) {
         for id in recipients {
             let Some(a) = agents.iter().find(|a| a.id == id) else { continue };
             for channel in channels {
                 let (missing, what) = match channel {
-                    Channel::Email => (a.email.is_none(), "email address (`email`)"),
-                    Channel::Sms => (a.phone.is_none(), "phone number (`phone`)"),
-                    Channel::Webhook => (false, ""),
+                    DeliveryChannel::Email => (a.email.is_none(), "email address (`email`)"),
+                    DeliveryChannel::Sms => (a.phone.is_none(), "phone number (`phone`)"),
+                    DeliveryChannel::Webhook => (false, ""),
                 };
                 if missing {
                     let channel = channel.as_str();

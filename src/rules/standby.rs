@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::draft::{Draft, LayerDraft};
-use super::{Channel, Location, Recipients, RuleSet, User, STANDBY_EVENTS};
+use super::{DeliveryChannel, Location, Recipients, RuleSet, User, STANDBY_EVENTS};
 use crate::template::{Kind, Templates};
 
 impl Draft {
@@ -218,7 +218,7 @@ impl Draft {
         templates: &Templates,
         id: &str,
         kind: Kind,
-        channels: &[Channel],
+        channels: &[DeliveryChannel],
         user: &Use,
     ) -> bool {
         let Some(def) = templates.get(id) else { return false };
@@ -232,9 +232,9 @@ impl Draft {
         }
         for channel in channels {
             let lacks = match channel {
-                Channel::Email => def.email.is_none().then_some("email body (`email`)"),
-                Channel::Sms => def.sms.is_none().then_some("SMS body (`sms`)"),
-                Channel::Webhook => None,
+                DeliveryChannel::Email => def.email.is_none().then_some("email body (`email`)"),
+                DeliveryChannel::Sms => def.sms.is_none().then_some("SMS body (`sms`)"),
+                DeliveryChannel::Webhook => None,
             };
             if let Some(part) = lacks {
                 let message =

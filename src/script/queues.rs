@@ -3,7 +3,7 @@
 use mlua::{Lua, Value as LuaValue};
 
 use super::define;
-use crate::agent::{Status, StatusSet};
+use crate::agent::{AgentStatus, StatusSet};
 use crate::presence::{BaseSet, BaseStatus};
 use crate::rules::{Exhaustion, QueueDef, DEFAULT_UNIT};
 use crate::time::Duration;
@@ -33,8 +33,8 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                 }
                 let mut statuses = Vec::new();
                 for s in f.str_list("statuses") {
-                    match s.parse::<Status>() {
-                        Ok(Status::Dnd) => f.problems.push(format!(
+                    match s.parse::<AgentStatus>() {
+                        Ok(AgentStatus::Dnd) => f.problems.push(format!(
                             "queues.define `{id}`: statuses: `dnd` means no calls at all; route to `ready` and/or `callcenter`"
                         )),
                         Ok(status) => statuses.push(status),

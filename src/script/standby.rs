@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use mlua::{Function, Lua, Value as LuaValue};
 
 use super::define;
-use crate::rules::{Channel, Recipients, StandbyRule, DEFAULT_UNIT, STANDBY_EVENTS};
+use crate::rules::{DeliveryChannel, Recipients, StandbyRule, DEFAULT_UNIT, STANDBY_EVENTS};
 
 /// The `notify` functions of rules that choose their recipients in Lua, by rule id.
 #[derive(Default)]
@@ -60,7 +60,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                 let mut channels = Vec::new();
                 let listed = f.str_or_list("channels");
                 for c in &listed {
-                    match Channel::parse(c) {
+                    match DeliveryChannel::parse(c) {
                         Some(ch) if !channels.contains(&ch) => channels.push(ch),
                         Some(_) => {}
                         None => f.problems.push(format!("{what}: unknown channel `{c}` (email, sms, webhook)")),

@@ -8,7 +8,7 @@ use mlua::{AnyUserData, Lua, MultiValue, UserData, Value as LuaValue};
 
 use super::fields::{self, duration_of, Fields};
 use super::with_draft;
-use crate::rules::{Channel, Recipients, DEFAULT_UNIT};
+use crate::rules::{DeliveryChannel, Recipients, DEFAULT_UNIT};
 use crate::workflow::{event_problem, Action, ActionDef, StageDef, WorkflowDef};
 
 /// An action as `workflows.task` and friends return it; `None` once its problems are reported.
@@ -179,11 +179,11 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
             table_action(lua, spec, "workflows.notify", |f, problems| {
                 let template = f.req_str("template");
                 let channel = f.req_str("channel");
-                let channel = Channel::parse(&channel).unwrap_or_else(|| {
+                let channel = DeliveryChannel::parse(&channel).unwrap_or_else(|| {
                     if !channel.is_empty() {
                         problems.push(format!("workflows.notify: unknown channel `{channel}` (email, sms, webhook)"));
                     }
-                    Channel::Email
+                    DeliveryChannel::Email
                 });
                 let to = f.table("to").and_then(|t| super::standby::named_recipients(&t)).unwrap_or_else(|| {
                     problems.push("workflows.notify: `to` must be { agents = {...} } or { schedule = \"id\" }".into());

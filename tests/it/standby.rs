@@ -280,7 +280,7 @@ async fn lucs_story_arrives_by_email_and_sms() {
     assert!(
         sms_sent
             .iter()
-            .filter(|e| e.notification.channel == rota::rules::Channel::Sms)
+            .filter(|e| e.notification.channel == rota::rules::DeliveryChannel::Sms)
             .all(|e| e.provider_id.as_deref().is_some_and(|p| p.starts_with("SM"))),
         "the provider's message id is stored"
     );
@@ -471,7 +471,9 @@ async fn json_sms_is_judged_by_its_body_and_the_webhook_channel_posts_signed() {
     .await;
     let entries = rota.entries(Filter::default());
     let sms_to = |who: &str| {
-        entries.iter().find(|e| e.notification.recipient == who && e.notification.channel == rota::rules::Channel::Sms)
+        entries
+            .iter()
+            .find(|e| e.notification.recipient == who && e.notification.channel == rota::rules::DeliveryChannel::Sms)
     };
     let duty = sms_to("duty").unwrap();
     assert_eq!(duty.provider_id.as_deref(), Some("m-+4722222222"), "the provider's id from the body is stored");
