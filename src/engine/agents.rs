@@ -288,11 +288,17 @@ impl Engine {
     /// queues worth another look.
     pub(super) fn flush_view(&mut self) {
         let track = self.rules.settings.track_work_day;
+        let now = self.now;
         for ix in self.agents.take_dirty() {
             let a = &mut self.agents[ix as usize];
             let able = a.can_work(track);
             if a.able && !able {
                 a.away += 1;
+            }
+            // Idle time counts from when the agent could take work (signed in, back from a
+            // pause or wrap-up), not from when the engine started or the agent was defined.
+            if !a.able && able {
+                a.idle_since = now;
             }
             a.able = able;
             let a = &self.agents[ix as usize];
