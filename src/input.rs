@@ -1,5 +1,7 @@
 //! The closed set of inputs the engine handles, one at a time.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::conversation::NewConversation;
@@ -78,6 +80,16 @@ pub enum Input {
         agent: String,
         record: Box<AgentRecord>,
     },
+    /// Changes what a waiting conversation is routed by: the attributes given are set (`null`
+    /// removes one), and `requires`, when given, replaces the skills it needs. Its policy
+    /// decides again at once, with the change in the trace.
+    UpdateConversation {
+        conversation: String,
+        #[serde(default)]
+        attributes: BTreeMap<String, serde_json::Value>,
+        #[serde(default)]
+        requires: Option<BTreeMap<String, f64>>,
+    },
     /// A custom event (`custom:NAME` to standby rules) about a conversation.
     Raise {
         conversation: String,
@@ -145,6 +157,7 @@ impl Input {
             | Input::Close { conversation }
             | Input::Abandon { conversation }
             | Input::Raise { conversation, .. }
+            | Input::UpdateConversation { conversation, .. }
             | Input::StartWorkflow { conversation, .. }
             | Input::DeliveryFailed { conversation, .. } => Some(conversation),
             _ => None,

@@ -154,6 +154,10 @@ impl Serialize for Decided {
 #[derive(Clone, Debug, Serialize)]
 pub struct Trace {
     pub at: Timestamp,
+    /// Why the policy was asked now, when something other than an arrival or a freed agent
+    /// asked it: `changed: attributes.vip`, `scripts reloaded (generation 3)`, `declined by anna`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     pub queue: Arc<str>,
     pub policy: String,
     /// Script generation that decided.
@@ -171,6 +175,7 @@ impl Trace {
     /// The same decision for the same reasons, whenever it was taken.
     pub fn repeats(&self, earlier: &Trace) -> bool {
         self.decision == earlier.decision
+            && self.cause == earlier.cause
             && self.skipped == earlier.skipped
             && self.error == earlier.error
             && self.policy == earlier.policy
@@ -265,6 +270,7 @@ mod tests {
     fn trace(at: i64, decision: Decided) -> Arc<Trace> {
         Arc::new(Trace {
             at: Timestamp(at),
+            cause: None,
             queue: Arc::from("q"),
             policy: "p".into(),
             generation: 1,

@@ -170,6 +170,12 @@ pub enum Update {
         workflow: Arc<str>,
         reason: String,
     },
+    /// A waiting conversation's routing data changed (`attributes.vip`, `requires`).
+    ConversationChanged {
+        #[serde(serialize_with = "crate::unit::serialize_external")]
+        conversation: Arc<str>,
+        changed: Vec<String>,
+    },
     /// A workflow set an attribute of the conversation.
     FieldSet {
         #[serde(serialize_with = "crate::unit::serialize_external")]
@@ -199,6 +205,7 @@ impl Update {
             | Update::TaskClosed { conversation, .. }
             | Update::WorkflowFinished { conversation, .. }
             | Update::WorkflowFlagged { conversation, .. }
+            | Update::ConversationChanged { conversation, .. }
             | Update::FieldSet { conversation, .. } => (Some(conversation), Vec::new()),
             Update::Notified { .. } => (None, Vec::new()),
             Update::Offered { conversation, agents, .. } | Update::TimedOut { conversation, agents } => {
@@ -230,8 +237,11 @@ impl Update {
         match self {
             Update::Queued { conversation, queue } => format!("{conversation} queued in {queue}"),
             Update::Decided { conversation, trace } => {
-                let mut s =
-                    format!("{conversation} decision by {} in {}: {}", trace.policy, trace.queue, trace.decision);
+                let cause = trace.cause.as_ref().map_or(String::new(), |c| format!(" ({c})"));
+                let mut s = format!(
+                    "{conversation} decision by {} in {}{cause}: {}",
+                    trace.policy, trace.queue, trace.decision
+                );
                 for skip in trace.skipped.iter() {
                     s.push_str(&format!("; skipped {} ({})", skip.agent, skip.reason));
                 }
@@ -322,6 +332,9 @@ impl Update {
                 format!("{conversation} workflow {workflow}#{instance} flagged for a person: {reason}")
             }
             Update::FieldSet { conversation, field, value } => format!("{conversation} field {field} = {value}"),
+            Update::ConversationChanged { conversation, changed } => {
+                format!("{conversation} changed: {}", changed.join(", "))
+            }
             Update::Log { level, message } => format!("log {level}: {message}"),
         }
     }
@@ -383,6 +396,7 @@ impl Serialize for Brief<'_> {
             conversation: crate::unit::external(conversation),
             queue: &trace.queue,
             policy: &trace.policy,
+            cause: trace.cause.as_deref(),
             decision: &trace.decision,
             considered: trace.considered,
             skipped: trace.skipped.len(),
@@ -400,6 +414,8 @@ struct DecidedBrief<'a> {
     conversation: &'a str,
     queue: &'a str,
     policy: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<&'a str>,
     decision: &'a Decided,
     considered: usize,
     skipped: usize,

@@ -135,9 +135,68 @@ impl Engine {
         offer.agents.retain(|&o| o != ix);
         if offer.agents.is_empty() {
             self.drop_offer(&id);
-            self.decide(&id, 0);
         }
+        // Also while others still ring: the policy may add agents in the decliner's place.
+        let cause = format!("declined by {}", self.agents[ix as usize].def.id);
+        self.decide_because(&id, cause);
         Ok(())
+    }
+
+    /// Changes what a waiting conversation is routed by, then asks its policy again at once
+    /// (with the change in the trace): nothing has to poll for a conversation to be re-routed.
+    pub(super) fn update_conversation(
+        &mut self,
+        id: &Arc<str>,
+        attributes: BTreeMap<String, serde_json::Value>,
+        requires: Option<BTreeMap<String, f64>>,
+    ) -> Result<(), InputError> {
+        let c = self.conversations.get(id).ok_or_else(|| InputError::UnknownConversation(unit::external(id).into()))?;
+        if !c.status.is_waiting() {
+            return Err(InputError::Illegal(format!(
+                "conversation `{}` is {}; only a waiting conversation is routed again",
+                unit::external(id),
+                c.status.as_str()
+            )));
+        }
+        if let Some((skill, level)) = requires.iter().flatten().find(|(_, level)| !level.is_finite()) {
+            let message = format!("skill `{skill}` needs a finite level, got {level}");
+            return Err(InputError::Invalid { field: "requires", message });
+        }
+        if attributes.is_empty() && requires.is_none() {
+            let message = "give `attributes` or `requires` to change".into();
+            return Err(InputError::Invalid { field: "attributes", message });
+        }
+        let c = self.conversations.get_mut(id).expect("checked above");
+        let mut changed: Vec<String> = attributes.keys().map(|k| format!("attributes.{k}")).collect();
+        for (key, value) in attributes {
+            match value {
+                serde_json::Value::Null => c.data.attributes.remove(&key),
+                value => c.data.attributes.insert(key, value),
+            };
+        }
+        if let Some(requires) = requires {
+            c.data.requires = requires;
+            changed.push("requires".into());
+        }
+        self.refresh_conversation_view(id);
+        self.emit(Update::ConversationChanged { conversation: id.clone(), changed: changed.clone() });
+        self.decide_because(id, format!("changed: {}", changed.join(", ")));
+        Ok(())
+    }
+
+    /// Rebuilds a waiting conversation's Lua view from its data, keeping its policy memo.
+    pub(super) fn refresh_conversation_view(&mut self, id: &Arc<str>) {
+        let Some(c) = self.conversations.get(id).filter(|c| c.status.is_waiting()) else { return };
+        let queue = self.queues[c.queue as usize].id.clone();
+        let memo = self.scripts.conversation_memo(id).unwrap_or_else(|lost| {
+            self.emit(Update::Log { level: "warn", message: lost });
+            None
+        });
+        let c = &self.conversations[id];
+        if let Err(e) = self.scripts.add_conversation(c, &queue, memo.as_ref()) {
+            let message = format!("could not update {}'s view: {e}", unit::external(id));
+            self.emit(Update::Log { level: "error", message });
+        }
     }
 
     pub(super) fn close(&mut self, conversation: &str) -> Result<(), InputError> {

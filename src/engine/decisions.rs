@@ -13,6 +13,15 @@ impl Engine {
     /// Asks the queue's policy about a waiting conversation and carries out the decision.
     /// While an offer is ringing, only an offer to more agents (ring progressively) is applied.
     pub(super) fn decide(&mut self, id: &Arc<str>, hops: u32) {
+        self.decide_with(id, hops, None);
+    }
+
+    /// [`Engine::decide`], saying in the trace why the policy is asked now.
+    pub(super) fn decide_because(&mut self, id: &Arc<str>, cause: String) {
+        self.decide_with(id, 0, Some(cause));
+    }
+
+    fn decide_with(&mut self, id: &Arc<str>, hops: u32, cause: Option<String>) {
         self.flush_view();
         let Some(mut c) = self.conversations.get_mut(id) else {
             return;
@@ -74,6 +83,7 @@ impl Engine {
         };
         let trace = Trace {
             at: self.now(),
+            cause,
             queue: self.queues[q as usize].id.clone(),
             policy: by.unwrap_or(policy),
             generation: self.scripts.generation(),

@@ -495,6 +495,9 @@ impl Engine {
             Input::CreateAgent { agent, record } => self.create_agent(agent, *record),
             Input::UpdateAgent { agent, record } => self.update_agent(&agent, *record),
             Input::Raise { conversation, event } => self.raise(&key(self, &conversation)?, &event),
+            Input::UpdateConversation { conversation, attributes, requires } => {
+                self.update_conversation(&key(self, &conversation)?, attributes, requires)
+            }
             Input::DeliveryFailed { notification, conversation, recipient, channel, error } => {
                 self.delivery_failed(&key(self, &conversation)?, recipient, channel, error.clone())?;
                 self.workflow_notification_failed(notification, &error);

@@ -128,6 +128,14 @@ impl Engine {
             self.emit(Update::Log { level: "warn", message });
         }
         self.recheck_instances();
+        // Every waiting conversation is asked under the new rules now, even where no agent is
+        // free: the new policy may overflow it, give up, or wait for someone else.
+        let waiting: Vec<Arc<str>> = self.queues.iter().flat_map(|q| q.waiting.iter().cloned()).collect();
+        for id in waiting {
+            if self.conversations.get(&id).is_some_and(|c| c.status == ConversationStatus::Queued) {
+                self.decide_because(&id, format!("scripts reloaded (generation {generation})"));
+            }
+        }
         self.settle();
         Ok((generation, std::mem::take(&mut self.updates)))
     }

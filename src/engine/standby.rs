@@ -147,14 +147,21 @@ impl Engine {
     pub(super) fn run_standby(&mut self) {
         // A script that raises an event from the rule that hears it would otherwise never stop.
         for _ in 0..MAX_ROUNDS {
+            // What scripts asked for while the last round was handled (a workflow's `set`
+            // re-routes a conversation, and its policy may start a workflow) is this round's.
+            let (raised, started, watched) =
+                (self.scripts.take_raised(), self.scripts.take_started(), self.standby.take());
+            if raised.is_empty() && started.is_empty() && watched.is_empty() {
+                break;
+            }
             // Scripts name conversations by id or key (`ctx.conversation.key`).
-            for (conversation, name) in self.scripts.take_raised() {
+            for (conversation, name) in raised {
                 let raised = self.resolve_conversation(&conversation, |_| true).and_then(|c| self.raise(&c, &name));
                 if let Err(e) = raised {
                     self.emit(Update::Log { level: "warn", message: format!("standby.raise(\"{name}\"): {e}") });
                 }
             }
-            for (workflow, conversation) in self.scripts.take_started() {
+            for (workflow, conversation) in started {
                 let started = self
                     .resolve_conversation(&conversation, |_| true)
                     .and_then(|c| self.start_workflow(&c, &workflow, "set by a script".into()));
@@ -162,10 +169,6 @@ impl Engine {
                     let message = format!("workflows.start(\"{workflow}\", \"{conversation}\"): {e}");
                     self.emit(Update::Log { level: "warn", message });
                 }
-            }
-            let watched = self.standby.take();
-            if watched.is_empty() {
-                break;
             }
             for w in watched {
                 match w {

@@ -478,24 +478,15 @@ impl Engine {
         }
     }
 
-    /// Sets an attribute of the conversation; a waiting one's policies see it at once.
+    /// Sets an attribute of the conversation; a waiting one is routed again at once.
     fn set_field(&mut self, conversation: &Arc<str>, field: &str, value: serde_json::Value) {
         let Some(c) = self.conversations.get_mut(conversation) else { return };
         c.data.attributes.insert(field.to_string(), value.clone());
-        if c.status.is_waiting() {
-            let queue = self.queues[c.queue as usize].id.clone();
-            let memo = self.scripts.conversation_memo(conversation).unwrap_or_else(|lost| {
-                self.emit(Update::Log { level: "warn", message: lost });
-                None
-            });
-            let c = &self.conversations[conversation];
-            if let Err(e) = self.scripts.add_conversation(c, &queue, memo.as_ref()) {
-                self.emit(Update::Log {
-                    level: "error",
-                    message: format!("could not update {conversation}'s view: {e}"),
-                });
-            }
-        }
+        let waiting = c.status.is_waiting();
+        self.refresh_conversation_view(conversation);
         self.emit(Update::FieldSet { conversation: conversation.clone(), field: field.into(), value });
+        if waiting {
+            self.decide_because(conversation, format!("changed by a workflow: attributes.{field}"));
+        }
     }
 }

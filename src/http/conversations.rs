@@ -64,6 +64,17 @@ impl UnitParam {
     }
 }
 
+/// `PATCH /v1/conversations/{id}`: attributes to set (`null` removes one) and the skills it
+/// needs, replacing the ones it had.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConversationChange {
+    #[serde(default)]
+    pub(super) attributes: std::collections::BTreeMap<String, Value>,
+    #[serde(default)]
+    pub(super) requires: Option<std::collections::BTreeMap<String, f64>>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AgentRef {

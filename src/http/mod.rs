@@ -137,7 +137,7 @@ fn route<H: Handler<T, Api>, T: 'static>(
 fn routes() -> Vec<Route> {
     use actions::{on, Nothing, Subject::*};
     use agents::{EmploymentBody, PauseBody, PresenceBody, StatusBody, VacationsBody};
-    use conversations::AgentRef;
+    use conversations::{AgentRef, ConversationChange};
     use Access::{Open, Stream, Token};
     vec![
         route(Token, "post", "/v1/conversations", "Create a conversation in a queue", conversations::create),
@@ -147,6 +147,17 @@ fn routes() -> Vec<Route> {
             "/v1/conversations/{id}",
             "A conversation with its attempts and decision traces",
             conversations::show,
+        ),
+        route(
+            Token,
+            "patch",
+            "/v1/conversations/{id}",
+            "Changes a waiting conversation's attributes or required skills; it is routed again at once",
+            on(Conversation, |conversation, b: ConversationChange| Input::UpdateConversation {
+                conversation,
+                attributes: b.attributes,
+                requires: b.requires,
+            }),
         ),
         route(
             Token,

@@ -315,7 +315,7 @@ const CASES: &[(&str, Files, &[&str])] = &[
         "a policy registered twice and one without decide",
         &[("p.lua", "policies.register(\"ring_all\", { decide = function() end })\npolicies.register(\"mine\", { })\n")],
         &[
-            "p.lua:1: policy `ring_all` is already registered (at stdlib/policies/ring_all.lua:5)",
+            "p.lua:1: policy `ring_all` is already registered (at stdlib/policies/ring_all.lua:6)",
             "p.lua:2: policies.register `mine`: field `decide` is required",
         ],
     ),

@@ -43,7 +43,10 @@ fn a_reload_keeps_agents_conversations_and_timers_and_reevaluates_waiting_ones()
     assert_eq!(generation, 2);
     let lines = lines(&updates);
     assert!(
-        lines.contains(&"c2 decision by longest_idle in q: offer a2 (1h); skipped a1 (state_offered)".to_string()),
+        lines.contains(
+            &"c2 decision by longest_idle in q (scripts reloaded (generation 2)): offer a2 (1h); skipped a1 (state_offered)"
+                .to_string()
+        ),
         "{lines:?}"
     );
     assert!(!lines.iter().any(|l| l.starts_with("c1 ")), "c1 keeps its offer: {lines:?}");

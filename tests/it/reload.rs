@@ -214,3 +214,75 @@ async fn scripts_given_as_text_load_reload_and_restart() {
     assert_eq!(again.script_status().await.unwrap().generation, 2, "the same scripts: no new generation");
     assert!(rota::Sources::from_files(vec![("lib/x.lua".into(), String::new())]).is_err(), "no rule file");
 }
+
+/// Re-evaluation without polling, from outside: a PATCH of a waiting conversation's
+/// attributes re-routes it at once, and a reload asks every waiting conversation under the
+/// new rules at once, even one no agent can take (the new policy gives it up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_or_a_reload_routes_a_waiting_conversation_again_at_once() {
+    // VIPs go to the senior agent, others wait for the junior; neither is signed in yet
+    // except the senior.
+    let policy = |vip_rule: &str| {
+        format!(
+            "agents.define {{ id = \"junior\" }}\n\
+             agents.define {{ id = \"senior\" }}\n\
+             policies.register(\"tiered\", {{ decide = function(ctx)\n\
+                 {vip_rule}\n\
+                 local want = if ctx.conversation.attributes.vip then \"senior\" else \"junior\"\n\
+                 for _, a in ctx.candidates do\n\
+                     if a.id == want and not a.blocked then return policies.offer(a, 60) end\n\
+                 end\n\
+                 return policies.wait()\n\
+             end }})\n\
+             queues.define {{ id = \"line\", agents = {{ \"junior\", \"senior\" }}, policy = \"tiered\" }}\n"
+        )
+    };
+    let scripts = Scratch::new(&[("rules.lua", &policy(""))]);
+    let handle = Arc::new(Builder::new(&scripts.0).start().unwrap());
+    let base = serve_api(&handle).await;
+    let client = common::http_client();
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        let req = client.request(method, format!("{base}{path}")).bearer_auth(TOKEN).json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    use reqwest::Method;
+    for (method, path, body) in [
+        (Method::POST, "sign_in", json!({})),
+        (Method::PUT, "status", json!({"status": "callcenter"})),
+        (Method::POST, "work_day/start", json!({})),
+    ] {
+        assert_eq!(call(method, &format!("/v1/agents/senior/{path}"), body).await.0, StatusCode::OK);
+    }
+    let (status, created) = call(Method::POST, "/v1/conversations", json!({"id": "c1", "queue": "line"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(!created.to_string().contains("offered"), "an ordinary caller waits for the junior: {created}");
+
+    // The caller turns out to be a VIP: re-routed to the senior in the same reply.
+    let (status, changed) = call(Method::PATCH, "/v1/conversations/c1", json!({"attributes": {"vip": true}})).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let updates = changed["updates"].as_array().unwrap();
+    let decided = updates.iter().find(|u| u["type"] == "decided").expect("decided again");
+    assert_eq!(decided["cause"], "changed: attributes.vip", "{changed}");
+    assert!(changed.to_string().contains(r#""agents":["senior"]"#), "{changed}");
+
+    // A second conversation that nobody can take; the new rules give such callers up.
+    let (_, second) = call(Method::POST, "/v1/conversations", json!({"id": "c2", "queue": "line"})).await;
+    assert!(!second.to_string().contains("offered"), "{second}");
+    scripts.write(&[(
+        "rules.lua",
+        &policy("if not ctx.conversation.attributes.vip then return policies.give_up(\"closed for now\") end"),
+    )]);
+    let (status, reloaded) = call(Method::POST, "/v1/scripts/reload", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{reloaded}");
+    let (_, c2) = call(Method::GET, "/v1/conversations/c2", Value::Null).await;
+    assert_eq!(c2["status"], "gave_up", "{c2}");
+    let last = c2["traces"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["cause"], "scripts reloaded (generation 2)", "{c2}");
+
+    // A change to a conversation that is no longer waiting is refused and changes nothing.
+    let (status, refused) = call(Method::PATCH, "/v1/conversations/c2", json!({"attributes": {"vip": true}})).await;
+    assert_eq!((status, refused["error"].as_str()), (StatusCode::CONFLICT, Some("illegal_state_change")), "{refused}");
+}
