@@ -111,7 +111,7 @@ pub mod webhook;
 
 // The domain's modules at the root, where embedders and the rest of the crate name them.
 pub use domain::{
-    agent, calendar, clock, conversation, decision, directory, instance, notification, offer, policy, presence,
+    agent, calendar, clock, conversation, decision, directory, hours, instance, notification, offer, policy, presence,
     schedule, template, time, timer, unit, update, workflow,
 };
 

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod conversation;
 pub mod decision;
 pub mod directory;
+pub mod hours;
 pub mod instance;
 pub mod notification;
 pub mod offer;

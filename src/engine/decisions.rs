@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::rules::Exhaustion;
+use crate::rules::{AfterHours, Exhaustion};
 use crate::time::Duration;
 
 /// The longest a failing queue's backoff grows to (unless its own `retry_after_error` is longer).
@@ -37,6 +37,12 @@ impl Engine {
         }
         let ringing: Vec<AgentIx> =
             c.offer.and_then(|o| self.offers.get(&o)).map(|o| o.agents.clone()).unwrap_or_default();
+        if ringing.is_empty() {
+            if let Some((decision, by)) = self.after_hours(q) {
+                self.conclude(id, q, decision, by, None, Vec::new(), cause, &ringing, hops);
+                return;
+            }
+        }
         let policy = self.rules.queues[q as usize].policy.clone();
         let mut skipped = Vec::new();
         let started = std::time::Instant::now();
@@ -74,18 +80,36 @@ impl Engine {
         for (level, message) in self.scripts.take_logs() {
             self.emit(Update::Log { level, message });
         }
-        let decision = match decided {
+        let mut decision = match decided {
             Ok(decision) => {
                 self.queues[q as usize].failing = 0;
                 decision
             }
             Err(_) => Decision::Wait { retry_after: Some(self.backoff(q)), for_agents: Vec::new() },
         };
+        self.until_closing(q, &mut decision);
+        self.conclude(id, q, decision, by.unwrap_or(policy), error, skipped, cause, &ringing, hops);
+    }
+
+    /// Traces a decision and carries it out.
+    #[allow(clippy::too_many_arguments)]
+    fn conclude(
+        &mut self,
+        id: &Arc<str>,
+        q: u32,
+        decision: Decision,
+        by: String,
+        error: Option<String>,
+        skipped: Vec<(AgentIx, Reason)>,
+        cause: Option<String>,
+        ringing: &[AgentIx],
+        hops: u32,
+    ) {
         let trace = Trace {
             at: self.now(),
             cause,
             queue: self.queues[q as usize].id.clone(),
-            policy: by.unwrap_or(policy),
+            policy: by,
             generation: self.scripts.generation(),
             considered: self.queues[q as usize].members.len(),
             skipped: self.skips(q, &decision, skipped),
@@ -95,7 +119,43 @@ impl Engine {
         let trace = Arc::new(trace);
         self.conversations.get_mut(id).unwrap().traces.push(trace.clone());
         self.emit(Update::Decided { conversation: id.clone(), trace });
-        self.apply(id, q, decision, &ringing, hops);
+        self.apply(id, q, decision, ringing, hops);
+    }
+
+    /// What the queue does instead of asking its policy while its business hours are closed,
+    /// and who decided it (`after hours (office)`); `None` while open or without hours.
+    fn after_hours(&self, q: u32) -> Option<(Decision, String)> {
+        let def = &self.rules.queues[q as usize];
+        let hours = self.rules.hours.get(def.hours.as_ref()?)?;
+        let now = self.now();
+        if hours.open_at(now) {
+            return None;
+        }
+        let decision = match &def.after_hours {
+            AfterHours::Wait => Decision::Wait {
+                retry_after: hours.next_change(now).map(|t| (t - now).max(Duration(1)).min(Duration::MAX)),
+                for_agents: Vec::new(),
+            },
+            AfterHours::Overflow(to) => Decision::Overflow { queue: to.clone() },
+            AfterHours::GiveUp(reason) => Decision::GiveUp { reason: reason.clone() },
+        };
+        Some((decision, format!("after hours ({})", hours.id)))
+    }
+
+    /// A conversation left waiting in a queue that does something else after hours is asked
+    /// again when the hours close, so it meets `after_hours` then, not when someone frees up.
+    fn until_closing(&self, q: u32, decision: &mut Decision) {
+        let def = &self.rules.queues[q as usize];
+        if def.after_hours == AfterHours::Wait {
+            return;
+        }
+        let Some(hours) = def.hours.as_ref().and_then(|h| self.rules.hours.get(h)) else { return };
+        let Decision::Wait { retry_after, .. } = decision else { return };
+        let now = self.now();
+        if let Some(closing) = hours.next_change(now) {
+            let until = (closing - now).max(Duration(1)).min(Duration::MAX);
+            *retry_after = Some(retry_after.map_or(until, |r| r.min(until)));
+        }
     }
 
     /// How long a conversation whose decision failed waits before it is asked again: the

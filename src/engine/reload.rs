@@ -191,6 +191,8 @@ impl Engine {
                     max_wait: None,
                     on_max_wait: None,
                     on_exhausted: Default::default(),
+                    hours: None,
+                    after_hours: Default::default(),
                     fallback: None,
                     standby: Vec::new(),
                     workflows: BTreeMap::new(),

@@ -40,6 +40,19 @@ pub enum Exhaustion {
     GiveUp,
 }
 
+/// What a queue with business hours (`hours`) does with a conversation while they are closed
+/// (`after_hours` in `queues.define`), instead of asking its policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AfterHours {
+    /// Keep the customer waiting until the hours open.
+    #[default]
+    Wait,
+    /// Move the conversation to another queue (an after-hours line, a voicemail queue).
+    Overflow(String),
+    /// End the conversation with this reason.
+    GiveUp(String),
+}
+
 impl Exhaustion {
     /// `wait`, `restart`, `overflow` or `give_up`, as policies see it (`ctx.queue.on_exhausted`).
     pub fn kind(&self) -> &'static str {
@@ -126,6 +139,10 @@ pub struct QueueDef {
     pub on_max_wait: Option<String>,
     /// What happens when the policy has tried every agent it could (`policies.exhausted`).
     pub on_exhausted: Exhaustion,
+    /// The business hours (`hours.define`) it is open in; always open without.
+    pub hours: Option<String>,
+    /// What happens to a conversation while its hours are closed.
+    pub after_hours: AfterHours,
     /// Policy asked when the queue's own policy fails (otherwise: wait and retry).
     pub fallback: Option<String>,
     /// The fallback policy's option defaults.

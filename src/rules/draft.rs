@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    suggest, AgentDef, DeliveryChannel, Escalation, Exhaustion, Location, PolicySpec, QueueDef, RuleSet, Settings,
-    StandbyRule, TeamDef,
+    suggest, AfterHours, AgentDef, DeliveryChannel, Escalation, Exhaustion, Location, PolicySpec, QueueDef, RuleSet,
+    Settings, StandbyRule, TeamDef,
 };
 use crate::schedule::ScheduleDef;
 use crate::template::TemplateDef;
@@ -25,6 +25,7 @@ pub(crate) struct Draft {
     pub templates: Vec<TemplateDef>,
     pub standby: Vec<StandbyRule>,
     pub schedules: Vec<ScheduleDraft>,
+    pub hours: Vec<crate::hours::HoursDef>,
     pub workflows: Vec<WorkflowDef>,
     pub settings: Settings,
     pub diagnostics: Vec<crate::error::Diagnostic>,
@@ -144,6 +145,13 @@ impl Draft {
                 rules.teams.insert(team.id.clone(), team);
             }
         }
+        for hours in std::mem::take(&mut self.hours) {
+            if rules.hours.contains_key(&hours.id) {
+                self.problem(&hours.at, format!("hours `{}` are already defined", hours.id));
+            } else {
+                rules.hours.insert(hours.id.clone(), hours);
+            }
+        }
         let mut agent_ids = std::collections::BTreeSet::new();
         for agent in std::mem::take(&mut self.agents) {
             if !agent_ids.insert(agent.id.clone()) {
@@ -215,11 +223,33 @@ impl Draft {
                     }
                 }
             }
-            let overflows =
-                [("on_max_wait", queue.on_max_wait.as_ref())].into_iter().chain(match &queue.on_exhausted {
+            if let Some(h) = &queue.hours {
+                match rules.hours.get(h) {
+                    None => {
+                        if let Some(hint) = self.unknown("hours", h, rules.hours.keys()) {
+                            self.problem(&at, format!("queue `{q}`: unknown hours `{h}`{hint}"));
+                        }
+                    }
+                    Some(def) if def.unit != queue.unit => self.problem(
+                        &at,
+                        format!("queue `{q}` (unit `{}`) uses hours `{h}` of unit `{}`", queue.unit, def.unit),
+                    ),
+                    Some(_) => {}
+                }
+            } else if queue.after_hours != AfterHours::Wait {
+                self.problem(&at, format!("queue `{q}`: after_hours needs hours (hours = \"office\")"));
+            }
+            let after_hours = match &queue.after_hours {
+                AfterHours::Overflow(to) => Some(("after_hours", Some(to))),
+                _ => None,
+            };
+            let overflows = [("on_max_wait", queue.on_max_wait.as_ref())]
+                .into_iter()
+                .chain(match &queue.on_exhausted {
                     Exhaustion::Overflow(to) => Some(("on_exhausted", Some(to))),
                     _ => None,
-                });
+                })
+                .chain(after_hours);
             for (field, to) in overflows {
                 let Some(to) = to else { continue };
                 match unit_of_queue.get(to) {

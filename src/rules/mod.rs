@@ -42,6 +42,8 @@ pub struct RuleSet {
     pub templates: Arc<Templates>,
     pub standby: BTreeMap<String, StandbyRule>,
     pub schedules: BTreeMap<String, ScheduleDef>,
+    /// Business hours by id (`hours.define`).
+    pub hours: BTreeMap<String, crate::hours::HoursDef>,
     pub workflows: BTreeMap<String, WorkflowDef>,
     pub settings: Settings,
     /// Whether any standby rule or queue trigger listens to conversation events (worked out once,

@@ -8,6 +8,7 @@
 mod agents;
 pub(crate) mod fields;
 mod host;
+mod hours;
 mod log;
 mod pinpoint;
 mod policies;
@@ -309,6 +310,7 @@ pub(crate) fn load_sources(
         policies::register(&lua)?;
         templates::register(&lua)?;
         schedules::register(&lua)?;
+        hours::register(&lua)?;
         standby::register(&lua)?;
         time::register(&lua)?;
         workflows::register(&lua)?;
@@ -390,6 +392,11 @@ pub(crate) fn load_sources(
     // Custom events can be raised from here on: inside policies and recipient functions.
     lua.set_app_data(standby::Raised::default());
     lua.set_app_data(workflows::Starts::default());
+    // Policies may ask about business hours and who is on duty.
+    lua.set_app_data(hours::Known {
+        hours: std::sync::Arc::new(rules.hours.clone()),
+        schedules: std::sync::Arc::new(rules.schedules.clone()),
+    });
     let scripts = Scripts::new(lua, limits.clone(), functions, recipients, generation).map_err(vm_error)?;
     Ok((rules, scripts))
 }

@@ -5,7 +5,7 @@ use mlua::{Lua, Value as LuaValue};
 use super::define;
 use crate::agent::{AgentStatus, StatusSet};
 use crate::presence::{BaseSet, BaseStatus};
-use crate::rules::{Exhaustion, QueueDef, DEFAULT_UNIT};
+use crate::rules::{AfterHours, Exhaustion, QueueDef, DEFAULT_UNIT};
 use crate::time::Duration;
 
 pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
@@ -86,6 +86,30 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                         Exhaustion::Wait
                     }
                 };
+                let after_hours = match f.value("after_hours") {
+                    LuaValue::Nil => AfterHours::Wait,
+                    LuaValue::String(s) if s.to_string_lossy() == "wait" => AfterHours::Wait,
+                    LuaValue::Table(t) if t.raw_len() == 0 && t.pairs::<LuaValue, LuaValue>().count() == 1 => {
+                        match (t.raw_get::<LuaValue>("overflow"), t.raw_get::<LuaValue>("give_up")) {
+                            (Ok(LuaValue::String(q)), _) => AfterHours::Overflow(q.to_string_lossy()),
+                            (_, Ok(LuaValue::String(why))) => AfterHours::GiveUp(why.to_string_lossy()),
+                            _ => {
+                                f.problems.push(format!(
+                                    "queues.define `{id}`: after_hours: a table must be {{ overflow = \"queue\" }} \
+                                     or {{ give_up = \"reason\" }}"
+                                ));
+                                AfterHours::Wait
+                            }
+                        }
+                    }
+                    _ => {
+                        f.problems.push(format!(
+                            "queues.define `{id}`: after_hours must be \"wait\", {{ overflow = \"queue\" }} or \
+                             {{ give_up = \"reason\" }}"
+                        ));
+                        AfterHours::Wait
+                    }
+                };
                 let queue = QueueDef {
                     name: f.opt_str("name").unwrap_or_else(|| id.clone()),
                     unit: f.opt_str("unit").unwrap_or_else(|| DEFAULT_UNIT.into()),
@@ -97,6 +121,8 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                     max_wait: f.opt_positive_duration("max_wait"),
                     on_max_wait: f.opt_str("on_max_wait"),
                     on_exhausted,
+                    hours: f.opt_str("hours"),
+                    after_hours,
                     fallback: f.opt_str("fallback"),
                     fallback_options: Default::default(),
                     retry_after_error: f.opt_positive_duration("retry_after_error").unwrap_or(Duration::from_secs(30)),

@@ -102,6 +102,19 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
 
+    // schedules.on_duty("duty", ctx.now) --> { "ivan" }: who is on duty then (empty: nobody)
+    ns.set(
+        "on_duty",
+        lua.create_function(|lua, (id, t): (String, f64)| {
+            let at = crate::time::Timestamp((t * 1000.0).round() as i64);
+            let agents = super::hours::known(lua, "schedules", &id, |k| {
+                k.schedules.get(&id).map(|s| s.on_duty(at).map(|d| d.agents).unwrap_or_default())
+            })?;
+            let list = lua.create_sequence_from(agents)?;
+            list.set_readonly(true);
+            Ok(list)
+        })?,
+    )?;
     lua.globals().set("schedules", ns)
 }
 

@@ -27,5 +27,35 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
             Timestamp::parse_rfc3339(&text).map(|t| t.as_secs_f64()).map_err(|e| error_here(lua, e))
         })?,
     )?;
+    // time.localtime(ctx.now, "Europe/Oslo") --> { year, month, day, hour, minute, second,
+    // (not `time.local`: `local` is a Luau keyword, so `time.local` would not parse)
+    //   weekday = "mon", date = "2026-03-02", time = "09:30", offset = 3600 }
+    ns.set(
+        "localtime",
+        lua.create_function(|lua, (secs, zone): (f64, String)| {
+            use chrono::{Datelike, Offset, TimeZone, Timelike};
+            let tz: chrono_tz::Tz = zone
+                .parse()
+                .map_err(|_| error_here(lua, format!("unknown time zone `{zone}` (an IANA name like Europe/Oslo)")))?;
+            let at = Timestamp((secs * 1000.0).round() as i64);
+            let local = tz
+                .timestamp_millis_opt(at.0)
+                .single()
+                .ok_or_else(|| error_here(lua, format!("{secs} is not a time")))?;
+            let t = lua.create_table()?;
+            t.set("year", local.year())?;
+            t.set("month", local.month())?;
+            t.set("day", local.day())?;
+            t.set("hour", local.hour())?;
+            t.set("minute", local.minute())?;
+            t.set("second", local.second())?;
+            t.set("weekday", crate::hours::WEEKDAYS[local.weekday().num_days_from_monday() as usize])?;
+            t.set("date", local.format("%Y-%m-%d").to_string())?;
+            t.set("time", local.format("%H:%M").to_string())?;
+            t.set("offset", local.offset().fix().local_minus_utc())?;
+            t.set_readonly(true);
+            Ok(t)
+        })?,
+    )?;
     lua.globals().set("time", ns)
 }

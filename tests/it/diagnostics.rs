@@ -320,6 +320,28 @@ const CASES: &[(&str, Files, &[&str])] = &[
         ],
     ),
     (
+        "business hours that cannot work, and queues naming hours wrongly",
+        &[(
+            "h.lua",
+            "hours.define { id = \"office\", time_zone = \"Oslo\", weekly = { mon = { \"17:00-08:00\" }, fun = { \"08:00-16:00\" } }, holidays = { \"25.12.2026\" } }\n\
+             hours.define { id = \"never\", time_zone = \"UTC\", weekly = {} }\n\
+             agents.define { id = \"a\" }\n\
+             queues.define { id = \"q\", agents = { \"a\" }, policy = \"ring_all\", hours = \"ofice\" }\n\
+             queues.define { id = \"r\", agents = { \"a\" }, policy = \"ring_all\", after_hours = { overflow = \"q\" } }\n\
+             queues.define { id = \"s\", agents = { \"a\" }, policy = \"ring_all\", hours = \"never\", after_hours = \"ring\" }\n",
+        )],
+        &[
+            "h.lua:1: hours.define `office`: unknown time zone `Oslo`",
+            "h.lua:1: hours.define `office`: weekly: `fun` is not a weekday",
+            "h.lua:1: hours.define `office`: weekly.mon: `17:00-08:00` ends before it starts",
+            "h.lua:1: hours.define `office`: holidays: `25.12.2026` is not a date like 2026-12-25",
+            "h.lua:2: hours.define `never`: weekly gives no opening time",
+            "h.lua:4: queue `q`: unknown hours `ofice`",
+            "h.lua:5: queue `r`: after_hours needs hours",
+            "h.lua:6: queues.define `s`: after_hours must be \"wait\"",
+        ],
+    ),
+    (
         "wrong types in definitions",
         &[("a.lua", "agents.define(\"a1\")\nagents.define { id = 7 }\nteams.define { id = \"t\", on_miss = \"cry\" }\n")],
         &[
