@@ -89,6 +89,9 @@ pub enum Input {
         attributes: BTreeMap<String, serde_json::Value>,
         #[serde(default)]
         requires: Option<BTreeMap<String, f64>>,
+        /// A new priority (higher goes first).
+        #[serde(default)]
+        priority: Option<i64>,
     },
     /// A custom event (`custom:NAME` to standby rules) about a conversation.
     Raise {

@@ -68,6 +68,9 @@ pub fn conversation(engine: &Engine, c: &Conversation) -> Value {
         "caller": c.data.caller,
         "service": c.data.service,
         "requires": c.data.requires,
+        "priority": c.data.priority,
+        // What the waiting order goes by now: its priority with the queue's aging.
+        "effective_priority": engine.priority(c, engine.clock_now()),
         "attributes": c.data.attributes,
         "arrived_at": c.arrived_at,
         "queued_at": c.queued_at,

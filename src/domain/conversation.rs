@@ -36,6 +36,10 @@ pub struct NewConversation {
     pub requires: BTreeMap<String, f64>,
     #[serde(default)]
     pub attributes: BTreeMap<String, Value>,
+    /// Higher goes first: when an agent frees up, the waiting conversation with the highest
+    /// priority (then the one that has waited longest) is asked about first.
+    #[serde(default)]
+    pub priority: i64,
 }
 
 fn default_channel() -> String {

@@ -149,6 +149,7 @@ impl Engine {
         id: &Arc<str>,
         attributes: BTreeMap<String, serde_json::Value>,
         requires: Option<BTreeMap<String, f64>>,
+        priority: Option<i64>,
     ) -> Result<(), InputError> {
         let c = self.conversations.get(id).ok_or_else(|| InputError::UnknownConversation(unit::external(id).into()))?;
         if !c.status.is_waiting() {
@@ -162,8 +163,8 @@ impl Engine {
             let message = format!("skill `{skill}` needs a finite level, got {level}");
             return Err(InputError::Invalid { field: "requires", message });
         }
-        if attributes.is_empty() && requires.is_none() {
-            let message = "give `attributes` or `requires` to change".into();
+        if attributes.is_empty() && requires.is_none() && priority.is_none() {
+            let message = "give `attributes`, `requires` or `priority` to change".into();
             return Err(InputError::Invalid { field: "attributes", message });
         }
         let c = self.conversations.get_mut(id).expect("checked above");
@@ -177,6 +178,10 @@ impl Engine {
         if let Some(requires) = requires {
             c.data.requires = requires;
             changed.push("requires".into());
+        }
+        if let Some(priority) = priority {
+            c.data.priority = priority;
+            changed.push(format!("priority {priority}"));
         }
         self.refresh_conversation_view(id);
         self.emit(Update::ConversationChanged { conversation: id.clone(), changed: changed.clone() });

@@ -495,8 +495,8 @@ impl Engine {
             Input::CreateAgent { agent, record } => self.create_agent(agent, *record),
             Input::UpdateAgent { agent, record } => self.update_agent(&agent, *record),
             Input::Raise { conversation, event } => self.raise(&key(self, &conversation)?, &event),
-            Input::UpdateConversation { conversation, attributes, requires } => {
-                self.update_conversation(&key(self, &conversation)?, attributes, requires)
+            Input::UpdateConversation { conversation, attributes, requires, priority } => {
+                self.update_conversation(&key(self, &conversation)?, attributes, requires, priority)
             }
             Input::DeliveryFailed { notification, conversation, recipient, channel, error } => {
                 self.delivery_failed(&key(self, &conversation)?, recipient, channel, error.clone())?;
@@ -548,10 +548,11 @@ impl Engine {
         let cap = 4 * self.queues.len() + 64;
         for _ in 0..cap {
             self.flush_view();
-            let Some(q) = self.reevaluate.pop_first() else {
+            if self.reevaluate.is_empty() {
                 break;
-            };
-            self.reevaluate_queue(q);
+            }
+            let queues = std::mem::take(&mut self.reevaluate);
+            self.reevaluate_waiting(&queues);
         }
         self.run_standby();
         for (level, message) in self.scripts.take_logs() {
@@ -559,34 +560,54 @@ impl Engine {
         }
     }
 
-    /// Asks again about the queue's waiting conversations that have not seen its latest change,
-    /// in arrival order, while some member can still take work.
-    fn reevaluate_queue(&mut self, q: u32) {
-        let mut i = 0;
-        while let Some(id) = self.queues[q as usize].waiting.get(i).cloned() {
-            i += 1;
-            let epoch = self.queues[q as usize].epoch;
-            let stale = self.conversations.get(&id).is_some_and(|c| {
-                c.status == ConversationStatus::Queued
-                    && c.queue == q
-                    && if c.waiting_for.is_empty() {
-                        c.seen_epoch < epoch
-                    } else {
-                        c.waiting_for.iter().any(|&ix| self.agents.epoch(ix) > c.seen_epoch)
-                    }
-            });
-            if !stale {
+    /// Asks again about the waiting conversations of `queues` that have not seen their queue's
+    /// latest change, the best first across all of them: highest priority (with the queue's
+    /// aging), then the caller who has waited longest, whichever queue they wait in. A queue
+    /// none of whose members can take work is passed over.
+    fn reevaluate_waiting(&mut self, queues: &BTreeSet<u32>) {
+        let now = self.now();
+        // (priority, highest first; arrival; queue; place in it; the conversation)
+        type Turn = (std::cmp::Reverse<i64>, Timestamp, u32, usize, Arc<str>);
+        let mut order: Vec<Turn> = Vec::new();
+        for &q in queues {
+            for (i, id) in self.queues[q as usize].waiting.iter().enumerate() {
+                if let Some(c) = self.conversations.get(id).filter(|c| self.stale(c, q)) {
+                    order.push((std::cmp::Reverse(self.priority(c, now)), c.arrived_at, q, i, id.clone()));
+                }
+            }
+        }
+        order.sort_unstable();
+        for (_, _, q, _, id) in order {
+            // An earlier decision may have taken the last agent who could, or this conversation.
+            if !self.conversations.get(&id).is_some_and(|c| self.stale(c, q)) {
                 continue;
             }
             if self.queues[q as usize].members.iter().all(|&ix| self.unable(ix, q).is_some()) {
-                break;
+                continue;
             }
             self.decide(&id, 0);
             self.flush_view();
-            // A decision that ended the conversation took it out of the list.
-            if self.queues[q as usize].waiting.get(i - 1) != Some(&id) {
-                i -= 1;
-            }
         }
+    }
+
+    /// Whether a conversation waiting in queue `q` has not seen a change that may let it on.
+    fn stale(&self, c: &Conversation, q: u32) -> bool {
+        c.status == ConversationStatus::Queued
+            && c.queue == q
+            && if c.waiting_for.is_empty() {
+                c.seen_epoch < self.queues[q as usize].epoch
+            } else {
+                c.waiting_for.iter().any(|&ix| self.agents.epoch(ix) > c.seen_epoch)
+            }
+    }
+
+    /// A waiting conversation's priority now: its own, plus what its queue's aging adds for
+    /// the time it has waited there.
+    pub fn priority(&self, c: &Conversation, now: Timestamp) -> i64 {
+        let aged = self.rules.queues[c.queue as usize].aging.as_ref().map_or(0, |a| {
+            let waited = (now - c.queued_at).0.max(0);
+            (waited / a.every.0.max(1)).saturating_mul(a.step)
+        });
+        c.data.priority.saturating_add(aged)
     }
 }

@@ -191,6 +191,7 @@ impl Engine {
                     max_wait: None,
                     on_max_wait: None,
                     on_exhausted: Default::default(),
+                    aging: None,
                     hours: None,
                     after_hours: Default::default(),
                     fallback: None,

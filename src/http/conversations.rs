@@ -73,6 +73,8 @@ pub(super) struct ConversationChange {
     pub(super) attributes: std::collections::BTreeMap<String, Value>,
     #[serde(default)]
     pub(super) requires: Option<std::collections::BTreeMap<String, f64>>,
+    #[serde(default)]
+    pub(super) priority: Option<i64>,
 }
 
 #[derive(Deserialize)]

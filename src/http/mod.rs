@@ -157,6 +157,7 @@ fn routes() -> Vec<Route> {
                 conversation,
                 attributes: b.attributes,
                 requires: b.requires,
+                priority: b.priority,
             }),
         ),
         route(

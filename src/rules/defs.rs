@@ -40,6 +40,14 @@ pub enum Exhaustion {
     GiveUp,
 }
 
+/// How a waiting conversation's priority grows: `step` more for every `every` it has waited
+/// in the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Aging {
+    pub every: Duration,
+    pub step: i64,
+}
+
 /// What a queue with business hours (`hours`) does with a conversation while they are closed
 /// (`after_hours` in `queues.define`), instead of asking its policy.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -139,6 +147,8 @@ pub struct QueueDef {
     pub on_max_wait: Option<String>,
     /// What happens when the policy has tried every agent it could (`policies.exhausted`).
     pub on_exhausted: Exhaustion,
+    /// Priority a waiting conversation gains with time (`aging = { every = "1m", step = 1 }`).
+    pub aging: Option<Aging>,
     /// The business hours (`hours.define`) it is open in; always open without.
     pub hours: Option<String>,
     /// What happens to a conversation while its hours are closed.

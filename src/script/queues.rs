@@ -5,7 +5,7 @@ use mlua::{Lua, Value as LuaValue};
 use super::define;
 use crate::agent::{AgentStatus, StatusSet};
 use crate::presence::{BaseSet, BaseStatus};
-use crate::rules::{AfterHours, Exhaustion, QueueDef, DEFAULT_UNIT};
+use crate::rules::{AfterHours, Aging, Exhaustion, QueueDef, DEFAULT_UNIT};
 use crate::time::Duration;
 
 pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
@@ -110,6 +110,29 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                         AfterHours::Wait
                     }
                 };
+                let aging = f.table("aging").and_then(|t| {
+                    let every = super::fields::duration_of(&t.raw_get::<LuaValue>("every").unwrap_or(LuaValue::Nil));
+                    let step = match t.raw_get::<LuaValue>("step") {
+                        Ok(LuaValue::Nil) => Some(1),
+                        Ok(LuaValue::Integer(n)) if n > 0 => Some(n),
+                        Ok(LuaValue::Number(n)) if n.fract() == 0.0 && (1.0..1e15).contains(&n) => Some(n as i64),
+                        _ => None,
+                    };
+                    match (every, step) {
+                        (Ok(Some(every)), Some(step)) if !every.is_zero() => Some(Aging { every, step }),
+                        (Err(e), _) => {
+                            f.problems.push(format!("queues.define `{id}`: aging.every: {e}"));
+                            None
+                        }
+                        _ => {
+                            f.problems.push(format!(
+                                "queues.define `{id}`: aging must be {{ every = \"1m\", step = 1 }} (every longer \
+                                 than zero, step a whole number of at least 1)"
+                            ));
+                            None
+                        }
+                    }
+                });
                 let queue = QueueDef {
                     name: f.opt_str("name").unwrap_or_else(|| id.clone()),
                     unit: f.opt_str("unit").unwrap_or_else(|| DEFAULT_UNIT.into()),
@@ -121,6 +144,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                     max_wait: f.opt_positive_duration("max_wait"),
                     on_max_wait: f.opt_str("on_max_wait"),
                     on_exhausted,
+                    aging,
                     hours: f.opt_str("hours"),
                     after_hours,
                     fallback: f.opt_str("fallback"),

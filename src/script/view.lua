@@ -28,13 +28,13 @@ end
 -- A conversation's policy context, built once at arrival; the conversation table,
 -- `attempts` and `tried` are reached through it.
 local function new_conversation(id, key, queue, channel, cname, cnumber, csip, sname, snumber, ssip,
-                                 requires, attributes, arrived_at, queued_at, round, memo, qtable)
+                                 requires, attributes, arrived_at, queued_at, round, priority, memo, qtable)
     local attempts, tried = {}, {}
     local c = {
         id = id, key = key, queue = queue, channel = channel,
         caller = party(cname, cnumber, csip), service = party(sname, snumber, ssip),
         requires = requires or empty, attributes = attributes or empty,
-        arrived_at = arrived_at, queued_at = queued_at, round = round,
+        arrived_at = arrived_at, queued_at = queued_at, round = round, priority = priority,
         attempts = attempts, tried = tried, memo = memo or {},
     }
     -- What the conversation is belongs to the host; its memo is the policy's.

@@ -543,6 +543,7 @@ impl Scripts {
             Number(c.arrived_at.as_secs_f64()),
             Number(c.queued_at.max(c.round_started_at).as_secs_f64()),
             Number(c.round as f64),
+            Number(c.data.priority as f64),
             Tab(memo.as_ref()),
             Tab(Some(&q.table)),
         ];

@@ -249,14 +249,17 @@ function test.decline(conversation: string, agent: string)
     input("decline", { conversation = conversation, agent = agent })
 end
 
---- Changes what a waiting conversation is routed by: `attributes` to set (nil in JSON
---- terms removes one is not expressible here; set a value) and `requires`, replacing the
---- skills it needs. Its policy decides again at once.
-function test.update(conversation: string, changes: { attributes: { [string]: any }?, requires: { [string]: number }? })
+--- Changes what a waiting conversation is routed by: `attributes` to set, `requires`
+--- (replacing the skills it needs) and `priority`. Its policy decides again at once.
+function test.update(
+    conversation: string,
+    changes: { attributes: { [string]: any }?, requires: { [string]: number }?, priority: number? }
+)
     input("update_conversation", {
         conversation = conversation,
         attributes = changes.attributes,
         requires = changes.requires,
+        priority = changes.priority,
     })
 end
 
