@@ -105,10 +105,11 @@ impl Engine {
         self.queues[q as usize].waiting.retain(|w| *w != id);
         let a = &mut self.agents[ix as usize];
         a.offer = None;
-        a.conversation = Some(id);
+        a.conversation = Some(id.clone());
         a.counters.answered += 1;
         a.counters.missed_in_row = 0;
         self.set_state(ix, State::Busy);
+        self.lifecycle("on_offer_accepted", &id, Some(ix));
         Ok(())
     }
 
@@ -131,6 +132,7 @@ impl Engine {
         a.counters.declined += 1;
         self.set_state(ix, State::Waiting);
         self.emit(Update::Declined { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
+        self.lifecycle("on_declined", &id, Some(ix));
         let offer = self.offers.get_mut(&offer_id).expect("ringing offer exists");
         offer.agents.retain(|&o| o != ix);
         if offer.agents.is_empty() {
@@ -215,6 +217,9 @@ impl Engine {
             )));
         }
         let id = c.id.clone();
+        let agent = c.agent.as_deref().and_then(|a| self.agents.keyed(a));
+        // Before the wrap-up or the freed agent it leads to, which the policy hears of next.
+        self.lifecycle("on_closed", &id, agent);
         self.finish_talk(&id);
         Ok(())
     }
@@ -231,6 +236,7 @@ impl Engine {
             self.agents[ix as usize].conversation = None;
             self.end_conversation(id, ConversationStatus::Closed, None);
             self.set_state(ix, State::Waiting);
+            self.lifecycle("on_agent_freed", id, Some(ix));
         } else {
             let until = now + wrap_up;
             let timer = self.timers.schedule(until, TimerKind::WrapUpEnd { agent: ix });
@@ -244,11 +250,15 @@ impl Engine {
     pub(super) fn wrap_up_ended(&mut self, ix: AgentIx) {
         let a = &mut self.agents[ix as usize];
         a.state_timer = None;
-        if let Some(id) = a.conversation.take() {
-            self.end_conversation(&id, ConversationStatus::Closed, None);
+        let finished = a.conversation.take();
+        if let Some(id) = &finished {
+            self.end_conversation(id, ConversationStatus::Closed, None);
         }
         if self.agents[ix as usize].state == State::PostProcessing {
             self.set_state(ix, State::Waiting);
+            if let Some(id) = &finished {
+                self.lifecycle("on_agent_freed", id, Some(ix));
+            }
         }
     }
 
@@ -261,10 +271,13 @@ impl Engine {
                 self.revoke_offer(&id, "abandoned");
                 self.emit(Update::Abandoned { conversation: id.clone() });
                 self.end_conversation(&id, ConversationStatus::Abandoned, Some("the customer left".into()));
+                self.lifecycle("on_abandoned", &id, None);
                 Ok(())
             }
             ConversationStatus::Assigned => {
                 self.emit(Update::Abandoned { conversation: id.clone() });
+                let agent = self.conversations[&id].agent.as_deref().and_then(|a| self.agents.keyed(a));
+                self.lifecycle("on_abandoned", &id, agent);
                 self.finish_talk(&id);
                 Ok(())
             }

@@ -91,6 +91,42 @@ impl Engine {
         self.conclude(id, q, decision, by.unwrap_or(policy), error, skipped, cause, &ringing, hops);
     }
 
+    /// Tells the policy of the conversation's queue of a lifecycle event (`on_offer_accepted`,
+    /// `on_declined`, `on_abandoned`, `on_closed`, `on_agent_freed`), if it listens, so it can
+    /// keep its memory true. A hook that fails is logged with its file and line and counted
+    /// with the policy errors; it never refuses the input that caused it.
+    pub(super) fn lifecycle(&mut self, hook: &'static str, conversation: &Arc<str>, agent: Option<AgentIx>) {
+        let Some(c) = self.conversations.get(conversation) else { return };
+        let q = c.queue as usize;
+        let policy = self.rules.queues[q].policy.clone();
+        if !self.scripts.has_hook(&policy, hook) {
+            return;
+        }
+        let data = serde_json::json!({
+            "id": crate::unit::external(&c.id),
+            "key": &*c.id,
+            "queue": &*self.queues[q].id,
+            "channel": c.data.channel,
+            "caller": c.data.caller,
+            "service": c.data.service,
+            "attributes": c.data.attributes,
+            "priority": c.data.priority,
+            "status": c.status.as_str(),
+            "agent": c.agent.as_deref().map(crate::unit::external),
+        });
+        // The agent's table shows the state the event left them in.
+        self.flush_view();
+        let now = self.now().as_secs_f64();
+        let result = self.scripts.hook(&policy, hook, q, agent, &data, now);
+        for (level, message) in self.scripts.take_logs() {
+            self.emit(Update::Log { level, message });
+        }
+        if let Err(e) = result {
+            self.metrics.policy_errors += 1;
+            self.emit(Update::Log { level: "error", message: format!("policy `{policy}` {hook}: {e}") });
+        }
+    }
+
     /// Traces a decision and carries it out.
     #[allow(clippy::too_many_arguments)]
     fn conclude(

@@ -202,6 +202,17 @@ impl<'a> Fields<'a> {
         }
     }
 
+    pub(crate) fn opt_function(&mut self, key: &'static str) -> Option<mlua::Function> {
+        match self.get(key) {
+            LuaValue::Function(f) => Some(f),
+            LuaValue::Nil => None,
+            other => {
+                self.wrong(key, "a function", &other);
+                None
+            }
+        }
+    }
+
     pub(crate) fn function(&mut self, key: &'static str) -> Option<mlua::Function> {
         match self.get(key) {
             LuaValue::Function(f) => Some(f),

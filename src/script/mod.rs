@@ -320,6 +320,7 @@ pub(crate) fn load_sources(
     .map_err(vm_error)?;
     lua.set_app_data(Loading(Draft::default()));
     lua.set_app_data(policies::PolicyFunctions::default());
+    lua.set_app_data(policies::PolicyHooks::default());
     lua.set_app_data(standby::RecipientFunctions::default());
     lua.set_app_data(log::LogBuffer::default());
 
@@ -389,6 +390,7 @@ pub(crate) fn load_sources(
     }
     let functions = lua.remove_app_data::<policies::PolicyFunctions>().unwrap_or_default().0;
     let recipients = lua.remove_app_data::<standby::RecipientFunctions>().unwrap_or_default().0;
+    let hooks = lua.remove_app_data::<policies::PolicyHooks>().unwrap_or_default().0;
     // Custom events can be raised from here on: inside policies and recipient functions.
     lua.set_app_data(standby::Raised::default());
     lua.set_app_data(workflows::Starts::default());
@@ -397,7 +399,7 @@ pub(crate) fn load_sources(
         hours: std::sync::Arc::new(rules.hours.clone()),
         schedules: std::sync::Arc::new(rules.schedules.clone()),
     });
-    let scripts = Scripts::new(lua, limits.clone(), functions, recipients, generation).map_err(vm_error)?;
+    let scripts = Scripts::new(lua, limits.clone(), functions, hooks, recipients, generation).map_err(vm_error)?;
     Ok((rules, scripts))
 }
 

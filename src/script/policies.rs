@@ -11,6 +11,13 @@ use crate::rules::{OptionKind, OptionSpec, PolicySpec};
 #[derive(Default)]
 pub(super) struct PolicyFunctions(pub BTreeMap<String, Function>);
 
+/// What a policy may hear of besides decisions, so its memory stays true without polling.
+pub(crate) const HOOKS: [&str; 5] = ["on_offer_accepted", "on_declined", "on_abandoned", "on_closed", "on_agent_freed"];
+
+/// The lifecycle hooks registered so far: policy name to hook name to function.
+#[derive(Default)]
+pub(super) struct PolicyHooks(pub BTreeMap<String, BTreeMap<&'static str, Function>>);
+
 /// Lua-side helpers: decision constructors return plain values, so a decision costs no allocation.
 const DECISIONS: &str = r#"
 local policies = ...
@@ -32,6 +39,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
         lua.create_function(|lua, (name, spec): (String, LuaValue)| {
             let what = format!("policies.register `{name}`");
             let mut decide_fn = None;
+            let mut hooks = BTreeMap::new();
             define(lua, spec, &what, |f, draft, at| {
                 let mut options = BTreeMap::new();
                 if let Some(table) = f.table("options") {
@@ -49,6 +57,11 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                     }
                 }
                 decide_fn = f.function("decide");
+                for hook in HOOKS {
+                    if let Some(func) = f.opt_function(hook) {
+                        hooks.insert(hook, func);
+                    }
+                }
                 let _ = f.opt_str("description");
                 let problems = f.finish();
                 if problems.is_empty() {
@@ -59,7 +72,10 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                 problems
             })?;
             if let (Some(func), Some(mut fns)) = (decide_fn, lua.app_data_mut::<PolicyFunctions>()) {
-                fns.0.entry(name).or_insert(func);
+                fns.0.entry(name.clone()).or_insert(func);
+            }
+            if let (false, Some(mut registered)) = (hooks.is_empty(), lua.app_data_mut::<PolicyHooks>()) {
+                registered.0.entry(name).or_insert(hooks);
             }
             Ok(())
         })?,

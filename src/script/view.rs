@@ -37,6 +37,8 @@ pub(crate) struct Scripts {
     generation: u64,
     policies: BTreeMap<String, Function>,
     /// Standby rules' `notify` functions, by rule id.
+    /// Policies' lifecycle hooks (`on_closed`, ...): policy name to hook name to function.
+    hooks: BTreeMap<String, BTreeMap<&'static str, Function>>,
     recipients: BTreeMap<String, Function>,
     agents: Vec<Table>,
     /// What each agent table holds now, so a sync writes only the fields that changed.
@@ -177,6 +179,7 @@ impl Scripts {
         lua: Lua,
         limits: Limits,
         policies: BTreeMap<String, Function>,
+        hooks: BTreeMap<String, BTreeMap<&'static str, Function>>,
         recipients: BTreeMap<String, Function>,
         generation: u64,
     ) -> mlua::Result<Self> {
@@ -202,6 +205,7 @@ impl Scripts {
             limits,
             generation,
             policies,
+            hooks,
             recipients,
             agents: Vec::new(),
             synced: Vec::new(),
@@ -304,6 +308,44 @@ impl Scripts {
                 other.type_name()
             )),
         }
+    }
+
+    /// Whether policy `name` listens to `hook`.
+    pub(crate) fn has_hook(&self, name: &str, hook: &str) -> bool {
+        self.hooks.get(name).is_some_and(|h| h.contains_key(hook))
+    }
+
+    /// Tells policy `name` of a lifecycle event (`hook`, one of [`super::policies::HOOKS`])
+    /// about a conversation of queue `q` (`conversation`: its data as plain values), under the
+    /// same limits as a decision. The event table has `type` (the hook without `on_`),
+    /// `conversation`, `queue` (its memo the policy's to write), `agent` and `now`.
+    pub(crate) fn hook(
+        &self,
+        name: &str,
+        hook: &'static str,
+        q: usize,
+        agent: Option<AgentIx>,
+        conversation: &serde_json::Value,
+        now: f64,
+    ) -> Result<(), String> {
+        let Some(f) = self.hooks.get(name).and_then(|h| h.get(hook)) else { return Ok(()) };
+        let event = (|| -> mlua::Result<Table> {
+            let event = self.lua.create_table()?;
+            event.raw_set("type", hook.trim_start_matches("on_"))?;
+            event.raw_set("conversation", super::fields::from_json_frozen(&self.lua, conversation)?)?;
+            event.raw_set("queue", &self.queues[q].table)?;
+            if let Some(ix) = agent {
+                event.raw_set("agent", &self.agents[ix as usize])?;
+            }
+            event.raw_set("now", now)?;
+            event.set_readonly(true);
+            Ok(event)
+        })()
+        .map_err(|e| e.to_string())?;
+        self.limited(|| f.call::<()>(event)).map_err(|e| {
+            let _ = self.lua.gc_collect();
+            super::diagnostic_from_error(&e, name).to_string()
+        })
     }
 
     /// Messages scripts logged since the last call.
