@@ -11,6 +11,7 @@ pub mod decision;
 pub mod directory;
 pub mod hours;
 pub mod instance;
+pub mod kv;
 pub mod notification;
 pub mod offer;
 pub mod policy;

@@ -116,6 +116,7 @@ impl Engine {
         });
         // The agent's table shows the state the event left them in.
         self.flush_view();
+        self.scripts.scope(&self.rules.queues[q].unit, self.now());
         let now = self.now().as_secs_f64();
         let result = self.scripts.hook(&policy, hook, q, agent, &data, now);
         for (level, message) in self.scripts.take_logs() {
@@ -253,6 +254,7 @@ impl Engine {
             }
             Ok(decided)
         } else {
+            self.scripts.scope(&self.rules.queues[q as usize].unit, now);
             self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped).map_err(|f| f.message)
         };
         decision.and_then(|d| self.check(&d, q, ringing).map(|()| d)).map_err(|m| self.located(policy, m))

@@ -114,6 +114,8 @@ impl Engine {
             before.restore(self);
             return Err(LoadError { diagnostics });
         }
+        // The scripts' durable memory is the engine's, not a generation's: it moves over.
+        self.scripts.put_kv(old_scripts.take_kv());
         // Like a task router's re-evaluation: waiting conversations meet the new policies now.
         for c in self.conversations.values_mut() {
             c.waiting_for.clear();

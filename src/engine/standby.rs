@@ -302,6 +302,7 @@ impl Engine {
                     "attempts": c.attempts.iter().map(|a| json!({"agent": crate::unit::external(&a.agent), "outcome": a.outcome.as_str()})).collect::<Vec<_>>(),
                     "now": self.now.as_secs_f64(),
                 });
+                self.scripts.scope(unit, self.now);
                 self.scripts.recipients(owner, &arg)?
             }
         };

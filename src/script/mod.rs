@@ -9,6 +9,7 @@ mod agents;
 pub(crate) mod fields;
 mod host;
 mod hours;
+mod kv;
 mod log;
 mod pinpoint;
 mod policies;
@@ -311,6 +312,7 @@ pub(crate) fn load_sources(
         templates::register(&lua)?;
         schedules::register(&lua)?;
         hours::register(&lua)?;
+        kv::register(&lua)?;
         standby::register(&lua)?;
         time::register(&lua)?;
         workflows::register(&lua)?;
@@ -323,6 +325,7 @@ pub(crate) fn load_sources(
     lua.set_app_data(policies::PolicyHooks::default());
     lua.set_app_data(standby::RecipientFunctions::default());
     lua.set_app_data(log::LogBuffer::default());
+    lua.set_app_data(kv::KvScope::default());
 
     {
         let mut modules = lua.app_data_mut::<sandbox::Modules>().unwrap();

@@ -310,6 +310,28 @@ impl Scripts {
         }
     }
 
+    /// Whose call runs next, for `kv`: the unit of the queue or rule it runs for, and the
+    /// step's clock reading.
+    pub(crate) fn scope(&self, unit: &str, now: crate::time::Timestamp) {
+        if let Some(mut scope) = self.lua.app_data_mut::<super::kv::KvScope>() {
+            if scope.unit.as_deref() != Some(unit) {
+                scope.unit = Some(Arc::from(unit));
+            }
+            scope.now = now;
+        }
+    }
+
+    /// The scripts' durable memory, taken out (to move it into a new generation's VM).
+    pub(crate) fn take_kv(&self) -> crate::kv::Kv {
+        self.lua.app_data_mut::<super::kv::KvScope>().map(|mut s| std::mem::take(&mut s.kv)).unwrap_or_default()
+    }
+
+    pub(crate) fn put_kv(&self, kv: crate::kv::Kv) {
+        if let Some(mut scope) = self.lua.app_data_mut::<super::kv::KvScope>() {
+            scope.kv = kv;
+        }
+    }
+
     /// Whether policy `name` listens to `hook`.
     pub(crate) fn has_hook(&self, name: &str, hook: &str) -> bool {
         self.hooks.get(name).is_some_and(|h| h.contains_key(hook))

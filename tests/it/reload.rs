@@ -286,3 +286,64 @@ async fn a_change_or_a_reload_routes_a_waiting_conversation_again_at_once() {
     let (status, refused) = call(Method::PATCH, "/v1/conversations/c2", json!({"attributes": {"vip": true}})).await;
     assert_eq!((status, refused["error"].as_str()), (StatusCode::CONFLICT, Some("illegal_state_change")), "{refused}");
 }
+
+/// The scripts' `kv` memory is the engine's: per unit, it survives a reload (a new VM) and a
+/// restart (the journal replayed), and a unit never sees another's keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_survives_reloads_and_restarts_per_unit() {
+    let rules = |version: &str| {
+        format!(
+            "-- version {version}\n\
+             agents.define {{ id = \"ada\" }}\n\
+             agents.define {{ id = \"sam\", unit = \"south\" }}\n\
+             policies.register(\"counting\", {{ decide = function(ctx)\n\
+                 if not ctx.conversation.memo.counted then\n\
+                     ctx.conversation.memo.counted = true\n\
+                     log.info(ctx.queue.id .. \" arrivals \" .. kv.incr(\"arrivals\"))\n\
+                 end\n\
+                 return policies.wait()\n\
+             end }})\n\
+             queues.define {{ id = \"north_line\", agents = {{ \"ada\" }}, policy = \"counting\" }}\n\
+             queues.define {{ id = \"south_line\", unit = \"south\", agents = {{ \"sam\" }}, policy = \"counting\" }}\n"
+        )
+    };
+    let scripts = Scratch::new(&[("rules.lua", &rules("1"))]);
+    let db = Scratch::new(&[]);
+    let start = || Builder::new(&scripts.0).store(SqliteStore::open(db.0.join("rota.db")).unwrap()).start().unwrap();
+    let said = |updates: Vec<rota::Stamped>| -> Vec<String> {
+        updates.iter().map(|u| u.update.describe()).filter(|l| l.contains(" arrivals ")).collect()
+    };
+    let arrive = |id: &str, queue: &str| {
+        rota::Input::Arrive(Box::new(rota::NewConversation {
+            id: id.into(),
+            queue: queue.into(),
+            ..Default::default()
+        }))
+    };
+
+    let handle = start();
+    assert_eq!(
+        said(handle.submit(arrive("c1", "north_line")).await.unwrap()),
+        ["log info: rules.lua:7: north_line arrivals 1"]
+    );
+    scripts.write(&[("rules.lua", &rules("2"))]);
+    assert_eq!(handle.reload().await.unwrap(), 2);
+    assert_eq!(
+        said(handle.submit(arrive("c2", "north_line")).await.unwrap()),
+        ["log info: rules.lua:7: north_line arrivals 2"]
+    );
+    // Another unit counts on its own.
+    assert_eq!(
+        said(handle.submit(arrive("c3", "south_line")).await.unwrap()),
+        ["log info: rules.lua:7: south_line arrivals 1"]
+    );
+    handle.close().await.unwrap();
+    drop(handle);
+
+    let handle = start();
+    assert_eq!(
+        said(handle.submit(arrive("c4", "north_line")).await.unwrap()),
+        ["log info: rules.lua:7: north_line arrivals 3"]
+    );
+    handle.close().await.unwrap();
+}
