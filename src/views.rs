@@ -156,6 +156,7 @@ pub fn queue(engine: &Engine, id: &str) -> Option<Value> {
         "unit": def.unit,
         "policy": def.policy,
         "agents": def.agents,
+        "levels": def.levels,
         "allowed": def.allowed.iter().map(|b| b.as_str()).collect::<Vec<_>>(),
         "statuses": def.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "max_wait": def.max_wait,

@@ -158,6 +158,10 @@ impl Agents {
                         members.push(ix);
                     }
                 }
+                // Tiers: the first level first, each in the order written.
+                if !q.levels.is_empty() {
+                    members.sort_by_key(|&ix| q.level(&self.list[ix as usize].def.id));
+                }
                 members
             })
             .collect()

@@ -566,18 +566,20 @@ impl Engine {
     /// none of whose members can take work is passed over.
     fn reevaluate_waiting(&mut self, queues: &BTreeSet<u32>) {
         let now = self.now();
-        // (priority, highest first; arrival; queue; place in it; the conversation)
-        type Turn = (std::cmp::Reverse<i64>, Timestamp, u32, usize, Arc<str>);
+        // (priority, highest first; the tier of the queue's best free member; arrival; queue;
+        // place in it; the conversation)
+        type Turn = (std::cmp::Reverse<i64>, u32, Timestamp, u32, usize, Arc<str>);
         let mut order: Vec<Turn> = Vec::new();
         for &q in queues {
+            let tier = self.best_free_level(q);
             for (i, id) in self.queues[q as usize].waiting.iter().enumerate() {
                 if let Some(c) = self.conversations.get(id).filter(|c| self.stale(c, q)) {
-                    order.push((std::cmp::Reverse(self.priority(c, now)), c.arrived_at, q, i, id.clone()));
+                    order.push((std::cmp::Reverse(self.priority(c, now)), tier, c.arrived_at, q, i, id.clone()));
                 }
             }
         }
         order.sort_unstable();
-        for (_, _, q, _, id) in order {
+        for (_, _, _, q, _, id) in order {
             // An earlier decision may have taken the last agent who could, or this conversation.
             if !self.conversations.get(&id).is_some_and(|c| self.stale(c, q)) {
                 continue;
@@ -588,6 +590,17 @@ impl Engine {
             self.decide(&id, 0);
             self.flush_view();
         }
+    }
+
+    /// The best (lowest) level in queue `q` of a member who can take work now: an agent who
+    /// frees up takes the queues where they are in the first tier before the others.
+    fn best_free_level(&self, q: u32) -> u32 {
+        let def = &self.rules.queues[q as usize];
+        if def.levels.is_empty() {
+            return 1;
+        }
+        let free = self.queues[q as usize].members.iter().filter(|&&ix| self.unable(ix, q).is_none());
+        free.map(|&ix| def.level(&self.agents[ix as usize].def.id)).min().unwrap_or(u32::MAX)
     }
 
     /// Whether a conversation waiting in queue `q` has not seen a change that may let it on.

@@ -194,6 +194,7 @@ impl Engine {
                     on_max_wait: None,
                     on_exhausted: Default::default(),
                     aging: None,
+                    levels: Default::default(),
                     hours: None,
                     after_hours: Default::default(),
                     fallback: None,

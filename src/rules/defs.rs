@@ -136,6 +136,10 @@ pub struct QueueDef {
     pub name: String,
     /// Agent ids in the queue's order.
     pub agents: Vec<String>,
+    /// Tiers: an agent's level in this queue (1, the default, is the first tier). Members are
+    /// offered in level order, and an agent who frees up takes work from the queues where
+    /// their level is best first.
+    pub levels: BTreeMap<String, u32>,
     pub policy: String,
     /// Options after validation against the policy's schema (durations as seconds).
     pub options: BTreeMap<String, Value>,
@@ -167,6 +171,13 @@ pub struct QueueDef {
     /// for reading, ones a workflow still works on): it keeps its id and unit for them, has no
     /// agents or rules, takes no arrivals and is not listed. Not found by `queue_index`.
     pub retired: bool,
+}
+
+impl QueueDef {
+    /// Agent `id`'s level in this queue (1 unless `levels` says otherwise).
+    pub fn level(&self, id: &str) -> u32 {
+        self.levels.get(id).copied().unwrap_or(1)
+    }
 }
 
 /// A channel a notification goes out by.

@@ -177,6 +177,9 @@ impl Draft {
                 self.problem(&at, format!("queue `{q}` is already defined"));
                 continue;
             }
+            for agent in queue.levels.keys().filter(|a| !queue.agents.contains(a)) {
+                self.problem(&at, format!("queue `{q}`: levels names `{agent}`, who is not in its agents"));
+            }
             let mut in_queue = std::collections::BTreeSet::new();
             for a in &queue.agents {
                 if !agent_ids.contains(a) {

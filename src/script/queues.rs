@@ -133,10 +133,22 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                         }
                     }
                 });
+                let mut levels = std::collections::BTreeMap::new();
+                for (agent, level) in f.map("levels") {
+                    match level.as_u64().filter(|&l| (1..=100).contains(&l)) {
+                        Some(l) => {
+                            levels.insert(agent, l as u32);
+                        }
+                        None => f.problems.push(format!(
+                            "queues.define `{id}`: levels.{agent} must be a whole number from 1 (the first tier) to 100, got {level}"
+                        )),
+                    }
+                }
                 let queue = QueueDef {
                     name: f.opt_str("name").unwrap_or_else(|| id.clone()),
                     unit: f.opt_str("unit").unwrap_or_else(|| DEFAULT_UNIT.into()),
                     agents: f.str_list("agents"),
+                    levels,
                     policy: f.req_str("policy"),
                     options: f.map("options"),
                     allowed: BaseSet::of(allowed),

@@ -328,7 +328,8 @@ const CASES: &[(&str, Files, &[&str])] = &[
              agents.define { id = \"a\" }\n\
              queues.define { id = \"q\", agents = { \"a\" }, policy = \"ring_all\", hours = \"ofice\" }\n\
              queues.define { id = \"r\", agents = { \"a\" }, policy = \"ring_all\", after_hours = { overflow = \"q\" } }\n\
-             queues.define { id = \"s\", agents = { \"a\" }, policy = \"ring_all\", hours = \"never\", after_hours = \"ring\" }\n",
+             queues.define { id = \"s\", agents = { \"a\" }, policy = \"ring_all\", hours = \"never\", after_hours = \"ring\" }\n\
+             queues.define { id = \"t\", agents = { \"a\" }, policy = \"ring_all\", levels = { a = 0, b = 2 }, aging = { every = 0 } }\n",
         )],
         &[
             "h.lua:1: hours.define `office`: unknown time zone `Oslo`",
@@ -339,6 +340,9 @@ const CASES: &[(&str, Files, &[&str])] = &[
             "h.lua:4: queue `q`: unknown hours `ofice`",
             "h.lua:5: queue `r`: after_hours needs hours",
             "h.lua:6: queues.define `s`: after_hours must be \"wait\"",
+            "h.lua:7: queues.define `t`: levels.a must be a whole number from 1",
+            "h.lua:7: queues.define `t`: aging must be { every = \"1m\", step = 1 }",
+            "h.lua:7: queue `t`: levels names `b`, who is not in its agents",
         ],
     ),
     (

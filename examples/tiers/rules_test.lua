@@ -1,0 +1,21 @@
+local test = require("rota.test")
+
+describe("tiers", function()
+    it("offers the first tier of a queue first", function()
+        test.ready("anna")
+        test.ready("bo")
+        test.expect_offer(test.arrive("general"), "bo")
+    end)
+
+    it("gives a freed agent their first-tier queue's caller before a longer wait elsewhere", function()
+        test.ready("anna")
+        local first = test.arrive("vip_line")
+        test.accept(first, "anna")
+        local general = test.arrive("general") -- waits longest, but Anna is second tier there
+        test.advance("10s")
+        local vip = test.arrive("vip_line")
+        test.close(first)
+        test.expect_offer(vip, "anna")
+        test.expect_status(general, "queued")
+    end)
+end)
