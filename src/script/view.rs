@@ -64,6 +64,9 @@ pub(crate) struct Scripts {
 struct QueueView {
     table: Table,
     candidates: Table,
+    /// Its waiting conversations (their `ctx.conversation` tables) in arrival order, as
+    /// `ctx.queue.waiting`: the host's to change, the policies' to read.
+    waiting: Table,
     options: Table,
     fallback_options: Table,
 }
@@ -73,6 +76,8 @@ struct QueueView {
 struct ConversationView {
     ctx: Table,
     ringing: bool,
+    /// The queue whose `waiting` list holds it.
+    queue: u32,
 }
 
 impl ConversationView {
@@ -513,10 +518,13 @@ impl Scripts {
             }
             candidates.set_readonly(true);
             t.raw_set("agents", &candidates)?;
+            let waiting = self.lua.create_table()?;
+            waiting.set_readonly(true);
+            t.raw_set("waiting", &waiting)?;
             // The memo is the policy's own (writable); the queue table around it is not.
             t.raw_set("memo", self.memo_table(memos.get(&q.id))?)?;
             t.set_readonly(true);
-            self.queues.push(QueueView { table: t, candidates, options, fallback_options });
+            self.queues.push(QueueView { table: t, candidates, waiting, options, fallback_options });
         }
         Ok(())
     }
@@ -613,8 +621,17 @@ impl Scripts {
         ];
         let ctx = stack::call(lua, &self.helpers.new_conversation, &args)?
             .ok_or_else(|| mlua::Error::RuntimeError("the conversation builder returned no context".into()))?;
-        let view = ConversationView { ctx, ringing: false };
-        self.conversations.insert(c.id.clone(), view);
+        let view = ConversationView { ctx, ringing: false, queue: c.queue };
+        let table = view.conversation()?;
+        // A conversation seen again (its data changed) keeps its place in the waiting list.
+        match self.conversations.insert(c.id.clone(), view) {
+            Some(old) if old.queue == c.queue => self.relist(c.queue, &old.conversation()?, Some(&table))?,
+            Some(old) => {
+                self.relist(old.queue, &old.conversation()?, None)?;
+                self.list(c.queue, &table)?;
+            }
+            None => self.list(c.queue, &table)?,
+        }
         for attempt in &c.attempts[c.round_start.min(c.attempts.len())..] {
             self.record_attempt(&c.id, attempt)?;
         }
@@ -650,7 +667,7 @@ impl Scripts {
     /// A new round of offers after the queue's list was exhausted: the policy sees the
     /// conversation as if it had just come in (an empty memo, nothing tried in this round).
     pub(crate) fn restart_conversation(&mut self, c: &Conversation, queue_id: &str) -> mlua::Result<()> {
-        self.conversations.remove(&c.id);
+        self.drop_conversation(&c.id);
         self.add_conversation(c, queue_id, None)
     }
 
@@ -664,6 +681,12 @@ impl Scripts {
                 conversation.raw_set("memo", self.lua.create_table()?)
             })?;
             self.point_at_queue(&v.ctx, c.queue)?;
+            let from = v.queue;
+            self.relist(from, &conversation, None)?;
+            self.list(c.queue, &conversation)?;
+            if let Some(v) = self.conversations.get_mut(&c.id) {
+                v.queue = c.queue;
+            }
         }
         Ok(())
     }
@@ -688,7 +711,31 @@ impl Scripts {
     }
 
     pub(crate) fn drop_conversation(&mut self, id: &str) {
-        self.conversations.remove(id);
+        if let Some(v) = self.conversations.remove(id) {
+            if let Ok(table) = v.conversation() {
+                let _ = self.relist(v.queue, &table, None);
+            }
+        }
+    }
+
+    /// Appends a conversation to its queue's `waiting` list.
+    fn list(&self, q: u32, conversation: &Table) -> mlua::Result<()> {
+        let Some(view) = self.queues.get(q as usize) else { return Ok(()) };
+        unfrozen(&view.waiting, || view.waiting.raw_push(conversation))
+    }
+
+    /// Takes a conversation out of its queue's `waiting` list, or puts `by` in its place.
+    fn relist(&self, q: u32, conversation: &Table, by: Option<&Table>) -> mlua::Result<()> {
+        let Some(view) = self.queues.get(q as usize) else { return Ok(()) };
+        let list = &view.waiting;
+        let n = list.raw_len();
+        let Some(at) = (1..=n).find(|&i| list.raw_get::<Table>(i).is_ok_and(|t| t == *conversation)) else {
+            return Ok(());
+        };
+        unfrozen(list, || match by {
+            Some(table) => list.raw_set(at, table),
+            None => list.raw_remove(at),
+        })
     }
 
     /// Asks policy `name` about a conversation (with the queue's fallback options when
