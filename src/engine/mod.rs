@@ -571,6 +571,9 @@ impl Engine {
         type Turn = (std::cmp::Reverse<i64>, u32, Timestamp, u32, usize, Arc<str>);
         let mut order: Vec<Turn> = Vec::new();
         for &q in queues {
+            if self.nobody_free(q) {
+                continue;
+            }
             let tier = self.best_free_level(q);
             for (i, id) in self.queues[q as usize].waiting.iter().enumerate() {
                 if let Some(c) = self.conversations.get(id).filter(|c| self.stale(c, q)) {
@@ -579,17 +582,25 @@ impl Engine {
             }
         }
         order.sort_unstable();
+        // Decisions only take agents: a queue found with nobody free stays so for this pass.
+        let mut spent: Vec<u32> = Vec::new();
         for (_, _, _, q, _, id) in order {
             // An earlier decision may have taken the last agent who could, or this conversation.
-            if !self.conversations.get(&id).is_some_and(|c| self.stale(c, q)) {
+            if spent.contains(&q) || !self.conversations.get(&id).is_some_and(|c| self.stale(c, q)) {
                 continue;
             }
-            if self.queues[q as usize].members.iter().all(|&ix| self.unable(ix, q).is_some()) {
+            if self.nobody_free(q) {
+                spent.push(q);
                 continue;
             }
             self.decide(&id, 0);
             self.flush_view();
         }
+    }
+
+    /// Whether no member of queue `q` can take an offer now.
+    fn nobody_free(&self, q: u32) -> bool {
+        self.queues[q as usize].members.iter().all(|&ix| self.unable(ix, q).is_some())
     }
 
     /// The best (lowest) level in queue `q` of a member who can take work now: an agent who

@@ -64,12 +64,15 @@ pub(crate) struct Scripts {
 struct QueueView {
     table: Table,
     candidates: Table,
-    /// Its waiting conversations (their `ctx.conversation` tables) in arrival order, as
-    /// `ctx.queue.waiting`: the host's to change, the policies' to read.
-    waiting: Table,
+
     options: Table,
     fallback_options: Table,
 }
+
+/// Each queue's waiting conversations (key and `ctx.conversation` table) in arrival order,
+/// from which `ctx.queue.waiting` is made when a policy reads it.
+#[derive(Default)]
+struct Waiting(Vec<Vec<(Arc<str>, Table)>>);
 
 /// A conversation's policy context; its conversation table, `attempts` and `tried` are
 /// fields of it (one reference held per conversation, not four).
@@ -491,6 +494,7 @@ impl Scripts {
         memos: &BTreeMap<String, Value>,
     ) -> mlua::Result<()> {
         self.queues.clear();
+        self.lua.set_app_data(Waiting(vec![Vec::new(); rules.queues.len()]));
         for (i, q) in rules.queues.iter().enumerate() {
             let t = self.lua.create_table()?;
             t.raw_set("id", q.id.as_str())?;
@@ -518,13 +522,33 @@ impl Scripts {
             }
             candidates.set_readonly(true);
             t.raw_set("agents", &candidates)?;
-            let waiting = self.lua.create_table()?;
-            waiting.set_readonly(true);
-            t.raw_set("waiting", &waiting)?;
+            // `waiting` is made when a policy reads it (few do), from the list the host keeps.
+            let meta = self.lua.create_table()?;
+            let index = i;
+            meta.raw_set(
+                "__index",
+                self.lua.create_function(move |lua, (_, key): (LuaValue, LuaValue)| {
+                    if key.as_string().is_none_or(|k| k.as_bytes() != b"waiting") {
+                        return Ok(LuaValue::Nil);
+                    }
+                    let list = match lua.app_data_ref::<Waiting>() {
+                        Some(w) => {
+                            let tables = w.0.get(index).map(|q| q.iter().map(|(_, t)| t.clone()).collect());
+                            tables.unwrap_or_default()
+                        }
+                        None => Vec::new(),
+                    };
+                    let t = lua.create_sequence_from(list)?;
+                    t.set_readonly(true);
+                    Ok(LuaValue::Table(t))
+                })?,
+            )?;
+            meta.set_readonly(true);
+            t.set_metatable(Some(meta))?;
             // The memo is the policy's own (writable); the queue table around it is not.
             t.raw_set("memo", self.memo_table(memos.get(&q.id))?)?;
             t.set_readonly(true);
-            self.queues.push(QueueView { table: t, candidates, waiting, options, fallback_options });
+            self.queues.push(QueueView { table: t, candidates, options, fallback_options });
         }
         Ok(())
     }
@@ -625,12 +649,12 @@ impl Scripts {
         let table = view.conversation()?;
         // A conversation seen again (its data changed) keeps its place in the waiting list.
         match self.conversations.insert(c.id.clone(), view) {
-            Some(old) if old.queue == c.queue => self.relist(c.queue, &old.conversation()?, Some(&table))?,
+            Some(old) if old.queue == c.queue => self.relist(c.queue, &c.id, Some(&table))?,
             Some(old) => {
-                self.relist(old.queue, &old.conversation()?, None)?;
-                self.list(c.queue, &table)?;
+                self.relist(old.queue, &c.id, None)?;
+                self.list(c.queue, &c.id, &table)?;
             }
-            None => self.list(c.queue, &table)?,
+            None => self.list(c.queue, &c.id, &table)?,
         }
         for attempt in &c.attempts[c.round_start.min(c.attempts.len())..] {
             self.record_attempt(&c.id, attempt)?;
@@ -682,8 +706,8 @@ impl Scripts {
             })?;
             self.point_at_queue(&v.ctx, c.queue)?;
             let from = v.queue;
-            self.relist(from, &conversation, None)?;
-            self.list(c.queue, &conversation)?;
+            self.relist(from, &c.id, None)?;
+            self.list(c.queue, &c.id, &conversation)?;
             if let Some(v) = self.conversations.get_mut(&c.id) {
                 v.queue = c.queue;
             }
@@ -712,30 +736,30 @@ impl Scripts {
 
     pub(crate) fn drop_conversation(&mut self, id: &str) {
         if let Some(v) = self.conversations.remove(id) {
-            if let Ok(table) = v.conversation() {
-                let _ = self.relist(v.queue, &table, None);
-            }
+            let _ = self.relist(v.queue, id, None);
         }
     }
 
-    /// Appends a conversation to its queue's `waiting` list.
-    fn list(&self, q: u32, conversation: &Table) -> mlua::Result<()> {
-        let Some(view) = self.queues.get(q as usize) else { return Ok(()) };
-        unfrozen(&view.waiting, || view.waiting.raw_push(conversation))
+    /// Appends conversation `key` (its table `conversation`) to its queue's waiting list.
+    fn list(&mut self, q: u32, key: &Arc<str>, conversation: &Table) -> mlua::Result<()> {
+        if let Some(list) = self.lua.app_data_mut::<Waiting>().as_mut().and_then(|w| w.0.get_mut(q as usize)) {
+            list.push((key.clone(), conversation.clone()));
+        }
+        Ok(())
     }
 
-    /// Takes a conversation out of its queue's `waiting` list, or puts `by` in its place.
-    fn relist(&self, q: u32, conversation: &Table, by: Option<&Table>) -> mlua::Result<()> {
-        let Some(view) = self.queues.get(q as usize) else { return Ok(()) };
-        let list = &view.waiting;
-        let n = list.raw_len();
-        let Some(at) = (1..=n).find(|&i| list.raw_get::<Table>(i).is_ok_and(|t| t == *conversation)) else {
-            return Ok(());
-        };
-        unfrozen(list, || match by {
-            Some(table) => list.raw_set(at, table),
-            None => list.raw_remove(at),
-        })
+    /// Takes conversation `key` out of its queue's waiting list, or puts `by` in its place.
+    fn relist(&mut self, q: u32, key: &str, by: Option<&Table>) -> mlua::Result<()> {
+        let mut waiting = self.lua.app_data_mut::<Waiting>();
+        let Some(list) = waiting.as_mut().and_then(|w| w.0.get_mut(q as usize)) else { return Ok(()) };
+        let Some(at) = list.iter().position(|(k, _)| **k == *key) else { return Ok(()) };
+        match by {
+            Some(table) => list[at].1 = table.clone(),
+            None => {
+                list.remove(at);
+            }
+        }
+        Ok(())
     }
 
     /// Asks policy `name` about a conversation (with the queue's fallback options when
