@@ -54,6 +54,12 @@ pub enum Action {
         field: String,
         value: serde_json::Value,
     },
+    /// Sets an attribute of the conversation to what a script function (`function`, its id
+    /// among the functions the scripts gave the host) computes from the conversation.
+    SetComputed {
+        field: String,
+        function: String,
+    },
     /// Raises `custom:NAME` about the conversation: standby rules hear it, and every instance on
     /// the conversation with a stage for it (this one included) moves there.
     Raise {
@@ -78,7 +84,7 @@ impl Action {
             Action::Task { .. } => "task",
             Action::Notify { .. } => "notify",
             Action::Wait { .. } => "wait",
-            Action::Set { .. } => "set",
+            Action::Set { .. } | Action::SetComputed { .. } => "set",
             Action::Raise { .. } => "raise",
             Action::Standby { .. } => "standby",
             Action::Link { .. } => "link",
@@ -93,6 +99,7 @@ impl Action {
             Action::Notify { template, channel, .. } => format!("notify {} with {template}", channel.as_str()),
             Action::Wait { after, timer } => format!("wait {after} → timer:{timer}"),
             Action::Set { field, value } => format!("set {field} = {value}"),
+            Action::SetComputed { field, .. } => format!("set {field} = (computed)"),
             Action::Raise { event } => format!("raise custom:{event}"),
             Action::Standby { rule } => format!("standby rule {rule}"),
             Action::Link { event } => format!("link → {event}"),

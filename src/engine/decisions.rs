@@ -102,18 +102,7 @@ impl Engine {
         if !self.scripts.has_hook(&policy, hook) {
             return;
         }
-        let data = serde_json::json!({
-            "id": crate::unit::external(&c.id),
-            "key": &*c.id,
-            "queue": &*self.queues[q].id,
-            "channel": c.data.channel,
-            "caller": c.data.caller,
-            "service": c.data.service,
-            "attributes": c.data.attributes,
-            "priority": c.data.priority,
-            "status": c.status.as_str(),
-            "agent": c.agent.as_deref().map(crate::unit::external),
-        });
+        let data = self.conversation_data(conversation);
         // The agent's table shows the state the event left them in.
         self.flush_view();
         self.scripts.scope(&self.rules.queues[q].unit, self.now());
@@ -126,6 +115,25 @@ impl Engine {
             self.metrics.policy_errors += 1;
             self.emit(Update::Log { level: "error", message: format!("policy `{policy}` {hook}: {e}") });
         }
+    }
+
+    /// A conversation as plain data for scripts the host calls outside a decision (hooks,
+    /// computed workflow values): id, key, queue, channel, parties, attributes, priority,
+    /// status and agent.
+    pub(super) fn conversation_data(&self, conversation: &str) -> serde_json::Value {
+        let Some(c) = self.conversations.get(conversation) else { return serde_json::Value::Null };
+        serde_json::json!({
+            "id": crate::unit::external(&c.id),
+            "key": &*c.id,
+            "queue": &*self.queues[c.queue as usize].id,
+            "channel": c.data.channel,
+            "caller": c.data.caller,
+            "service": c.data.service,
+            "attributes": c.data.attributes,
+            "priority": c.data.priority,
+            "status": c.status.as_str(),
+            "agent": c.agent.as_deref().map(crate::unit::external),
+        })
     }
 
     /// Traces a decision and carries it out.

@@ -183,6 +183,7 @@ impl Engine {
             let Some(instance) = self.workflows.get(id) else { return };
             let workflow = instance.workflow.clone();
             let conversation = instance.conversation.clone();
+            let unit = instance.unit.clone();
             let Some(stage) = self.rules.workflows.get(&workflow).and_then(|d| d.stage(&event)).cloned() else {
                 let reason = match self.rules.workflows.contains_key(&workflow) {
                     true => format!("workflow `{workflow}` has no stage for `{event}` any more"),
@@ -233,6 +234,17 @@ impl Engine {
                         self.workflows.get_mut(id).expect("live").waits.push((key, timer.clone()));
                     }
                     Action::Set { field, value } => self.set_field(&conversation, field, value.clone()),
+                    Action::SetComputed { field, function } => {
+                        let data = self.conversation_data(&conversation);
+                        self.scripts.scope(&unit, self.now);
+                        match self.scripts.compute(function, &data) {
+                            Ok(value) => self.set_field(&conversation, field, value),
+                            Err(e) => {
+                                let message = format!("workflow `{workflow}` set {field}: {e}");
+                                self.emit(Update::Log { level: "error", message });
+                            }
+                        }
+                    }
                     // Heard by standby rules and workflows once this step's actions are done. It
                     // cannot be refused: the conversation exists and the name was checked at load.
                     Action::Raise { event: name } => {

@@ -340,6 +340,19 @@ impl Scripts {
         }
     }
 
+    /// Calls the function a workflow's `set` computes its value with (`id`, see
+    /// [`crate::workflow::Action::SetComputed`]) on a conversation's data, under the same
+    /// limits as a policy; the value must be plain data.
+    pub(crate) fn compute(&self, id: &str, conversation: &serde_json::Value) -> Result<Value, String> {
+        let f = self.recipients.get(id).ok_or_else(|| format!("no function `{id}` in this generation"))?;
+        let arg = super::fields::from_json_frozen(&self.lua, conversation).map_err(|e| e.to_string())?;
+        let value = self.limited(|| f.call::<LuaValue>(arg)).map_err(|e| {
+            let _ = self.lua.gc_collect();
+            super::diagnostic_from_error(&e, id).to_string()
+        })?;
+        super::fields::to_json(&value)
+    }
+
     /// Whether policy `name` listens to `hook`.
     pub(crate) fn has_hook(&self, name: &str, hook: &str) -> bool {
         self.hooks.get(name).is_some_and(|h| h.contains_key(hook))

@@ -215,10 +215,25 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
 
-    // workflows.set("callback_result", "reached"): an attribute of the conversation.
+    // workflows.set("callback_result", "reached"): an attribute of the conversation;
+    // workflows.set("tier", function(c) return ... end): computed from it when the stage runs.
     ns.set(
         "set",
         lua.create_function(|lua, (field, value): (LuaValue, LuaValue)| {
+            if let LuaValue::Function(f) = value {
+                let id = match lua.app_data_mut::<super::standby::RecipientFunctions>() {
+                    Some(mut fns) => {
+                        let id = format!("set#{}", fns.0.len() + 1);
+                        fns.0.insert(id.clone(), f);
+                        id
+                    }
+                    None => return Err(fields::error_here(lua, "workflows.set: functions are for definitions")),
+                };
+                return action(lua, |problems| {
+                    let field = name_arg(&field, "workflows.set", problems);
+                    Action::SetComputed { field, function: id }
+                });
+            }
             action(lua, |problems| {
                 let field = name_arg(&field, "workflows.set", problems);
                 let value = fields::to_json(&value).unwrap_or_else(|e| {
