@@ -14,6 +14,7 @@ hours.define {
         fri = { "08:00-16:00" },
     },
     holidays = { "2026-04-02", "2026-04-03", "2026-04-06" }, -- Easter
+    calendar = "holidays.ics", -- yearly holidays, exported from a calendar tool
 }
 
 agents.define { id = "anna", time_zone = "Europe/Oslo" }

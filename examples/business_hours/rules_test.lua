@@ -35,6 +35,20 @@ describe("business hours", function()
         test.expect_offer(test.arrive("support"), "weekend")
     end)
 
+    it("is closed on the calendar's holidays, every year", function()
+        test.at("2026-12-25 10:00", "Europe/Oslo") -- a Friday, Christmas Day
+        local christmas = test.arrive("support")
+        test.expect_offer(christmas, "night")
+        test.accept(christmas, "night")
+        test.at("2026-12-28 10:00", "Europe/Oslo") -- the Monday after: open
+        test.expect_offer(test.arrive("support"), "anna")
+    end)
+
+    it("repeats the calendar's yearly holidays", function()
+        test.at("2027-05-17 10:00", "Europe/Oslo") -- Constitution Day 2027, a Monday
+        test.expect_offer(test.arrive("support"), "night")
+    end)
+
     it("moves a caller still waiting at closing time", function()
         test.at("2026-03-27 15:50", "Europe/Oslo")
         test.sign_out("anna")

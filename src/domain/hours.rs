@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 
+use crate::calendar::Calendar;
 use crate::rules::Location;
 use crate::schedule::resolve;
 use crate::time::Timestamp;
@@ -27,6 +28,10 @@ pub struct HoursDef {
     pub weekly: [Vec<(u32, u32)>; 7],
     /// Local dates on which it is closed all day.
     pub holidays: BTreeSet<NaiveDate>,
+    /// An .ics file in the scripts folder whose events close the days they cover (holidays,
+    /// recurring ones included), and the calendar read from it.
+    pub calendar_file: Option<String>,
+    pub calendar: Option<Calendar>,
     pub at: Location,
 }
 
@@ -34,7 +39,7 @@ impl HoursDef {
     /// Whether it is open at `t`.
     pub fn open_at(&self, t: Timestamp) -> bool {
         let Some(local) = self.local(t) else { return false };
-        if self.holidays.contains(&local.date()) {
+        if self.closed_on(local.date()) {
             return false;
         }
         let minute = local.hour() * 60 + local.minute();
@@ -58,6 +63,14 @@ impl HoursDef {
                 .filter_map(|minute| self.instant(date, minute))
                 .find(|&edge| edge > t && self.open_at(edge) != now_open)
         })
+    }
+
+    /// Whether `date` is a holiday: listed, or covered at noon by an event of the calendar.
+    fn closed_on(&self, date: NaiveDate) -> bool {
+        self.holidays.contains(&date)
+            || self.calendar.as_ref().is_some_and(|c| {
+                self.instant(date, 12 * 60).and_then(|noon| c.on_duty(noon)).is_some_and(|d| !d.agents.is_empty())
+            })
     }
 
     fn local(&self, t: Timestamp) -> Option<NaiveDateTime> {
@@ -104,6 +117,8 @@ mod tests {
             zone: "Europe/Oslo".parse().unwrap(),
             weekly,
             holidays: [NaiveDate::from_ymd_opt(2026, 4, 2).unwrap()].into(),
+            calendar_file: None,
+            calendar: None,
             at: Location::default(),
         }
     }

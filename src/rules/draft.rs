@@ -145,7 +145,24 @@ impl Draft {
                 rules.teams.insert(team.id.clone(), team);
             }
         }
-        for hours in std::mem::take(&mut self.hours) {
+        for mut hours in std::mem::take(&mut self.hours) {
+            if let Some(file) = hours.calendar_file.clone() {
+                match files.iter().find(|(name, _)| *name == file) {
+                    None => self.problem(
+                        &hours.at,
+                        format!("hours `{}`: no calendar file `{file}` in the scripts folder", hours.id),
+                    ),
+                    // Any event closes the days it covers; what it is called does not matter.
+                    Some((_, text)) => match crate::calendar::Calendar::parse(text, hours.zone, |s| Some(s.into())) {
+                        Ok(c) => hours.calendar = Some(c),
+                        Err(problems) => {
+                            for (line, message) in problems {
+                                self.diagnostics.push(crate::error::Diagnostic::new(file.clone(), line, message));
+                            }
+                        }
+                    },
+                }
+            }
             if rules.hours.contains_key(&hours.id) {
                 self.problem(&hours.at, format!("hours `{}` are already defined", hours.id));
             } else {

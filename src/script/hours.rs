@@ -90,7 +90,9 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                     }
                 }
                 let unit = f.opt_str("unit").unwrap_or_else(|| DEFAULT_UNIT.into());
-                draft.hours.push(HoursDef { id, unit, zone, weekly, holidays, at });
+                // Read when the rules assemble, like a schedule's calendar layer.
+                let calendar_file = f.opt_str("calendar");
+                draft.hours.push(HoursDef { id, unit, zone, weekly, holidays, calendar_file, calendar: None, at });
                 f.finish()
             })
         })?,
