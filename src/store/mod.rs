@@ -19,7 +19,7 @@ use crate::outbox::{Message, Outbox};
 use crate::script::Sources;
 use crate::time::Timestamp;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, FORMAT, JOURNAL_FORMAT};
 
 /// One step of the engine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,6 +73,16 @@ pub enum StoreError {
     Corrupt { seq: i64, why: String },
     #[error("replaying journal record {seq} failed: {why}")]
     Replay { seq: usize, why: String },
+    /// The store was written by a newer rota.
+    #[error("{path} is store format {found}, written by a newer rota; this rota reads formats up to {supported}: run the newer rota, or restore a copy of the older format")]
+    Format { path: String, found: i64, supported: i64 },
+    /// A journal record written in a way this rota does not know.
+    #[error("journal record {seq} is written in journal format {found}; this rota reads up to {supported}, and will not guess at it")]
+    RecordFormat { seq: i64, found: i64, supported: i64 },
+    /// A row the engine writes already exists: the engine and the store disagree about what
+    /// happened (a database put back from elsewhere, say). Nothing of the step was stored.
+    #[error("{what} {id} is already in the store: the engine and the database disagree about what happened (was the database restored from another copy?); nothing of this step was stored")]
+    Collision { what: &'static str, id: u64 },
 }
 
 /// The notifications in the store, as the deliverer and the API see them.

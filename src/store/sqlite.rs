@@ -22,6 +22,15 @@ pub struct SqliteStore {
     _lock: File,
 }
 
+/// The store's layout, kept in the database's `user_version`: 1 has the journal, the outbox,
+/// the notifications with their delivery attempts, and a format per journal record. A store
+/// of an older format is migrated when opened; a newer one is refused, naming both.
+pub const FORMAT: i64 = 1;
+
+/// How this rota writes a journal record's step (the `format` column); a record written in a
+/// newer way is refused on replay rather than read into a different state.
+pub const JOURNAL_FORMAT: i64 = 1;
+
 impl SqliteStore {
     /// Opens (or creates) the database at `path`, refusing if another process has it open.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
@@ -42,11 +51,28 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(sql)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
-        conn.execute_batch(
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)?;
+        if found > FORMAT {
+            return Err(StoreError::Format { path: path.display().to_string(), found, supported: FORMAT });
+        }
+        let tx = conn.unchecked_transaction().map_err(sql)?;
+        // Format 0 (before formats were numbered) is format 1 without the journal's `format`
+        // column; its records are format 1's.
+        let has_journal: bool = tx
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'journal'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(sql)?
+            > 0;
+        if found == 0 && has_journal {
+            tx.execute_batch("ALTER TABLE journal ADD COLUMN format INTEGER NOT NULL DEFAULT 1").map_err(sql)?;
+        }
+        tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS journal (
-                 seq  INTEGER PRIMARY KEY,
-                 at   INTEGER NOT NULL,  -- milliseconds since the Unix epoch
-                 step TEXT NOT NULL      -- JSON of a store::JournalStep
+                 seq    INTEGER PRIMARY KEY,
+                 at     INTEGER NOT NULL,            -- milliseconds since the Unix epoch
+                 step   TEXT NOT NULL,               -- JSON of a store::JournalStep
+                 format INTEGER NOT NULL DEFAULT 1   -- how `step` is written (JOURNAL_FORMAT)
              );
              CREATE TABLE IF NOT EXISTS outbox (
                  id       INTEGER PRIMARY KEY,
@@ -84,6 +110,8 @@ impl SqliteStore {
              CREATE INDEX IF NOT EXISTS delivery_attempts_notification ON delivery_attempts (notification);",
         )
         .map_err(sql)?;
+        tx.pragma_update(None, "user_version", FORMAT).map_err(sql)?;
+        tx.commit().map_err(sql)?;
         Ok(SqliteStore { conn, path: path.to_path_buf(), _lock: lock })
     }
 }
@@ -95,13 +123,18 @@ pub(super) struct SqliteOutbox {
 
 impl Store for SqliteStore {
     fn records(&mut self) -> Result<Vec<Record>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT seq, at, step FROM journal ORDER BY seq").map_err(sql)?;
+        let mut stmt = self.conn.prepare("SELECT seq, at, step, format FROM journal ORDER BY seq").map_err(sql)?;
         let rows = stmt
-            .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?)))
+            .query_map([], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?, row.get::<_, i64>(3)?))
+            })
             .map_err(sql)?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, at, step) = row.map_err(sql)?;
+            let (seq, at, step, format) = row.map_err(sql)?;
+            if format > JOURNAL_FORMAT {
+                return Err(StoreError::RecordFormat { seq, found: format, supported: JOURNAL_FORMAT });
+            }
             let step: JournalStep =
                 serde_json::from_str(&step).map_err(|e| StoreError::Corrupt { seq, why: e.to_string() })?;
             out.push(Record { at: Timestamp(at), step });
@@ -120,10 +153,11 @@ impl Store for SqliteStore {
         }
         let tx = self.conn.transaction().map_err(sql)?;
         {
-            let mut insert = tx.prepare_cached("INSERT INTO journal (at, step) VALUES (?1, ?2)").map_err(sql)?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO journal (at, step, format) VALUES (?1, ?2, ?3)").map_err(sql)?;
             for r in records {
                 let step = serde_json::to_string(&r.step).map_err(|e| io(e.to_string()))?;
-                insert.execute(params![r.at.0, step]).map_err(sql)?;
+                insert.execute(params![r.at.0, step, JOURNAL_FORMAT]).map_err(sql)?;
             }
             let mut insert =
                 tx.prepare_cached("INSERT INTO outbox (channel, kind, body) VALUES (?1, ?2, ?3)").map_err(sql)?;
@@ -132,7 +166,7 @@ impl Store for SqliteStore {
             }
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO notifications
+                    "INSERT INTO notifications
                      (id, unit, conversation, recipient, channel, body, due, status, last_error, reported)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
@@ -155,7 +189,13 @@ impl Store for SqliteStore {
                         n.undeliverable,
                         n.undeliverable.is_some() as i64,
                     ])
-                    .map_err(sql)?;
+                    .map_err(|e| match e.sqlite_error_code() {
+                        // Never dropped in silence: the step fails, and the engine stops.
+                        Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                            StoreError::Collision { what: "notification", id: n.id }
+                        }
+                        _ => sql(e),
+                    })?;
             }
         }
         tx.commit().map_err(sql)
