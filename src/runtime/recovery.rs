@@ -26,33 +26,45 @@ pub(super) fn recover(
     let Some(store) = store else {
         return Ok((fresh(config, clock, policies, given)?, Vec::new()));
     };
-    let records = store.records()?;
-    let Some((first, rest)) = records.split_first() else {
-        let engine = fresh(config, clock, policies, given)?;
-        let first = Record { at: engine.now(), step: JournalStep::Scripts { sources: engine.sources().clone() } };
-        return Ok((engine, vec![first]));
-    };
-    let replay_failed = |seq: usize, why: String| EngineError::Store(StoreError::Replay { seq: seq + 1, why });
-    let JournalStep::Scripts { sources } = &first.step else {
-        return Err(replay_failed(0, "the journal does not start with a generation of scripts".into()));
-    };
-    let replay = VirtualClock::starting_at(first.at);
-    let mut engine = Engine::from_sources(config, sources.clone(), Arc::new(replay.clone()), policies)
-        .map_err(|e| replay_failed(0, e.to_string()))?;
-    for (seq, record) in rest.iter().enumerate() {
+    // The journal streams in: the first record (a generation of scripts) makes the engine,
+    // each later one is applied to it, and none is kept once it is.
+    let replay_failed = |seq: usize, why: String| StoreError::Replay { seq, why };
+    let mut started: Option<(Engine, VirtualClock)> = None;
+    let mut making = Some((config, policies));
+    let mut seq = 0;
+    store.replay(&mut |record| {
+        seq += 1;
+        let Some((engine, replay)) = started.as_mut() else {
+            let JournalStep::Scripts { sources } = record.step else {
+                return Err(replay_failed(seq, "the journal does not start with a generation of scripts".into()));
+            };
+            let (config, policies) = making.take().expect("the first record is made once");
+            let replay = VirtualClock::starting_at(record.at);
+            let engine = Engine::from_sources(config, sources, Arc::new(replay.clone()), policies)
+                .map_err(|e| replay_failed(seq, e.to_string()))?;
+            started = Some((engine, replay));
+            return Ok(());
+        };
         replay.set(record.at);
-        match &record.step {
+        match record.step {
             JournalStep::Input { input } => {
-                engine.handle(input.clone()).map_err(|e| replay_failed(seq + 1, format!("input refused: {e}")))?;
+                engine.handle(input).map_err(|e| replay_failed(seq, format!("input refused: {e}")))?;
             }
             JournalStep::Timers => {
                 engine.fire_due();
             }
             JournalStep::Scripts { sources } => {
-                engine.reload_sources(sources.clone()).map_err(|e| replay_failed(seq + 1, e.to_string()))?;
+                engine.reload_sources(sources).map_err(|e| replay_failed(seq, e.to_string()))?;
             }
         }
-    }
+        Ok(())
+    })?;
+    let Some((mut engine, replay)) = started else {
+        let (config, policies) = making.take().expect("nothing was replayed");
+        let engine = fresh(config, clock, policies, given)?;
+        let first = Record { at: engine.now(), step: JournalStep::Scripts { sources: engine.sources().clone() } };
+        return Ok((engine, vec![first]));
+    };
     // A virtual clock carries on from where the journal ends; the system clock is already past it.
     clock.advance_to(replay.now());
     engine.set_clock(clock);

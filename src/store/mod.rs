@@ -42,8 +42,19 @@ pub struct Record {
 
 /// Where the journal and the outbox are kept.
 pub trait Store: Send + 'static {
-    /// Every record, oldest first.
-    fn records(&mut self) -> Result<Vec<Record>, StoreError>;
+    /// Hands every record to `each`, oldest first, as it is read: the journal is never held
+    /// in memory whole. Stops at the first error, `each`'s or the store's.
+    fn replay(&mut self, each: &mut dyn FnMut(Record) -> Result<(), StoreError>) -> Result<(), StoreError>;
+
+    /// Every record, oldest first, in memory (for tools and tests; start-up streams them).
+    fn records(&mut self) -> Result<Vec<Record>, StoreError> {
+        let mut out = Vec::new();
+        self.replay(&mut |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
 
     /// Appends records, and the outbox messages and notifications they produced, in one
     /// transaction that is durable when this returns.

@@ -122,24 +122,22 @@ pub(super) struct SqliteOutbox {
 }
 
 impl Store for SqliteStore {
-    fn records(&mut self) -> Result<Vec<Record>, StoreError> {
+    fn replay(&mut self, each: &mut dyn FnMut(Record) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare("SELECT seq, at, step, format FROM journal ORDER BY seq").map_err(sql)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?, row.get::<_, i64>(3)?))
-            })
-            .map_err(sql)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, at, step, format) = row.map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let (seq, at, format): (i64, i64, i64) =
+                (row.get(0).map_err(sql)?, row.get(1).map_err(sql)?, row.get(3).map_err(sql)?);
             if format > JOURNAL_FORMAT {
                 return Err(StoreError::RecordFormat { seq, found: format, supported: JOURNAL_FORMAT });
             }
-            let step: JournalStep =
-                serde_json::from_str(&step).map_err(|e| StoreError::Corrupt { seq, why: e.to_string() })?;
-            out.push(Record { at: Timestamp(at), step });
+            let step: JournalStep = serde_json::from_str(
+                row.get_ref(2).map_err(sql)?.as_str().map_err(|e| StoreError::Corrupt { seq, why: e.to_string() })?,
+            )
+            .map_err(|e| StoreError::Corrupt { seq, why: e.to_string() })?;
+            each(Record { at: Timestamp(at), step })?;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn append(
