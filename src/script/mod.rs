@@ -323,7 +323,7 @@ pub(crate) fn load_sources(
     lua.set_app_data(Loading(Draft::default()));
     lua.set_app_data(policies::PolicyFunctions::default());
     lua.set_app_data(policies::PolicyHooks::default());
-    lua.set_app_data(standby::RecipientFunctions::default());
+    lua.set_app_data(standby::Callbacks::default());
     lua.set_app_data(log::LogBuffer::default());
     lua.set_app_data(kv::KvScope::default());
 
@@ -392,7 +392,7 @@ pub(crate) fn load_sources(
         }
     }
     let functions = lua.remove_app_data::<policies::PolicyFunctions>().unwrap_or_default().0;
-    let recipients = lua.remove_app_data::<standby::RecipientFunctions>().unwrap_or_default().0;
+    let callbacks = lua.remove_app_data::<standby::Callbacks>().unwrap_or_default().0;
     let hooks = lua.remove_app_data::<policies::PolicyHooks>().unwrap_or_default().0;
     // Custom events can be raised from here on: inside policies and recipient functions.
     lua.set_app_data(standby::Raised::default());
@@ -402,7 +402,7 @@ pub(crate) fn load_sources(
         hours: std::sync::Arc::new(rules.hours.clone()),
         schedules: std::sync::Arc::new(rules.schedules.clone()),
     });
-    let scripts = Scripts::new(lua, limits.clone(), functions, hooks, recipients, generation).map_err(vm_error)?;
+    let scripts = Scripts::new(lua, limits.clone(), functions, hooks, callbacks, generation).map_err(vm_error)?;
     Ok((rules, scripts))
 }
 

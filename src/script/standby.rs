@@ -8,9 +8,10 @@ use mlua::{Function, Lua, Value as LuaValue};
 use super::define;
 use crate::rules::{DeliveryChannel, Recipients, StandbyRule, DEFAULT_UNIT, STANDBY_EVENTS};
 
-/// The `notify` functions of rules that choose their recipients in Lua, by rule id.
+/// Functions the scripts hand the host to call later, outside a decision: standby rules'
+/// `notify` functions by rule id, and the values workflows compute (`set#N`).
 #[derive(Default)]
-pub(super) struct RecipientFunctions(pub BTreeMap<String, Function>);
+pub(super) struct Callbacks(pub BTreeMap<String, Function>);
 
 /// Custom events raised by scripts since the engine last collected them, as (conversation, name).
 #[derive(Default)]
@@ -106,7 +107,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                 draft.standby.push(rule);
                 problems
             })?;
-            if let (Some(func), Some(mut fns)) = (function, lua.app_data_mut::<RecipientFunctions>()) {
+            if let (Some(func), Some(mut fns)) = (function, lua.app_data_mut::<Callbacks>()) {
                 if !rule_id.is_empty() {
                     fns.0.entry(rule_id).or_insert(func);
                 }

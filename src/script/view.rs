@@ -36,10 +36,10 @@ pub(crate) struct Scripts {
     limits: Limits,
     generation: u64,
     policies: BTreeMap<String, Function>,
-    /// Standby rules' `notify` functions, by rule id.
     /// Policies' lifecycle hooks (`on_closed`, ...): policy name to hook name to function.
     hooks: BTreeMap<String, BTreeMap<&'static str, Function>>,
-    recipients: BTreeMap<String, Function>,
+    /// Functions scripts gave the host to call later (see `standby::Callbacks`).
+    callbacks: BTreeMap<String, Function>,
     agents: Vec<Table>,
     /// What each agent table holds now, so a sync writes only the fields that changed.
     synced: Vec<Option<Synced>>,
@@ -188,7 +188,7 @@ impl Scripts {
         limits: Limits,
         policies: BTreeMap<String, Function>,
         hooks: BTreeMap<String, BTreeMap<&'static str, Function>>,
-        recipients: BTreeMap<String, Function>,
+        callbacks: BTreeMap<String, Function>,
         generation: u64,
     ) -> mlua::Result<Self> {
         // The limit guards policy calls; the host's own view tables are accounted separately.
@@ -214,7 +214,7 @@ impl Scripts {
             generation,
             policies,
             hooks,
-            recipients,
+            callbacks,
             agents: Vec::new(),
             synced: Vec::new(),
             queues: Vec::new(),
@@ -286,7 +286,7 @@ impl Scripts {
     /// Asks standby rule `rule`'s `notify` function whom to notify about `event`, under the
     /// same CPU and memory limits as a policy. The answer is a list of agent ids.
     pub(crate) fn recipients(&self, rule: &str, event: &serde_json::Value) -> Result<Vec<String>, String> {
-        let f = self.recipients.get(rule).ok_or_else(|| format!("standby rule `{rule}` has no notify function"))?;
+        let f = self.callbacks.get(rule).ok_or_else(|| format!("standby rule `{rule}` has no notify function"))?;
         let arg = super::fields::from_json(&self.lua, event).map_err(|e| e.to_string())?;
         let value = self.limited(|| f.call::<LuaValue>(arg)).map_err(|e| {
             let _ = self.lua.gc_collect();
@@ -344,7 +344,7 @@ impl Scripts {
     /// [`crate::workflow::Action::SetComputed`]) on a conversation's data, under the same
     /// limits as a policy; the value must be plain data.
     pub(crate) fn compute(&self, id: &str, conversation: &serde_json::Value) -> Result<Value, String> {
-        let f = self.recipients.get(id).ok_or_else(|| format!("no function `{id}` in this generation"))?;
+        let f = self.callbacks.get(id).ok_or_else(|| format!("no function `{id}` in this generation"))?;
         let arg = super::fields::from_json_frozen(&self.lua, conversation).map_err(|e| e.to_string())?;
         let value = self.limited(|| f.call::<LuaValue>(arg)).map_err(|e| {
             let _ = self.lua.gc_collect();

@@ -221,7 +221,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
         "set",
         lua.create_function(|lua, (field, value): (LuaValue, LuaValue)| {
             if let LuaValue::Function(f) = value {
-                let id = match lua.app_data_mut::<super::standby::RecipientFunctions>() {
+                let id = match lua.app_data_mut::<super::standby::Callbacks>() {
                     Some(mut fns) => {
                         let id = format!("set#{}", fns.0.len() + 1);
                         fns.0.insert(id.clone(), f);
