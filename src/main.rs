@@ -52,6 +52,11 @@ enum Command {
         #[arg(long, hide = true)]
         scripts: Option<PathBuf>,
     },
+    /// The state file: what it holds.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// On-duty schedules.
     Schedule {
         #[command(subcommand)]
@@ -102,6 +107,20 @@ enum Command {
         json: bool,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Format, journal length and span, rows per table and size of a store file; read-only,
+    /// so it may run beside `rota serve`.
+    Info {
+        /// The SQLite file (by default the config's `db`).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Config file (TOML); `rota.toml` is read when it exists.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -221,6 +240,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     sms.length, sms.segments, sms.encoding, sms.body
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Store { command: StoreCommand::Info { db, config } } => {
+            let db = match db {
+                Some(db) => db,
+                None => match config {
+                    Some(path) => Config::read(&path)?.db,
+                    None if Path::new("rota.toml").exists() => Config::read(Path::new("rota.toml"))?.db,
+                    None => Config::default().db,
+                },
+            };
+            let info = rota::store::StoreInfo::read(&db)?;
+            let current = rota::store::FORMAT;
+            println!("{}", db.display());
+            match info.format {
+                f if f == current => println!("format: {f} (this rota's)"),
+                f if f < current => {
+                    println!("format: {f} (older: this rota migrates it to {current} when it opens it)")
+                }
+                f => println!("format: {f} (newer than this rota's {current}: it will not open it)"),
+            }
+            let span = match (info.first, info.last) {
+                (Some(first), Some(last)) => format!(", {first} to {last}"),
+                _ => String::new(),
+            };
+            println!("journal: {} records{span}", info.journal_records);
+            for (table, rows) in &info.tables {
+                println!("  {table}: {rows} rows");
+            }
+            println!("size: {} bytes", info.file_bytes);
             Ok(ExitCode::SUCCESS)
         }
         Command::Schedule { command: ScheduleCommand::Who { schedule, dir, at, scripts } } => {

@@ -19,7 +19,7 @@ use crate::outbox::{Message, Outbox};
 use crate::script::Sources;
 use crate::time::Timestamp;
 
-pub use sqlite::{SqliteStore, FORMAT, JOURNAL_FORMAT};
+pub use sqlite::{SqliteStore, StoreInfo, FORMAT, JOURNAL_FORMAT};
 
 /// One step of the engine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -31,6 +31,49 @@ pub const FORMAT: i64 = 1;
 /// newer way is refused on replay rather than read into a different state.
 pub const JOURNAL_FORMAT: i64 = 1;
 
+/// What a store file holds, read without taking it over (`rota store info`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct StoreInfo {
+    /// The file's format (`user_version`: 0 for a store written before formats were numbered).
+    pub format: i64,
+    pub journal_records: u64,
+    /// The clock readings of the first and the last journal record.
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+    /// Rows per table.
+    pub tables: Vec<(String, u64)>,
+    pub file_bytes: u64,
+}
+
+impl StoreInfo {
+    /// Reads `path` read-only, beside a server that may have it open.
+    pub fn read(path: &Path) -> Result<StoreInfo, StoreError> {
+        if !path.exists() {
+            return Err(io(format!("{} does not exist", path.display())));
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql)?;
+        let format: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)?;
+        let mut tables = Vec::new();
+        for table in ["journal", "outbox", "notifications", "delivery_attempts"] {
+            let rows: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).map_err(sql)?;
+            tables.push((table.to_string(), rows as u64));
+        }
+        let (first, last): (Option<i64>, Option<i64>) =
+            conn.query_row("SELECT MIN(at), MAX(at) FROM journal", [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sql)?;
+        let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+            + std::fs::metadata(format!("{}-wal", path.display())).map(|m| m.len()).unwrap_or(0);
+        Ok(StoreInfo {
+            format,
+            journal_records: tables[0].1,
+            first: first.map(Timestamp),
+            last: last.map(Timestamp),
+            tables,
+            file_bytes,
+        })
+    }
+}
+
 impl SqliteStore {
     /// Opens (or creates) the database at `path`, refusing if another process has it open.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {

@@ -92,3 +92,29 @@ fn the_first_commands_in_an_empty_folder() {
     assert!(listening.is_some(), "rota serve did not start on the folder rota init wrote");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `rota store info` reads a store without taking it over: beside a process that holds it
+/// (the lock `rota serve` takes), it says the format, the journal and the tables.
+#[test]
+fn store_info_reads_a_store_that_is_in_use() {
+    let dir = crate::common::Scratch::new(&[]);
+    let db = dir.0.join("rota.db");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store/format-0.db"), &db).unwrap();
+    let info = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+            .args(["store", "info", "--db", db.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, text, err) = info();
+    assert!(ok && text.contains("format: 0 (older") && text.contains("journal: 3 records"), "{text}{err}");
+    // Opened (and migrated) by a store that keeps it locked, as a running server does.
+    let _held = rota::store::SqliteStore::open(&db).unwrap();
+    let (ok, text, err) = info();
+    assert!(ok && text.contains("format: 1 (this rota's)") && text.contains("notifications: 0 rows"), "{text}{err}");
+}
