@@ -187,6 +187,11 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("two webhooks are named `{}`", hook.name)));
             }
         }
+        if self.notify.keep_days == 1 {
+            let message =
+                "notify.keep_days must be 0 (keep for good) or at least 2: the per-recipient limits look back a day";
+            return Err(ConfigError::Invalid(message.into()));
+        }
         self.senders().map(|_| ())
     }
 

@@ -48,6 +48,10 @@ pub struct NotifyConfig {
     pub outbox_dir: std::path::PathBuf,
     /// Notifications sent at once, at most.
     pub concurrency: usize,
+    /// Days a sent notification, or a dead one whose failure was reported, is kept with its
+    /// attempts for reading back; then it is pruned. 0 keeps them for good. At least 2 when
+    /// set: the per-recipient limits look back a day.
+    pub keep_days: u32,
 }
 
 impl Default for NotifyConfig {
@@ -60,6 +64,7 @@ impl Default for NotifyConfig {
             per_recipient_day: 200,
             outbox_dir: "rota-outbox".into(),
             concurrency: 8,
+            keep_days: 30,
         }
     }
 }
@@ -138,7 +143,7 @@ pub fn spawn(
             Err(e) => return eprintln!("notifications: cannot start: {e}"),
         };
         let Notifications { log, wake } = notifications;
-        let deliverer = Deliverer { log, senders, config, engine, wake, stop };
+        let deliverer = Deliverer { log, senders, config, engine, wake, stop, pruned_at: None };
         runtime.block_on(deliverer.run());
     })
 }
@@ -154,6 +159,8 @@ struct Deliverer {
     engine: Arc<Handle>,
     wake: watch::Receiver<u64>,
     stop: watch::Receiver<bool>,
+    /// When the log was last pruned.
+    pruned_at: Option<Timestamp>,
 }
 
 impl Deliverer {
@@ -166,6 +173,7 @@ impl Deliverer {
                 return;
             }
             let now = SystemClock.now();
+            self.prune(now);
             let due = match self.log.due(now, self.config.concurrency.max(1) as u32) {
                 Ok(due) => due,
                 Err(e) => {
@@ -184,6 +192,25 @@ impl Deliverer {
                 Err(_) => StdDuration::from_secs(1),
             };
             self.sleep(wait).await;
+        }
+    }
+
+    /// At most once an hour, forgets sent and reported dead notifications older than
+    /// `keep_days` (with their attempts), so the log's size follows the window, not history.
+    fn prune(&mut self, now: Timestamp) {
+        let day = Duration::from_secs(86_400);
+        if self.config.keep_days == 0 || self.pruned_at.is_some_and(|t| now - t < Duration(day.0 / 24)) {
+            return;
+        }
+        self.pruned_at = Some(now);
+        let before = Timestamp(now.0 - day.0 * self.config.keep_days as i64);
+        match self.log.prune(before) {
+            Ok(0) => {}
+            Ok(n) => eprintln!(
+                "notifications: pruned {n} sent or dead notification(s) older than {} days",
+                self.config.keep_days
+            ),
+            Err(e) => eprintln!("notifications: cannot prune the log: {e}"),
         }
     }
 

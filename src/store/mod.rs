@@ -117,6 +117,9 @@ pub trait NotificationLog: Send + 'static {
     fn reported(&mut self, id: u64) -> Result<(), StoreError>;
     fn list(&mut self, filter: &Filter) -> Result<Vec<LogEntry>, StoreError>;
     fn get(&mut self, id: u64) -> Result<Option<(LogEntry, Vec<Attempt>)>, StoreError>;
+    /// Forgets sent notifications, and dead ones whose failure was reported, whose last
+    /// attempt was before `before`, with their attempts; returns how many.
+    fn prune(&mut self, before: Timestamp) -> Result<u64, StoreError>;
     /// Puts a dead notification back to pending, due now; false if it is not dead.
     fn revive(&mut self, id: u64, now: Timestamp) -> Result<bool, StoreError>;
     /// Notifications per status, and `rate_limited`: how many times a send was put off.

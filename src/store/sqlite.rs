@@ -400,6 +400,26 @@ impl NotificationLog for SqliteNotifications {
         Ok(Some((e, attempts)))
     }
 
+    fn prune(&mut self, before: Timestamp) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction().map_err(sql)?;
+        // Pending ones, and dead ones the engine has not heard of, are never pruned.
+        tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS pruning (id INTEGER PRIMARY KEY); DELETE FROM pruning;")
+            .map_err(sql)?;
+        tx.execute(
+            "INSERT INTO pruning (id)
+             SELECT n.id FROM notifications n
+             WHERE (n.status = 'sent' AND n.sent_at < ?1)
+                OR (n.status = 'dead' AND n.reported = 1
+                    AND COALESCE((SELECT MAX(a.at) FROM delivery_attempts a WHERE a.notification = n.id), n.due) < ?1)",
+            params![before.0],
+        )
+        .map_err(sql)?;
+        tx.execute("DELETE FROM delivery_attempts WHERE notification IN (SELECT id FROM pruning)", []).map_err(sql)?;
+        let n = tx.execute("DELETE FROM notifications WHERE id IN (SELECT id FROM pruning)", []).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(n as u64)
+    }
+
     fn revive(&mut self, id: u64, now: Timestamp) -> Result<bool, StoreError> {
         let n = self
             .conn

@@ -317,3 +317,47 @@ async fn an_older_store_is_migrated_and_a_newer_one_refused() {
     };
     assert!(err.contains("journal format 2") && err.contains("reads up to 1"), "{err}");
 }
+
+/// Retention of the notification log: sent notifications, and dead ones whose failure the
+/// engine has heard of, go with their attempts once older than the window; pending ones and
+/// dead ones not yet reported stay, whatever their age.
+#[test]
+fn the_notification_log_forgets_what_is_done_after_its_window() {
+    use rota::notification::Outcome;
+    use rota::store::Store;
+    let dir = Scratch::new(&[]);
+    let mut store = rota::store::SqliteStore::open(dir.0.join("rota.db")).unwrap();
+    let n = |id: u64| {
+        Arc::new(rota::notification::Notification {
+            id,
+            unit: "default".into(),
+            conversation: format!("c{id}"),
+            rule: "r".into(),
+            event: "missed".into(),
+            recipient: "ada".into(),
+            channel: rota::rules::DeliveryChannel::Email,
+            kind: rota::template::Kind::Notification,
+            address: "ada@example.com".into(),
+            template: "t".into(),
+            message: Default::default(),
+            created: Timestamp(0),
+            undeliverable: None,
+        })
+    };
+    store.append(&[], &[], &[n(1), n(2), n(3), n(4)]).unwrap();
+    let mut log = store.notifications().unwrap();
+    let day = 86_400_000;
+    let sent = Outcome::Sent { provider_id: None, detail: "250 ok".into() };
+    let dead = Outcome::Permanent { error: "550 no such user".into() };
+    log.record(1, Timestamp(day), &sent, None).unwrap(); // sent on day 1
+    log.record(2, Timestamp(day), &dead, None).unwrap(); // dead on day 1, reported
+    log.reported(2).unwrap();
+    log.record(3, Timestamp(day), &dead, None).unwrap(); // dead on day 1, not reported yet
+                                                         // 4 is still pending.
+    assert_eq!(log.prune(Timestamp(day)).unwrap(), 0, "nothing is older than the window yet");
+    assert_eq!(log.prune(Timestamp(3 * day)).unwrap(), 2);
+    assert!(log.get(1).unwrap().is_none() && log.get(2).unwrap().is_none());
+    let (kept, attempts) = log.get(3).unwrap().expect("an unreported dead notification stays");
+    assert_eq!((kept.notification.id, attempts.len()), (3, 1));
+    assert!(log.get(4).unwrap().is_some(), "a pending notification stays");
+}
