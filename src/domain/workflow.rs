@@ -60,6 +60,14 @@ pub enum Action {
         field: String,
         function: String,
     },
+    /// Changes what a waiting conversation is routed by, `priority` (a whole number) or
+    /// `requires` (skill to level), to `value` or to what `function` computes; it is routed
+    /// again at once.
+    Route {
+        field: String,
+        value: serde_json::Value,
+        function: Option<String>,
+    },
     /// Raises `custom:NAME` about the conversation: standby rules hear it, and every instance on
     /// the conversation with a stage for it (this one included) moves there.
     Raise {
@@ -78,6 +86,27 @@ pub enum Action {
     },
 }
 
+/// A new priority, or new required skills (skill to level).
+pub(crate) type Routing = (Option<i64>, Option<std::collections::BTreeMap<String, f64>>);
+
+/// What `workflows.route` may change, read from `value`: a priority (a whole number) or
+/// required skills (skill to a finite level).
+pub(crate) fn routing_value(field: &str, value: &serde_json::Value) -> Result<Routing, String> {
+    match field {
+        "priority" => {
+            value.as_i64().map(|p| (Some(p), None)).ok_or_else(|| format!("a priority is a whole number, got {value}"))
+        }
+        "requires" => {
+            let map = value.as_object().filter(|m| !m.is_empty());
+            let skills: Option<std::collections::BTreeMap<String, f64>> = map.and_then(|m| {
+                m.iter().map(|(k, v)| v.as_f64().filter(|l| l.is_finite()).map(|l| (k.clone(), l))).collect()
+            });
+            skills.map(|s| (None, Some(s))).ok_or_else(|| format!("requires is a table of skill = level, got {value}"))
+        }
+        other => Err(format!("`{other}` is not `priority` or `requires`")),
+    }
+}
+
 impl Action {
     pub fn name(&self) -> &'static str {
         match self {
@@ -85,6 +114,7 @@ impl Action {
             Action::Notify { .. } => "notify",
             Action::Wait { .. } => "wait",
             Action::Set { .. } | Action::SetComputed { .. } => "set",
+            Action::Route { .. } => "route",
             Action::Raise { .. } => "raise",
             Action::Standby { .. } => "standby",
             Action::Link { .. } => "link",
@@ -100,6 +130,8 @@ impl Action {
             Action::Wait { after, timer } => format!("wait {after} → timer:{timer}"),
             Action::Set { field, value } => format!("set {field} = {value}"),
             Action::SetComputed { field, .. } => format!("set {field} = (computed)"),
+            Action::Route { field, function: Some(_), .. } => format!("route by {field} = (computed)"),
+            Action::Route { field, value, .. } => format!("route by {field} = {value}"),
             Action::Raise { event } => format!("raise custom:{event}"),
             Action::Standby { rule } => format!("standby rule {rule}"),
             Action::Link { event } => format!("link → {event}"),

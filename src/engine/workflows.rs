@@ -234,6 +234,25 @@ impl Engine {
                         self.workflows.get_mut(id).expect("live").waits.push((key, timer.clone()));
                     }
                     Action::Set { field, value } => self.set_field(&conversation, field, value.clone()),
+                    Action::Route { field, value, function } => {
+                        let value = match function {
+                            None => Ok(value.clone()),
+                            Some(f) => {
+                                let data = self.conversation_data(&conversation);
+                                self.scripts.scope(&unit, self.now);
+                                self.scripts.compute(f, &data)
+                            }
+                        };
+                        let routed =
+                            value.and_then(|v| crate::workflow::routing_value(field, &v)).and_then(|(p, r)| {
+                                self.update_conversation(&conversation, Default::default(), r, p)
+                                    .map_err(|e| e.to_string())
+                            });
+                        if let Err(e) = routed {
+                            let message = format!("workflow `{workflow}` route by {field}: {e}");
+                            self.emit(Update::Log { level: "warn", message });
+                        }
+                    }
                     Action::SetComputed { field, function } => {
                         let data = self.conversation_data(&conversation);
                         self.scripts.scope(&unit, self.now);

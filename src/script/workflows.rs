@@ -215,6 +215,43 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
 
+    // workflows.route("priority", 10) or workflows.route("requires", { no = 3 }), either may be
+    // a function of the conversation: what a waiting conversation is routed by.
+    ns.set(
+        "route",
+        lua.create_function(|lua, (field, value): (LuaValue, LuaValue)| {
+            let function = match &value {
+                LuaValue::Function(f) => match lua.app_data_mut::<super::standby::Callbacks>() {
+                    Some(mut fns) => {
+                        let id = format!("route#{}", fns.0.len() + 1);
+                        fns.0.insert(id.clone(), f.clone());
+                        Some(id)
+                    }
+                    None => return Err(fields::error_here(lua, "workflows.route: functions are for definitions")),
+                },
+                _ => None,
+            };
+            action(lua, |problems| {
+                let field = name_arg(&field, "workflows.route", problems);
+                let value = match &function {
+                    Some(_) => serde_json::Value::Null,
+                    None => fields::to_json(&value).unwrap_or_else(|e| {
+                        problems.push(format!("workflows.route(\"{field}\", ...): {e}"));
+                        serde_json::Value::Null
+                    }),
+                };
+                if function.is_none() {
+                    if let Err(e) = crate::workflow::routing_value(&field, &value) {
+                        problems.push(format!("workflows.route: {e}"));
+                    }
+                } else if !["priority", "requires"].contains(&field.as_str()) {
+                    problems.push(format!("workflows.route: `{field}` is not `priority` or `requires`"));
+                }
+                Action::Route { field, value, function }
+            })
+        })?,
+    )?;
+
     // workflows.set("callback_result", "reached"): an attribute of the conversation;
     // workflows.set("tier", function(c) return ... end): computed from it when the stage runs.
     ns.set(
