@@ -99,7 +99,7 @@ fn the_first_commands_in_an_empty_folder() {
 fn store_info_reads_a_store_that_is_in_use() {
     let dir = crate::common::Scratch::new(&[]);
     let db = dir.0.join("rota.db");
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store/format-0.db"), &db).unwrap();
+    crate::common::format0_store(&db);
     let info = || {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
             .args(["store", "info", "--db", db.to_str().unwrap()])

@@ -282,10 +282,9 @@ fn a_notification_id_the_store_already_has_fails_the_step_loudly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_store_is_migrated_and_a_newer_one_refused() {
     use rota::store::SqliteStore;
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store/format-0.db");
     let dir = Scratch::new(&[]);
     let db = dir.0.join("rota.db");
-    std::fs::copy(&fixture, &db).unwrap();
+    common::format0_store(&db);
     let version = |db: &std::path::Path| -> i64 {
         rusqlite::Connection::open(db).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
     };
@@ -302,7 +301,7 @@ async fn an_older_store_is_migrated_and_a_newer_one_refused() {
 
     // A newer store.
     let newer = dir.0.join("newer.db");
-    std::fs::copy(&fixture, &newer).unwrap();
+    common::format0_store(&newer);
     rusqlite::Connection::open(&newer).unwrap().pragma_update(None, "user_version", 99).unwrap();
     let err = SqliteStore::open(&newer).err().expect("refused").to_string();
     assert!(err.contains("store format 99") && err.contains("reads formats up to 1"), "{err}");

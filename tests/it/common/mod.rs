@@ -18,6 +18,13 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
+/// Writes, at `path`, the store the rota before store formats were numbered left behind
+/// (`tests/fixtures/store/format-0.sql`, its SQL dump: no database file is kept in git).
+pub fn format0_store(path: &Path) {
+    let sql = std::fs::read_to_string(fixture("store/format-0.sql")).unwrap();
+    rusqlite::Connection::open(path).unwrap().execute_batch(&sql).unwrap();
+}
+
 pub fn start() -> Timestamp {
     Timestamp::parse_rfc3339("2026-05-04T10:00:00Z").unwrap()
 }
