@@ -87,10 +87,12 @@ pub fn resolve<'a>(
             found.push((unit, key));
         }
     }
-    match found.len() {
-        0 => Resolved::Unknown,
-        1 => Resolved::Found(found.pop().map(|(_, k)| k).unwrap_or_else(|| Arc::from(given))),
-        _ => Resolved::Ambiguous(found.into_iter().map(|(u, _)| u).collect()),
+    match (found.pop(), found.is_empty()) {
+        (None, _) => Resolved::Unknown,
+        (Some((_, key)), true) => Resolved::Found(key),
+        (Some((unit, _)), false) => {
+            Resolved::Ambiguous(found.into_iter().map(|(u, _)| u).chain(std::iter::once(unit)).collect())
+        }
     }
 }
 

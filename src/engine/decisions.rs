@@ -98,10 +98,12 @@ impl Engine {
     pub(super) fn lifecycle(&mut self, hook: &'static str, conversation: &Arc<str>, agent: Option<AgentIx>) {
         let Some(c) = self.conversations.get(conversation) else { return };
         let q = c.queue as usize;
-        let policy = self.rules.queues[q].policy.clone();
-        if !self.scripts.has_hook(&policy, hook) {
+        // Most policies have no hooks: asked on every accept, close and freed agent, this
+        // check must cost nothing more than a lookup.
+        if !self.scripts.has_hook(&self.rules.queues[q].policy, hook) {
             return;
         }
+        let policy = self.rules.queues[q].policy.clone();
         let data = self.conversation_data(conversation);
         // The agent's table shows the state the event left them in.
         self.flush_view();

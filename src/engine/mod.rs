@@ -152,7 +152,7 @@ pub struct Engine {
     timers: Timers,
     updates: Vec<Stamped>,
     reevaluate: BTreeSet<u32>,
-    /// Bumped each time an agent may have become able to take work; see `reevaluate_queue`.
+    /// Bumped each time an agent may have become able to take work; see `reevaluate_waiting`.
     epoch: u64,
     standby: standby::Standby,
     workflows: workflows::Workflows,
@@ -571,10 +571,7 @@ impl Engine {
         type Turn = (std::cmp::Reverse<i64>, u32, Timestamp, u32, usize, Arc<str>);
         let mut order: Vec<Turn> = Vec::new();
         for &q in queues {
-            if self.nobody_free(q) {
-                continue;
-            }
-            let tier = self.best_free_level(q);
+            let Some(tier) = self.free_tier(q) else { continue };
             for (i, id) in self.queues[q as usize].waiting.iter().enumerate() {
                 if let Some(c) = self.conversations.get(id).filter(|c| self.stale(c, q)) {
                     order.push((std::cmp::Reverse(self.priority(c, now)), tier, c.arrived_at, q, i, id.clone()));
@@ -589,7 +586,7 @@ impl Engine {
             if spent.contains(&q) || !self.conversations.get(&id).is_some_and(|c| self.stale(c, q)) {
                 continue;
             }
-            if self.nobody_free(q) {
+            if self.free_tier(q).is_none() {
                 spent.push(q);
                 continue;
             }
@@ -598,20 +595,16 @@ impl Engine {
         }
     }
 
-    /// Whether no member of queue `q` can take an offer now.
-    fn nobody_free(&self, q: u32) -> bool {
-        self.queues[q as usize].members.iter().all(|&ix| self.unable(ix, q).is_some())
-    }
-
-    /// The best (lowest) level in queue `q` of a member who can take work now: an agent who
-    /// frees up takes the queues where they are in the first tier before the others.
-    fn best_free_level(&self, q: u32) -> u32 {
+    /// The best (lowest) level in queue `q` of a member who can take an offer now, or `None`
+    /// when nobody can: an agent who frees up takes the queues where they are in the first
+    /// tier before the others. Without `levels` every member is in the first tier.
+    fn free_tier(&self, q: u32) -> Option<u32> {
         let def = &self.rules.queues[q as usize];
+        let mut free = self.queues[q as usize].members.iter().filter(|&&ix| self.unable(ix, q).is_none());
         if def.levels.is_empty() {
-            return 1;
+            return free.next().map(|_| 1);
         }
-        let free = self.queues[q as usize].members.iter().filter(|&&ix| self.unable(ix, q).is_none());
-        free.map(|&ix| def.level(&self.agents[ix as usize].def.id)).min().unwrap_or(u32::MAX)
+        free.map(|&ix| def.level(&self.agents[ix as usize].def.id)).min()
     }
 
     /// Whether a conversation waiting in queue `q` has not seen a change that may let it on.

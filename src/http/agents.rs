@@ -34,6 +34,11 @@ pub(super) async fn show(
     Path(id): Path<String>,
     Query(unit): Query<UnitParam>,
 ) -> Reply {
+    view(&api, scope, unit, id).await
+}
+
+/// Agent `id` as the token sees it (ids live per unit; `unit` picks one).
+async fn view(api: &Api, scope: Scope, unit: UnitParam, id: String) -> Reply {
     let found = api
         .handle
         .read(move |e| {
@@ -74,12 +79,10 @@ pub(super) async fn update(
     Query(unit): Query<UnitParam>,
     Body(record): Body<AgentRecord>,
 ) -> Reply {
-    let (admitted, units) = (unit.clone(), scope.clone());
-    let key = api.handle.read(move |e| e.resolve_agent(&id, |u| admitted.admits(&units, u))).await??;
-    let input = Input::UpdateAgent { agent: key.to_string(), record: Box::new(record) };
-    let _updates = act(&api, scope, unit, Subject::Agent, key.to_string(), input).await?;
-    let agent = api.handle.read(move |e| e.agent(&key).map(|a| views::agent(e, a))).await?;
-    Ok(Json(agent.unwrap_or_default()))
+    // The guard resolves the id within the token's units and puts the key in the input.
+    let input = Input::UpdateAgent { agent: id.clone(), record: Box::new(record) };
+    let _updates = act(&api, scope.clone(), unit.clone(), Subject::Agent, id.clone(), input).await?;
+    view(&api, scope, unit, id).await
 }
 
 #[derive(Deserialize)]

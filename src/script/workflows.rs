@@ -40,6 +40,17 @@ fn action(lua: &Lua, make: impl FnOnce(&mut Vec<String>) -> Action) -> mlua::Res
     lua.create_userdata(ActionRef(made))
 }
 
+/// Keeps `f`, a function an action computes its value with, for the host to call when the
+/// stage runs; its id (`set#3`).
+fn callback(lua: &Lua, action: &str, f: &mlua::Function) -> mlua::Result<String> {
+    let Some(mut fns) = lua.app_data_mut::<super::standby::Callbacks>() else {
+        return Err(fields::error_here(lua, format!("workflows.{action}: functions are for definitions")));
+    };
+    let id = format!("{action}#{}", fns.0.len() + 1);
+    fns.0.insert(id.clone(), f.clone());
+    Ok(id)
+}
+
 /// An action read from a definition table (`workflows.task{...}`), its problems reported.
 fn table_action(
     lua: &Lua,
@@ -221,14 +232,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
         "route",
         lua.create_function(|lua, (field, value): (LuaValue, LuaValue)| {
             let function = match &value {
-                LuaValue::Function(f) => match lua.app_data_mut::<super::standby::Callbacks>() {
-                    Some(mut fns) => {
-                        let id = format!("route#{}", fns.0.len() + 1);
-                        fns.0.insert(id.clone(), f.clone());
-                        Some(id)
-                    }
-                    None => return Err(fields::error_here(lua, "workflows.route: functions are for definitions")),
-                },
+                LuaValue::Function(f) => Some(callback(lua, "route", f)?),
                 _ => None,
             };
             action(lua, |problems| {
@@ -257,15 +261,8 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     ns.set(
         "set",
         lua.create_function(|lua, (field, value): (LuaValue, LuaValue)| {
-            if let LuaValue::Function(f) = value {
-                let id = match lua.app_data_mut::<super::standby::Callbacks>() {
-                    Some(mut fns) => {
-                        let id = format!("set#{}", fns.0.len() + 1);
-                        fns.0.insert(id.clone(), f);
-                        id
-                    }
-                    None => return Err(fields::error_here(lua, "workflows.set: functions are for definitions")),
-                };
+            if let LuaValue::Function(f) = &value {
+                let id = callback(lua, "set", f)?;
                 return action(lua, |problems| {
                     let field = name_arg(&field, "workflows.set", problems);
                     Action::SetComputed { field, function: id }

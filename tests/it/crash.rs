@@ -243,6 +243,25 @@ fn a_second_server_on_the_same_database_refuses_to_start() {
     assert!(stderr.contains("rota.db is in use by another rota process"), "{stderr}");
 }
 
+/// An email to agent ada about `conversation`, as the engine hands it to the store.
+fn email_to_ada(id: u64, conversation: &str) -> Arc<rota::notification::Notification> {
+    Arc::new(rota::notification::Notification {
+        id,
+        unit: "default".into(),
+        conversation: conversation.into(),
+        rule: "r".into(),
+        event: "missed".into(),
+        recipient: "ada".into(),
+        channel: rota::rules::DeliveryChannel::Email,
+        kind: rota::template::Kind::Notification,
+        address: "ada@example.com".into(),
+        template: "t".into(),
+        message: Default::default(),
+        created: Timestamp(0),
+        undeliverable: None,
+    })
+}
+
 /// A notification id the store already holds is never dropped in silence (it used to be
 /// `INSERT OR IGNORE`): the step fails, saying why, and nothing of it is stored.
 #[test]
@@ -250,23 +269,7 @@ fn a_notification_id_the_store_already_has_fails_the_step_loudly() {
     use rota::store::{JournalStep, Record, Store};
     let dir = Scratch::new(&[]);
     let mut store = rota::store::SqliteStore::open(dir.0.join("rota.db")).unwrap();
-    let notification = |conversation: &str| {
-        Arc::new(rota::notification::Notification {
-            id: 7,
-            unit: "default".into(),
-            conversation: conversation.into(),
-            rule: "r".into(),
-            event: "missed".into(),
-            recipient: "ada".into(),
-            channel: rota::rules::DeliveryChannel::Email,
-            kind: rota::template::Kind::Notification,
-            address: "ada@example.com".into(),
-            template: "t".into(),
-            message: Default::default(),
-            created: Timestamp(0),
-            undeliverable: None,
-        })
-    };
+    let notification = |conversation: &str| email_to_ada(7, conversation);
     let step = |at| Record { at: Timestamp(at), step: JournalStep::Timers };
     store.append(&[step(1)], &[], &[notification("c1")]).unwrap();
     let err = store.append(&[step(2)], &[], &[notification("c2")]).unwrap_err().to_string();
@@ -326,23 +329,7 @@ fn the_notification_log_forgets_what_is_done_after_its_window() {
     use rota::store::Store;
     let dir = Scratch::new(&[]);
     let mut store = rota::store::SqliteStore::open(dir.0.join("rota.db")).unwrap();
-    let n = |id: u64| {
-        Arc::new(rota::notification::Notification {
-            id,
-            unit: "default".into(),
-            conversation: format!("c{id}"),
-            rule: "r".into(),
-            event: "missed".into(),
-            recipient: "ada".into(),
-            channel: rota::rules::DeliveryChannel::Email,
-            kind: rota::template::Kind::Notification,
-            address: "ada@example.com".into(),
-            template: "t".into(),
-            message: Default::default(),
-            created: Timestamp(0),
-            undeliverable: None,
-        })
-    };
+    let n = |id: u64| email_to_ada(id, &format!("c{id}"));
     store.append(&[], &[], &[n(1), n(2), n(3), n(4)]).unwrap();
     let mut log = store.notifications().unwrap();
     let day = 86_400_000;
