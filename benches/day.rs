@@ -2,7 +2,9 @@
 //! offers missed, wrap-ups, pauses and presence changes. Run twice in one process on the
 //! same workload: once with the stdlib Lua policies, once with the same policies in Rust.
 //!
-//! `cargo bench --bench day` (add `-- --hours 2` for a shorter day).
+//! `cargo bench --bench day` (add `-- --hours 2` for a shorter day). With `-- --channels`,
+//! a multi-channel day: agents take one call (exclusive) or up to three chats, and 60% of
+//! the conversations are chats, arriving twice as often.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -38,13 +40,13 @@ fn policies() -> Vec<String> {
 
 /// The rules of the day, for `agents` agents: every queue lists 10 agents of its own and
 /// 10 of the next queue, so each agent serves two queues.
-fn scripts(agents: usize) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rota-bench-day-{agents}-{}", std::process::id()));
+fn scripts(agents: usize, channels: bool) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rota-bench-day-{agents}-{channels}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let per_queue = agents / QUEUES;
     let rules = format!(
         r#"
-teams.define {{ id = "t", wrap_up = "10s", no_answer_delay = "5s", max_no_answer = 3, on_max_no_answer = {{ pause = "no_answer" }} }}
+teams.define {{ id = "t", wrap_up = "10s", no_answer_delay = "5s", max_no_answer = 3, on_max_no_answer = {{ pause = "no_answer" }}{capacity} }}
 presence.define {{ id = "training", text = "Away - in training", base = "away" }}
 presence.pause_cause {{ id = "no_answer" }}
 presence.pause_cause {{ id = "break" }}
@@ -63,6 +65,7 @@ end
 "#,
         policies().join("\", \""),
         q_last = QUEUES - 1,
+        capacity = if channels { r#", capacity = { voice = "exclusive", chat = 3 }"# } else { "" },
     );
     std::fs::write(dir.join("rules.lua"), rules).unwrap();
     dir
@@ -99,7 +102,7 @@ struct Outcome {
 }
 
 /// The agents' and customers' side of the day: reacts to offers, talks, takes breaks.
-fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
+fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool, channels: bool) -> Outcome {
     let start = Timestamp::parse_rfc3339("2026-03-02T08:00:00Z").unwrap();
     let clock = VirtualClock::starting_at(start);
     let mut config = EngineConfig::new(scripts);
@@ -119,13 +122,15 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
     let mut plan = Plan::default();
     let end = start + Duration::from_secs(hours * 3600);
     // About 3.7 conversations a second keep 1,000 agents ~70% busy (3 min talk, 10 s wrap-up).
-    let mean_gap_ms = 270 * 1000 / agents as i64;
+    // Chats (three at once) take less of an agent: twice the arrivals keep them as busy.
+    let mean_gap_ms = 270 * 1000 / agents as i64 / if channels { 2 } else { 1 };
     let mut t = start;
     let mut n = 0u64;
     while t < end {
         t = t + Duration(1 + rng.below(2 * mean_gap_ms as u64) as i64);
         n += 1;
-        plan.push(t, PlanItem::Arrive(n, rng.below(QUEUES as u64) as u32));
+        let chat = channels && rng.chance(60);
+        plan.push(t, PlanItem::Arrive(n, rng.below(QUEUES as u64) as u32, chat));
     }
     for i in 1..=agents {
         // Each agent goes to training once and takes one break during the day.
@@ -159,9 +164,10 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool) -> Outcome {
                 let (at, item) = plan.pop().unwrap();
                 clock.set(at);
                 let input = match item {
-                    PlanItem::Arrive(n, q) => Input::Arrive(Box::new(NewConversation {
+                    PlanItem::Arrive(n, q, chat) => Input::Arrive(Box::new(NewConversation {
                         id: format!("c{n}"),
                         queue: format!("q{q}"),
+                        channel: if chat { "chat" } else { "voice" }.into(),
                         ..Default::default()
                     })),
                     PlanItem::Accept(c, a) => Input::Accept { conversation: c.to_string(), agent: a.to_string() },
@@ -282,7 +288,8 @@ impl Plan {
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 enum PlanItem {
-    Arrive(u64, u32),
+    /// A conversation, its queue, and whether it is a chat.
+    Arrive(u64, u32, bool),
     Accept(Arc<str>, Arc<str>),
     Close(Arc<str>),
     Presence(u32, &'static str),
@@ -456,7 +463,7 @@ fn rust_policies() -> Vec<Box<dyn Policy>> {
 
 /// Live bytes (Rust heap + Lua heap) of an engine with `agents` agents signed in.
 fn memory_with(agents: usize) -> (isize, usize) {
-    let dir = scripts(agents);
+    let dir = scripts(agents, false);
     let before = common::live_bytes();
     let clock = VirtualClock::starting_at(Timestamp(0));
     let mut engine = Engine::new(EngineConfig::new(&dir), Arc::new(clock), Vec::new()).unwrap();
@@ -500,7 +507,7 @@ fn probe(dir: &Path, agents: usize) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--probe") {
-        let dir = scripts(1000);
+        let dir = scripts(1000, false);
         probe(&dir, 1000);
         let _ = std::fs::remove_dir_all(dir);
         return;
@@ -512,8 +519,12 @@ fn main() {
         .and_then(|h| h.parse().ok())
         .unwrap_or(8);
     let agents = 1000;
-    let dir = scripts(agents);
+    let channels = args.iter().any(|a| a == "--channels");
+    let dir = scripts(agents, channels);
     println!("contact-center day: {agents} agents, {QUEUES} queues (20 agents each), {hours} h of virtual time");
+    if channels {
+        println!("multi-channel: a call (exclusive) or up to 3 chats per agent; 60% chats, twice the arrivals");
+    }
     println!("policies: {}", policies().join(", "));
     println!();
     println!("| policies | events | decisions | wall s | events/s | decision p50 | decision p99 | conversations | answered | missed |");
@@ -524,7 +535,7 @@ fn main() {
         if only.as_deref().is_some_and(|o| o != if rust { "rust" } else { "lua" }) {
             continue;
         }
-        let o = run_day(&dir, agents, hours, rust);
+        let o = run_day(&dir, agents, hours, rust, channels);
         let rate = o.events as f64 / o.seconds;
         rates.push(rate);
         println!(

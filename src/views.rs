@@ -52,6 +52,14 @@ pub fn agent(engine: &Engine, a: &Agent) -> Value {
         "on_vacation": a.on_vacation,
         "unavailable": a.unavailable(track),
         "conversation": a.conversation.as_deref().map(external),
+        "capacity": a.def.capacity.to_json(),
+        // Work on shared channels (chats beside each other), by channel and one by one.
+        "load": a.loads(),
+        "slots": a.slots.iter().map(|s| json!({
+            "conversation": external(&s.conversation),
+            "channel": s.channel,
+            "phase": s.phase(),
+        })).collect::<Vec<_>>(),
         "counters": a.counters,
         "queues": a.queues.iter().map(|&q| engine.rules().queues[q as usize].id.as_str()).collect::<Vec<_>>(),
     })

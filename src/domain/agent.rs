@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::capacity::{Limit, Slot};
 use crate::presence::{BaseSet, BaseStatus};
 use crate::rules::AgentDef;
 use crate::time::{Duration, Timestamp};
@@ -170,8 +171,11 @@ pub struct Agent {
     pub counters: Counters,
     /// When the agent last became Waiting (for longest-idle).
     pub idle_since: Timestamp,
+    /// The conversation of exclusive work (see [`crate::capacity`]) and its ringing offer.
     pub conversation: Option<Arc<str>>,
     pub offer: Option<u64>,
+    /// Conversations on shared channels (chats beside each other), ringing, talked or in wrap-up.
+    pub slots: Vec<Slot>,
     /// Wrap-up or no-answer-delay timer, whichever state the agent is in.
     pub state_timer: Option<TimerKey>,
     pub vacation_timer: Option<TimerKey>,
@@ -206,6 +210,7 @@ impl Agent {
             idle_since: now,
             conversation: None,
             offer: None,
+            slots: Vec::new(),
             able: false,
             away: 0,
             state_timer: None,
@@ -241,6 +246,49 @@ impl Agent {
     #[inline]
     pub fn blocked_in(&self, statuses: StatusSet, allowed: BaseSet) -> Option<&'static str> {
         self.blocked_for(statuses).or_else(|| (!allowed.contains(self.base)).then_some("presence_not_allowed"))
+    }
+
+    /// Why the agent cannot take one more conversation of `channel` beside what they hold:
+    /// exclusive work needs an agent who holds nothing on a shared channel (exclusive work
+    /// itself shows in the state), shared work a free slot of its channel.
+    #[inline]
+    pub fn full_for(&self, channel: &str) -> Option<&'static str> {
+        match self.def.capacity.limit(channel) {
+            Limit::Exclusive => (!self.slots.is_empty()).then_some("channel_busy"),
+            Limit::Shared(0) => Some("no_capacity"),
+            Limit::Shared(n) => (self.load(channel) >= n).then_some("channel_full"),
+        }
+    }
+
+    /// How many conversations of a shared `channel` the agent holds (ringing ones count).
+    pub fn load(&self, channel: &str) -> u32 {
+        self.slots.iter().filter(|s| &*s.channel == channel).count() as u32
+    }
+
+    /// Whether one more conversation of some channel would fit: nothing held on a shared
+    /// channel (room for anything), or a shared channel with a free slot.
+    pub fn has_room(&self) -> bool {
+        self.slots.is_empty()
+            || self.def.capacity.iter().any(|(c, l)| matches!(l, Limit::Shared(n) if self.load(c) < n))
+    }
+
+    /// The offers ringing the agent: the exclusive one, or those of shared slots.
+    pub fn ringing(&self) -> impl Iterator<Item = u64> + '_ {
+        self.offer.into_iter().chain(self.slots.iter().filter_map(|s| s.offer))
+    }
+
+    /// The load of every shared channel the agent holds work of.
+    pub fn loads(&self) -> std::collections::BTreeMap<&str, u32> {
+        let mut loads = std::collections::BTreeMap::new();
+        for s in &self.slots {
+            *loads.entry(&*s.channel).or_insert(0) += 1;
+        }
+        loads
+    }
+
+    /// The shared-channel slot of `conversation`, if the agent holds it on one.
+    pub fn slot(&self, conversation: &str) -> Option<usize> {
+        self.slots.iter().position(|s| &*s.conversation == conversation)
     }
 
     /// Whether some queue could offer the agent work now: a status a queue may route (not

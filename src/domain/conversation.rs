@@ -177,6 +177,9 @@ pub struct Conversation {
     pub notified: Vec<Sent>,
     /// The workflow instances working on it that have not finished.
     pub workflows: Vec<u64>,
+    /// What its queue's aging function added when the waiting order was last worked out
+    /// (reads show it; they never run scripts).
+    pub aged: i64,
 }
 
 /// What makes a standby message unique for its conversation: it is never sent twice.

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::capacity::Capacity;
 use crate::error::InputError;
 use crate::rules::{AgentDef, Location, RuleSet};
 
@@ -38,6 +39,10 @@ pub struct AgentRecord {
     pub weight: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<BTreeMap<String, Value>>,
+    /// Conversations per channel at once (`{"chat": 3, "voice": "exclusive"}`), replacing
+    /// the scripts' own entries for the agent; the team's capacity stays under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<BTreeMap<String, Value>>,
     /// Queues the agent takes work from, besides those whose scripts list the agent; they go
     /// after the scripted members, in the order agents were created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,7 +60,7 @@ impl AgentRecord {
         macro_rules! take {
             ($($f:ident),*) => { $( if newer.$f.is_some() { self.$f = newer.$f; } )* };
         }
-        take!(unit, name, team, email, phone, time_zone, skills, weight, attributes, queues);
+        take!(unit, name, team, email, phone, time_zone, skills, weight, attributes, capacity, queues);
     }
 
     /// `base` (the scripts' definition, or a bare one) with this record's fields laid over it.
@@ -64,6 +69,10 @@ impl AgentRecord {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { base.$f = v.clone(); } )* };
         }
         set!(unit, name, team, email, phone, time_zone, skills, weight, attributes);
+        // Checked by `validate` before any record is kept.
+        if let Some(capacity) = self.capacity.as_ref().and_then(|c| Capacity::parse(c).ok()) {
+            base.capacity = capacity;
+        }
         base
     }
 
@@ -108,6 +117,9 @@ impl AgentRecord {
             if !level.is_finite() {
                 return invalid("skills", format!("skill `{skill}` needs a finite level"));
             }
+        }
+        if let Some(Err(problems)) = self.capacity.as_ref().map(Capacity::parse) {
+            return invalid("capacity", problems.join("; "));
         }
         if let Some(unit) = &self.unit {
             if unit.is_empty() || unit.chars().any(char::is_control) {

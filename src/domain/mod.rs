@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod calendar;
+pub mod capacity;
 pub mod clock;
 pub mod conversation;
 pub mod decision;

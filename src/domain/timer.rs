@@ -15,6 +15,8 @@ pub enum TimerKind {
     OfferTimeout { offer: u64 },
     /// The team's wrap-up time is over: Post-processing ends.
     WrapUpEnd { agent: AgentIx },
+    /// The team's wrap-up time after a conversation on a shared channel is over: its slot frees.
+    SlotWrapUpEnd { agent: AgentIx, conversation: Arc<str> },
     /// The team's no-answer delay is over: Missed ends.
     MissedEnd { agent: AgentIx },
     /// A conversation waited as long as its queue allows.
@@ -31,7 +33,7 @@ impl TimerKind {
     pub fn name(&self) -> &'static str {
         match self {
             TimerKind::OfferTimeout { .. } => "offer_timeout",
-            TimerKind::WrapUpEnd { .. } => "wrap_up_end",
+            TimerKind::WrapUpEnd { .. } | TimerKind::SlotWrapUpEnd { .. } => "wrap_up_end",
             TimerKind::MissedEnd { .. } => "missed_end",
             TimerKind::MaxWait { .. } => "max_wait",
             TimerKind::Retry { .. } => "retry",

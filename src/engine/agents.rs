@@ -20,9 +20,19 @@ pub(super) struct Agents {
     records: BTreeMap<String, AgentRecord>,
     /// Agents changed since the last flush into the Lua view, in the order they changed.
     dirty: Vec<AgentIx>,
-    is_dirty: Vec<bool>,
+    /// Per agent: whether it is in `dirty`, and whether only its load grew since (so it has no
+    /// more room than before, and its queues need no other look).
+    is_dirty: Vec<Dirty>,
     /// Per agent, the engine epoch at which it last became able to take work.
     epochs: Vec<u64>,
+}
+
+/// How an agent changed since the last flush (ordered: a full change outranks a load one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Dirty {
+    Clean,
+    Loaded,
+    Changed,
 }
 
 impl std::ops::Deref for Agents {
@@ -102,6 +112,12 @@ impl Agents {
                 .filter(|(key, _)| !scripted.contains(key.as_str()))
                 .map(|(key, r)| r.apply(directory::bare(key))),
         );
+        // The team's capacity under the agent's own, once here rather than at every offer.
+        for def in &mut defs {
+            if let Some(team) = def.team.as_ref().and_then(|t| rules.teams.get(t)) {
+                def.capacity = team.capacity.overlaid(&def.capacity);
+            }
+        }
         defs
     }
 
@@ -125,7 +141,7 @@ impl Agents {
                     };
                     self.names.push(shown);
                     self.list.push(agent);
-                    self.is_dirty.push(false);
+                    self.is_dirty.push(Dirty::Clean);
                     self.epochs.push(0);
                     added.push(ix);
                 }
@@ -174,17 +190,32 @@ impl Agents {
 
     /// Notes that agent `ix` changed, for the next flush into the Lua view.
     pub(super) fn mark(&mut self, ix: AgentIx) {
-        if !self.is_dirty[ix as usize] {
-            self.is_dirty[ix as usize] = true;
+        self.note(ix, Dirty::Changed);
+    }
+
+    /// Notes that agent `ix` took on load (a shared offer, an accept, a wrap-up that keeps
+    /// its slot): the Lua view must show it, but nothing waiting could get the agent now that
+    /// it could not get before, so no queue is asked again on its account.
+    pub(super) fn mark_loaded(&mut self, ix: AgentIx) {
+        self.note(ix, Dirty::Loaded);
+    }
+
+    fn note(&mut self, ix: AgentIx, how: Dirty) {
+        let was = self.is_dirty[ix as usize];
+        if was == Dirty::Clean {
             self.dirty.push(ix);
         }
+        self.is_dirty[ix as usize] = was.max(how);
     }
-    /// The agents changed since the last call, in the order they changed.
-    pub(super) fn take_dirty(&mut self) -> Vec<AgentIx> {
-        for &ix in &self.dirty {
-            self.is_dirty[ix as usize] = false;
-        }
-        std::mem::take(&mut self.dirty)
+
+    /// The agents changed since the last call, in the order they changed, each with whether
+    /// more than its load changed.
+    pub(super) fn take_dirty(&mut self) -> Vec<(AgentIx, bool)> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .into_iter()
+            .map(|ix| (ix, std::mem::replace(&mut self.is_dirty[ix as usize], Dirty::Clean) == Dirty::Changed))
+            .collect()
     }
 
     /// The epoch at which agent `ix` last became able to take work.
@@ -293,7 +324,7 @@ impl Engine {
     pub(super) fn flush_view(&mut self) {
         let track = self.rules.settings.track_work_day;
         let now = self.now;
-        for ix in self.agents.take_dirty() {
+        for (ix, changed) in self.agents.take_dirty() {
             let a = &mut self.agents[ix as usize];
             let able = a.can_work(track);
             if a.able && !able {
@@ -308,8 +339,11 @@ impl Engine {
             let a = &self.agents[ix as usize];
             self.scripts.sync_agent(a, track);
             let mut bumped = false;
+            // An agent whose every slot is taken has nothing to offer (a chat that ends frees one),
+            // and one who only took on load has no more than before.
+            let room = changed && a.has_room();
             for &q in &a.queues {
-                if a.blocked_for(self.rules.queues[q as usize].statuses).is_none() {
+                if room && a.blocked_for(self.rules.queues[q as usize].statuses).is_none() {
                     if !bumped {
                         self.epoch += 1;
                         bumped = true;
@@ -329,6 +363,12 @@ impl Engine {
     pub(super) fn unable(&self, ix: AgentIx, q: u32) -> Option<&'static str> {
         let def = &self.rules.queues[q as usize];
         self.agents[ix as usize].blocked_in(def.statuses, def.allowed)
+    }
+
+    /// [`Engine::unable`], or why the agent has no room for one more conversation of `channel`.
+    #[inline]
+    pub(super) fn unable_for(&self, ix: AgentIx, q: u32, channel: &str) -> Option<&'static str> {
+        self.unable(ix, q).or_else(|| self.agents[ix as usize].full_for(channel))
     }
 
     pub(super) fn set_state(&mut self, ix: AgentIx, state: State) {
@@ -354,12 +394,9 @@ impl Engine {
         if a.status == status {
             return;
         }
-        let withdraw = self.offer_queue(ix).is_some_and(|q| !self.rules.queues[q as usize].statuses.contains(status));
         self.agents[ix as usize].status = status;
         // After the status changed, so the decision that follows sees it.
-        if withdraw {
-            self.withdraw_offer_from(ix, status.reason());
-        }
+        self.withdraw_offers(ix, status.reason(), |q| !q.statuses.contains(status));
         let a = &mut self.agents[ix as usize];
         let state = match (a.conversation.is_some(), a.state) {
             (true, s) => s,
@@ -384,12 +421,10 @@ impl Engine {
         self.agents.mark(ix);
         self.emit(update);
         // A presence the offering queue does not route to hands the offer on at once.
-        if let Some(q) = self.offer_queue(ix) {
-            if base == BaseStatus::Offline {
-                self.withdraw_offer_from(ix, "presence_offline");
-            } else if !self.rules.queues[q as usize].allowed.contains(base) {
-                self.withdraw_offer_from(ix, "presence_not_allowed");
-            }
+        if base == BaseStatus::Offline {
+            self.withdraw_offer_from(ix, "presence_offline");
+        } else {
+            self.withdraw_offers(ix, "presence_not_allowed", |q| !q.allowed.contains(base));
         }
     }
 
@@ -416,9 +451,10 @@ impl Engine {
         if a.state == State::PostProcessing {
             self.wrap_up_ended(ix);
         }
-        self.withdraw_offer_from(ix, "state_paused");
+        // Paused first: the conversations the pause takes back must not come straight back.
         self.agents[ix as usize].pause_cause = Some(cause.into());
         self.set_state(ix, State::Paused);
+        self.withdraw_offer_from(ix, "state_paused");
         Ok(())
     }
 
@@ -438,12 +474,6 @@ impl Engine {
                 self.withdraw_offer_from(ix, reason);
             }
         }
-    }
-
-    /// The queue of the conversation offered to agent `ix`, if one rings for them.
-    pub(super) fn offer_queue(&self, ix: AgentIx) -> Option<u32> {
-        let offer = self.offers.get(&self.agents[ix as usize].offer?)?;
-        Some(self.conversations.get(&offer.conversation)?.queue)
     }
 
     /// Recomputes "on vacation now" and schedules the next edge of a vacation period.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::rules::QueueDef;
 use crate::unit;
 
 impl Engine {
@@ -47,6 +48,7 @@ impl Engine {
             waiting_for: Vec::new(),
             notified: Vec::new(),
             workflows: Vec::new(),
+            aged: 0,
         };
         let queue_id = self.queues[q as usize].id.clone();
         if let Err(e) = self.scripts.add_conversation(&conversation, &queue_id, None) {
@@ -103,34 +105,62 @@ impl Engine {
         self.timers.cancel(c.retry_timer.take());
         let q = c.queue;
         self.queues[q as usize].waiting.retain(|w| *w != id);
+        let now = self.now();
         let a = &mut self.agents[ix as usize];
-        a.offer = None;
-        a.conversation = Some(id.clone());
         a.counters.answered += 1;
         a.counters.missed_in_row = 0;
-        self.set_state(ix, State::Busy);
+        match a.slot(&id) {
+            Some(i) => {
+                a.slots[i].offer = None;
+                a.slots[i].since = now;
+                self.agents.mark_loaded(ix);
+            }
+            None => {
+                a.offer = None;
+                a.conversation = Some(id.clone());
+                self.set_state(ix, State::Busy);
+            }
+        }
         self.lifecycle("on_offer_accepted", &id, Some(ix));
         Ok(())
     }
 
-    /// Withdraws a pending offer from one agent without fault: back to Waiting, no miss.
     /// Withdraws an agent's pending offer without fault, saying why (`answered_by_another`,
     /// `abandoned`, `signed_out`, or whatever made the agent unable to take it).
     pub(super) fn take_back(&mut self, id: &Arc<str>, ix: AgentIx, reason: &'static str) {
         self.emit(Update::Revoked { conversation: id.clone(), agent: self.agents[ix as usize].id.clone(), reason });
         self.end_attempt(id, ix, AttemptOutcome::Revoked, Some(reason));
-        self.agents[ix as usize].offer = None;
-        self.set_state(ix, State::Waiting);
+        // An agent who left Offered for something else (a pause) keeps it.
+        if !self.unring(ix, id) && self.agents[ix as usize].state == State::Offered {
+            self.set_state(ix, State::Waiting);
+        }
+    }
+
+    /// Lets go of the offer of `id` ringing agent `ix`: a shared slot frees (true), or the
+    /// exclusive offer clears (false), its state left for the caller to set.
+    fn unring(&mut self, ix: AgentIx, id: &str) -> bool {
+        let a = &mut self.agents[ix as usize];
+        match a.slot(id) {
+            Some(i) => {
+                a.slots.remove(i);
+                self.agents.mark(ix);
+                true
+            }
+            None => {
+                a.offer = None;
+                false
+            }
+        }
     }
 
     pub(super) fn decline(&mut self, conversation: &str, agent: &str) -> Result<(), InputError> {
         let (offer_id, ix) = self.ringing(conversation, agent)?;
         let id = self.conversations[conversation].id.clone();
         self.end_attempt(&id, ix, AttemptOutcome::Declined, None);
-        let a = &mut self.agents[ix as usize];
-        a.offer = None;
-        a.counters.declined += 1;
-        self.set_state(ix, State::Waiting);
+        self.agents[ix as usize].counters.declined += 1;
+        if !self.unring(ix, &id) {
+            self.set_state(ix, State::Waiting);
+        }
         self.emit(Update::Declined { conversation: id.clone(), agent: self.agents[ix as usize].id.clone() });
         self.lifecycle("on_declined", &id, Some(ix));
         let offer = self.offers.get_mut(&offer_id).expect("ringing offer exists");
@@ -229,9 +259,25 @@ impl Engine {
         let now = self.now();
         let agent_id = self.conversations[id].agent.clone().expect("assigned conversation has an agent");
         let ix = self.agents.keyed(&agent_id).expect("an assigned agent exists");
-        let a = &mut self.agents[ix as usize];
-        a.counters.talk_time = a.counters.talk_time + (now - a.state_since);
         let wrap_up = self.team(ix).wrap_up;
+        let a = &mut self.agents[ix as usize];
+        if let Some(i) = a.slot(id) {
+            // A shared slot: the agent's state is not this conversation's; its slot is.
+            a.counters.talk_time = a.counters.talk_time + (now - a.slots[i].since);
+            self.agents.mark_loaded(ix);
+            if wrap_up.is_zero() {
+                self.slot_wrap_up_ended(ix, id);
+            } else {
+                let until = now + wrap_up;
+                let timer =
+                    self.timers.schedule(until, TimerKind::SlotWrapUpEnd { agent: ix, conversation: id.clone() });
+                self.agents[ix as usize].slots[i].wrap_up = Some(timer);
+                self.conversations.get_mut(id).unwrap().status = ConversationStatus::PostProcessing;
+                self.emit(Update::WrapUp { conversation: id.clone(), agent: agent_id, until });
+            }
+            return;
+        }
+        a.counters.talk_time = a.counters.talk_time + (now - a.state_since);
         if wrap_up.is_zero() {
             self.agents[ix as usize].conversation = None;
             self.end_conversation(id, ConversationStatus::Closed, None);
@@ -260,6 +306,16 @@ impl Engine {
                 self.lifecycle("on_agent_freed", id, Some(ix));
             }
         }
+    }
+
+    /// A conversation on a shared channel is done, wrap-up and all: its slot frees.
+    pub(super) fn slot_wrap_up_ended(&mut self, ix: AgentIx, id: &Arc<str>) {
+        let a = &mut self.agents[ix as usize];
+        let Some(i) = a.slot(id) else { return };
+        a.slots.remove(i);
+        self.agents.mark(ix);
+        self.end_conversation(id, ConversationStatus::Closed, None);
+        self.lifecycle("on_agent_freed", id, Some(ix));
     }
 
     pub(super) fn abandon(&mut self, conversation: &str) -> Result<(), InputError> {
@@ -367,7 +423,7 @@ impl Engine {
         self.emit(Update::TimedOut { conversation: id.clone(), agents: names });
         for &ix in &offer.agents {
             self.end_attempt(&id, ix, AttemptOutcome::TimedOut, None);
-            self.agents[ix as usize].offer = None;
+            self.unring(ix, &id);
             self.missed(ix);
         }
         if let Some(c) = self.conversations.get_mut(&id) {
@@ -426,21 +482,30 @@ impl Engine {
         self.drop_offer(id);
     }
 
-    /// Takes one agent out of the offer ringing them; the conversation is decided again if
+    /// Takes one agent out of every offer ringing them; a conversation is decided again if
     /// nobody is left ringing.
     pub(super) fn withdraw_offer_from(&mut self, ix: AgentIx, reason: &'static str) {
-        let Some(offer_id) = self.agents[ix as usize].offer else {
-            return;
-        };
-        let Some(offer) = self.offers.get_mut(&offer_id) else {
-            return;
-        };
-        offer.agents.retain(|&o| o != ix);
-        let (id, empty) = (offer.conversation.clone(), offer.agents.is_empty());
-        self.take_back(&id, ix, reason);
-        if empty {
-            self.drop_offer(&id);
-            self.decide(&id, 0);
+        self.withdraw_offers(ix, reason, |_| true);
+    }
+
+    /// [`Engine::withdraw_offer_from`] for the offers of the queues `which` picks.
+    pub(super) fn withdraw_offers(&mut self, ix: AgentIx, reason: &'static str, which: impl Fn(&QueueDef) -> bool) {
+        let picked: Vec<u64> = self.agents[ix as usize]
+            .ringing()
+            .filter(|o| {
+                let queue = self.offers.get(o).and_then(|o| self.conversations.get(&o.conversation)).map(|c| c.queue);
+                queue.is_some_and(|q| which(&self.rules.queues[q as usize]))
+            })
+            .collect();
+        for offer_id in picked {
+            let Some(offer) = self.offers.get_mut(&offer_id) else { continue };
+            offer.agents.retain(|&o| o != ix);
+            let (id, empty) = (offer.conversation.clone(), offer.agents.is_empty());
+            self.take_back(&id, ix, reason);
+            if empty {
+                self.drop_offer(&id);
+                self.decide(&id, 0);
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::capacity::{Limit, Slot};
 use crate::rules::{AfterHours, Exhaustion};
 use crate::time::Duration;
 
@@ -159,7 +160,7 @@ impl Engine {
             policy: by,
             generation: self.scripts.generation(),
             considered: self.queues[q as usize].members.len(),
-            skipped: self.skips(q, &decision, skipped),
+            skipped: self.skips(q, &self.conversations[id].data.channel, &decision, skipped),
             decision: self.record(&decision),
             error,
         };
@@ -267,7 +268,7 @@ impl Engine {
             self.scripts.scope(&self.rules.queues[q as usize].unit, now);
             self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped).map_err(|f| f.message)
         };
-        decision.and_then(|d| self.check(&d, q, ringing).map(|()| d)).map_err(|m| self.located(policy, m))
+        decision.and_then(|d| self.check(&d, id, q, ringing).map(|()| d)).map_err(|m| self.located(policy, m))
     }
 
     /// A policy's failure with a place to look: where the error was raised when Luau said,
@@ -282,7 +283,8 @@ impl Engine {
     }
 
     /// The host's own checks on a decision, so a buggy policy cannot offer to a busy agent.
-    fn check(&self, decision: &Decision, q: u32, ringing: &[AgentIx]) -> Result<(), String> {
+    fn check(&self, decision: &Decision, id: &str, q: u32, ringing: &[AgentIx]) -> Result<(), String> {
+        let channel = self.conversations[id].data.channel.as_str();
         let named = match decision {
             Decision::Offer { agents, .. } => agents.as_slice(),
             Decision::Wait { for_agents, .. } => for_agents.as_slice(),
@@ -320,7 +322,7 @@ impl Engine {
                     if ringing.contains(&ix) {
                         continue;
                     }
-                    match self.unable(ix, q) {
+                    match self.unable_for(ix, q, channel) {
                         Some("presence_not_allowed") => {
                             return Err(format!(
                                 "policy offered to {}, whose presence {} the queue does not allow",
@@ -351,7 +353,13 @@ impl Engine {
     /// The trace's skip list, in queue order: the policy's own reason for a candidate where it
     /// gave one, else the host's reason when the candidate could not take an offer at all.
     /// Candidates the policy considered and simply did not pick are not listed.
-    pub(super) fn skips(&self, q: u32, decision: &Decision, mut by_policy: Vec<(AgentIx, Reason)>) -> Skipped {
+    pub(super) fn skips(
+        &self,
+        q: u32,
+        channel: &str,
+        decision: &Decision,
+        mut by_policy: Vec<(AgentIx, Reason)>,
+    ) -> Skipped {
         let offered: &[AgentIx] = match decision {
             Decision::Offer { agents, .. } => agents,
             _ => &[],
@@ -364,7 +372,7 @@ impl Engine {
             }
             let reason = match by_policy.iter().position(|(a, _)| *a == ix) {
                 Some(i) => by_policy.swap_remove(i).1,
-                None => match self.unable(ix, q) {
+                None => match self.unable_for(ix, q, channel) {
                     Some(why) => Reason::Fixed(why),
                     None => continue,
                 },
@@ -439,9 +447,25 @@ impl Engine {
                         reason: None,
                     });
                     let a = &mut self.agents[ix as usize];
-                    a.offer = Some(offer_id);
                     a.counters.offered += 1;
-                    self.set_state(ix, State::Offered);
+                    let channel = &self.conversations[id].data.channel;
+                    match a.def.capacity.limit(channel) {
+                        Limit::Exclusive => {
+                            a.offer = Some(offer_id);
+                            self.set_state(ix, State::Offered);
+                        }
+                        // Beside other chats: the agent's state stays theirs, the slot is taken.
+                        Limit::Shared(_) => {
+                            a.slots.push(Slot {
+                                conversation: id.clone(),
+                                channel: channel.as_str().into(),
+                                offer: Some(offer_id),
+                                since: now,
+                                wrap_up: None,
+                            });
+                            self.agents.mark_loaded(ix);
+                        }
+                    }
                 }
                 self.offers.get_mut(&offer_id).unwrap().agents.extend(&new);
                 if let Some(step) = extend_after.filter(|&s| now + s < expires) {
@@ -510,7 +534,9 @@ impl Engine {
                         .members
                         .iter()
                         .filter(|&&ix| {
-                            self.unable(ix, q).is_none() && self.agents[ix as usize].unavailable(track).is_none()
+                            let channel = &self.conversations[id].data.channel;
+                            self.unable_for(ix, q, channel).is_none()
+                                && self.agents[ix as usize].unavailable(track).is_none()
                         })
                         .map(|&ix| (ix, self.agents[ix as usize].away))
                         .collect(),

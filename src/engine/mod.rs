@@ -21,7 +21,7 @@ use crate::instance::StageNumbers;
 use crate::offer::Offer;
 use crate::policy::{DecisionContext, Policy};
 use crate::presence::BaseStatus;
-use crate::rules::{Escalation, MissAction, RuleSet, TeamDef};
+use crate::rules::{Aging, Escalation, MissAction, RuleSet, TeamDef};
 use crate::script::{self, Limits, Scripts, Sources};
 use crate::time::Timestamp;
 use crate::timer::{TimerInfo, TimerKind, Timers};
@@ -367,7 +367,10 @@ impl Engine {
                 };
                 let (subject, unit) = match kind {
                     TimerKind::OfferTimeout { offer } => conversation(self.offers.get(offer).map(|o| &o.conversation)),
-                    TimerKind::WrapUpEnd { agent } | TimerKind::MissedEnd { agent } | TimerKind::Vacation { agent } => {
+                    TimerKind::WrapUpEnd { agent }
+                    | TimerKind::SlotWrapUpEnd { agent, .. }
+                    | TimerKind::MissedEnd { agent }
+                    | TimerKind::Vacation { agent } => {
                         let a = &self.agents[*agent as usize];
                         (a.def.id.clone(), a.def.unit.clone())
                     }
@@ -516,6 +519,7 @@ impl Engine {
         match kind {
             TimerKind::OfferTimeout { offer } => self.offer_timed_out(offer),
             TimerKind::WrapUpEnd { agent } => self.wrap_up_ended(agent),
+            TimerKind::SlotWrapUpEnd { agent, conversation } => self.slot_wrap_up_ended(agent, &conversation),
             TimerKind::MissedEnd { agent } => {
                 let a = &mut self.agents[agent as usize];
                 a.state_timer = None;
@@ -570,13 +574,36 @@ impl Engine {
         // place in it; the conversation)
         type Turn = (std::cmp::Reverse<i64>, u32, Timestamp, u32, usize, Arc<str>);
         let mut order: Vec<Turn> = Vec::new();
+        let mut failed = Vec::new();
         for &q in queues {
             let Some(tier) = self.free_tier(q) else { continue };
+            if matches!(self.rules.queues[q as usize].aging, Some(Aging::Computed(_))) {
+                self.scripts.scope(&self.rules.queues[q as usize].unit, now);
+            }
             for (i, id) in self.queues[q as usize].waiting.iter().enumerate() {
                 if let Some(c) = self.conversations.get(id).filter(|c| self.stale(c, q)) {
-                    order.push((std::cmp::Reverse(self.priority(c, now)), tier, c.arrived_at, q, i, id.clone()));
+                    let priority = self.aged(c, now).unwrap_or_else(|e| {
+                        failed.push(format!(
+                            "queue `{}`: aging of {}: {e}",
+                            self.queues[q as usize].id,
+                            unit::external(id)
+                        ));
+                        c.data.priority
+                    });
+                    order.push((std::cmp::Reverse(priority), tier, c.arrived_at, q, i, id.clone()));
                 }
             }
+        }
+        for (std::cmp::Reverse(priority), _, _, q, _, id) in &order {
+            if matches!(self.rules.queues[*q as usize].aging, Some(Aging::Computed(_))) {
+                let c = self.conversations.get_mut(id).expect("listed above");
+                c.aged = priority.saturating_sub(c.data.priority);
+            }
+        }
+        // A failing aging function costs its conversations their aging, never their turn.
+        for message in failed {
+            self.metrics.policy_errors += 1;
+            self.emit(Update::Log { level: "error", message: format!("{message}; its own priority counts") });
         }
         order.sort_unstable();
         // Decisions only take agents: a queue found with nobody free stays so for this pass.
@@ -620,11 +647,37 @@ impl Engine {
 
     /// A waiting conversation's priority now: its own, plus what its queue's aging adds for
     /// the time it has waited there.
+    /// An aging function's share is the one it returned when the order was last worked out:
+    /// reading a priority runs no script.
     pub fn priority(&self, c: &Conversation, now: Timestamp) -> i64 {
-        let aged = self.rules.queues[c.queue as usize].aging.as_ref().map_or(0, |a| {
-            let waited = (now - c.queued_at).0.max(0);
-            (waited / a.every.0.max(1)).saturating_mul(a.step)
-        });
-        c.data.priority.saturating_add(aged)
+        match &self.rules.queues[c.queue as usize].aging {
+            Some(Aging::Computed(_)) => c.data.priority.saturating_add(c.aged),
+            _ => self.aged(c, now).unwrap_or(c.data.priority),
+        }
+    }
+
+    /// A waiting conversation's priority now, running its queue's aging function if it has
+    /// one (with the conversation's data and `waited`, seconds in this queue; it returns what
+    /// it adds), or why that failed.
+    fn aged(&self, c: &Conversation, now: Timestamp) -> Result<i64, String> {
+        let waited = (now - c.queued_at).0.max(0);
+        let added = match &self.rules.queues[c.queue as usize].aging {
+            None => 0,
+            Some(Aging::Steps { every, step }) => (waited / every.0.max(1)).saturating_mul(*step),
+            Some(Aging::Computed(function)) => {
+                let mut data = self.conversation_data(&c.id);
+                data["waited"] = (waited as f64 / 1000.0).into();
+                match self.scripts.compute(function, &data)? {
+                    // Saturates: a huge boost is the highest priority there is, not an error.
+                    serde_json::Value::Number(n) => n.as_f64().map_or(0, |n| n as i64),
+                    // Plain data has no room for inf and nan: they come out as null, like nil.
+                    serde_json::Value::Null => {
+                        return Err("the aging function must return a finite number, got nil, inf or nan".into())
+                    }
+                    other => return Err(format!("the aging function must return a finite number, got {other}")),
+                }
+            }
+        };
+        Ok(c.data.priority.saturating_add(added))
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::agent::StatusSet;
+use crate::capacity::Capacity;
 use crate::presence::BaseSet;
 use crate::time::Duration;
 
@@ -42,10 +43,13 @@ pub enum Exhaustion {
 
 /// How a waiting conversation's priority grows: `step` more for every `every` it has waited
 /// in the queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Aging {
-    pub every: Duration,
-    pub step: i64,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Aging {
+    /// `step` more for every `every` waited.
+    Steps { every: Duration, step: i64 },
+    /// What a Lua function returns for the conversation (with `waited`, in seconds): the id
+    /// of the function kept for the host to call.
+    Computed(String),
 }
 
 /// What a queue with business hours (`hours`) does with a conversation while they are closed
@@ -89,6 +93,8 @@ pub struct TeamDef {
     pub max_no_answer: u32,
     pub on_miss: MissAction,
     pub on_max_no_answer: Option<Escalation>,
+    /// Conversations per channel its agents hold at once (an agent's own entries win).
+    pub capacity: Capacity,
     pub at: Location,
 }
 
@@ -102,6 +108,7 @@ impl TeamDef {
             max_no_answer: 0,
             on_miss: MissAction::Missed,
             on_max_no_answer: None,
+            capacity: Capacity::default(),
             at: Location::default(),
         }
     }
@@ -125,6 +132,9 @@ pub struct AgentDef {
     pub skills: BTreeMap<String, f64>,
     pub weight: f64,
     pub attributes: BTreeMap<String, Value>,
+    /// Conversations per channel held at once: the agent's own entries, laid over the team's
+    /// when the engine places the agent.
+    pub capacity: Capacity,
     pub at: Location,
 }
 

@@ -23,6 +23,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                         None => f.problems.push(format!("agents.define `{id}`: skill `{skill}` needs a numeric level")),
                     }
                 }
+                let capacity = super::capacity(f, "agents.define");
                 let def = AgentDef {
                     name: f.opt_str("name").unwrap_or_else(|| id.clone()),
                     unit: f.opt_str("unit").unwrap_or_else(|| DEFAULT_UNIT.into()),
@@ -42,6 +43,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                     weight: f.opt_number("weight").unwrap_or(1.0),
                     attributes: f.map("attributes"),
                     skills,
+                    capacity,
                     id,
                     at: at.clone(),
                 };

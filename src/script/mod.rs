@@ -80,6 +80,25 @@ fn with_draft(lua: &Lua, body: impl FnOnce(&mut Draft, Location)) -> mlua::Resul
     Ok(())
 }
 
+/// Keeps `f`, a function a definition gives the host to call later (a workflow action's
+/// computed value, a queue's aging), for the generation being loaded; its id (`workflows.set#3`).
+fn callback(lua: &Lua, what: &str, f: &mlua::Function) -> mlua::Result<String> {
+    let Some(mut fns) = lua.app_data_mut::<standby::Callbacks>() else {
+        return Err(fields::error_here(lua, format!("{what}: functions are for definitions")));
+    };
+    let id = format!("{what}#{}", fns.0.len() + 1);
+    fns.0.insert(id.clone(), f.clone());
+    Ok(id)
+}
+
+/// Reads `capacity = { voice = "exclusive", chat = 3 }` of a team or agent definition.
+fn capacity(f: &mut Fields, what: &str) -> crate::capacity::Capacity {
+    crate::capacity::Capacity::parse(&f.map("capacity")).unwrap_or_else(|problems| {
+        f.problems.extend(problems.into_iter().map(|p| format!("{what}: field `capacity`: {p}")));
+        Default::default()
+    })
+}
+
 /// Reads a definition table; every problem becomes a diagnostic at the calling line.
 fn define(
     lua: &Lua,

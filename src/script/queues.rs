@@ -110,29 +110,30 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                         AfterHours::Wait
                     }
                 };
-                let aging = f.table("aging").and_then(|t| {
-                    let every = super::fields::duration_of(&t.raw_get::<LuaValue>("every").unwrap_or(LuaValue::Nil));
-                    let step = match t.raw_get::<LuaValue>("step") {
-                        Ok(LuaValue::Nil) => Some(1),
-                        Ok(LuaValue::Integer(n)) if n > 0 => Some(n),
-                        Ok(LuaValue::Number(n)) if n.fract() == 0.0 && (1.0..1e15).contains(&n) => Some(n as i64),
-                        _ => None,
-                    };
-                    match (every, step) {
-                        (Ok(Some(every)), Some(step)) if !every.is_zero() => Some(Aging { every, step }),
-                        (Err(e), _) => {
-                            f.problems.push(format!("queues.define `{id}`: aging.every: {e}"));
+                let aging = match f.value("aging") {
+                    LuaValue::Function(func) => match super::callback(lua, "queues.define aging", &func) {
+                        Ok(kept) => Some(Aging::Computed(kept)),
+                        Err(e) => {
+                            f.problems.push(format!("queues.define `{id}`: aging: {e}"));
                             None
                         }
-                        _ => {
-                            f.problems.push(format!(
-                                "queues.define `{id}`: aging must be {{ every = \"1m\", step = 1 }} (every longer \
-                                 than zero, step a whole number of at least 1)"
-                            ));
-                            None
-                        }
+                    },
+                    LuaValue::Table(t) => steps(&t).or_else(|| {
+                        f.problems.push(format!(
+                            "queues.define `{id}`: aging must be {{ every = \"1m\", step = 1 }} (every a duration \
+                             longer than zero, step a whole number of at least 1) or a function"
+                        ));
+                        None
+                    }),
+                    LuaValue::Nil => None,
+                    other => {
+                        f.problems.push(format!(
+                            "queues.define `{id}`: aging must be {{ every = \"1m\", step = 1 }} or a function, got {}",
+                            other.type_name()
+                        ));
+                        None
                     }
-                });
+                };
                 let mut levels = std::collections::BTreeMap::new();
                 for (agent, level) in f.map("levels") {
                     match level.as_u64().filter(|&l| (1..=100).contains(&l)) {
@@ -178,4 +179,16 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
 
     lua.globals().set("queues", ns)
+}
+
+/// `aging = { every = "1m", step = 1 }`, or `None` when it is not that.
+fn steps(t: &mlua::Table) -> Option<Aging> {
+    let every = super::fields::duration_of(&t.raw_get::<LuaValue>("every").unwrap_or(LuaValue::Nil)).ok()??;
+    let step = match t.raw_get::<LuaValue>("step") {
+        Ok(LuaValue::Nil) => 1,
+        Ok(LuaValue::Integer(n)) if n > 0 => n,
+        Ok(LuaValue::Number(n)) if n.fract() == 0.0 && (1.0..1e15).contains(&n) => n as i64,
+        _ => return None,
+    };
+    (!every.is_zero()).then_some(Aging::Steps { every, step })
 }

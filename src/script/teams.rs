@@ -10,7 +10,8 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
     let ns = lua.create_table()?;
 
     // teams.define{ id = "support", wrap_up = "30s", no_answer_delay = "10s", max_no_answer = 3,
-    //               on_miss = "missed", on_max_no_answer = { pause = "no_answer" } }
+    //               on_miss = "missed", on_max_no_answer = { pause = "no_answer" },
+    //               capacity = { voice = "exclusive", chat = 3 } }
     ns.set(
         "define",
         lua.create_function(|lua, spec: LuaValue| {
@@ -43,6 +44,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                         }
                     }
                 });
+                let capacity = super::capacity(f, "teams.define");
                 if max_no_answer < 0.0 || max_no_answer.fract() != 0.0 {
                     f.problems.push("teams.define: max_no_answer must be a whole number (0 = never)".into());
                 }
@@ -53,6 +55,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                     max_no_answer: max_no_answer as u32,
                     on_miss,
                     on_max_no_answer,
+                    capacity,
                     at: at.clone(),
                 };
                 let problems = f.finish();

@@ -111,6 +111,8 @@ struct Synced {
     talk_time: i64,
     idle_since: i64,
     busy: bool,
+    /// Load per shared channel; `None` until written (and after the capacity changed).
+    load: Option<Vec<(Arc<str>, u32)>>,
 }
 
 /// Interned field names, so updating a view table does not re-hash its keys each time:
@@ -234,6 +236,13 @@ impl Scripts {
     #[cfg(test)]
     pub(crate) fn starve(&self) {
         let _ = self.lua.set_memory_limit(self.lua.used_memory() + 1);
+        // Luau hands small objects out of pages it already holds: fill those too, or the
+        // next write may still fit.
+        let mut kept = Vec::new();
+        while let Ok(t) = self.lua.create_table() {
+            kept.push(t);
+        }
+        self.lua.set_app_data(kept);
     }
 
     /// Numbers a generation loaded ahead of its swap ([`super::Loaded`]).
@@ -418,6 +427,10 @@ impl Scripts {
 
     /// Writes the fields of an agent that come from its definition (scripts or directory).
     pub(crate) fn set_agent_def(&mut self, agent: &Agent) -> mlua::Result<()> {
+        // `free` follows the capacity: the next sync writes it anew.
+        if let Some(synced) = self.synced[agent.ix as usize].as_mut() {
+            synced.load = None;
+        }
         let t = &self.agents[agent.ix as usize];
         unfrozen(t, || self.write_agent_def(t, agent))
     }
@@ -437,6 +450,7 @@ impl Scripts {
         }
         skills.set_readonly(true);
         t.raw_set("skills", skills)?;
+        t.raw_set("capacity", super::fields::from_json_frozen(&self.lua, &d.capacity.to_json())?)?;
         t.raw_set("attributes", self.data_table(&d.attributes)?)
     }
 
@@ -496,6 +510,43 @@ impl Scripts {
             put!(idle_since, a.idle_since.0, number(a.idle_since.as_secs_f64()));
             put!(busy, a.conversation.is_some(), boolean(a.conversation.is_some()));
         });
+        let mut load: Vec<(Arc<str>, u32)> = Vec::new();
+        for s in &a.slots {
+            match load.iter_mut().find(|(c, _)| *c == s.channel) {
+                Some((_, n)) => *n += 1,
+                None => load.push((s.channel.clone(), 1)),
+            }
+        }
+        let old = self.synced[ix].as_mut().expect("set above");
+        if old.load.as_ref() != Some(&load) {
+            // A host write with no memory limit in force: it fails only when the process is
+            // out of memory, and then the next sync tries again (`load` stays unwritten).
+            if self.write_load(&self.agents[ix], a).is_ok() {
+                self.synced[ix].as_mut().expect("set above").load = Some(load);
+            }
+        }
+    }
+
+    /// `agent.load` (conversations held per shared channel, ringing ones too) and `agent.free`
+    /// (slots left per shared channel of the agent's capacity). A channel missing from `free`
+    /// is exclusive: it takes an agent with an empty `load`.
+    fn write_load(&self, t: &Table, a: &Agent) -> mlua::Result<()> {
+        let load = self.lua.create_table()?;
+        for (channel, n) in a.loads() {
+            load.raw_set(channel, n)?;
+        }
+        load.set_readonly(true);
+        let free = self.lua.create_table()?;
+        for (channel, limit) in a.def.capacity.iter() {
+            if let crate::capacity::Limit::Shared(n) = limit {
+                free.raw_set(channel, n.saturating_sub(a.load(channel)))?;
+            }
+        }
+        free.set_readonly(true);
+        unfrozen(t, || {
+            t.raw_set("load", load)?;
+            t.raw_set("free", free)
+        })
     }
 
     /// Builds the queue tables of a rule set: id, name, options, allowed statuses, agents in order,

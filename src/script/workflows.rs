@@ -40,17 +40,6 @@ fn action(lua: &Lua, make: impl FnOnce(&mut Vec<String>) -> Action) -> mlua::Res
     lua.create_userdata(ActionRef(made))
 }
 
-/// Keeps `f`, a function an action computes its value with, for the host to call when the
-/// stage runs; its id (`set#3`).
-fn callback(lua: &Lua, action: &str, f: &mlua::Function) -> mlua::Result<String> {
-    let Some(mut fns) = lua.app_data_mut::<super::standby::Callbacks>() else {
-        return Err(fields::error_here(lua, format!("workflows.{action}: functions are for definitions")));
-    };
-    let id = format!("{action}#{}", fns.0.len() + 1);
-    fns.0.insert(id.clone(), f.clone());
-    Ok(id)
-}
-
 /// An action read from a definition table (`workflows.task{...}`), its problems reported.
 fn table_action(
     lua: &Lua,
@@ -232,7 +221,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
         "route",
         lua.create_function(|lua, (field, value): (LuaValue, LuaValue)| {
             let function = match &value {
-                LuaValue::Function(f) => Some(callback(lua, "route", f)?),
+                LuaValue::Function(f) => Some(super::callback(lua, "workflows.route", f)?),
                 _ => None,
             };
             action(lua, |problems| {
@@ -262,7 +251,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
         "set",
         lua.create_function(|lua, (field, value): (LuaValue, LuaValue)| {
             if let LuaValue::Function(f) = &value {
-                let id = callback(lua, "set", f)?;
+                let id = super::callback(lua, "workflows.set", f)?;
                 return action(lua, |problems| {
                     let field = name_arg(&field, "workflows.set", problems);
                     Action::SetComputed { field, function: id }

@@ -14,7 +14,7 @@ policies.register("round_robin", {
             local i = (start + step - 1) % n + 1
             local a = list[i]
             -- Agents who cannot take an offer at all are traced by the host.
-            if not candidates.blocked(ctx.queue, a) then
+            if not candidates.blocked(ctx.queue, a, ctx.conversation.channel) then
                 local why = candidates.reason(ctx, a)
                 if why then
                     ctx:skip(a, why)

@@ -42,7 +42,7 @@ policies.register("strictly_in_order", {
             elseif ctx.tried[a.id] then
                 -- Why she cannot take it now if she cannot (an offer withdrawn when she
                 -- switched to DnD), otherwise that she had her turn.
-                why = candidates.blocked(ctx.queue, a) or "already_tried"
+                why = candidates.blocked(ctx.queue, a, ctx.conversation.channel) or "already_tried"
             else
                 local blocked = candidates.reason(ctx, a, false)
                 if blocked == nil then

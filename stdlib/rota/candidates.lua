@@ -4,18 +4,33 @@
 -- ctx.candidates is every agent of the queue, in queue order. An agent can
 -- take an offer when the queue routes its status (`queue.statuses`: call-center
 -- mode unless the queue also routes `ready` agents), it is Waiting, and the
--- queue allows its base status. `agent.blocked` is the reason an agent cannot
--- take one from a call-center-only queue (nil when it can); `candidates.blocked`
--- reads it against the queue. The host writes the reasons of agents who cannot
+-- queue allows its base status, and it has room for one more conversation of
+-- the conversation's channel (`agent.free[channel]` slots on a shared channel;
+-- a channel missing from `agent.free` is exclusive and takes an agent whose
+-- `agent.load` is empty). `agent.blocked` is the reason an agent cannot take
+-- one from a call-center-only queue (nil when it can); `candidates.blocked`
+-- reads it against the queue and the channel. The host writes the reasons of agents who cannot
 -- take one into the trace itself (state_busy, presence_not_allowed, ...); a
 -- policy records only its own reasons with ctx:skip(agent, reason).
 local skills = require("rota.skills")
 
 local candidates = {}
 
+-- Why agent `a` has no room for one more conversation of `channel`, or nil.
+local function full(a, channel)
+    local free = a.free[channel]
+    if free == nil then
+        return if next(a.load) ~= nil then "channel_busy" else nil
+    elseif free > 0 then
+        return nil
+    end
+    return if a.capacity[channel] == 0 then "no_capacity" else "channel_full"
+end
+candidates.full = full
+
 -- Why queue `q` cannot offer agent `a` anything now (status, state, presence),
--- or nil if it can.
-local function blocked(q, a)
+-- or nil if it can; with `channel`, also nothing of that channel (capacity).
+local function blocked(q, a, channel)
     local why = a.blocked
     if why == nil then
         if not q.statuses.callcenter then
@@ -27,6 +42,9 @@ local function blocked(q, a)
     if why == nil and not q.allows[a.base] then
         return "presence_not_allowed"
     end
+    if why == nil and channel ~= nil then
+        return full(a, channel)
+    end
     return why
 end
 candidates.blocked = blocked
@@ -35,7 +53,7 @@ candidates.blocked = blocked
 -- With check_availability == false, the open-line availability criteria
 -- (dismissed, on vacation, work day not started, offline) are not applied.
 function candidates.reason(ctx, a, check_availability)
-    local why = blocked(ctx.queue, a)
+    local why = blocked(ctx.queue, a, ctx.conversation.channel)
     if why then
         return why
     end
@@ -70,6 +88,7 @@ function candidates.best(ctx, better)
     local allows, statuses = q.allows, q.statuses
     local callcenter, ready = statuses.callcenter, statuses.ready
     local check_skills = next(ctx.conversation.requires) ~= nil
+    local channel = ctx.conversation.channel
     for _, a in ctx.candidates do
         -- blocked() and unfit() inlined: this loop runs for every candidate of every decision.
         local b = a.blocked
@@ -80,7 +99,7 @@ function candidates.best(ctx, better)
         elseif b ~= "status_ready" or not ready then
             continue
         end
-        if not allows[a.base] then
+        if not allows[a.base] or full(a, channel) then
             continue
         end
         local why = a.unavailable
@@ -105,8 +124,9 @@ function candidates.eligible(ctx)
     local out = {}
     local q = ctx.queue
     local check_skills = next(ctx.conversation.requires) ~= nil
+    local channel = ctx.conversation.channel
     for _, a in ctx.candidates do
-        if blocked(q, a) then
+        if blocked(q, a, channel) then
             continue
         end
         local why = unfit(ctx, a, check_skills)

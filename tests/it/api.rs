@@ -26,9 +26,13 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Server::with_scripts(fixture("units")).await
+    }
+
+    async fn with_scripts(scripts: std::path::PathBuf) -> Server {
         let scratch = Scratch::new(&[]);
         let store = SqliteStore::open(scratch.0.join("rota.db")).unwrap();
-        let handle = Arc::new(Builder::new(fixture("units")).store(store).start().unwrap());
+        let handle = Arc::new(Builder::new(scripts).store(store).start().unwrap());
         let tokens = vec![Token::new(ALL, ["*"]), Token::new(NORTH, ["north"]), Token::new(SOUTH, ["south"])];
         let mut config = ApiConfig::with_tokens(tokens);
         config.body_limit = 4096;
@@ -530,4 +534,49 @@ async fn the_api_mounts_in_a_host_app_under_the_hosts_auth() {
     assert!(status == 200 && !north.contains("sara") && north.contains("nora"), "{status} {north}");
     let (status, body) = get("/v1/agents", Some("forgetful")).await;
     assert!(status == 401 && body.contains("no rota scope"), "{status} {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chats_side_by_side_show_as_load_and_a_call_waits_for_an_agent_without_them() {
+    let s = Server::with_scripts(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/capacity")).await;
+    s.ready("anna").await;
+    for id in ["ch1", "ch2", "ch3"] {
+        let (status, made) =
+            s.post(ALL, "/v1/conversations", json!({"id": id, "queue": "chats", "channel": "chat"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        let (status, body) = s.post(ALL, &format!("/v1/conversations/{id}/accept"), json!({"agent": "anna"})).await;
+        assert_eq!(status, StatusCode::OK, "{id}: {body}");
+    }
+    s.post(ALL, "/v1/conversations", json!({"id": "ch4", "queue": "chats", "channel": "chat"})).await;
+    let (_, anna) = s.get(ALL, "/v1/agents/anna").await;
+    assert_eq!(
+        (&anna["state"], &anna["load"], &anna["capacity"], &anna["conversation"]),
+        (&json!("waiting"), &json!({"chat": 3}), &json!({"chat": 3, "voice": "exclusive"}), &Value::Null),
+        "{anna}"
+    );
+    let phases: Vec<&str> = anna["slots"].as_array().unwrap().iter().map(|s| s["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["talking"; 3], "{anna}");
+    let (_, ch4) = s.get(ALL, "/v1/conversations/ch4").await;
+    assert_eq!(
+        (ch4["status"].as_str(), ch4["traces"][0]["skipped"][0]["reason"].as_str()),
+        (Some("queued"), Some("channel_full")),
+        "{ch4}"
+    );
+
+    s.post(ALL, "/v1/conversations", json!({"id": "call1", "queue": "calls"})).await;
+    let (_, call) = s.get(ALL, "/v1/conversations/call1").await;
+    assert_eq!(call["traces"][0]["skipped"][0]["reason"], "channel_busy", "{call}");
+    // Closing a chat starts its wrap-up: the slot stays taken, the agent's state is still hers.
+    s.post(ALL, "/v1/conversations/ch1/close", json!({})).await;
+    let (_, anna) = s.get(ALL, "/v1/agents/anna").await;
+    assert_eq!((&anna["state"], &anna["slots"][0]["phase"]), (&json!("waiting"), &json!("wrap_up")), "{anna}");
+
+    // The directory sets an agent's own capacity over the team's; a bad one is named.
+    let body = r#"{"capacity":{"chat":1}}"#;
+    let (status, bo) = s.call(ALL, Method::PATCH, "/v1/agents/bo", Some(body)).await;
+    assert_eq!((status, &bo["capacity"]), (StatusCode::OK, &json!({"chat": 1, "voice": "exclusive"})), "{bo}");
+    let body = r#"{"capacity":{"chat":-1}}"#;
+    let (status, bad) = s.call(ALL, Method::PATCH, "/v1/agents/bo", Some(body)).await;
+    assert_eq!((status, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("capacity")), "{bad}");
+    assert!(bad["message"].as_str().unwrap().contains("capacity of channel `chat` must be a whole number"), "{bad}");
 }

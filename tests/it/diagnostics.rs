@@ -220,6 +220,29 @@ const CASES: &[(&str, Files, &[&str])] = &[
         ],
     ),
     (
+        "capacities that are negative, fractional, huge, not numbers or contain themselves",
+        &[(
+            "c.lua",
+            concat!(
+                "teams.define {\n",
+                "  id = \"t\",\n",
+                "  capacity = { chat = -1, email = 2.5 },\n",
+                "}\n",
+                "agents.define { id = \"a1\", capacity = { voice = \"many\", sms = 1e300, fax = 0 / 0 } }\n",
+                "local loop = {}\nloop.again = loop\n",
+                "agents.define { id = \"a2\", capacity = { chat = loop } }\n",
+            ),
+        )],
+        &[
+            "c.lua:3: teams.define: field `capacity`: capacity of channel `chat` must be a whole number from 0 to 100 or \"exclusive\", got -1",
+            "c.lua:3: teams.define: field `capacity`: capacity of channel `email` must be a whole number from 0 to 100 or \"exclusive\", got 2.5",
+            "c.lua:5: agents.define: field `capacity`: capacity of channel `fax` must be a whole number",
+            "c.lua:5: agents.define: field `capacity`: capacity of channel `sms` must be a whole number from 0 to 100 or \"exclusive\", got 1e+300",
+            "c.lua:5: agents.define: field `capacity`: capacity of channel `voice` must be a whole number from 0 to 100 or \"exclusive\", got \"many\"",
+            "c.lua:8: agents.define: field `capacity`: tables nested more than 64 deep (does a table contain itself?)",
+        ],
+    ),
+    (
         "tables that contain themselves or nest too deep, in attributes and options",
         &[(
             "t.lua",

@@ -367,3 +367,56 @@ fn two_units_may_each_have_a_conversation_of_the_same_id() {
     engine.handle(Input::Abandon { conversation: "only-north".into() }).unwrap();
     assert_eq!(engine.conversation("only-north").unwrap().status.as_str(), "abandoned");
 }
+
+#[test]
+fn a_failing_aging_function_costs_a_conversation_its_aging_not_its_turn() {
+    let rules = r#"agents.define { id = "a1" }
+queues.define {
+    id = "q", agents = { "a1" }, policy = "longest_idle", options = { timeout = "1h" },
+    aging = function(c)
+        local kind = c.attributes.kind
+        if kind == "error" then error("no aging today") end
+        if kind == "loop" then while true do end end
+        if kind == "word" then return "high" end
+        if kind == "huge" then return math.huge end
+        return c.waited
+    end,
+}
+"#;
+    let dir = Scratch::new(&[("rules.lua", rules)]);
+    let (mut engine, _clock) = engine(&dir.0);
+    ready(&mut engine, &["a1"]);
+    engine.handle(arrive("first", "q")).unwrap();
+    engine.handle(Input::Accept { conversation: "first".into(), agent: "a1".into() }).unwrap();
+    for (id, kind, priority) in [
+        ("error", "error", 50),
+        ("loop", "loop", 40),
+        ("word", "word", 30),
+        ("plain", "plain", 20),
+        ("huge", "huge", 0),
+    ] {
+        let attributes = [("kind".to_string(), json!(kind))].into();
+        let new =
+            rota::NewConversation { id: id.into(), queue: "q".into(), attributes, priority, ..Default::default() };
+        engine.handle(Input::Arrive(Box::new(new))).unwrap();
+    }
+    engine.advance_to(start() + Duration::from_secs(100));
+    let errors_before = engine.metrics().policy_errors;
+    let updates = engine.handle(Input::Close { conversation: "first".into() }).unwrap();
+    let lines = lines(&updates);
+    for (id, why) in [
+        ("error", "rules.lua:6: no aging today"),
+        ("loop", "CPU"),
+        ("word", "must return a finite number, got \"high\""),
+        ("huge", "got nil, inf or nan"),
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("queue `q`: aging of {id}: ")) && l.contains(why)),
+            "{id}: {lines:#?}"
+        );
+    }
+    assert_eq!(engine.metrics().policy_errors - errors_before, 4, "{lines:#?}");
+    // Their own priorities still count (50, 40, 30, 0), and plain's 20 + 100 seconds waited beats them.
+    assert!(lines.iter().any(|l| l == "plain offered to a1 (timeout 1h)"), "{lines:#?}");
+    assert_eq!(engine.conversation("error").unwrap().status.as_str(), "queued");
+}
