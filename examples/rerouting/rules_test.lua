@@ -1,0 +1,27 @@
+local test = require("rota.test")
+
+describe("re-routing on changed needs", function()
+    it("offers a conversation again at once when the skills it needs change", function()
+        test.ready("greta")
+        local chat = test.arrive("web", { requires = { no = 3 } })
+        test.expect_status(chat, "queued")
+        test.expect_skipped(chat, "greta", "missing_skill")
+        test.update(chat, { requires = { de = 3 }, attributes = { language = "de" } })
+        test.expect_offer(chat, "greta")
+        local traces = test.conversation(chat).traces
+        test.eq(traces[#traces].cause, "changed: attributes.language, requires", "cause")
+        test.eq(test.conversation(chat).attributes.language, "de", "attribute")
+    end)
+
+    it("adds who fits now to an offer that rings, without taking it back", function()
+        test.ready("nils")
+        test.ready("greta")
+        local chat = test.arrive("web", { requires = { no = 3 } })
+        test.expect_offer(chat, "nils")
+        -- While an offer rings, only an offer to more agents is applied.
+        test.update(chat, { requires = { de = 3 } })
+        test.expect_offer(chat, { "nils", "greta" })
+        test.accept(chat, "greta")
+        test.expect_status(chat, "assigned")
+    end)
+end)
