@@ -209,6 +209,18 @@ pub fn run_file_with(path: &Path, limits: Limits) -> Result<Timeline, ScenarioEr
 
 /// Runs a scenario on a virtual clock. The same scenario always gives the same timeline.
 pub fn run(scenario: &Scenario, scripts: &Path, shown: &str, limits: Limits) -> Result<Timeline, ScenarioError> {
+    run_restoring(scenario, scripts, shown, limits, false).map(|(timeline, _)| timeline)
+}
+
+/// [`run`]; with `restore`, the engine is snapshotted after every event and the run goes on
+/// in an engine restored from that snapshot (the timeline must not change).
+pub(crate) fn run_restoring(
+    scenario: &Scenario,
+    scripts: &Path,
+    shown: &str,
+    limits: Limits,
+    restore: bool,
+) -> Result<(Timeline, Engine), ScenarioError> {
     let invalid = |message: String| ScenarioError::Invalid { path: shown.to_string(), message };
     let start = Timestamp::parse_rfc3339(&scenario.start).map_err(|e| invalid(format!("start: {e}")))?;
     let until = scenario
@@ -227,7 +239,7 @@ pub fn run(scenario: &Scenario, scripts: &Path, shown: &str, limits: Limits) -> 
     let clock = VirtualClock::starting_at(start);
     let mut config = EngineConfig::new(scripts);
     config.limits = limits;
-    let mut engine = Engine::new(config, Arc::new(clock), Vec::new()).map_err(EngineError::from)?;
+    let mut engine = Engine::new(config.clone(), Arc::new(clock.clone()), Vec::new()).map_err(EngineError::from)?;
     for setup in &scenario.agents {
         for input in setup.inputs() {
             engine.handle(input).map_err(|error| ScenarioError::Setup {
@@ -254,10 +266,15 @@ pub fn run(scenario: &Scenario, scripts: &Path, shown: &str, limits: Limits) -> 
             Ok(updates) => push_all(&mut entries, updates),
             Err(error) => entries.push(TimelineEntry::Rejected { at, input: shown_input, error }),
         }
+        if restore {
+            let snapshot = engine.snapshot().map_err(|e| invalid(format!("snapshot: {e}")))?;
+            engine = Engine::restore(config.clone(), &snapshot.bytes, Arc::new(clock.clone()), Vec::new())
+                .map_err(|e| invalid(format!("restore: {e}")))?;
+        }
     }
     let end = until.unwrap_or_else(|| engine.now() + DEFAULT_HORIZON);
     push_all(&mut entries, engine.advance_to(end));
-    Ok(Timeline { name: scenario.name.clone(), start, entries })
+    Ok((Timeline { name: scenario.name.clone(), start, entries }, engine))
 }
 
 impl AgentSetup {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capacity::{Limit, Slot};
 use crate::presence::{BaseSet, BaseStatus};
@@ -34,7 +34,7 @@ impl AgentNames {
 }
 
 /// The mode an agent picks on the status panel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentStatus {
     /// Do not disturb: no calls at all.
@@ -108,7 +108,7 @@ impl FromStr for AgentStatus {
 }
 
 /// What the engine says a call-center agent is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Waiting,
@@ -139,7 +139,7 @@ impl fmt::Display for State {
 }
 
 /// Running totals a policy can rank agents by.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Counters {
     pub offered: u32,
     pub answered: u32,
@@ -149,7 +149,9 @@ pub struct Counters {
     pub talk_time: Duration,
 }
 
-#[derive(Clone, Debug)]
+/// Serializable whole, for snapshots of the engine's state (the API shows agents through
+/// its own view).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Agent {
     pub ix: AgentIx,
     /// The engine's key: the id within its unit (see [`crate::unit`]); `def.id` is the id shown.

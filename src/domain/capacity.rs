@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::time::Timestamp;
@@ -14,7 +15,7 @@ use crate::timer::TimerKey;
 pub const MAX_SHARED: u32 = 100;
 
 /// What an agent may hold of one channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Limit {
     /// One conversation, and nothing else beside it: no other channel is offered while it
     /// rings or lasts, and it is offered only to an agent who holds nothing. The agent's
@@ -27,7 +28,7 @@ pub enum Limit {
 
 /// An agent's limits by channel; a channel it does not name is [`Limit::Exclusive`], so a
 /// center that declares nothing works one conversation at a time, as before capacity.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Capacity(BTreeMap<String, Limit>);
 
 impl Capacity {
@@ -101,7 +102,7 @@ impl Capacity {
 
 /// A conversation an agent holds on a shared channel: ringing (with its offer), then
 /// talked, then in wrap-up (with the timer that frees the slot).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Slot {
     pub conversation: Arc<str>,
     pub channel: Arc<str>,

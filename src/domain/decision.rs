@@ -28,11 +28,20 @@ pub enum Decision {
 
 /// Why a candidate was passed over: one of the host's fixed reasons, or a policy's own words.
 /// Neither allocates per decision (policy reasons are interned by the script layer).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Reason {
     Fixed(&'static str),
     Text(Arc<str>),
 }
+
+/// Reasons are their words: a host reason read back from a snapshot as text is the same reason.
+impl PartialEq for Reason {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Reason {}
 
 impl Reason {
     pub fn as_str(&self) -> &str {
@@ -89,6 +98,11 @@ impl Skipped {
 
     pub fn len(&self) -> usize {
         self.list.len()
+    }
+
+    /// The skipped agents by index, with their reasons.
+    pub fn list(&self) -> &[(AgentIx, Reason)] {
+        &self.list
     }
 
     pub fn is_empty(&self) -> bool {
@@ -254,6 +268,16 @@ impl TraceLog {
     /// Traces dropped between the first and the latest ones kept.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// The first traces kept, the latest ones, and how many were dropped between them.
+    pub fn parts(&self) -> (&[Traced], &VecDeque<Traced>, u64) {
+        (&self.first, &self.last, self.dropped)
+    }
+
+    /// A log from its [`TraceLog::parts`].
+    pub fn from_parts(first: Vec<Traced>, last: VecDeque<Traced>, dropped: u64) -> Self {
+        TraceLog { first, last, dropped }
     }
 }
 

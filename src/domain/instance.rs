@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
 use crate::timer::TimerKey;
 use crate::workflow::WorkflowDef;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceStatus {
     /// At a stage, waiting for one of its events.
@@ -22,7 +22,7 @@ pub enum InstanceStatus {
 }
 
 /// A task shown to people until one of its buttons is pushed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Task {
     pub id: u64,
     pub title: String,
@@ -31,7 +31,7 @@ pub struct Task {
 }
 
 /// One line of an instance's history.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HistoryStep {
     pub at: Timestamp,
     /// The event it is about (`start`, `button:done`, ...).
@@ -80,7 +80,7 @@ impl Instance {
 
 /// The number of each stage: given the first time a workflow's event is seen and never changed
 /// or reused, so adding or removing a stage renumbers nothing else.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StageNumbers(BTreeMap<String, BTreeMap<String, u32>>);
 
 impl StageNumbers {

@@ -13,18 +13,33 @@ pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 /// What one value may take, as JSON, in bytes.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Entry {
     value: Value,
     expires: Option<Timestamp>,
     bytes: usize,
 }
 
-/// Every unit's keys and values.
+/// Every unit's keys and values. Serialized (for snapshots) as a list of
+/// `(unit, key, entry)`: JSON maps take only string keys.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Kv {
     entries: BTreeMap<(String, String), Entry>,
     bytes: usize,
+}
+
+impl serde::Serialize for Kv {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.entries.iter().map(|((unit, key), e)| (unit, key, e)))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Kv {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<(String, String, Entry)>::deserialize(d)?;
+        let bytes = list.iter().map(|(_, _, e)| e.bytes).sum();
+        Ok(Kv { entries: list.into_iter().map(|(unit, key, e)| ((unit, key), e)).collect(), bytes })
+    }
 }
 
 impl Kv {

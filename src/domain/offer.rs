@@ -6,7 +6,7 @@ use crate::agent::AgentIx;
 use crate::time::Timestamp;
 use crate::timer::TimerKey;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Offer {
     pub id: u64,
     pub conversation: Arc<str>,

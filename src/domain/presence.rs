@@ -5,7 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The statuses routing understands. Custom presences always map to one of these.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BaseStatus {
     Available,
     Busy,

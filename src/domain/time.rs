@@ -211,9 +211,60 @@ impl serde::Serialize for Duration {
     }
 }
 
+/// The exact form [`Duration`]'s `Display` writes (`1h30m`, `-250ms`), read back without the
+/// year-and-a-day cap of [`Duration::parse`]: what a snapshot wrote comes back as it was.
+impl<'de> serde::Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Duration::parse_exact(&text).ok_or_else(|| serde::de::Error::custom(format!("bad duration `{text}`")))
+    }
+}
+
+impl Duration {
+    fn parse_exact(text: &str) -> Option<Duration> {
+        let (sign, mut rest) = match text.strip_prefix('-') {
+            Some(rest) => (-1, rest),
+            None => (1, text),
+        };
+        if rest == "0s" {
+            return Some(Duration(0));
+        }
+        let mut total: i64 = 0;
+        while !rest.is_empty() {
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).filter(|&n| n > 0)?;
+            let number: i64 = rest[..digits].parse().ok()?;
+            rest = &rest[digits..];
+            let (size, len) = if rest.starts_with("ms") {
+                (1, 2)
+            } else {
+                let size = match rest.chars().next()? {
+                    'd' => 86_400_000,
+                    'h' => 3_600_000,
+                    'm' => 60_000,
+                    's' => 1_000,
+                    _ => return None,
+                };
+                (size, 1)
+            };
+            total = total.checked_add(number.checked_mul(size)?)?;
+            rest = &rest[len..];
+        }
+        Some(Duration(sign * total))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_reads_back_exactly_what_it_wrote() {
+        for ms in [0, 1, 999, 1_000, 61_001, 86_400_000 * 400 + 7, -3_725_000, i64::MAX / 2] {
+            let text = serde_json::to_string(&Duration(ms)).unwrap();
+            assert_eq!(serde_json::from_str::<Duration>(&text).unwrap(), Duration(ms), "{text}");
+        }
+        assert!(serde_json::from_str::<Duration>("\"12x\"").is_err());
+    }
 
     #[test]
     fn durations_parse_the_way_people_write_them() {

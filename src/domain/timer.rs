@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::agent::AgentIx;
 use crate::time::Timestamp;
 
 /// What a timer does when it falls due.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TimerKind {
     /// An offer was not answered in time (for a strictly-in-order queue: pass to the next agent).
     OfferTimeout { offer: u64 },
@@ -44,7 +44,7 @@ impl TimerKind {
 }
 
 /// Identifies one scheduled timer; the sequence number keeps equal due times in schedule order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TimerKey {
     pub due: Timestamp,
     seq: u64,
@@ -62,7 +62,7 @@ pub struct TimerInfo {
 }
 
 /// All pending timers, ordered by due time. O(log n) to add, cancel or pop.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Timers {
     pending: BTreeMap<TimerKey, TimerKind>,
     seq: u64,
@@ -117,6 +117,29 @@ impl Timers {
 
     pub fn iter(&self) -> impl Iterator<Item = (&TimerKey, &TimerKind)> {
         self.pending.iter()
+    }
+}
+
+/// Timers as a snapshot keeps them: the pending ones in due order, and the sequence and
+/// floor the next ones are scheduled with.
+#[derive(Serialize, Deserialize)]
+struct TimersRepr {
+    pending: Vec<(TimerKey, TimerKind)>,
+    seq: u64,
+    floor: Timestamp,
+}
+
+impl Serialize for Timers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let pending = self.pending.iter().map(|(k, v)| (*k, v.clone())).collect();
+        TimersRepr { pending, seq: self.seq, floor: self.floor }.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = TimersRepr::deserialize(d)?;
+        Ok(Timers { pending: r.pending.into_iter().collect(), seq: r.seq, floor: r.floor })
     }
 }
 

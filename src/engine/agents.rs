@@ -8,13 +8,17 @@ use crate::unit;
 /// The engine's agents: each by index (stable for the engine's life) and by key, the ids traces
 /// show, the directory's records laid over the scripts' definitions, and which agents changed
 /// since the Lua view last saw them. Indexing it gives the agent of an index.
-#[derive(Clone, Default)]
+/// A snapshot keeps what cannot be worked out again; [`Agents::reindex`] does the rest.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Agents {
     list: Vec<Agent>,
+    #[serde(skip)]
     by_key: FxHashMap<Arc<str>, AgentIx>,
     /// The organization units other than the default one that have agents.
+    #[serde(skip)]
     units: BTreeSet<String>,
     /// Every agent's shown id by index, shared with the traces.
+    #[serde(skip)]
     names: AgentNames,
     /// Agents' records as the API gave them, by agent key.
     records: BTreeMap<String, AgentRecord>,
@@ -28,7 +32,7 @@ pub(super) struct Agents {
 }
 
 /// How an agent changed since the last flush (ordered: a full change outranks a load one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 enum Dirty {
     Clean,
     Loaded,
@@ -88,6 +92,31 @@ impl Agents {
         self.keyed(&key).ok_or_else(|| InputError::UnknownAgent(unit::external(id).into()))
     }
 
+    /// Rebuilds the lookups by key, by unit and of shown ids from the list (after a snapshot
+    /// was read).
+    pub(super) fn reindex(&mut self) {
+        let list = std::mem::take(&mut self.list);
+        self.by_key.clear();
+        self.units.clear();
+        self.names = AgentNames::default();
+        for agent in &list {
+            self.by_key.insert(agent.id.clone(), agent.ix);
+            if agent.def.unit != DEFAULT_UNIT {
+                self.units.insert(agent.def.unit.clone());
+            }
+            self.names.push(Self::shown(agent));
+        }
+        self.list = list;
+    }
+
+    /// The id traces show for an agent: in the default unit the key is the id.
+    fn shown(agent: &Agent) -> Arc<str> {
+        match unit::is_key(&agent.id) {
+            true => Arc::from(agent.def.id.as_str()),
+            false => agent.id.clone(),
+        }
+    }
+
     /// Every agent's shown id by index, as traces keep them.
     pub(super) fn names(&self) -> &AgentNames {
         &self.names
@@ -134,12 +163,7 @@ impl Agents {
                     let ix = self.list.len() as AgentIx;
                     let agent = Agent::new(ix, def, now);
                     self.by_key.insert(agent.id.clone(), ix);
-                    // Traces show ids; in the default unit the key is the id.
-                    let shown = match unit::is_key(&agent.id) {
-                        true => Arc::from(agent.def.id.as_str()),
-                        false => agent.id.clone(),
-                    };
-                    self.names.push(shown);
+                    self.names.push(Self::shown(&agent));
                     self.list.push(agent);
                     self.is_dirty.push(Dirty::Clean);
                     self.epochs.push(0);

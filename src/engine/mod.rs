@@ -32,11 +32,13 @@ mod agents;
 mod conversations;
 mod decisions;
 mod reload;
+mod snapshot;
 mod standby;
 mod workflows;
 
 pub(crate) use reload::host;
 pub use reload::ScriptStatus;
+pub use snapshot::{Snapshot, SnapshotError, SNAPSHOT_FORMAT};
 
 /// How far one conversation may overflow from queue to queue within one decision.
 const MAX_OVERFLOW_HOPS: u32 = 8;
@@ -70,8 +72,8 @@ impl EngineConfig {
     }
 }
 
-/// Counters for monitoring.
-#[derive(Clone, Debug, Default)]
+/// Counters for monitoring (a snapshot keeps them, but not the benchmark's latency list).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Metrics {
     pub inputs: u64,
     pub timers_fired: u64,
@@ -80,13 +82,14 @@ pub struct Metrics {
     /// Notifications that could not be made (no address, a template failing at run time).
     pub undeliverable: u64,
     /// Nanoseconds per decision, when [`EngineConfig::record_latencies`] is on.
+    #[serde(skip)]
     pub latencies: Vec<u32>,
     /// Decision latency, always kept, as a histogram.
     pub latency: Histogram,
 }
 
 /// Counts of observations at or below each bound (the last bucket is everything above).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Histogram {
     pub counts: [u64; Histogram::BOUNDS_NS.len() + 1],
     pub sum_ns: u64,
@@ -118,7 +121,7 @@ pub struct Footprint {
     pub lua_bytes: usize,
 }
 
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct QueueRuntime {
     id: Arc<str>,
     members: Vec<AgentIx>,

@@ -58,6 +58,17 @@ impl Default for Standby {
 }
 
 impl Standby {
+    /// The id the next notification gets, and whether the step in progress noted anything
+    /// (nothing is, between steps): what a snapshot needs.
+    pub(super) fn at_rest(&self) -> (u64, bool) {
+        (self.next_notification, self.watched.is_empty())
+    }
+
+    /// Standby bookkeeping that goes on from a snapshot's next notification id.
+    pub(super) fn resume(next_notification: u64) -> Self {
+        Standby { watched: Vec::new(), next_notification }
+    }
+
     fn note(&mut self, watched: impl IntoIterator<Item = Watched>) {
         self.watched.extend(watched);
     }

@@ -95,6 +95,23 @@ impl Workflows {
         }
     }
 
+    /// Every instance by id, the finished ones in the order they finished, the next instance
+    /// and task ids, and the stage numbers: everything a snapshot keeps.
+    pub(super) fn parts(&self) -> (&BTreeMap<u64, Instance>, &VecDeque<u64>, u64, u64, &StageNumbers) {
+        (&self.instances, &self.finished, self.next_instance, self.next_task, &self.stage_numbers)
+    }
+
+    /// Workflows from their [`Workflows::parts`].
+    pub(super) fn from_parts(
+        instances: BTreeMap<u64, Instance>,
+        finished: VecDeque<u64>,
+        next_instance: u64,
+        next_task: u64,
+        stage_numbers: StageNumbers,
+    ) -> Self {
+        Workflows { instances, finished, next_instance, next_task, stage_numbers }
+    }
+
     pub(super) fn stage_numbers(&self) -> &StageNumbers {
         &self.stage_numbers
     }

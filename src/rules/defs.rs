@@ -11,7 +11,7 @@ use crate::presence::BaseSet;
 use crate::time::Duration;
 
 /// Where a definition was written, so later problems can point at it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub file: String,
     pub line: Option<u32>,
@@ -118,7 +118,7 @@ impl TeamDef {
 pub const DEFAULT_UNIT: &str = "default";
 
 /// The static part of an agent, as written in Lua (runtime state lives in [`crate::agent::Agent`]).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AgentDef {
     pub id: String,
     /// The organization unit (tenant) the agent belongs to; API tokens are scoped by unit.

@@ -339,6 +339,23 @@ impl Scripts {
     }
 
     /// The scripts' durable memory, taken out (to move it into a new generation's VM).
+    /// A copy of the scripts' durable memory, for a snapshot.
+    pub(crate) fn kv(&self) -> crate::kv::Kv {
+        self.lua.app_data_ref::<super::kv::KvScope>().map(|s| s.kv.clone()).unwrap_or_default()
+    }
+
+    /// Where `math.random` is in its sequence: state a snapshot keeps, so the picks after a
+    /// restore are the picks a replay makes.
+    pub(crate) fn rng(&self) -> u64 {
+        self.lua.app_data_ref::<sandbox::Rng>().map_or(0, |r| r.0)
+    }
+
+    pub(crate) fn set_rng(&self, state: u64) {
+        if let Some(mut r) = self.lua.app_data_mut::<sandbox::Rng>() {
+            r.0 = state;
+        }
+    }
+
     pub(crate) fn take_kv(&self) -> crate::kv::Kv {
         self.lua.app_data_mut::<super::kv::KvScope>().map(|mut s| std::mem::take(&mut s.kv)).unwrap_or_default()
     }
