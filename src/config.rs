@@ -57,6 +57,40 @@ pub struct Config {
     pub notify_webhook: Option<WebhookChannelConfig>,
     /// Retries, dead-lettering and rate limits of notifications, and the outbox folder.
     pub notify: NotifyConfig,
+    /// Snapshots of the engine's state in the database file.
+    pub store: StoreConfig,
+}
+
+/// When `rota serve` writes snapshots: a start reads the newest and replays only the journal
+/// after it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// A snapshot after this many journaled steps...
+    pub snapshot_every_steps: u64,
+    /// ... or this many minutes after the last one, when anything happened since.
+    pub snapshot_every_minutes: u64,
+    /// Snapshots kept (the newest ones).
+    pub keep_snapshots: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        let p = crate::runtime::SnapshotPolicy::default();
+        StoreConfig {
+            snapshot_every_steps: p.every_steps,
+            snapshot_every_minutes: (p.every.0 / 60_000) as u64,
+            keep_snapshots: p.keep,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn policy(&self) -> crate::runtime::SnapshotPolicy {
+        let every = crate::time::Duration::from_secs(self.snapshot_every_minutes.saturating_mul(60) as i64);
+        crate::runtime::SnapshotPolicy::new(self.snapshot_every_steps, every, self.keep_snapshots)
+    }
 }
 
 /// How the outbox retries a channel that is down.
@@ -124,6 +158,7 @@ impl Default for Config {
             sms: None,
             notify_webhook: None,
             notify: NotifyConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }

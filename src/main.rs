@@ -266,6 +266,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => String::new(),
             };
             println!("journal: {} records{span}", info.journal_records);
+            match info.latest_snapshot {
+                Some((position, at, bytes)) => {
+                    let behind = info.journal_records.saturating_sub(position);
+                    println!(
+                        "latest snapshot: of journal record {position}, taken {at}, {bytes} bytes; a start replays \
+                         the {behind} records after it"
+                    );
+                }
+                None => println!("latest snapshot: none; a start replays the whole journal"),
+            }
             for (table, rows) in &info.tables {
                 println!("  {table}: {rows} rows");
             }

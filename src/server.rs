@@ -53,6 +53,7 @@ impl Server {
         let mut builder = Builder::new(&config.scripts)
             .limits(config.limits())
             .retain_ended(config.limits.keep_ended)
+            .snapshots(config.store.policy())
             .store(SqliteStore::open(&config.db)?);
         for hook in &config.webhooks {
             builder = builder.route(hook.route());

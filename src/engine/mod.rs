@@ -86,6 +86,14 @@ pub struct Metrics {
     pub latencies: Vec<u32>,
     /// Decision latency, always kept, as a histogram.
     pub latency: Histogram,
+    /// Snapshots taken, snapshots that could not be taken or written, and the longest the
+    /// engine loop paused to take one (nanoseconds).
+    #[serde(default)]
+    pub snapshots: u64,
+    #[serde(default)]
+    pub snapshot_failures: u64,
+    #[serde(default)]
+    pub snapshot_pause_max_ns: u64,
 }
 
 /// Counts of observations at or below each bound (the last bucket is everything above).

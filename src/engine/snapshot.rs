@@ -521,7 +521,11 @@ mod tests {
     fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
         match (a, b) {
             (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).find_map(|k| {
-                first_difference(x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), &format!("{path}.{k}"))
+                first_difference(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    &format!("{path}.{k}"),
+                )
             }),
             (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
                 x.iter().zip(y).enumerate().find_map(|(i, (p, q))| first_difference(p, q, &format!("{path}[{i}]")))
@@ -628,14 +632,21 @@ queues.define { id = "q3", agents = { "a1", "a5" }, policy = "ring_all", levels 
                 let (c, a) = offered[rng.below(offered.len() as u64) as usize].clone();
                 Input::Decline { conversation: c, agent: a }
             }
-            10 | 11 if !open.is_empty() => Input::Close { conversation: open[rng.below(open.len() as u64) as usize].clone() },
+            10 | 11 if !open.is_empty() => {
+                Input::Close { conversation: open[rng.below(open.len() as u64) as usize].clone() }
+            }
             12 if *n > 0 => Input::Abandon { conversation: format!("c{}", 1 + rng.below(*n as u64)) },
             13 => Input::Pause { agent: agent(rng), cause: "lunch".into() },
             14 => Input::Resume { agent: agent(rng) },
-            15 => Input::SetPresence { agent: agent(rng), presence: ["available", "away", "busy"][rng.below(3) as usize].into() },
-            16 if !tasks.is_empty() => {
-                Input::PushButton { task: tasks[rng.below(tasks.len() as u64) as usize], button: "done".into(), by: None }
-            }
+            15 => Input::SetPresence {
+                agent: agent(rng),
+                presence: ["available", "away", "busy"][rng.below(3) as usize].into(),
+            },
+            16 if !tasks.is_empty() => Input::PushButton {
+                task: tasks[rng.below(tasks.len() as u64) as usize],
+                button: "done".into(),
+                by: None,
+            },
             17 if *n > 0 => Input::UpdateConversation {
                 conversation: format!("c{}", 1 + rng.below(*n as u64)),
                 attributes: BTreeMap::new(),

@@ -35,6 +35,18 @@ pub(super) async fn metrics(State(api): State<Api>) -> Response {
                 "Notifications that could not be made (no address, a template error); dead at once.",
                 m.undeliverable,
             );
+            counter("rota_snapshots_total", "Snapshots of the engine's state taken.", m.snapshots);
+            counter(
+                "rota_snapshot_failures_total",
+                "Snapshots that could not be taken or written (the journal keeps everything).",
+                m.snapshot_failures,
+            );
+            let _ = writeln!(
+                out,
+                "# HELP rota_snapshot_pause_max_seconds The longest the engine loop paused to take a snapshot.\n\
+                 # TYPE rota_snapshot_pause_max_seconds gauge\nrota_snapshot_pause_max_seconds {}",
+                m.snapshot_pause_max_ns as f64 / 1e9
+            );
             let _ = writeln!(out, "# HELP rota_decision_seconds Time of one policy decision.");
             let _ = writeln!(out, "# TYPE rota_decision_seconds histogram");
             let mut cumulative = 0;

@@ -35,6 +35,7 @@ pub struct Builder {
     on_log: Option<LogSink>,
     /// Scripts given as text rather than read from the folder.
     sources: Option<Sources>,
+    snapshots: super::SnapshotPolicy,
 }
 
 /// Where the engine's `Log` updates go as they happen, besides the event stream: their level
@@ -52,6 +53,7 @@ impl Builder {
             routes: Vec::new(),
             on_log: None,
             sources: None,
+            snapshots: super::SnapshotPolicy::default(),
         }
     }
 
@@ -102,6 +104,14 @@ impl Builder {
         self
     }
 
+    /// When the engine takes snapshots of its state into the store (see [`super::SnapshotPolicy`];
+    /// every 10,000 steps or 10 minutes by default), so a start replays only the journal after
+    /// the newest one.
+    pub fn snapshots(mut self, policy: super::SnapshotPolicy) -> Self {
+        self.snapshots = policy;
+        self
+    }
+
     /// Hands every `Log` update (scripts' `log.*`, the engine's warnings and errors) to `sink`
     /// on the engine thread as it happens: a server prints them, without the cost of a
     /// subscription to every update.
@@ -130,7 +140,7 @@ impl Builder {
             limits: self.config.limits.clone(),
             host: crate::engine::host(&self.policies, &self.config),
         };
-        let Builder { config, clock: engine_clock, policies, mut store, routes, on_log, sources } = self;
+        let Builder { config, clock: engine_clock, policies, mut store, routes, on_log, sources, snapshots } = self;
         if !routes.is_empty() && store.is_none() {
             return Err(EngineError::Unsupported("an outbox route needs a store to keep its messages in".into()));
         }
@@ -148,6 +158,10 @@ impl Builder {
             None => (None, None),
         };
         let log = store.as_ref().map(|s| s.notifications()).transpose()?.map(|l| Arc::new(std::sync::Mutex::new(l)));
+        let snapshots = match &store {
+            Some(store) => Some(super::snapshots::Snapshotter::start(snapshots, store.snapshots()?)?),
+            None => None,
+        };
         let outbox = Outgoing {
             routes,
             messages: Vec::new(),
@@ -170,6 +184,7 @@ impl Builder {
                         outbox,
                         on_log,
                         done: Vec::new(),
+                        snapshots,
                     };
                     let end = run.run(rx).map_err(Arc::new);
                     let _ = stopped_tx.send(Some(end));

@@ -45,6 +45,8 @@ pub(super) struct Loop {
     pub(super) outbox: Outgoing,
     pub(super) on_log: Option<LogSink>,
     pub(super) done: Vec<Deferred>,
+    /// With a store: takes a snapshot when one is due, after a commit.
+    pub(super) snapshots: Option<super::snapshots::Snapshotter>,
 }
 
 impl Loop {
@@ -211,6 +213,7 @@ impl Loop {
             Some(store) => store.append(&self.journal, &self.outbox.messages, &self.outbox.notifications),
             None => Ok(()),
         };
+        let steps = self.journal.len();
         self.journal.clear();
         if result.is_ok() && !self.outbox.messages.is_empty() {
             self.outbox.backlog.added(&self.outbox.messages);
@@ -224,6 +227,15 @@ impl Loop {
         let failed = result.as_ref().err().map(|e| e.to_string());
         for done in self.done.drain(..) {
             done(&self.updates, failed.as_deref());
+        }
+        // Between two batches the engine's state is exactly the journal's: the moment for a
+        // snapshot, taken here and written on the snapshot thread.
+        if let (Ok(()), Some(snapshots), Some(store)) = (&result, &mut self.snapshots, &mut self.store) {
+            for (level, message) in snapshots.committed(steps, &mut self.engine, store.as_mut()) {
+                if let Some(sink) = &self.on_log {
+                    sink(level, &message);
+                }
+            }
         }
         result
     }

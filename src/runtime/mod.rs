@@ -13,12 +13,15 @@
 //! - `builder`: [`Builder`], what an engine starts with, and starting it;
 //! - `handle`: [`Handle`], the async side, and the commands it sends the loop;
 //! - `recovery`: building the engine at start, from the scripts or by replaying the journal;
-//! - `commit`: the engine thread's loop, group commit, and publishing after it.
+//! - `commit`: the engine thread's loop, group commit, and publishing after it;
+//! - `snapshots`: when the loop takes a snapshot, and the thread that writes it.
 
 mod builder;
 mod commit;
 mod handle;
 mod recovery;
+mod snapshots;
 
 pub use builder::{Builder, LogSink};
 pub use handle::{Deliveries, Guard, Handle, Notifications};
+pub use snapshots::SnapshotPolicy;

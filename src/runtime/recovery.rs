@@ -1,4 +1,5 @@
-//! Building the engine at start: from the scripts when the journal is empty, otherwise by replaying it.
+//! Building the engine at start: from the scripts when the journal is empty, otherwise from the
+//! latest snapshot and the journal after it (or the whole journal when there is no snapshot).
 
 use std::sync::Arc;
 
@@ -32,7 +33,16 @@ pub(super) fn recover(
     let mut started: Option<(Engine, VirtualClock)> = None;
     let mut making = Some((config, policies));
     let mut seq = 0;
-    store.replay(&mut |record| {
+    if let Some(snapshot) = store.latest_snapshot()? {
+        let (config, policies) = making.take().expect("nothing was made yet");
+        let replay = VirtualClock::starting_at(snapshot.at);
+        let engine = Engine::restore(config, &snapshot.bytes, Arc::new(replay.clone()), policies).map_err(|e| {
+            replay_failed(snapshot.position as usize, format!("the snapshot of this record cannot be restored: {e}"))
+        })?;
+        started = Some((engine, replay));
+        seq = snapshot.position as usize;
+    }
+    store.replay(seq as u64, &mut |record| {
         seq += 1;
         let Some((engine, replay)) = started.as_mut() else {
             let JournalStep::Scripts { sources } = record.step else {

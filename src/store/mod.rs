@@ -21,6 +21,24 @@ use crate::time::Timestamp;
 
 pub use sqlite::{SqliteStore, StoreInfo, FORMAT, JOURNAL_FORMAT};
 
+/// A snapshot of the engine as the store keeps it: the journal position whose state it holds
+/// (every record up to and including it), the clock reading then, and its bytes.
+#[derive(Clone, Debug)]
+pub struct StoredSnapshot {
+    pub position: u64,
+    pub at: Timestamp,
+    /// The snapshot format its bytes are written in (the engine's to judge).
+    pub format: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// Where snapshots are written, on a connection of their own so the engine thread does not
+/// wait for the write.
+pub trait SnapshotSink: Send + 'static {
+    /// Keeps `snapshot`, and only the newest `keep` snapshots (at least this one).
+    fn save(&mut self, snapshot: &StoredSnapshot, keep: usize) -> Result<(), StoreError>;
+}
+
 /// One step of the engine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -42,14 +60,24 @@ pub struct Record {
 
 /// Where the journal and the outbox are kept.
 pub trait Store: Send + 'static {
-    /// Hands every record to `each`, oldest first, as it is read: the journal is never held
-    /// in memory whole. Stops at the first error, `each`'s or the store's.
-    fn replay(&mut self, each: &mut dyn FnMut(Record) -> Result<(), StoreError>) -> Result<(), StoreError>;
+    /// Hands every record after journal position `after` to `each`, oldest first, as it is
+    /// read: the journal is never held in memory whole. Stops at the first error, `each`'s or
+    /// the store's.
+    fn replay(&mut self, after: u64, each: &mut dyn FnMut(Record) -> Result<(), StoreError>) -> Result<(), StoreError>;
+
+    /// The position of the last journal record (0 for none).
+    fn position(&mut self) -> Result<u64, StoreError>;
+
+    /// The newest snapshot, if one was taken.
+    fn latest_snapshot(&mut self) -> Result<Option<StoredSnapshot>, StoreError>;
+
+    /// A writer of snapshots for another thread.
+    fn snapshots(&self) -> Result<Box<dyn SnapshotSink>, StoreError>;
 
     /// Every record, oldest first, in memory (for tools and tests; start-up streams them).
     fn records(&mut self) -> Result<Vec<Record>, StoreError> {
         let mut out = Vec::new();
-        self.replay(&mut |r| {
+        self.replay(0, &mut |r| {
             out.push(r);
             Ok(())
         })?;

@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::sync::Arc;
 
 use super::NotificationLog;
-use super::{JournalStep, Record, Store, StoreError};
+use super::{JournalStep, Record, SnapshotSink, Store, StoreError, StoredSnapshot};
 use crate::notification::{Attempt, DeliveryStatus, Filter, LogEntry, Notification, Outcome};
 use crate::outbox::{Message, Outbox, Pending};
 use crate::time::Timestamp;
@@ -23,9 +23,10 @@ pub struct SqliteStore {
 }
 
 /// The store's layout, kept in the database's `user_version`: 1 has the journal, the outbox,
-/// the notifications with their delivery attempts, and a format per journal record. A store
-/// of an older format is migrated when opened; a newer one is refused, naming both.
-pub const FORMAT: i64 = 1;
+/// the notifications with their delivery attempts, and a format per journal record; 2 adds
+/// snapshots of the engine. A store of an older format is migrated when opened; a newer one
+/// is refused, naming both.
+pub const FORMAT: i64 = 2;
 
 /// How this rota writes a journal record's step (the `format` column); a record written in a
 /// newer way is refused on replay rather than read into a different state.
@@ -44,6 +45,8 @@ pub struct StoreInfo {
     /// Rows per table.
     pub tables: Vec<(String, u64)>,
     pub file_bytes: u64,
+    /// The newest snapshot: its journal position, when it was taken, its size in bytes.
+    pub latest_snapshot: Option<(u64, Timestamp, u64)>,
 }
 
 impl StoreInfo {
@@ -55,10 +58,30 @@ impl StoreInfo {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql)?;
         let format: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)?;
         let mut tables = Vec::new();
-        for table in ["journal", "outbox", "notifications", "delivery_attempts"] {
+        let has = |table: &str| {
+            conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n > 0)
+            .map_err(sql)
+        };
+        for table in ["journal", "outbox", "notifications", "delivery_attempts", "snapshots"] {
+            // A store of an older format has no snapshots yet.
+            if table == "snapshots" && !has(table)? {
+                continue;
+            }
             let rows: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).map_err(sql)?;
             tables.push((table.to_string(), rows as u64));
         }
+        let latest_snapshot = match has("snapshots")? {
+            false => None,
+            true => conn
+                .query_row("SELECT seq, at, LENGTH(state) FROM snapshots ORDER BY seq DESC LIMIT 1", [], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, Timestamp(r.get(1)?), r.get::<_, i64>(2)? as u64))
+                })
+                .optional()
+                .map_err(sql)?,
+        };
         let (first, last): (Option<i64>, Option<i64>) =
             conn.query_row("SELECT MIN(at), MAX(at) FROM journal", [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sql)?;
         let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
@@ -70,6 +93,7 @@ impl StoreInfo {
             last: last.map(Timestamp),
             tables,
             file_bytes,
+            latest_snapshot,
         })
     }
 }
@@ -94,6 +118,9 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(sql)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
+        // A snapshot written on its own connection holds the write lock for a moment: the
+        // journal waits for it rather than failing the step.
+        conn.busy_timeout(std::time::Duration::from_secs(60)).map_err(sql)?;
         let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)?;
         if found > FORMAT {
             return Err(StoreError::Format { path: path.display().to_string(), found, supported: FORMAT });
@@ -150,7 +177,13 @@ impl SqliteStore {
                  outcome      TEXT NOT NULL,         -- sent, retry, dead
                  detail       TEXT NOT NULL
              );
-             CREATE INDEX IF NOT EXISTS delivery_attempts_notification ON delivery_attempts (notification);",
+             CREATE INDEX IF NOT EXISTS delivery_attempts_notification ON delivery_attempts (notification);
+             CREATE TABLE IF NOT EXISTS snapshots (
+                 seq    INTEGER PRIMARY KEY,   -- the last journal record whose state it holds
+                 at     INTEGER NOT NULL,      -- ms: the engine's clock then
+                 format INTEGER NOT NULL,      -- engine::SNAPSHOT_FORMAT it is written in
+                 state  BLOB NOT NULL
+             );",
         )
         .map_err(sql)?;
         tx.pragma_update(None, "user_version", FORMAT).map_err(sql)?;
@@ -165,9 +198,10 @@ pub(super) struct SqliteOutbox {
 }
 
 impl Store for SqliteStore {
-    fn replay(&mut self, each: &mut dyn FnMut(Record) -> Result<(), StoreError>) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare("SELECT seq, at, step, format FROM journal ORDER BY seq").map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
+    fn replay(&mut self, after: u64, each: &mut dyn FnMut(Record) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT seq, at, step, format FROM journal WHERE seq > ?1 ORDER BY seq").map_err(sql)?;
+        let mut rows = stmt.query([after as i64]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
             let (seq, at, format): (i64, i64, i64) =
                 (row.get(0).map_err(sql)?, row.get(1).map_err(sql)?, row.get(3).map_err(sql)?);
@@ -181,6 +215,30 @@ impl Store for SqliteStore {
             each(Record { at: Timestamp(at), step })?;
         }
         Ok(())
+    }
+
+    fn position(&mut self) -> Result<u64, StoreError> {
+        let seq: i64 =
+            self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| r.get(0)).map_err(sql)?;
+        Ok(seq as u64)
+    }
+
+    fn latest_snapshot(&mut self) -> Result<Option<StoredSnapshot>, StoreError> {
+        self.conn
+            .query_row("SELECT seq, at, format, state FROM snapshots ORDER BY seq DESC LIMIT 1", [], |r| {
+                Ok(StoredSnapshot {
+                    position: r.get::<_, i64>(0)? as u64,
+                    at: Timestamp(r.get(1)?),
+                    format: r.get(2)?,
+                    bytes: r.get(3)?,
+                })
+            })
+            .optional()
+            .map_err(sql)
+    }
+
+    fn snapshots(&self) -> Result<Box<dyn SnapshotSink>, StoreError> {
+        Ok(Box::new(SqliteSnapshots { conn: self.side_connection()? }))
     }
 
     fn append(
@@ -260,6 +318,29 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
         Ok(conn)
+    }
+}
+
+/// The snapshots of a [`SqliteStore`]'s file, on their own connection.
+pub(super) struct SqliteSnapshots {
+    conn: Connection,
+}
+
+impl SnapshotSink for SqliteSnapshots {
+    fn save(&mut self, snapshot: &StoredSnapshot, keep: usize) -> Result<(), StoreError> {
+        // One transaction: a snapshot is there whole or not at all, whenever the process dies.
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO snapshots (seq, at, format, state) VALUES (?1, ?2, ?3, ?4)",
+            params![snapshot.position as i64, snapshot.at.0, snapshot.format, snapshot.bytes],
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?1)",
+            [keep.max(1) as i64],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
     }
 }
 

@@ -116,5 +116,5 @@ fn store_info_reads_a_store_that_is_in_use() {
     // Opened (and migrated) by a store that keeps it locked, as a running server does.
     let _held = rota::store::SqliteStore::open(&db).unwrap();
     let (ok, text, err) = info();
-    assert!(ok && text.contains("format: 1 (this rota's)") && text.contains("notifications: 0 rows"), "{text}{err}");
+    assert!(ok && text.contains("format: 2 (this rota's)") && text.contains("notifications: 0 rows"), "{text}{err}");
 }

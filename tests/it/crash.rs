@@ -1,7 +1,9 @@
 //! A child `rota serve` under a stream of inputs is killed with SIGKILL at random moments and
 //! restarted, 20 times: every acknowledged input must be there afterwards, pending timers keep
 //! their original due times, every timer fires once (as the event stream sees it), never early,
-//! and the webhook message of every acknowledged conversation reaches its receiver.
+//! and the webhook message of every acknowledged conversation reaches its receiver. A snapshot
+//! is taken every three steps, so kills also land while one is written, and starts begin
+//! from the newest snapshot that made it.
 
 use crate::common;
 
@@ -86,7 +88,7 @@ async fn acknowledged_inputs_and_timers_survive_sigkill() {
         format!(
             "listen = \"127.0.0.1:0\"\ndb = \"rota.db\"\nscripts = {:?}\n[[tokens]]\ntoken = \"{TOKEN}\"\nunits = [\"*\"]\n\
              [[webhooks]]\nname = \"sink\"\nurl = \"http://127.0.0.1:{sink_port}/hook\"\nsecret = \"sixteen-chars-or-more\"\n\
-             events = [\"queued\"]\n[delivery]\nfirst_retry_ms = 20\n",
+             events = [\"queued\"]\n[delivery]\nfirst_retry_ms = 20\n[store]\nsnapshot_every_steps = 3\n",
             scripts.display().to_string()
         ),
     )
@@ -223,6 +225,14 @@ async fn acknowledged_inputs_and_timers_survive_sigkill() {
         let times = fired.iter().filter(|(f, _)| f == id).count();
         assert!(times <= 1, "{id}'s max-wait timer fired {times} times");
     }
+    // The starts above began from snapshots, not from the first record.
+    let info = rota::store::StoreInfo::read(&dir.0.join("rota.db")).unwrap();
+    let (position, _, _) = info.latest_snapshot.expect("snapshots were taken");
+    assert!(
+        position > info.journal_records / 2,
+        "the newest snapshot is of record {position} of {}",
+        info.journal_records
+    );
 }
 
 #[test]
@@ -307,7 +317,7 @@ async fn an_older_store_is_migrated_and_a_newer_one_refused() {
     common::format0_store(&newer);
     rusqlite::Connection::open(&newer).unwrap().pragma_update(None, "user_version", 99).unwrap();
     let err = SqliteStore::open(&newer).err().expect("refused").to_string();
-    assert!(err.contains("store format 99") && err.contains("reads formats up to 1"), "{err}");
+    assert!(err.contains("store format 99") && err.contains("reads formats up to 2"), "{err}");
 
     // A journal record written in a newer way.
     let conn = rusqlite::Connection::open(&db).unwrap();
