@@ -73,6 +73,8 @@ pub struct StoreConfig {
     pub snapshot_every_minutes: u64,
     /// Snapshots kept (the newest ones).
     pub keep_snapshots: usize,
+    /// Days of journal kept behind the oldest snapshot, for audit; older records are forgotten.
+    pub audit_days: u32,
 }
 
 impl Default for StoreConfig {
@@ -82,6 +84,7 @@ impl Default for StoreConfig {
             snapshot_every_steps: p.every_steps,
             snapshot_every_minutes: (p.every.0 / 60_000) as u64,
             keep_snapshots: p.keep,
+            audit_days: (p.audit.0 / 86_400_000) as u32,
         }
     }
 }
@@ -89,7 +92,8 @@ impl Default for StoreConfig {
 impl StoreConfig {
     pub fn policy(&self) -> crate::runtime::SnapshotPolicy {
         let every = crate::time::Duration::from_secs(self.snapshot_every_minutes.saturating_mul(60) as i64);
-        crate::runtime::SnapshotPolicy::new(self.snapshot_every_steps, every, self.keep_snapshots)
+        let audit = crate::time::Duration::from_secs(i64::from(self.audit_days) * 86_400);
+        crate::runtime::SnapshotPolicy::new(self.snapshot_every_steps, every, self.keep_snapshots, audit)
     }
 }
 

@@ -122,6 +122,17 @@ enum StoreCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Runs retention now: forgets the journal behind the oldest snapshot (except the
+    /// config's `store.audit_days`) and done notifications older than `notify.keep_days`,
+    /// then gives the space back. Takes the store over, so `rota serve` must be stopped.
+    Compact {
+        /// The SQLite file (by default the config's `db`).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Config file (TOML); `rota.toml` is read when it exists.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -242,14 +253,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Store { command: StoreCommand::Compact { db, config } } => {
+            let config = store_config(config)?;
+            let db = db.unwrap_or_else(|| config.db.clone());
+            let mut store = rota::store::SqliteStore::open(&db)?;
+            let now = rota::time::Timestamp(chrono::Utc::now().timestamp_millis());
+            let audit = rota::time::Duration::from_secs(i64::from(config.store.audit_days) * 86_400);
+            let keep = config.notify.keep_days;
+            let notifications_before = (keep > 0).then(|| rota::time::Timestamp(now.0 - i64::from(keep) * 86_400_000));
+            let done = store.compact(now, audit, notifications_before)?;
+            println!("{}", db.display());
+            println!(
+                "forgot {} journal records (behind the oldest snapshot, older than {} days) and {} notifications",
+                done.journal_records, config.store.audit_days, done.notifications
+            );
+            println!("size: {} bytes before, {} after", done.bytes_before, done.bytes_after);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Store { command: StoreCommand::Info { db, config } } => {
             let db = match db {
                 Some(db) => db,
-                None => match config {
-                    Some(path) => Config::read(&path)?.db,
-                    None if Path::new("rota.toml").exists() => Config::read(Path::new("rota.toml"))?.db,
-                    None => Config::default().db,
-                },
+                None => store_config(config)?.db,
             };
             let info = rota::store::StoreInfo::read(&db)?;
             let current = rota::store::FORMAT;
@@ -268,7 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("journal: {} records{span}", info.journal_records);
             match info.latest_snapshot {
                 Some((position, at, bytes)) => {
-                    let behind = info.journal_records.saturating_sub(position);
+                    let behind = info.last_position.saturating_sub(position);
                     println!(
                         "latest snapshot: of journal record {position}, taken {at}, {bytes} bytes; a start replays \
                          the {behind} records after it"
@@ -497,4 +521,14 @@ async fn signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The config `rota store` commands read: `--config`, else `rota.toml` when it exists, else
+/// the defaults.
+fn store_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(path) => Config::read(&path)?,
+        None if Path::new("rota.toml").exists() => Config::read(Path::new("rota.toml"))?,
+        None => Config::default(),
+    })
 }

@@ -10,24 +10,31 @@ use crate::time::{Duration, Timestamp};
 
 /// When the engine loop takes a snapshot: after `every_steps` journaled steps, or `every` on
 /// the engine's clock after the last one when any step was journaled since; the store keeps
-/// the newest `keep`. A start reads the newest and replays only the journal after it.
+/// the newest `keep`, and the journal behind the oldest of them only for `audit`. A start
+/// reads the newest and replays only the journal after it.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct SnapshotPolicy {
     pub every_steps: u64,
     pub every: Duration,
     pub keep: usize,
+    pub audit: Duration,
 }
 
 impl Default for SnapshotPolicy {
     fn default() -> Self {
-        SnapshotPolicy { every_steps: 10_000, every: Duration::from_secs(600), keep: 2 }
+        SnapshotPolicy {
+            every_steps: 10_000,
+            every: Duration::from_secs(600),
+            keep: 2,
+            audit: Duration::from_secs(7 * 86_400),
+        }
     }
 }
 
 impl SnapshotPolicy {
-    pub fn new(every_steps: u64, every: Duration, keep: usize) -> Self {
-        SnapshotPolicy { every_steps: every_steps.max(1), every, keep: keep.max(1) }
+    pub fn new(every_steps: u64, every: Duration, keep: usize, audit: Duration) -> Self {
+        SnapshotPolicy { every_steps: every_steps.max(1), every, keep: keep.max(1), audit }
     }
 }
 
@@ -48,7 +55,7 @@ impl Snapshotter {
         let (writer, written) = mpsc::channel::<StoredSnapshot>();
         let failures = Arc::new(Mutex::new(Vec::new()));
         let failed = failures.clone();
-        let keep = policy.keep;
+        let (keep, audit) = (policy.keep, policy.audit);
         std::thread::Builder::new()
             .name("rota-snapshots".into())
             .spawn(move || {
@@ -57,7 +64,7 @@ impl Snapshotter {
                     while let Ok(newer) = written.try_recv() {
                         snapshot = newer;
                     }
-                    if let Err(e) = sink.save(&snapshot, keep) {
+                    if let Err(e) = sink.save(&snapshot, keep, audit) {
                         let message = format!("snapshot of journal record {} not written: {e}", snapshot.position);
                         failed.lock().unwrap_or_else(|p| p.into_inner()).push(message);
                     }

@@ -17,9 +17,9 @@ use crate::input::Input;
 use crate::notification::{Attempt, Filter, LogEntry, Notification, Outcome};
 use crate::outbox::{Message, Outbox};
 use crate::script::Sources;
-use crate::time::Timestamp;
+use crate::time::{Duration, Timestamp};
 
-pub use sqlite::{SqliteStore, StoreInfo, FORMAT, JOURNAL_FORMAT};
+pub use sqlite::{Compacted, SqliteStore, StoreInfo, FORMAT, JOURNAL_FORMAT};
 
 /// A snapshot of the engine as the store keeps it: the journal position whose state it holds
 /// (every record up to and including it), the clock reading then, and its bytes.
@@ -35,8 +35,10 @@ pub struct StoredSnapshot {
 /// Where snapshots are written, on a connection of their own so the engine thread does not
 /// wait for the write.
 pub trait SnapshotSink: Send + 'static {
-    /// Keeps `snapshot`, and only the newest `keep` snapshots (at least this one).
-    fn save(&mut self, snapshot: &StoredSnapshot, keep: usize) -> Result<(), StoreError>;
+    /// Keeps `snapshot`, and only the newest `keep` snapshots (at least this one); then
+    /// forgets the journal behind the oldest snapshot kept, except its last `audit` (on the
+    /// snapshot's clock). Returns how many journal records were forgotten.
+    fn save(&mut self, snapshot: &StoredSnapshot, keep: usize, audit: Duration) -> Result<u64, StoreError>;
 }
 
 /// One step of the engine.

@@ -13,7 +13,7 @@ use super::NotificationLog;
 use super::{JournalStep, Record, SnapshotSink, Store, StoreError, StoredSnapshot};
 use crate::notification::{Attempt, DeliveryStatus, Filter, LogEntry, Notification, Outcome};
 use crate::outbox::{Message, Outbox, Pending};
-use crate::time::Timestamp;
+use crate::time::{Duration, Timestamp};
 
 pub struct SqliteStore {
     conn: Connection,
@@ -47,6 +47,9 @@ pub struct StoreInfo {
     pub file_bytes: u64,
     /// The newest snapshot: its journal position, when it was taken, its size in bytes.
     pub latest_snapshot: Option<(u64, Timestamp, u64)>,
+    /// The position of the last journal record (more than `journal_records` once the journal
+    /// behind the snapshots was forgotten).
+    pub last_position: u64,
 }
 
 impl StoreInfo {
@@ -82,8 +85,11 @@ impl StoreInfo {
                 .optional()
                 .map_err(sql)?,
         };
-        let (first, last): (Option<i64>, Option<i64>) =
-            conn.query_row("SELECT MIN(at), MAX(at) FROM journal", [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sql)?;
+        let (first, last, last_position): (Option<i64>, Option<i64>, i64) = conn
+            .query_row("SELECT MIN(at), MAX(at), COALESCE(MAX(seq), 0) FROM journal", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(sql)?;
         let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
             + std::fs::metadata(format!("{}-wal", path.display())).map(|m| m.len()).unwrap_or(0);
         Ok(StoreInfo {
@@ -94,6 +100,7 @@ impl StoreInfo {
             tables,
             file_bytes,
             latest_snapshot,
+            last_position: last_position as u64,
         })
     }
 }
@@ -327,7 +334,7 @@ pub(super) struct SqliteSnapshots {
 }
 
 impl SnapshotSink for SqliteSnapshots {
-    fn save(&mut self, snapshot: &StoredSnapshot, keep: usize) -> Result<(), StoreError> {
+    fn save(&mut self, snapshot: &StoredSnapshot, keep: usize, audit: Duration) -> Result<u64, StoreError> {
         // One transaction: a snapshot is there whole or not at all, whenever the process dies.
         let tx = self.conn.transaction().map_err(sql)?;
         tx.execute(
@@ -340,7 +347,56 @@ impl SnapshotSink for SqliteSnapshots {
             [keep.max(1) as i64],
         )
         .map_err(sql)?;
-        tx.commit().map_err(sql)
+        let pruned = prune_journal(&tx, Timestamp(snapshot.at.0.saturating_sub(audit.0)))?;
+        tx.commit().map_err(sql)?;
+        Ok(pruned)
+    }
+}
+
+/// Forgets the journal records before the oldest snapshot kept and before `before`. The
+/// record a snapshot was taken at stays, so the journal's last position never goes back.
+fn prune_journal(conn: &Connection, before: Timestamp) -> Result<u64, StoreError> {
+    let n = conn
+        .execute(
+            "DELETE FROM journal WHERE at < ?1 AND seq < (SELECT COALESCE(MIN(seq), 0) FROM snapshots)",
+            [before.0],
+        )
+        .map_err(sql)?;
+    Ok(n as u64)
+}
+
+/// What [`SqliteStore::compact`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Compacted {
+    pub journal_records: u64,
+    pub notifications: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+impl SqliteStore {
+    /// Retention on demand (`rota store compact`): forgets the journal behind the oldest
+    /// snapshot except its last `audit`, and done notifications from before
+    /// `notifications_before`, then gives the space back to the file system (VACUUM).
+    pub fn compact(
+        &mut self,
+        now: Timestamp,
+        audit: Duration,
+        notifications_before: Option<Timestamp>,
+    ) -> Result<Compacted, StoreError> {
+        let size = |path: &Path| {
+            std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+                + std::fs::metadata(format!("{}-wal", path.display())).map(|m| m.len()).unwrap_or(0)
+        };
+        let bytes_before = size(&self.path);
+        let journal_records = prune_journal(&self.conn, Timestamp(now.0.saturating_sub(audit.0)))?;
+        let notifications = match notifications_before {
+            Some(before) => self.notifications()?.prune(before)?,
+            None => 0,
+        };
+        self.conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);").map_err(sql)?;
+        Ok(Compacted { journal_records, notifications, bytes_before, bytes_after: size(&self.path) })
     }
 }
 

@@ -357,3 +357,63 @@ fn the_notification_log_forgets_what_is_done_after_its_window() {
     assert_eq!((kept.notification.id, attempts.len()), (3, 1));
     assert!(log.get(4).unwrap().is_some(), "a pending notification stays");
 }
+
+/// With snapshots every few steps and no audit window, the journal behind the oldest snapshot
+/// kept is forgotten as the server runs; a start needs only the newest snapshot and the
+/// journal after it, and comes back to the same state. `rota store compact` does the same on
+/// demand, beside no server, and gives the space back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_behind_the_snapshots_is_forgotten_and_a_start_needs_only_the_rest() {
+    use rota::runtime::SnapshotPolicy;
+    use rota::store::{SqliteStore, StoreInfo};
+    let dir = Scratch::new(&[]);
+    let db = dir.0.join("rota.db");
+    let scripts = fixture("units");
+    let policy = SnapshotPolicy::new(5, rota::time::Duration::from_secs(3600), 2, rota::time::Duration::ZERO);
+    let start = || {
+        rota::Builder::new(&scripts).snapshots(policy.clone()).store(SqliteStore::open(&db).unwrap()).start().unwrap()
+    };
+    let handle = start();
+    for agent in ["nora", "nils"] {
+        handle.submit(rota::Input::SignIn { agent: agent.into() }).await.unwrap();
+    }
+    for i in 0..60 {
+        let new = rota::NewConversation { id: format!("c{i}"), queue: "north_line".into(), ..Default::default() };
+        handle.submit(rota::Input::Arrive(Box::new(new))).await.unwrap();
+    }
+    // The snapshot thread writes and prunes in the background.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let info = loop {
+        let info = StoreInfo::read(&db).unwrap();
+        if info.latest_snapshot.is_some_and(|(p, _, _)| p + 5 >= info.last_position) && info.journal_records < 20 {
+            break info;
+        }
+        assert!(std::time::Instant::now() < deadline, "the journal was not pruned: {info:?}");
+        tokio::task::yield_now().await;
+    };
+    assert!(info.last_position >= 62, "{info:?}");
+    handle.close().await.unwrap();
+    drop(handle);
+
+    let handle = start();
+    for i in [0, 31, 59] {
+        let c = handle.conversation(&format!("c{i}")).await.unwrap();
+        assert!(c.is_some(), "c{i} is back after a start from the snapshot");
+    }
+    assert!(handle.agent("nils").await.unwrap().unwrap().online);
+    handle.close().await.unwrap();
+    drop(handle);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["store", "compact", "--db"])
+        .arg(&db)
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("forgot") && text.contains("size:"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
