@@ -131,6 +131,8 @@ pub struct LimitsConfig {
     pub lua_memory_total_mib: usize,
     /// Ended conversations kept in memory for reading back through the API (oldest go first).
     pub keep_ended: usize,
+    /// Days an ended conversation is kept at most (0: as long as `keep_ended` allows).
+    pub keep_ended_days: u32,
     /// CPU time one policy call may use, in milliseconds.
     pub lua_cpu_ms: u64,
 }
@@ -186,6 +188,7 @@ impl Default for LimitsConfig {
             lua_memory_mib: limits.memory / (1024 * 1024),
             lua_memory_total_mib: limits.memory_total / (1024 * 1024),
             keep_ended: crate::engine::EngineConfig::RETAIN_ENDED,
+            keep_ended_days: 30,
             lua_cpu_ms: limits.cpu_per_call.as_millis() as u64,
         }
     }

@@ -55,6 +55,10 @@ impl Server {
             .retain_ended(config.limits.keep_ended)
             .snapshots(config.store.policy())
             .store(SqliteStore::open(&config.db)?);
+        if config.limits.keep_ended_days > 0 {
+            let days = i64::from(config.limits.keep_ended_days);
+            builder = builder.retain_ended_for(crate::time::Duration::from_secs(days * 86_400));
+        }
         for hook in &config.webhooks {
             builder = builder.route(hook.route());
         }

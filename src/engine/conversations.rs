@@ -385,11 +385,18 @@ impl Engine {
         self.forget_later(id.clone());
     }
 
-    /// Keeps an ended conversation readable until `retain_ended` newer ones have ended. One that
-    /// a workflow instance still works on stays until the instance finishes.
+    /// Keeps an ended conversation readable until `retain_ended` newer ones have ended, or it
+    /// ended longer than `retain_ended_for` ago (checked as others end). One that a workflow
+    /// instance still works on stays until the instance finishes.
     pub(super) fn forget_later(&mut self, id: Arc<str>) {
         self.ended.push_back(id);
-        while self.ended.len() > self.config.retain_ended {
+        let cutoff = self.config.retain_ended_for.map(|d| Timestamp(self.now.0.saturating_sub(d.0)));
+        while let Some(front) = self.ended.front() {
+            let ended_at = self.conversations.get(front).and_then(|c| c.ended_at);
+            let too_old = cutoff.is_some_and(|cutoff| ended_at.is_some_and(|t| t < cutoff));
+            if self.ended.len() <= self.config.retain_ended && !too_old {
+                break;
+            }
             if let Some(old) = self.ended.pop_front() {
                 if self.conversations.get(&old).is_some_and(|c| c.workflows.is_empty()) {
                     self.conversations.remove(&old);

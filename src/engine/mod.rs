@@ -51,6 +51,8 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Ended conversations kept in memory for reading back (oldest dropped first).
     pub retain_ended: usize,
+    /// ... and for at most this long after they ended (none: as long as the count allows).
+    pub retain_ended_for: Option<crate::time::Duration>,
     /// Keep every decision's latency (for benchmarks); off by default. A histogram is always kept.
     pub record_latencies: bool,
     /// Lua functions the embedding program adds for scripts.
@@ -66,6 +68,7 @@ impl EngineConfig {
             scripts: scripts.into(),
             limits: Limits::default(),
             retain_ended: Self::RETAIN_ENDED,
+            retain_ended_for: None,
             record_latencies: false,
             functions: script::HostFunctions::default(),
         }

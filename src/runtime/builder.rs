@@ -81,6 +81,13 @@ impl Builder {
         self
     }
 
+    /// How long an ended conversation stays in memory for reading back at most (by default,
+    /// as long as [`Builder::retain_ended`]'s count allows).
+    pub fn retain_ended_for(mut self, age: crate::time::Duration) -> Self {
+        self.config.retain_ended_for = Some(age);
+        self
+    }
+
     /// Adds a policy written in Rust; queues name it like any Lua policy (and it wins over
     /// a Lua policy of the same name).
     pub fn policy(mut self, policy: impl Policy + 'static) -> Self {

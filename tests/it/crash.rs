@@ -2,8 +2,9 @@
 //! restarted, 20 times: every acknowledged input must be there afterwards, pending timers keep
 //! their original due times, every timer fires once (as the event stream sees it), never early,
 //! and the webhook message of every acknowledged conversation reaches its receiver. A snapshot
-//! is taken every three steps, so kills also land while one is written, and starts begin
-//! from the newest snapshot that made it.
+//! is taken every three steps and the journal behind the snapshots is forgotten at once (no
+//! audit window), so kills also land while a snapshot is written and the journal pruned, and
+//! starts begin from the newest snapshot that made it.
 
 use crate::common;
 
@@ -88,7 +89,7 @@ async fn acknowledged_inputs_and_timers_survive_sigkill() {
         format!(
             "listen = \"127.0.0.1:0\"\ndb = \"rota.db\"\nscripts = {:?}\n[[tokens]]\ntoken = \"{TOKEN}\"\nunits = [\"*\"]\n\
              [[webhooks]]\nname = \"sink\"\nurl = \"http://127.0.0.1:{sink_port}/hook\"\nsecret = \"sixteen-chars-or-more\"\n\
-             events = [\"queued\"]\n[delivery]\nfirst_retry_ms = 20\n[store]\nsnapshot_every_steps = 3\n",
+             events = [\"queued\"]\n[delivery]\nfirst_retry_ms = 20\n[store]\nsnapshot_every_steps = 3\naudit_days = 0\n",
             scripts.display().to_string()
         ),
     )

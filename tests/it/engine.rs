@@ -420,3 +420,19 @@ queues.define {
     assert!(lines.iter().any(|l| l == "plain offered to a1 (timeout 1h)"), "{lines:#?}");
     assert_eq!(engine.conversation("error").unwrap().status.as_str(), "queued");
 }
+
+#[test]
+fn ended_conversations_are_forgotten_after_their_age_as_well_as_their_count() {
+    let dir = Scratch::new(&[("agents.lua", AGENTS), ("queues.lua", &queue("longest_idle"))]);
+    let mut config = EngineConfig::new(&dir.0);
+    config.retain_ended_for = Some(Duration::from_secs(3600));
+    let (mut engine, _clock) = engine_with(config);
+    for (id, at) in [("early", 0), ("late", 2 * 3600), ("latest", 2 * 3600 + 60)] {
+        engine.advance_to(start() + Duration::from_secs(at));
+        engine.handle(arrive(id, "q")).unwrap();
+        engine.handle(Input::Abandon { conversation: id.into() }).unwrap();
+    }
+    // `early` ended two hours before `latest` did: past the hour, though well within the count.
+    assert!(engine.conversation("early").is_none(), "an hour-old ended conversation is kept");
+    assert!(engine.conversation("late").is_some() && engine.conversation("latest").is_some());
+}
