@@ -52,6 +52,7 @@ pub struct EngineConfig {
     /// Ended conversations kept in memory for reading back (oldest dropped first).
     pub retain_ended: usize,
     /// ... and for at most this long after they ended (none: as long as the count allows).
+    /// Finished workflow instances are kept by the same count and age.
     pub retain_ended_for: Option<crate::time::Duration>,
     /// Keep every decision's latency (for benchmarks); off by default. A histogram is always kept.
     pub record_latencies: bool,

@@ -85,13 +85,18 @@ impl Workflows {
         task
     }
 
-    /// Keeps a finished instance for reading back, forgetting the oldest beyond `keep`.
-    fn retire(&mut self, id: u64, keep: usize) {
+    /// Keeps a finished instance for reading back, forgetting the oldest beyond `keep` and
+    /// those that finished before `cutoff`.
+    fn retire(&mut self, id: u64, keep: usize, cutoff: Option<Timestamp>) {
         self.finished.push_back(id);
-        while self.finished.len() > keep {
-            if let Some(old) = self.finished.pop_front() {
-                self.instances.remove(&old);
+        while let Some(&oldest) = self.finished.front() {
+            let finished_at = self.instances.get(&oldest).and_then(|i| i.history.last()).map(|h| h.at);
+            let too_old = cutoff.is_some_and(|cutoff| finished_at.is_some_and(|t| t < cutoff));
+            if self.finished.len() <= keep && !too_old {
+                break;
             }
+            self.finished.pop_front();
+            self.instances.remove(&oldest);
         }
     }
 
@@ -333,7 +338,8 @@ impl Engine {
         instance.history.push(HistoryStep { at: now, event: instance.event.clone(), stage: None, note });
         let (conversation, workflow) = (instance.conversation.clone(), Arc::from(instance.workflow.as_str()));
         self.emit(Update::WorkflowFinished { conversation: conversation.clone(), instance: id, workflow, reason });
-        self.workflows.retire(id, self.config.retain_ended);
+        let cutoff = self.config.retain_ended_for.map(|d| Timestamp(now.0.saturating_sub(d.0)));
+        self.workflows.retire(id, self.config.retain_ended, cutoff);
         // An ended conversation stayed in memory for its workflows; now it may go like any other.
         if let Some(c) = self.conversations.get_mut(&conversation) {
             c.workflows.retain(|&i| i != id);

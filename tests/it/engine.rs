@@ -436,3 +436,20 @@ fn ended_conversations_are_forgotten_after_their_age_as_well_as_their_count() {
     assert!(engine.conversation("early").is_none(), "an hour-old ended conversation is kept");
     assert!(engine.conversation("late").is_some() && engine.conversation("latest").is_some());
 }
+
+#[test]
+fn finished_workflow_instances_are_forgotten_after_their_age() {
+    let workflow = "local on, finish = workflows.on, workflows.finish\n\
+                    workflows.define { id = \"note\", stages = { on(\"start\", finish(\"noted\")) } }\n";
+    let dir = Scratch::new(&[("agents.lua", AGENTS), ("queues.lua", &queue("longest_idle")), ("w.lua", workflow)]);
+    let mut config = EngineConfig::new(&dir.0);
+    config.retain_ended_for = Some(Duration::from_secs(3600));
+    let (mut engine, _clock) = engine_with(config);
+    for (id, at) in [("c1", 0), ("c2", 2 * 3600)] {
+        engine.advance_to(start() + Duration::from_secs(at));
+        engine.handle(arrive(id, "q")).unwrap();
+        engine.handle(Input::StartWorkflow { conversation: id.into(), workflow: "note".into() }).unwrap();
+    }
+    let kept: Vec<String> = engine.instances().map(|i| i.conversation.to_string()).collect();
+    assert_eq!(kept, ["c2"], "the instance that finished two hours ago is kept");
+}
