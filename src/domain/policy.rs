@@ -51,6 +51,10 @@ impl DecisionContext<'_> {
 }
 
 /// A distribution policy implemented in Rust. Skips go into `skipped` for the trace.
+///
+/// With a store, a policy must be deterministic (the journal is replayed through it), and
+/// memory it keeps in itself is not in the engine's snapshots: after a start from a snapshot
+/// it begins empty. Decide from the context (counters, attempts, `tried`) where you can.
 pub trait Policy: Send {
     fn spec(&self) -> PolicySpec;
     fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String>;

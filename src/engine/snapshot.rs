@@ -120,7 +120,7 @@ impl Engine {
             reevaluate: self.reevaluate.clone(),
             epoch: self.epoch,
             next_notification,
-            instances: instances.values().map(InstanceRepr::from).collect(),
+            instances: instances.values().map(|i| InstanceRepr(i.clone())).collect(),
             finished: finished.clone(),
             next_instance,
             next_task,
@@ -177,7 +177,7 @@ impl Engine {
             epoch: s.epoch,
             standby: standby::Standby::resume(s.next_notification),
             workflows: workflows::Workflows::from_parts(
-                s.instances.into_iter().map(|i| (i.id, i.into())).collect(),
+                s.instances.into_iter().map(|InstanceRepr(i)| (i.id, i)).collect(),
                 s.finished,
                 s.next_instance,
                 s.next_task,
@@ -432,9 +432,11 @@ impl From<DecidedRepr> for Decided {
     }
 }
 
-/// A workflow instance whole (the API's view leaves out its waits and notifications).
+/// A workflow instance whole (the API's view leaves out its waits and notifications): serde's
+/// remote derive, field for field.
 #[derive(Serialize, Deserialize)]
-struct InstanceRepr {
+#[serde(remote = "Instance")]
+struct InstanceDef {
     id: u64,
     workflow: String,
     unit: String,
@@ -451,48 +453,8 @@ struct InstanceRepr {
     history: Vec<HistoryStep>,
 }
 
-impl From<&Instance> for InstanceRepr {
-    fn from(i: &Instance) -> Self {
-        let i = i.clone();
-        InstanceRepr {
-            id: i.id,
-            workflow: i.workflow,
-            unit: i.unit,
-            conversation: i.conversation,
-            status: i.status,
-            started: i.started,
-            event: i.event,
-            stage: i.stage,
-            entered: i.entered,
-            note: i.note,
-            tasks: i.tasks,
-            waits: i.waits,
-            notifications: i.notifications,
-            history: i.history,
-        }
-    }
-}
-
-impl From<InstanceRepr> for Instance {
-    fn from(i: InstanceRepr) -> Self {
-        Instance {
-            id: i.id,
-            workflow: i.workflow,
-            unit: i.unit,
-            conversation: i.conversation,
-            status: i.status,
-            started: i.started,
-            event: i.event,
-            stage: i.stage,
-            entered: i.entered,
-            note: i.note,
-            tasks: i.tasks,
-            waits: i.waits,
-            notifications: i.notifications,
-            history: i.history,
-        }
-    }
-}
+#[derive(Serialize, Deserialize)]
+struct InstanceRepr(#[serde(with = "InstanceDef")] Instance);
 
 #[cfg(test)]
 mod tests {

@@ -111,7 +111,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
             ApiError::new(e.status(), "bad_body", format!("cannot read the request body: {}", e.body_text()))
         })?;
-        let text = if bytes.is_empty() { &b"{}"[..] } else { &bytes[..] };
+        Body::parse(&bytes)
+    }
+}
+
+impl<T: DeserializeOwned> Body<T> {
+    /// A body already read (empty reads as `{}`).
+    pub(super) fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        let text = if bytes.is_empty() { &b"{}"[..] } else { bytes };
         serde_json::from_slice(text).map(Body).map_err(ApiError::bad_json)
     }
 }

@@ -7,6 +7,7 @@
 mod actions;
 mod agents;
 mod auth;
+mod batch;
 mod conversations;
 mod error;
 mod events;
@@ -141,6 +142,13 @@ fn routes() -> Vec<Route> {
     use Access::{Open, Stream, Token};
     vec![
         route(Token, "post", "/v1/conversations", "Create a conversation in a queue", conversations::create),
+        route(
+            Token,
+            "post",
+            "/v1/batch",
+            "Many inputs in one request, handled in order and made durable in one commit; one result each",
+            batch::handle,
+        ),
         route(
             Token,
             "get",

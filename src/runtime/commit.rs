@@ -8,6 +8,7 @@ use tokio::sync::{broadcast, watch};
 use crate::clock::Clock;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::input::Input;
 use crate::notification::Notification;
 use crate::outbox::{Backlog, EventRoute, Message};
 use crate::store::{JournalStep, Record, Store, StoreError};
@@ -93,22 +94,27 @@ impl Loop {
     /// Runs one command; false when it asks the loop to stop.
     fn step(&mut self, command: Command) -> Result<bool, StoreError> {
         match command {
-            Command::Input(mut input, guard, reply) => {
-                if let Some(Err(e)) = guard.map(|g| g(&self.engine, &mut input)) {
-                    self.reply(reply, Err(e.into()));
-                    return Ok(true);
+            Command::Input(input, guard, reply) => {
+                let result = self.apply(input, guard);
+                self.reply(reply, result);
+            }
+            Command::Batch(inputs, reply) => {
+                let mut results = Vec::with_capacity(inputs.len());
+                for (input, guard) in inputs {
+                    results.push(self.apply(input, guard));
+                    // Time moves between the inputs of a batch as between separate commands.
+                    self.fire_due();
                 }
-                let journaled = self.store.is_some().then(|| input.clone());
-                match self.engine.handle(input) {
-                    Ok(list) => {
-                        if let Some(input) = journaled {
-                            self.journal.push(Record { at: self.engine.now(), step: JournalStep::Input { input } });
-                        }
-                        self.publish(&list);
-                        self.reply(reply, Ok(list));
-                    }
-                    Err(e) => self.reply(reply, Err(e.into())),
-                }
+                self.done.push(Box::new(move |_, failed| {
+                    let results = results
+                        .into_iter()
+                        .map(|r| match (failed, r) {
+                            (Some(why), Ok(_)) => Err(EngineError::NotDurable(why.to_string())),
+                            (_, r) => r,
+                        })
+                        .collect();
+                    let _ = reply.send(results);
+                }));
             }
             Command::Read(f) => {
                 self.commit()?;
@@ -145,6 +151,20 @@ impl Loop {
             Command::Shutdown => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// Handles one input (after its guard), journals and publishes what it did.
+    fn apply(&mut self, mut input: Input, guard: Option<super::handle::Guard>) -> Result<Vec<Stamped>, EngineError> {
+        if let Some(Err(e)) = guard.map(|g| g(&self.engine, &mut input)) {
+            return Err(e.into());
+        }
+        let journaled = self.store.is_some().then(|| input.clone());
+        let list = self.engine.handle(input)?;
+        if let Some(input) = journaled {
+            self.journal.push(Record { at: self.engine.now(), step: JournalStep::Input { input } });
+        }
+        self.publish(&list);
+        Ok(list)
     }
 
     /// Fires the timers due on a running (system) clock; a virtual clock only moves by `advance`.

@@ -40,8 +40,13 @@ pub(super) type Reply<T> = oneshot::Sender<T>;
 /// may also complete the input from the engine's state (an id resolved into a key).
 pub type Guard = Box<dyn FnOnce(&Engine, &mut Input) -> Result<(), InputError> + Send>;
 
+/// One result per input of a batch, in order.
+pub type BatchResults = Vec<Result<Vec<Stamped>, EngineError>>;
+
 pub(super) enum Command {
     Input(Input, Option<Guard>, Reply<Result<Vec<Stamped>, EngineError>>),
+    /// Inputs handled in order in one go and made durable in one commit.
+    Batch(Vec<(Input, Option<Guard>)>, Reply<BatchResults>),
     Read(Box<dyn FnOnce(&Engine) + Send>),
     Advance(Duration, Reply<Result<Vec<Stamped>, EngineError>>),
     /// Scripts loaded and checked off the engine thread, or why they were refused.
@@ -94,6 +99,20 @@ impl Handle {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Input(input, None, reply))?;
         rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Submits many inputs in one round trip: the engine handles them in order, one after the
+    /// other as if submitted one by one, and makes them durable in one commit. One result per
+    /// input: an input refused does not stop the ones after it.
+    pub async fn submit_many(&self, inputs: Vec<Input>) -> Result<BatchResults, EngineError> {
+        self.submit_many_guarded(inputs.into_iter().map(|i| (i, None)).collect()).await
+    }
+
+    /// [`Handle::submit_many`], each input with an optional [`Guard`] run right before it.
+    pub async fn submit_many_guarded(&self, inputs: Vec<(Input, Option<Guard>)>) -> Result<BatchResults, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Batch(inputs, reply))?;
+        rx.await.map_err(|_| EngineError::Stopped)
     }
 
     /// Like [`Handle::submit`], but `guard` runs first, on the engine thread, and its error

@@ -23,5 +23,5 @@ mod recovery;
 mod snapshots;
 
 pub use builder::{Builder, LogSink};
-pub use handle::{Deliveries, Guard, Handle, Notifications};
+pub use handle::{BatchResults, Deliveries, Guard, Handle, Notifications};
 pub use snapshots::SnapshotPolicy;

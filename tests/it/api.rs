@@ -580,3 +580,39 @@ async fn chats_side_by_side_show_as_load_and_a_call_waits_for_an_agent_without_t
     assert_eq!((status, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("capacity")), "{bad}");
     assert!(bad["message"].as_str().unwrap().contains("capacity of channel `chat` must be a whole number"), "{bad}");
 }
+
+/// `POST /v1/batch`: inputs in order, one result each; a malformed input, one of another
+/// unit's, one the batch does not take and one the engine refuses fail alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_runs_its_inputs_in_order_and_each_fails_alone() {
+    let s = Server::start().await;
+    let batch = json!({"inputs": [
+        {"sign_in": {"agent": "nora"}},
+        {"set_status": {"agent": "nora", "status": "callcenter"}},
+        {"start_work_day": {"agent": "nora"}},
+        {"arrive": {"id": "b1", "queue": "north_line"}},
+        {"accept": {"conversation": "b1", "agent": "nora"}},
+        {"arrive": {"id": "b2", "queue": "south_line"}},
+        {"fly": {"to": "the moon"}},
+        {"create_agent": {"agent": "x", "record": {}}},
+        {"close": {"conversation": "nope"}},
+    ]});
+    let (status, body) = s.post(NORTH, "/v1/batch", batch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = body["results"].as_array().unwrap();
+    let statuses: Vec<u64> = results.iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 404, 400, 422, 404], "{body}");
+    assert_eq!(results[5]["error"], "unknown_queue", "south's queue is unknown to a north token: {body}");
+    assert_eq!((results[6]["error"].as_str(), results[7]["error"].as_str()), (Some("bad_json"), Some("not_in_batch")));
+    assert!(types(&results[3]).contains(&"offered".to_string()), "{body}");
+    let (_, b1) = s.get(NORTH, "/v1/conversations/b1").await;
+    assert_eq!((b1["status"].as_str(), b1["agent"].as_str()), (Some("assigned"), Some("nora")), "{b1}");
+    let (status, _) = s.get(NORTH, "/v1/conversations/b2").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Every input well formed: read whole, same results.
+    let batch = json!({"inputs": [{"close": {"conversation": "b1"}}, {"close": {"conversation": "b1"}}]});
+    let (_, body) = s.post(NORTH, "/v1/batch", batch).await;
+    let statuses: Vec<u64> =
+        body["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [200, 409], "{body}");
+}

@@ -453,3 +453,37 @@ fn finished_workflow_instances_are_forgotten_after_their_age() {
     let kept: Vec<String> = engine.instances().map(|i| i.conversation.to_string()).collect();
     assert_eq!(kept, ["c2"], "the instance that finished two hours ago is kept");
 }
+
+/// `submit_many`: many inputs in one round trip and one commit, handled in order as if one by
+/// one; a refused input does not stop the others; everything accepted is durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_inputs_is_handled_in_order_with_one_result_each_and_made_durable() {
+    let dir = Scratch::new(&[("agents.lua", AGENTS), ("queues.lua", &queue("longest_idle"))]);
+    let db = dir.0.join("rota.db");
+    let clock = VirtualClock::starting_at(start());
+    let open = || Builder::new(&dir.0).clock(clock.clone()).store(SqliteStore::open(&db).unwrap()).start().unwrap();
+    let rota = open();
+    let batch = vec![
+        Input::SignIn { agent: "a1".into() },
+        Input::SetStatus { agent: "a1".into(), status: "callcenter".into() },
+        arrive("c1", "q"),
+        Input::Accept { conversation: "c1".into(), agent: "a2".into() }, // never offered to a2
+        arrive("c1", "q"),                                               // a duplicate
+        Input::Accept { conversation: "c1".into(), agent: "a1".into() },
+    ];
+    let results = rota.submit_many(batch).await.unwrap();
+    let outcome: Vec<Result<(), String>> =
+        results.iter().map(|r| r.as_ref().map(|_| ()).map_err(|e| e.to_string())).collect();
+    assert_eq!(outcome.len(), 6);
+    assert!(outcome[..3].iter().all(Result::is_ok) && outcome[5].is_ok(), "{outcome:?}");
+    assert!(outcome[3].as_ref().unwrap_err().contains("never offered to `a2`"), "{outcome:?}");
+    assert!(outcome[4].as_ref().unwrap_err().contains("c1"), "{outcome:?}");
+    assert!(lines(results[2].as_ref().unwrap()).contains(&"c1 offered to a1 (timeout 1h)".to_string()));
+    rota.close().await.unwrap();
+    drop(rota);
+
+    let rota = open();
+    assert_eq!(rota.conversation("c1").await.unwrap().unwrap().status.as_str(), "assigned");
+    assert_eq!(rota.agent("a1").await.unwrap().unwrap().state.as_str(), "busy");
+    rota.close().await.unwrap();
+}

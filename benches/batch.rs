@@ -1,0 +1,197 @@
+//! Volume: the same list of inputs handled in one run by calling `Engine::handle` directly,
+//! through `Handle::submit` one at a time and `Handle::submit_many` (each in memory and with
+//! the SQLite journal), and over HTTP with `POST /v1/batch` (durable).
+//!
+//! `cargo bench --bench batch` (add `-- --cycles 20000` for a longer list).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rota::conversation::NewConversation;
+use rota::engine::{Engine, EngineConfig};
+use rota::http::{router, ApiConfig, Token};
+use rota::runtime::Builder;
+use rota::store::SqliteStore;
+use rota::time::Timestamp;
+use rota::{Input, Update, VirtualClock};
+use serde_json::json;
+
+/// Inputs per `submit_many` call and per `/v1/batch` request.
+const BATCH: usize = 1000;
+const TOKEN: &str = "bench";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rota-bench-batch-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// 50 agents, one queue, round robin, no wrap-up: a closed conversation frees its agent.
+fn scripts() -> PathBuf {
+    let dir = scratch("scripts");
+    std::fs::write(
+        dir.join("rules.lua"),
+        "for i = 1, 50 do agents.define { id = \"a\" .. i } end\n\
+         local all = {}\nfor i = 1, 50 do all[i] = \"a\" .. i end\n\
+         queues.define { id = \"line\", agents = all, policy = \"round_robin\", options = { timeout = \"1h\" } }\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn start() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-03-02T08:00:00Z").unwrap()
+}
+
+/// The workload, worked out on a direct engine (the clock stands still, so every way of
+/// handling it makes the same decisions): agents signed in, then per cycle a conversation
+/// arrives, the agent offered it accepts, and it is closed. Returns the inputs and the
+/// direct engine's time for them.
+fn workload(scripts: &Path, cycles: usize) -> (Vec<Input>, f64) {
+    let mut engine =
+        Engine::new(EngineConfig::new(scripts), Arc::new(VirtualClock::starting_at(start())), Vec::new()).unwrap();
+    let mut inputs = Vec::new();
+    for i in 1..=50 {
+        inputs.push(Input::SignIn { agent: format!("a{i}") });
+        inputs.push(Input::SetStatus { agent: format!("a{i}"), status: "callcenter".into() });
+    }
+    for input in &inputs {
+        engine.handle(input.clone()).unwrap();
+    }
+    let setup = inputs.len();
+    for n in 0..cycles {
+        let id = format!("c{n}");
+        let arrive =
+            Input::Arrive(Box::new(NewConversation { id: id.clone(), queue: "line".into(), ..Default::default() }));
+        let updates = engine.handle(arrive.clone()).unwrap();
+        let agent = updates
+            .iter()
+            .find_map(|u| match &u.update {
+                Update::Offered { agents, .. } => Some(agents[0].to_string()),
+                _ => None,
+            })
+            .expect("an agent is free");
+        let accept = Input::Accept { conversation: id.clone(), agent };
+        engine.handle(accept.clone()).unwrap();
+        let close = Input::Close { conversation: id };
+        engine.handle(close.clone()).unwrap();
+        inputs.extend([arrive, accept, close]);
+    }
+    // The timed run: the same inputs into a fresh engine.
+    let mut engine =
+        Engine::new(EngineConfig::new(scripts), Arc::new(VirtualClock::starting_at(start())), Vec::new()).unwrap();
+    for input in &inputs[..setup] {
+        engine.handle(input.clone()).unwrap();
+    }
+    let began = Instant::now();
+    for input in &inputs[setup..] {
+        engine.handle(input.clone()).unwrap();
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    (inputs.split_off(0), seconds)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let cycles: usize = args
+        .iter()
+        .position(|a| a == "--cycles")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(10_000);
+    let scripts = scripts();
+    let (inputs, direct) = workload(&scripts, cycles);
+    let setup = 100;
+    let timed = (inputs.len() - setup) as f64;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let durable = |name: &str| {
+        let db = scratch(name).join("rota.db");
+        Arc::new(
+            Builder::new(&scripts)
+                .clock(VirtualClock::starting_at(start()))
+                .store(SqliteStore::open(&db).unwrap())
+                .start()
+                .unwrap(),
+        )
+    };
+
+    let in_memory = || Arc::new(Builder::new(&scripts).clock(VirtualClock::starting_at(start())).start().unwrap());
+    let one_by_one = |handle: Arc<rota::runtime::Handle>| {
+        rt.block_on(async {
+            for input in &inputs[..setup] {
+                handle.submit(input.clone()).await.unwrap();
+            }
+            let began = Instant::now();
+            for input in &inputs[setup..] {
+                handle.submit(input.clone()).await.unwrap();
+            }
+            began.elapsed().as_secs_f64()
+        })
+    };
+    let many = |handle: Arc<rota::runtime::Handle>| {
+        rt.block_on(async {
+            handle.submit_many(inputs[..setup].to_vec()).await.unwrap();
+            let began = Instant::now();
+            for chunk in inputs[setup..].chunks(BATCH) {
+                for r in handle.submit_many(chunk.to_vec()).await.unwrap() {
+                    r.unwrap();
+                }
+            }
+            began.elapsed().as_secs_f64()
+        })
+    };
+    let submit_memory = one_by_one(in_memory());
+    let many_memory = many(in_memory());
+    let submit_durable = one_by_one(durable("submit"));
+    let many_durable = many(durable("many"));
+
+    let http = rt.block_on(async {
+        let handle = durable("http");
+        let mut config = ApiConfig::with_tokens(vec![Token::new(TOKEN, ["*"])]);
+        config.body_limit = 16 * 1024 * 1024;
+        let (app, _closer) = router(handle.clone(), &config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = rota::outbound::client(std::time::Duration::from_secs(3600), None).unwrap();
+        let post = |chunk: &[Input]| {
+            let body = json!({ "inputs": chunk });
+            client.post(format!("{base}/v1/batch")).bearer_auth(TOKEN).json(&body).send()
+        };
+        post(&inputs[..setup]).await.unwrap();
+        let began = Instant::now();
+        for chunk in inputs[setup..].chunks(BATCH) {
+            let res = post(chunk).await.unwrap();
+            assert!(res.status().is_success());
+            #[derive(serde::Deserialize)]
+            struct Status {
+                status: u16,
+            }
+            #[derive(serde::Deserialize)]
+            struct Results {
+                results: Vec<Status>,
+            }
+            let body: Results = res.json().await.unwrap();
+            assert!(body.results.iter().all(|r| r.status == 200));
+        }
+        began.elapsed().as_secs_f64()
+    });
+
+    println!("{cycles} cycles of arrive + accept + close ({} inputs), 50 agents, one round-robin queue", timed as u64);
+    println!("batches of {BATCH} for submit_many and /v1/batch; durable: with the SQLite journal (group commit)");
+    println!();
+    println!("| way | seconds | inputs/s | of direct |");
+    println!("|---|---|---|---|");
+    for (way, seconds) in [
+        ("Engine::handle (direct, in memory)", direct),
+        ("Handle::submit, one at a time (in memory)", submit_memory),
+        ("Handle::submit_many (in memory)", many_memory),
+        ("Handle::submit, one at a time (durable)", submit_durable),
+        ("Handle::submit_many (durable)", many_durable),
+        ("HTTP POST /v1/batch (durable)", http),
+    ] {
+        println!("| {way} | {seconds:.2} | {:.0} | {:.2} |", timed / seconds, direct / seconds);
+    }
+}

@@ -1,0 +1,148 @@
+//! `POST /v1/batch`: many inputs in one request, handled in order as one batch of steps and
+//! made durable in one commit, with one result per input. An input that is malformed,
+//! refused or not allowed to the token fails alone.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::auth::Scope;
+use super::error::{ApiError, Body};
+use super::Api;
+use crate::engine::Engine;
+use crate::error::InputError;
+use crate::input::Input;
+use crate::runtime::Guard;
+use crate::views::Changes;
+
+/// Inputs one batch may hold: a bigger batch holds the engine longer than other clients
+/// should wait.
+pub(super) const MAX_INPUTS: usize = 1000;
+
+/// `{"inputs": [{"arrive": {"id": "c1", "queue": "support"}}, {"accept": {...}}]}`: each
+/// input as scenario files and the journal write it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Batch {
+    inputs: Vec<Value>,
+}
+
+/// The same body read straight into inputs: the fast way when every input is well formed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Inputs {
+    inputs: Vec<Input>,
+}
+
+/// One input's result: its updates, or its problem; `status` as its own route would answer.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Outcome {
+    Done {
+        status: u16,
+        #[serde(flatten)]
+        changes: Changes,
+    },
+    Failed {
+        status: u16,
+        #[serde(flatten)]
+        error: ApiError,
+    },
+}
+
+impl From<ApiError> for Outcome {
+    fn from(error: ApiError) -> Self {
+        Outcome::Failed { status: error.status.as_u16(), error }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct Results {
+    results: Vec<Outcome>,
+}
+
+pub(super) async fn handle(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<Results>, ApiError> {
+    let body = body.map_err(|e| {
+        ApiError::new(e.status(), "bad_body", format!("cannot read the request body: {}", e.body_text()))
+    })?;
+    // Read whole when every input is well formed; item by item otherwise, so that one
+    // malformed input fails alone and says what is wrong with it.
+    let parsed: Vec<Result<Input, ApiError>> = match serde_json::from_slice::<Inputs>(&body) {
+        Ok(Inputs { inputs }) => inputs.into_iter().map(Ok).collect(),
+        Err(_) => {
+            let Body(batch) = Body::<Batch>::parse(&body)?;
+            let bad = |e: serde_json::Error| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e.to_string());
+            batch.inputs.into_iter().map(|v| serde_json::from_value::<Input>(v).map_err(bad)).collect()
+        }
+    };
+    if parsed.len() > MAX_INPUTS {
+        let message = format!("a batch holds at most {MAX_INPUTS} inputs, got {}", parsed.len());
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", message).field("inputs"));
+    }
+    let mut results: Vec<Option<Outcome>> = Vec::with_capacity(parsed.len());
+    let mut submitted = Vec::new();
+    for input in parsed {
+        match input.and_then(|input| admissible(&input).map(|()| input)) {
+            Ok(input) => {
+                let scope = scope.clone();
+                let guard: Guard = Box::new(move |e, input| admit(e, &scope, input));
+                submitted.push((input, Some(guard)));
+                results.push(None);
+            }
+            Err(e) => results.push(Some(e.into())),
+        }
+    }
+    let mut outcomes = api.handle.submit_many_guarded(submitted).await?.into_iter();
+    let results = results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| match outcomes.next().expect("one outcome per input submitted") {
+                Ok(updates) => Outcome::Done { status: 200, changes: Changes { id: None, updates } },
+                Err(e) => ApiError::from(e).into(),
+            })
+        })
+        .collect();
+    Ok(Json(Results { results }))
+}
+
+/// The inputs a batch takes: what agents and conversations do. The directory, tasks and
+/// workflow instances have their own routes; the engine's own inputs none.
+fn admissible(input: &Input) -> Result<(), ApiError> {
+    match input {
+        Input::CreateAgent { .. }
+        | Input::UpdateAgent { .. }
+        | Input::PushButton { .. }
+        | Input::ResolveWorkflow { .. }
+        | Input::DeliveryFailed { .. } => {
+            let message = "this input is not taken in a batch; use its own route".to_string();
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_in_batch", message))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What the single routes check, on the engine thread right before the input: the queue a
+/// conversation arrives in, or the conversation, or else the agent it names, must be of the
+/// token's units; a conversation's or agent's id becomes its key.
+fn admit(engine: &Engine, scope: &Scope, input: &mut Input) -> Result<(), InputError> {
+    if let Input::Arrive(new) = input {
+        return match engine.queue_unit(&new.queue) {
+            Some(unit) if scope.allows(unit) => Ok(()),
+            _ => Err(InputError::UnknownQueue(new.queue.clone())),
+        };
+    }
+    if let Some(conversation) = input.conversation_mut() {
+        // The agent of an accept or decline is one of the conversation's unit: the engine
+        // resolves it there.
+        *conversation = engine.resolve_conversation(conversation, |u| scope.allows(u))?.to_string();
+    } else if let Some(agent) = input.agent_mut() {
+        *agent = engine.resolve_agent(agent, |u| scope.allows(u))?.to_string();
+    }
+    Ok(())
+}
