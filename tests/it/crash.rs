@@ -290,28 +290,43 @@ fn a_notification_id_the_store_already_has_fails_the_step_loudly() {
 }
 
 /// The store says which format it is (SQLite `user_version`): a store written before formats
-/// were numbered (kept as a fixture, written by the previous rota) is migrated and replays to
-/// the same state; a store of a newer format, or a journal record written in a newer way, is
+/// were numbered, and one written before snapshots (each kept as a fixture, written by the
+/// rota of its format) is migrated, replays to the same state and takes snapshots; a store of a newer format, or a journal record written in a newer way, is
 /// refused with both versions named, never read into a different state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_store_is_migrated_and_a_newer_one_refused() {
     use rota::store::SqliteStore;
     let dir = Scratch::new(&[]);
-    let db = dir.0.join("rota.db");
-    common::format0_store(&db);
     let version = |db: &std::path::Path| -> i64 {
         rusqlite::Connection::open(db).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
     };
-    assert_eq!(version(&db), 0);
     let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
-    let handle = rota::Builder::new(&scripts).store(SqliteStore::open(&db).unwrap()).start().unwrap();
-    // What the old rota did is there: anna signed in, c1 came in (its timers have fired since,
-    // whenever this runs).
-    assert!(handle.conversation("c1").await.unwrap().is_some(), "c1 replayed");
-    assert!(handle.agent("anna").await.unwrap().expect("anna").online, "anna's sign-in replayed");
-    handle.close().await.unwrap();
-    drop(handle);
-    assert_eq!(version(&db), rota::store::FORMAT);
+    for format in [0, 1] {
+        let db = dir.0.join(format!("format-{format}.db"));
+        common::older_store(format, &db);
+        assert_eq!(version(&db), i64::from(format));
+        let policy =
+            rota::runtime::SnapshotPolicy::new(1, rota::time::Duration::from_secs(60), 2, rota::time::Duration::ZERO);
+        let handle =
+            rota::Builder::new(&scripts).snapshots(policy).store(SqliteStore::open(&db).unwrap()).start().unwrap();
+        // What the old rota did is there: anna signed in, c1 came in (its timers have fired
+        // since, whenever this runs).
+        assert!(handle.conversation("c1").await.unwrap().is_some(), "format {format}: c1 replayed");
+        assert!(handle.agent("anna").await.unwrap().expect("anna").online, "format {format}: anna's sign-in replayed");
+        // The migrated store takes snapshots like a new one.
+        handle.submit(rota::Input::SignIn { agent: "bjorn".into() }).await.unwrap();
+        handle.close().await.unwrap();
+        drop(handle);
+        assert_eq!(version(&db), rota::store::FORMAT);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while rota::store::StoreInfo::read(&db).unwrap().latest_snapshot.is_none() {
+            assert!(std::time::Instant::now() < deadline, "format {format}: no snapshot was written");
+            tokio::task::yield_now().await;
+        }
+        let handle = rota::Builder::new(&scripts).store(SqliteStore::open(&db).unwrap()).start().unwrap();
+        assert!(handle.agent("bjorn").await.unwrap().expect("bjorn").online, "format {format}: after the snapshot");
+        handle.close().await.unwrap();
+    }
 
     // A newer store.
     let newer = dir.0.join("newer.db");
@@ -320,7 +335,9 @@ async fn an_older_store_is_migrated_and_a_newer_one_refused() {
     let err = SqliteStore::open(&newer).err().expect("refused").to_string();
     assert!(err.contains("store format 99") && err.contains("reads formats up to 2"), "{err}");
 
-    // A journal record written in a newer way.
+    // A journal record written in a newer way (in a journal no snapshot covers yet).
+    let db = dir.0.join("newer-record.db");
+    common::older_store(1, &db);
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute("UPDATE journal SET format = 2 WHERE seq = (SELECT MAX(seq) FROM journal)", []).unwrap();
     drop(conn);

@@ -21,7 +21,13 @@ pub fn fixture(name: &str) -> PathBuf {
 /// Writes, at `path`, the store the rota before store formats were numbered left behind
 /// (`tests/fixtures/store/format-0.sql`, its SQL dump: no database file is kept in git).
 pub fn format0_store(path: &Path) {
-    let sql = std::fs::read_to_string(fixture("store/format-0.sql")).unwrap();
+    older_store(0, path);
+}
+
+/// Writes, at `path`, a store of an older `format` as the rota of that format left it
+/// (`tests/fixtures/store/format-N.sql`: 0 before formats were numbered, 1 before snapshots).
+pub fn older_store(format: u32, path: &Path) {
+    let sql = std::fs::read_to_string(fixture(&format!("store/format-{format}.sql"))).unwrap();
     rusqlite::Connection::open(path).unwrap().execute_batch(&sql).unwrap();
 }
 
