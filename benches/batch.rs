@@ -73,7 +73,7 @@ fn workload(scripts: &Path, cycles: usize) -> (Vec<Input>, f64) {
                 _ => None,
             })
             .expect("an agent is free");
-        let accept = Input::Accept { conversation: id.clone(), agent };
+        let accept = Input::Accept { conversation: id.clone(), agent: Some(agent) };
         engine.handle(accept.clone()).unwrap();
         let close = Input::Close { conversation: id };
         engine.handle(close.clone()).unwrap();

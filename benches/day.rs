@@ -170,7 +170,7 @@ fn run_day(scripts: &Path, agents: usize, hours: i64, rust: bool, channels: bool
                         channel: if chat { "chat" } else { "voice" }.into(),
                         ..Default::default()
                     })),
-                    PlanItem::Accept(c, a) => Input::Accept { conversation: c.to_string(), agent: a.to_string() },
+                    PlanItem::Accept(c, a) => Input::Accept { conversation: c.to_string(), agent: Some(a.to_string()) },
                     PlanItem::Close(c) => Input::Close { conversation: c.to_string() },
                     PlanItem::Presence(a, p) => Input::SetPresence { agent: format!("agent{a}"), presence: p.into() },
                     PlanItem::Pause(a) => Input::Pause { agent: format!("agent{a}"), cause: "break".into() },

@@ -113,7 +113,7 @@ async fn durable() {
                     let new = NewConversation { id: id.clone(), queue: "line".into(), ..Default::default() };
                     let updates = handle.submit(Input::Arrive(Box::new(new))).await.unwrap();
                     let agent = offered_to(&updates).expect("a free agent");
-                    handle.submit(Input::Accept { conversation: id.clone(), agent }).await.unwrap();
+                    handle.submit(Input::Accept { conversation: id.clone(), agent: Some(agent) }).await.unwrap();
                     handle.submit(Input::Close { conversation: id }).await.unwrap();
                     inputs.fetch_add(3, Ordering::Relaxed);
                 }

@@ -102,7 +102,7 @@ impl Writer {
         });
         if let Some(agent) = offered {
             self.tick(gap);
-            self.input(Input::Accept { conversation: id.clone(), agent });
+            self.input(Input::Accept { conversation: id.clone(), agent: Some(agent) });
             self.talking.push_back(id);
         }
         if self.talking.len() > 20 {

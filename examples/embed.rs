@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for update in rota.advance(Duration::parse("12h")?).await? {
         println!("{}  {}", update.at, update.update.describe());
     }
-    for update in rota.submit(Input::Accept { conversation: "chat-1".into(), agent: "ivan".into() }).await? {
+    for update in rota.submit(Input::Accept { conversation: "chat-1".into(), agent: Some("ivan".into()) }).await? {
         println!("{}  {}", update.at, update.update.describe());
     }
     let ivan = rota.agent("ivan").await?.expect("ivan is defined in scripts/agents.lua");

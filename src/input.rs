@@ -16,13 +16,18 @@ use crate::time::{TimeError, Timestamp};
 pub enum Input {
     /// A customer called or wrote: a conversation enters a queue.
     Arrive(Box<NewConversation>),
+    /// The agent takes the conversation offered to them; without `agent`, whoever it is
+    /// offered to (refused when it rings for several).
     Accept {
         conversation: String,
-        agent: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
     },
+    /// The agent declines the offer; without `agent`, whoever it is offered to.
     Decline {
         conversation: String,
-        agent: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
     },
     /// The agent finished the conversation; wrap-up starts.
     Close {

@@ -308,8 +308,12 @@ impl AgentSetup {
 fn describe_input(input: &Input) -> String {
     match input {
         Input::Arrive(c) => format!("arrive {} in {}", c.id, c.queue),
-        Input::Accept { conversation, agent } => format!("accept {conversation} by {agent}"),
-        Input::Decline { conversation, agent } => format!("decline {conversation} by {agent}"),
+        Input::Accept { conversation, agent } => {
+            format!("accept {conversation} by {}", agent.as_deref().unwrap_or("whoever it is offered to"))
+        }
+        Input::Decline { conversation, agent } => {
+            format!("decline {conversation} by {}", agent.as_deref().unwrap_or("whoever it is offered to"))
+        }
         Input::Close { conversation } => format!("close {conversation}"),
         Input::Abandon { conversation } => format!("abandon {conversation}"),
         Input::SetPresence { agent, presence } => format!("presence {presence} for {agent}"),

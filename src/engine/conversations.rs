@@ -85,6 +85,30 @@ impl Engine {
         }))
     }
 
+    /// The one agent an offer of `conversation` rings, for an accept or decline that does not
+    /// name one; refused when it rings for nobody or for several.
+    pub(super) fn offered_to_one(&self, conversation: &str) -> Result<String, InputError> {
+        let c =
+            self.conversations.get(conversation).ok_or_else(|| InputError::UnknownConversation(conversation.into()))?;
+        let ringing = c.offer.and_then(|o| self.offers.get(&o)).map_or(&[][..], |o| &o.agents[..]);
+        match ringing {
+            [one] => Ok(self.agents[*one as usize].id.to_string()),
+            [] => Err(InputError::Illegal(format!(
+                "conversation `{}` is not offered to anyone now",
+                unit::external(conversation)
+            ))),
+            several => {
+                let names: Vec<&str> = several.iter().map(|&ix| self.agents[ix as usize].def.id.as_str()).collect();
+                let message = format!(
+                    "conversation `{}` is offered to {}; name the agent",
+                    unit::external(conversation),
+                    names.join(", ")
+                );
+                Err(InputError::Invalid { field: "agent", message })
+            }
+        }
+    }
+
     pub(super) fn accept(&mut self, conversation: &str, agent: &str) -> Result<(), InputError> {
         let (offer_id, ix) = self.ringing(conversation, agent)?;
         let offer = self.offers.remove(&offer_id).expect("ringing offer exists");

@@ -448,8 +448,22 @@ impl Engine {
         let key = |e: &Self, given: &str| e.resolve_conversation(given, |_| true);
         match input {
             Input::Arrive(new) => self.arrive(*new),
-            Input::Accept { conversation, agent } => self.accept(&key(self, &conversation)?, &agent),
-            Input::Decline { conversation, agent } => self.decline(&key(self, &conversation)?, &agent),
+            Input::Accept { conversation, agent } => {
+                let conversation = key(self, &conversation)?;
+                let agent = match agent {
+                    Some(agent) => agent,
+                    None => self.offered_to_one(&conversation)?,
+                };
+                self.accept(&conversation, &agent)
+            }
+            Input::Decline { conversation, agent } => {
+                let conversation = key(self, &conversation)?;
+                let agent = match agent {
+                    Some(agent) => agent,
+                    None => self.offered_to_one(&conversation)?,
+                };
+                self.decline(&conversation, &agent)
+            }
             Input::Close { conversation } => self.close(&key(self, &conversation)?),
             Input::Abandon { conversation } => self.abandon(&key(self, &conversation)?),
             Input::SignIn { agent } => {

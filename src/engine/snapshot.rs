@@ -588,11 +588,11 @@ queues.define { id = "q3", agents = { "a1", "a5" }, policy = "ring_all", levels 
             }
             5..=8 if !offered.is_empty() => {
                 let (c, a) = offered[rng.below(offered.len() as u64) as usize].clone();
-                Input::Accept { conversation: c, agent: a }
+                Input::Accept { conversation: c, agent: Some(a) }
             }
             9 if !offered.is_empty() => {
                 let (c, a) = offered[rng.below(offered.len() as u64) as usize].clone();
-                Input::Decline { conversation: c, agent: a }
+                Input::Decline { conversation: c, agent: Some(a) }
             }
             10 | 11 if !open.is_empty() => {
                 Input::Close { conversation: open[rng.below(open.len() as u64) as usize].clone() }

@@ -80,7 +80,8 @@ pub(super) struct ConversationChange {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AgentRef {
-    pub agent: String,
+    /// Without it: whoever the conversation is offered to.
+    pub agent: Option<String>,
 }
 
 pub(super) type Reply = Result<Json<Value>, ApiError>;

@@ -168,6 +168,15 @@ impl Handle {
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 
+    /// Moves a virtual clock to `t` (not back), firing the timers due on the way at their times.
+    pub async fn advance_to(&self, t: crate::time::Timestamp) -> Result<Vec<Stamped>, EngineError> {
+        let by = t - self.clock.now();
+        if by.0 < 0 {
+            return Err(EngineError::Unsupported(format!("the clock is at {}, past {t}", self.clock.now())));
+        }
+        self.advance(by).await
+    }
+
     /// Swaps in scripts given as text ([`super::Builder::from_sources`]), loaded and checked off the
     /// engine thread like [`Handle::reload`]'s; on failure the old rules keep running.
     pub async fn reload_sources(&self, sources: Sources) -> Result<u64, EngineError> {

@@ -241,11 +241,14 @@ function test.arrive(queue: string, data: { [string]: any }?): string
     return host.act("arrive", new)
 end
 
-function test.accept(conversation: string, agent: string)
+--- `agent` accepts the conversation offered to them; without `agent`, whoever it is offered
+--- to (an error when it rings for several).
+function test.accept(conversation: string, agent: string?)
     input("accept", { conversation = conversation, agent = agent })
 end
 
-function test.decline(conversation: string, agent: string)
+--- `agent` declines the offer; without `agent`, whoever it is offered to.
+function test.decline(conversation: string, agent: string?)
     input("decline", { conversation = conversation, agent = agent })
 end
 

@@ -98,7 +98,8 @@ async fn a_conversation_is_offered_accepted_and_closed_over_http() {
         "{decided}"
     );
 
-    let (status, accepted) = s.post(ALL, "/v1/conversations/c1/accept", json!({"agent": "nora"})).await;
+    // Without `agent`: whoever it is offered to.
+    let (status, accepted) = s.post(ALL, "/v1/conversations/c1/accept", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{accepted}");
     let (_, agent) = s.get(ALL, "/v1/agents/nora").await;
     assert_eq!((agent["state"].as_str(), agent["conversation"].as_str()), (Some("busy"), Some("c1")));
@@ -199,7 +200,7 @@ async fn every_malformed_request_gets_a_4xx_that_names_the_problem() {
             "illegal_state_change",
             "nils",
         ),
-        (Method::POST, "/v1/conversations/taken/accept", Some("{}"), 400, "bad_json", "missing field `agent`"),
+        (Method::POST, "/v1/conversations/taken/accept", Some(r#"{"agent":7}"#), 400, "bad_json", "invalid type"),
         (Method::GET, "/v1/agents/nobody", None, 404, "unknown_agent", "nobody"),
         (Method::PUT, "/v1/agents/nora/presence", Some(r#"{"presence":"beach"}"#), 422, "unknown_presence", "beach"),
         (Method::PUT, "/v1/agents/nora/status", Some(r#"{"status":"asleep"}"#), 409, "illegal_state_change", "asleep"),
@@ -591,7 +592,7 @@ async fn a_batch_runs_its_inputs_in_order_and_each_fails_alone() {
         {"set_status": {"agent": "nora", "status": "callcenter"}},
         {"start_work_day": {"agent": "nora"}},
         {"arrive": {"id": "b1", "queue": "north_line"}},
-        {"accept": {"conversation": "b1", "agent": "nora"}},
+        {"accept": {"conversation": "b1"}},
         {"arrive": {"id": "b2", "queue": "south_line"}},
         {"fly": {"to": "the moon"}},
         {"create_agent": {"agent": "x", "record": {}}},

@@ -202,7 +202,7 @@ async fn the_async_handle_runs_rust_policies_on_virtual_time() {
     );
     let a2 = rota.agent("a2").await.unwrap().unwrap();
     assert_eq!(a2.state.as_str(), "offered");
-    let err = rota.submit(Input::Accept { conversation: "c1".into(), agent: "a1".into() }).await.unwrap_err();
+    let err = rota.submit(Input::Accept { conversation: "c1".into(), agent: Some("a1".into()) }).await.unwrap_err();
     assert!(err.to_string().contains("the offer was timed_out"), "{err}");
 
     // The stream saw the same updates, in order.
@@ -355,10 +355,10 @@ fn two_units_may_each_have_a_conversation_of_the_same_id() {
     let south = engine.handle(arrive("c1", "south_line")).unwrap();
     assert_eq!(lines(&south)[0], "c1 queued in south_line", "the timeline shows the id, not the key");
 
-    let err = engine.handle(Input::Accept { conversation: "c1".into(), agent: "sara".into() }).unwrap_err();
+    let err = engine.handle(Input::Accept { conversation: "c1".into(), agent: Some("sara".into()) }).unwrap_err();
     assert!(err.to_string().contains("exists in units north, south"), "{err}");
     let key = rota::unit::key("south", "c1");
-    engine.handle(Input::Accept { conversation: key.to_string(), agent: "sara".into() }).unwrap();
+    engine.handle(Input::Accept { conversation: key.to_string(), agent: Some("sara".into()) }).unwrap();
     assert_eq!(engine.conversation(&key).unwrap().status.as_str(), "assigned");
     let north = rota::unit::key("north", "c1");
     assert_eq!(engine.conversation(&north).unwrap().status.as_str(), "offered", "north's c1 is untouched");
@@ -387,7 +387,7 @@ queues.define {
     let (mut engine, _clock) = engine(&dir.0);
     ready(&mut engine, &["a1"]);
     engine.handle(arrive("first", "q")).unwrap();
-    engine.handle(Input::Accept { conversation: "first".into(), agent: "a1".into() }).unwrap();
+    engine.handle(Input::Accept { conversation: "first".into(), agent: Some("a1".into()) }).unwrap();
     for (id, kind, priority) in [
         ("error", "error", 50),
         ("loop", "loop", 40),
@@ -467,9 +467,9 @@ async fn a_batch_of_inputs_is_handled_in_order_with_one_result_each_and_made_dur
         Input::SignIn { agent: "a1".into() },
         Input::SetStatus { agent: "a1".into(), status: "callcenter".into() },
         arrive("c1", "q"),
-        Input::Accept { conversation: "c1".into(), agent: "a2".into() }, // never offered to a2
-        arrive("c1", "q"),                                               // a duplicate
-        Input::Accept { conversation: "c1".into(), agent: "a1".into() },
+        Input::Accept { conversation: "c1".into(), agent: Some("a2".into()) }, // never offered to a2
+        arrive("c1", "q"),                                                     // a duplicate
+        Input::Accept { conversation: "c1".into(), agent: Some("a1".into()) },
     ];
     let results = rota.submit_many(batch).await.unwrap();
     let outcome: Vec<Result<(), String>> =
@@ -486,4 +486,32 @@ async fn a_batch_of_inputs_is_handled_in_order_with_one_result_each_and_made_dur
     assert_eq!(rota.conversation("c1").await.unwrap().unwrap().status.as_str(), "assigned");
     assert_eq!(rota.agent("a1").await.unwrap().unwrap().state.as_str(), "busy");
     rota.close().await.unwrap();
+}
+
+/// Accept and decline without naming the agent act on whoever the offer rings, and are
+/// refused, naming them, when it rings for several; `advance_to` moves a virtual clock to a time.
+#[tokio::test]
+async fn an_offer_is_answered_without_naming_the_agent_when_it_rings_for_one() {
+    let ring_all = "queues.define { id = \"q\", agents = { \"a1\", \"a2\" }, policy = \"ring_all\", options = { timeout = \"1m\" } }";
+    let dir = Scratch::new(&[("agents.lua", AGENTS), ("queues.lua", ring_all)]);
+    let clock = VirtualClock::starting_at(start());
+    let rota = Builder::new(&dir.0).clock(clock.clone()).start().unwrap();
+    for a in ["a1", "a2"] {
+        rota.submit(Input::SignIn { agent: a.into() }).await.unwrap();
+        rota.submit(Input::SetStatus { agent: a.into(), status: "callcenter".into() }).await.unwrap();
+    }
+    rota.submit(arrive("c1", "q")).await.unwrap();
+    let whoever = || Input::Accept { conversation: "c1".into(), agent: None };
+    let err = rota.submit(whoever()).await.unwrap_err().to_string();
+    assert!(err.contains("offered to a1, a2; name the agent"), "{err}");
+    rota.submit(Input::Decline { conversation: "c1".into(), agent: Some("a1".into()) }).await.unwrap();
+    let updates = rota.submit(whoever()).await.unwrap();
+    assert!(lines(&updates).contains(&"c1 accepted by a2".to_string()), "{:?}", lines(&updates));
+    let err = rota.submit(Input::Decline { conversation: "c1".into(), agent: None }).await.unwrap_err().to_string();
+    assert!(err.contains("not offered to anyone now"), "{err}");
+
+    rota.advance_to(start() + Duration::from_secs(90)).await.unwrap();
+    assert_eq!(rota::Clock::now(&clock), start() + Duration::from_secs(90));
+    assert!(rota.advance_to(start()).await.is_err(), "the clock does not go back");
+    rota.shutdown();
 }

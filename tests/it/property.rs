@@ -264,8 +264,8 @@ async fn random_policies_and_inputs_keep_every_invariant() {
                 let queue = if rng.below(2) == 0 { "lua_q" } else { "rust_q" };
                 Input::Arrive(Box::new(NewConversation { id, queue: queue.into(), ..Default::default() }))
             }
-            4..=6 => Input::Accept { conversation, agent },
-            7 => Input::Decline { conversation, agent },
+            4..=6 => Input::Accept { conversation, agent: Some(agent) },
+            7 => Input::Decline { conversation, agent: Some(agent) },
             8 => Input::Close { conversation },
             9 => Input::Abandon { conversation },
             10 => Input::SignIn { agent },

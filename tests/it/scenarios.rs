@@ -128,7 +128,7 @@ fn a_malformed_scenario_names_the_event_and_what_is_wrong() {
             "[[events]]\nat = \"1m\"\narive = { id = \"x\", queue = \"support\" }\n",
             "event 1 (at 1m): unknown variant `arive`, expected one of `arrive`",
         ),
-        ("[[events]]\nat = \"1m\"\naccept = { conversation = \"x\" }\n", "event 1 (at 1m): missing field `agent`"),
+        ("[[events]]\nat = \"1m\"\naccept = { agent = \"x\" }\n", "event 1 (at 1m): missing field `conversation`"),
         (
             "[[events]]\nat = \"1 minute\"\nclose = { conversation = \"x\" }\n",
             "event 1 (at 1 minute): bad duration `1 minute`",

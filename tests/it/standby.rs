@@ -240,7 +240,7 @@ async fn lucs_story_arrives_by_email_and_sms() {
     rota.submit(call("call-1", "service_desk", "Kari Nordmann", "+4791234567")).await;
     rota.handle.advance(Duration::from_secs(20)).await.unwrap(); // the offer times out
     rota.handle.advance(Duration::from_secs(10)).await.unwrap(); // Pia's no-answer delay ends; it rings again
-    rota.submit(Input::Accept { conversation: "call-1".into(), agent: "pia".into() }).await;
+    rota.submit(Input::Accept { conversation: "call-1".into(), agent: Some("pia".into()) }).await;
 
     until("two emails and two SMS", || smtp.mails().len() == 2 && twilio.received.lock().unwrap().len() == 2).await;
     let mails = smtp.mails();

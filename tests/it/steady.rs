@@ -75,7 +75,8 @@ fn what_the_engine_holds_levels_off_under_a_steady_load() {
         let mut k = 0;
         while k < updates.len() {
             if let Update::Offered { conversation, agents, .. } = updates[k].update.clone() {
-                let input = Input::Accept { conversation: conversation.to_string(), agent: agents[0].to_string() };
+                let input =
+                    Input::Accept { conversation: conversation.to_string(), agent: Some(agents[0].to_string()) };
                 updates.extend(engine.handle(input).unwrap());
                 patience.remove(&*conversation);
                 talking.insert((now + Duration::from_secs(60), conversation.to_string()), ());
