@@ -45,16 +45,13 @@ enum Outcome {
         #[serde(flatten)]
         changes: Changes,
     },
-    Failed {
-        status: u16,
-        #[serde(flatten)]
-        error: ApiError,
-    },
+    /// The problem document its own route would answer (with its `status`).
+    Failed(Value),
 }
 
 impl From<ApiError> for Outcome {
     fn from(error: ApiError) -> Self {
-        Outcome::Failed { status: error.status.as_u16(), error }
+        Outcome::Failed(error.problem())
     }
 }
 

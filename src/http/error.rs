@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use crate::error::{EngineError, InputError};
 
-/// `{"error": "unknown_agent", "message": "unknown agent `x`", "field": "agent"}`
+/// An API error, answered as `application/problem+json` (RFC 9457):
+/// `{"type": "urn:rota:problem:unknown_agent", "title": "unknown_agent", "status": 404,
+/// "detail": "unknown agent `x`", "code": "unknown_agent", "field": "agent"}`, with `error`
+/// and `message` repeating `code` and `detail` for clients written before.
 #[derive(Debug, Serialize)]
 pub struct ApiError {
     #[serde(skip)]
@@ -41,10 +44,72 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The problem document: RFC 9457's members, `code` and `field`, and the older names.
+    pub fn problem(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "type": format!("urn:rota:problem:{}", self.error),
+            "title": self.error,
+            "status": self.status.as_u16(),
+            "detail": self.message,
+            "code": self.error,
+            "error": self.error,
+            "message": self.message,
+        });
+        if let Some(field) = self.field {
+            v["field"] = field.into();
+        }
+        v
+    }
+}
+
+/// The media type of every error the API answers.
+pub(super) const PROBLEM_JSON: &str = "application/problem+json";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(&self)).into_response()
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        (self.status, [(axum::http::header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
     }
+}
+
+/// Makes every error response a problem document, also those no handler of ours wrote: a
+/// method a route does not take (axum's bare 405, its `Allow` header kept), a query string
+/// or path the extractors refused (their text becomes the detail), a request that ran out of
+/// time (the timeout layer's bare 503).
+pub(super) async fn problems(req: Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let response = next.run(req).await;
+    let status = response.status();
+    let ours = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if status.as_u16() < 400 || ours {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let text = text.unwrap_or_default().trim().to_string();
+    let (code, detail) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = super::methods_of(&path).join(", ");
+            if let Ok(value) = axum::http::HeaderValue::from_str(&allowed) {
+                parts.headers.insert(axum::http::header::ALLOW, value);
+            }
+            ("method_not_allowed", format!("this route does not take {method}; it takes {allowed}"))
+        }
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT if text.is_empty() => {
+            ("timeout", "the request took longer than the server allows; try again".to_string())
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ("bad_body", text),
+        StatusCode::BAD_REQUEST => ("bad_request", text),
+        _ => ("error", if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text }),
+    };
+    let problem = ApiError::new(status, code, detail).problem();
+    parts.headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(PROBLEM_JSON));
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(serde_json::to_vec(&problem).unwrap_or_default()))
 }
 
 impl From<InputError> for ApiError {

@@ -405,7 +405,7 @@ pub fn route_docs() -> Vec<RouteDoc> {
 pub fn router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
     let ops = ops_router(handle.clone());
     let (api, closer) = api_router(handle, config);
-    (api.merge(ops).fallback(not_found), closer)
+    (api.merge(ops).fallback(not_found).layer(middleware::from_fn(error::problems)), closer)
 }
 
 /// The `/v1` API over a running engine, to mount in an existing axum app: it has no fallback
@@ -431,7 +431,8 @@ pub fn api_router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
         }
         Auth::Host => routes.layer(middleware::from_fn(auth::require_scope)),
     };
-    (protected.layer(DefaultBodyLimit::max(config.body_limit)).with_state(api), Closer(closer))
+    let api_routes = protected.layer(DefaultBodyLimit::max(config.body_limit)).with_state(api);
+    (api_routes.layer(middleware::from_fn(error::problems)), Closer(closer))
 }
 
 /// `/healthz` and `/metrics` (Prometheus), without authentication: separate from the API so a
@@ -444,6 +445,16 @@ pub fn ops_router(handle: Arc<Handle>) -> Router {
         open = open.route(r.doc.path, r.handler);
     }
     open.with_state(Api { handle, closing })
+}
+
+/// The methods the route table has for a request path (`{id}` matches any one segment).
+fn methods_of(path: &str) -> Vec<String> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let matches = |pattern: &str| {
+        let wanted: Vec<&str> = pattern.split('/').collect();
+        wanted.len() == segments.len() && wanted.iter().zip(&segments).all(|(w, s)| w.starts_with('{') || w == s)
+    };
+    route_docs().into_iter().filter(|r| matches(r.path)).map(|r| r.method.to_uppercase()).collect()
 }
 
 async fn not_found() -> ApiError {
@@ -469,7 +480,7 @@ pub fn openapi_document() -> Value {
             "parameters": params,
             "responses": {
                 "200": { "description": "OK" },
-                "4XX": { "description": "What to fix", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                "4XX": { "description": "What to fix", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } }
             }
         });
         if r.open {
@@ -486,13 +497,19 @@ pub fn openapi_document() -> Value {
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
             "schemas": {
-                "Error": {
+                "Problem": {
+                    "description": "RFC 9457 problem details; `code` is stable, `field` names the one field at fault",
                     "type": "object",
-                    "required": ["error", "message"],
+                    "required": ["type", "title", "status", "detail", "code"],
                     "properties": {
-                        "error": { "type": "string" },
-                        "message": { "type": "string" },
-                        "field": { "type": "string" }
+                        "type": { "type": "string", "format": "uri" },
+                        "title": { "type": "string" },
+                        "status": { "type": "integer" },
+                        "detail": { "type": "string" },
+                        "code": { "type": "string" },
+                        "field": { "type": "string" },
+                        "error": { "type": "string", "description": "the same as `code` (older clients)" },
+                        "message": { "type": "string", "description": "the same as `detail` (older clients)" }
                     }
                 }
             }

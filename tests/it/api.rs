@@ -47,14 +47,27 @@ impl Server {
     }
 
     async fn call(&self, token: &str, method: Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {
+        let (status, _, value) = self.call_typed(token, method, path, body).await;
+        (status, value)
+    }
+
+    /// [`Server::call`], with the response's content type.
+    async fn call_typed(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, String, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
         if let Some(body) = body {
             req = req.header("content-type", "application/json").body(body.to_string());
         }
         let res = req.send().await.unwrap();
         let status = res.status();
+        let kind = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (status, kind, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
@@ -224,13 +237,19 @@ async fn every_malformed_request_gets_a_4xx_that_names_the_problem() {
         (Method::PATCH, "/v1/agents/nora", Some(r#"{"weight":"heavy"}"#), 400, "bad_json", "invalid type"),
         (Method::GET, "/v1/queues/nowhere", None, 404, "unknown_queue", "nowhere"),
         (Method::GET, "/v1/no/such/thing", None, 404, "no_such_route", "openapi"),
+        // What axum refuses before a handler runs is a problem document too.
+        (Method::DELETE, "/v1/queues", None, 405, "method_not_allowed", "takes GET"),
+        (Method::GET, "/v1/agents/nora?bogus=1", None, 400, "bad_request", "unknown field `bogus`"),
     ];
     for (method, path, body, status, error, words) in cases {
-        let (got, answer) = s.call(ALL, method.clone(), path, body).await;
+        let (got, kind, answer) = s.call_typed(ALL, method.clone(), path, body).await;
         let what = format!("{method} {path} {}", body.unwrap_or("").chars().take(80).collect::<String>());
         assert_eq!(got.as_u16(), status, "{what}: {answer}");
-        assert_eq!(answer["error"], error, "{what}: {answer}");
-        assert!(answer["message"].as_str().unwrap().contains(words), "{what}: {answer}");
+        assert_eq!(kind, "application/problem+json", "{what}: {answer}");
+        assert_eq!((&answer["code"], &answer["status"]), (&json!(error), &json!(status)), "{what}: {answer}");
+        assert_eq!(answer["type"], format!("urn:rota:problem:{error}"), "{what}: {answer}");
+        assert!(answer["detail"].as_str().unwrap().contains(words), "{what}: {answer}");
+        assert_eq!((&answer["error"], &answer["message"]), (&answer["code"], &answer["detail"]), "{what}: {answer}");
     }
     // A refused input changed nothing: the offer of `taken` to nora still stands.
     let (_, c) = s.get(ALL, "/v1/conversations/taken").await;
