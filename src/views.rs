@@ -45,6 +45,7 @@ pub fn agent(engine: &Engine, a: &Agent) -> Value {
         "state_since": a.state_since,
         "time_in_state_ms": (now - a.state_since).0.max(0),
         "presence": a.presence,
+        "presence_text": engine.rules().presences.get(&a.presence).map(|p| p.text.as_str()),
         "base": a.base.as_str(),
         "online": a.online,
         "work_day": a.work_day,

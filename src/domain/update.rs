@@ -104,6 +104,8 @@ pub enum Update {
         #[serde(serialize_with = "crate::unit::serialize_external")]
         agent: Arc<str>,
         presence: String,
+        /// What agents are shown (`"Away - in training"`).
+        text: String,
         base: &'static str,
     },
     /// Availability inputs: online, work day, vacation, dismissal.
@@ -281,10 +283,12 @@ impl Update {
                 // `ready` agents, so both show.
                 _ => format!("agent {agent}: {state} (status {status})"),
             },
-            Update::AgentPresence { agent, presence, base } if presence == base => {
+            Update::AgentPresence { agent, presence, base, .. } if presence == base => {
                 format!("agent {agent}: presence {presence}")
             }
-            Update::AgentPresence { agent, presence, base } => format!("agent {agent}: presence {presence} ({base})"),
+            Update::AgentPresence { agent, presence, base, .. } => {
+                format!("agent {agent}: presence {presence} ({base})")
+            }
             Update::AgentAvailability { agent, unavailable: None } => format!("agent {agent}: available"),
             Update::AgentAvailability { agent, unavailable: Some(why) } => {
                 format!("agent {agent}: unavailable ({why})")

@@ -434,14 +434,14 @@ impl Engine {
         let Some(p) = self.rules.presences.get(presence) else {
             return;
         };
-        let (id, base) = (p.id.clone(), p.base);
+        let (id, text, base) = (p.id.clone(), p.text.clone(), p.base);
         let a = &mut self.agents[ix as usize];
         if a.presence == id {
             return;
         }
         a.presence = id.clone();
         a.base = base;
-        let update = Update::AgentPresence { agent: a.id.clone(), presence: id, base: base.as_str() };
+        let update = Update::AgentPresence { agent: a.id.clone(), presence: id, text, base: base.as_str() };
         self.agents.mark(ix);
         self.emit(update);
         // A presence the offering queue does not route to hands the offer on at once.

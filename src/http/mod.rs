@@ -8,6 +8,7 @@ mod actions;
 mod agents;
 mod auth;
 mod batch;
+mod catalog;
 mod conversations;
 mod error;
 mod events;
@@ -371,6 +372,9 @@ fn routes() -> Vec<Route> {
             }),
         ),
         route(Token, "get", "/v1/queues", "Queues with waiting conversations and available agents", queues::list),
+        route(Token, "get", "/v1/presences", "Presences agents can show, with their text and base", catalog::presences),
+        route(Token, "get", "/v1/pause_causes", "Causes an agent can give for a pause", catalog::pause_causes),
+        route(Token, "get", "/v1/teams", "Teams with their timings and capacity", catalog::teams),
         route(Token, "get", "/v1/queues/{id}", "One queue", queues::show),
         route(Token, "get", "/v1/timers", "Pending timers in due order", queues::timers),
         route(

@@ -636,3 +636,30 @@ async fn a_batch_runs_its_inputs_in_order_and_each_fails_alone() {
         body["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, [200, 409], "{body}");
 }
+
+/// What a client shows in its pickers: presences with their text, pause causes, teams; and
+/// the presence text on agents and in presence events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presences_pause_causes_and_teams_are_listed_with_their_text() {
+    let s = Server::with_scripts(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/capacity")).await;
+    let (_, p) = s.get(ALL, "/v1/presences").await;
+    let away = p["presences"].as_array().unwrap().iter().find(|x| x["id"] == "away").cloned().unwrap();
+    assert_eq!((&away["base"], &away["selectable"]), (&json!("away"), &json!(true)), "{p}");
+    assert!(away["text"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
+    let inactive = p["presences"].as_array().unwrap().iter().find(|x| x["id"] == "inactive").cloned().unwrap();
+    assert_eq!(inactive["selectable"], false, "{p}");
+    let (_, c) = s.get(ALL, "/v1/pause_causes").await;
+    assert!(c["pause_causes"].as_array().unwrap().iter().any(|x| x["id"] == "lunch"), "{c}");
+    let (_, t) = s.get(ALL, "/v1/teams").await;
+    let support = &t["teams"][0];
+    assert_eq!(
+        (&support["id"], &support["wrap_up_ms"], &support["capacity"]),
+        (&json!("support"), &json!(10_000), &json!({"chat": 3, "voice": "exclusive"})),
+        "{t}"
+    );
+    let (_, signed_in) = s.post(ALL, "/v1/agents/anna/sign_in", json!({})).await;
+    let event = signed_in["updates"].as_array().unwrap().iter().find(|u| u["type"] == "agent_presence").cloned();
+    let (_, anna) = s.get(ALL, "/v1/agents/anna").await;
+    assert_eq!(event.map(|e| e["text"].clone()), Some(anna["presence_text"].clone()), "{signed_in} {anna}");
+    assert!(anna["presence_text"].as_str().is_some_and(|t| !t.is_empty()), "{anna}");
+}
