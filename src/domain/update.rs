@@ -367,6 +367,9 @@ pub struct Stamped {
 /// concerns, so each subscriber sees only what it asked for and may see.
 #[derive(Clone, Debug)]
 pub struct LabelledUpdate {
+    /// Its place in the stream since the engine started (0 until published); see
+    /// `runtime::EventHistory` for resuming a stream from it.
+    pub seq: u64,
     pub stamped: Stamped,
     /// `None` for script log lines, which belong to no unit.
     pub unit: Option<Arc<str>>,

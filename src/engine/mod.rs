@@ -355,7 +355,7 @@ impl Engine {
             Some((queue, unit)) => (Some(Arc::from(unit)), Some(Arc::from(queue))),
             None => (agents.first().and_then(|a| self.agent(a)).map(|a| Arc::from(a.def.unit.as_str())), None),
         };
-        LabelledUpdate { stamped, unit, queue, agents }
+        LabelledUpdate { seq: 0, stamped, unit, queue, agents }
     }
 
     /// Ids of the conversations waiting in a queue, in arrival order.

@@ -36,6 +36,8 @@ pub struct Builder {
     /// Scripts given as text rather than read from the folder.
     sources: Option<Sources>,
     snapshots: super::SnapshotPolicy,
+    /// Events kept for resuming a stream (0: none).
+    keep_events: usize,
 }
 
 /// Where the engine's `Log` updates go as they happen, besides the event stream: their level
@@ -54,6 +56,7 @@ impl Builder {
             on_log: None,
             sources: None,
             snapshots: super::SnapshotPolicy::default(),
+            keep_events: super::KEEP_EVENTS,
         }
     }
 
@@ -119,6 +122,13 @@ impl Builder {
         self
     }
 
+    /// How many of the latest events are kept, numbered, so a client whose stream dropped can
+    /// resume it ([`Handle::events`]; 10,000 by default; 0 keeps none).
+    pub fn keep_events(mut self, events: usize) -> Self {
+        self.keep_events = events;
+        self
+    }
+
     /// Hands every `Log` update (scripts' `log.*`, the engine's warnings and errors) to `sink`
     /// on the engine thread as it happens: a server prints them, without the cost of a
     /// subscription to every update.
@@ -147,7 +157,18 @@ impl Builder {
             limits: self.config.limits.clone(),
             host: crate::engine::host(&self.policies, &self.config),
         };
-        let Builder { config, clock: engine_clock, policies, mut store, routes, on_log, sources, snapshots } = self;
+        let Builder {
+            config,
+            clock: engine_clock,
+            policies,
+            mut store,
+            routes,
+            on_log,
+            sources,
+            snapshots,
+            keep_events,
+        } = self;
+        let history = (keep_events > 0).then(|| super::EventHistory::new(boot(&*engine_clock), keep_events));
         if !routes.is_empty() && store.is_none() {
             return Err(EngineError::Unsupported("an outbox route needs a store to keep its messages in".into()));
         }
@@ -177,6 +198,7 @@ impl Builder {
             wake,
             notify_wake: notify_wake.clone(),
         };
+        let loop_history = history.clone();
         let thread = std::thread::Builder::new()
             .name("rota-engine".into())
             .spawn(move || match recover(config, sources, engine_clock.clone(), policies, store.as_deref_mut()) {
@@ -192,6 +214,7 @@ impl Builder {
                         on_log,
                         done: Vec::new(),
                         snapshots,
+                        history: loop_history,
                     };
                     let end = run.run(rx).map_err(Arc::new);
                     let _ = stopped_tx.send(Some(end));
@@ -217,7 +240,17 @@ impl Builder {
             log,
             notify_wake,
             backlog,
+            history,
             thread: Some(thread),
         })
     }
+}
+
+/// A number for this start of an engine, different from other starts: event ids carry it, so
+/// one from before a restart is not taken for one of this run. The clock's reading (virtual in
+/// tests) with the process and a count of starts in it.
+fn boot(clock: &dyn Clock) -> u64 {
+    static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let start = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (clock.now().0 as u64).wrapping_mul(1_000_003) ^ (u64::from(std::process::id()) << 20) ^ start
 }

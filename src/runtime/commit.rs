@@ -48,6 +48,8 @@ pub(super) struct Loop {
     pub(super) done: Vec<Deferred>,
     /// With a store: takes a snapshot when one is due, after a commit.
     pub(super) snapshots: Option<super::snapshots::Snapshotter>,
+    /// The recent events, numbered as they are published.
+    pub(super) history: Option<super::EventHistory>,
 }
 
 impl Loop {
@@ -194,9 +196,11 @@ impl Loop {
                 }
             }
         }
-        // Labelling costs lookups and allocations on every step; with nobody listening, skip it.
+        // Labelling costs lookups and allocations on every step; with nobody listening and no
+        // history to keep, skip it.
         let subscribed = self.updates.receiver_count() > 0;
-        if list.is_empty() || (!subscribed && self.outbox.routes.is_empty()) {
+        let kept = self.history.is_some();
+        if list.is_empty() || (!subscribed && !kept && self.outbox.routes.is_empty()) {
             return;
         }
         let list: Vec<LabelledUpdate> = list.iter().map(|s| self.engine.event(s.clone())).collect();
@@ -204,12 +208,18 @@ impl Loop {
             let routes = &self.outbox.routes;
             self.outbox.messages.extend(routes.iter().filter_map(|r| r.message(event)));
         }
-        if !subscribed {
+        if !subscribed && !kept {
             return;
         }
+        let history = self.history.clone();
         self.done.push(Box::new(move |updates, failed| {
             if failed.is_none() {
                 for u in list {
+                    // Numbered once durable, in the order subscribers get them.
+                    let u = match &history {
+                        Some(h) => h.publish(u),
+                        None => u,
+                    };
                     let _ = updates.send(u);
                 }
             }

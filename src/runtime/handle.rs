@@ -90,6 +90,7 @@ pub struct Handle {
     /// Wakes the notification deliverer.
     pub(super) notify_wake: Arc<watch::Sender<u64>>,
     pub(super) backlog: Backlog,
+    pub(super) history: Option<super::EventHistory>,
     pub(super) thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -240,6 +241,11 @@ impl Handle {
     /// Every update from now on, as it happens (a slow reader misses the oldest ones).
     pub fn subscribe(&self) -> broadcast::Receiver<LabelledUpdate> {
         self.updates.subscribe()
+    }
+
+    /// The recent events, numbered, for resuming a stream (unless the builder kept none).
+    pub fn events(&self) -> Option<&super::EventHistory> {
+        self.history.as_ref()
     }
 
     /// Waits until the engine stops: `Ok` after a shutdown, the reason if it failed (a store error).

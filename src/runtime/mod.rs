@@ -14,14 +14,17 @@
 //! - `handle`: [`Handle`], the async side, and the commands it sends the loop;
 //! - `recovery`: building the engine at start, from the scripts or by replaying the journal;
 //! - `commit`: the engine thread's loop, group commit, and publishing after it;
-//! - `snapshots`: when the loop takes a snapshot, and the thread that writes it.
+//! - `snapshots`: when the loop takes a snapshot, and the thread that writes it;
+//! - `history`: the recent events, numbered, for a client resuming its event stream.
 
 mod builder;
 mod commit;
 mod handle;
+mod history;
 mod recovery;
 mod snapshots;
 
 pub use builder::{Builder, LogSink};
 pub use handle::{BatchResults, Deliveries, Guard, Handle, Notifications};
+pub use history::{EventHistory, Since, KEEP_EVENTS};
 pub use snapshots::SnapshotPolicy;

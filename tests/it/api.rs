@@ -663,3 +663,82 @@ async fn presences_pause_causes_and_teams_are_listed_with_their_text() {
     assert_eq!(event.map(|e| e["text"].clone()), Some(anna["presence_text"].clone()), "{signed_in} {anna}");
     assert!(anna["presence_text"].as_str().is_some_and(|t| !t.is_empty()), "{anna}");
 }
+
+/// Events of `/v1/events` as (id, type, data), after the `retry:` the stream starts with.
+async fn events_from(
+    s: &Server,
+    last_event_id: Option<&str>,
+) -> tokio::sync::mpsc::UnboundedReceiver<(String, String, Value)> {
+    let mut req = s.client.get(format!("{}/v1/events", s.base)).bearer_auth(ALL);
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut body = res.bytes_stream();
+        let mut text = String::new();
+        let mut retry_seen = false;
+        while let Some(Ok(chunk)) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let event: String = text.drain(..end + 2).collect();
+                let field = |name: &str| event.lines().find_map(|l| l.strip_prefix(name)).map(str::to_string);
+                if field("retry:").is_some() {
+                    retry_seen = true;
+                }
+                if let (Some(kind), Some(data)) = (field("event: "), field("data: ")) {
+                    assert!(retry_seen, "the stream starts with retry:");
+                    let id = field("id: ").unwrap_or_default();
+                    if tx.send((id, kind, serde_json::from_str(&data).unwrap_or(Value::Null))).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String, Value)>) -> (String, String, Value) {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("an event comes").expect("the stream is open")
+}
+
+/// The event stream numbers its events; a client that reconnects with `Last-Event-ID` gets
+/// what it missed while away, in order and once, then the live events; an id of another run
+/// gets a `reset`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_event_stream_resumes_from_its_last_event_id() {
+    let s = Server::start().await;
+    let mut first = events_from(&s, None).await;
+    s.post(ALL, "/v1/conversations", json!({"id": "e1", "queue": "north_line"})).await;
+    let (last_id, kind, data) = next_event(&mut first).await;
+    assert_eq!((kind.as_str(), &data["conversation"]), ("queued", &json!("e1")), "{data}");
+    assert!(!last_id.is_empty(), "events carry ids");
+    drop(first);
+
+    // Away: two more conversations come in.
+    for id in ["e2", "e3"] {
+        s.post(ALL, "/v1/conversations", json!({"id": id, "queue": "north_line"})).await;
+    }
+    let mut resumed = events_from(&s, Some(&last_id)).await;
+    s.post(ALL, "/v1/conversations", json!({"id": "e4", "queue": "north_line"})).await;
+    let mut queued = Vec::new();
+    let mut ids = Vec::new();
+    while queued.len() < 3 {
+        let (id, kind, data) = next_event(&mut resumed).await;
+        ids.push(id);
+        if kind == "queued" {
+            queued.push(data["conversation"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(queued, ["e2", "e3", "e4"], "missed ones first, in order, then live ones");
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(unique, ids, "no event twice");
+
+    let mut other_run = events_from(&s, Some("1-1")).await;
+    let (_, kind, _) = next_event(&mut other_run).await;
+    assert_eq!(kind, "reset");
+}
