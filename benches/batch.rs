@@ -148,7 +148,16 @@ fn main() {
     let many_durable = many(durable("many"));
 
     let http = rt.block_on(async {
-        let handle = durable("http");
+        // As `rota serve` runs it: the recent events kept for resuming streams.
+        let db = scratch("http").join("rota.db");
+        let handle = Arc::new(
+            Builder::new(&scripts)
+                .clock(VirtualClock::starting_at(start()))
+                .keep_events(rota::runtime::KEEP_EVENTS)
+                .store(SqliteStore::open(&db).unwrap())
+                .start()
+                .unwrap(),
+        );
         let mut config = ApiConfig::with_tokens(vec![Token::new(TOKEN, ["*"])]);
         config.body_limit = 16 * 1024 * 1024;
         let (app, _closer) = router(handle.clone(), &config);

@@ -54,6 +54,7 @@ impl Server {
             .limits(config.limits())
             .retain_ended(config.limits.keep_ended)
             .snapshots(config.store.policy())
+            .keep_events(crate::runtime::KEEP_EVENTS)
             .store(SqliteStore::open(&config.db)?);
         if config.limits.keep_ended_days > 0 {
             let days = i64::from(config.limits.keep_ended_days);

@@ -56,7 +56,7 @@ impl Builder {
             on_log: None,
             sources: None,
             snapshots: super::SnapshotPolicy::default(),
-            keep_events: super::KEEP_EVENTS,
+            keep_events: 0,
         }
     }
 
@@ -123,7 +123,9 @@ impl Builder {
     }
 
     /// How many of the latest events are kept, numbered, so a client whose stream dropped can
-    /// resume it ([`Handle::events`]; 10,000 by default; 0 keeps none).
+    /// resume it ([`Handle::events`]). None by default: keeping them labels every update as it
+    /// is published, which costs the engine loop time even with nobody listening; `rota serve`
+    /// keeps [`super::KEEP_EVENTS`].
     pub fn keep_events(mut self, events: usize) -> Self {
         self.keep_events = events;
         self

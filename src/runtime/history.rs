@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::update::LabelledUpdate;
 
-/// Events kept for resuming by default.
+/// Events `rota serve` keeps for resuming a stream.
 pub const KEEP_EVENTS: usize = 10_000;
 
 /// The latest published events, each numbered in publishing order. An event's id is

@@ -32,7 +32,8 @@ impl Server {
     async fn with_scripts(scripts: std::path::PathBuf) -> Server {
         let scratch = Scratch::new(&[]);
         let store = SqliteStore::open(scratch.0.join("rota.db")).unwrap();
-        let handle = Arc::new(Builder::new(scripts).store(store).start().unwrap());
+        let handle =
+            Arc::new(Builder::new(scripts).keep_events(rota::runtime::KEEP_EVENTS).store(store).start().unwrap());
         let tokens = vec![Token::new(ALL, ["*"]), Token::new(NORTH, ["north"]), Token::new(SOUTH, ["south"])];
         let mut config = ApiConfig::with_tokens(tokens);
         config.body_limit = 4096;
