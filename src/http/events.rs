@@ -93,7 +93,10 @@ pub(super) async fn stream(
                     Ok(_) = closing.wait_for(|c| *c) => return None,
                 };
                 let event = match received {
-                    Ok(event) if event.seq > seen && filter.admits(&scope, &event) => sse(&history, &event),
+                    // Not the ones already sent as missed (with none missed, or no history: all).
+                    Ok(event) if (seen == 0 || event.seq > seen) && filter.admits(&scope, &event) => {
+                        sse(&history, &event)
+                    }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(n)) => {
                         SseEvent::default().event("lagged").data(format!("{{\"missed\":{n}}}"))
