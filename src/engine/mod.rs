@@ -450,18 +450,12 @@ impl Engine {
             Input::Arrive(new) => self.arrive(*new),
             Input::Accept { conversation, agent } => {
                 let conversation = key(self, &conversation)?;
-                let agent = match agent {
-                    Some(agent) => agent,
-                    None => self.offered_to_one(&conversation)?,
-                };
+                let agent = agent.map_or_else(|| self.offered_to_one(&conversation), Ok)?;
                 self.accept(&conversation, &agent)
             }
             Input::Decline { conversation, agent } => {
                 let conversation = key(self, &conversation)?;
-                let agent = match agent {
-                    Some(agent) => agent,
-                    None => self.offered_to_one(&conversation)?,
-                };
+                let agent = agent.map_or_else(|| self.offered_to_one(&conversation), Ok)?;
                 self.decline(&conversation, &agent)
             }
             Input::Close { conversation } => self.close(&key(self, &conversation)?),
