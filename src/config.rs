@@ -147,6 +147,8 @@ pub struct HttpConfig {
     pub timeout_ms: u64,
     /// Quiet time after a script change before reloading, in milliseconds.
     pub reload_debounce_ms: u64,
+    /// Web origins (`https://console.example.com`) whose pages may call the API (CORS).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -196,7 +198,7 @@ impl Default for LimitsConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { body_limit_kib: 64, timeout_ms: 10_000, reload_debounce_ms: 200 }
+        HttpConfig { body_limit_kib: 64, timeout_ms: 10_000, reload_debounce_ms: 200, cors_origins: Vec::new() }
     }
 }
 
@@ -286,6 +288,7 @@ impl Config {
             auth: crate::http::Auth::Tokens,
             body_limit: self.http.body_limit_kib * 1024,
             timeout: std::time::Duration::from_millis(self.http.timeout_ms),
+            cors_origins: self.http.cors_origins.clone(),
         }
     }
 }

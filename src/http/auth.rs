@@ -61,12 +61,22 @@ impl Tokens {
 
 /// Rejects a request without a known bearer token; otherwise hands its [`Scope`] on.
 pub(super) async fn require_token(State(tokens): State<Tokens>, mut req: Request, next: Next) -> Response {
-    let presented = req
+    let from_header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(|t| t.trim().to_string());
+    // A browser's `EventSource` cannot send headers: the event stream also takes the token as
+    // `?access_token=` (only there, so tokens stay out of other URLs and their logs).
+    let presented = from_header.or_else(|| match req.uri().path().ends_with("/v1/events") {
+        true => req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("access_token=")).map(str::to_string)),
+        false => None,
+    });
+    let presented = presented.as_deref();
     let scope = match presented {
         None => return unauthorized("send `Authorization: Bearer <token>`"),
         // Comparing in constant time would matter for remote guessing; a map lookup hashes first,

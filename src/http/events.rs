@@ -23,6 +23,9 @@ pub(super) struct Filter {
     queue: Option<String>,
     /// For clients that cannot send the `Last-Event-ID` header.
     last_event_id: Option<String>,
+    /// The token, for clients that cannot send headers (the authentication reads it).
+    #[serde(rename = "access_token")]
+    _access_token: Option<String>,
 }
 
 impl Filter {

@@ -76,11 +76,19 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// How long a request may take before it gets a 503 (event streams excluded).
     pub timeout: Duration,
+    /// Web origins whose pages may call the API (CORS); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { tokens: Vec::new(), auth: Auth::Tokens, body_limit: 64 * 1024, timeout: Duration::from_secs(10) }
+        ApiConfig {
+            tokens: Vec::new(),
+            auth: Auth::Tokens,
+            body_limit: 64 * 1024,
+            timeout: Duration::from_secs(10),
+            cors_origins: Vec::new(),
+        }
     }
 }
 
@@ -436,7 +444,25 @@ pub fn api_router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
         Auth::Host => routes.layer(middleware::from_fn(auth::require_scope)),
     };
     let api_routes = protected.layer(DefaultBodyLimit::max(config.body_limit)).with_state(api);
-    (api_routes.layer(middleware::from_fn(error::problems)), Closer(closer))
+    let api_routes = api_routes.layer(middleware::from_fn(error::problems));
+    // Outermost: a browser's preflight is answered before any token is asked for.
+    (cors(api_routes, &config.cors_origins), Closer(closer))
+}
+
+/// Lets pages of `origins` call the API from a browser: the methods the routes take, and the
+/// headers a client sends (the token, JSON, where an event stream left off).
+fn cors(routes: Router, origins: &[String]) -> Router {
+    use axum::http::{header, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    if origins.is_empty() {
+        return routes;
+    }
+    let layer = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::HeaderName::from_static("last-event-id")]);
+    routes.layer(layer)
 }
 
 /// `/healthz` and `/metrics` (Prometheus), without authentication: separate from the API so a

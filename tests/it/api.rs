@@ -37,6 +37,7 @@ impl Server {
         let tokens = vec![Token::new(ALL, ["*"]), Token::new(NORTH, ["north"]), Token::new(SOUTH, ["south"])];
         let mut config = ApiConfig::with_tokens(tokens);
         config.body_limit = 4096;
+        config.cors_origins = vec!["https://console.example.com".into()];
         let (app, closer) = router(handle, &config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -742,4 +743,35 @@ async fn a_dropped_event_stream_resumes_from_its_last_event_id() {
     let mut other_run = events_from(&s, Some("1-1")).await;
     let (_, kind, _) = next_event(&mut other_run).await;
     assert_eq!(kind, "reset");
+}
+
+/// A browser can follow the event stream with the token in the URL (`EventSource` sends no
+/// headers) and call the API from a configured origin (CORS); other origins get no
+/// permission, and other routes take no token in the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_page_of_a_configured_origin_can_use_the_api_and_the_stream() {
+    let s = Server::start().await;
+    let url = |path: &str| format!("{}{path}", s.base);
+    let res = s.client.get(url(&format!("/v1/events?access_token={ALL}"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the stream takes the token in its URL");
+    let res = s.client.get(url(&format!("/v1/queues?access_token={ALL}"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "other routes do not");
+
+    let preflight = |origin: &'static str| {
+        s.client
+            .request(Method::OPTIONS, url("/v1/conversations"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    let ok = preflight("https://console.example.com").await.unwrap();
+    assert_eq!(
+        ok.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some("https://console.example.com"),
+        "{:?}",
+        ok.headers()
+    );
+    let other = preflight("https://elsewhere.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none(), "{:?}", other.headers());
 }
