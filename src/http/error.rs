@@ -20,7 +20,7 @@ pub struct ApiError {
     pub error: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<&'static str>,
+    pub field: Option<std::borrow::Cow<'static, str>>,
 }
 
 impl ApiError {
@@ -38,8 +38,8 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message).field(field)
     }
 
-    pub fn field(mut self, field: &'static str) -> Self {
-        self.field = Some(field);
+    pub fn field(mut self, field: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.field = Some(field.into());
         self
     }
 }
@@ -56,8 +56,8 @@ impl ApiError {
             "error": self.error,
             "message": self.message,
         });
-        if let Some(field) = self.field {
-            v["field"] = field.into();
+        if let Some(field) = &self.field {
+            v["field"] = field.as_ref().into();
         }
         v
     }
@@ -77,6 +77,25 @@ impl IntoResponse for ApiError {
 /// method a route does not take (axum's bare 405, its `Allow` header kept), a query string
 /// or path the extractors refused (their text becomes the detail), a request that ran out of
 /// time (the timeout layer's bare 503).
+/// Refuses a query parameter the route does not take, the same way on every route, naming it
+/// and what the route takes (a route declares its parameters in the route table).
+pub(super) async fn known_query(req: Request, next: axum::middleware::Next) -> Response {
+    if let Some(query) = req.uri().query().filter(|q| !q.is_empty()) {
+        let takes = super::query_of(req.method().as_str(), req.uri().path());
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let name = pair.split_once('=').map_or(pair, |(k, _)| k);
+            if !takes.contains(&name) {
+                let list = if takes.is_empty() { "none".to_string() } else { takes.join(", ") };
+                let message = format!("unknown query parameter `{name}` (this route takes: {list})");
+                return ApiError::new(StatusCode::BAD_REQUEST, "unknown_query_parameter", message)
+                    .field(name.to_string())
+                    .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
 pub(super) async fn problems(req: Request, next: axum::middleware::Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let response = next.run(req).await;

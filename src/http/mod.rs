@@ -106,6 +106,8 @@ pub struct RouteDoc {
     pub summary: &'static str,
     /// Open routes need no token.
     pub open: bool,
+    /// The query parameters it takes; any other is refused.
+    pub query: &'static [&'static str],
 }
 
 /// How a route is guarded.
@@ -136,11 +138,36 @@ fn route<H: Handler<T, Api>, T: 'static>(
         .ok()
         .and_then(|m| MethodFilter::try_from(m).ok())
         .unwrap_or_else(|| panic!("route {path}: unsupported method {method}"));
+    // Every route on an agent or conversation id takes `?unit=` (ids live per unit).
+    let per_unit = path.starts_with("/v1/agents/{id}") || path.starts_with("/v1/conversations/{id}");
+    let query: &'static [&'static str] = if per_unit { &["unit"] } else { &[] };
     Route {
-        doc: RouteDoc { method, path, summary, open: access == Access::Open },
+        doc: RouteDoc { method, path, summary, open: access == Access::Open, query },
         access,
         handler: on(filter, handler),
     }
+}
+
+impl Route {
+    /// The query parameters the route takes.
+    fn query(mut self, names: &'static [&'static str]) -> Route {
+        self.doc.query = names;
+        self
+    }
+}
+
+/// The query parameters of the route a request goes to (none when no route matches).
+fn query_of(method: &str, path: &str) -> Vec<&'static str> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    route_docs()
+        .into_iter()
+        .find(|r| {
+            let wanted: Vec<&str> = r.path.split('/').collect();
+            r.method.eq_ignore_ascii_case(method)
+                && wanted.len() == segments.len()
+                && wanted.iter().zip(&segments).all(|(w, s)| w.starts_with('{') || w == s)
+        })
+        .map_or_else(Vec::new, |r| r.query.to_vec())
 }
 
 /// Every route, declared once: the router and the OpenAPI document are both built from this.
@@ -307,7 +334,8 @@ fn routes() -> Vec<Route> {
             "/v1/notifications",
             "The notification log, newest first (`?status=&recipient=&conversation=&limit=`)",
             standby::list,
-        ),
+        )
+        .query(&["status", "recipient", "conversation", "unit", "limit"]),
         route(Token, "get", "/v1/notifications/{id}", "One notification with every delivery attempt", standby::show),
         route(Token, "post", "/v1/notifications/{id}/retry", "Put a dead notification back in line", standby::retry),
         route(
@@ -316,14 +344,16 @@ fn routes() -> Vec<Route> {
             "/v1/templates/{id}/preview",
             "Render a template (`?kind=clearing&conversation=&recipient=`; sample data without a conversation)",
             standby::preview,
-        ),
+        )
+        .query(&["kind", "conversation", "recipient"]),
         route(
             Token,
             "get",
             "/v1/schedules/{id}/on_duty",
             "Who is on duty (`?at=` RFC 3339, now by default)",
             standby::on_duty,
-        ),
+        )
+        .query(&["at"]),
         route(
             Token,
             "get",
@@ -348,7 +378,8 @@ fn routes() -> Vec<Route> {
             "/v1/tasks",
             "Open tasks, oldest first, and instances flagged for a person (`?conversation=&workflow=`)",
             workflows::tasks,
-        ),
+        )
+        .query(&["conversation", "workflow", "status"]),
         route(
             Token,
             "post",
@@ -367,7 +398,8 @@ fn routes() -> Vec<Route> {
             "/v1/workflow_instances",
             "Workflow instances (`?status=running|flagged|finished&conversation=&workflow=`)",
             workflows::instances,
-        ),
+        )
+        .query(&["conversation", "workflow", "status"]),
         route(Token, "get", "/v1/workflow_instances/{id}", "One instance with its history", workflows::instance),
         route(
             Token,
@@ -400,7 +432,8 @@ fn routes() -> Vec<Route> {
             "/v1/events",
             "Server-sent events: offers and state changes (`?agent=` / `?queue=` filter)",
             events::stream,
-        ),
+        )
+        .query(&["agent", "queue", "last_event_id", "access_token"]),
         route(Open, "get", "/healthz", "200 while the engine answers", ops::healthz),
         route(Open, "get", "/metrics", "Prometheus metrics", ops::metrics),
     ]
@@ -435,8 +468,11 @@ pub fn api_router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
         };
         *group = std::mem::take(group).route(r.doc.path, r.handler);
     }
-    let routes =
-        timed.layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.timeout)).merge(streams);
+    let routes = timed
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.timeout))
+        .merge(streams)
+        // Inside the authentication: a caller without a token learns nothing about parameters.
+        .layer(middleware::from_fn(error::known_query));
     let protected = match config.auth {
         Auth::Tokens => {
             routes.layer(middleware::from_fn_with_state(auth::Tokens::new(&config.tokens), auth::require_token))
@@ -504,6 +540,7 @@ pub fn openapi_document() -> Value {
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .chain(r.query.iter().map(|name| json!({ "name": name, "in": "query", "schema": { "type": "string" } })))
             .collect();
         let mut op = json!({
             "summary": r.summary,

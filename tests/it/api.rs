@@ -241,7 +241,16 @@ async fn every_malformed_request_gets_a_4xx_that_names_the_problem() {
         (Method::GET, "/v1/no/such/thing", None, 404, "no_such_route", "openapi"),
         // What axum refuses before a handler runs is a problem document too.
         (Method::DELETE, "/v1/queues", None, 405, "method_not_allowed", "takes GET"),
-        (Method::GET, "/v1/agents/nora?bogus=1", None, 400, "bad_request", "unknown field `bogus`"),
+        (
+            Method::GET,
+            "/v1/agents/nora?bogus=1",
+            None,
+            400,
+            "unknown_query_parameter",
+            "`bogus` (this route takes: unit)",
+        ),
+        (Method::GET, "/v1/queues?page=2", None, 400, "unknown_query_parameter", "`page` (this route takes: none)"),
+        (Method::GET, "/v1/agents/nora?unit=[", None, 404, "unknown_agent", "nora"),
     ];
     for (method, path, body, status, error, words) in cases {
         let (got, kind, answer) = s.call_typed(ALL, method.clone(), path, body).await;
@@ -253,6 +262,8 @@ async fn every_malformed_request_gets_a_4xx_that_names_the_problem() {
         assert!(answer["detail"].as_str().unwrap().contains(words), "{what}: {answer}");
         assert_eq!((&answer["error"], &answer["message"]), (&answer["code"], &answer["detail"]), "{what}: {answer}");
     }
+    let (_, unknown) = s.get(ALL, "/v1/queues?page=2").await;
+    assert_eq!(unknown["field"], "page", "{unknown}");
     // A refused input changed nothing: the offer of `taken` to nora still stands.
     let (_, c) = s.get(ALL, "/v1/conversations/taken").await;
     assert_eq!(c["status"], "offered", "{c}");
