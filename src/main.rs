@@ -260,7 +260,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let now = rota::time::Timestamp(chrono::Utc::now().timestamp_millis());
             let audit = rota::time::Duration::from_secs(i64::from(config.store.audit_days) * 86_400);
             let keep = config.notify.keep_days;
-            let notifications_before = (keep > 0).then(|| rota::time::Timestamp(now.0 - i64::from(keep) * 86_400_000));
+            let notifications_before =
+                (keep > 0).then(|| now - rota::time::Duration::from_secs(i64::from(keep) * 86_400));
             let done = store.compact(now, audit, notifications_before)?;
             println!("{}", db.display());
             println!(

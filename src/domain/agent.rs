@@ -250,6 +250,13 @@ impl Agent {
         self.blocked_for(statuses).or_else(|| (!allowed.contains(self.base)).then_some("presence_not_allowed"))
     }
 
+    /// [`Agent::blocked_in`], or why the agent has no room for one more conversation of
+    /// `channel` ([`Agent::full_for`]): whether a queue's policy may offer it one.
+    #[inline]
+    pub fn blocked_on(&self, statuses: StatusSet, allowed: BaseSet, channel: &str) -> Option<&'static str> {
+        self.blocked_in(statuses, allowed).or_else(|| self.full_for(channel))
+    }
+
     /// Why the agent cannot take one more conversation of `channel` beside what they hold:
     /// exclusive work needs an agent who holds nothing on a shared channel (exclusive work
     /// itself shows in the state), shared work a free slot of its channel.

@@ -35,7 +35,7 @@ impl DecisionContext<'_> {
     /// Why `agent` cannot be offered this conversation right now, from the host's point of view
     /// (mode, state, presence, capacity on the conversation's channel); `None` when it can.
     pub fn blocked(&self, agent: &Agent) -> Option<&'static str> {
-        agent.blocked_in(self.statuses, self.allowed).or_else(|| agent.full_for(&self.conversation.data.channel))
+        agent.blocked_on(self.statuses, self.allowed, &self.conversation.data.channel)
     }
 
     /// Whether the agent was already offered this conversation in this round and the offer ended.

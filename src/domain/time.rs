@@ -72,6 +72,14 @@ impl Sub for Timestamp {
     }
 }
 
+/// `d` before a time (saturating: a window longer than all time starts at the beginning).
+impl Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(d.0))
+    }
+}
+
 impl Add for Duration {
     type Output = Duration;
     fn add(self, other: Duration) -> Duration {
@@ -151,14 +159,7 @@ impl Duration {
             while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
                 i += 1;
             }
-            let scale = match &t[unit_start..i] {
-                "ms" => 1.0,
-                "s" => 1_000.0,
-                "m" => 60_000.0,
-                "h" => 3_600_000.0,
-                "d" => 86_400_000.0,
-                _ => return Err(bad()),
-            };
+            let scale = unit_ms(&t[unit_start..i]).ok_or_else(bad)? as f64;
             total = total.saturating_add((number * scale).round() as i64);
         }
         if total > Duration::MAX.0 {
@@ -182,7 +183,7 @@ impl fmt::Display for Duration {
             f.write_str("-")?;
             ms = -ms;
         }
-        for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+        for (unit, size) in UNITS {
             if ms >= size {
                 write!(f, "{}{unit}", ms / size)?;
                 ms %= size;
@@ -229,28 +230,25 @@ impl Duration {
         if rest == "0s" {
             return Some(Duration(0));
         }
+        // Whole numbers only: what `Display` writes, read without the rounding of floats.
         let mut total: i64 = 0;
         while !rest.is_empty() {
             let digits = rest.find(|c: char| !c.is_ascii_digit()).filter(|&n| n > 0)?;
             let number: i64 = rest[..digits].parse().ok()?;
             rest = &rest[digits..];
-            let (size, len) = if rest.starts_with("ms") {
-                (1, 2)
-            } else {
-                let size = match rest.chars().next()? {
-                    'd' => 86_400_000,
-                    'h' => 3_600_000,
-                    'm' => 60_000,
-                    's' => 1_000,
-                    _ => return None,
-                };
-                (size, 1)
-            };
-            total = total.checked_add(number.checked_mul(size)?)?;
-            rest = &rest[len..];
+            let letters = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+            total = total.checked_add(number.checked_mul(unit_ms(&rest[..letters])?)?)?;
+            rest = &rest[letters..];
         }
         Some(Duration(sign * total))
     }
+}
+
+/// The units of a written duration, largest first, in milliseconds.
+const UNITS: [(&str, i64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+
+fn unit_ms(unit: &str) -> Option<i64> {
+    UNITS.iter().find(|(u, _)| *u == unit).map(|(_, ms)| *ms)
 }
 
 #[cfg(test)]

@@ -389,10 +389,11 @@ impl Engine {
         self.agents[ix as usize].blocked_in(def.statuses, def.allowed)
     }
 
-    /// [`Engine::unable`], or why the agent has no room for one more conversation of `channel`.
+    /// [`Engine::unable`] for a conversation of `channel` (capacity counts too).
     #[inline]
     pub(super) fn unable_for(&self, ix: AgentIx, q: u32, channel: &str) -> Option<&'static str> {
-        self.unable(ix, q).or_else(|| self.agents[ix as usize].full_for(channel))
+        let def = &self.rules.queues[q as usize];
+        self.agents[ix as usize].blocked_on(def.statuses, def.allowed, channel)
     }
 
     pub(super) fn set_state(&mut self, ix: AgentIx, state: State) {

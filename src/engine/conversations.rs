@@ -414,7 +414,7 @@ impl Engine {
     /// instance still works on stays until the instance finishes.
     pub(super) fn forget_later(&mut self, id: Arc<str>) {
         self.ended.push_back(id);
-        let cutoff = self.config.retain_ended_for.map(|d| Timestamp(self.now.0.saturating_sub(d.0)));
+        let cutoff = self.config.retain_ended_for.map(|d| self.now - d);
         while let Some(front) = self.ended.front() {
             let ended_at = self.conversations.get(front).and_then(|c| c.ended_at);
             let too_old = cutoff.is_some_and(|cutoff| ended_at.is_some_and(|t| t < cutoff));

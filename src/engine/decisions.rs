@@ -529,12 +529,12 @@ impl Engine {
                 // except that a waiting round is not offered again to agents who could take
                 // it now (they let it go); those who cannot now get it when they can.
                 let track = self.rules.settings.track_work_day;
+                let channel = &self.conversations[id].data.channel;
                 let passed = match on_exhausted {
                     Exhaustion::Wait => self.queues[q as usize]
                         .members
                         .iter()
                         .filter(|&&ix| {
-                            let channel = &self.conversations[id].data.channel;
                             self.unable_for(ix, q, channel).is_none()
                                 && self.agents[ix as usize].unavailable(track).is_none()
                         })

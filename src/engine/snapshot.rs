@@ -10,6 +10,7 @@
 //! conversation memos, `kv` and where `math.random` is. The rules and the Lua view are not
 //! in it: they are built again from the sources, as a reload builds them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -49,32 +50,35 @@ pub struct Snapshot {
     pub warnings: Vec<String>,
 }
 
+/// The state as a snapshot holds it. Written from borrows of the engine's own state (the
+/// engine loop waits while it is written, so nothing is copied that need not be); read back
+/// owned.
 #[derive(Serialize, Deserialize)]
-struct State {
+struct State<'a> {
     format: u32,
     now: Timestamp,
-    sources: Sources,
+    sources: Cow<'a, Sources>,
     generation: u64,
     rng: u64,
     kv: Kv,
     queue_memos: BTreeMap<String, Value>,
     conversation_memos: Vec<(Arc<str>, Value)>,
-    agents: agents::Agents,
-    queues: Vec<QueueRuntime>,
+    agents: Cow<'a, agents::Agents>,
+    queues: Cow<'a, [QueueRuntime]>,
     conversations: Vec<ConversationRepr>,
-    ended: VecDeque<Arc<str>>,
-    offers: Vec<Offer>,
+    ended: Cow<'a, VecDeque<Arc<str>>>,
+    offers: Vec<Cow<'a, Offer>>,
     next_offer: u64,
-    timers: Timers,
-    reevaluate: BTreeSet<u32>,
+    timers: Cow<'a, Timers>,
+    reevaluate: Cow<'a, BTreeSet<u32>>,
     epoch: u64,
     next_notification: u64,
     instances: Vec<InstanceRepr>,
-    finished: VecDeque<u64>,
+    finished: Cow<'a, VecDeque<u64>>,
     next_instance: u64,
     next_task: u64,
-    stage_numbers: StageNumbers,
-    metrics: Metrics,
+    stage_numbers: Cow<'a, StageNumbers>,
+    metrics: Cow<'a, Metrics>,
 }
 
 impl Engine {
@@ -104,28 +108,28 @@ impl Engine {
         let state = State {
             format: SNAPSHOT_FORMAT,
             now: self.now,
-            sources: self.sources.clone(),
+            sources: Cow::Borrowed(&self.sources),
             generation: self.scripts.generation(),
             rng: self.scripts.rng(),
             kv: self.scripts.kv(),
             queue_memos,
             conversation_memos,
-            agents: self.agents.clone(),
-            queues: self.queues.clone(),
+            agents: Cow::Borrowed(&self.agents),
+            queues: Cow::Borrowed(&self.queues),
             conversations: self.conversations.values().map(ConversationRepr::from).collect(),
-            ended: self.ended.clone(),
-            offers: self.offers.values().cloned().collect(),
+            ended: Cow::Borrowed(&self.ended),
+            offers: self.offers.values().map(Cow::Borrowed).collect(),
             next_offer: self.next_offer,
-            timers: self.timers.clone(),
-            reevaluate: self.reevaluate.clone(),
+            timers: Cow::Borrowed(&self.timers),
+            reevaluate: Cow::Borrowed(&self.reevaluate),
             epoch: self.epoch,
             next_notification,
             instances: instances.values().map(|i| InstanceRepr(i.clone())).collect(),
-            finished: finished.clone(),
+            finished: Cow::Borrowed(finished),
             next_instance,
             next_task,
-            stage_numbers: stage_numbers.clone(),
-            metrics: self.metrics.clone(),
+            stage_numbers: Cow::Borrowed(stage_numbers),
+            metrics: Cow::Borrowed(&self.metrics),
         };
         Ok(Snapshot { bytes: serde_json::to_vec(&state)?, warnings })
     }
@@ -146,12 +150,12 @@ impl Engine {
         if format > SNAPSHOT_FORMAT {
             return Err(SnapshotError::Format { found: format, supported: SNAPSHOT_FORMAT });
         }
-        let s: State = serde_json::from_slice(bytes)?;
+        let s: State<'static> = serde_json::from_slice(bytes)?;
         let rust_policies: BTreeMap<String, Box<dyn Policy>> =
             rust_policies.into_iter().map(|p| (p.spec().name, p)).collect();
         let host = reload::host(rust_policies.values(), &config);
         let (rules, scripts) = script::load_sources(&s.sources, &config.limits, &host, s.generation)?;
-        let mut agents = s.agents;
+        let mut agents = s.agents.into_owned();
         agents.reindex();
         let names = agents.names().clone();
         let conversations = s.conversations.into_iter().map(|c| c.into_conversation(&names)).map(|c| (c.id.clone(), c));
@@ -159,37 +163,37 @@ impl Engine {
             clock,
             now: s.now,
             config,
-            sources: s.sources,
+            sources: s.sources.into_owned(),
             reload_error: None,
             // `install` below puts the snapshot's rules in, as a reload would.
             rules: RuleSet::default(),
             scripts,
             rust_policies,
             agents,
-            queues: s.queues.clone(),
+            queues: s.queues.to_vec(),
             conversations: conversations.collect(),
-            ended: s.ended,
-            offers: s.offers.into_iter().map(|o| (o.id, o)).collect(),
+            ended: s.ended.into_owned(),
+            offers: s.offers.into_iter().map(|o| (o.id, o.into_owned())).collect(),
             next_offer: s.next_offer,
-            timers: s.timers,
+            timers: s.timers.into_owned(),
             updates: Vec::new(),
-            reevaluate: s.reevaluate,
+            reevaluate: s.reevaluate.into_owned(),
             epoch: s.epoch,
             standby: standby::Standby::resume(s.next_notification),
             workflows: workflows::Workflows::from_parts(
                 s.instances.into_iter().map(|InstanceRepr(i)| (i.id, i)).collect(),
-                s.finished,
+                s.finished.into_owned(),
                 s.next_instance,
                 s.next_task,
-                s.stage_numbers,
+                s.stage_numbers.into_owned(),
             ),
-            metrics: s.metrics,
+            metrics: s.metrics.into_owned(),
         };
         let memos: HashMap<Arc<str>, Value> = s.conversation_memos.into_iter().collect();
         engine.install(rules, s.queue_memos, &memos).map_err(|diagnostics| LoadError { diagnostics })?;
         // `install` starts queues' epochs and failures over, as a reload should; a restore
         // goes on where the snapshot was.
-        for (q, saved) in engine.queues.iter_mut().zip(&s.queues) {
+        for (q, saved) in engine.queues.iter_mut().zip(s.queues.iter()) {
             q.epoch = saved.epoch;
             q.failing = saved.failing;
         }

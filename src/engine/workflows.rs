@@ -338,7 +338,7 @@ impl Engine {
         instance.history.push(HistoryStep { at: now, event: instance.event.clone(), stage: None, note });
         let (conversation, workflow) = (instance.conversation.clone(), Arc::from(instance.workflow.as_str()));
         self.emit(Update::WorkflowFinished { conversation: conversation.clone(), instance: id, workflow, reason });
-        let cutoff = self.config.retain_ended_for.map(|d| Timestamp(now.0.saturating_sub(d.0)));
+        let cutoff = self.config.retain_ended_for.map(|d| now - d);
         self.workflows.retire(id, self.config.retain_ended, cutoff);
         // An ended conversation stayed in memory for its workflows; now it may go like any other.
         if let Some(c) = self.conversations.get_mut(&conversation) {

@@ -41,7 +41,7 @@ impl Subject {
     /// like things that do not exist. An agent's or a conversation's id becomes the engine's key
     /// within the token's units (ids live per unit; `unit` picks one when the token sees it in
     /// several).
-    fn admit(
+    pub(super) fn admit(
         self,
         engine: &Engine,
         scope: &Scope,

@@ -8,7 +8,9 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::actions::Subject;
 use super::auth::Scope;
+use super::conversations::{arrival, UnitParam};
 use super::error::{ApiError, Body};
 use super::Api;
 use crate::engine::Engine;
@@ -128,18 +130,12 @@ fn admissible(input: &Input) -> Result<(), ApiError> {
 /// conversation arrives in, or the conversation, or else the agent it names, must be of the
 /// token's units; a conversation's or agent's id becomes its key.
 fn admit(engine: &Engine, scope: &Scope, input: &mut Input) -> Result<(), InputError> {
-    if let Input::Arrive(new) = input {
-        return match engine.queue_unit(&new.queue) {
-            Some(unit) if scope.allows(unit) => Ok(()),
-            _ => Err(InputError::UnknownQueue(new.queue.clone())),
-        };
+    // The agent of an accept or decline is one of the conversation's unit: the engine
+    // resolves it there, so only the conversation is the subject.
+    let conversation = input.conversation_mut().map(|c| (Subject::Conversation, c.clone()));
+    let subject = conversation.or_else(|| input.agent_mut().map(|a| (Subject::Agent, a.clone())));
+    match subject {
+        Some((subject, id)) => subject.admit(engine, scope, &UnitParam::default(), id, input),
+        None => arrival(engine, scope, input),
     }
-    if let Some(conversation) = input.conversation_mut() {
-        // The agent of an accept or decline is one of the conversation's unit: the engine
-        // resolves it there.
-        *conversation = engine.resolve_conversation(conversation, |u| scope.allows(u))?.to_string();
-    } else if let Some(agent) = input.agent_mut() {
-        *agent = engine.resolve_agent(agent, |u| scope.allows(u))?.to_string();
-    }
-    Ok(())
 }

@@ -10,6 +10,7 @@ use super::auth::Scope;
 use super::error::{ApiError, Body};
 use super::Api;
 use crate::conversation::NewConversation;
+use crate::engine::Engine;
 use crate::error::InputError;
 use crate::input::Input;
 use crate::views::{self, Changes};
@@ -22,14 +23,9 @@ pub(super) async fn create(
     if new.id.is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_field", "`id` must not be empty").field("id"));
     }
-    let (id, queue) = (new.id.clone(), new.queue.clone());
-    let updates = api
-        .handle
-        .submit_guarded(Input::Arrive(Box::new(new)), move |e, _| match e.queue_unit(&queue) {
-            Some(unit) if scope.allows(unit) => Ok(()),
-            _ => Err(InputError::UnknownQueue(queue)),
-        })
-        .await?;
+    let id = new.id.clone();
+    let updates =
+        api.handle.submit_guarded(Input::Arrive(Box::new(new)), move |e, input| arrival(e, &scope, input)).await?;
     Ok((StatusCode::CREATED, Json(Changes { id: Some(id), updates })))
 }
 
@@ -47,6 +43,16 @@ pub(super) async fn show(
         })
         .await??;
     Ok(Json(found))
+}
+
+/// Refuses an arrival in a queue the token may not use; another unit's queue is answered like
+/// one that does not exist.
+pub(super) fn arrival(engine: &Engine, scope: &Scope, input: &Input) -> Result<(), InputError> {
+    let Input::Arrive(new) = input else { return Ok(()) };
+    match engine.queue_unit(&new.queue) {
+        Some(unit) if scope.allows(unit) => Ok(()),
+        _ => Err(InputError::UnknownQueue(new.queue.clone())),
+    }
 }
 
 /// `?unit=`: which unit's conversation an id means, for a token that sees several units

@@ -157,17 +157,19 @@ impl Route {
 }
 
 /// The query parameters of the route a request goes to (none when no route matches).
-fn query_of(method: &str, path: &str) -> Vec<&'static str> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    route_docs()
-        .into_iter()
-        .find(|r| {
-            let wanted: Vec<&str> = r.path.split('/').collect();
-            r.method.eq_ignore_ascii_case(method)
-                && wanted.len() == segments.len()
-                && wanted.iter().zip(&segments).all(|(w, s)| w.starts_with('{') || w == s)
-        })
-        .map_or_else(Vec::new, |r| r.query.to_vec())
+fn query_of(method: &str, path: &str) -> &'static [&'static str] {
+    routes_at(path).find(|r| r.method.eq_ignore_ascii_case(method)).map_or(&[], |r| r.query)
+}
+
+/// The routes whose path pattern a request path fits (`{id}` matches any one segment), from
+/// the route table, built once: the middlewares ask on every request.
+fn routes_at(path: &str) -> impl Iterator<Item = &'static RouteDoc> + '_ {
+    static DOCS: std::sync::OnceLock<Vec<RouteDoc>> = std::sync::OnceLock::new();
+    let segments = || path.trim_end_matches('/').split('/');
+    DOCS.get_or_init(route_docs).iter().filter(move |r| {
+        r.path.split('/').count() == segments().count()
+            && r.path.split('/').zip(segments()).all(|(w, s)| w.starts_with('{') || w == s)
+    })
 }
 
 /// Every route, declared once: the router and the OpenAPI document are both built from this.
@@ -515,12 +517,7 @@ pub fn ops_router(handle: Arc<Handle>) -> Router {
 
 /// The methods the route table has for a request path (`{id}` matches any one segment).
 fn methods_of(path: &str) -> Vec<String> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let matches = |pattern: &str| {
-        let wanted: Vec<&str> = pattern.split('/').collect();
-        wanted.len() == segments.len() && wanted.iter().zip(&segments).all(|(w, s)| w.starts_with('{') || w == s)
-    };
-    route_docs().into_iter().filter(|r| matches(r.path)).map(|r| r.method.to_uppercase()).collect()
+    routes_at(path).map(|r| r.method.to_uppercase()).collect()
 }
 
 async fn not_found() -> ApiError {

@@ -267,6 +267,16 @@ impl Scripts {
         result
     }
 
+    /// [`Scripts::limited`] for a function the host calls on its own (a hook, a notify or
+    /// computed-value function): a failure is explained with its place in `who`'s code, and
+    /// what the failed call left behind (a memory bomb's table) is collected.
+    fn call_limited<R>(&self, who: &str, call: impl FnOnce() -> mlua::Result<R>) -> Result<R, String> {
+        self.limited(call).map_err(|e| {
+            let _ = self.lua.gc_collect();
+            super::diagnostic_from_error(&e, who).to_string()
+        })
+    }
+
     /// The VM's globals (for listing the API, see [`super::api_names`]).
     pub(super) fn globals(&self) -> Vec<(String, LuaValue)> {
         // A sandboxed VM's globals table is empty; what the scripts see comes through its
@@ -297,10 +307,7 @@ impl Scripts {
     pub(crate) fn recipients(&self, rule: &str, event: &serde_json::Value) -> Result<Vec<String>, String> {
         let f = self.callbacks.get(rule).ok_or_else(|| format!("standby rule `{rule}` has no notify function"))?;
         let arg = super::fields::from_json(&self.lua, event).map_err(|e| e.to_string())?;
-        let value = self.limited(|| f.call::<LuaValue>(arg)).map_err(|e| {
-            let _ = self.lua.gc_collect();
-            super::diagnostic_from_error(&e, rule).to_string()
-        })?;
+        let value = self.call_limited(rule, || f.call::<LuaValue>(arg))?;
         match value {
             LuaValue::Nil => Ok(Vec::new()),
             LuaValue::String(s) => Ok(vec![s.to_string_lossy()]),
@@ -372,10 +379,7 @@ impl Scripts {
     pub(crate) fn compute(&self, id: &str, conversation: &serde_json::Value) -> Result<Value, String> {
         let f = self.callbacks.get(id).ok_or_else(|| format!("no function `{id}` in this generation"))?;
         let arg = super::fields::from_json_frozen(&self.lua, conversation).map_err(|e| e.to_string())?;
-        let value = self.limited(|| f.call::<LuaValue>(arg)).map_err(|e| {
-            let _ = self.lua.gc_collect();
-            super::diagnostic_from_error(&e, id).to_string()
-        })?;
+        let value = self.call_limited(id, || f.call::<LuaValue>(arg))?;
         super::fields::to_json(&value)
     }
 
@@ -411,10 +415,7 @@ impl Scripts {
             Ok(event)
         })()
         .map_err(|e| e.to_string())?;
-        self.limited(|| f.call::<()>(event)).map_err(|e| {
-            let _ = self.lua.gc_collect();
-            super::diagnostic_from_error(&e, name).to_string()
-        })
+        self.call_limited(name, || f.call::<()>(event))
     }
 
     /// Messages scripts logged since the last call.

@@ -90,8 +90,7 @@ impl StoreInfo {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .map_err(sql)?;
-        let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-            + std::fs::metadata(format!("{}-wal", path.display())).map(|m| m.len()).unwrap_or(0);
+        let file_bytes = file_bytes(path);
         Ok(StoreInfo {
             format,
             journal_records: tables[0].1,
@@ -347,10 +346,16 @@ impl SnapshotSink for SqliteSnapshots {
             [keep.max(1) as i64],
         )
         .map_err(sql)?;
-        let pruned = prune_journal(&tx, Timestamp(snapshot.at.0.saturating_sub(audit.0)))?;
+        let pruned = prune_journal(&tx, snapshot.at - audit)?;
         tx.commit().map_err(sql)?;
         Ok(pruned)
     }
+}
+
+/// What the store takes on disk: the file and its write-ahead log.
+fn file_bytes(path: &Path) -> u64 {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    size(path) + size(Path::new(&format!("{}-wal", path.display())))
 }
 
 /// Forgets the journal records before the oldest snapshot kept and before `before`. The
@@ -385,18 +390,14 @@ impl SqliteStore {
         audit: Duration,
         notifications_before: Option<Timestamp>,
     ) -> Result<Compacted, StoreError> {
-        let size = |path: &Path| {
-            std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-                + std::fs::metadata(format!("{}-wal", path.display())).map(|m| m.len()).unwrap_or(0)
-        };
-        let bytes_before = size(&self.path);
-        let journal_records = prune_journal(&self.conn, Timestamp(now.0.saturating_sub(audit.0)))?;
+        let bytes_before = file_bytes(&self.path);
+        let journal_records = prune_journal(&self.conn, now - audit)?;
         let notifications = match notifications_before {
             Some(before) => self.notifications()?.prune(before)?,
             None => 0,
         };
         self.conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);").map_err(sql)?;
-        Ok(Compacted { journal_records, notifications, bytes_before, bytes_after: size(&self.path) })
+        Ok(Compacted { journal_records, notifications, bytes_before, bytes_after: file_bytes(&self.path) })
     }
 }
 
