@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// One problem found in a scripts folder, pointing at the line that caused it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Diagnostic {
     /// Path of the script, relative to the scripts folder (or `stdlib/...`).
     pub file: String,

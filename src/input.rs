@@ -10,7 +10,7 @@ use crate::time::{TimeError, Timestamp};
 
 /// Everything that can happen to the engine from outside. Timers that fall due
 /// are fed back by the loop itself ([`crate::engine::Engine::fire_due`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Input {

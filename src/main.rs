@@ -62,6 +62,9 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// Print the HTTP API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves), to
+    /// generate a client from.
+    Openapi,
     /// Run the engine with the HTTP API, durable state and hot reload of the scripts.
     Serve {
         /// Config file (TOML); `rota.toml` is read when it exists.
@@ -251,6 +254,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     sms.length, sms.segments, sms.encoding, sms.body
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&rota::http::openapi_document())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Store { command: StoreCommand::Compact { db, config } } => {

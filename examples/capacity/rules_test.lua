@@ -61,7 +61,7 @@ describe("capacity per channel", function()
         test.expect_offer("ch1", "anna")
         test.expect_agent("anna", {
             load = { chat = 1 },
-            counters = { offered = 2, answered = 0, declined = 0, missed = 1, missed_in_row = 1, talk_time = "0s" },
+            counters = { offered = 2, answered = 0, declined = 0, missed = 1, missed_in_row = 1, talk_time_ms = 0 },
         })
     end)
 

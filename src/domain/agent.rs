@@ -34,7 +34,7 @@ impl AgentNames {
 }
 
 /// The mode an agent picks on the status panel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentStatus {
     /// Do not disturb: no calls at all.
@@ -108,7 +108,7 @@ impl FromStr for AgentStatus {
 }
 
 /// What the engine says a call-center agent is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Waiting,

@@ -11,7 +11,7 @@ use crate::time::Timestamp;
 use crate::timer::TimerKey;
 
 /// A caller or a called service: name, phone number, SIP address.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Party {
     pub name: Option<String>,
@@ -20,7 +20,7 @@ pub struct Party {
 }
 
 /// What arrives from outside when a customer calls or writes.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConversation {
     pub id: String,
@@ -46,7 +46,7 @@ fn default_channel() -> String {
     "voice".into()
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationStatus {
     Queued,
@@ -100,7 +100,7 @@ impl ConversationStatus {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     Pending,
@@ -124,7 +124,7 @@ impl AttemptOutcome {
 }
 
 /// One offer of this conversation to one agent, and how it ended.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Attempt {
     /// The agent's key (see [`crate::unit`]); shown as its id.
     #[serde(serialize_with = "crate::unit::serialize_external")]

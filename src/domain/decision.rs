@@ -71,9 +71,10 @@ impl Serialize for Reason {
 }
 
 /// A candidate the policy passed over, and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Skip {
     pub agent: Arc<str>,
+    #[schemars(with = "String")]
     pub reason: Reason,
 }
 
@@ -165,7 +166,7 @@ impl Serialize for Decided {
 }
 
 /// Why one decision came out the way it did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Trace {
     pub at: Timestamp,
     /// Why the policy was asked now, when something other than an arrival or a freed agent
@@ -178,8 +179,10 @@ pub struct Trace {
     pub generation: u64,
     /// The queue's agents in order, as the policy saw them.
     pub considered: usize,
+    #[schemars(with = "Vec<Skip>")]
     pub skipped: Skipped,
     /// The decision; in words `offer anna (30s)`, `wait (until an agent frees up)`, ...
+    #[schemars(with = "String")]
     pub decision: Decided,
     /// Set when the policy failed and a fallback decided instead.
     pub error: Option<String>,
@@ -201,7 +204,7 @@ impl Trace {
 
 /// One entry of a [`TraceLog`]: a trace, and how often the same decision was taken again
 /// right after it (until when).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Traced {
     #[serde(flatten)]
     pub trace: Arc<Trace>,

@@ -16,7 +16,7 @@ use crate::rules::{AgentDef, Location, RuleSet};
 
 /// An agent's fields as given to the API. Absent fields are left as they are; `null` clears
 /// the optional ones (team, email, phone, time zone).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentRecord {
     /// Set when the agent is created; it cannot change afterwards.

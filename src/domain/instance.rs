@@ -10,7 +10,7 @@ use crate::time::Timestamp;
 use crate::timer::TimerKey;
 use crate::workflow::WorkflowDef;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceStatus {
     /// At a stage, waiting for one of its events.
@@ -22,7 +22,7 @@ pub enum InstanceStatus {
 }
 
 /// A task shown to people until one of its buttons is pushed.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Task {
     pub id: u64,
     pub title: String,
@@ -31,7 +31,7 @@ pub struct Task {
 }
 
 /// One line of an instance's history.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistoryStep {
     pub at: Timestamp,
     /// The event it is about (`start`, `button:done`, ...).
@@ -41,7 +41,7 @@ pub struct HistoryStep {
     pub note: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Instance {
     pub id: u64,
     pub workflow: String,

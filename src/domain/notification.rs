@@ -13,7 +13,7 @@ use crate::template::{Kind, Rendered};
 use crate::time::Timestamp;
 
 /// One message to one recipient by one channel.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Notification {
     /// Unique and stable: the same notification keeps its id across retries and restarts, and
     /// the email Message-ID is made from it, so a resend is recognisable.
@@ -39,7 +39,7 @@ pub struct Notification {
 }
 
 /// Where a notification is in its delivery.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// Waiting for its first or next attempt.
@@ -64,7 +64,7 @@ impl DeliveryStatus {
 }
 
 /// A notification with where its delivery stands.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct LogEntry {
     #[serde(flatten)]
     pub notification: Notification,
@@ -78,7 +78,8 @@ pub struct LogEntry {
 }
 
 /// One try at delivering a notification.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "DeliveryAttempt")]
 pub struct Attempt {
     pub at: Timestamp,
     /// `sent`, `retry` or `dead`.
@@ -86,15 +87,16 @@ pub struct Attempt {
     pub detail: String,
 }
 
-/// Which entries to list.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Which entries to list, newest first.
+#[derive(Clone, Debug, Default)]
 pub struct Filter {
     pub status: Option<String>,
     pub recipient: Option<String>,
     pub conversation: Option<String>,
     pub unit: Option<String>,
     pub limit: Option<u32>,
+    /// Only entries older than this one (ids grow with time).
+    pub before: Option<u64>,
 }
 
 /// What became of one attempt.

@@ -52,7 +52,7 @@ pub struct Override {
 }
 
 /// Who is on duty at an instant, and which part of the schedule says so.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct OnDuty {
     pub agents: Vec<String>,
     /// `override`, `layer 1`, `layer 2`, ...

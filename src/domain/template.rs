@@ -41,7 +41,7 @@ pub struct TemplateDef {
 
 /// Which message a template renders: the parameters differ (only a clearing message knows who
 /// answered).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Notification,
@@ -181,7 +181,7 @@ impl Params {
 }
 
 /// A rendered message, ready for any channel.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Rendered {
     /// One line: CR, LF and other control characters became spaces.
     pub subject: String,
@@ -190,7 +190,7 @@ pub struct Rendered {
 }
 
 /// An SMS body with what it will cost.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Sms {
     pub body: String,
     /// Characters.

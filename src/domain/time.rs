@@ -206,6 +206,27 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
     }
 }
 
+/// Serializes a duration as whole milliseconds (`#[serde(serialize_with)]`): what the API,
+/// the event stream and webhooks carry, in fields named `*_ms`.
+pub fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(d.0)
+}
+
+/// Described to API clients as what it serializes to: an RFC 3339 string.
+impl schemars::JsonSchema for Timestamp {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "format": "date-time" })
+    }
+}
+
 impl serde::Serialize for Duration {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_string())

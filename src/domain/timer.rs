@@ -50,10 +50,19 @@ pub struct TimerKey {
     seq: u64,
 }
 
+impl TimerKey {
+    /// Its number in the order timers were set.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
 /// A pending timer as the API lists it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct TimerInfo {
-    pub due: String,
+    /// Unique among pending timers; timers due at the same time go in the order of their ids.
+    pub id: u64,
+    pub due: Timestamp,
     pub kind: &'static str,
     /// The agent or conversation it is about (a conversation by its id).
     pub subject: String,

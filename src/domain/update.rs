@@ -27,6 +27,8 @@ pub enum Update {
         conversation: Arc<str>,
         #[serde(serialize_with = "crate::unit::serialize_external_all")]
         agents: Vec<Arc<str>>,
+        /// Milliseconds, like every duration the API and webhooks carry.
+        #[serde(rename = "timeout_ms", serialize_with = "crate::time::serialize_ms")]
         timeout: Duration,
     },
     Accepted {

@@ -293,6 +293,11 @@ impl Engine {
     }
 
     /// A conversation by its key, or by its id when exactly one unit has it.
+    /// Every conversation the engine holds: waiting, with agents, and ended ones it keeps.
+    pub fn conversations(&self) -> impl Iterator<Item = &Conversation> {
+        self.conversations.values()
+    }
+
     pub fn conversation(&self, id: &str) -> Option<&Conversation> {
         match self.conversations.get(id) {
             Some(c) => Some(c),
@@ -396,7 +401,7 @@ impl Engine {
                         conversation(self.workflows.get(*instance).map(|i| &i.conversation))
                     }
                 };
-                TimerInfo { due: key.due.to_rfc3339(), kind: kind.name(), subject, unit }
+                TimerInfo { id: key.seq(), due: key.due, kind: kind.name(), subject, unit }
             })
             .collect()
     }

@@ -6,7 +6,7 @@ use super::*;
 use crate::rules::{QueueDef, DEFAULT_UNIT};
 
 /// The loaded generation of scripts, as `GET /v1/scripts` shows it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct ScriptStatus {
     pub generation: u64,
     /// Rule files and modules, relative to the scripts folder.
@@ -360,7 +360,7 @@ mod tests {
 
         // The old rules still decide: bob signs in and round_robin offers him c2.
         e.handle(Input::SignIn { agent: "bob".into() }).unwrap();
-        let c2 = crate::views::conversation(&e, e.conversation("c2").unwrap());
+        let c2 = serde_json::json!(crate::views::conversation(&e, e.conversation("c2").unwrap()));
         assert_eq!(
             (c2["status"].as_str(), c2["attempts"][0]["agent"].as_str()),
             (Some("offered"), Some("bob")),

@@ -2,7 +2,7 @@
 //! request becomes one engine input, the token's units are checked against its subject on the
 //! engine thread right before it, and the reply lists what it changed.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::auth::Scope;
 use super::conversations::UnitParam;
-use super::error::{ApiError, Body};
+use super::error::{ApiError, Body, Params};
 use super::Api;
 use crate::engine::Engine;
 use crate::error::InputError;
@@ -21,7 +21,8 @@ use crate::views::Changes;
 pub(super) type Acted = Result<Json<Changes>, ApiError>;
 
 /// The body of an action that takes none (`{}` or empty).
-#[derive(Deserialize)]
+/// No body (or `{}`).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Nothing {}
 
@@ -84,7 +85,7 @@ pub(super) async fn act(api: &Api, scope: Scope, unit: UnitParam, subject: Subje
 
 /// What `on` makes: an axum handler of an action on a path's id with a body `B`.
 pub(super) trait ActionHandler<B>:
-    Fn(State<Api>, Extension<Scope>, Path<String>, Query<UnitParam>, Body<B>) -> BoxFuture<'static, Acted>
+    Fn(State<Api>, Extension<Scope>, Path<String>, Params<UnitParam>, Body<B>) -> BoxFuture<'static, Acted>
     + Clone
     + Send
     + Sync
@@ -93,7 +94,7 @@ pub(super) trait ActionHandler<B>:
 }
 
 impl<B, F> ActionHandler<B> for F where
-    F: Fn(State<Api>, Extension<Scope>, Path<String>, Query<UnitParam>, Body<B>) -> BoxFuture<'static, Acted>
+    F: Fn(State<Api>, Extension<Scope>, Path<String>, Params<UnitParam>, Body<B>) -> BoxFuture<'static, Acted>
         + Clone
         + Send
         + Sync
@@ -107,7 +108,7 @@ pub(super) fn on<B>(subject: Subject, make: fn(String, B) -> Input) -> impl Acti
 where
     B: DeserializeOwned + Send + 'static,
 {
-    move |State(api), Extension(scope), Path(id), Query(unit), Body(body)| {
+    move |State(api), Extension(scope), Path(id), Params(unit), Body(body)| {
         Box::pin(async move {
             let input = make(id.clone(), body);
             act(&api, scope, unit, subject, id, input).await

@@ -1,52 +1,115 @@
 //! `/v1/agents`: the directory in, agents out, and the bodies of the agent actions (presence,
 //! status, pauses, vacations, employment; see `routes()` for the inputs they make).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::actions::{act, Subject};
 use super::auth::Scope;
-use super::conversations::{Reply, UnitParam};
-use super::error::{ApiError, Body};
+use super::conversations::UnitParam;
+use super::error::{ApiError, Body, Params, Reply};
+use super::page::{self, Page};
 use super::Api;
+use crate::agent::State as AgentState;
 use crate::directory::AgentRecord;
 use crate::error::InputError;
 use crate::input::Input;
+use crate::presence::BaseStatus;
 use crate::rules::DEFAULT_UNIT;
-use crate::views;
+use crate::views::{self, AgentView};
 
-pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
-    let agents = api
+/// `GET /v1/agents`: in the order they were created.
+#[derive(Deserialize, JsonSchema)]
+pub(super) struct ListQuery {
+    /// `waiting`, `offered`, `busy`, `post_processing`, `missed`, `paused`, ...
+    state: Option<AgentState>,
+    /// A presence id (`training`), or a base status (`available`, `away`, `offline`, ...).
+    presence: Option<String>,
+    unit: Option<String>,
+    /// Members of this queue.
+    queue: Option<String>,
+    /// How many to return, 1 to 1000 (100 by default).
+    #[schemars(with = "Option<u32>")]
+    limit: Option<String>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct AgentList {
+    agents: Vec<AgentView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+pub(super) async fn list(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Params(q): Params<ListQuery>,
+) -> Reply<AgentList> {
+    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let (agents, next_cursor) = api
         .handle
         .read(move |e| {
-            e.agents().iter().filter(|a| scope.allows(&a.def.unit)).map(|a| views::agent(e, a)).collect::<Vec<_>>()
+            let queue = match &q.queue {
+                Some(id) => match e.rules().queue_index(id) {
+                    Some(ix) if scope.allows(&e.rules().queues[ix].unit) => Some(ix as u32),
+                    _ => return Err(InputError::UnknownQueue(id.clone())),
+                },
+                None => None,
+            };
+            let found = e
+                .agents()
+                .iter()
+                .filter(|a| scope.allows(&a.def.unit) && q.unit.as_deref().is_none_or(|u| a.def.unit == u))
+                .filter(|a| q.state.is_none_or(|s| a.state == s))
+                .filter(|a| {
+                    q.presence
+                        .as_deref()
+                        .is_none_or(|p| a.presence == p || p.parse::<BaseStatus>().ok() == Some(a.base))
+                })
+                .filter(|a| queue.is_none_or(|ix| a.queues.contains(&ix)))
+                .map(|a| (page::key(a.ix as u64), a));
+            let (list, next) = page.of(found, false);
+            Ok((list.into_iter().map(|a| views::agent(e, a)).collect(), next))
         })
-        .await?;
-    Ok(Json(json!({ "agents": agents })))
+        .await??;
+    Ok(Json(AgentList { agents, next_cursor }))
 }
 
 pub(super) async fn show(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
-    Query(unit): Query<UnitParam>,
-) -> Reply {
+    Params(unit): Params<UnitParam>,
+) -> Reply<AgentView> {
     view(&api, scope, unit, id).await
 }
 
 /// Agent `id` as the token sees it (ids live per unit; `unit` picks one).
-async fn view(api: &Api, scope: Scope, unit: UnitParam, id: String) -> Reply {
+async fn view(api: &Api, scope: Scope, unit: UnitParam, id: String) -> Reply<AgentView> {
     let found = api
         .handle
         .read(move |e| {
             let key = e.resolve_agent(&id, |u| unit.admits(&scope, u))?;
-            Ok::<_, InputError>(e.agent(&key).map(|a| views::agent(e, a)).unwrap_or_default())
+            e.agent(&key).map(|a| views::agent(e, a)).ok_or(InputError::UnknownAgent(id))
         })
         .await??;
     Ok(Json(found))
+}
+
+/// `POST /v1/agents`'s body: the id and the directory fields (read as an [`AgentRecord`]
+/// once the id is taken out, so an unknown field is named).
+#[derive(JsonSchema)]
+#[allow(dead_code)] // Describes the body; the handler reads it in two steps.
+pub(super) struct NewAgent {
+    id: String,
+    #[serde(flatten)]
+    record: AgentRecord,
 }
 
 /// `POST /v1/agents`: `{"id": "olga", "unit": "north", "email": ..., "queues": [...]}`.
@@ -54,12 +117,12 @@ pub(super) async fn create(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Body(mut body): Body<Map<String, Value>>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     let id = match body.remove("id") {
         Some(Value::String(id)) => id,
         _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_field", "`id` (a string) is required").field("id")),
     };
-    let record: AgentRecord = serde_json::from_value(Value::Object(body)).map_err(ApiError::bad_json)?;
+    let record: AgentRecord = super::error::from_json(Value::Object(body))?;
     let unit = record.unit.clone().unwrap_or_else(|| DEFAULT_UNIT.into());
     if !scope.allows(&unit) {
         let message = format!("this token may not create agents in unit `{unit}`");
@@ -68,7 +131,8 @@ pub(super) async fn create(
     api.handle.submit(Input::CreateAgent { agent: id.clone(), record: Box::new(record) }).await?;
     let key = crate::unit::key(&unit, &id);
     let agent = api.handle.read(move |e| e.agent(&key).map(|a| views::agent(e, a))).await?;
-    Ok((StatusCode::CREATED, Json(agent.unwrap_or_default())))
+    let agent = agent.ok_or_else(|| ApiError::from(InputError::UnknownAgent(id)))?;
+    Ok((StatusCode::CREATED, Json(agent)))
 }
 
 /// `PATCH /v1/agents/{id}`: the fields given change, `null` clears an optional one.
@@ -76,47 +140,47 @@ pub(super) async fn update(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
-    Query(unit): Query<UnitParam>,
+    Params(unit): Params<UnitParam>,
     Body(record): Body<AgentRecord>,
-) -> Reply {
+) -> Reply<AgentView> {
     // The guard resolves the id within the token's units and puts the key in the input.
     let input = Input::UpdateAgent { agent: id.clone(), record: Box::new(record) };
     let _updates = act(&api, scope.clone(), unit.clone(), Subject::Agent, id.clone(), input).await?;
     view(&api, scope, unit, id).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PresenceBody {
     pub presence: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StatusBody {
     pub status: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PauseBody {
     pub cause: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Period {
     pub from: String,
     pub to: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct VacationsBody {
     pub periods: Vec<Period>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EmploymentBody {
     pub dismissed: bool,

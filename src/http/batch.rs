@@ -5,13 +5,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::actions::Subject;
 use super::auth::Scope;
 use super::conversations::{arrival, UnitParam};
-use super::error::{ApiError, Body};
+use super::error::{ApiError, Body, Problem};
 use super::Api;
 use crate::engine::Engine;
 use crate::error::InputError;
@@ -25,10 +26,43 @@ pub(super) const MAX_INPUTS: usize = 1000;
 
 /// `{"inputs": [{"arrive": {"id": "c1", "queue": "support"}}, {"accept": {...}}]}`: each
 /// input as scenario files and the journal write it.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Batch {
+    /// At most 1000.
+    #[schemars(with = "Vec<BatchInput>")]
     inputs: Vec<Value>,
+}
+
+/// Describes one input of a batch: an object with one key, the input's name, whose value is
+/// that input's fields. It is [`Input`]'s own schema with its variants as properties of one
+/// object, which client generators read better than a `oneOf` of one-key objects.
+struct BatchInput;
+
+impl JsonSchema for BatchInput {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BatchInput".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let input = generator.subschema_for::<Input>().to_value();
+        let name = input["$ref"].as_str().and_then(|r| r.rsplit('/').next()).unwrap_or_default().to_string();
+        let input = generator.definitions_mut().remove(&name).unwrap_or(input);
+        let mut properties = serde_json::Map::new();
+        for variant in input["oneOf"].as_array().into_iter().flatten() {
+            for (key, schema) in variant["properties"].as_object().into_iter().flatten() {
+                properties.insert(key.clone(), schema.clone());
+            }
+        }
+        schemars::json_schema!({
+            "description": "One input: `{\"arrive\": {...}}`, `{\"accept\": {...}}`, ... (exactly one key)",
+            "type": "object",
+            "properties": properties,
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": false,
+        })
+    }
 }
 
 /// The same body read straight into inputs: the fast way when every input is well formed.
@@ -39,7 +73,7 @@ struct Inputs {
 }
 
 /// One input's result: its updates, or its problem; `status` as its own route would answer.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(untagged)]
 enum Outcome {
     Done {
@@ -48,7 +82,7 @@ enum Outcome {
         changes: Changes,
     },
     /// The problem document its own route would answer (with its `status`).
-    Failed(Value),
+    Failed(Problem),
 }
 
 impl From<ApiError> for Outcome {
@@ -57,7 +91,7 @@ impl From<ApiError> for Outcome {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub(super) struct Results {
     results: Vec<Outcome>,
 }

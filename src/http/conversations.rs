@@ -1,19 +1,23 @@
 //! `/v1/conversations`: conversations in, their actions, and their state with the decision trace.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::auth::Scope;
-use super::error::{ApiError, Body};
+use super::error::{ApiError, Body, Params};
+use super::page::{self, Page};
 use super::Api;
-use crate::conversation::NewConversation;
+use crate::conversation::{ConversationStatus, NewConversation};
 use crate::engine::Engine;
 use crate::error::InputError;
 use crate::input::Input;
-use crate::views::{self, Changes};
+use crate::time::Timestamp;
+use crate::unit::external;
+use crate::views::{self, Changes, ConversationView};
 
 pub(super) async fn create(
     State(api): State<Api>,
@@ -33,16 +37,79 @@ pub(super) async fn show(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
-    Query(unit): Query<UnitParam>,
-) -> Result<Json<Value>, ApiError> {
+    Params(unit): Params<UnitParam>,
+) -> Result<Json<ConversationView>, ApiError> {
     let found = api
         .handle
         .read(move |e| {
             let key = e.resolve_conversation(&id, |u| unit.admits(&scope, u))?;
-            Ok::<_, InputError>(e.conversation(&key).map(|c| views::conversation(e, c)).unwrap_or_default())
+            e.conversation(&key).map(|c| views::conversation(e, c)).ok_or(InputError::UnknownConversation(id))
         })
         .await??;
     Ok(Json(found))
+}
+
+/// `GET /v1/conversations`: newest first.
+#[derive(Deserialize, JsonSchema)]
+pub(super) struct ListQuery {
+    /// `queued`, `offered`, `assigned`, `post_processing`, `closed`, `abandoned`, `gave_up`, `max_wait_exceeded`.
+    status: Option<ConversationStatus>,
+    queue: Option<String>,
+    /// The agent it is with (offered, talked or in wrap-up).
+    agent: Option<String>,
+    unit: Option<String>,
+    /// Arrived at or after this time (RFC 3339).
+    from: Option<String>,
+    /// Arrived before this time (RFC 3339).
+    to: Option<String>,
+    /// How many to return, 1 to 1000 (100 by default).
+    #[schemars(with = "Option<u32>")]
+    limit: Option<String>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct ConversationList {
+    conversations: Vec<ConversationView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// A time bound of a list, or a 400 naming the parameter.
+pub(super) fn time_param(name: &'static str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    text.map(|t| Timestamp::parse_rfc3339(t).map_err(|m| ApiError::bad_field(name, m))).transpose()
+}
+
+pub(super) async fn list(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Params(q): Params<ListQuery>,
+) -> Result<Json<ConversationList>, ApiError> {
+    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let (from, to) = (time_param("from", q.from.as_deref())?, time_param("to", q.to.as_deref())?);
+    let (conversations, next_cursor) = api
+        .handle
+        .read(move |e| {
+            let mut found: Vec<_> = e
+                .conversations()
+                .filter(|c| q.status.is_none_or(|s| c.status == s))
+                .filter(|c| from.is_none_or(|t| c.arrived_at >= t) && to.is_none_or(|t| c.arrived_at < t))
+                .filter(|c| q.agent.as_deref().is_none_or(|a| c.agent.as_deref().map(external) == Some(a)))
+                .filter_map(|c| {
+                    let (queue, unit) = e.conversation_scope(&c.id)?;
+                    let wanted = scope.allows(unit)
+                        && q.unit.as_deref().is_none_or(|u| u == unit)
+                        && q.queue.as_deref().is_none_or(|w| w == queue);
+                    wanted.then(|| (format!("{}{}", page::key(c.arrived_at.0.max(0) as u64), c.id), c))
+                })
+                .collect();
+            found.sort_by(|a, b| b.0.cmp(&a.0));
+            let (list, next) = page.of(found, true);
+            (list.into_iter().map(|c| views::conversation_summary(e, c)).collect(), next)
+        })
+        .await?;
+    Ok(Json(ConversationList { conversations, next_cursor }))
 }
 
 /// Refuses an arrival in a queue the token may not use; another unit's queue is answered like
@@ -57,9 +124,10 @@ pub(super) fn arrival(engine: &Engine, scope: &Scope, input: &Input) -> Result<(
 
 /// `?unit=`: which unit's conversation an id means, for a token that sees several units
 /// where more than one has a conversation of that id (ids live per unit).
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UnitParam {
+    /// Which unit's thing the id means, when the token sees several that have one.
     pub unit: Option<String>,
 }
 
@@ -72,7 +140,7 @@ impl UnitParam {
 
 /// `PATCH /v1/conversations/{id}`: attributes to set (`null` removes one) and the skills it
 /// needs, replacing the ones it had.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ConversationChange {
     #[serde(default)]
@@ -83,11 +151,9 @@ pub(super) struct ConversationChange {
     pub(super) priority: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AgentRef {
     /// Without it: whoever the conversation is offered to.
     pub agent: Option<String>,
 }
-
-pub(super) type Reply = Result<Json<Value>, ApiError>;

@@ -28,9 +28,14 @@ impl ApiError {
         ApiError { status, error, message: message.into(), field: None }
     }
 
-    /// A request body that is not the JSON the route takes.
-    pub fn bad_json(e: serde_json::Error) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("request body: {e}"))
+    /// A request body that is not the JSON the route takes, naming the field at fault.
+    pub fn bad_json(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let field = field_at(e.path(), &e.inner().to_string());
+        let error = ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("request body: {}", e.inner()));
+        match field {
+            Some(f) => error.field(f),
+            None => error,
+        }
     }
 
     /// A query parameter (or field) that is wrong in itself: 400 `invalid_field` naming it.
@@ -44,22 +49,38 @@ impl ApiError {
     }
 }
 
+/// The body of every error the API answers: RFC 9457 problem details, with `code` (stable,
+/// for programs) and `field` (the one field at fault), and `error` and `message` repeating
+/// `code` and `detail` for clients written before.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Problem {
+    /// `urn:rota:problem:CODE`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    /// What went wrong and what to fix, for people.
+    pub detail: String,
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub error: &'static str,
+    pub message: String,
+}
+
 impl ApiError {
-    /// The problem document: RFC 9457's members, `code` and `field`, and the older names.
-    pub fn problem(&self) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "type": format!("urn:rota:problem:{}", self.error),
-            "title": self.error,
-            "status": self.status.as_u16(),
-            "detail": self.message,
-            "code": self.error,
-            "error": self.error,
-            "message": self.message,
-        });
-        if let Some(field) = &self.field {
-            v["field"] = field.as_ref().into();
+    /// The problem document.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("urn:rota:problem:{}", self.error),
+            title: self.error,
+            status: self.status.as_u16(),
+            detail: self.message.clone(),
+            code: self.error,
+            field: self.field.as_ref().map(|f| f.to_string()),
+            error: self.error,
+            message: self.message.clone(),
         }
-        v
     }
 }
 
@@ -84,7 +105,7 @@ pub(super) async fn known_query(req: Request, next: axum::middleware::Next) -> R
         let takes = super::query_of(req.method().as_str(), req.uri().path());
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let name = pair.split_once('=').map_or(pair, |(k, _)| k);
-            if !takes.contains(&name) {
+            if !takes.iter().any(|t| t == name) {
                 let list = if takes.is_empty() { "none".to_string() } else { takes.join(", ") };
                 let message = format!("unknown query parameter `{name}` (this route takes: {list})");
                 return ApiError::new(StatusCode::BAD_REQUEST, "unknown_query_parameter", message)
@@ -203,6 +224,52 @@ impl<T: DeserializeOwned> Body<T> {
     /// A body already read (empty reads as `{}`).
     pub(super) fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
         let text = if bytes.is_empty() { &b"{}"[..] } else { bytes };
-        serde_json::from_slice(text).map(Body).map_err(ApiError::bad_json)
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(text))
+            .map(Body)
+            .map_err(ApiError::bad_json)
     }
 }
+
+/// JSON already parsed, read into `T` as a body is.
+pub(super) fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(ApiError::bad_json)
+}
+
+/// The field a deserialization error is about: where it happened, or the field it names
+/// (`missing field `id``, `unknown field `colour``) when that is the top level.
+fn field_at(path: &serde_path_to_error::Path, message: &str) -> Option<String> {
+    let at = path.to_string();
+    let named = message.split_once("field `").and_then(|(_, rest)| rest.split_once('`')).map(|(f, _)| f);
+    match (at.as_str(), named) {
+        ("." | "", Some(f)) => Some(f.to_string()),
+        ("." | "", None) => None,
+        (at, Some(f)) if message.starts_with("missing field") || message.starts_with("unknown field") => {
+            Some(format!("{at}.{f}"))
+        }
+        (at, _) => Some(at.to_string()),
+    }
+}
+
+/// Query parameters read into `T`: one that does not fit (a word for a number, a status
+/// that is not one) is a 400 naming it, like a body's field.
+pub(super) struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let reader = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(reader).map(Params).map_err(|e| {
+            let message = e.inner().to_string();
+            let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", format!("query: {message}"));
+            match field_at(e.path(), &message) {
+                Some(f) => error.field(f),
+                None => error,
+            }
+        })
+    }
+}
+
+/// What a handler answers: JSON of a type, or a problem.
+pub(super) type Reply<T> = Result<axum::Json<T>, ApiError>;

@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Extension;
@@ -12,14 +12,17 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::auth::Scope;
+use super::error::Params;
 use super::Api;
 use crate::runtime::{EventHistory, Since};
 use crate::update::{Brief, LabelledUpdate};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Filter {
+    /// Only what concerns this agent.
     agent: Option<String>,
+    /// Only what concerns this queue.
     queue: Option<String>,
     /// For clients that cannot send the `Last-Event-ID` header.
     last_event_id: Option<String>,
@@ -53,7 +56,7 @@ pub(super) async fn stream(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     headers: HeaderMap,
-    Query(filter): Query<Filter>,
+    Params(filter): Params<Filter>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     // Subscribed before the history is read: nothing can fall between the two.
     let rx = api.handle.subscribe();

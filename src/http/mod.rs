@@ -12,7 +12,9 @@ mod catalog;
 mod conversations;
 mod error;
 mod events;
+mod openapi;
 mod ops;
+mod page;
 mod queues;
 mod scripts;
 mod standby;
@@ -27,12 +29,13 @@ use axum::http::Method;
 use axum::http::StatusCode;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{middleware, Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::input::Input;
 use crate::runtime::Handle;
+use crate::views::{self, Changes};
 pub use auth::{Scope, Token};
 pub use error::ApiError;
 
@@ -103,11 +106,14 @@ impl ApiConfig {
 pub struct RouteDoc {
     pub method: &'static str,
     pub path: &'static str,
+    /// The OpenAPI `operationId`: what a generated client names the call.
+    pub operation: &'static str,
     pub summary: &'static str,
     /// Open routes need no token.
     pub open: bool,
     /// The query parameters it takes; any other is refused.
-    pub query: &'static [&'static str],
+    pub query: Vec<String>,
+    schemas: openapi::Schemas,
 }
 
 /// How a route is guarded.
@@ -117,7 +123,9 @@ enum Access {
     Token,
     /// Needs a token; a long-lived stream, so no timeout.
     Stream,
-    /// Needs nothing (`/healthz`, `/metrics`).
+    /// Part of the API but needs no token (the OpenAPI document).
+    Public,
+    /// Operational, needs nothing (`/healthz`, `/metrics`).
     Open,
 }
 
@@ -131,6 +139,7 @@ fn route<H: Handler<T, Api>, T: 'static>(
     access: Access,
     method: &'static str,
     path: &'static str,
+    operation: &'static str,
     summary: &'static str,
     handler: H,
 ) -> Route {
@@ -138,27 +147,78 @@ fn route<H: Handler<T, Api>, T: 'static>(
         .ok()
         .and_then(|m| MethodFilter::try_from(m).ok())
         .unwrap_or_else(|| panic!("route {path}: unsupported method {method}"));
+    let doc = RouteDoc {
+        method,
+        path,
+        operation,
+        summary,
+        open: matches!(access, Access::Open | Access::Public),
+        query: Vec::new(),
+        schemas: openapi::Schemas::default(),
+    };
+    let route = Route { doc, access, handler: on(filter, handler) };
     // Every route on an agent or conversation id takes `?unit=` (ids live per unit).
-    let per_unit = path.starts_with("/v1/agents/{id}") || path.starts_with("/v1/conversations/{id}");
-    let query: &'static [&'static str] = if per_unit { &["unit"] } else { &[] };
-    Route {
-        doc: RouteDoc { method, path, summary, open: access == Access::Open, query },
-        access,
-        handler: on(filter, handler),
+    match path.starts_with("/v1/agents/{id}") || path.starts_with("/v1/conversations/{id}") {
+        true => route.query::<conversations::UnitParam>(),
+        false => route,
     }
 }
 
+/// A route that turns its body into one input about the subject its path names, and answers
+/// with what changed: its body's schema is the type the input is made from.
+fn action<B>(
+    method: &'static str,
+    path: &'static str,
+    operation: &'static str,
+    summary: &'static str,
+    subject: actions::Subject,
+    make: fn(String, B) -> Input,
+) -> Route
+where
+    B: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static,
+{
+    route(Access::Token, method, path, operation, summary, actions::on(subject, make)).body::<B>().reply::<Changes>()
+}
+
 impl Route {
-    /// The query parameters the route takes.
-    fn query(mut self, names: &'static [&'static str]) -> Route {
-        self.doc.query = names;
+    /// The query parameters the route takes: the fields of the type its handler reads them into.
+    fn query<Q: schemars::JsonSchema>(mut self) -> Route {
+        self.doc.schemas.query = Some(openapi::schema_of::<Q>);
+        self.doc.query = openapi::property_names(openapi::schema_of::<Q>);
+        self
+    }
+
+    /// The JSON body the route reads.
+    fn body<B: schemars::JsonSchema>(mut self) -> Route {
+        self.doc.schemas.body = Some(openapi::schema_of::<B>);
+        self
+    }
+
+    /// The JSON the route answers with, 200.
+    fn reply<R: schemars::JsonSchema>(mut self) -> Route {
+        self.doc.schemas.reply = openapi::Reply::Json(200, openapi::schema_of::<R>);
+        self
+    }
+
+    /// The JSON the route answers with, 201: it created something.
+    fn created<R: schemars::JsonSchema>(mut self) -> Route {
+        self.doc.schemas.reply = openapi::Reply::Json(201, openapi::schema_of::<R>);
+        self
+    }
+
+    /// The route answers with plain text (or a stream of server-sent events, for a [`Access::Stream`]).
+    fn text(mut self) -> Route {
+        self.doc.schemas.reply = match self.access {
+            Access::Stream => openapi::Reply::Events,
+            _ => openapi::Reply::Text,
+        };
         self
     }
 }
 
 /// The query parameters of the route a request goes to (none when no route matches).
-fn query_of(method: &str, path: &str) -> &'static [&'static str] {
-    routes_at(path).find(|r| r.method.eq_ignore_ascii_case(method)).map_or(&[], |r| r.query)
+fn query_of(method: &str, path: &str) -> &'static [String] {
+    routes_at(path).find(|r| r.method.eq_ignore_ascii_case(method)).map_or(&[], |r| &r.query)
 }
 
 /// The routes whose path pattern a request path fits (`{id}` matches any one segment), from
@@ -174,270 +234,385 @@ fn routes_at(path: &str) -> impl Iterator<Item = &'static RouteDoc> + '_ {
 
 /// Every route, declared once: the router and the OpenAPI document are both built from this.
 fn routes() -> Vec<Route> {
-    use actions::{on, Nothing, Subject::*};
+    use actions::{Nothing, Subject::*};
     use agents::{EmploymentBody, PauseBody, PresenceBody, StatusBody, VacationsBody};
     use conversations::{AgentRef, ConversationChange};
-    use Access::{Open, Stream, Token};
+    use Access::{Open, Public, Stream, Token};
     vec![
-        route(Token, "post", "/v1/conversations", "Create a conversation in a queue", conversations::create),
+        route(
+            Token,
+            "post",
+            "/v1/conversations",
+            "create_conversation",
+            "Create a conversation in a queue",
+            conversations::create,
+        )
+        .body::<crate::conversation::NewConversation>()
+        .created::<Changes>(),
+        route(
+            Token,
+            "get",
+            "/v1/conversations",
+            "list_conversations",
+            "Conversations, newest first, by status, queue, agent and time of arrival",
+            conversations::list,
+        )
+        .query::<conversations::ListQuery>()
+        .reply::<conversations::ConversationList>(),
         route(
             Token,
             "post",
             "/v1/batch",
+            "batch",
             "Many inputs in one request, handled in order and made durable in one commit; one result each",
             batch::handle,
-        ),
+        )
+        .body::<batch::Batch>()
+        .reply::<batch::Results>(),
         route(
             Token,
             "get",
             "/v1/conversations/{id}",
+            "get_conversation",
             "A conversation with its attempts and decision traces",
             conversations::show,
-        ),
-        route(
-            Token,
+        )
+        .reply::<views::ConversationView>(),
+        action(
             "patch",
             "/v1/conversations/{id}",
+            "update_conversation",
             "Changes a waiting conversation's attributes or required skills; it is routed again at once",
-            on(Conversation, |conversation, b: ConversationChange| Input::UpdateConversation {
+            Conversation,
+            |conversation, b: ConversationChange| Input::UpdateConversation {
                 conversation,
                 attributes: b.attributes,
                 requires: b.requires,
                 priority: b.priority,
-            }),
+            },
         ),
-        route(
-            Token,
+        action(
             "post",
             "/v1/conversations/{id}/accept",
+            "accept_conversation",
             "An agent accepts the conversation offered to them",
-            on(Conversation, |conversation, b: AgentRef| Input::Accept { conversation, agent: b.agent }),
+            Conversation,
+            |conversation, b: AgentRef| Input::Accept { conversation, agent: b.agent },
         ),
-        route(
-            Token,
+        action(
             "post",
             "/v1/conversations/{id}/decline",
+            "decline_conversation",
             "An agent declines the offer",
-            on(Conversation, |conversation, b: AgentRef| Input::Decline { conversation, agent: b.agent }),
+            Conversation,
+            |conversation, b: AgentRef| Input::Decline { conversation, agent: b.agent },
         ),
-        route(
-            Token,
+        action(
             "post",
             "/v1/conversations/{id}/close",
+            "close_conversation",
             "The agent finished the conversation (wrap-up starts)",
-            on(Conversation, |conversation, _: Nothing| Input::Close { conversation }),
+            Conversation,
+            |conversation, _: Nothing| Input::Close { conversation },
         ),
-        route(
-            Token,
+        action(
             "post",
             "/v1/conversations/{id}/abandon",
+            "abandon_conversation",
             "The customer hung up or left",
-            on(Conversation, |conversation, _: Nothing| Input::Abandon { conversation }),
+            Conversation,
+            |conversation, _: Nothing| Input::Abandon { conversation },
         ),
-        route(Token, "get", "/v1/agents", "Agents with presence, state and time in state", agents::list),
+        route(Token, "get", "/v1/agents", "list_agents", "Agents with presence, state and time in state", agents::list)
+            .query::<agents::ListQuery>()
+            .reply::<agents::AgentList>(),
         route(
             Token,
             "post",
             "/v1/agents",
+            "create_agent",
             "Create an agent: id, unit, name, team, email, phone, time_zone, skills, weight, attributes, queues",
             agents::create,
-        ),
-        route(Token, "get", "/v1/agents/{id}", "One agent", agents::show),
+        )
+        .body::<agents::NewAgent>()
+        .created::<views::AgentView>(),
+        route(Token, "get", "/v1/agents/{id}", "get_agent", "One agent", agents::show).reply::<views::AgentView>(),
         route(
             Token,
             "patch",
             "/v1/agents/{id}",
+            "update_agent",
             "Change an agent's directory fields (`null` clears team, email, phone, time_zone)",
             agents::update,
-        ),
-        route(
-            Token,
+        )
+        .body::<crate::directory::AgentRecord>()
+        .reply::<views::AgentView>(),
+        action(
             "post",
             "/v1/agents/{id}/sign_in",
+            "sign_in",
             "Sign in: online, with the default presence",
-            on(Agent, |agent, _: Nothing| Input::SignIn { agent }),
+            Agent,
+            |agent, _: Nothing| Input::SignIn { agent },
         ),
-        route(
-            Token,
-            "post",
-            "/v1/agents/{id}/sign_out",
-            "Sign out",
-            on(Agent, |agent, _: Nothing| Input::SignOut { agent }),
-        ),
-        route(
-            Token,
+        action("post", "/v1/agents/{id}/sign_out", "sign_out", "Sign out", Agent, |agent, _: Nothing| Input::SignOut {
+            agent,
+        }),
+        action(
             "put",
             "/v1/agents/{id}/presence",
+            "set_presence",
             "Set the presence (`{\"presence\": \"training\"}`)",
-            on(Agent, |agent, b: PresenceBody| Input::SetPresence { agent, presence: b.presence }),
+            Agent,
+            |agent, b: PresenceBody| Input::SetPresence { agent, presence: b.presence },
         ),
-        route(
-            Token,
+        action(
             "put",
             "/v1/agents/{id}/status",
+            "set_status",
             "Set the status: dnd, ready or callcenter",
-            on(Agent, |agent, b: StatusBody| Input::SetStatus { agent, status: b.status }),
+            Agent,
+            |agent, b: StatusBody| Input::SetStatus { agent, status: b.status },
         ),
-        route(
-            Token,
+        action(
             "post",
             "/v1/agents/{id}/pause",
+            "pause",
             "Pause with a cause (`{\"cause\": \"lunch\"}`)",
-            on(Agent, |agent, b: PauseBody| Input::Pause { agent, cause: b.cause }),
+            Agent,
+            |agent, b: PauseBody| Input::Pause { agent, cause: b.cause },
         ),
-        route(
-            Token,
-            "post",
-            "/v1/agents/{id}/resume",
-            "End a pause",
-            on(Agent, |agent, _: Nothing| Input::Resume { agent }),
-        ),
-        route(
-            Token,
+        action("post", "/v1/agents/{id}/resume", "resume", "End a pause", Agent, |agent, _: Nothing| Input::Resume {
+            agent,
+        }),
+        action(
             "post",
             "/v1/agents/{id}/work_day/start",
+            "start_work_day",
             "Start the work day",
-            on(Agent, |agent, _: Nothing| Input::StartWorkDay { agent }),
+            Agent,
+            |agent, _: Nothing| Input::StartWorkDay { agent },
         ),
-        route(
-            Token,
+        action(
             "post",
             "/v1/agents/{id}/work_day/end",
+            "end_work_day",
             "End the work day",
-            on(Agent, |agent, _: Nothing| Input::EndWorkDay { agent }),
+            Agent,
+            |agent, _: Nothing| Input::EndWorkDay { agent },
         ),
-        route(
-            Token,
+        action(
             "put",
             "/v1/agents/{id}/vacations",
+            "set_vacations",
             "Replace the vacation periods (`[{from, to}]`, RFC 3339)",
-            on(Agent, |agent, b: VacationsBody| Input::SetVacations {
+            Agent,
+            |agent, b: VacationsBody| Input::SetVacations {
                 agent,
                 periods: b.periods.into_iter().map(|p| (p.from, p.to)).collect(),
-            }),
+            },
         ),
-        route(
-            Token,
+        action(
             "put",
             "/v1/agents/{id}/employment",
+            "set_employment",
             "Set dismissal (`{\"dismissed\": true}`)",
-            on(Agent, |agent, b: EmploymentBody| Input::SetDismissed { agent, dismissed: b.dismissed }),
+            Agent,
+            |agent, b: EmploymentBody| Input::SetDismissed { agent, dismissed: b.dismissed },
         ),
-        route(
-            Token,
+        action(
             "post",
             "/v1/conversations/{id}/events",
+            "raise_event",
             "Raise a custom event for standby rules (`{\"event\": \"vip\"}` is `custom:vip`)",
-            on(Conversation, |conversation, b: standby::EventBody| Input::Raise { conversation, event: b.event }),
+            Conversation,
+            |conversation, b: standby::EventBody| Input::Raise { conversation, event: b.event },
         ),
         route(
             Token,
             "get",
             "/v1/notifications",
+            "list_notifications",
             "The notification log, newest first (`?status=&recipient=&conversation=&limit=`)",
             standby::list,
         )
-        .query(&["status", "recipient", "conversation", "unit", "limit"]),
-        route(Token, "get", "/v1/notifications/{id}", "One notification with every delivery attempt", standby::show),
-        route(Token, "post", "/v1/notifications/{id}/retry", "Put a dead notification back in line", standby::retry),
+        .query::<standby::ListQuery>()
+        .reply::<standby::NotificationList>(),
+        route(
+            Token,
+            "get",
+            "/v1/notifications/{id}",
+            "get_notification",
+            "One notification with every delivery attempt",
+            standby::show,
+        )
+        .reply::<standby::NotificationDetail>(),
+        route(
+            Token,
+            "post",
+            "/v1/notifications/{id}/retry",
+            "retry_notification",
+            "Put a dead notification back in line",
+            standby::retry,
+        )
+        .reply::<standby::Retried>(),
         route(
             Token,
             "get",
             "/v1/templates/{id}/preview",
+            "preview_template",
             "Render a template (`?kind=clearing&conversation=&recipient=`; sample data without a conversation)",
             standby::preview,
         )
-        .query(&["kind", "conversation", "recipient"]),
+        .query::<standby::PreviewQuery>()
+        .reply::<crate::template::Rendered>(),
         route(
             Token,
             "get",
             "/v1/schedules/{id}/on_duty",
+            "on_duty",
             "Who is on duty (`?at=` RFC 3339, now by default)",
             standby::on_duty,
         )
-        .query(&["at"]),
+        .query::<standby::AtQuery>()
+        .reply::<standby::OnDutyReply>(),
         route(
             Token,
             "get",
             "/v1/where_used/{id}",
+            "where_used",
             "The queues and standby rules that use a template, standby rule or schedule",
             standby::where_used,
-        ),
-        route(
-            Token,
+        )
+        .reply::<standby::WhereUsed>(),
+        action(
             "post",
             "/v1/conversations/{id}/workflow",
+            "start_workflow",
             "Set the conversation on a workflow (`{\"workflow\": \"callback\"}`)",
-            on(Conversation, |conversation, b: workflows::StartBody| Input::StartWorkflow {
-                conversation,
-                workflow: b.workflow,
-            }),
+            Conversation,
+            |conversation, b: workflows::StartBody| Input::StartWorkflow { conversation, workflow: b.workflow },
         ),
-        route(Token, "get", "/v1/workflows", "Workflows with their numbered stages", workflows::list),
+        route(Token, "get", "/v1/workflows", "list_workflows", "Workflows with their numbered stages", workflows::list)
+            .reply::<workflows::WorkflowList>(),
         route(
             Token,
             "get",
             "/v1/tasks",
+            "list_tasks",
             "Open tasks, oldest first, and instances flagged for a person (`?conversation=&workflow=`)",
             workflows::tasks,
         )
-        .query(&["conversation", "workflow", "status"]),
-        route(
-            Token,
+        .query::<workflows::TaskQuery>()
+        .reply::<workflows::TaskList>(),
+        action(
             "post",
             "/v1/tasks/{id}/push",
+            "push_task_button",
             "Push a button of an open task (`{\"button\": \"done\", \"by\": \"olga\"}`)",
+            Task,
             // The id was checked to be an open task's number before this runs.
-            on(Task, |id, b: workflows::PushBody| Input::PushButton {
+            |id, b: workflows::PushBody| Input::PushButton {
                 task: id.parse().unwrap_or_default(),
                 button: b.button,
                 by: b.by,
-            }),
+            },
         ),
         route(
             Token,
             "get",
             "/v1/workflow_instances",
+            "list_workflow_instances",
             "Workflow instances (`?status=running|flagged|finished&conversation=&workflow=`)",
             workflows::instances,
         )
-        .query(&["conversation", "workflow", "status"]),
-        route(Token, "get", "/v1/workflow_instances/{id}", "One instance with its history", workflows::instance),
+        .query::<workflows::InstanceQuery>()
+        .reply::<workflows::InstanceList>(),
         route(
             Token,
+            "get",
+            "/v1/workflow_instances/{id}",
+            "get_workflow_instance",
+            "One instance with its history",
+            workflows::instance,
+        )
+        .reply::<views::InstanceView>(),
+        action(
             "post",
             "/v1/workflow_instances/{id}/resolve",
+            "resolve_workflow_instance",
             "Resolve a flagged instance: go on at `{\"event\": \"start\"}`, or finish it with `{}`",
-            on(Instance, |id, b: workflows::ResolveBody| Input::ResolveWorkflow {
+            Instance,
+            |id, b: workflows::ResolveBody| Input::ResolveWorkflow {
                 instance: id.parse().unwrap_or_default(),
                 event: b.event,
-            }),
+            },
         ),
-        route(Token, "get", "/v1/queues", "Queues with waiting conversations and available agents", queues::list),
-        route(Token, "get", "/v1/presences", "Presences agents can show, with their text and base", catalog::presences),
-        route(Token, "get", "/v1/pause_causes", "Causes an agent can give for a pause", catalog::pause_causes),
-        route(Token, "get", "/v1/teams", "Teams with their timings and capacity", catalog::teams),
-        route(Token, "get", "/v1/queues/{id}", "One queue", queues::show),
-        route(Token, "get", "/v1/timers", "Pending timers in due order", queues::timers),
+        route(
+            Token,
+            "get",
+            "/v1/queues",
+            "list_queues",
+            "Queues with waiting conversations and available agents",
+            queues::list,
+        )
+        .reply::<queues::QueueList>(),
+        route(
+            Token,
+            "get",
+            "/v1/presences",
+            "list_presences",
+            "Presences agents can show, with their text and base",
+            catalog::presences,
+        )
+        .reply::<catalog::PresenceList>(),
+        route(
+            Token,
+            "get",
+            "/v1/pause_causes",
+            "list_pause_causes",
+            "Causes an agent can give for a pause",
+            catalog::pause_causes,
+        )
+        .reply::<catalog::PauseCauseList>(),
+        route(Token, "get", "/v1/teams", "list_teams", "Teams with their timings and capacity", catalog::teams)
+            .reply::<catalog::TeamList>(),
+        route(Token, "get", "/v1/queues/{id}", "get_queue", "One queue", queues::show).reply::<views::QueueView>(),
+        route(Token, "get", "/v1/timers", "list_timers", "Pending timers in due order", queues::timers)
+            .query::<queues::TimerQuery>()
+            .reply::<queues::TimerList>(),
         route(
             Token,
             "get",
             "/v1/scripts",
+            "get_scripts",
             "The loaded generation of scripts and the last reload error",
             scripts::status,
-        ),
-        route(Token, "post", "/v1/scripts/reload", "Reload the scripts folder now (all-units token)", scripts::reload),
-        route(Token, "get", "/v1/openapi.json", "This document", openapi),
+        )
+        .reply::<crate::engine::ScriptStatus>(),
+        route(
+            Token,
+            "post",
+            "/v1/scripts/reload",
+            "reload_scripts",
+            "Reload the scripts folder now (all-units token)",
+            scripts::reload,
+        )
+        .reply::<scripts::Reloaded>(),
+        route(Public, "get", "/v1/openapi.json", "openapi", "This document", openapi)
+            .reply::<serde_json::Map<String, Value>>(),
         route(
             Stream,
             "get",
             "/v1/events",
+            "events",
             "Server-sent events: offers and state changes (`?agent=` / `?queue=` filter)",
             events::stream,
         )
-        .query(&["agent", "queue", "last_event_id", "access_token"]),
-        route(Open, "get", "/healthz", "200 while the engine answers", ops::healthz),
-        route(Open, "get", "/metrics", "Prometheus metrics", ops::metrics),
+        .query::<events::Filter>()
+        .text(),
+        route(Open, "get", "/healthz", "healthz", "200 while the engine answers", ops::healthz).text(),
+        route(Open, "get", "/metrics", "metrics", "Prometheus metrics", ops::metrics).text(),
     ]
 }
 
@@ -461,11 +636,12 @@ pub fn router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
 pub fn api_router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
     let (closer, closing) = watch::channel(false);
     let api = Api { handle, closing };
-    let (mut timed, mut streams) = (Router::new(), Router::new());
+    let (mut timed, mut streams, mut public) = (Router::new(), Router::new(), Router::new());
     for r in routes() {
         let group = match r.access {
             Access::Token => &mut timed,
             Access::Stream => &mut streams,
+            Access::Public => &mut public,
             Access::Open => continue,
         };
         *group = std::mem::take(group).route(r.doc.path, r.handler);
@@ -481,6 +657,7 @@ pub fn api_router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
         }
         Auth::Host => routes.layer(middleware::from_fn(auth::require_scope)),
     };
+    let protected = protected.merge(public.layer(middleware::from_fn(error::known_query)));
     let api_routes = protected.layer(DefaultBodyLimit::max(config.body_limit)).with_state(api);
     let api_routes = api_routes.layer(middleware::from_fn(error::problems));
     // Outermost: a browser's preflight is answered before any token is asked for.
@@ -525,60 +702,13 @@ async fn not_found() -> ApiError {
 }
 
 async fn openapi(State(_): State<Api>) -> Json<Value> {
-    Json(openapi_document())
+    Json(openapi::document(&route_docs()))
 }
 
-/// The OpenAPI 3.1 document of [`route_docs`].
+/// The OpenAPI 3.1 document of [`route_docs`]: every operation with the schemas of its query,
+/// body, reply and errors, made from the Rust types the handlers read and write.
 pub fn openapi_document() -> Value {
-    let mut paths = serde_json::Map::new();
-    for r in route_docs() {
-        let params: Vec<Value> = r
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
-            .chain(r.query.iter().map(|name| json!({ "name": name, "in": "query", "schema": { "type": "string" } })))
-            .collect();
-        let mut op = json!({
-            "summary": r.summary,
-            "parameters": params,
-            "responses": {
-                "200": { "description": "OK" },
-                "4XX": { "description": "What to fix", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } }
-            }
-        });
-        if r.open {
-            op["security"] = json!([]);
-        }
-        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
-        entry[r.method] = op;
-    }
-    json!({
-        "openapi": "3.1.0",
-        "info": { "title": "rota", "version": env!("CARGO_PKG_VERSION") },
-        "paths": paths,
-        "security": [{ "bearer": [] }],
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-            "schemas": {
-                "Problem": {
-                    "description": "RFC 9457 problem details; `code` is stable, `field` names the one field at fault",
-                    "type": "object",
-                    "required": ["type", "title", "status", "detail", "code"],
-                    "properties": {
-                        "type": { "type": "string", "format": "uri" },
-                        "title": { "type": "string" },
-                        "status": { "type": "integer" },
-                        "detail": { "type": "string" },
-                        "code": { "type": "string" },
-                        "field": { "type": "string" },
-                        "error": { "type": "string", "description": "the same as `code` (older clients)" },
-                        "message": { "type": "string", "description": "the same as `detail` (older clients)" }
-                    }
-                }
-            }
-        }
-    })
+    openapi::document(&route_docs())
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes the requests in flight.

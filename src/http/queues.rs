@@ -2,16 +2,44 @@
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::auth::Scope;
-use super::conversations::Reply;
-use super::error::ApiError;
+use super::error::{ApiError, Params, Reply};
+use super::page::{self, Page};
 use super::Api;
 use crate::error::InputError;
-use crate::views;
+use crate::timer::TimerInfo;
+use crate::views::{self, QueueView};
 
-pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
+#[derive(Serialize, JsonSchema)]
+pub(super) struct QueueList {
+    queues: Vec<QueueView>,
+}
+
+/// `GET /v1/timers`: in due order.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TimerQuery {
+    /// `offer_timeout`, `wrap_up`, `max_wait`, ...
+    kind: Option<String>,
+    unit: Option<String>,
+    /// How many to return, 1 to 1000 (100 by default).
+    #[schemars(with = "Option<u32>")]
+    limit: Option<String>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct TimerList {
+    timers: Vec<TimerInfo>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply<QueueList> {
     let queues = api
         .handle
         .read(move |e| {
@@ -24,10 +52,14 @@ pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Sco
                 .collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(json!({ "queues": queues })))
+    Ok(Json(QueueList { queues }))
 }
 
-pub(super) async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<String>) -> Reply {
+pub(super) async fn show(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Path(id): Path<String>,
+) -> Reply<QueueView> {
     let found = api
         .handle
         .read({
@@ -39,8 +71,24 @@ pub(super) async fn show(State(api): State<Api>, Extension(scope): Extension<Sco
 }
 
 /// Pending timers in due order, those of the token's units only.
-pub(super) async fn timers(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
-    let timers =
-        api.handle.read(move |e| e.timers().into_iter().filter(|t| scope.allows(&t.unit)).collect::<Vec<_>>()).await?;
-    Ok(Json(json!({ "timers": timers })))
+pub(super) async fn timers(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Params(q): Params<TimerQuery>,
+) -> Reply<TimerList> {
+    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let (timers, next_cursor) = api
+        .handle
+        .read(move |e| {
+            // Due order: by due time, then id (as the engine fires them).
+            let due = e
+                .timers()
+                .into_iter()
+                .filter(|t| scope.allows(&t.unit) && q.unit.as_deref().is_none_or(|u| t.unit == u))
+                .filter(|t| q.kind.as_deref().is_none_or(|k| t.kind == k))
+                .map(|t| (format!("{}{}", page::key(t.due.0.max(0) as u64), page::key(t.id)), t));
+            page.of(due, false)
+        })
+        .await?;
+    Ok(Json(TimerList { timers, next_cursor }))
 }

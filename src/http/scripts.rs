@@ -3,20 +3,26 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde_json::json;
+use serde::Serialize;
 
 use super::auth::Scope;
-use super::conversations::Reply;
-use super::error::ApiError;
+use super::error::{ApiError, Reply};
 use super::Api;
+use crate::engine::ScriptStatus;
 use crate::error::EngineError;
 
-pub(super) async fn status(State(api): State<Api>) -> Reply {
-    Ok(Json(json!(api.handle.script_status().await?)))
+/// The generation a reload installed.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct Reloaded {
+    generation: u64,
+}
+
+pub(super) async fn status(State(api): State<Api>) -> Reply<ScriptStatus> {
+    Ok(Json(api.handle.script_status().await?))
 }
 
 /// Reloads the scripts folder. Scripts serve every unit, so only an all-units token may.
-pub(super) async fn reload(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
+pub(super) async fn reload(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply<Reloaded> {
     if !scope.sees_everything() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -25,7 +31,7 @@ pub(super) async fn reload(State(api): State<Api>, Extension(scope): Extension<S
         ));
     }
     match api.handle.reload().await {
-        Ok(generation) => Ok(Json(json!({ "generation": generation }))),
+        Ok(generation) => Ok(Json(Reloaded { generation })),
         Err(EngineError::Load(e)) => Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             error: "scripts_rejected",

@@ -1,18 +1,20 @@
 //! Standby duty over the API: the notification log (filter, read, retry by hand), custom events,
 //! template previews, who is on duty, and where a definition is used.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::auth::Scope;
-use super::conversations::Reply;
-use super::error::ApiError;
+use super::error::{ApiError, Params, Reply};
+use super::page::{self, Page};
 use super::Api;
-use crate::notification::{DeliveryStatus, Filter};
-use crate::template::Kind;
+use crate::notification::{Attempt, DeliveryStatus, Filter, LogEntry};
+use crate::rules::User;
+use crate::schedule::OnDuty;
+use crate::template::{Kind, Rendered};
 use crate::time::Timestamp;
 
 fn no_log() -> ApiError {
@@ -24,39 +26,95 @@ fn unknown_notification(id: u64) -> ApiError {
 }
 
 /// `GET /v1/notifications?status=dead&recipient=ivan&conversation=c-1&limit=50`, newest first.
+/// `GET /v1/notifications`: newest first.
+#[derive(Deserialize, JsonSchema)]
+pub(super) struct ListQuery {
+    /// `pending`, `sent` or `dead`.
+    status: Option<DeliveryStatus>,
+    /// An agent id.
+    recipient: Option<String>,
+    conversation: Option<String>,
+    unit: Option<String>,
+    /// How many to return, 1 to 1000 (100 by default).
+    #[schemars(with = "Option<u32>")]
+    limit: Option<String>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct NotificationList {
+    notifications: Vec<LogEntry>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
 pub(super) async fn list(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
-    Query(filter): Query<Filter>,
-) -> Reply {
-    if let Some(status) = &filter.status {
-        if DeliveryStatus::parse(status).is_none() {
-            let message = format!("status `{status}` is not one of pending, sent, dead");
-            return Err(ApiError::bad_field("status", message));
-        }
-    }
+    Params(q): Params<ListQuery>,
+) -> Reply<NotificationList> {
+    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let before = match &page.after {
+        Some(key) => Some(
+            key.parse::<u64>()
+                .map_err(|_| ApiError::bad_field("cursor", "`cursor` is not one this server gave out"))?,
+        ),
+        None => None,
+    };
+    let filter = Filter {
+        status: q.status.map(|s| s.as_str().to_string()),
+        recipient: q.recipient,
+        conversation: q.conversation,
+        unit: q.unit,
+        // One more than the page: whether there is a next one.
+        limit: Some(page.limit as u32 + 1),
+        before,
+    };
     let log = api.handle.notification_log().ok_or_else(no_log)?;
     let entries = log.lock().unwrap_or_else(|e| e.into_inner()).list(&filter).map_err(store_error)?;
-    let entries: Vec<_> = entries.into_iter().filter(|e| scope.allows(&e.notification.unit)).collect();
-    Ok(Json(json!({ "notifications": entries })))
+    let more = entries.len() > page.limit;
+    let read: Vec<_> = entries.into_iter().take(page.limit).collect();
+    // The cursor goes by what was read, so entries of other units cannot stall the paging.
+    let next_cursor = read.last().filter(|_| more).map(|e| page::cursor(&e.notification.id.to_string()));
+    let notifications = read.into_iter().filter(|e| scope.allows(&e.notification.unit)).collect();
+    Ok(Json(NotificationList { notifications, next_cursor }))
 }
 
-/// One notification with every delivery attempt.
-pub(super) async fn show(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<u64>) -> Reply {
+/// A notification with every attempt at delivering it.
+#[derive(Serialize, JsonSchema)]
+pub(super) struct NotificationDetail {
+    #[serde(flatten)]
+    entry: LogEntry,
+    attempts_log: Vec<Attempt>,
+}
+
+pub(super) async fn show(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Path(id): Path<u64>,
+) -> Reply<NotificationDetail> {
     let log = api.handle.notification_log().ok_or_else(no_log)?;
     let found = log.lock().unwrap_or_else(|e| e.into_inner()).get(id).map_err(store_error)?;
     match found {
-        Some((entry, attempts)) if scope.allows(&entry.notification.unit) => {
-            let mut v = serde_json::to_value(&entry).unwrap_or_default();
-            v["attempts_log"] = json!(attempts);
-            Ok(Json(v))
+        Some((entry, attempts_log)) if scope.allows(&entry.notification.unit) => {
+            Ok(Json(NotificationDetail { entry, attempts_log }))
         }
         _ => Err(unknown_notification(id)),
     }
 }
 
-/// Puts a dead notification back in line.
-pub(super) async fn retry(State(api): State<Api>, Extension(scope): Extension<Scope>, Path(id): Path<u64>) -> Reply {
+#[derive(Serialize, JsonSchema)]
+pub(super) struct Retried {
+    id: u64,
+    status: DeliveryStatus,
+}
+
+pub(super) async fn retry(
+    State(api): State<Api>,
+    Extension(scope): Extension<Scope>,
+    Path(id): Path<u64>,
+) -> Reply<Retried> {
     let log = api.handle.notification_log().ok_or_else(no_log)?;
     let entry = log.lock().unwrap_or_else(|e| e.into_inner()).get(id).map_err(store_error)?;
     let Some((entry, _)) = entry.filter(|(e, _)| scope.allows(&e.notification.unit)) else {
@@ -67,16 +125,16 @@ pub(super) async fn retry(State(api): State<Api>, Extension(scope): Extension<Sc
         return Err(ApiError::new(StatusCode::CONFLICT, "not_dead", message));
     }
     api.handle.revive_notification(id)?;
-    Ok(Json(json!({ "id": id, "status": "pending" })))
+    Ok(Json(Retried { id, status: DeliveryStatus::Pending }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EventBody {
     pub event: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PreviewQuery {
     /// `notification` (default) or `clearing`.
@@ -90,8 +148,8 @@ pub(super) async fn preview(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
-    Query(q): Query<PreviewQuery>,
-) -> Reply {
+    Params(q): Params<PreviewQuery>,
+) -> Reply<Rendered> {
     let kind = match q.kind.as_deref() {
         None | Some("notification") => Kind::Notification,
         Some("clearing") => Kind::Clearing,
@@ -114,14 +172,28 @@ pub(super) async fn preview(
             e.preview(&id, kind, conversation.as_deref(), q.recipient.as_deref()).map_err(ApiError::from)
         })
         .await??;
-    Ok(Json(json!(rendered)))
+    Ok(Json(rendered))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AtQuery {
     /// RFC 3339; now by default.
     at: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct OnDutyReply {
+    schedule: String,
+    at: Timestamp,
+    /// Nobody when no override or layer covers the time.
+    on_duty: Option<OnDuty>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct WhereUsed {
+    id: String,
+    used_by: Vec<User>,
 }
 
 /// `GET /v1/schedules/{id}/on_duty?at=...`: who is on duty, and by which layer.
@@ -129,8 +201,8 @@ pub(super) async fn on_duty(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
-    Query(q): Query<AtQuery>,
-) -> Reply {
+    Params(q): Params<AtQuery>,
+) -> Reply<OnDutyReply> {
     let at = match &q.at {
         Some(t) => Some(Timestamp::parse_rfc3339(t).map_err(|m| ApiError::bad_field("at", m))?),
         None => None,
@@ -139,7 +211,7 @@ pub(super) async fn on_duty(
         .read(move |e| {
             let at = at.unwrap_or_else(|| e.clock_now());
             match e.rules().schedules.get(&id).filter(|s| scope.allows(&s.unit)) {
-                Some(s) => Ok(Json(json!({ "schedule": id, "at": at, "on_duty": s.on_duty(at) }))),
+                Some(s) => Ok(Json(OnDutyReply { on_duty: s.on_duty(at), schedule: id, at })),
                 None => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_schedule", format!("no schedule `{id}`"))),
             }
         })
@@ -151,7 +223,7 @@ pub(super) async fn where_used(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
-) -> Reply {
+) -> Reply<WhereUsed> {
     api.handle
         .read(move |e| {
             let rules = e.rules();
@@ -160,7 +232,7 @@ pub(super) async fn where_used(
                 let message = format!("`{id}` is not a template, standby rule or schedule");
                 return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_definition", message));
             }
-            Ok(Json(json!({ "id": id, "used_by": rules.users_of(&id) })))
+            Ok(Json(WhereUsed { used_by: rules.users_of(&id), id }))
         })
         .await?
 }

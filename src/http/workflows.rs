@@ -2,20 +2,21 @@
 //! alerter), and the instances with their history. Pushing a button, setting a conversation on a
 //! workflow and resolving a flagged instance are actions (see `routes`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::auth::Scope;
-use super::conversations::Reply;
-use super::error::ApiError;
+use super::error::{ApiError, Params, Reply};
+use super::page::{self, Page};
 use super::Api;
 use crate::error::InputError;
-use crate::instance::InstanceStatus;
-use crate::views;
+use crate::instance::{Instance, InstanceStatus};
+use crate::unit::external;
+use crate::views::{self, InstanceView, TaskView, WorkflowView};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PushBody {
     pub button: String,
@@ -24,13 +25,13 @@ pub(super) struct PushBody {
     pub by: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StartBody {
     pub workflow: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ResolveBody {
     /// The event whose stage the instance goes on at; without one it finishes.
@@ -38,17 +39,60 @@ pub(super) struct ResolveBody {
     pub event: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `GET /v1/tasks`: oldest first.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Filter {
+pub(super) struct TaskQuery {
     conversation: Option<String>,
     workflow: Option<String>,
-    /// For instances: running, flagged or finished.
-    status: Option<String>,
+    /// How many tasks to return, 1 to 1000 (100 by default).
+    #[schemars(with = "Option<u32>")]
+    limit: Option<String>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
 }
 
-/// `GET /v1/workflows`: every workflow of the token's units, stages numbered.
-pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply {
+/// `GET /v1/workflow_instances`: oldest first.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InstanceQuery {
+    status: Option<InstanceStatus>,
+    conversation: Option<String>,
+    workflow: Option<String>,
+    /// How many to return, 1 to 1000 (100 by default).
+    #[schemars(with = "Option<u32>")]
+    limit: Option<String>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct WorkflowList {
+    workflows: Vec<WorkflowView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct TaskList {
+    tasks: Vec<TaskView>,
+    /// Instances stopped until a person says how they go on (all of them, not paged).
+    flagged: Vec<InstanceView>,
+    /// Pass as `cursor` for the next page of tasks; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub(super) struct InstanceList {
+    instances: Vec<InstanceView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// Whether an instance is of the conversation and workflow asked for.
+fn of(i: &Instance, conversation: Option<&str>, workflow: Option<&str>) -> bool {
+    conversation.is_none_or(|c| external(&i.conversation) == c) && workflow.is_none_or(|w| i.workflow == w)
+}
+
+pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply<WorkflowList> {
     let workflows = api
         .handle
         .read(move |e| {
@@ -60,77 +104,62 @@ pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Sco
                 .collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(json!({ "workflows": workflows })))
+    Ok(Json(WorkflowList { workflows }))
 }
 
-/// `GET /v1/tasks?conversation=&workflow=`: open tasks, oldest first, and the instances flagged
-/// for a person.
 pub(super) async fn tasks(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
-    Query(f): Query<Filter>,
-) -> Reply {
-    if f.status.is_some() {
-        return Err(ApiError::bad_field("status", "tasks are filtered by `conversation` and `workflow` only"));
-    }
-    let (tasks, flagged) = api
+    Params(f): Params<TaskQuery>,
+) -> Reply<TaskList> {
+    let page = Page::parse(f.limit.as_deref(), f.cursor.as_deref())?;
+    let (tasks, flagged, next_cursor) = api
         .handle
         .read(move |e| {
-            let wanted = |i: &crate::instance::Instance| {
-                scope.allows(&i.unit)
-                    && f.conversation.as_deref().is_none_or(|c| crate::unit::external(&i.conversation) == c)
-                    && f.workflow.as_deref().is_none_or(|w| i.workflow == w)
-            };
-            let tasks: Vec<_> =
-                e.open_tasks().into_iter().filter(|(i, _)| wanted(i)).map(|(i, t)| views::task(e, i, t)).collect();
-            let flagged: Vec<_> = e
+            let wanted =
+                |i: &Instance| scope.allows(&i.unit) && of(i, f.conversation.as_deref(), f.workflow.as_deref());
+            let open = e.open_tasks().into_iter().filter(|(i, _)| wanted(i)).map(|(i, t)| (page::key(t.id), (i, t)));
+            let (open, next) = page.of(open, false);
+            let tasks = open.into_iter().map(|(i, t)| views::task(e, i, t)).collect();
+            let flagged = e
                 .instances()
                 .filter(|i| i.status == InstanceStatus::Flagged && wanted(i))
                 .map(|i| views::instance(i, false))
                 .collect();
-            (tasks, flagged)
+            (tasks, flagged, next)
         })
         .await?;
-    Ok(Json(json!({ "tasks": tasks, "flagged": flagged })))
+    Ok(Json(TaskList { tasks, flagged, next_cursor }))
 }
 
-/// `GET /v1/workflow_instances?status=&conversation=&workflow=`.
 pub(super) async fn instances(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
-    Query(f): Query<Filter>,
-) -> Reply {
-    let status = match f.status.as_deref() {
-        None => None,
-        Some("running") => Some(InstanceStatus::Running),
-        Some("flagged") => Some(InstanceStatus::Flagged),
-        Some("finished") => Some(InstanceStatus::Finished),
-        Some(other) => {
-            let message = format!("status `{other}` is not one of running, flagged, finished");
-            return Err(ApiError::bad_field("status", message));
-        }
-    };
-    let list = api
+    Params(f): Params<InstanceQuery>,
+) -> Reply<InstanceList> {
+    let page = Page::parse(f.limit.as_deref(), f.cursor.as_deref())?;
+    let (instances, next_cursor) = api
         .handle
         .read(move |e| {
-            e.instances()
-                .filter(|i| scope.allows(&i.unit))
-                .filter(|i| status.is_none_or(|s| i.status == s))
-                .filter(|i| f.conversation.as_deref().is_none_or(|c| crate::unit::external(&i.conversation) == c))
-                .filter(|i| f.workflow.as_deref().is_none_or(|w| i.workflow == w))
-                .map(|i| views::instance(i, false))
-                .collect::<Vec<_>>()
+            let mut found: Vec<_> = e
+                .instances()
+                .filter(|i| scope.allows(&i.unit) && f.status.is_none_or(|s| i.status == s))
+                .filter(|i| of(i, f.conversation.as_deref(), f.workflow.as_deref()))
+                .map(|i| (page::key(i.id), i))
+                .collect();
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+            let (list, next) = page.of(found, false);
+            (list.into_iter().map(|i| views::instance(i, false)).collect(), next)
         })
         .await?;
-    Ok(Json(json!({ "instances": list })))
+    Ok(Json(InstanceList { instances, next_cursor }))
 }
 
-/// `GET /v1/workflow_instances/{id}`: one instance with its history.
 pub(super) async fn instance(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
-) -> Reply {
+) -> Reply<InstanceView> {
     let number = id.parse::<u64>().ok();
     let found = api
         .handle

@@ -191,7 +191,9 @@ impl QueueDef {
 }
 
 /// A channel a notification goes out by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryChannel {
     Email,
@@ -261,7 +263,7 @@ impl StandbyRule {
 
 /// Something that uses a template, standby rule or schedule, for "where used" and for refusing
 /// to drop a definition still in use.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema)]
 pub struct User {
     /// `queue`, `standby rule`.
     pub kind: &'static str,

@@ -515,10 +515,12 @@ impl NotificationLog for SqliteNotifications {
             "SELECT {ENTRY_COLUMNS} FROM notifications
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR recipient = ?2)
                AND (?3 IS NULL OR conversation = ?3) AND (?4 IS NULL OR unit = ?4)
+               AND (?6 IS NULL OR id < ?6)
              ORDER BY id DESC LIMIT ?5"
         );
-        let limit = filter.limit.unwrap_or(100).min(1000);
-        self.entries(&q, &[&filter.status, &filter.recipient, &filter.conversation, &filter.unit, &limit])
+        let limit = filter.limit.unwrap_or(100).min(1001);
+        let before = filter.before.map(|b| b as i64);
+        self.entries(&q, &[&filter.status, &filter.recipient, &filter.conversation, &filter.unit, &limit, &before])
     }
 
     fn get(&mut self, id: u64) -> Result<Option<(LogEntry, Vec<Attempt>)>, StoreError> {

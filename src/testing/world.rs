@@ -61,7 +61,7 @@ impl EngineWorld {
 
     fn conversation(&self, id: &str) -> Result<Value, String> {
         let c = self.engine.conversation(id).ok_or_else(|| format!("no conversation `{id}`"))?;
-        let mut v = crate::views::conversation(&self.engine, c);
+        let mut v = serde_json::to_value(crate::views::conversation(&self.engine, c)).unwrap_or_default();
         let offered: Vec<&str> =
             c.attempts.iter().filter(|a| a.outcome == AttemptOutcome::Pending).map(|a| a.agent.as_ref()).collect();
         v["offered"] = json!(offered);
@@ -171,7 +171,7 @@ impl World for EngineWorld {
             "agent" => {
                 let id = str_arg(&v, "id")?;
                 let a = self.engine.agent(&id).ok_or_else(|| format!("no agent `{id}`"))?;
-                Ok(crate::views::agent(&self.engine, a))
+                Ok(json!(crate::views::agent(&self.engine, a)))
             }
             "notifications" => Ok(self.notifications()),
             "tasks" => {
@@ -180,7 +180,7 @@ impl World for EngineWorld {
             }
             "workflows" => {
                 let id = str_arg(&v, "conversation")?;
-                let list: Vec<Value> = self
+                let list: Vec<_> = self
                     .engine
                     .instances()
                     .filter(|i| *i.conversation == *id || crate::unit::external(&i.conversation) == id)

@@ -7,6 +7,7 @@ mod common;
 mod api;
 mod calendar;
 mod cli;
+mod client;
 mod crash;
 mod diagnostics;
 mod docs;

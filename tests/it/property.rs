@@ -27,7 +27,7 @@ use rota::runtime::{Builder, Handle};
 use rota::store::SqliteStore;
 use rota::time::Duration;
 use rota::{Input, VirtualClock};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const AGENTS: [&str; 6] = ["a1", "a2", "a3", "a4", "a5", "a6"];
 
@@ -164,15 +164,17 @@ async fn snapshot(handle: &Handle, conversations: &[String]) -> Value {
     let ids = conversations.to_vec();
     handle
         .read(move |e| {
-            let cs: BTreeMap<&String, Value> =
-                ids.iter().filter_map(|id| Some((id, rota::views::conversation(e, e.conversation(id)?)))).collect();
+            let cs: BTreeMap<&String, Value> = ids
+                .iter()
+                .filter_map(|id| Some((id, json!(rota::views::conversation(e, e.conversation(id)?)))))
+                .collect();
             // Time in state is read off the clock, which a replay leaves at the last step's time
             // (advancing a virtual clock past no timer is not a step), so it is left out.
             let agents: Vec<Value> = e
                 .agents()
                 .iter()
                 .map(|a| {
-                    let mut v = rota::views::agent(e, a);
+                    let mut v = json!(rota::views::agent(e, a));
                     v.as_object_mut().map(|o| o.remove("time_in_state_ms"));
                     v
                 })
