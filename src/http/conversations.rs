@@ -11,7 +11,7 @@ use super::auth::Scope;
 use super::error::{ApiError, Body, Params};
 use super::page::{self, Page};
 use super::Api;
-use crate::conversation::{ConversationStatus, NewConversation};
+use crate::conversation::{AttemptOutcome, Conversation, ConversationStatus, NewConversation};
 use crate::engine::Engine;
 use crate::error::InputError;
 use crate::input::Input;
@@ -55,7 +55,7 @@ pub(super) struct ListQuery {
     /// `queued`, `offered`, `assigned`, `post_processing`, `closed`, `abandoned`, `gave_up`, `max_wait_exceeded`.
     status: Option<ConversationStatus>,
     queue: Option<String>,
-    /// The agent it is with (offered, talked or in wrap-up).
+    /// An agent it rings for or who holds it (talking or in wrap-up).
     agent: Option<String>,
     unit: Option<String>,
     /// Arrived at or after this time (RFC 3339).
@@ -74,6 +74,12 @@ pub(super) struct ConversationList {
     conversations: Vec<ConversationView>,
     /// Pass as `cursor` for the next page; `null` on the last one.
     next_cursor: Option<String>,
+}
+
+/// Whether agent `id` holds the conversation or it rings for them.
+fn with_agent(c: &Conversation, id: &str) -> bool {
+    let ringing = c.attempts.iter().any(|t| t.outcome == AttemptOutcome::Pending && external(&t.agent) == id);
+    ringing || c.agent.as_deref().map(external) == Some(id)
 }
 
 /// A time bound of a list, or a 400 naming the parameter.
@@ -95,7 +101,7 @@ pub(super) async fn list(
                 .conversations()
                 .filter(|c| q.status.is_none_or(|s| c.status == s))
                 .filter(|c| from.is_none_or(|t| c.arrived_at >= t) && to.is_none_or(|t| c.arrived_at < t))
-                .filter(|c| q.agent.as_deref().is_none_or(|a| c.agent.as_deref().map(external) == Some(a)))
+                .filter(|c| q.agent.as_deref().is_none_or(|a| with_agent(c, a)))
                 .filter_map(|c| {
                     let (queue, unit) = e.conversation_scope(&c.id)?;
                     let wanted = scope.allows(unit)

@@ -238,15 +238,13 @@ pub(super) fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> Result
 /// The field a deserialization error is about: where it happened, or the field it names
 /// (`missing field `id``, `unknown field `colour``) when that is the top level.
 fn field_at(path: &serde_path_to_error::Path, message: &str) -> Option<String> {
-    let at = path.to_string();
-    let named = message.split_once("field `").and_then(|(_, rest)| rest.split_once('`')).map(|(f, _)| f);
-    match (at.as_str(), named) {
-        ("." | "", Some(f)) => Some(f.to_string()),
-        ("." | "", None) => None,
-        (at, Some(f)) if message.starts_with("missing field") || message.starts_with("unknown field") => {
-            Some(format!("{at}.{f}"))
-        }
-        (at, _) => Some(at.to_string()),
+    let at = Some(path.to_string()).filter(|p| p != ".");
+    let named = message.split_once("field `").and_then(|(_, rest)| rest.split_once('`')).map(|(f, _)| f.to_string());
+    // A missing field's path is the object it is missing from; every other path ends at it.
+    match (at, named) {
+        (Some(at), Some(f)) if message.starts_with("missing field") => Some(format!("{at}.{f}")),
+        (Some(at), _) => Some(at),
+        (None, named) => named,
     }
 }
 

@@ -262,11 +262,109 @@ async fn every_malformed_request_gets_a_4xx_that_names_the_problem() {
         assert!(answer["detail"].as_str().unwrap().contains(words), "{what}: {answer}");
         assert_eq!((&answer["error"], &answer["message"]), (&answer["code"], &answer["detail"]), "{what}: {answer}");
     }
-    let (_, unknown) = s.get(ALL, "/v1/queues?page=2").await;
-    assert_eq!(unknown["field"], "page", "{unknown}");
+    // The one field at fault is named, in a body or a query, missing or wrong.
+    for (method, path, body, field) in [
+        (Method::PUT, "/v1/agents/nora/presence", Some("{}"), "presence"),
+        (Method::POST, "/v1/agents/nils/pause", Some(r#"{"cause":7}"#), "cause"),
+        (
+            Method::PUT,
+            "/v1/agents/nils/vacations",
+            Some(r#"{"periods":[{"from":"2026-07-10T00:00:00Z"}]}"#),
+            "periods[0].to",
+        ),
+        (Method::POST, "/v1/agents", Some(r#"{"id":"o","colour":1}"#), "colour"),
+        (Method::GET, "/v1/queues?page=2", None, "page"),
+        (Method::GET, "/v1/agents?state=flying", None, "state"),
+        (Method::GET, "/v1/conversations?status=lost", None, "status"),
+        (Method::GET, "/v1/conversations?from=yesterday", None, "from"),
+        (Method::GET, "/v1/agents?limit=0", None, "limit"),
+        (Method::GET, "/v1/tasks?limit=many", None, "limit"),
+        (Method::GET, "/v1/timers?limit=1001", None, "limit"),
+        (Method::GET, "/v1/workflow_instances?cursor=%25%25", None, "cursor"),
+    ] {
+        let (status, answer) = s.call(ALL, method.clone(), path, body).await;
+        assert_eq!((status, &answer["field"]), (StatusCode::BAD_REQUEST, &json!(field)), "{method} {path}: {answer}");
+    }
     // A refused input changed nothing: the offer of `taken` to nora still stands.
     let (_, c) = s.get(ALL, "/v1/conversations/taken").await;
     assert_eq!(c["status"], "offered", "{c}");
+}
+
+/// Walks a list page by page (`limit` each) and returns the ids in the order they came.
+async fn pages(s: &Server, token: &str, path: &str, key: &str, limit: usize) -> Vec<String> {
+    let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+    let join = if path.contains('?') { '&' } else { '?' };
+    loop {
+        let after = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let (status, page) = s.get(token, &format!("{path}{join}limit={limit}{after}")).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        let items = page[key].as_array().unwrap();
+        assert!(items.len() <= limit, "{path}: {page}");
+        seen.extend(items.iter().map(|i| i["id"].to_string().trim_matches('"').to_string()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_list_comes_in_pages_that_neither_repeat_nor_skip() {
+    let s = Server::start().await;
+    s.ready("nora").await;
+    s.ready("nils").await;
+    for n in 1..=5 {
+        s.post(ALL, "/v1/agents", json!({"id": format!("temp{n}"), "unit": "north", "queues": ["north_line"]})).await;
+    }
+    for n in 1..=4 {
+        let (status, body) =
+            s.post(ALL, "/v1/conversations", json!({"id": format!("c{n}"), "queue": "north_line"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    // Agents in the order they were created, two by two, the same as all at once.
+    let all: Vec<String> = {
+        let (_, list) = s.get(ALL, "/v1/agents?limit=1000").await;
+        assert!(list["next_cursor"].is_null(), "{list}");
+        list["agents"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(all.len(), 8, "{all:?}");
+    assert_eq!(pages(&s, ALL, "/v1/agents", "agents", 2).await, all);
+    assert_eq!(pages(&s, ALL, "/v1/agents", "agents", 3).await, all);
+    // Filters: a unit's agents, a queue's members, the agents in a state.
+    assert_eq!(pages(&s, SOUTH, "/v1/agents", "agents", 2).await, vec!["sara"]);
+    assert_eq!(pages(&s, ALL, "/v1/agents?queue=north_line", "agents", 2).await.len(), 7);
+    let busy_or_ringing = pages(&s, ALL, "/v1/agents?state=offered", "agents", 1).await;
+    assert_eq!(busy_or_ringing, vec!["nora", "nils"]);
+
+    // Conversations newest first; one that arrives between two pages is not in the later ones
+    // (it is newer than the cursor) and nothing repeats.
+    let (_, first) = s.get(ALL, "/v1/conversations?limit=2").await;
+    let ids = |page: &Value| -> Vec<String> {
+        page["conversations"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&first), vec!["c4", "c3"], "{first}");
+    assert!(first["conversations"][0].get("traces").is_none(), "lists leave traces out: {first}");
+    s.post(ALL, "/v1/conversations", json!({"id": "c5", "queue": "north_line"})).await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = s.get(ALL, &format!("/v1/conversations?limit=2&cursor={cursor}")).await;
+    assert_eq!(ids(&second), vec!["c2", "c1"], "{second}");
+    assert!(second["next_cursor"].is_null(), "{second}");
+    // Filters: by status, agent, queue and arrival time.
+    let offered = pages(&s, ALL, "/v1/conversations?status=offered", "conversations", 1).await;
+    assert_eq!(offered, vec!["c2", "c1"]);
+    assert_eq!(pages(&s, ALL, "/v1/conversations?agent=nils", "conversations", 5).await, vec!["c2"]);
+    assert_eq!(pages(&s, SOUTH, "/v1/conversations", "conversations", 5).await, Vec::<String>::new());
+    assert_eq!(pages(&s, ALL, "/v1/conversations?from=2000-01-01T00:00:00Z", "conversations", 2).await.len(), 5);
+    assert_eq!(pages(&s, ALL, "/v1/conversations?to=2000-01-01T00:00:00Z", "conversations", 2).await.len(), 0);
+
+    // Timers (each offer's timeout and more) in due order, one by one, the same as at once.
+    let (_, timers) = s.get(ALL, "/v1/timers?limit=1000").await;
+    let due: Vec<String> = timers["timers"].as_array().unwrap().iter().map(|t| t["id"].to_string()).collect();
+    assert!(due.len() >= 2, "{timers}");
+    assert_eq!(pages(&s, ALL, "/v1/timers", "timers", 1).await, due);
+    let offer_timeouts = pages(&s, ALL, "/v1/timers?kind=offer_timeout", "timers", 1).await;
+    assert_eq!(offer_timeouts.len(), 2, "{timers}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,6 +461,53 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
     }
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(documented, rota::http::route_docs().len());
+
+    // Served without a token, so a generator can fetch it.
+    let anonymous = s.client.get(format!("{}/v1/openapi.json", s.base)).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::OK);
+    assert_eq!(anonymous.json::<Value>().await.unwrap(), doc);
+
+    // What a client generator needs of every operation.
+    let mut operations = std::collections::BTreeSet::new();
+    for (path, methods) in paths {
+        for (method, op) in methods.as_object().unwrap() {
+            let what = format!("{method} {path}");
+            assert!(operations.insert(op["operationId"].as_str().unwrap().to_string()), "{what}: operationId repeats");
+            assert_eq!(op["tags"].as_array().unwrap().len(), 1, "{what}");
+            let (status, reply) =
+                op["responses"].as_object().unwrap().iter().find(|(s, _)| s.starts_with('2')).unwrap();
+            let media = reply["content"].as_object().unwrap().keys().next().unwrap().clone();
+            match path.as_str() {
+                "/v1/events" => assert_eq!(media, "text/event-stream", "{what}"),
+                "/healthz" | "/metrics" => assert_eq!(media, "text/plain", "{what}"),
+                _ => assert_eq!(media, "application/json", "{what}"),
+            }
+            let creates = matches!((method.as_str(), path.as_str()), ("post", "/v1/conversations" | "/v1/agents"));
+            assert_eq!(status, if creates { "201" } else { "200" }, "{what}");
+            // Every route that changes something reads a body, but these two, which read none.
+            if method != "get" && !matches!(path.as_str(), "/v1/notifications/{id}/retry" | "/v1/scripts/reload") {
+                assert!(
+                    op["requestBody"]["content"]["application/json"]["schema"].is_object(),
+                    "{what}: no body schema"
+                );
+            }
+            let open = op["security"] == json!([]);
+            for code in if open { &["400"][..] } else { &["400", "401", "404", "409", "422"] } {
+                assert_eq!(op["responses"][code]["$ref"], "#/components/responses/Problem", "{what} {code}");
+            }
+        }
+    }
+    let problem = &doc["components"]["responses"]["Problem"]["content"]["application/problem+json"]["schema"];
+    let problem = &doc["components"]["schemas"][problem["$ref"].as_str().unwrap().rsplit('/').next().unwrap()];
+    assert_eq!(
+        problem["required"],
+        json!(["type", "title", "status", "detail", "code", "error", "message"]),
+        "{problem}"
+    );
+    // Query parameters are typed from the handlers' own query types.
+    let list_agents = &paths["/v1/agents"]["get"]["parameters"];
+    let state = list_agents.as_array().unwrap().iter().find(|p| p["name"] == "state").unwrap();
+    assert!(state["schema"].to_string().contains("State"), "{state}");
 }
 
 /// Units are walls on every route: for each route that names a conversation, agent or queue,

@@ -844,6 +844,14 @@ async fn files_by_default_and_the_standby_api() {
     let list = list["notifications"].as_array().unwrap().clone();
     assert_eq!(list.len(), 2);
     let id = list[0]["id"].as_u64().unwrap();
+    // Newest first, a page at a time: the first page names the second, the second is the last.
+    let (_, first) = get("/v1/notifications?recipient=sofie&conversation=call-1&limit=1").await;
+    assert_eq!(first["notifications"][0]["id"], list[0]["id"], "{first}");
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let (_, second) =
+        get(&format!("/v1/notifications?recipient=sofie&conversation=call-1&limit=1&cursor={cursor}")).await;
+    assert_eq!(second["notifications"][0]["id"], list[1]["id"], "{second}");
+    assert!(second["next_cursor"].is_null(), "{second}");
     let (status, one) = get(&format!("/v1/notifications/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(one["attempts_log"][0]["outcome"], "sent");
