@@ -276,7 +276,7 @@ impl Config {
     /// The configured tokens, or the development token for all units when there are none.
     pub fn tokens_or_dev(&self) -> (Vec<Token>, bool) {
         if self.tokens.is_empty() {
-            (vec![Token::new(DEV_TOKEN, ["*"])], true)
+            (vec![Token::new(DEV_TOKEN, ["*"]).named("development")], true)
         } else {
             (self.tokens.clone(), false)
         }

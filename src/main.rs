@@ -79,6 +79,11 @@ enum Command {
         /// Scripts folder (overrides the config).
         #[arg(long)]
         scripts: Option<PathBuf>,
+        /// How log lines are written to stderr: `text` (default) or `json` (one object per
+        /// line). `RUST_LOG` picks what is logged (`info` by default; `rota::http=warn`
+        /// leaves out the request log).
+        #[arg(long, default_value = "text")]
+        log_format: LogFormat,
     },
     /// Run the `*_test.lua` files under DIR against the rules beside them, on virtual time.
     Test {
@@ -408,7 +413,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        Command::Serve { config, listen, db, scripts } => {
+        Command::Serve { config, listen, db, scripts, log_format } => {
+            log_format.install();
             let mut config = match config {
                 Some(path) => Config::read(&path)?,
                 None if Path::new("rota.toml").exists() => Config::read(Path::new("rota.toml"))?,
@@ -458,27 +464,21 @@ fn load_rules(dir: &Path, limits: &rota::script::Limits) -> anyhow::Result<rota:
 async fn serve(config: Config) -> anyhow::Result<()> {
     // What scripts and the engine report as warnings and errors goes to the server's output
     // too (a dead notification, a memo that could not carry over), not only into the API.
-    let builder = Server::builder(&config)?.on_log(|level, message| {
-        if matches!(level, "warn" | "error") {
-            eprintln!("rota: {level}: {message}");
-        }
-    });
+    // What scripts and the engine log, reloads, deliveries and requests are `tracing` events,
+    // written by the subscriber `LogFormat::install` set up.
+    let builder = Server::builder(&config)?;
     let (results, mut reloads) = tokio::sync::mpsc::unbounded_channel();
     let server = Server::start(&config, builder, results)?;
     let handle = server.handle().clone();
     tokio::spawn(async move {
-        while let Some(result) = reloads.recv().await {
-            match result {
-                Ok(generation) => eprintln!("rota: scripts reloaded (generation {generation})"),
-                Err(e) => eprintln!("rota: reload rejected, the previous rules keep running: {e}"),
-            }
-        }
+        // The library logs each reload's outcome itself.
+        while reloads.recv().await.is_some() {}
     });
     let status = handle.script_status().await?;
     if let Some(diagnostics) = &status.last_error {
-        eprintln!("rota: the scripts changed while stopped and were rejected; running the stored generation:");
+        tracing::warn!("the scripts changed while stopped and were rejected; running the stored generation");
         for d in diagnostics {
-            eprintln!("  {d}");
+            tracing::warn!(target: "rota::scripts", "{d}");
         }
     }
 
@@ -503,16 +503,39 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let engine = handle.clone();
     let stopping = async move {
         tokio::select! {
-            _ = signal() => eprintln!("rota: shutting down"),
-            end = engine.stopped() => if let Err(why) = end { eprintln!("rota: {}", rota::error::causes(&why)) },
+            _ = signal() => tracing::info!("shutting down"),
+            end = engine.stopped() => if let Err(why) = end { tracing::error!("{}", rota::error::causes(&why)) },
         }
         closer.close();
     };
     rota::http::serve(listener, router, stopping).await?;
     // Requests in flight are done; stop the engine after the inputs it already has (committed).
     server.stop().await?;
-    eprintln!("rota: stopped; state is in {}", config.db.display());
+    tracing::info!("stopped; state is in {}", config.db.display());
     Ok(())
+}
+
+/// How `rota serve` writes its log.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    /// One line per event: time, level, target, message and fields.
+    Text,
+    /// One JSON object per event, for a log collector.
+    Json,
+}
+
+impl LogFormat {
+    /// Sends every `tracing` event the `RUST_LOG` filter (default `info`) lets through to
+    /// stderr in this format; stdout keeps the start-up lines.
+    fn install(self) {
+        use tracing_subscriber::EnvFilter;
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        let _ = match self {
+            LogFormat::Text => logs.with_ansi(false).try_init(),
+            LogFormat::Json => logs.json().flatten_event(true).try_init(),
+        };
+    }
 }
 
 /// Ctrl-C or SIGTERM.

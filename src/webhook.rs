@@ -128,7 +128,7 @@ pub fn spawn(
     std::thread::Builder::new().name("rota-webhooks".into()).spawn(move || {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
-            Err(e) => return eprintln!("webhooks: cannot start: {e}"),
+            Err(e) => return tracing::error!(target: "rota::webhook", "cannot start: {e}"),
         };
         let Deliveries { outbox, wake, backlog } = deliveries;
         let outbox = Arc::new(Mutex::new(outbox));
@@ -139,7 +139,7 @@ pub fn spawn(
                 // `check` made the same client when the config was read; this cannot happen
                 // unless the CA file changed since.
                 Err(e) => {
-                    eprintln!("webhook {}: not delivering: {e}", hook.name);
+                    tracing::error!(target: "rota::webhook", webhook = %hook.name, "not delivering: {e}");
                     continue;
                 }
             };
@@ -186,7 +186,8 @@ impl HookDeliverer {
                 },
                 Ok(None) => None,
                 Err(e) => {
-                    eprintln!("webhook {}: outbox unreadable, trying again in 1 s: {e}", self.hook.name);
+                    let webhook = &self.hook.name;
+                    tracing::error!(target: "rota::webhook", %webhook, "outbox unreadable, trying again in 1 s: {e}");
                     Some(StdDuration::from_secs(1))
                 }
             };
@@ -215,18 +216,20 @@ impl HookDeliverer {
             Err(why) => {
                 let delay = self.retry.delay(p.attempts);
                 let due: Timestamp = sent_at + Duration(delay.as_millis() as i64);
-                eprintln!(
-                    "webhook {}: message {} not delivered (attempt {}): {why}; next try in {} ms",
-                    self.hook.name,
-                    p.id,
-                    p.attempts + 1,
+                tracing::warn!(
+                    target: "rota::webhook",
+                    webhook = %self.hook.name,
+                    message = p.id,
+                    attempt = p.attempts + 1,
+                    "not delivered: {why}; next try in {} ms",
                     delay.as_millis()
                 );
                 outbox.retry(p.id, due, &why)
             }
         };
         if let Err(e) = marked {
-            eprintln!("webhook {}: cannot record the outcome of message {}: {e}", self.hook.name, p.id);
+            let webhook = &self.hook.name;
+            tracing::error!(target: "rota::webhook", %webhook, message = p.id, "cannot record the outcome: {e}");
         }
     }
 

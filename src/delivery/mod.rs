@@ -140,7 +140,7 @@ pub fn spawn(
     std::thread::Builder::new().name("rota-notify".into()).spawn(move || {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
-            Err(e) => return eprintln!("notifications: cannot start: {e}"),
+            Err(e) => return tracing::error!(target: "rota::notify", "cannot start: {e}"),
         };
         let Notifications { log, wake } = notifications;
         let deliverer = Deliverer { log, senders, config, engine, wake, stop, pruned_at: None };
@@ -177,7 +177,7 @@ impl Deliverer {
             let due = match self.log.due(now, self.config.concurrency.max(1) as u32) {
                 Ok(due) => due,
                 Err(e) => {
-                    eprintln!("notifications: the log is unreadable, trying again in 1 s: {e}");
+                    tracing::error!(target: "rota::notify", "the log is unreadable, trying again in 1 s: {e}");
                     self.sleep(StdDuration::from_secs(1)).await;
                     continue;
                 }
@@ -206,11 +206,13 @@ impl Deliverer {
         let before = Timestamp(now.0 - day.0 * self.config.keep_days as i64);
         match self.log.prune(before) {
             Ok(0) => {}
-            Ok(n) => eprintln!(
-                "notifications: pruned {n} sent or dead notification(s) older than {} days",
+            Ok(n) => tracing::info!(
+                target: "rota::notify",
+                pruned = n,
+                "pruned {n} sent or dead notification(s) older than {} days",
                 self.config.keep_days
             ),
-            Err(e) => eprintln!("notifications: cannot prune the log: {e}"),
+            Err(e) => tracing::error!(target: "rota::notify", "cannot prune the log: {e}"),
         }
     }
 
@@ -238,7 +240,8 @@ impl Deliverer {
                     let why = format!("rate limit for {} reached; waiting", entry.notification.recipient);
                     // Not an attempt: the attempt count stays, only the due time moves.
                     if let Err(e) = self.log.defer(entry.notification.id, now, &why, until) {
-                        eprintln!("notifications: cannot defer {}: {e}", entry.notification.id);
+                        let id = entry.notification.id;
+                        tracing::error!(target: "rota::notify", notification = id, "cannot defer {id}: {e}");
                     }
                 }
                 None => sending.push(entry),
@@ -260,19 +263,31 @@ impl Deliverer {
                     retry_at.unwrap_or_else(|| at + Duration(config.backoff(n.id, entry.attempts).as_millis() as i64)),
                 ),
             };
-            let what = format!("notification {} ({} to {})", n.id, n.channel.as_str(), n.address);
+            let (id, channel, to) = (n.id, n.channel.as_str(), n.address.as_str());
             let tried = entry.attempts + 1;
             match (&outcome, retry_at) {
-                (Outcome::Sent { detail, .. }, _) => println!("{what}: {detail}"),
-                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, Some(t)) => {
-                    eprintln!("{what}: attempt {tried} failed: {error}; next attempt at {t}")
+                (Outcome::Sent { detail, .. }, _) => {
+                    tracing::info!(target: "rota::notify", notification = id, channel, to, attempt = tried, "sent: {detail}")
                 }
-                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, None) => {
-                    eprintln!("{what}: dead after {tried} attempt(s): {error}")
-                }
+                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, Some(t)) => tracing::warn!(
+                    target: "rota::notify",
+                    notification = id,
+                    channel,
+                    to,
+                    attempt = tried,
+                    "delivery failed: {error}; next attempt at {t}"
+                ),
+                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, None) => tracing::error!(
+                    target: "rota::notify",
+                    notification = id,
+                    channel,
+                    to,
+                    attempt = tried,
+                    "dead after {tried} attempt(s): {error}"
+                ),
             }
             if let Err(e) = log.record(n.id, at, &outcome, retry_at) {
-                eprintln!("notifications: cannot record the outcome of {}: {e}", n.id);
+                tracing::error!(target: "rota::notify", notification = id, "cannot record the outcome: {e}");
             }
         }
     }
@@ -319,11 +334,13 @@ impl Deliverer {
                 // A conversation the engine no longer holds has nobody left to tell.
                 Ok(_) | Err(EngineError::Input(InputError::UnknownConversation(_))) => {
                     if let Err(e) = self.log.reported(n.id) {
-                        eprintln!("notifications: cannot mark {} reported: {e}", n.id);
+                        tracing::error!(target: "rota::notify", notification = n.id, "cannot mark it reported: {e}");
                     }
                 }
                 Err(EngineError::Stopped) => return false,
-                Err(e) => eprintln!("notifications: delivery_failed for {} refused: {e}", n.id),
+                Err(e) => {
+                    tracing::error!(target: "rota::notify", notification = n.id, "delivery_failed refused: {e}")
+                }
             }
         }
         true

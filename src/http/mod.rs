@@ -12,6 +12,7 @@ mod catalog;
 mod conversations;
 mod error;
 mod events;
+mod log;
 mod openapi;
 mod ops;
 mod page;
@@ -627,7 +628,8 @@ pub fn route_docs() -> Vec<RouteDoc> {
 pub fn router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
     let ops = ops_router(handle.clone());
     let (api, closer) = api_router(handle, config);
-    (api.merge(ops).fallback(not_found).layer(middleware::from_fn(error::problems)), closer)
+    let app = api.merge(ops).fallback(not_found).layer(middleware::from_fn(error::problems));
+    (app.layer(middleware::from_fn(log::requests)), closer)
 }
 
 /// The `/v1` API over a running engine, to mount in an existing axum app: it has no fallback

@@ -182,11 +182,9 @@ impl Loop {
     /// Holds the updates back until they are durable, labelled with what they concern now, and
     /// writes the outbox messages they make with the step.
     fn publish(&mut self, list: &[Stamped]) {
-        if let Some(sink) = &self.on_log {
-            for s in list {
-                if let Update::Log { level, message } = &s.update {
-                    sink(level, message);
-                }
+        for s in list {
+            if let Update::Log { level, message } = &s.update {
+                self.log(level, message);
             }
         }
         if self.store.is_some() {
@@ -260,14 +258,28 @@ impl Loop {
         }
         // Between two batches the engine's state is exactly the journal's: the moment for a
         // snapshot, taken here and written on the snapshot thread.
-        if let (Ok(()), Some(snapshots), Some(store)) = (&result, &mut self.snapshots, &mut self.store) {
-            for (level, message) in snapshots.committed(steps, &mut self.engine, store.as_mut()) {
-                if let Some(sink) = &self.on_log {
-                    sink(level, &message);
-                }
-            }
+        let said = match (&result, &mut self.snapshots, &mut self.store) {
+            (Ok(()), Some(snapshots), Some(store)) => snapshots.committed(steps, &mut self.engine, store.as_mut()),
+            _ => Vec::new(),
+        };
+        for (level, message) in said {
+            self.log(level, &message);
         }
         result
+    }
+
+    /// A line the rules or the engine log: a `tracing` event (target `rota::rules`), and the
+    /// embedder's [`LogSink`] when it set one.
+    fn log(&self, level: &'static str, message: &str) {
+        if let Some(sink) = &self.on_log {
+            sink(level, message);
+        }
+        match level {
+            "error" => tracing::error!(target: "rota::rules", "{message}"),
+            "warn" => tracing::warn!(target: "rota::rules", "{message}"),
+            "debug" => tracing::debug!(target: "rota::rules", "{message}"),
+            _ => tracing::info!(target: "rota::rules", "{message}"),
+        }
     }
 }
 

@@ -204,7 +204,12 @@ impl Handle {
             .map_err(|e| EngineError::Unsupported(format!("the scripts check stopped: {e}")))?;
         let (reply, rx) = oneshot::channel();
         self.send(Command::Reload(loaded, reply))?;
-        rx.await.map_err(|_| EngineError::Stopped)?
+        let result = rx.await.map_err(|_| EngineError::Stopped)?;
+        match &result {
+            Ok(generation) => tracing::info!(target: "rota::scripts", generation, "scripts reloaded"),
+            Err(e) => tracing::warn!(target: "rota::scripts", "reload rejected, the previous rules keep running: {e}"),
+        }
+        result
     }
 
     /// The outbox, for the deliverers; `None` without a store or once taken.

@@ -15,6 +15,7 @@ mod editor;
 mod engine;
 mod host_functions;
 mod layout;
+mod logs;
 mod property;
 mod quiet;
 mod readme;

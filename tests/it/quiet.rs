@@ -141,7 +141,7 @@ standby.define { id = "hung_up", on = "abandoned", channels = "email", template 
         assert!(res.status().is_success(), "{path}");
     }
     let deadline = Instant::now() + StdDuration::from_secs(10);
-    let expected = "rota: error: standby rule `hung_up`: agent `anna` has no email address";
+    let expected = "ERROR rota::rules: standby rule `hung_up`: agent `anna` has no email address";
     let mut lines = Vec::new();
     while !lines.iter().any(|l: &String| l.contains(expected)) {
         let left = deadline.saturating_duration_since(Instant::now());
