@@ -41,6 +41,51 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with second precision (milliseconds when there are any).
     pub fn to_rfc3339(self) -> String {
+        let mut buf = [0u8; 24];
+        match self.write_rfc3339(&mut buf) {
+            Some(text) => text.to_string(),
+            None => self.to_rfc3339_slow(),
+        }
+    }
+
+    /// [`Timestamp::to_rfc3339`] for years 0 to 9999 (every time the engine meets), written
+    /// into `buf` without allocating: every reply, journal record and snapshot holds many.
+    fn write_rfc3339(self, buf: &mut [u8; 24]) -> Option<&str> {
+        let (days, ms) = (self.0.div_euclid(86_400_000), self.0.rem_euclid(86_400_000));
+        // Days since 1970-01-01 to a civil date (H. Hinnant's `civil_from_days`).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let mut put = |at: usize, value: i64, digits: u32| {
+            for i in 0..digits as usize {
+                buf[at + i] = b'0' + (value / 10_i64.pow(digits - 1 - i as u32) % 10) as u8;
+            }
+        };
+        put(0, year, 4);
+        put(5, month, 2);
+        put(8, day, 2);
+        put(11, ms / 3_600_000, 2);
+        put(14, ms / 60_000 % 60, 2);
+        put(17, ms / 1000 % 60, 2);
+        put(20, ms % 1000, 3);
+        for (at, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.')] {
+            buf[at] = c;
+        }
+        let len = if ms % 1000 == 0 { 19 } else { 23 };
+        buf[len] = b'Z';
+        std::str::from_utf8(&buf[..=len]).ok()
+    }
+
+    fn to_rfc3339_slow(self) -> String {
         let Some(t) = chrono::DateTime::from_timestamp_millis(self.0) else {
             return format!("@{}ms", self.0);
         };
@@ -195,7 +240,11 @@ impl fmt::Display for Duration {
 
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_rfc3339())
+        let mut buf = [0u8; 24];
+        match self.write_rfc3339(&mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&self.to_rfc3339_slow()),
+        }
     }
 }
 
@@ -275,6 +324,26 @@ fn unit_ms(unit: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast writer and chrono agree on every kind of instant: before 1970, leap days,
+    /// century years, the ends of the range, with and without milliseconds.
+    #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        let mut n: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut samples = vec![0, 1, -1, 999, -999, 1_000, 951_782_400_000, 4_107_542_400_000, -62_135_596_800_000];
+        samples.extend([-62_167_219_200_000, 253_402_300_799_999, 253_402_300_800_000, -62_167_219_200_001]);
+        for _ in 0..100_000 {
+            n ^= n << 13;
+            n ^= n >> 7;
+            n ^= n << 17;
+            samples.push((n % 600_000_000_000_000) as i64 - 300_000_000_000_000);
+        }
+        for ms in samples {
+            let t = Timestamp(ms);
+            assert_eq!(t.to_rfc3339(), t.to_rfc3339_slow(), "{ms}");
+            assert_eq!(serde_json::to_value(t).unwrap(), serde_json::json!(t.to_rfc3339_slow()), "{ms}");
+        }
+    }
 
     #[test]
     fn a_duration_reads_back_exactly_what_it_wrote() {

@@ -10,7 +10,7 @@ impl Engine {
     pub(super) fn arrive(&mut self, new: NewConversation) -> Result<(), InputError> {
         let q = self.rules.queue_index(&new.queue).ok_or_else(|| InputError::UnknownQueue(new.queue.clone()))? as u32;
         if new.id.is_empty() {
-            return Err(InputError::Illegal("conversation id must not be empty".into()));
+            return Err(InputError::Invalid { field: "id", message: "conversation id must not be empty".into() });
         }
         if new.id.chars().any(char::is_control) {
             let message = "a conversation id must not hold control characters".into();

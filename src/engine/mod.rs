@@ -487,7 +487,8 @@ impl Engine {
             }
             Input::SetStatus { agent, status } => {
                 let ix = self.agents.index(&agent)?;
-                let status: AgentStatus = status.parse().map_err(InputError::Illegal)?;
+                let status: AgentStatus =
+                    status.parse().map_err(|message| InputError::Invalid { field: "status", message })?;
                 self.set_status(ix, status);
                 Ok(())
             }
@@ -518,7 +519,8 @@ impl Engine {
             }
             Input::SetVacations { agent, periods } => {
                 let ix = self.agents.index(&agent)?;
-                let periods = parse_periods(&periods).map_err(|e| InputError::Illegal(e.0))?;
+                let periods =
+                    parse_periods(&periods).map_err(|e| InputError::Invalid { field: "periods", message: e.0 })?;
                 self.agents[ix as usize].vacations = periods;
                 self.refresh_vacation(ix);
                 Ok(())
