@@ -136,6 +136,8 @@ pub struct Footprint {
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct QueueRuntime {
     id: Arc<str>,
+    /// Its organization unit, shared by the labels of every event about it.
+    unit: Arc<str>,
     members: Vec<AgentIx>,
     /// Conversations waiting in this queue (queued or offered), in arrival order.
     waiting: VecDeque<Arc<str>>,
@@ -356,8 +358,9 @@ impl Engine {
     pub fn event(&self, stamped: Stamped) -> LabelledUpdate {
         let (conversation, agents) = stamped.update.subject();
         let agents: Vec<Arc<str>> = agents.into_iter().cloned().collect();
-        let (unit, queue) = match conversation.and_then(|c| self.conversation_scope(c)) {
-            Some((queue, unit)) => (Some(Arc::from(unit)), Some(Arc::from(queue))),
+        let queue = conversation.and_then(|c| self.conversation(c)).map(|c| &self.queues[c.queue as usize]);
+        let (unit, queue) = match queue {
+            Some(q) => (Some(q.unit.clone()), Some(q.id.clone())),
             None => (agents.first().and_then(|a| self.agent(a)).map(|a| Arc::from(a.def.unit.as_str())), None),
         };
         LabelledUpdate { seq: 0, stamped, unit, queue, agents }

@@ -230,7 +230,8 @@ impl Engine {
                 None => VecDeque::new(),
             };
             // New rules may have mended the policy: a queue's failures start over.
-            self.queues.push(QueueRuntime { id, members, waiting, epoch: 0, failing: 0 });
+            let unit = Arc::from(q.unit.as_str());
+            self.queues.push(QueueRuntime { id, unit, members, waiting, epoch: 0, failing: 0 });
         }
         for c in self.conversations.values_mut() {
             c.queue = remap[&c.queue];

@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Extension;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -100,7 +100,7 @@ pub(super) async fn handle(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Json<Results>, ApiError> {
+) -> Result<Reply, ApiError> {
     let body = body.map_err(|e| {
         ApiError::new(e.status(), "bad_body", format!("cannot read the request body: {}", e.body_text()))
     })?;
@@ -141,7 +141,22 @@ pub(super) async fn handle(
             })
         })
         .collect();
-    Ok(Json(Results { results }))
+    Ok(Reply(Results { results }))
+}
+
+/// The results as JSON, written into a buffer sized for them at once: a reply to 1,000
+/// inputs is hundreds of kilobytes, and growing a small buffer to that size costs as much as
+/// writing it.
+pub(super) struct Reply(Results);
+
+impl axum::response::IntoResponse for Reply {
+    fn into_response(self) -> axum::response::Response {
+        let mut body = Vec::with_capacity(512 * self.0.results.len() + 64);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "reply_failed", e.to_string()).into_response(),
+        }
+    }
 }
 
 /// The inputs a batch takes: what agents and conversations do. The directory, tasks and

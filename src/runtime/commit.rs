@@ -212,13 +212,16 @@ impl Loop {
         let history = self.history.clone();
         self.done.push(Box::new(move |updates, failed| {
             if failed.is_none() {
+                // Numbered once durable, in the order subscribers get them.
+                let listening = || updates.receiver_count() > 0;
                 for u in list {
-                    // Numbered once durable, in the order subscribers get them.
                     let u = match &history {
-                        Some(h) => h.publish(u),
-                        None => u,
+                        Some(h) => h.publish(u, listening),
+                        None => Some(u),
                     };
-                    let _ = updates.send(u);
+                    if let Some(u) = u {
+                        let _ = updates.send(u);
+                    }
                 }
             }
         }));

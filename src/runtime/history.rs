@@ -38,18 +38,26 @@ impl EventHistory {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Numbers `event` and keeps it (forgetting the oldest beyond the window).
-    pub(super) fn publish(&self, mut event: LabelledUpdate) -> LabelledUpdate {
+    /// Numbers `event` and keeps it (forgetting the oldest beyond the window); hands it back
+    /// numbered when someone `listening` wants it, without copying it when nobody does.
+    ///
+    /// `listening` is asked after the event is kept: a stream that subscribes later reads the
+    /// history after subscribing, so it finds the event there; one that subscribed before is
+    /// counted, and gets it sent.
+    pub(super) fn publish(&self, mut event: LabelledUpdate, listening: impl Fn() -> bool) -> Option<LabelledUpdate> {
         let mut r = self.lock();
         event.seq = r.next;
         r.next += 1;
-        if r.keep > 0 {
-            if r.events.len() == r.keep {
-                r.events.pop_front();
-            }
-            r.events.push_back(event.clone());
+        if r.keep == 0 {
+            return listening().then_some(event);
         }
-        event
+        let dropped = (r.events.len() == r.keep).then(|| r.events.pop_front());
+        r.events.push_back(event);
+        let back = listening().then(|| r.events.back().cloned()).flatten();
+        drop(r);
+        // The forgotten event is freed after the lock is let go.
+        drop(dropped);
+        back
     }
 
     /// The id of a published event.
