@@ -218,7 +218,8 @@ fn main() {
     println!("| way | seconds | inputs/s | of direct |");
     println!("|---|---|---|---|");
     let ways: [(&str, &dyn Fn() -> f64); 7] = [
-        ("Engine::handle (direct, in memory)", &|| direct(&scripts, &inputs, setup)),        ("Handle::submit, one at a time (in memory)", &submit_memory),
+        ("Engine::handle (direct, in memory)", &|| direct(&scripts, &inputs, setup)),
+        ("Handle::submit, one at a time (in memory)", &submit_memory),
         ("Handle::submit_many (in memory)", &many_memory),
         ("Handle::submit, one at a time (durable)", &submit_durable),
         ("Handle::submit_many (durable)", &many_durable),
