@@ -21,6 +21,7 @@ use crate::workflow::WorkflowDef;
 
 /// The reply to an input: what it changed, each update as a [`Brief`].
 #[derive(Serialize, JsonSchema)]
+#[schemars(description = "The reply to an input: what it changed, in order (`type` names each update).")]
 pub struct Changes {
     /// The id of what was created (a conversation), when something was.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -41,7 +41,7 @@ pub enum AgentStatus {
     Dnd,
     /// Internal calls only, no queue work.
     Ready,
-    /// Queue work: the engine tracks a [`State`].
+    /// Queue work: the engine tracks a state (`waiting`, `offered`, `busy`, ...).
     Callcenter,
 }
 

@@ -128,6 +128,7 @@ impl AttemptOutcome {
 pub struct Attempt {
     /// The agent's key (see [`crate::unit`]); shown as its id.
     #[serde(serialize_with = "crate::unit::serialize_external")]
+    #[schemars(description = "The agent the offer went to.")]
     pub agent: Arc<str>,
     pub queue: Arc<str>,
     pub offered_at: Timestamp,

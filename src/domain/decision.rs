@@ -205,6 +205,9 @@ impl Trace {
 /// One entry of a [`TraceLog`]: a trace, and how often the same decision was taken again
 /// right after it (until when).
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[schemars(
+    description = "A decision and why it came out so; `repeated` counts the same decision taken again right after it, until `last_at`."
+)]
 pub struct Traced {
     #[serde(flatten)]
     pub trace: Arc<Trace>,

@@ -12,7 +12,7 @@ use super::actions::{act, Subject};
 use super::auth::Scope;
 use super::conversations::UnitParam;
 use super::error::{ApiError, Body, Params, Reply};
-use super::page::{self, Page};
+use super::page::{self, PageQuery};
 use super::Api;
 use crate::agent::State as AgentState;
 use crate::directory::AgentRecord;
@@ -32,11 +32,8 @@ pub(super) struct ListQuery {
     unit: Option<String>,
     /// Members of this queue.
     queue: Option<String>,
-    /// How many to return, 1 to 1000 (100 by default).
-    #[schemars(with = "Option<u32>")]
-    limit: Option<String>,
-    /// The `next_cursor` of the page before.
-    cursor: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -51,7 +48,7 @@ pub(super) async fn list(
     Extension(scope): Extension<Scope>,
     Params(q): Params<ListQuery>,
 ) -> Reply<AgentList> {
-    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let page = q.page.read()?;
     let (agents, next_cursor) = api
         .handle
         .read(move |e| {
@@ -105,6 +102,7 @@ async fn view(api: &Api, scope: Scope, unit: UnitParam, id: String) -> Reply<Age
 /// `POST /v1/agents`'s body: the id and the directory fields (read as an [`AgentRecord`]
 /// once the id is taken out, so an unknown field is named).
 #[derive(JsonSchema)]
+#[schemars(description = "A new agent: its id and the directory fields.")]
 #[allow(dead_code)] // Describes the body; the handler reads it in two steps.
 pub(super) struct NewAgent {
     id: String,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::auth::Scope;
 use super::error::{ApiError, Body, Params};
-use super::page::{self, Page};
+use super::page::{self, PageQuery};
 use super::Api;
 use crate::conversation::{AttemptOutcome, Conversation, ConversationStatus, NewConversation};
 use crate::engine::Engine;
@@ -62,11 +62,8 @@ pub(super) struct ListQuery {
     from: Option<String>,
     /// Arrived before this time (RFC 3339).
     to: Option<String>,
-    /// How many to return, 1 to 1000 (100 by default).
-    #[schemars(with = "Option<u32>")]
-    limit: Option<String>,
-    /// The `next_cursor` of the page before.
-    cursor: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -92,7 +89,7 @@ pub(super) async fn list(
     Extension(scope): Extension<Scope>,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<ConversationList>, ApiError> {
-    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let page = q.page.read()?;
     let (from, to) = (time_param("from", q.from.as_deref())?, time_param("to", q.to.as_deref())?);
     let (conversations, next_cursor) = api
         .handle

@@ -9,6 +9,23 @@ use super::error::ApiError;
 pub(super) const DEFAULT_LIMIT: usize = 100;
 pub(super) const MAX_LIMIT: usize = 1000;
 
+/// `?limit=&cursor=`, as every list's query type takes them (flattened into it). `limit` is
+/// read as text so that a bad one is refused naming it, like any other field.
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+pub(super) struct PageQuery {
+    /// How many to return, 1 to 1000 (100 by default).
+    #[schemars(with = "Option<u32>", range(min = 1, max = 1000))]
+    limit: Option<String>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub(super) fn read(&self) -> Result<Page, ApiError> {
+        Page::parse(self.limit.as_deref(), self.cursor.as_deref())
+    }
+}
+
 /// A list's `limit` and `cursor`, read and checked.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Page {

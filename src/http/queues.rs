@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Scope;
 use super::error::{ApiError, Params, Reply};
-use super::page::{self, Page};
+use super::page::{self, PageQuery};
 use super::Api;
 use crate::error::InputError;
 use crate::timer::TimerInfo;
@@ -20,16 +20,12 @@ pub(super) struct QueueList {
 
 /// `GET /v1/timers`: in due order.
 #[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub(super) struct TimerQuery {
     /// `offer_timeout`, `wrap_up`, `max_wait`, ...
     kind: Option<String>,
     unit: Option<String>,
-    /// How many to return, 1 to 1000 (100 by default).
-    #[schemars(with = "Option<u32>")]
-    limit: Option<String>,
-    /// The `next_cursor` of the page before.
-    cursor: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -76,7 +72,7 @@ pub(super) async fn timers(
     Extension(scope): Extension<Scope>,
     Params(q): Params<TimerQuery>,
 ) -> Reply<TimerList> {
-    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let page = q.page.read()?;
     let (timers, next_cursor) = api
         .handle
         .read(move |e| {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Scope;
 use super::error::{ApiError, Params, Reply};
-use super::page::{self, Page};
+use super::page::{self, PageQuery};
 use super::Api;
 use crate::notification::{Attempt, DeliveryStatus, Filter, LogEntry};
 use crate::rules::User;
@@ -35,11 +35,8 @@ pub(super) struct ListQuery {
     recipient: Option<String>,
     conversation: Option<String>,
     unit: Option<String>,
-    /// How many to return, 1 to 1000 (100 by default).
-    #[schemars(with = "Option<u32>")]
-    limit: Option<String>,
-    /// The `next_cursor` of the page before.
-    cursor: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -54,7 +51,7 @@ pub(super) async fn list(
     Extension(scope): Extension<Scope>,
     Params(q): Params<ListQuery>,
 ) -> Reply<NotificationList> {
-    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let page = q.page.read()?;
     let before = match &page.after {
         Some(key) => Some(
             key.parse::<u64>()

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Scope;
 use super::error::{ApiError, Params, Reply};
-use super::page::{self, Page};
+use super::page::{self, PageQuery};
 use super::Api;
 use crate::error::InputError;
 use crate::instance::{Instance, InstanceStatus};
@@ -41,29 +41,21 @@ pub(super) struct ResolveBody {
 
 /// `GET /v1/tasks`: oldest first.
 #[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub(super) struct TaskQuery {
     conversation: Option<String>,
     workflow: Option<String>,
-    /// How many tasks to return, 1 to 1000 (100 by default).
-    #[schemars(with = "Option<u32>")]
-    limit: Option<String>,
-    /// The `next_cursor` of the page before.
-    cursor: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
 /// `GET /v1/workflow_instances`: oldest first.
 #[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub(super) struct InstanceQuery {
     status: Option<InstanceStatus>,
     conversation: Option<String>,
     workflow: Option<String>,
-    /// How many to return, 1 to 1000 (100 by default).
-    #[schemars(with = "Option<u32>")]
-    limit: Option<String>,
-    /// The `next_cursor` of the page before.
-    cursor: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -112,7 +104,7 @@ pub(super) async fn tasks(
     Extension(scope): Extension<Scope>,
     Params(f): Params<TaskQuery>,
 ) -> Reply<TaskList> {
-    let page = Page::parse(f.limit.as_deref(), f.cursor.as_deref())?;
+    let page = f.page.read()?;
     let (tasks, flagged, next_cursor) = api
         .handle
         .read(move |e| {
@@ -137,7 +129,7 @@ pub(super) async fn instances(
     Extension(scope): Extension<Scope>,
     Params(f): Params<InstanceQuery>,
 ) -> Reply<InstanceList> {
-    let page = Page::parse(f.limit.as_deref(), f.cursor.as_deref())?;
+    let page = f.page.read()?;
     let (instances, next_cursor) = api
         .handle
         .read(move |e| {
