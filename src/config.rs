@@ -135,6 +135,8 @@ pub struct LimitsConfig {
     pub keep_ended_days: u32,
     /// CPU time one policy call may use, in milliseconds.
     pub lua_cpu_ms: u64,
+    /// Skipped candidates a decision's trace names; the others are counted by reason.
+    pub trace_skips: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -192,6 +194,7 @@ impl Default for LimitsConfig {
             keep_ended: crate::engine::EngineConfig::RETAIN_ENDED,
             keep_ended_days: 30,
             lua_cpu_ms: limits.cpu_per_call.as_millis() as u64,
+            trace_skips: crate::engine::EngineConfig::TRACE_SKIPS,
         }
     }
 }

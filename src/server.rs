@@ -53,6 +53,7 @@ impl Server {
         let mut builder = Builder::new(&config.scripts)
             .limits(config.limits())
             .retain_ended(config.limits.keep_ended)
+            .trace_skips(config.limits.trace_skips)
             .snapshots(config.store.policy())
             .keep_events(crate::runtime::KEEP_EVENTS)
             .store(SqliteStore::open(&config.db)?);

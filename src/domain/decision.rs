@@ -78,46 +78,126 @@ pub struct Skip {
     pub reason: Reason,
 }
 
-/// The candidates one decision passed over, in order, with agents kept as indexes into the
-/// engine's [`AgentNames`]. Read them as [`Skip`]s with `iter`; they serialize as a list of those.
+/// The candidates one decision passed over: how many for each reason, and the first of them
+/// in queue order by name (agents kept as indexes into the engine's [`AgentNames`]), so a
+/// trace stays small however large its queue. How many are named is the engine's choice
+/// (`EngineConfig::trace_skips`); a queue traced in full names them all.
 #[derive(Clone, Debug)]
 pub struct Skipped {
     names: AgentNames,
-    list: Vec<(AgentIx, Reason)>,
+    named: Vec<(AgentIx, Reason)>,
+    /// Every skipped candidate counted by reason, reasons in the order they first came.
+    counts: Vec<(Reason, u32)>,
 }
 
 impl PartialEq for Skipped {
     fn eq(&self, other: &Self) -> bool {
-        self.list == other.list
+        self.named == other.named && self.counts == other.counts
     }
 }
 
 impl Skipped {
-    pub fn new(names: AgentNames, list: Vec<(AgentIx, Reason)>) -> Self {
-        Skipped { names, list }
+    /// Distinct reasons counted one by one; a policy that gives every candidate its own words
+    /// has the rest counted together as `other reasons`, so the counts stay small too.
+    pub const REASONS: usize = 16;
+
+    /// Counts `all` the skipped candidates by reason and names the first `named` of them.
+    pub fn new(names: AgentNames, all: Vec<(AgentIx, Reason)>, named: usize) -> Self {
+        let mut counts: Vec<(Reason, u32)> = Vec::new();
+        for (_, reason) in &all {
+            let reason = match counts.iter().any(|(r, _)| r == reason) || counts.len() < Self::REASONS {
+                true => reason,
+                false => &Reason::Fixed("other reasons"),
+            };
+            match counts.iter_mut().find(|(r, _)| r == reason) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((reason.clone(), 1)),
+            }
+        }
+        let mut all = all;
+        all.truncate(named);
+        Skipped { names, named: all, counts }
     }
 
+    /// A record as it was written out: the named candidates and the counts.
+    pub fn from_parts(names: AgentNames, named: Vec<(AgentIx, Reason)>, counts: Vec<(Reason, u32)>) -> Self {
+        Skipped { names, named, counts }
+    }
+
+    /// How many candidates were skipped, named or not.
     pub fn len(&self) -> usize {
-        self.list.len()
+        self.counts.iter().map(|(_, n)| *n as usize).sum()
     }
 
-    /// The skipped agents by index, with their reasons.
+    /// The named ones by index, with their reasons.
     pub fn list(&self) -> &[(AgentIx, Reason)] {
-        &self.list
+        &self.named
+    }
+
+    /// Every skipped candidate counted by reason.
+    pub fn counts(&self) -> &[(Reason, u32)] {
+        &self.counts
     }
 
     pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.counts.is_empty()
     }
 
+    /// The named ones, in queue order.
     pub fn iter(&self) -> impl Iterator<Item = Skip> + '_ {
-        self.list.iter().map(|(ix, reason)| Skip { agent: self.names.get(*ix).clone(), reason: reason.clone() })
+        self.named.iter().map(|(ix, reason)| Skip { agent: self.names.get(*ix).clone(), reason: reason.clone() })
     }
 }
 
+/// Three fields of the trace it is flattened into: `skipped` (the named ones),
+/// `skipped_total` and `skipped_by_reason`.
 impl Serialize for Skipped {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter())
+        use serde::ser::SerializeMap;
+        struct Named<'a>(&'a Skipped);
+        impl Serialize for Named<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter())
+            }
+        }
+        struct Counts<'a>(&'a [(Reason, u32)]);
+        impl Serialize for Counts<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_map(self.0.iter().map(|(r, n)| (r.as_str(), n)))
+            }
+        }
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("skipped", &Named(self))?;
+        m.serialize_entry("skipped_total", &self.len())?;
+        m.serialize_entry("skipped_by_reason", &Counts(&self.counts))?;
+        m.end()
+    }
+}
+
+impl schemars::JsonSchema for Skipped {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Skipped".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let skip = generator.subschema_for::<Skip>();
+        schemars::json_schema!({
+            "type": "object",
+            "required": ["skipped", "skipped_total", "skipped_by_reason"],
+            "properties": {
+                "skipped": {
+                    "description": "The first candidates passed over, in queue order (all of them for a queue with `full_traces`)",
+                    "type": "array",
+                    "items": skip
+                },
+                "skipped_total": { "description": "Every candidate passed over", "type": "integer", "minimum": 0 },
+                "skipped_by_reason": {
+                    "description": "Every candidate passed over, counted by reason",
+                    "type": "object",
+                    "additionalProperties": { "type": "integer", "minimum": 0 }
+                }
+            }
+        })
     }
 }
 
@@ -179,7 +259,7 @@ pub struct Trace {
     pub generation: u64,
     /// The queue's agents in order, as the policy saw them.
     pub considered: usize,
-    #[schemars(with = "Vec<Skip>")]
+    #[serde(flatten)]
     pub skipped: Skipped,
     /// The decision; in words `offer anna (30s)`, `wait (until an agent frees up)`, ...
     #[schemars(with = "String")]
@@ -297,6 +377,29 @@ impl Serialize for TraceLog {
 mod tests {
     use super::*;
 
+    /// A skip record names the first few in order and counts every one by reason, reasons in
+    /// the order they first came; two records are the same decision only if both agree.
+    #[test]
+    fn skips_are_named_up_to_the_limit_and_all_counted() {
+        let all: Vec<(AgentIx, Reason)> =
+            (0..25).map(|i| (i, Reason::from(if i % 5 == 0 { "offline" } else { "state_busy" }))).collect();
+        let s = Skipped::new(AgentNames::default(), all.clone(), 3);
+        assert_eq!(s.list().iter().map(|(ix, _)| *ix).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(s.len(), 25);
+        let counts: Vec<(&str, u32)> = s.counts().iter().map(|(r, n)| (r.as_str(), *n)).collect();
+        assert_eq!(counts, vec![("offline", 5), ("state_busy", 20)]);
+        assert_eq!(Skipped::new(AgentNames::default(), all.clone(), usize::MAX).list().len(), 25);
+        let mut other = all;
+        other[24].1 = Reason::from("offline");
+        assert_ne!(s, Skipped::new(AgentNames::default(), other, 3), "same names, other counts");
+        // Every candidate with its own words: sixteen reasons, and the rest together.
+        let own: Vec<(AgentIx, Reason)> =
+            (0..40).map(|i| (i, Reason::Text(format!("busy with c{i}").into()))).collect();
+        let s = Skipped::new(AgentNames::default(), own, 3);
+        assert_eq!(s.counts().len(), Skipped::REASONS + 1);
+        assert_eq!(s.counts().last().map(|(r, n)| (r.as_str(), *n)), Some(("other reasons", 24)));
+    }
+
     fn trace(at: i64, decision: Decided) -> Arc<Trace> {
         Arc::new(Trace {
             at: Timestamp(at),
@@ -305,7 +408,7 @@ mod tests {
             policy: "p".into(),
             generation: 1,
             considered: 2,
-            skipped: Skipped::new(AgentNames::default(), Vec::new()),
+            skipped: Skipped::new(AgentNames::default(), Vec::new(), 10),
             decision,
             error: None,
         })

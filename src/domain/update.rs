@@ -249,6 +249,11 @@ impl Update {
                 for skip in trace.skipped.iter() {
                     s.push_str(&format!("; skipped {} ({})", skip.agent, skip.reason));
                 }
+                let unnamed = trace.skipped.len() - trace.skipped.list().len();
+                if unnamed > 0 {
+                    let counts: Vec<String> = trace.skipped.counts().iter().map(|(r, n)| format!("{r} {n}")).collect();
+                    s.push_str(&format!("; and {unnamed} more skipped (in all: {})", counts.join(", ")));
+                }
                 if let Some(e) = &trace.error {
                     s.push_str(&format!("; policy error: {e}"));
                 }

@@ -381,7 +381,8 @@ impl Engine {
         }
         // Reasons a policy gave for agents outside the queue's list (a policy's own business).
         out.extend(by_policy);
-        Skipped::new(self.agents.names().clone(), out)
+        let named = if self.rules.queues[q as usize].full_traces { usize::MAX } else { self.config.trace_skips };
+        Skipped::new(self.agents.names().clone(), out, named)
     }
 
     /// The decision as the trace keeps it, with agent ids instead of indexes.

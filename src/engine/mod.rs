@@ -56,6 +56,10 @@ pub struct EngineConfig {
     pub retain_ended_for: Option<crate::time::Duration>,
     /// Keep every decision's latency (for benchmarks); off by default. A histogram is always kept.
     pub record_latencies: bool,
+    /// Skipped candidates a decision's trace names ([`EngineConfig::TRACE_SKIPS`] by
+    /// default; `usize::MAX`: all, as `rota test` does). The others are only counted by
+    /// reason, unless their queue has `full_traces`.
+    pub trace_skips: usize,
     /// Lua functions the embedding program adds for scripts.
     pub functions: script::HostFunctions,
 }
@@ -63,6 +67,8 @@ pub struct EngineConfig {
 impl EngineConfig {
     /// Ended conversations kept for reading back unless configured otherwise.
     pub const RETAIN_ENDED: usize = 10_000;
+    /// Skipped candidates a trace names unless configured otherwise.
+    pub const TRACE_SKIPS: usize = 10;
 
     pub fn new(scripts: impl Into<PathBuf>) -> Self {
         EngineConfig {
@@ -71,6 +77,7 @@ impl EngineConfig {
             retain_ended: Self::RETAIN_ENDED,
             retain_ended_for: None,
             record_latencies: false,
+            trace_skips: Self::TRACE_SKIPS,
             functions: script::HostFunctions::default(),
         }
     }

@@ -358,8 +358,12 @@ struct TracedRepr {
     policy: String,
     generation: u64,
     considered: usize,
-    /// Agents by index: they keep their indexes for the life of the engine.
+    /// The named skipped agents by index: they keep their indexes for the life of the engine.
     skipped: Vec<(AgentIx, String)>,
+    /// Every skipped agent counted by reason; a snapshot written before traces were bounded
+    /// has none, and named every skipped agent, so they are counted from the names.
+    #[serde(default)]
+    skipped_by_reason: Option<Vec<(String, u32)>>,
     decision: DecidedRepr,
     error: Option<String>,
     repeated: u64,
@@ -377,6 +381,7 @@ impl From<&Traced> for TracedRepr {
             generation: trace.generation,
             considered: trace.considered,
             skipped: trace.skipped.list().iter().map(|(ix, r)| (*ix, r.as_str().to_string())).collect(),
+            skipped_by_reason: Some(trace.skipped.counts().iter().map(|(r, n)| (r.as_str().to_string(), *n)).collect()),
             decision: (&trace.decision).into(),
             error: trace.error.clone(),
             repeated: t.repeated,
@@ -387,7 +392,16 @@ impl From<&Traced> for TracedRepr {
 
 impl TracedRepr {
     fn into_traced(self, names: &AgentNames) -> Traced {
-        let skipped = self.skipped.into_iter().map(|(ix, r)| (ix, Reason::Text(r.into()))).collect();
+        let named: Vec<(AgentIx, Reason)> =
+            self.skipped.into_iter().map(|(ix, r)| (ix, Reason::Text(r.into()))).collect();
+        let skipped = match self.skipped_by_reason {
+            Some(counts) => Skipped::from_parts(
+                names.clone(),
+                named,
+                counts.into_iter().map(|(r, n)| (Reason::Text(r.into()), n)).collect(),
+            ),
+            None => Skipped::new(names.clone(), named, usize::MAX),
+        };
         let trace = Trace {
             at: self.at,
             cause: self.cause,
@@ -395,7 +409,7 @@ impl TracedRepr {
             policy: self.policy,
             generation: self.generation,
             considered: self.considered,
-            skipped: Skipped::new(names.clone(), skipped),
+            skipped,
             decision: self.decision.into(),
             error: self.error,
         };

@@ -174,6 +174,9 @@ pub struct QueueDef {
     pub retry_after_error: Duration,
     /// Standby rules watching this queue's conversations, by id.
     pub standby: Vec<String>,
+    /// Its decisions' traces name every skipped candidate, not only the first few (for
+    /// looking into a large queue's decisions; the traces grow with the queue).
+    pub full_traces: bool,
     /// Workflows its conversations are set on when an event happens: event name to workflow id.
     pub workflows: BTreeMap<String, String>,
     pub at: Location,

@@ -84,6 +84,13 @@ impl Builder {
         self
     }
 
+    /// How many skipped candidates a decision's trace names (10 by default; the others are
+    /// counted by reason). A queue with `full_traces` names them all.
+    pub fn trace_skips(mut self, named: usize) -> Self {
+        self.config.trace_skips = named;
+        self
+    }
+
     /// How long an ended conversation stays in memory for reading back at most (by default,
     /// as long as [`Builder::retain_ended`]'s count allows).
     pub fn retain_ended_for(mut self, age: crate::time::Duration) -> Self {

@@ -62,7 +62,15 @@ impl Loop {
             // quiet line nothing else would wake it to do so (a missed-call alert would wait for
             // the next request).
             self.commit()?;
-            let mut command = match self.wait(&rx) {
+            let waiting = match rx.try_recv() {
+                Ok(c) => Wait::Command(c),
+                // Nothing waits: the moment for a snapshot a heavy load put off.
+                Err(_) => {
+                    self.snapshot(0, true);
+                    self.wait(&rx)
+                }
+            };
+            let mut command = match waiting {
                 Wait::Command(c) => Some(c),
                 Wait::Timeout => None,
                 Wait::Closed => return self.commit(),
@@ -261,14 +269,22 @@ impl Loop {
         }
         // Between two batches the engine's state is exactly the journal's: the moment for a
         // snapshot, taken here and written on the snapshot thread.
-        let said = match (&result, &mut self.snapshots, &mut self.store) {
-            (Ok(()), Some(snapshots), Some(store)) => snapshots.committed(steps, &mut self.engine, store.as_mut()),
+        if result.is_ok() {
+            self.snapshot(steps, false);
+        }
+        result
+    }
+
+    /// Tells the snapshotter `steps` more are durable (`idle`: and nothing waits), so it
+    /// takes a snapshot when one is due.
+    fn snapshot(&mut self, steps: usize, idle: bool) {
+        let said = match (&mut self.snapshots, &mut self.store) {
+            (Some(snapshots), Some(store)) => snapshots.committed(steps, idle, &mut self.engine, store.as_mut()),
             _ => Vec::new(),
         };
         for (level, message) in said {
             self.log(level, &message);
         }
-        result
     }
 
     /// A line the rules or the engine log: a `tracing` event (target `rota::rules`), and the

@@ -15,8 +15,9 @@ use crate::time::{Duration, Timestamp};
 ///
 /// Taking a snapshot pauses the loop in proportion to what the engine holds, so by steps
 /// one is taken only when the loop has run at least nine times as long as the last
-/// pause since it: under a heavy load with a large state, snapshots keep at most about a
-/// tenth of the loop's time instead of coming every `every_steps` and crowding out inputs.
+/// pause since it, or has nothing else to do: under a heavy load with a large state,
+/// snapshots keep at most about a tenth of the loop's time instead of coming every
+/// `every_steps` and crowding out inputs, and one put off is taken when the load stops.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct SnapshotPolicy {
@@ -85,11 +86,12 @@ impl Snapshotter {
         Ok(Snapshotter { policy, steps: 0, last: None, paused: None, writer, failures, said_not_now: false })
     }
 
-    /// Called after `steps` steps were made durable: takes a snapshot of the engine when one
-    /// is due. Returns what to log (`level`, text).
+    /// Called after `steps` steps were made durable (`idle`: and no command waits): takes a
+    /// snapshot of the engine when one is due. Returns what to log (`level`, text).
     pub(super) fn committed(
         &mut self,
         steps: usize,
+        idle: bool,
         engine: &mut Engine,
         store: &mut dyn Store,
     ) -> Vec<(&'static str, String)> {
@@ -101,7 +103,7 @@ impl Snapshotter {
         self.steps += steps as u64;
         let now = engine.now();
         let last = *self.last.get_or_insert(now);
-        let rested = self.paused.is_none_or(|(at, pause)| at.elapsed() >= pause * SHARE);
+        let rested = idle || self.paused.is_none_or(|(at, pause)| at.elapsed() >= pause * SHARE);
         let due =
             (self.steps >= self.policy.every_steps && rested) || (self.steps > 0 && now - last >= self.policy.every);
         if !due {

@@ -98,6 +98,17 @@ impl<'a> Fields<'a> {
         }
     }
 
+    pub(crate) fn opt_bool(&mut self, key: &'static str) -> Option<bool> {
+        match self.get(key) {
+            LuaValue::Nil => None,
+            LuaValue::Boolean(b) => Some(b),
+            other => {
+                self.wrong(key, "true or false", &other);
+                None
+            }
+        }
+    }
+
     pub(crate) fn opt_number(&mut self, key: &'static str) -> Option<f64> {
         match self.get(key) {
             LuaValue::Nil => None,

@@ -164,6 +164,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<()> {
                     fallback_options: Default::default(),
                     retry_after_error: f.opt_positive_duration("retry_after_error").unwrap_or(Duration::from_secs(30)),
                     standby: f.str_or_list("standby"),
+                    full_traces: f.opt_bool("full_traces").unwrap_or(false),
                     workflows,
                     id,
                     at: at.clone(),

@@ -139,9 +139,12 @@ fn run_file(
             continue;
         }
         let started = Instant::now();
+        // A test reads every skipped candidate of a decision (`test.expect_skipped`), however
+        // many a queue has.
         let config = EngineConfig {
             limits: options.limits.clone(),
             functions: options.functions.clone(),
+            trace_skips: usize::MAX,
             ..EngineConfig::new(folder)
         };
         let (failure, output) = match EngineWorld::new(config, sources.clone()) {

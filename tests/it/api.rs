@@ -367,6 +367,53 @@ async fn every_list_comes_in_pages_that_neither_repeat_nor_skip() {
     assert_eq!(offer_timeouts.len(), 2, "{timers}");
 }
 
+/// In a queue of 2,000 agents of whom nobody can take the call, a decision's trace names the
+/// first ten it skipped and counts all 2,000 by reason: a conversation reads back in a few
+/// kilobytes, not hundreds. A queue with `full_traces` names every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_queues_traces_name_a_few_and_count_the_rest() {
+    let scripts = Scratch::new(&[(
+        "rules.lua",
+        r#"
+teams.define { id = "desk" }
+local all = {}
+for i = 1, 2000 do agents.define { id = "a" .. i, team = "desk" }; all[i] = "a" .. i end
+queues.define { id = "big", agents = all, policy = "longest_idle" }
+queues.define { id = "big_full", agents = all, policy = "longest_idle", full_traces = true }
+"#,
+    )]);
+    let s = Server::with_scripts(scripts.0.clone()).await;
+    // Half of them in call-center mode but signed out: two reasons, a thousand each.
+    let inputs: Vec<Value> =
+        (1..=1000).map(|i| json!({"set_status": {"agent": format!("a{i}"), "status": "callcenter"}})).collect();
+    // In small batches: this server takes bodies of 4 KiB.
+    for chunk in inputs.chunks(50) {
+        let (status, done) = s.post(ALL, "/v1/batch", json!({ "inputs": chunk })).await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+    }
+    for (id, queue) in [("c1", "big"), ("c2", "big_full")] {
+        let (status, body) = s.post(ALL, "/v1/conversations", json!({"id": id, "queue": queue})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    let (_, c1) = s.get(ALL, "/v1/conversations/c1").await;
+    let trace = &c1["traces"][0];
+    let named: Vec<&str> = trace["skipped"].as_array().unwrap().iter().map(|s| s["agent"].as_str().unwrap()).collect();
+    assert_eq!(named, (1..=10).map(|i| format!("a{i}")).collect::<Vec<_>>(), "{} named", named.len());
+    assert_eq!(trace["skipped_total"], 2000, "{trace}");
+    let by_reason = trace["skipped_by_reason"].as_object().unwrap();
+    assert_eq!(by_reason.len(), 2, "{trace}");
+    assert!(by_reason.values().all(|n| n == 1000), "{trace}");
+    let size = trace.to_string().len();
+    assert!(size < 1024, "one decision's trace is {size} bytes: {trace}");
+    assert!(c1.to_string().len() < 4096, "{c1}");
+
+    let (_, c2) = s.get(ALL, "/v1/conversations/c2").await;
+    let trace = &c2["traces"][0];
+    assert_eq!(trace["skipped"].as_array().unwrap().len(), 2000);
+    assert_eq!(trace["skipped_total"], 2000);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_sees_and_changes_only_its_units() {
     let s = Server::start().await;

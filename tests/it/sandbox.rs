@@ -277,8 +277,11 @@ fn what_one_decision_records_and_logs_is_bounded() {
     engine.handle(bomb("r1", "bombs", "long_reasons")).unwrap();
     let trace = engine.conversation("r1").unwrap().traces.last().unwrap().clone();
     let reasons: Vec<String> = trace.skipped.iter().map(|s| s.reason.to_string()).collect();
-    assert_eq!(reasons.len(), 100);
+    assert_eq!((reasons.len(), trace.skipped.len()), (10, 100), "ten named, all counted");
     assert!(reasons.iter().all(|r| r.len() < 250 && r.ends_with("more bytes cut)")), "{:?}", &reasons[0]);
+    let counts = trace.skipped.counts();
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<u32>(), 100);
+    assert!(serde_json::to_string(&*trace).unwrap().len() < 8 * 1024);
 
     let updates = engine.handle(bomb("l1", "bombs", "log_flood")).unwrap();
     let logged: Vec<String> = lines(&updates).into_iter().filter(|l| l.starts_with("log ")).collect();

@@ -185,3 +185,34 @@ end)
     assert!(out.contains("tables nested more than 64 deep"), "{out}");
     assert!(out.contains("1 passed, 1 failed"), "{out}");
 }
+
+/// A test reads every candidate a decision skipped, however many: `rota test` names them all,
+/// where a server's traces name the first ten and count the rest.
+#[test]
+fn a_test_finds_the_fifteenth_agent_a_decision_skipped() {
+    let scratch = Scratch::new(&[
+        (
+            "rules.lua",
+            r#"
+local all = {}
+for i = 1, 20 do agents.define { id = "a" .. i }; all[i] = "a" .. i end
+queues.define { id = "q", agents = all, policy = "longest_idle" }
+"#,
+        ),
+        (
+            "rules_test.lua",
+            r#"
+local test = require("rota.test")
+describe("a large queue", function()
+    it("names every skipped agent", function()
+        local c = test.arrive("q")
+        test.expect_skipped(c, "a15")
+    end)
+end)
+"#,
+        ),
+    ]);
+    let (code, out) = rota_test(&scratch.0, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 passed, 0 failed"), "{out}");
+}
