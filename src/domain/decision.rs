@@ -116,6 +116,8 @@ impl Skipped {
         }
         let mut all = all;
         all.truncate(named);
+        // The list held every member of the queue: what a trace keeps must not.
+        all.shrink_to_fit();
         Skipped { names, named: all, counts }
     }
 
@@ -389,6 +391,9 @@ mod tests {
         let counts: Vec<(&str, u32)> = s.counts().iter().map(|(r, n)| (r.as_str(), *n)).collect();
         assert_eq!(counts, vec![("offline", 5), ("state_busy", 20)]);
         assert_eq!(Skipped::new(AgentNames::default(), all.clone(), usize::MAX).list().len(), 25);
+        // The memory kept is the named ones', not the whole queue's.
+        let many: Vec<(AgentIx, Reason)> = (0..10_000).map(|i| (i, Reason::from("offline"))).collect();
+        assert!(Skipped::new(AgentNames::default(), many, 10).named.capacity() <= 10);
         let mut other = all;
         other[24].1 = Reason::from("offline");
         assert_ne!(s, Skipped::new(AgentNames::default(), other, 3), "same names, other counts");
