@@ -12,8 +12,12 @@
 //! events per second, decision p50/p99, and the live heap (Rust and Lua) after loading and
 //! at the end.
 //!
+//! With `-- --serve`, `rota serve` itself: 10,000 agents in 20 queues of 500, all signed
+//! in, and 10,000 conversations through `POST /v1/batch` (arrive, accept, close), so the
+//! server keeps 10,000 ended ones; its resident memory is read from `/proc`.
+//!
 //! `cargo bench --bench large` (add `-- --cycles 2000` for more decisions per cell),
-//! `cargo bench --bench large -- --day`.
+//! `cargo bench --bench large -- --day`, `cargo bench --bench large -- --serve`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -203,10 +207,116 @@ fn day() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `VmRSS` and `VmHWM` (peak) of process `pid`, in MB.
+fn rss_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| -> f64 {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap_or_default();
+        line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0.0)
+    };
+    (kb("VmRSS:") / 1024.0, kb("VmHWM:") / 1024.0)
+}
+
+fn serve() {
+    use std::io::BufRead;
+    const AGENTS: usize = 10_000;
+    const CONVERSATIONS: usize = 10_000;
+    let dir = std::env::temp_dir().join(format!("rota-bench-large-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(
+        dir.join("rules/rules.lua"),
+        format!(
+            "for q = 0, 19 do local m = {{}}; for i = 1, 500 do m[i] = \"a\" .. (q * 500 + i); agents.define {{ id = m[i] }} end\n\
+             queues.define {{ id = \"q\" .. q, agents = m, policy = \"round_robin\" }} end\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("rota.toml"),
+        format!(
+            "listen = \"127.0.0.1:0\"\ndb = {:?}\nscripts = {:?}\n[[tokens]]\ntoken = \"bench\"\nunits = [\"*\"]\n\
+             [http]\nbody_limit_kib = 4096\n",
+            dir.join("rota.db").display().to_string(),
+            dir.join("rules").display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["serve", "--config"])
+        .arg(dir.join("rota.toml"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("rota serve starts");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = lines.next().unwrap().unwrap().strip_prefix("rota listening on ").unwrap().to_string();
+    std::thread::spawn(move || for _ in lines {});
+    let started = rss_mb(child.id());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = rota::outbound::client(std::time::Duration::from_secs(3600), None).unwrap();
+    let post = |inputs: Vec<Input>| {
+        let body = serde_json::json!({ "inputs": inputs });
+        rt.block_on(async {
+            let res = client.post(format!("{base}/v1/batch")).bearer_auth("bench").json(&body).send().await.unwrap();
+            assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+            let reply: serde_json::Value = res.json().await.unwrap();
+            assert!(reply["results"].as_array().unwrap().iter().all(|r| r["status"] == 200), "{reply}");
+        })
+    };
+    for chunk in (1..=AGENTS).collect::<Vec<_>>().chunks(500) {
+        post(
+            chunk
+                .iter()
+                .flat_map(|i| {
+                    [
+                        Input::SignIn { agent: format!("a{i}") },
+                        Input::SetStatus { agent: format!("a{i}"), status: "callcenter".into() },
+                    ]
+                })
+                .collect(),
+        );
+    }
+    let signed_in = rss_mb(child.id());
+    for chunk in (0..CONVERSATIONS).collect::<Vec<_>>().chunks(333) {
+        post(
+            chunk
+                .iter()
+                .flat_map(|n| {
+                    let id = format!("c{n}");
+                    let new = NewConversation { id: id.clone(), queue: format!("q{}", n % 20), ..Default::default() };
+                    [
+                        Input::Arrive(Box::new(new)),
+                        Input::Accept { conversation: id.clone(), agent: None },
+                        Input::Close { conversation: id },
+                    ]
+                })
+                .collect(),
+        );
+    }
+    let ended = rss_mb(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("rota serve, {AGENTS} agents in 20 queues of 500, {CONVERSATIONS} conversations through /v1/batch");
+    println!();
+    println!("| moment | RSS MB | peak RSS MB |");
+    println!("|---|---|---|");
+    for (moment, (rss, peak)) in
+        [("started", started), ("all agents signed in", signed_in), ("10,000 conversations ended and kept", ended)]
+    {
+        println!("| {moment} | {rss:.0} | {peak:.0} |");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--day") {
         return day();
+    }
+    if args.iter().any(|a| a == "--serve") {
+        return serve();
     }
     let cycles: usize = args
         .iter()
