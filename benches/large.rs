@@ -226,10 +226,8 @@ fn serve() {
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     std::fs::write(
         dir.join("rules/rules.lua"),
-        format!(
-            "for q = 0, 19 do local m = {{}}; for i = 1, 500 do m[i] = \"a\" .. (q * 500 + i); agents.define {{ id = m[i] }} end\n\
-             queues.define {{ id = \"q\" .. q, agents = m, policy = \"round_robin\" }} end\n"
-        ),
+        "for q = 0, 19 do local m = {}; for i = 1, 500 do m[i] = \"a\" .. (q * 500 + i); agents.define { id = m[i] } end\n\
+         queues.define { id = \"q\" .. q, agents = m, policy = \"round_robin\" } end\n",
     )
     .unwrap();
     std::fs::write(
