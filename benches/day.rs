@@ -18,8 +18,11 @@ use rota::time::{Duration, Timestamp};
 use rota::{Engine, EngineConfig, Input, Stamped, Update, VirtualClock};
 
 mod common;
-#[path = "rust_policies.rs"]
+#[path = "common/rng.rs"]
+mod rng;
+#[path = "common/rust_policies.rs"]
 mod rust_policies;
+use rng::Rng;
 use rust_policies::rust_policies;
 
 #[global_allocator]
@@ -69,25 +72,6 @@ end
     );
     std::fs::write(dir.join("rules.lua"), rules).unwrap();
     dir
-}
-
-/// splitmix64, so both runs see exactly the same day.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
 }
 
 struct Outcome {

@@ -29,8 +29,11 @@ use rota::time::Timestamp;
 use rota::{Engine, EngineConfig, Input, Update, VirtualClock};
 
 mod common;
-#[path = "rust_policies.rs"]
+#[path = "common/rng.rs"]
+mod rng;
+#[path = "common/rust_policies.rs"]
 mod rust_policies;
+use rng::Rng;
 
 /// mimalloc, as the binary, with the live bytes counted for the day's memory figures.
 #[global_allocator]
@@ -101,19 +104,6 @@ fn run(size: usize, policy: &str, rust: bool, cycles: usize) -> Cell {
     lat.sort_unstable();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)] as f64 / 1000.0;
     Cell { p50_us: pct(0.50), p99_us: pct(0.99), per_second: (m.decisions - decisions) as f64 / seconds, trace_bytes }
-}
-
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
 }
 
 fn day() {

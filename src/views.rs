@@ -9,12 +9,12 @@ use serde_json::Value;
 
 use crate::agent::{Agent, AgentStatus, State};
 use crate::conversation::{Attempt, Conversation, ConversationStatus, Party};
-use crate::decision::Traced;
+use crate::decision::{TraceLog, Traced};
 use crate::engine::Engine;
-use crate::instance::{HistoryStep, Instance, InstanceStatus, Task};
+use crate::instance::{Instance, Task};
 use crate::presence::BaseStatus;
 use crate::rules::Exhaustion;
-use crate::time::{Duration, Timestamp};
+use crate::time::Timestamp;
 use crate::unit::external;
 use crate::update::{Brief, Stamped};
 use crate::workflow::WorkflowDef;
@@ -44,11 +44,6 @@ pub struct UpdateShape {
     at: Timestamp,
     #[schemars(rename = "type")]
     kind: String,
-}
-
-/// Milliseconds, the one unit durations have in the API.
-fn ms(d: Duration) -> i64 {
-    d.0
 }
 
 /// Conversations per channel at once: `"exclusive"` or a number of slots.
@@ -164,7 +159,7 @@ pub fn agent(engine: &Engine, a: &Agent) -> AgentView {
             declined: c.declined,
             missed: c.missed,
             missed_in_row: c.missed_in_row,
-            talk_time_ms: ms(c.talk_time),
+            talk_time_ms: c.talk_time.0,
         },
         queues: a.queues.iter().map(|&q| engine.rules().queues[q as usize].id.clone()).collect(),
     }
@@ -197,7 +192,7 @@ pub struct ConversationView {
     /// Left out of lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Vec<Traced>>")]
-    pub traces: Option<Value>,
+    pub traces: Option<TraceLog>,
     /// Traces left out between the first and the last ones kept.
     pub traces_dropped: u64,
     /// The workflow instances it is on.
@@ -205,7 +200,16 @@ pub struct ConversationView {
 }
 
 pub fn conversation(engine: &Engine, c: &Conversation) -> ConversationView {
-    let (queue, unit) = engine.conversation_scope(&c.id).unwrap_or_default();
+    conversation_with(engine, c, true)
+}
+
+/// A conversation as lists show it: without its decision traces.
+pub fn conversation_summary(engine: &Engine, c: &Conversation) -> ConversationView {
+    conversation_with(engine, c, false)
+}
+
+fn conversation_with(engine: &Engine, c: &Conversation, traces: bool) -> ConversationView {
+    let (queue, unit) = engine.scope_of(c);
     ConversationView {
         id: external(&c.id).to_string(),
         queue: queue.to_string(),
@@ -226,15 +230,10 @@ pub fn conversation(engine: &Engine, c: &Conversation) -> ConversationView {
         round: c.round,
         exhausted: c.exhausted,
         attempts: c.attempts.clone(),
-        traces: Some(serde_json::to_value(&c.traces).unwrap_or_default()),
+        traces: traces.then(|| c.traces.clone()),
         traces_dropped: c.traces.dropped(),
         workflows: c.workflows.clone(),
     }
-}
-
-/// A conversation as lists show it: without its decision traces.
-pub fn conversation_summary(engine: &Engine, c: &Conversation) -> ConversationView {
-    ConversationView { traces: None, ..conversation(engine, c) }
 }
 
 /// A task as the task list shows it: what to do, where its workflow is, for which conversation
@@ -272,43 +271,13 @@ pub fn task(engine: &Engine, i: &Instance, t: &Task) -> TaskView {
     }
 }
 
-/// A workflow instance; lists leave its history out.
-#[derive(Serialize, JsonSchema)]
-pub struct InstanceView {
-    pub id: u64,
-    pub workflow: String,
-    pub unit: String,
-    pub conversation: String,
-    pub status: InstanceStatus,
-    pub started: Timestamp,
-    /// The event whose stage it is in.
-    pub event: String,
-    pub stage: u32,
-    /// When it entered that stage.
-    pub entered: Timestamp,
-    /// Why it finished or was flagged.
-    pub note: Option<String>,
-    /// The open tasks of its stage.
-    pub tasks: Vec<Task>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<HistoryStep>>,
-}
-
-pub fn instance(i: &Instance, history: bool) -> InstanceView {
-    InstanceView {
-        id: i.id,
-        workflow: i.workflow.clone(),
-        unit: i.unit.clone(),
-        conversation: external(&i.conversation).to_string(),
-        status: i.status,
-        started: i.started,
-        event: i.event.clone(),
-        stage: i.stage,
-        entered: i.entered,
-        note: i.note.clone(),
-        tasks: i.tasks.clone(),
-        history: history.then(|| i.history.clone()),
+/// A workflow instance as the API shows it; lists leave its history out.
+pub fn instance(i: &Instance, history: bool) -> Instance {
+    let mut shown = i.clone();
+    if !history {
+        shown.history = Vec::new();
     }
+    shown
 }
 
 /// A workflow definition with the number of each stage and its actions, one line each.
@@ -395,7 +364,7 @@ pub fn queue(engine: &Engine, id: &str) -> Option<QueueView> {
         levels: def.levels.clone(),
         allowed: def.allowed.iter().map(|b| b.as_str()).collect(),
         statuses: def.statuses.iter().map(|s| s.as_str()).collect(),
-        max_wait_ms: def.max_wait.map(ms),
+        max_wait_ms: def.max_wait.map(|d| d.0),
         on_max_wait: def.on_max_wait.clone(),
         on_exhausted: def.on_exhausted.kind(),
         overflow_to: match &def.on_exhausted {

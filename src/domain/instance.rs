@@ -65,6 +65,8 @@ pub struct Instance {
     /// Notifications it sent, so a failed one comes back to it.
     #[serde(skip)]
     pub notifications: Vec<u64>,
+    /// Left out of lists (an instance always has at least its start).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryStep>,
 }
 

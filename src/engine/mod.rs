@@ -301,12 +301,12 @@ impl Engine {
         self.agents.index(id).ok().map(|ix| &self.agents[ix as usize])
     }
 
-    /// A conversation by its key, or by its id when exactly one unit has it.
     /// Every conversation the engine holds: waiting, with agents, and ended ones it keeps.
     pub fn conversations(&self) -> impl Iterator<Item = &Conversation> {
         self.conversations.values()
     }
 
+    /// A conversation by its key, or by its id when exactly one unit has it.
     pub fn conversation(&self, id: &str) -> Option<&Conversation> {
         match self.conversations.get(id) {
             Some(c) => Some(c),
@@ -344,8 +344,13 @@ impl Engine {
 
     /// The queue a conversation is in now, and that queue's organization unit.
     pub fn conversation_scope(&self, id: &str) -> Option<(&str, &str)> {
-        let def = &self.rules.queues[self.conversation(id)?.queue as usize];
-        Some((def.id.as_str(), def.unit.as_str()))
+        Some(self.scope_of(self.conversation(id)?))
+    }
+
+    /// [`Engine::conversation_scope`] of a conversation already at hand.
+    pub fn scope_of(&self, c: &Conversation) -> (&str, &str) {
+        let def = &self.rules.queues[c.queue as usize];
+        (def.id.as_str(), def.unit.as_str())
     }
 
     /// Agents of a queue who could be offered one of its conversations now, in queue order.

@@ -100,7 +100,7 @@ pub(super) async fn list(
                 .filter(|c| from.is_none_or(|t| c.arrived_at >= t) && to.is_none_or(|t| c.arrived_at < t))
                 .filter(|c| q.agent.as_deref().is_none_or(|a| with_agent(c, a)))
                 .filter_map(|c| {
-                    let (queue, unit) = e.conversation_scope(&c.id)?;
+                    let (queue, unit) = e.scope_of(c);
                     let wanted = scope.allows(unit)
                         && q.unit.as_deref().is_none_or(|u| u == unit)
                         && q.queue.as_deref().is_none_or(|w| w == queue);

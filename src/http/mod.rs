@@ -222,12 +222,16 @@ fn query_of(method: &str, path: &str) -> &'static [String] {
     routes_at(path).find(|r| r.method.eq_ignore_ascii_case(method)).map_or(&[], |r| &r.query)
 }
 
-/// The routes whose path pattern a request path fits (`{id}` matches any one segment), from
-/// the route table, built once: the middlewares ask on every request.
-fn routes_at(path: &str) -> impl Iterator<Item = &'static RouteDoc> + '_ {
+/// The route table's documentation, built once: the middlewares ask it on every request.
+fn docs() -> &'static [RouteDoc] {
     static DOCS: std::sync::OnceLock<Vec<RouteDoc>> = std::sync::OnceLock::new();
+    DOCS.get_or_init(route_docs)
+}
+
+/// The routes whose path pattern a request path fits (`{id}` matches any one segment).
+fn routes_at(path: &str) -> impl Iterator<Item = &'static RouteDoc> + '_ {
     let segments = || path.trim_end_matches('/').split('/');
-    DOCS.get_or_init(route_docs).iter().filter(move |r| {
+    docs().iter().filter(move |r| {
         r.path.split('/').count() == segments().count()
             && r.path.split('/').zip(segments()).all(|(w, s)| w.starts_with('{') || w == s)
     })
@@ -537,7 +541,7 @@ fn routes() -> Vec<Route> {
             "One instance with its history",
             workflows::instance,
         )
-        .reply::<views::InstanceView>(),
+        .reply::<crate::instance::Instance>(),
         action(
             "post",
             "/v1/workflow_instances/{id}/resolve",
@@ -704,13 +708,13 @@ async fn not_found() -> ApiError {
 }
 
 async fn openapi(State(_): State<Api>) -> Json<Value> {
-    Json(openapi::document(&route_docs()))
+    Json(openapi_document())
 }
 
 /// The OpenAPI 3.1 document of [`route_docs`]: every operation with the schemas of its query,
 /// body, reply and errors, made from the Rust types the handlers read and write.
 pub fn openapi_document() -> Value {
-    openapi::document(&route_docs())
+    openapi::document(docs())
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes the requests in flight.

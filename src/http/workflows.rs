@@ -14,7 +14,7 @@ use super::Api;
 use crate::error::InputError;
 use crate::instance::{Instance, InstanceStatus};
 use crate::unit::external;
-use crate::views::{self, InstanceView, TaskView, WorkflowView};
+use crate::views::{self, TaskView, WorkflowView};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -67,14 +67,14 @@ pub(super) struct WorkflowList {
 pub(super) struct TaskList {
     tasks: Vec<TaskView>,
     /// Instances stopped until a person says how they go on (all of them, not paged).
-    flagged: Vec<InstanceView>,
+    flagged: Vec<Instance>,
     /// Pass as `cursor` for the next page of tasks; `null` on the last one.
     next_cursor: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]
 pub(super) struct InstanceList {
-    instances: Vec<InstanceView>,
+    instances: Vec<Instance>,
     /// Pass as `cursor` for the next page; `null` on the last one.
     next_cursor: Option<String>,
 }
@@ -151,7 +151,7 @@ pub(super) async fn instance(
     State(api): State<Api>,
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
-) -> Reply<InstanceView> {
+) -> Reply<Instance> {
     let number = id.parse::<u64>().ok();
     let found = api
         .handle

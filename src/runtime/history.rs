@@ -12,10 +12,13 @@ pub const KEEP_EVENTS: usize = 10_000;
 /// `{boot}-{seq}`: `boot` tells one run of the engine from another, so an id from before a
 /// restart is recognised as such rather than confused with a number of this run.
 #[derive(Clone)]
-pub struct EventHistory(Arc<Mutex<Recent>>);
+pub struct EventHistory {
+    /// Fixed for the run, so naming an event takes no lock.
+    boot: u64,
+    recent: Arc<Mutex<Recent>>,
+}
 
 struct Recent {
-    boot: u64,
     next: u64,
     keep: usize,
     events: VecDeque<LabelledUpdate>,
@@ -31,11 +34,11 @@ pub enum Since {
 
 impl EventHistory {
     pub(super) fn new(boot: u64, keep: usize) -> Self {
-        EventHistory(Arc::new(Mutex::new(Recent { boot, next: 1, keep, events: VecDeque::new() })))
+        EventHistory { boot, recent: Arc::new(Mutex::new(Recent { next: 1, keep, events: VecDeque::new() })) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Recent> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.recent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Numbers `event` and keeps it (forgetting the oldest beyond the window); hands it back
@@ -62,7 +65,7 @@ impl EventHistory {
 
     /// The id of a published event.
     pub fn id(&self, event: &LabelledUpdate) -> String {
-        format!("{}-{}", self.lock().boot, event.seq)
+        format!("{}-{}", self.boot, event.seq)
     }
 
     /// What came after the event `last` (an id this history gave).
@@ -73,7 +76,7 @@ impl EventHistory {
         else {
             return Since::Reset;
         };
-        if boot != r.boot || seq >= r.next {
+        if boot != self.boot || seq >= r.next {
             return Since::Reset;
         }
         match r.events.front() {
