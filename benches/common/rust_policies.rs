@@ -7,101 +7,69 @@ use std::sync::Arc;
 use rota::agent::{Agent, AgentIx};
 use rota::decision::{Decision, Reason};
 use rota::policy::{DecisionContext, Policy};
+use rota::roster::Order;
 use rota::rules::{Exhaustion, PolicySpec};
 use rota::time::{Duration, Timestamp};
-
-/// `unfit` of `stdlib/rota/candidates.lua`, in Rust: why an available agent should not be offered.
-fn unfit(ctx: &DecisionContext<'_>, a: &Agent) -> Option<&'static str> {
-    if let Some(why) = a.unavailable(ctx.track_work_day) {
-        return Some(why);
-    }
-    let lacks =
-        ctx.conversation.data.requires.iter().any(|(skill, level)| a.def.skills.get(skill).is_none_or(|l| l < level));
-    lacks.then_some("missing_skill")
-}
-
-/// The agent at `ix` if it can take the conversation and is fit for it; otherwise `None`,
-/// with the policy's reason recorded (the host traces agents who cannot take offers at all).
-fn fit<'a>(ctx: &DecisionContext<'a>, ix: AgentIx, skipped: &mut Vec<(AgentIx, Reason)>) -> Option<&'a Agent> {
-    let a = &ctx.agents[ix as usize];
-    if ctx.blocked(a).is_some() {
-        return None;
-    }
-    if let Some(why) = unfit(ctx, a) {
-        skipped.push((ix, Reason::Fixed(why)));
-        return None;
-    }
-    Some(a)
-}
 
 fn timeout(ctx: &DecisionContext<'_>, key: &str) -> Duration {
     Duration::from_secs_f64(ctx.option_f64(key).unwrap_or(30.0))
 }
 
-/// `candidates.best`: the best agent by `better`, untried agents first.
-fn best(
-    ctx: &DecisionContext<'_>,
-    skipped: &mut Vec<(AgentIx, Reason)>,
-    better: impl Fn(&Agent, &Agent) -> bool,
-) -> Decision {
-    let (mut best, mut fallback): (Option<&Agent>, Option<&Agent>) = (None, None);
-    for &ix in ctx.candidates {
-        let Some(a) = fit(ctx, ix, skipped) else { continue };
-        if ctx.tried(a) {
-            if fallback.is_none_or(|f| better(a, f)) {
-                fallback = Some(a);
-            }
-        } else if best.is_none_or(|b| better(a, b)) {
-            best = Some(a);
-        }
-    }
-    match best.or(fallback) {
-        Some(a) => Decision::Offer { agents: vec![a.ix], timeout: timeout(ctx, "timeout"), extend_after: None },
-        None => Decision::Wait { retry_after: None, for_agents: Vec::new() },
-    }
+/// An offer to `a` with the policy's `timeout`.
+fn offer(ctx: &DecisionContext<'_>, a: &Agent) -> Decision {
+    Decision::Offer { agents: vec![a.ix], timeout: timeout(ctx, "timeout"), extend_after: None }
 }
 
-struct Ranked(&'static str, fn(&Agent, &Agent) -> bool);
+/// `candidates.first`: the first member in the roster's `order` who has not let the
+/// conversation go yet, else the first who has.
+struct Ranked(&'static str, Order);
 
 impl Policy for Ranked {
     fn spec(&self) -> PolicySpec {
         PolicySpec { name: self.0.into(), ..Default::default() }
     }
-    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String> {
-        Ok(best(ctx, skipped, self.1))
+    fn decide(&mut self, ctx: &DecisionContext<'_>, _: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String> {
+        let mut fallback = None;
+        for (_, a) in ctx.walk(self.1.clone(), None) {
+            if !ctx.tried(a) {
+                return Ok(offer(ctx, a));
+            }
+            fallback = fallback.or(Some(a));
+        }
+        Ok(match fallback {
+            Some(a) => offer(ctx, a),
+            None => Decision::Wait { retry_after: None, for_agents: Vec::new() },
+        })
     }
 }
 
 #[derive(Default)]
 struct RoundRobin {
-    last: HashMap<u32, usize>,
+    last: HashMap<u32, u32>,
 }
 
 impl Policy for RoundRobin {
     fn spec(&self) -> PolicySpec {
         PolicySpec { name: "round_robin".into(), ..Default::default() }
     }
-    fn decide(&mut self, ctx: &DecisionContext<'_>, skipped: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String> {
-        let n = ctx.candidates.len();
-        let start = *self.last.get(&ctx.queue_index).unwrap_or(&0);
+    fn decide(&mut self, ctx: &DecisionContext<'_>, _: &mut Vec<(AgentIx, Reason)>) -> Result<Decision, String> {
+        // The position (1-based, as in Lua) of the member offered last.
+        let last = *self.last.get(&ctx.queue_index).unwrap_or(&0);
         let mut fallback = None;
-        for step in 1..=n {
-            let i = (start + step - 1) % n + 1;
-            let ix = ctx.candidates[i - 1];
-            let Some(a) = fit(ctx, ix, skipped) else { continue };
-            if ctx.tried(a) {
-                fallback = fallback.or(Some(i));
-            } else {
-                self.last.insert(ctx.queue_index, i);
-                return Ok(Decision::Offer { agents: vec![ix], timeout: timeout(ctx, "timeout"), extend_after: None });
+        for (pos, a) in ctx.walk(Order::Queue, last.checked_sub(1)) {
+            if !ctx.tried(a) {
+                self.last.insert(ctx.queue_index, pos + 1);
+                return Ok(offer(ctx, a));
             }
+            fallback = fallback.or(Some((pos, a)));
         }
-        if let Some(i) = fallback {
-            self.last.insert(ctx.queue_index, i);
-            let ix = ctx.candidates[i - 1];
-            return Ok(Decision::Offer { agents: vec![ix], timeout: timeout(ctx, "timeout"), extend_after: None });
-        }
-        Ok(Decision::Wait { retry_after: None, for_agents: Vec::new() })
+        Ok(match fallback {
+            Some((pos, a)) => {
+                self.last.insert(ctx.queue_index, pos + 1);
+                offer(ctx, a)
+            }
+            None => Decision::Wait { retry_after: None, for_agents: Vec::new() },
+        })
     }
 }
 
@@ -164,9 +132,9 @@ impl Policy for Strict {
 
 pub fn rust_policies() -> Vec<Box<dyn Policy>> {
     vec![
-        Box::new(Ranked("longest_idle", |a, b| a.idle_since < b.idle_since)),
-        Box::new(Ranked("fewest_conversations", |a, b| a.counters.answered < b.counters.answered)),
-        Box::new(Ranked("least_talk_time", |a, b| a.counters.talk_time < b.counters.talk_time)),
+        Box::new(Ranked("longest_idle", Order::Idle)),
+        Box::new(Ranked("fewest_conversations", Order::Answered)),
+        Box::new(Ranked("least_talk_time", Order::TalkTime)),
         Box::new(RoundRobin::default()),
         Box::new(Strict::default()),
     ]

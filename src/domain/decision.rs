@@ -121,6 +121,45 @@ impl Skipped {
         Skipped { names, named: all, counts }
     }
 
+    /// The trace's record from what the engine counted: `named`, the first skipped candidates
+    /// in queue order; `counted`, the host's counts by reason; and `each`, the policy's
+    /// reasons one by one. Reasons are listed as they first come among the named, then the
+    /// rest in the order given.
+    pub fn tally<'a>(
+        names: AgentNames,
+        named: Vec<(AgentIx, Reason)>,
+        counted: Vec<(Reason, u32)>,
+        each: impl Iterator<Item = &'a Reason>,
+    ) -> Self {
+        let other = Reason::Fixed("other reasons");
+        let mut all = counted;
+        // However many words a policy makes up, counting stays cheap: past the limit, new
+        // ones are counted together.
+        let room = all.len() + Self::REASONS;
+        for reason in each {
+            let reason = if all.len() < room || all.iter().any(|(r, _)| r == reason) { reason } else { &other };
+            match all.iter_mut().find(|(r, _)| r == reason) {
+                Some((_, n)) => *n += 1,
+                None => all.push((reason.clone(), 1)),
+            }
+        }
+        let mut counts = Vec::with_capacity(all.len().min(Self::REASONS + 1));
+        for (_, reason) in &named {
+            if let Some(i) = all.iter().position(|(r, _)| r == reason) {
+                counts.push(all.remove(i));
+            }
+        }
+        counts.append(&mut all);
+        if counts.len() > Self::REASONS {
+            let rest = counts.drain(Self::REASONS..).map(|(_, n)| n).sum();
+            match counts.iter_mut().find(|(r, _)| *r == other) {
+                Some((_, n)) => *n += rest,
+                None => counts.push((other, rest)),
+            }
+        }
+        Skipped { names, named, counts }
+    }
+
     /// A record as it was written out: the named candidates and the counts.
     pub fn from_parts(names: AgentNames, named: Vec<(AgentIx, Reason)>, counts: Vec<(Reason, u32)>) -> Self {
         Skipped { names, named, counts }

@@ -17,6 +17,7 @@ pub mod notification;
 pub mod offer;
 pub mod policy;
 pub mod presence;
+pub mod roster;
 pub mod schedule;
 pub mod template;
 pub mod time;

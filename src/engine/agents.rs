@@ -304,6 +304,13 @@ impl Engine {
             failed.extend(self.scripts.add_agent(&self.agents[ix as usize], track).err());
             self.emit(Update::AgentDefined { agent: self.agents[ix as usize].id.clone(), created: true });
         }
+        // New agents and new definitions (skills, capacity) before memberships: a queue's
+        // roster is made from the agents as they are now.
+        for (ix, a) in self.agents.iter().enumerate() {
+            if before.get(ix).is_none_or(|old| a.def != *old) {
+                self.roster.sync(a);
+            }
+        }
         let members = self.agents.memberships(&self.rules);
         for (q, members) in members.into_iter().enumerate() {
             if self.queues[q].members == members {
@@ -318,6 +325,8 @@ impl Engine {
                 queues.sort_unstable();
             }
             failed.extend(self.scripts.set_members(q, &members).err());
+            let def = &self.rules.queues[q];
+            self.roster.set_queue(q, def.statuses, def.allowed, &members, &self.agents);
             self.queues[q].members = members;
             self.epoch += 1;
             self.queues[q].epoch = self.epoch;
@@ -362,6 +371,7 @@ impl Engine {
             a.able = able;
             let a = &self.agents[ix as usize];
             self.scripts.sync_agent(a, track);
+            self.roster.sync(a);
             let mut bumped = false;
             // An agent whose every slot is taken has nothing to offer (a chat that ends frees one),
             // and one who only took on load has no more than before.
@@ -380,6 +390,12 @@ impl Engine {
                 self.agents.set_epoch(ix, self.epoch);
             }
         }
+    }
+
+    /// Every queue's roster built anew from the agents and the rules.
+    pub(super) fn rebuild_roster(&mut self) {
+        let queues = self.rules.queues.iter().zip(&self.queues).map(|(d, q)| (d.statuses, d.allowed, &q.members[..]));
+        self.roster = Roster::new(&self.agents, queues, self.rules.settings.track_work_day);
     }
 
     /// Why agent `ix` cannot be offered a conversation of queue `q` right now; `None` if it can.

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use super::*;
 use crate::capacity::{Limit, Slot};
+use crate::roster::Walked;
 use crate::rules::{AfterHours, Exhaustion};
+use crate::script::Lent;
 use crate::time::Duration;
 
 /// The longest a failing queue's backoff grows to (unless its own `retry_after_error` is longer).
@@ -40,26 +42,28 @@ impl Engine {
             c.offer.and_then(|o| self.offers.get(&o)).map(|o| o.agents.clone()).unwrap_or_default();
         if ringing.is_empty() {
             if let Some((decision, by)) = self.after_hours(q) {
-                self.conclude(id, q, decision, by, None, Vec::new(), cause, &ringing, hops);
+                self.conclude(id, q, decision, by, None, (Vec::new(), Walked::default()), cause, &ringing, hops);
                 return;
             }
         }
         let policy = self.rules.queues[q as usize].policy.clone();
         let mut skipped = Vec::new();
+        let mut walked = Walked::default();
         let started = std::time::Instant::now();
         // Who decided, when not the queue's own policy.
         let mut by = None;
         let mut error = None;
-        let mut decided = self.ask(&policy, false, id, q, &ringing, &mut skipped);
+        let mut decided = self.ask(&policy, false, id, q, &ringing, &mut skipped, &mut walked);
         if let Err(first) = &decided {
             // The queue's fallback policy decides instead; if there is none, or it fails too,
             // the host's fallback below (wait and retry) does.
             self.metrics.policy_errors += 1;
             let mut message = first.clone();
             skipped.clear();
+            walked = Walked::default();
             let fallback = self.rules.queues[q as usize].fallback.clone();
             if let Some(f) = fallback.filter(|f| *f != policy) {
-                decided = self.ask(&f, true, id, q, &ringing, &mut skipped);
+                decided = self.ask(&f, true, id, q, &ringing, &mut skipped, &mut walked);
                 match &decided {
                     Ok(_) => by = Some(format!("{f} (fallback)")),
                     Err(e) => message = format!("{message}; {f} (fallback): {e}"),
@@ -67,6 +71,7 @@ impl Engine {
             }
             if decided.is_err() {
                 skipped.clear();
+                walked = Walked::default();
                 by = Some("host fallback".into());
             }
             error = Some(message);
@@ -89,7 +94,7 @@ impl Engine {
             Err(_) => Decision::Wait { retry_after: Some(self.backoff(q)), for_agents: Vec::new() },
         };
         self.until_closing(q, &mut decision);
-        self.conclude(id, q, decision, by.unwrap_or(policy), error, skipped, cause, &ringing, hops);
+        self.conclude(id, q, decision, by.unwrap_or(policy), error, (skipped, walked), cause, &ringing, hops);
     }
 
     /// Tells the policy of the conversation's queue of a lifecycle event (`on_offer_accepted`,
@@ -148,7 +153,7 @@ impl Engine {
         decision: Decision,
         by: String,
         error: Option<String>,
-        skipped: Vec<(AgentIx, Reason)>,
+        (skipped, mut walked): (Vec<(AgentIx, Reason)>, Walked),
         cause: Option<String>,
         ringing: &[AgentIx],
         hops: u32,
@@ -160,7 +165,7 @@ impl Engine {
             policy: by,
             generation: self.scripts.generation(),
             considered: self.queues[q as usize].members.len(),
-            skipped: self.skips(q, &self.conversations[id].data.channel, &decision, skipped),
+            skipped: self.skips(q, &self.conversations[id].data.channel, &decision, skipped, &mut walked),
             decision: self.record(&decision),
             error,
         };
@@ -238,6 +243,7 @@ impl Engine {
         q: u32,
         ringing: &[AgentIx],
         skipped: &mut Vec<(AgentIx, Reason)>,
+        walked: &mut Walked,
     ) -> Result<Decision, String> {
         let now = self.now();
         let decision = if let Some(p) = self.rust_policies.get_mut(policy) {
@@ -255,18 +261,40 @@ impl Engine {
                 now,
                 track_work_day: self.rules.settings.track_work_day,
                 ringing,
+                roster: &self.roster,
+                walked: Default::default(),
             };
             // A panicking Rust policy fails this decision like a Lua error would; the engine
             // thread (and every other conversation) carries on.
             let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.decide(&ctx, skipped)))
-                .unwrap_or_else(|panic| Err(format!("policy `{policy}` panicked: {}", panic_text(&*panic))))?;
+                .unwrap_or_else(|panic| Err(format!("policy `{policy}` panicked: {}", panic_text(&*panic))));
+            *walked = ctx.take_walked();
+            let decided = decided?;
             if let Some((ix, _)) = skipped.iter().find(|(ix, _)| *ix as usize >= self.agents.len()) {
                 return Err(format!("policy skipped agent number {ix}, but there are only {}", self.agents.len()));
             }
             Ok(decided)
         } else {
             self.scripts.scope(&self.rules.queues[q as usize].unit, now);
-            self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped).map_err(|f| f.message)
+            let data = &self.conversations[id].data;
+            let mut lent = Some(Lent {
+                roster: std::mem::take(&mut self.roster),
+                queue: q,
+                channel: data.channel.clone(),
+                requires: data.requires.clone(),
+                walked: Walked::default(),
+                serial: 0,
+            });
+            let decided = self.scripts.decide(policy, id, q, now, ringing, as_fallback, skipped, &mut lent);
+            match lent {
+                Some(lent) => {
+                    self.roster = lent.roster;
+                    *walked = lent.walked;
+                }
+                // Not handed back (it always is): built again rather than lost.
+                None => self.rebuild_roster(),
+            }
+            decided.map_err(|f| f.message)
         };
         decision.and_then(|d| self.check(&d, id, q, ringing).map(|()| d)).map_err(|m| self.located(policy, m))
     }
@@ -313,7 +341,7 @@ impl Engine {
                     if agents[..i].contains(&ix) {
                         return Err(format!("policy offered to {} twice", a.def.id));
                     }
-                    if !self.queues[q as usize].members.contains(&ix) {
+                    if self.roster.position(q, ix).is_none() {
                         return Err(format!(
                             "policy offered to {}, who is not in queue {}",
                             a.def.id, self.queues[q as usize].id
@@ -350,39 +378,113 @@ impl Engine {
         }
     }
 
-    /// The trace's skip list, in queue order: the policy's own reason for a candidate where it
-    /// gave one, else the host's reason when the candidate could not take an offer at all.
-    /// Candidates the policy considered and simply did not pick are not listed.
+    /// What the trace says about the members not offered: for each the policy's own reason where
+    /// it gave one (`ctx:skip`), else the host's. The host's reasons come from the roster, kept
+    /// as agents change, so tracing costs the same in a queue of 10 and of 10,000: every member
+    /// the queue cannot offer work (status, state, presence) is counted; so is every member
+    /// without room on the conversation's channel when the policy scanned the queue itself;
+    /// when it walked the roster instead (`ctx:members`), every unavailable member, and those
+    /// its walks passed over for want of room or skills. Members a walk never reached, and
+    /// candidates a policy simply did not pick, are not listed.
     pub(super) fn skips(
         &self,
         q: u32,
         channel: &str,
         decision: &Decision,
-        mut by_policy: Vec<(AgentIx, Reason)>,
+        by_policy: Vec<(AgentIx, Reason)>,
+        walked: &mut Walked,
     ) -> Skipped {
         let offered: &[AgentIx] = match decision {
             Decision::Offer { agents, .. } => agents,
             _ => &[],
         };
-        let members = &self.queues[q as usize].members;
-        let mut out = Vec::with_capacity(members.len() + by_policy.len());
-        for &ix in members {
-            if offered.contains(&ix) {
-                continue;
+        let roster = &self.roster;
+        let members = roster.members(q);
+        let availability = walked.used;
+        // Members the queue does not block but who could not take this conversation.
+        let extra: Vec<(u32, &'static str)> = if availability {
+            walked.passed().to_vec()
+        } else {
+            let mut extra = Vec::new();
+            let mut at = roster.next_tight(q, 0);
+            while let Some(pos) = at {
+                if let Some(why) = self.agents[members[pos as usize] as usize].full_for(channel) {
+                    extra.push((pos, why));
+                }
+                at = roster.next_tight(q, pos + 1);
             }
-            let reason = match by_policy.iter().position(|(a, _)| *a == ix) {
-                Some(i) => by_policy.swap_remove(i).1,
-                None => match self.unable_for(ix, q, channel) {
-                    Some(why) => Reason::Fixed(why),
-                    None => continue,
-                },
-            };
-            out.push((ix, reason));
+            extra
+        };
+        // The policy's reasons by position; a second reason for one member, and reasons for
+        // agents outside the queue (a policy's own business), come after the queue's members.
+        let mut mine: Vec<(u32, Reason)> = Vec::with_capacity(by_policy.len());
+        let mut after = Vec::new();
+        for (ix, reason) in by_policy {
+            match roster.position(q, ix) {
+                Some(pos) if !offered.contains(&ix) => mine.push((pos, reason)),
+                _ => after.push((ix, reason)),
+            }
         }
-        // Reasons a policy gave for agents outside the queue's list (a policy's own business).
-        out.extend(by_policy);
+        mine.sort_by_key(|(pos, _)| *pos);
+        let mut i = 1;
+        while i < mine.len() {
+            if mine[i].0 == mine[i - 1].0 {
+                let (pos, reason) = mine.remove(i);
+                after.push((members[pos as usize], reason));
+            } else {
+                i += 1;
+            }
+        }
+        let overridden = |pos: u32| {
+            mine.binary_search_by_key(&pos, |(p, _)| *p).is_ok() || offered.contains(&members[pos as usize])
+        };
+        // Host counts, less the members whose reason is the policy's or who were offered.
+        let mut counts: Vec<(Reason, u32)> =
+            roster.counts(q, availability).map(|(why, n)| (Reason::Fixed(why), n)).collect();
+        let mut uncount = |why: &'static str| {
+            if let Some((_, n)) = counts.iter_mut().find(|(r, _)| *r == Reason::Fixed(why)) {
+                *n -= 1;
+            }
+        };
+        let taken = mine.iter().map(|(p, _)| *p).chain(offered.iter().filter_map(|&ix| roster.position(q, ix)));
+        for pos in taken {
+            if let Some(why) = roster.reason(q, pos, availability) {
+                uncount(why);
+            }
+        }
+        let extra: Vec<(u32, &'static str)> = extra.into_iter().filter(|(pos, _)| !overridden(*pos)).collect();
+        for (_, why) in &extra {
+            match counts.iter_mut().find(|(r, _)| *r == Reason::Fixed(why)) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((Reason::Fixed(why), 1)),
+            }
+        }
+        counts.retain(|(_, n)| *n > 0);
+        let policy_counts = mine.iter().map(|(_, r)| r).chain(after.iter().map(|(_, r)| r));
+        // The first `named` in queue order, from the three sorted sources.
         let named = if self.rules.queues[q as usize].full_traces { usize::MAX } else { self.config.trace_skips };
-        Skipped::new(self.agents.names().clone(), out, named)
+        let mut list: Vec<(AgentIx, Reason)> = Vec::new();
+        let (mut host, mut e, mut m) = (roster.next_unable(q, 0, availability), 0, 0);
+        while list.len() < named {
+            while let Some(pos) = host.filter(|&p| overridden(p)) {
+                host = roster.next_unable(q, pos + 1, availability);
+            }
+            let candidates = [host, extra.get(e).map(|x| x.0), mine.get(m).map(|x| x.0)];
+            let Some(pos) = candidates.iter().flatten().min().copied() else { break };
+            let ix = members[pos as usize];
+            if host == Some(pos) {
+                list.push((ix, Reason::Fixed(roster.reason(q, pos, availability).expect("unable"))));
+                host = roster.next_unable(q, pos + 1, availability);
+            } else if extra.get(e).is_some_and(|x| x.0 == pos) {
+                list.push((ix, Reason::Fixed(extra[e].1)));
+                e += 1;
+            } else {
+                list.push((ix, mine[m].1.clone()));
+                m += 1;
+            }
+        }
+        list.extend(after.iter().take(named.saturating_sub(list.len())).cloned());
+        Skipped::tally(self.agents.names().clone(), list, counts, policy_counts)
     }
 
     /// The decision as the trace keeps it, with agent ids instead of indexes.

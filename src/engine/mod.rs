@@ -21,6 +21,7 @@ use crate::instance::StageNumbers;
 use crate::offer::Offer;
 use crate::policy::{DecisionContext, Policy};
 use crate::presence::BaseStatus;
+use crate::roster::Roster;
 use crate::rules::{Aging, Escalation, MissAction, RuleSet, TeamDef};
 use crate::script::{self, Limits, Scripts, Sources};
 use crate::time::Timestamp;
@@ -169,6 +170,8 @@ pub struct Engine {
     rust_policies: BTreeMap<String, Box<dyn Policy>>,
     agents: agents::Agents,
     queues: Vec<QueueRuntime>,
+    /// Who in each queue can take work now, in the orders policies walk (see [`Roster`]).
+    roster: Roster,
     conversations: FxHashMap<Arc<str>, Conversation>,
     ended: VecDeque<Arc<str>>,
     offers: FxHashMap<u64, Offer>,
@@ -217,6 +220,7 @@ impl Engine {
             rust_policies,
             agents: agents::Agents::default(),
             queues: Vec::new(),
+            roster: Roster::default(),
             conversations: FxHashMap::default(),
             ended: VecDeque::new(),
             offers: FxHashMap::default(),

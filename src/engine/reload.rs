@@ -240,6 +240,7 @@ impl Engine {
             self.workflows.stage_numbers_mut().assign(w);
         }
         self.rules = rules;
+        self.rebuild_roster();
         let track = self.rules.settings.track_work_day;
         let view = (|| {
             for a in self.agents.iter() {
@@ -295,6 +296,7 @@ impl Installed {
             }
         }
         *e.workflows.stage_numbers_mut() = self.stage_numbers;
+        e.rebuild_roster();
     }
 }
 

@@ -171,6 +171,7 @@ impl Engine {
             rust_policies,
             agents,
             queues: s.queues.to_vec(),
+            roster: Roster::default(),
             conversations: conversations.collect(),
             ended: s.ended.into_owned(),
             offers: s.offers.into_iter().map(|o| (o.id, o.into_owned())).collect(),

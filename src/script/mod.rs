@@ -11,6 +11,7 @@ mod host;
 mod hours;
 mod kv;
 mod log;
+mod members;
 mod pinpoint;
 mod policies;
 mod presence;
@@ -37,6 +38,7 @@ use crate::rules::{Draft, Location, RuleSet};
 pub(crate) use fields::Fields;
 pub use host::{Host, HostFunctionError, HostFunctions};
 pub use sandbox::Limits;
+pub(crate) use members::Lent;
 pub(crate) use view::Scripts;
 
 /// The luau-lsp definition file of the Lua API (checked against the registration by a test).

@@ -1,7 +1,7 @@
 -- Lua side of the view (src/script/view.rs): builders the host calls once per
 -- conversation or attempt, `ctx:skip`, and the wrapper every policy call goes
 -- through. Loaded once per VM, outside the sandboxed rule files.
-local empty, skipped = ...
+local empty, skipped, open, step = ...
 
 -- ctx:skip(agent, reason): appends to a list shared by every context; the host
 -- reads `nskip` entries of it after the call.
@@ -17,6 +17,43 @@ local function skip(self, agent, reason)
     skipped[n - 1] = agent.idx
     skipped[n] = reason
 end
+
+-- ctx:members(order, after): the queue's members who can take this conversation now, in
+-- `order`, each with its position in ctx.queue.agents; ctx:skilled(skill) likewise, highest
+-- level of `skill` first. The host keeps these orders (src/domain/roster.rs); a walk costs
+-- what it visits, not the queue's size.
+local function walk(ctx, w)
+    local list = ctx.queue.agents
+    return function()
+        local pos = step(w)
+        if pos ~= nil then
+            return list[pos], pos
+        end
+        return nil
+    end
+end
+
+local function members(ctx, order, after)
+    return walk(ctx, open(order, after))
+end
+
+local function skilled(ctx, skill)
+    return walk(ctx, open("skill", skill))
+end
+
+-- `ctx.candidates` is made when a policy first reads it in a decision: a policy that walks
+-- the roster never pays for a copy of a large queue's list.
+local clone = table.clone
+local lazy = {
+    __index = function(ctx, key)
+        if key == "candidates" then
+            local list = clone(ctx.queue.agents)
+            rawset(ctx, "candidates", list)
+            return list
+        end
+        return nil
+    end,
+}
 
 local function party(name, number, sip)
     if name == nil and number == nil and sip == nil then
@@ -41,10 +78,10 @@ local function new_conversation(id, key, queue, channel, cname, cnumber, csip, s
     table.freeze(c)
     local ctx = {
         conversation = c, attempts = attempts, tried = tried, ringing = empty,
-        skip = skip, nskip = 0,
-        queue = qtable, candidates = qtable.agents, options = qtable.options,
+        skip = skip, nskip = 0, members = members, skilled = skilled,
+        queue = qtable, options = qtable.options,
     }
-    return ctx
+    return setmetatable(ctx, lazy)
 end
 
 -- An attempt that ended: appended to `attempts`, and `tried[agent]` says how it ended.
@@ -59,13 +96,11 @@ end
 
 -- Calls a policy; hands back its decision (a single agent replaced by its
 -- index) and how many skip entries it left.
-local clone = table.clone
-
 local function call(decide, ctx, now)
     ctx.now = now
-    -- The policy's own copy of the member list, to sort or filter as it likes: the queue's
-    -- list (read-only) stays as it is for every other decision.
-    ctx.candidates = clone(ctx.queue.agents)
+    -- The policy's own copy of the member list, to sort or filter as it likes, is made anew
+    -- when read (the queue's list, read-only, stays as it is for every other decision).
+    ctx.candidates = nil
     local kind, a, b, c = decide(ctx)
     if kind == "offer" and type(a) == "table" and a.idx ~= nil then
         a = a.idx
@@ -74,6 +109,7 @@ local function call(decide, ctx, now)
     end
     local n = ctx.nskip
     ctx.nskip = 0
+    ctx.candidates = nil
     return kind, a, b, c, n
 end
 

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::fields::{duration_of, from_json, to_json};
 use super::log::LogBuffer;
+use super::members::Lent;
 use super::sandbox::{self, Limits};
 use super::stack;
 use super::Pending;
@@ -59,6 +60,8 @@ pub(crate) struct Scripts {
     pending: Pending,
     /// The host's fixed words in the key ring (state names, reasons), for agent field writes.
     words: stack::Words,
+    /// Decisions that lent the roster so far (see [`Lent`]).
+    serial: u64,
 }
 
 struct QueueView {
@@ -168,7 +171,6 @@ keys!(
     options,
     ringing,
     queue,
-    candidates,
 );
 
 /// Lua-side builders of view tables: one call from Rust instead of a call per field.
@@ -203,7 +205,9 @@ impl Scripts {
         lua.set_app_data(pending.clone());
         let chunk = lua.load(include_str!("view.lua")).set_name("@<host>/view.lua").into_function()?;
         sandbox::compile_if_native(&lua, &chunk);
-        let (new_conversation, attempt, call) = chunk.call::<(Function, Function, Function)>((&empty, &skipped))?;
+        let (open, step) = super::members::functions(&lua)?;
+        let (new_conversation, attempt, call) =
+            chunk.call::<(Function, Function, Function)>((&empty, &skipped, open, step))?;
         Ok(Scripts {
             keys: Keys::new(&lua)?,
             call,
@@ -224,6 +228,7 @@ impl Scripts {
             reasons: FxHashMap::default(),
             pending,
             words: stack::Words::new(KEY_COUNT + 1),
+            serial: 0,
         })
     }
 
@@ -754,7 +759,6 @@ impl Scripts {
     fn point_at_queue(&self, ctx: &Table, queue: u32) -> mlua::Result<()> {
         let q = &self.queues[queue as usize];
         ctx.raw_set(&self.keys.queue, &q.table)?;
-        ctx.raw_set(&self.keys.candidates, &q.candidates)?;
         ctx.raw_set(&self.keys.options, &q.options)
     }
 
@@ -857,6 +861,7 @@ impl Scripts {
         ringing: &[AgentIx],
         as_fallback: bool,
         skipped: &mut Vec<(AgentIx, Reason)>,
+        lent: &mut Option<Lent>,
     ) -> Result<Decision, PolicyFailure> {
         let fail = |message: String| PolicyFailure { message };
         let policy =
@@ -884,6 +889,12 @@ impl Scripts {
         let ctx = &view.ctx;
 
         let lua = &self.lua;
+        // The roster is the VM's for this call only; it goes back below whatever happens.
+        if let Some(mut l) = lent.take() {
+            self.serial += 1;
+            l.serial = self.serial;
+            lua.set_app_data(l);
+        }
         let (base, limits) = (lua.used_memory(), &self.limits);
         let (agents, reasons) = (self.agents.len(), &mut self.reasons);
         let result = stack::call_policy(
@@ -901,6 +912,7 @@ impl Scripts {
                 read_skips(list, n, agents, reasons, skipped).and_then(|()| parse(ret, agents))
             },
         );
+        *lent = lua.remove_app_data::<Lent>();
         if as_fallback {
             let _ = ctx.raw_set(&self.keys.options, &self.queues[queue as usize].options);
         }

@@ -1,15 +1,12 @@
 -- fewest_conversations: offers to the agent who has answered the fewest conversations.
--- Ties go to the agent listed first in the queue.
+-- Ties go to the agent listed first in the queue. The host keeps the queue's members in
+-- this order (ctx:members), so a decision costs the same in a queue of 10 and of 10,000.
 local candidates = require("rota.candidates")
-
-local function better(a, b)
-    return a.answered < b.answered
-end
 
 policies.register("fewest_conversations", {
     options = { timeout = { type = "duration", default = "30s" } },
     decide = function(ctx)
-        local a = candidates.best(ctx, better)
+        local a = candidates.first(ctx, "answered")
         if a == nil then
             return policies.wait()
         end

@@ -1,15 +1,12 @@
 -- longest_idle: offers to the agent who has been waiting longest.
--- Ties go to the agent listed first in the queue.
+-- Ties go to the agent listed first in the queue. The host keeps the queue's members in
+-- this order (ctx:members), so a decision costs the same in a queue of 10 and of 10,000.
 local candidates = require("rota.candidates")
-
-local function better(a, b)
-    return a.idle_since < b.idle_since
-end
 
 policies.register("longest_idle", {
     options = { timeout = { type = "duration", default = "30s" } },
     decide = function(ctx)
-        local a = candidates.best(ctx, better)
+        local a = candidates.first(ctx, "idle")
         if a == nil then
             return policies.wait()
         end

@@ -1,7 +1,5 @@
 -- ring_progressively: rings the first agent, then adds one more every `step`
 -- while nobody has answered, until `timeout` ends the whole offer.
-local candidates = require("rota.candidates")
-
 policies.register("ring_progressively", {
     options = {
         step = { type = "duration", default = "10s" },
@@ -13,7 +11,7 @@ policies.register("ring_progressively", {
             ringing[a.id] = true
         end
         local agents = table.clone(ctx.ringing)
-        for _, a in candidates.eligible(ctx) do
+        for a in ctx:members("queue") do
             if not ringing[a.id] and not ctx.tried[a.id] then
                 table.insert(agents, a)
                 break

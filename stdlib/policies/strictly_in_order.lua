@@ -26,7 +26,9 @@ policies.register("strictly_in_order", {
     decide = function(ctx)
         local opt = ctx.options
         local memo = ctx.conversation.memo
-        local list = ctx.candidates
+        -- The queue's own list, read-only: this policy neither sorts nor filters it, and a copy
+        -- of a large queue's list in every decision would cost more than the decision.
+        local list = ctx.queue.agents
         -- After the list was exhausted and the customer waits, the first who can take it.
         local patient = ctx.conversation.round == 1 or ctx.queue.on_exhausted ~= "wait"
         local pos = memo.pos or 1

@@ -66,20 +66,9 @@ function candidates.reason(ctx, a, check_availability)
     return nil
 end
 
--- Why an agent who can take an offer should still not get this conversation:
--- unavailable by the open-line criteria, or lacking a required skill.
-local function unfit(ctx, a, check_skills)
-    if a.unavailable then
-        return a.unavailable
-    end
-    if check_skills and skills.missing(ctx.conversation, a) then
-        return "missing_skill"
-    end
-    return nil
-end
-
 -- The candidate able to take the conversation for which `better(a, b)` holds
--- against all others.
+-- against all others, by a scan of ctx.candidates (every member, every decision;
+-- candidates.first walks the host's orders instead).
 -- Agents who already let this conversation go are picked only when nobody
 -- else can take it.
 function candidates.best(ctx, better)
@@ -90,7 +79,8 @@ function candidates.best(ctx, better)
     local check_skills = next(ctx.conversation.requires) ~= nil
     local channel = ctx.conversation.channel
     for _, a in ctx.candidates do
-        -- blocked() and unfit() inlined: this loop runs for every candidate of every decision.
+        -- blocked() and the availability and skill checks inlined: this loop runs for every
+        -- candidate of every decision.
         local b = a.blocked
         if b == nil then
             if not callcenter then
@@ -119,24 +109,27 @@ function candidates.best(ctx, better)
     return best or fallback
 end
 
--- Every candidate able and fit to take the conversation, in queue order.
+-- Every member who can take the conversation (ctx:members), in queue order.
 function candidates.eligible(ctx)
     local out = {}
-    local q = ctx.queue
-    local check_skills = next(ctx.conversation.requires) ~= nil
-    local channel = ctx.conversation.channel
-    for _, a in ctx.candidates do
-        if blocked(q, a, channel) then
-            continue
-        end
-        local why = unfit(ctx, a, check_skills)
-        if why then
-            ctx:skip(a, why)
-        else
-            table.insert(out, a)
-        end
+    for a in ctx:members("queue") do
+        table.insert(out, a)
     end
     return out
+end
+
+-- The first member in `order` (see ctx:members: "queue", "idle", "answered", "talk_time")
+-- who has not let this conversation go yet, else the first who has; nil when nobody can
+-- take it. The walk stops there, so the cost follows the members it looks at.
+function candidates.first(ctx, order)
+    local tried, fallback = ctx.tried, nil
+    for a in ctx:members(order) do
+        if not tried[a.id] then
+            return a
+        end
+        fallback = fallback or a
+    end
+    return fallback
 end
 
 return candidates

@@ -6,7 +6,8 @@ use crate::common;
 
 use std::collections::BTreeSet;
 
-use common::{fixture, Scratch};
+use common::{arrive, engine, fixture, Scratch};
+use rota::update::Update;
 
 /// The names `stdlib/rota.d.luau` declares: `ns.field` for each field of a `declare ns: { ... }`
 /// block (fields are indented four spaces), and `name` for each `declare function name(...)`.
@@ -45,6 +46,59 @@ fn the_definitions_declare_exactly_the_registered_api() {
     for name in ["agents.define", "policies.offer", "standby.raise", "time.duration", "describe", "it"] {
         assert!(registered.contains(name), "{name} not found in {registered:?}");
     }
+}
+
+/// The fields a `type NAME = { ... }` block of the definitions declares.
+fn fields_of_type(text: &str, name: &str) -> BTreeSet<String> {
+    let start = text.find(&format!("type {name} = {{")).unwrap_or_else(|| panic!("no type {name}"));
+    let body = &text[start..];
+    let body = &body[..body.find("\n}").unwrap()];
+    body.lines()
+        .skip(1)
+        .filter_map(|l| l.strip_prefix("    ")?.split_once(':'))
+        .map(|(name, _)| name.to_string())
+        .filter(|name| name.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        .collect()
+}
+
+/// What a policy finds in its context is what the editor is told it finds.
+#[test]
+fn the_context_type_declares_every_field_a_policy_gets() {
+    let rules = r#"
+agents.define { id = "a1" }
+policies.register("keys", {
+    decide = function(ctx)
+        local _ = ctx.candidates -- made when read
+        local keys = {}
+        for k in ctx do
+            -- The skip list's length is the host's bookkeeping, not for policies.
+            if k ~= "nskip" then
+                table.insert(keys, k)
+            end
+        end
+        table.sort(keys)
+        log.info("keys " .. table.concat(keys, " "))
+        return policies.wait()
+    end,
+})
+queues.define { id = "q", agents = { "a1" }, policy = "keys" }
+"#;
+    let dir = Scratch::new(&[("rules.lua", rules)]);
+    let (mut engine, _clock) = engine(&dir.0);
+    let updates = engine.handle(arrive("c1", "q")).unwrap();
+    let seen: BTreeSet<String> = updates
+        .iter()
+        .find_map(|u| match &u.update {
+            Update::Log { message, .. } => message.split("keys ").nth(1).map(str::to_string),
+            _ => None,
+        })
+        .expect("the policy logged its keys")
+        .split(' ')
+        .map(str::to_string)
+        .collect();
+    let declared = fields_of_type(rota::script::DEFINITIONS, "Context");
+    assert_eq!(seen, declared, "ctx fields (left) against `type Context` in stdlib/rota.d.luau (right)");
+    assert!(seen.contains("members") && seen.contains("candidates"), "{seen:?}");
 }
 
 #[test]

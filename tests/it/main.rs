@@ -20,6 +20,7 @@ mod property;
 mod quiet;
 mod readme;
 mod reload;
+mod roster;
 mod sandbox;
 mod scenarios;
 mod server;
