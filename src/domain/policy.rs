@@ -63,8 +63,15 @@ impl<'a> DecisionContext<'a> {
         let data = &self.conversation.data;
         std::iter::from_fn(move || {
             let mut walked = self.walked.borrow_mut();
-            let pos =
-                self.roster.step(self.queue_index, &order, &mut cursor, after, &data.channel, &data.requires, &mut walked)?;
+            let pos = self.roster.step(
+                self.queue_index,
+                &order,
+                &mut cursor,
+                after,
+                &data.channel,
+                &data.requires,
+                &mut walked,
+            )?;
             Some((pos, &self.agents[self.candidates[pos as usize] as usize]))
         })
     }

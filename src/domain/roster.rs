@@ -18,8 +18,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::agent::{Agent, AgentIx, StatusSet};
+use crate::agent::{Agent, AgentIx, AgentNames, StatusSet};
 use crate::capacity::Limit;
+use crate::decision::{Reason, Skipped};
 use crate::presence::BaseSet;
 
 /// The host's reasons a member cannot take work, by code; code 0 is "fit". The first
@@ -409,6 +410,14 @@ impl Roster {
         set.next(from, false, qr.members.len() as u32)
     }
 
+    /// The members of queue `q` the queue does not block (fit or only unavailable), in order.
+    pub fn open(&self, q: u32) -> impl Iterator<Item = AgentIx> + '_ {
+        let qr = &self.queues[q as usize];
+        let len = qr.members.len() as u32;
+        std::iter::successors(qr.open.next(0, true, len), move |&p| qr.open.next(p + 1, true, len))
+            .map(|p| qr.members[p as usize])
+    }
+
     /// The first member at or after `from` the queue does not block (fit or only unavailable)
     /// who may lack room for a conversation of some channel ([`Roster::unfit_for`]); the
     /// members passed over have room for anything.
@@ -512,6 +521,108 @@ impl Roster {
         };
         cursor.last = found.or(Some((2, len)));
         found.map(|(_, p)| p)
+    }
+}
+
+impl Roster {
+    /// What a decision's trace says about the members of queue `q` not `offered`: for each,
+    /// the policy's own reason where it gave one (`by_policy`), else the host's, counted
+    /// from the roster so tracing costs the same in a queue of 10 and of 10,000. The host
+    /// counts every member the queue cannot offer work (status, state, presence); when the
+    /// policy scanned the queue itself, every member without room on `channel`; when it
+    /// walked the roster (`walked.used`), every unavailable member and those its walks
+    /// passed over for want of room or skills. Members a walk never reached, and members a
+    /// policy simply did not pick, are not listed. The first `named` are named, in queue
+    /// order, then reasons the policy gave for agents outside the queue (its own business).
+    #[allow(clippy::too_many_arguments)]
+    pub fn skipped(
+        &self,
+        q: u32,
+        channel: &str,
+        offered: &[AgentIx],
+        by_policy: Vec<(AgentIx, Reason)>,
+        walked: &mut Walked,
+        named: usize,
+        names: AgentNames,
+    ) -> Skipped {
+        let members = &self.queues[q as usize].members;
+        let availability = walked.used;
+        // Members the queue does not block but who could not take this conversation.
+        let no_requirements = BTreeMap::new();
+        let extra: Vec<(u32, &'static str)> = if availability {
+            walked.passed().to_vec()
+        } else {
+            let mut extra = Vec::new();
+            let mut at = self.next_tight(q, 0);
+            while let Some(pos) = at {
+                if let Some(why) = self.unfit_for(members[pos as usize], channel, &no_requirements) {
+                    extra.push((pos, why));
+                }
+                at = self.next_tight(q, pos + 1);
+            }
+            extra
+        };
+        // The policy's reasons by position, one per member; a second reason for a member
+        // comes after the queue's members, with those for agents outside it.
+        let mut by_position: Vec<(u32, Reason)> = Vec::with_capacity(by_policy.len());
+        let mut after = Vec::new();
+        for (ix, reason) in by_policy {
+            match self.position(q, ix) {
+                Some(pos) if !offered.contains(&ix) => by_position.push((pos, reason)),
+                _ => after.push((ix, reason)),
+            }
+        }
+        by_position.sort_by_key(|(pos, _)| *pos);
+        let mut mine: Vec<(u32, Reason)> = Vec::with_capacity(by_position.len());
+        for (pos, reason) in by_position {
+            match mine.last() {
+                Some((last, _)) if *last == pos => after.push((members[pos as usize], reason)),
+                _ => mine.push((pos, reason)),
+            }
+        }
+        let overridden =
+            |pos: u32| mine.binary_search_by_key(&pos, |(p, _)| *p).is_ok() || offered.contains(&members[pos as usize]);
+        // The host's counts, less the members whose reason is the policy's or who were offered.
+        let mut counts: Vec<(Reason, u32)> =
+            self.counts(q, availability).map(|(why, n)| (Reason::Fixed(why), n)).collect();
+        let taken = mine.iter().map(|(p, _)| *p).chain(offered.iter().filter_map(|&ix| self.position(q, ix)));
+        for why in taken.filter_map(|pos| self.reason(q, pos, availability)) {
+            if let Some((_, n)) = counts.iter_mut().find(|(r, _)| r.as_str() == why) {
+                *n -= 1;
+            }
+        }
+        let extra: Vec<(u32, &'static str)> = extra.into_iter().filter(|(pos, _)| !overridden(*pos)).collect();
+        for (_, why) in &extra {
+            match counts.iter_mut().find(|(r, _)| r.as_str() == *why) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((Reason::Fixed(why), 1)),
+            }
+        }
+        counts.retain(|(_, n)| *n > 0);
+        // The first `named` in queue order, merged from the three sources, each in order.
+        let mut list: Vec<(AgentIx, Reason)> = Vec::new();
+        let (mut host, mut e, mut m) = (self.next_unable(q, 0, availability), 0, 0);
+        while list.len() < named {
+            while let Some(pos) = host.filter(|&p| overridden(p)) {
+                host = self.next_unable(q, pos + 1, availability);
+            }
+            let heads = [host, extra.get(e).map(|x| x.0), mine.get(m).map(|x| x.0)];
+            let Some(pos) = heads.iter().flatten().min().copied() else { break };
+            let reason = if host == Some(pos) {
+                host = self.next_unable(q, pos + 1, availability);
+                Reason::Fixed(self.reason(q, pos, availability).expect("an unable member"))
+            } else if heads[1] == Some(pos) {
+                e += 1;
+                Reason::Fixed(extra[e - 1].1)
+            } else {
+                m += 1;
+                mine[m - 1].1.clone()
+            };
+            list.push((members[pos as usize], reason));
+        }
+        list.extend(after.iter().take(named.saturating_sub(list.len())).cloned());
+        let each = mine.iter().map(|(_, r)| r).chain(after.iter().map(|(_, r)| r));
+        Skipped::tally(names, list, counts, each)
     }
 }
 

@@ -9,6 +9,14 @@ use crate::rules::{AfterHours, Exhaustion};
 use crate::script::Lent;
 use crate::time::Duration;
 
+/// What a decision's policy passed over: its own reasons (`ctx:skip`) and what its walks
+/// of the roster found.
+#[derive(Default)]
+struct PassedOver {
+    skipped: Vec<(AgentIx, Reason)>,
+    walked: Walked,
+}
+
 /// The longest a failing queue's backoff grows to (unless its own `retry_after_error` is longer).
 const MAX_BACKOFF: Duration = Duration(10 * 60 * 1000);
 
@@ -42,36 +50,33 @@ impl Engine {
             c.offer.and_then(|o| self.offers.get(&o)).map(|o| o.agents.clone()).unwrap_or_default();
         if ringing.is_empty() {
             if let Some((decision, by)) = self.after_hours(q) {
-                self.conclude(id, q, decision, by, None, (Vec::new(), Walked::default()), cause, &ringing, hops);
+                self.conclude(id, q, decision, by, None, PassedOver::default(), cause, &ringing, hops);
                 return;
             }
         }
         let policy = self.rules.queues[q as usize].policy.clone();
-        let mut skipped = Vec::new();
-        let mut walked = Walked::default();
+        let mut passed = PassedOver::default();
         let started = std::time::Instant::now();
         // Who decided, when not the queue's own policy.
         let mut by = None;
         let mut error = None;
-        let mut decided = self.ask(&policy, false, id, q, &ringing, &mut skipped, &mut walked);
+        let mut decided = self.ask(&policy, false, id, q, &ringing, &mut passed);
         if let Err(first) = &decided {
             // The queue's fallback policy decides instead; if there is none, or it fails too,
             // the host's fallback below (wait and retry) does.
             self.metrics.policy_errors += 1;
             let mut message = first.clone();
-            skipped.clear();
-            walked = Walked::default();
+            passed = PassedOver::default();
             let fallback = self.rules.queues[q as usize].fallback.clone();
             if let Some(f) = fallback.filter(|f| *f != policy) {
-                decided = self.ask(&f, true, id, q, &ringing, &mut skipped, &mut walked);
+                decided = self.ask(&f, true, id, q, &ringing, &mut passed);
                 match &decided {
                     Ok(_) => by = Some(format!("{f} (fallback)")),
                     Err(e) => message = format!("{message}; {f} (fallback): {e}"),
                 }
             }
             if decided.is_err() {
-                skipped.clear();
-                walked = Walked::default();
+                passed = PassedOver::default();
                 by = Some("host fallback".into());
             }
             error = Some(message);
@@ -94,7 +99,7 @@ impl Engine {
             Err(_) => Decision::Wait { retry_after: Some(self.backoff(q)), for_agents: Vec::new() },
         };
         self.until_closing(q, &mut decision);
-        self.conclude(id, q, decision, by.unwrap_or(policy), error, (skipped, walked), cause, &ringing, hops);
+        self.conclude(id, q, decision, by.unwrap_or(policy), error, passed, cause, &ringing, hops);
     }
 
     /// Tells the policy of the conversation's queue of a lifecycle event (`on_offer_accepted`,
@@ -153,7 +158,7 @@ impl Engine {
         decision: Decision,
         by: String,
         error: Option<String>,
-        (skipped, mut walked): (Vec<(AgentIx, Reason)>, Walked),
+        passed: PassedOver,
         cause: Option<String>,
         ringing: &[AgentIx],
         hops: u32,
@@ -165,7 +170,7 @@ impl Engine {
             policy: by,
             generation: self.scripts.generation(),
             considered: self.queues[q as usize].members.len(),
-            skipped: self.skips(q, &self.conversations[id].data.channel, &decision, skipped, &mut walked),
+            skipped: self.skips(q, &self.conversations[id].data.channel, &decision, passed),
             decision: self.record(&decision),
             error,
         };
@@ -242,10 +247,10 @@ impl Engine {
         id: &Arc<str>,
         q: u32,
         ringing: &[AgentIx],
-        skipped: &mut Vec<(AgentIx, Reason)>,
-        walked: &mut Walked,
+        passed: &mut PassedOver,
     ) -> Result<Decision, String> {
         let now = self.now();
+        let PassedOver { skipped, walked } = passed;
         let decision = if let Some(p) = self.rust_policies.get_mut(policy) {
             let qdef = &self.rules.queues[q as usize];
             let ctx = DecisionContext {
@@ -378,113 +383,16 @@ impl Engine {
         }
     }
 
-    /// What the trace says about the members not offered: for each the policy's own reason where
-    /// it gave one (`ctx:skip`), else the host's. The host's reasons come from the roster, kept
-    /// as agents change, so tracing costs the same in a queue of 10 and of 10,000: every member
-    /// the queue cannot offer work (status, state, presence) is counted; so is every member
-    /// without room on the conversation's channel when the policy scanned the queue itself;
-    /// when it walked the roster instead (`ctx:members`), every unavailable member, and those
-    /// its walks passed over for want of room or skills. Members a walk never reached, and
-    /// candidates a policy simply did not pick, are not listed.
-    pub(super) fn skips(
-        &self,
-        q: u32,
-        channel: &str,
-        decision: &Decision,
-        by_policy: Vec<(AgentIx, Reason)>,
-        walked: &mut Walked,
-    ) -> Skipped {
+    /// What the trace says about the members not offered ([`Roster::skipped`]), naming the
+    /// first `limits.trace_skips` of them (all of them for a queue with `full_traces`).
+    fn skips(&self, q: u32, channel: &str, decision: &Decision, passed: PassedOver) -> Skipped {
+        let PassedOver { skipped, mut walked } = passed;
         let offered: &[AgentIx] = match decision {
             Decision::Offer { agents, .. } => agents,
             _ => &[],
         };
-        let roster = &self.roster;
-        let members = roster.members(q);
-        let availability = walked.used;
-        // Members the queue does not block but who could not take this conversation.
-        let extra: Vec<(u32, &'static str)> = if availability {
-            walked.passed().to_vec()
-        } else {
-            let mut extra = Vec::new();
-            let mut at = roster.next_tight(q, 0);
-            while let Some(pos) = at {
-                if let Some(why) = self.agents[members[pos as usize] as usize].full_for(channel) {
-                    extra.push((pos, why));
-                }
-                at = roster.next_tight(q, pos + 1);
-            }
-            extra
-        };
-        // The policy's reasons by position; a second reason for one member, and reasons for
-        // agents outside the queue (a policy's own business), come after the queue's members.
-        let mut mine: Vec<(u32, Reason)> = Vec::with_capacity(by_policy.len());
-        let mut after = Vec::new();
-        for (ix, reason) in by_policy {
-            match roster.position(q, ix) {
-                Some(pos) if !offered.contains(&ix) => mine.push((pos, reason)),
-                _ => after.push((ix, reason)),
-            }
-        }
-        mine.sort_by_key(|(pos, _)| *pos);
-        let mut i = 1;
-        while i < mine.len() {
-            if mine[i].0 == mine[i - 1].0 {
-                let (pos, reason) = mine.remove(i);
-                after.push((members[pos as usize], reason));
-            } else {
-                i += 1;
-            }
-        }
-        let overridden = |pos: u32| {
-            mine.binary_search_by_key(&pos, |(p, _)| *p).is_ok() || offered.contains(&members[pos as usize])
-        };
-        // Host counts, less the members whose reason is the policy's or who were offered.
-        let mut counts: Vec<(Reason, u32)> =
-            roster.counts(q, availability).map(|(why, n)| (Reason::Fixed(why), n)).collect();
-        let mut uncount = |why: &'static str| {
-            if let Some((_, n)) = counts.iter_mut().find(|(r, _)| *r == Reason::Fixed(why)) {
-                *n -= 1;
-            }
-        };
-        let taken = mine.iter().map(|(p, _)| *p).chain(offered.iter().filter_map(|&ix| roster.position(q, ix)));
-        for pos in taken {
-            if let Some(why) = roster.reason(q, pos, availability) {
-                uncount(why);
-            }
-        }
-        let extra: Vec<(u32, &'static str)> = extra.into_iter().filter(|(pos, _)| !overridden(*pos)).collect();
-        for (_, why) in &extra {
-            match counts.iter_mut().find(|(r, _)| *r == Reason::Fixed(why)) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((Reason::Fixed(why), 1)),
-            }
-        }
-        counts.retain(|(_, n)| *n > 0);
-        let policy_counts = mine.iter().map(|(_, r)| r).chain(after.iter().map(|(_, r)| r));
-        // The first `named` in queue order, from the three sorted sources.
         let named = if self.rules.queues[q as usize].full_traces { usize::MAX } else { self.config.trace_skips };
-        let mut list: Vec<(AgentIx, Reason)> = Vec::new();
-        let (mut host, mut e, mut m) = (roster.next_unable(q, 0, availability), 0, 0);
-        while list.len() < named {
-            while let Some(pos) = host.filter(|&p| overridden(p)) {
-                host = roster.next_unable(q, pos + 1, availability);
-            }
-            let candidates = [host, extra.get(e).map(|x| x.0), mine.get(m).map(|x| x.0)];
-            let Some(pos) = candidates.iter().flatten().min().copied() else { break };
-            let ix = members[pos as usize];
-            if host == Some(pos) {
-                list.push((ix, Reason::Fixed(roster.reason(q, pos, availability).expect("unable"))));
-                host = roster.next_unable(q, pos + 1, availability);
-            } else if extra.get(e).is_some_and(|x| x.0 == pos) {
-                list.push((ix, Reason::Fixed(extra[e].1)));
-                e += 1;
-            } else {
-                list.push((ix, mine[m].1.clone()));
-                m += 1;
-            }
-        }
-        list.extend(after.iter().take(named.saturating_sub(list.len())).cloned());
-        Skipped::tally(self.agents.names().clone(), list, counts, policy_counts)
+        self.roster.skipped(q, channel, offered, skipped, &mut walked, named, self.agents.names().clone())
     }
 
     /// The decision as the trace keeps it, with agent ids instead of indexes.

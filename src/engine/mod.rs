@@ -676,11 +676,11 @@ impl Engine {
     /// tier before the others. Without `levels` every member is in the first tier.
     fn free_tier(&self, q: u32) -> Option<u32> {
         let def = &self.rules.queues[q as usize];
-        let mut free = self.queues[q as usize].members.iter().filter(|&&ix| self.unable(ix, q).is_none());
+        let mut free = self.roster.open(q);
         if def.levels.is_empty() {
             return free.next().map(|_| 1);
         }
-        free.map(|&ix| def.level(&self.agents[ix as usize].def.id)).min()
+        free.map(|ix| def.level(&self.agents[ix as usize].def.id)).min()
     }
 
     /// Whether a conversation waiting in queue `q` has not seen a change that may let it on.

@@ -37,8 +37,8 @@ use crate::error::{Diagnostic, LoadError};
 use crate::rules::{Draft, Location, RuleSet};
 pub(crate) use fields::Fields;
 pub use host::{Host, HostFunctionError, HostFunctions};
-pub use sandbox::Limits;
 pub(crate) use members::Lent;
+pub use sandbox::Limits;
 pub(crate) use view::Scripts;
 
 /// The luau-lsp definition file of the Lua API (checked against the registration by a test).

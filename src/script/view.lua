@@ -22,10 +22,23 @@ end
 -- `order`, each with its position in ctx.queue.agents; ctx:skilled(skill) likewise, highest
 -- level of `skill` first. The host keeps these orders (src/domain/roster.rs); a walk costs
 -- what it visits, not the queue's size.
-local function walk(ctx, w)
+-- A misused walk fails the decision at the policy's line, not at one of these, with the
+-- host's words.
+local function said(e)
+    return (string.gsub(tostring(e), "^runtime error: ", ""))
+end
+
+local function walk(ctx, kind, arg)
+    local ok, w = pcall(open, kind, arg)
+    if not ok then
+        error(said(w), 3)
+    end
     local list = ctx.queue.agents
     return function()
-        local pos = step(w)
+        local ok, pos = pcall(step, w)
+        if not ok then
+            error(said(pos), 2)
+        end
         if pos ~= nil then
             return list[pos], pos
         end
@@ -34,11 +47,11 @@ local function walk(ctx, w)
 end
 
 local function members(ctx, order, after)
-    return walk(ctx, open(order, after))
+    return walk(ctx, order, after)
 end
 
 local function skilled(ctx, skill)
-    return walk(ctx, open("skill", skill))
+    return walk(ctx, "skill", skill)
 end
 
 -- `ctx.candidates` is made when a policy first reads it in a decision: a policy that walks

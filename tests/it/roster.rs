@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use common::*;
-use rota::Clock;
 use rota::conversation::NewConversation;
-use rota::time::Duration;
 use rota::decision::Decided;
+use rota::time::Duration;
 use rota::update::{Stamped, Update};
+use rota::Clock;
 use rota::Input;
 
 const AGENTS: usize = 24;
@@ -169,7 +169,8 @@ fn rules(rng: &mut Rng) -> String {
     }
     let forward: Vec<String> = (0..AGENTS).map(|i| format!("\"a{i}\"")).collect();
     let backward: Vec<String> = forward.iter().rev().cloned().collect();
-    writeln!(r, "queues.define {{ id = \"q1\", agents = {{ {} }}, policy = \"compare\" }}", forward.join(", ")).unwrap();
+    writeln!(r, "queues.define {{ id = \"q1\", agents = {{ {} }}, policy = \"compare\" }}", forward.join(", "))
+        .unwrap();
     writeln!(
         r,
         "queues.define {{ id = \"q2\", agents = {{ {} }}, policy = \"compare\", statuses = {{ \"ready\", \"callcenter\" }}, \
@@ -231,8 +232,14 @@ fn a_walk_of_the_roster_and_a_scan_of_the_candidates_choose_the_same_agents() {
             9 => Input::Abandon { conversation },
             10..=12 => Input::SignIn { agent },
             13 => Input::SignOut { agent },
-            14..=16 => Input::SetStatus { agent, status: ["callcenter", "callcenter", "ready", "dnd"][rng.below(4) as usize].into() },
-            17 => Input::SetPresence { agent, presence: ["available", "available", "lunch", "backoffice"][rng.below(4) as usize].into() },
+            14..=16 => Input::SetStatus {
+                agent,
+                status: ["callcenter", "callcenter", "ready", "dnd"][rng.below(4) as usize].into(),
+            },
+            17 => Input::SetPresence {
+                agent,
+                presence: ["available", "available", "lunch", "backoffice"][rng.below(4) as usize].into(),
+            },
             18 => Input::Pause { agent, cause: "coffee".into() },
             19..=20 => Input::Resume { agent },
             21..=23 => Input::StartWorkDay { agent },
@@ -251,7 +258,10 @@ fn a_walk_of_the_roster_and_a_scan_of_the_candidates_choose_the_same_agents() {
     // Enough decisions with a choice to make, offers to move agents' counters along, and
     // traces of the old kind with reasons in them.
     let Seen { crowded, offered, traced, .. } = seen;
-    assert!(crowded > 400 && offered > 600 && traced > 5000, "{crowded} decisions with a choice, {offered} offers, {traced} traces");
+    assert!(
+        crowded > 400 && offered > 600 && traced > 5000,
+        "{crowded} decisions with a choice, {offered} offers, {traced} traces"
+    );
 }
 
 #[derive(Default)]
@@ -278,7 +288,8 @@ impl Seen {
                         let mut all: Vec<String> =
                             trace.skipped.counts().iter().map(|(why, n)| format!("{why}={n}")).collect();
                         all.sort();
-                        let first: Vec<String> = trace.skipped.iter().map(|s| format!("{}:{}", s.agent, s.reason)).collect();
+                        let first: Vec<String> =
+                            trace.skipped.iter().map(|s| format!("{}:{}", s.agent, s.reason)).collect();
                         let said = format!("{} | {}", all.join(","), first.join(" "));
                         assert_eq!(Some(&said), self.expected.as_ref(), "step {step}, {conversation}");
                         self.traced += !all.is_empty() as usize;
@@ -298,3 +309,72 @@ impl Seen {
     }
 }
 
+/// What a policy may get wrong with a walk fails that decision with a message that says
+/// what to fix, and the next decision works: a walk kept in a memo and used in a later
+/// decision, an order that does not exist, and starts that are zero, negative, huge or NaN.
+#[test]
+fn a_walk_misused_fails_one_decision_and_says_why() {
+    let rules = r#"
+agents.define { id = "a1" }
+agents.define { id = "a2" }
+local kept = nil
+policies.register("misuse", {
+    decide = function(ctx)
+        local how = ctx.conversation.attributes.how
+        if how == "keep" then
+            kept = ctx:members("idle")
+        elseif how == "reuse" then
+            kept()
+        elseif how == "unknown" then
+            ctx:members("fastest")
+        elseif how == "skill_without_name" then
+            ctx:skilled(nil)
+        elseif how == "start_on_idle" then
+            ctx:members("idle", 1)
+        else
+            local n = 0
+            for a, i in ctx:members("queue", tonumber(how)) do
+                n += 1
+            end
+            if n ~= 2 then
+                error("a start of " .. how .. " walked " .. n .. " members")
+            end
+        end
+        return policies.wait()
+    end,
+})
+queues.define { id = "q", agents = { "a1", "a2" }, policy = "misuse" }
+"#;
+    let dir = Scratch::new(&[("rules.lua", rules)]);
+    let (mut engine, _clock) = engine(&dir.0);
+    ready(&mut engine, &["a1", "a2"]);
+    let cases = [
+        ("keep", None),
+        ("reuse", Some("rules.lua:11: a ctx:members walk was used after its decision")),
+        (
+            "unknown",
+            Some("rules.lua:13: ctx:members: unknown order `fastest` (one of: queue, idle, answered, talk_time)"),
+        ),
+        ("skill_without_name", Some("rules.lua:15: ctx:skilled expects a skill name")),
+        ("start_on_idle", Some("rules.lua:17: ctx:members: only the \"queue\" order takes a start")),
+        ("0", None),
+        ("-5", None),
+        ("1e300", None),
+        ("nan", Some("rules.lua:20: ctx:members(\"queue\", after): `after` must be a position in ctx.queue.agents")),
+        ("2", None),
+    ];
+    for (i, (how, failure)) in cases.into_iter().enumerate() {
+        let id = format!("c{i}");
+        let mut c = NewConversation { id: id.clone(), queue: "q".into(), ..Default::default() };
+        c.attributes.insert("how".into(), serde_json::json!(how));
+        engine.handle(Input::Arrive(Box::new(c))).unwrap();
+        let trace = engine.conversation(&id).unwrap().traces.last().unwrap().clone();
+        match failure {
+            None => assert_eq!(trace.error, None, "{how}"),
+            Some(message) => {
+                let error = trace.error.clone().unwrap_or_else(|| panic!("{how}: no error"));
+                assert!(error.starts_with(message), "{how}: {error}");
+            }
+        }
+    }
+}
