@@ -38,7 +38,7 @@ pub const DEV_TOKEN: &str = "rota-dev-token";
 pub struct Config {
     /// Address the HTTP API listens on.
     pub listen: SocketAddr,
-    /// The SQLite database file.
+    /// The store: a SQLite database file, or a PostgreSQL database as a `postgres://` URL.
     pub db: PathBuf,
     /// The scripts folder.
     pub scripts: PathBuf,
@@ -212,7 +212,9 @@ impl Config {
         let mut config: Config =
             toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
         let base = path.parent().unwrap_or(Path::new(""));
-        config.db = base.join(&config.db);
+        if !config.db.to_str().is_some_and(crate::store::is_postgres) {
+            config.db = base.join(&config.db);
+        }
         config.scripts = base.join(&config.scripts);
         config.notify.outbox_dir = base.join(&config.notify.outbox_dir);
         let ca_files = (config.webhooks.iter_mut().map(|w| &mut w.ca_file))

@@ -268,6 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store { command: StoreCommand::Compact { db, config } } => {
             let config = store_config(config)?;
             let db = db.unwrap_or_else(|| config.db.clone());
+            sqlite_only(&db, "compact")?;
             let mut store = rota::store::SqliteStore::open(&db)?;
             let now = rota::time::Timestamp(chrono::Utc::now().timestamp_millis());
             let audit = rota::time::Duration::from_secs(i64::from(config.store.audit_days) * 86_400);
@@ -288,6 +289,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(db) => db,
                 None => store_config(config)?.db,
             };
+            sqlite_only(&db, "info")?;
             let info = rota::store::StoreInfo::read(&db)?;
             let current = rota::store::FORMAT;
             println!("{}", db.display());
@@ -455,6 +457,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `rota store` works on SQLite files; a PostgreSQL database has its own tools.
+fn sqlite_only(db: &Path, command: &str) -> anyhow::Result<()> {
+    if db.to_str().is_some_and(rota::store::is_postgres) {
+        anyhow::bail!(
+            "`rota store {command}` works on SQLite files; {} is a PostgreSQL database (the server prunes its \
+             journal behind snapshots as it runs; use psql or VACUUM for the rest)",
+            rota::store::shown(db)
+        );
+    }
+    Ok(())
+}
+
 /// Loads a scripts folder for a command that needs its rules, or says why it cannot.
 fn load_rules(dir: &Path, limits: &rota::script::Limits) -> anyhow::Result<rota::rules::RuleSet> {
     Ok(rota::script::check(dir, limits)?)
@@ -488,7 +502,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     println!("rota listening on http://{addr}");
-    println!("  database: {}", config.db.display());
+    println!("  database: {}", rota::store::shown(&config.db));
     println!("  scripts:  {} (generation {}, watched)", config.scripts.display(), status.generation);
     for hook in &config.webhooks {
         println!("  events:   webhook {} -> {}", hook.name, hook.url);
@@ -511,7 +525,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     rota::http::serve(listener, router, stopping).await?;
     // Requests in flight are done; stop the engine after the inputs it already has (committed).
     server.stop().await?;
-    tracing::info!("stopped; state is in {}", config.db.display());
+    tracing::info!("stopped; state is in {}", rota::store::shown(&config.db));
     Ok(())
 }
 

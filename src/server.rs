@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::error::EngineError;
 use crate::http::ApiConfig;
 use crate::runtime::{Builder, Handle};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::StoreError;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +56,7 @@ impl Server {
             .trace_skips(config.limits.trace_skips)
             .snapshots(config.store.policy())
             .keep_events(crate::runtime::KEEP_EVENTS)
-            .store(SqliteStore::open(&config.db)?);
+            .store(crate::store::open(&config.db)?);
         if config.limits.keep_ended_days > 0 {
             let days = i64::from(config.limits.keep_ended_days);
             builder = builder.retain_ended_for(crate::time::Duration::from_secs(days * 86_400));

@@ -7,6 +7,7 @@
 //! on a virtual clock rebuilds the state exactly; see [`crate::runtime`] for the replay and the
 //! group commit.
 
+mod postgres;
 mod sqlite;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ use crate::outbox::{Message, Outbox};
 use crate::script::Sources;
 use crate::time::{Duration, Timestamp};
 
+pub use postgres::{is_postgres, PostgresStore};
 pub use sqlite::{Compacted, SqliteStore, StoreInfo, FORMAT, JOURNAL_FORMAT};
 
 /// A snapshot of the engine as the store keeps it: the journal position whose state it holds
@@ -100,6 +102,55 @@ pub trait Store: Send + 'static {
 
     /// A handle on the notifications and their delivery log, for the deliverer and the API.
     fn notifications(&self) -> Result<Box<dyn NotificationLog>, StoreError>;
+}
+
+/// Opens the store `db` names: a PostgreSQL database for a `postgres://` (or
+/// `postgresql://`) URL, else a SQLite file.
+pub fn open(db: &std::path::Path) -> Result<Box<dyn Store>, StoreError> {
+    match db.to_str().filter(|d| is_postgres(d)) {
+        Some(url) => Ok(Box::new(PostgresStore::open(url)?)),
+        None => Ok(Box::new(SqliteStore::open(db)?)),
+    }
+}
+
+/// How `db` is shown in messages and logs: a PostgreSQL URL without its password.
+pub fn shown(db: &std::path::Path) -> String {
+    let text = db.display().to_string();
+    if is_postgres(&text) {
+        postgres::shown(&text)
+    } else {
+        text
+    }
+}
+
+/// A store chosen at run time ([`open`]) is a store.
+impl Store for Box<dyn Store> {
+    fn replay(&mut self, after: u64, each: &mut dyn FnMut(Record) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        (**self).replay(after, each)
+    }
+    fn position(&mut self) -> Result<u64, StoreError> {
+        (**self).position()
+    }
+    fn latest_snapshot(&mut self) -> Result<Option<StoredSnapshot>, StoreError> {
+        (**self).latest_snapshot()
+    }
+    fn snapshots(&self) -> Result<Box<dyn SnapshotSink>, StoreError> {
+        (**self).snapshots()
+    }
+    fn append(
+        &mut self,
+        records: &[Record],
+        messages: &[Message],
+        notifications: &[Arc<Notification>],
+    ) -> Result<(), StoreError> {
+        (**self).append(records, messages, notifications)
+    }
+    fn outbox(&self) -> Result<Box<dyn Outbox>, StoreError> {
+        (**self).outbox()
+    }
+    fn notifications(&self) -> Result<Box<dyn NotificationLog>, StoreError> {
+        (**self).notifications()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,622 @@
+//! The PostgreSQL store: the same journal, snapshots, outbox and notifications as the SQLite
+//! file, in a database several rota processes can reach (`db = "postgres://…"`).
+//!
+//! The `postgres` client is synchronous but runs a Tokio runtime of its own inside, which
+//! must not be entered from an async task (the API's handlers read the notification log). So
+//! every connection lives on a thread of its own ([`Conn`]) and a call hands it a closure and
+//! waits for the answer: callable from the engine thread, a deliverer or an async handler
+//! alike, at the cost of one thread hand-over per call (the journal's group commit makes that
+//! one per batch of steps).
+//!
+//! One process writes a database's journal at a time: the store holds a session advisory
+//! lock for its life, and a second `rota serve` on the same database is refused as a second
+//! one on the same SQLite file is.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use postgres::{Client, NoTls, Row};
+
+use super::sqlite::{FORMAT, JOURNAL_FORMAT};
+use super::{JournalStep, NotificationLog, Record, SnapshotSink, Store, StoreError, StoredSnapshot};
+use crate::notification::{Attempt, DeliveryStatus, Filter, LogEntry, Notification, Outcome};
+use crate::outbox::{Message, Outbox, Pending};
+use crate::time::{Duration, Timestamp};
+
+/// The advisory lock key of the journal's writer ("rota" in ASCII).
+const WRITER_LOCK: i64 = 0x726f_7461;
+
+/// Whether `db` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+type Job = Box<dyn FnOnce(&mut Client) + Send>;
+
+/// A connection on its own thread; see the module documentation.
+struct Conn {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Conn {
+    fn open(url: &str) -> Result<Conn, StoreError> {
+        let (jobs, incoming) = mpsc::channel::<Job>();
+        let (ready, opened) = mpsc::channel();
+        let url = url.to_string();
+        std::thread::Builder::new()
+            .name("rota-postgres".into())
+            .spawn(move || match Client::connect(&url, NoTls) {
+                Ok(mut client) => {
+                    let _ = ready.send(Ok(()));
+                    for job in incoming {
+                        job(&mut client);
+                    }
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(pg(e)));
+                }
+            })
+            .map_err(|e| io(format!("cannot start a PostgreSQL connection thread: {e}")))?;
+        opened.recv().map_err(|_| io("the PostgreSQL connection thread ended".into()))??;
+        Ok(Conn { jobs })
+    }
+
+    /// Runs `f` on the connection and returns what it returned.
+    fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (reply, answer) = mpsc::channel();
+        self.jobs
+            .send(Box::new(move |client| {
+                let _ = reply.send(f(client));
+            }))
+            .map_err(|_| io("the PostgreSQL connection thread ended".into()))?;
+        answer.recv().map_err(|_| io("the PostgreSQL connection thread ended during a call".into()))?
+    }
+}
+
+pub struct PostgresStore {
+    conn: Conn,
+    url: String,
+}
+
+impl PostgresStore {
+    /// Connects to `url`, creates the tables if they are missing, and takes the writer's lock
+    /// (refused while another process holds it).
+    pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        let conn = Conn::open(url)?;
+        let shown = shown(url);
+        conn.with(move |c| {
+            let locked: bool = c.query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK]).map_err(pg)?.get(0);
+            if !locked {
+                return Err(StoreError::Locked { path: shown, lock: format!("advisory lock {WRITER_LOCK}") });
+            }
+            let mut tx = c.transaction().map_err(pg)?;
+            tx.batch_execute(SCHEMA).map_err(pg)?;
+            let found: Option<i64> =
+                tx.query_opt("SELECT value FROM rota_meta WHERE key = 'format'", &[]).map_err(pg)?.map(|r| r.get(0));
+            match found {
+                Some(found) if found > FORMAT => {
+                    return Err(StoreError::Format { path: shown, found, supported: FORMAT });
+                }
+                Some(_) => {}
+                None => {
+                    tx.execute("INSERT INTO rota_meta (key, value) VALUES ('format', $1)", &[&FORMAT]).map_err(pg)?;
+                }
+            }
+            tx.commit().map_err(pg)
+        })?;
+        Ok(PostgresStore { conn, url: url.to_string() })
+    }
+
+    fn side(&self) -> Result<Conn, StoreError> {
+        Conn::open(&self.url)
+    }
+}
+
+/// The tables, as the SQLite store has them (milliseconds as BIGINT, JSON as TEXT).
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rota_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (
+    seq    BIGSERIAL PRIMARY KEY,
+    at     BIGINT NOT NULL,
+    step   TEXT NOT NULL,
+    format BIGINT NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id       BIGSERIAL PRIMARY KEY,
+    channel  TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    body     TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    due      BIGINT NOT NULL DEFAULT 0,
+    error    TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, id);
+CREATE TABLE IF NOT EXISTS notifications (
+    id           BIGINT PRIMARY KEY,
+    unit         TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    recipient    TEXT NOT NULL,
+    channel      TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'pending',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    due          BIGINT NOT NULL,
+    sent_at      BIGINT,
+    last_error   TEXT,
+    provider_id  TEXT,
+    reported     BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, due);
+CREATE INDEX IF NOT EXISTS notifications_recipient ON notifications (recipient, sent_at);
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    seq          BIGSERIAL PRIMARY KEY,
+    notification BIGINT NOT NULL,
+    at           BIGINT NOT NULL,
+    outcome      TEXT NOT NULL,
+    detail       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS delivery_attempts_notification ON delivery_attempts (notification);
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq    BIGINT PRIMARY KEY,
+    at     BIGINT NOT NULL,
+    format BIGINT NOT NULL,
+    state  BYTEA NOT NULL
+);
+";
+
+impl Store for PostgresStore {
+    fn replay(&mut self, after: u64, each: &mut dyn FnMut(Record) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        // Read in pages on the connection's thread, handed over a page at a time, so the
+        // journal is never in memory whole.
+        const PAGE: i64 = 2000;
+        let mut after = after as i64;
+        loop {
+            let rows: Vec<(i64, i64, String, i64)> = self.conn.with(move |c| {
+                let rows = c
+                    .query(
+                        "SELECT seq, at, step, format FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2",
+                        &[&after, &PAGE],
+                    )
+                    .map_err(pg)?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+            })?;
+            let done = (rows.len() as i64) < PAGE;
+            for (seq, at, step, format) in rows {
+                if format > JOURNAL_FORMAT {
+                    return Err(StoreError::RecordFormat { seq, found: format, supported: JOURNAL_FORMAT });
+                }
+                let step: JournalStep =
+                    serde_json::from_str(&step).map_err(|e| StoreError::Corrupt { seq, why: e.to_string() })?;
+                each(Record { at: Timestamp(at), step })?;
+                after = seq;
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    fn position(&mut self) -> Result<u64, StoreError> {
+        self.conn.with(|c| {
+            let seq: i64 = c.query_one("SELECT COALESCE(MAX(seq), 0) FROM journal", &[]).map_err(pg)?.get(0);
+            Ok(seq as u64)
+        })
+    }
+
+    fn latest_snapshot(&mut self) -> Result<Option<StoredSnapshot>, StoreError> {
+        self.conn.with(|c| {
+            let row = c
+                .query_opt("SELECT seq, at, format, state FROM snapshots ORDER BY seq DESC LIMIT 1", &[])
+                .map_err(pg)?;
+            Ok(row.map(|r| StoredSnapshot {
+                position: r.get::<_, i64>(0) as u64,
+                at: Timestamp(r.get(1)),
+                format: r.get::<_, i64>(2) as u32,
+                bytes: r.get(3),
+            }))
+        })
+    }
+
+    fn snapshots(&self) -> Result<Box<dyn SnapshotSink>, StoreError> {
+        Ok(Box::new(PostgresSnapshots { conn: self.side()? }))
+    }
+
+    fn append(
+        &mut self,
+        records: &[Record],
+        messages: &[Message],
+        notifications: &[Arc<Notification>],
+    ) -> Result<(), StoreError> {
+        if records.is_empty() && messages.is_empty() && notifications.is_empty() {
+            return Ok(());
+        }
+        let journal: Vec<(i64, String)> = records
+            .iter()
+            .map(|r| Ok((r.at.0, serde_json::to_string(&r.step).map_err(|e| io(e.to_string()))?)))
+            .collect::<Result<_, StoreError>>()?;
+        let messages: Vec<Message> = messages.to_vec();
+        let notifications: Vec<Arc<Notification>> = notifications.to_vec();
+        self.conn.with(move |c| {
+            let mut tx = c.transaction().map_err(pg)?;
+            if !journal.is_empty() {
+                // One statement for the whole batch: the group commit is one round trip.
+                let (ats, steps): (Vec<i64>, Vec<String>) = journal.into_iter().unzip();
+                tx.execute(
+                    "INSERT INTO journal (at, step, format) SELECT a, s, $3 FROM UNNEST($1::BIGINT[], $2::TEXT[]) AS t (a, s)",
+                    &[&ats, &steps, &JOURNAL_FORMAT],
+                )
+                .map_err(pg)?;
+            }
+            for m in &messages {
+                tx.execute("INSERT INTO outbox (channel, kind, body) VALUES ($1, $2, $3)", &[&m.channel, &m.kind, &m.body])
+                    .map_err(pg)?;
+            }
+            for n in &notifications {
+                let body = serde_json::to_string(n.as_ref()).map_err(|e| io(e.to_string()))?;
+                let status = if n.undeliverable.is_some() { "dead" } else { "pending" };
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO notifications
+                         (id, unit, conversation, recipient, channel, body, due, status, last_error, reported)
+                         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+                        &[
+                            &(n.id as i64),
+                            &n.unit,
+                            &n.conversation,
+                            &n.recipient,
+                            &n.channel.as_str(),
+                            &body,
+                            &status,
+                            &n.undeliverable,
+                            &n.undeliverable.is_some(),
+                        ],
+                    )
+                    .map_err(pg)?;
+                // Never dropped in silence: the step fails, and the engine stops.
+                if inserted == 0 {
+                    return Err(StoreError::Collision { what: "notification", id: n.id });
+                }
+            }
+            tx.commit().map_err(pg)
+        })
+    }
+
+    fn outbox(&self) -> Result<Box<dyn Outbox>, StoreError> {
+        Ok(Box::new(PostgresOutbox { conn: self.side()? }))
+    }
+
+    fn notifications(&self) -> Result<Box<dyn NotificationLog>, StoreError> {
+        Ok(Box::new(PostgresNotifications { conn: self.side()? }))
+    }
+}
+
+/// The snapshots, on their own connection.
+struct PostgresSnapshots {
+    conn: Conn,
+}
+
+impl SnapshotSink for PostgresSnapshots {
+    fn save(&mut self, snapshot: &StoredSnapshot, keep: usize, audit: Duration) -> Result<u64, StoreError> {
+        let s = snapshot.clone();
+        self.conn.with(move |c| {
+            // One transaction: a snapshot is there whole or not at all.
+            let mut tx = c.transaction().map_err(pg)?;
+            tx.execute(
+                "INSERT INTO snapshots (seq, at, format, state) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (seq) DO UPDATE SET at = EXCLUDED.at, format = EXCLUDED.format, state = EXCLUDED.state",
+                &[&(s.position as i64), &s.at.0, &(s.format as i64), &s.bytes],
+            )
+            .map_err(pg)?;
+            tx.execute(
+                "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT $1)",
+                &[&(keep.max(1) as i64)],
+            )
+            .map_err(pg)?;
+            // The record a snapshot was taken at stays, so the journal's position never goes back.
+            let pruned = tx
+                .execute(
+                    "DELETE FROM journal WHERE at < $1 AND seq < (SELECT COALESCE(MIN(seq), 0) FROM snapshots)",
+                    &[&(s.at - audit).0],
+                )
+                .map_err(pg)?;
+            tx.commit().map_err(pg)?;
+            Ok(pruned)
+        })
+    }
+}
+
+/// The outbox, on its own connection.
+struct PostgresOutbox {
+    conn: Conn,
+}
+
+impl Outbox for PostgresOutbox {
+    fn head(&mut self, channel: &str) -> Result<Option<Pending>, StoreError> {
+        let channel = channel.to_string();
+        self.conn.with(move |c| {
+            let row = c
+                .query_opt(
+                    "SELECT id, kind, body, attempts, due FROM outbox WHERE channel = $1 ORDER BY id LIMIT 1",
+                    &[&channel],
+                )
+                .map_err(pg)?;
+            Ok(row.map(|r| Pending {
+                id: r.get(0),
+                message: Message { channel: channel.clone(), kind: r.get(1), body: r.get(2) },
+                attempts: r.get::<_, i32>(3) as u32,
+                due: Timestamp(r.get(4)),
+            }))
+        })
+    }
+
+    fn delivered(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn.with(move |c| c.execute("DELETE FROM outbox WHERE id = $1", &[&id]).map(drop).map_err(pg))
+    }
+
+    fn retry(&mut self, id: i64, due: Timestamp, error: &str) -> Result<(), StoreError> {
+        let error = error.to_string();
+        self.conn.with(move |c| {
+            c.execute(
+                "UPDATE outbox SET attempts = attempts + 1, due = $2, error = $3 WHERE id = $1",
+                &[&id, &due.0, &error],
+            )
+            .map(drop)
+            .map_err(pg)
+        })
+    }
+
+    fn backlog(&mut self) -> Result<BTreeMap<String, u64>, StoreError> {
+        self.conn.with(|c| {
+            let rows = c.query("SELECT channel, COUNT(*) FROM outbox GROUP BY channel", &[]).map_err(pg)?;
+            Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64)).collect())
+        })
+    }
+}
+
+/// The notifications and their delivery log, on their own connection.
+struct PostgresNotifications {
+    conn: Conn,
+}
+
+const ENTRY_COLUMNS: &str = "body, status, attempts, due, last_error, provider_id";
+
+fn entry(row: &Row) -> Result<LogEntry, StoreError> {
+    let body: String = row.get(0);
+    let notification: Notification = serde_json::from_str(&body).map_err(|e| io(format!("a notification: {e}")))?;
+    let status: String = row.get(1);
+    Ok(LogEntry {
+        notification,
+        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Pending),
+        attempts: row.get::<_, i32>(2) as u32,
+        due: Timestamp(row.get(3)),
+        last_error: row.get(4),
+        provider_id: row.get(5),
+    })
+}
+
+fn entries(rows: Vec<Row>) -> Result<Vec<LogEntry>, StoreError> {
+    rows.iter().map(entry).collect()
+}
+
+impl NotificationLog for PostgresNotifications {
+    fn due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<LogEntry>, StoreError> {
+        self.conn.with(move |c| {
+            let q = format!(
+                "SELECT {ENTRY_COLUMNS} FROM notifications WHERE status = 'pending' AND due <= $1 ORDER BY due, id LIMIT $2"
+            );
+            entries(c.query(&q, &[&now.0, &(limit as i64)]).map_err(pg)?)
+        })
+    }
+
+    fn next_due(&mut self) -> Result<Option<Timestamp>, StoreError> {
+        self.conn.with(|c| {
+            let due: Option<i64> =
+                c.query_one("SELECT MIN(due) FROM notifications WHERE status = 'pending'", &[]).map_err(pg)?.get(0);
+            Ok(due.map(Timestamp))
+        })
+    }
+
+    fn record(
+        &mut self,
+        id: u64,
+        at: Timestamp,
+        outcome: &Outcome,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let outcome = outcome.clone();
+        let id = id as i64;
+        self.conn.with(move |c| {
+            let mut tx = c.transaction().map_err(pg)?;
+            let (kind, detail) = match (&outcome, retry_at) {
+                (Outcome::Sent { provider_id, detail }, _) => {
+                    tx.execute(
+                        "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = $2, provider_id = $3, last_error = NULL WHERE id = $1",
+                        &[&id, &at.0, provider_id],
+                    )
+                    .map_err(pg)?;
+                    ("sent", detail.clone())
+                }
+                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, Some(due)) => {
+                    tx.execute(
+                        "UPDATE notifications SET attempts = attempts + 1, due = $2, last_error = $3 WHERE id = $1",
+                        &[&id, &due.0, error],
+                    )
+                    .map_err(pg)?;
+                    ("retry", format!("{error}; next attempt at {due}"))
+                }
+                (Outcome::Transient { error, .. } | Outcome::Permanent { error }, None) => {
+                    tx.execute(
+                        "UPDATE notifications SET status = 'dead', attempts = attempts + 1, last_error = $2, reported = FALSE WHERE id = $1",
+                        &[&id, error],
+                    )
+                    .map_err(pg)?;
+                    ("dead", error.clone())
+                }
+            };
+            tx.execute(
+                "INSERT INTO delivery_attempts (notification, at, outcome, detail) VALUES ($1, $2, $3, $4)",
+                &[&id, &at.0, &kind, &detail],
+            )
+            .map_err(pg)?;
+            tx.commit().map_err(pg)
+        })
+    }
+
+    fn defer(&mut self, id: u64, at: Timestamp, why: &str, due: Timestamp) -> Result<(), StoreError> {
+        let (id, why) = (id as i64, why.to_string());
+        self.conn.with(move |c| {
+            let mut tx = c.transaction().map_err(pg)?;
+            tx.execute("UPDATE notifications SET due = $2, last_error = $3 WHERE id = $1", &[&id, &due.0, &why])
+                .map_err(pg)?;
+            tx.execute(
+                "INSERT INTO delivery_attempts (notification, at, outcome, detail) VALUES ($1, $2, 'limited', $3)",
+                &[&id, &at.0, &format!("{why} until {due}")],
+            )
+            .map_err(pg)?;
+            tx.commit().map_err(pg)
+        })
+    }
+
+    fn unreported(&mut self) -> Result<Vec<LogEntry>, StoreError> {
+        self.conn.with(|c| {
+            let q =
+                format!("SELECT {ENTRY_COLUMNS} FROM notifications WHERE status = 'dead' AND NOT reported ORDER BY id");
+            entries(c.query(&q, &[]).map_err(pg)?)
+        })
+    }
+
+    fn reported(&mut self, id: u64) -> Result<(), StoreError> {
+        self.conn.with(move |c| {
+            c.execute("UPDATE notifications SET reported = TRUE WHERE id = $1", &[&(id as i64)]).map(drop).map_err(pg)
+        })
+    }
+
+    fn list(&mut self, filter: &Filter) -> Result<Vec<LogEntry>, StoreError> {
+        let f = (
+            filter.status.clone(),
+            filter.recipient.clone(),
+            filter.conversation.clone(),
+            filter.unit.clone(),
+            filter.limit.unwrap_or(100).min(1001) as i64,
+            filter.before.map(|b| b as i64),
+        );
+        self.conn.with(move |c| {
+            let q = format!(
+                "SELECT {ENTRY_COLUMNS} FROM notifications
+                 WHERE ($1::TEXT IS NULL OR status = $1) AND ($2::TEXT IS NULL OR recipient = $2)
+                   AND ($3::TEXT IS NULL OR conversation = $3) AND ($4::TEXT IS NULL OR unit = $4)
+                   AND ($6::BIGINT IS NULL OR id < $6)
+                 ORDER BY id DESC LIMIT $5"
+            );
+            entries(c.query(&q, &[&f.0, &f.1, &f.2, &f.3, &f.4, &f.5]).map_err(pg)?)
+        })
+    }
+
+    fn get(&mut self, id: u64) -> Result<Option<(LogEntry, Vec<Attempt>)>, StoreError> {
+        let id = id as i64;
+        self.conn.with(move |c| {
+            let q = format!("SELECT {ENTRY_COLUMNS} FROM notifications WHERE id = $1");
+            let Some(row) = c.query_opt(&q, &[&id]).map_err(pg)? else { return Ok(None) };
+            let attempts = c
+                .query("SELECT at, outcome, detail FROM delivery_attempts WHERE notification = $1 ORDER BY seq", &[&id])
+                .map_err(pg)?
+                .iter()
+                .map(|r| Attempt { at: Timestamp(r.get(0)), outcome: r.get(1), detail: r.get(2) })
+                .collect();
+            Ok(Some((entry(&row)?, attempts)))
+        })
+    }
+
+    fn prune(&mut self, before: Timestamp) -> Result<u64, StoreError> {
+        self.conn.with(move |c| {
+            // Pending ones, and dead ones the engine has not heard of, are never pruned. The
+            // statements of one query see the same rows, so `doomed` is chosen once.
+            let n = c
+                .execute(
+                    "WITH doomed AS (
+                         SELECT n.id FROM notifications n
+                         WHERE (n.status = 'sent' AND n.sent_at < $1)
+                            OR (n.status = 'dead' AND n.reported
+                                AND COALESCE((SELECT MAX(a.at) FROM delivery_attempts a WHERE a.notification = n.id), n.due) < $1)
+                     ), attempts AS (
+                         DELETE FROM delivery_attempts WHERE notification IN (SELECT id FROM doomed)
+                     )
+                     DELETE FROM notifications WHERE id IN (SELECT id FROM doomed)",
+                    &[&before.0],
+                )
+                .map_err(pg)?;
+            Ok(n)
+        })
+    }
+
+    fn revive(&mut self, id: u64, now: Timestamp) -> Result<bool, StoreError> {
+        self.conn.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE notifications SET status = 'pending', due = $2, attempts = 0 WHERE id = $1 AND status = 'dead'",
+                    &[&(id as i64), &now.0],
+                )
+                .map_err(pg)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn counts(&mut self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.conn.with(|c| {
+            let mut out: Vec<(String, u64)> = ["pending", "sent", "dead"].iter().map(|s| (s.to_string(), 0)).collect();
+            for r in c.query("SELECT status, COUNT(*) FROM notifications GROUP BY status", &[]).map_err(pg)? {
+                let status: String = r.get(0);
+                if let Some(slot) = out.iter_mut().find(|(s, _)| *s == status) {
+                    slot.1 = r.get::<_, i64>(1) as u64;
+                }
+            }
+            let limited: i64 = c
+                .query_one("SELECT COUNT(*) FROM delivery_attempts WHERE outcome = 'limited'", &[])
+                .map_err(pg)?
+                .get(0);
+            out.push(("rate_limited".into(), limited as u64));
+            Ok(out)
+        })
+    }
+
+    fn sent_since(&mut self, unit: &str, recipient: &str, channel: &str, since: Timestamp) -> Result<u32, StoreError> {
+        let args = (unit.to_string(), recipient.to_string(), channel.to_string());
+        self.conn.with(move |c| {
+            let n: i64 = c
+                .query_one(
+                    "SELECT COUNT(*) FROM notifications
+                     WHERE recipient = $1 AND channel = $2 AND sent_at >= $3 AND unit = $4",
+                    &[&args.1, &args.2, &since.0, &args.0],
+                )
+                .map_err(pg)?
+                .get(0);
+            Ok(n as u32)
+        })
+    }
+}
+
+/// The database's address without its password, for messages and logs.
+pub(super) fn shown(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn pg(e: postgres::Error) -> StoreError {
+    StoreError::Io { message: e.to_string(), source: Some(Box::new(e)) }
+}
+
+fn io(message: String) -> StoreError {
+    StoreError::Io { message, source: None }
+}
