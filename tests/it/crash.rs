@@ -227,7 +227,7 @@ pub async fn survives_sigkill(db: &str) {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     watcher.await.unwrap();
-    let fired = fired.lock().unwrap();
+    let fired = fired.lock().unwrap().clone();
     for (id, _) in &all {
         let times = fired.iter().filter(|(f, _)| f == id).count();
         assert!(times <= 1, "{id}'s max-wait timer fired {times} times");
