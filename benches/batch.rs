@@ -3,7 +3,9 @@
 //! the SQLite journal), and over HTTP with `POST /v1/batch` (durable).
 //!
 //! `cargo bench --bench batch` (add `-- --cycles 20000` for a longer list, `-- --only HTTP`
-//! for the ways whose name holds a word, to profile one).
+//! for the ways whose name holds a word, to profile one). With `-- --postgres URL` (a
+//! server's `postgres` database, say `postgres://rota@127.0.0.1:5433/postgres`), every durable
+//! way also runs with the PostgreSQL store, in a fresh database of that server each time.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use rota::conversation::NewConversation;
 use rota::engine::{Engine, EngineConfig};
 use rota::http::{router, ApiConfig, Token};
 use rota::runtime::Builder;
-use rota::store::SqliteStore;
+use rota::store::Store;
 use rota::time::Timestamp;
 use rota::{Input, Update, VirtualClock};
 
@@ -112,13 +114,34 @@ fn main() {
     let setup = 100;
 
     let timed = (inputs.len() - setup) as f64;
+    let postgres = args.iter().position(|a| a == "--postgres").and_then(|i| args.get(i + 1)).cloned();
+    // A fresh store for one run of a durable way: a SQLite file, or a new PostgreSQL database.
+    let runs = std::sync::atomic::AtomicUsize::new(0);
+    let store = |name: &str, on_postgres: bool| -> Box<dyn Store> {
+        let run = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match (&postgres, on_postgres) {
+            (Some(server), true) => {
+                let database = format!("rota_bench_{}_{run}", std::process::id());
+                let admin = server.clone();
+                let create = format!("CREATE DATABASE {database}");
+                // The client runs a runtime of its own: off the bench's.
+                std::thread::spawn(move || {
+                    postgres::Client::connect(&admin, postgres::NoTls).unwrap().batch_execute(&create).unwrap()
+                })
+                .join()
+                .unwrap();
+                let url = format!("{}/{database}", &server[..server.rfind('/').unwrap()]);
+                Box::new(rota::store::PostgresStore::open(&url).unwrap())
+            }
+            _ => Box::new(rota::store::SqliteStore::open(scratch(&format!("{name}{run}")).join("rota.db")).unwrap()),
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let durable = |name: &str| {
-        let db = scratch(name).join("rota.db");
+    let durable = |name: &str, on_postgres: bool| {
         Arc::new(
             Builder::new(&scripts)
                 .clock(VirtualClock::starting_at(start()))
-                .store(SqliteStore::open(&db).unwrap())
+                .store(store(name, on_postgres))
                 .start()
                 .unwrap(),
         )
@@ -133,6 +156,32 @@ fn main() {
             let began = Instant::now();
             for input in &inputs[setup..] {
                 handle.submit(input.clone()).await.unwrap();
+            }
+            began.elapsed().as_secs_f64()
+        })
+    };
+    // `STREAMS` clients at once, each submitting whole cycles one input at a time and waiting
+    // for each reply: the group commit gathers what arrives while a commit is under way.
+    const STREAMS: usize = 32;
+    let concurrent = |handle: Arc<rota::runtime::Handle>| {
+        rt.block_on(async {
+            handle.submit_many(inputs[..setup].to_vec()).await.unwrap();
+            let cycles = (inputs.len() - setup) / 3;
+            let per = cycles.div_ceil(STREAMS) * 3;
+            let began = Instant::now();
+            let tasks: Vec<_> = inputs[setup..]
+                .chunks(per)
+                .map(|chunk| {
+                    let (handle, chunk) = (handle.clone(), chunk.to_vec());
+                    tokio::spawn(async move {
+                        for input in chunk {
+                            handle.submit(input).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
             }
             began.elapsed().as_secs_f64()
         })
@@ -153,20 +202,23 @@ fn main() {
     let wanted = |way: &str| only.as_ref().is_none_or(|w| way.contains(w.as_str()));
     let submit_memory = || one_by_one(in_memory());
     let many_memory = || many(in_memory());
-    let submit_durable = || one_by_one(durable("submit"));
-    let many_durable = || many(durable("many"));
+    let submit_durable = || one_by_one(durable("submit", false));
+    let many_durable = || many(durable("many", false));
+    let submit_postgres = || one_by_one(durable("submit", true));
+    let concurrent_durable = || concurrent(durable("streams", false));
+    let concurrent_postgres = || concurrent(durable("streams", true));
+    let many_postgres = || many(durable("many", true));
 
     // Over HTTP, with `in_flight` requests at once (the client pipelines).
-    let http = |in_flight: usize| {
+    let http = |in_flight: usize, on_postgres: bool| {
         rt.block_on(async {
             use futures_util::{StreamExt, TryStreamExt};
             // As `rota serve` runs it: the recent events kept for resuming streams.
-            let db = scratch(&format!("http{in_flight}")).join("rota.db");
             let handle = Arc::new(
                 Builder::new(&scripts)
                     .clock(VirtualClock::starting_at(start()))
                     .keep_events(rota::runtime::KEEP_EVENTS)
-                    .store(SqliteStore::open(&db).unwrap())
+                    .store(store(&format!("http{in_flight}"), on_postgres))
                     .start()
                     .unwrap(),
             );
@@ -212,23 +264,35 @@ fn main() {
     };
 
     println!("{cycles} cycles of arrive + accept + close ({} inputs), 50 agents, one round-robin queue", timed as u64);
-    println!("batches of {BATCH} for submit_many and /v1/batch; durable: with the SQLite journal (group commit)");
+    println!(
+        "batches of {BATCH} for submit_many and /v1/batch; durable: with the SQLite journal, or PostgreSQL's (group commit)"
+    );
     println!("each figure the median of three rounds of every way");
     println!();
     println!("| way | seconds | inputs/s | of direct |");
     println!("|---|---|---|---|");
-    let ways: [(&str, &dyn Fn() -> f64); 7] = [
+    let ways: [(&str, &dyn Fn() -> f64); 13] = [
         ("Engine::handle (direct, in memory)", &|| direct(&scripts, &inputs, setup)),
         ("Handle::submit, one at a time (in memory)", &submit_memory),
         ("Handle::submit_many (in memory)", &many_memory),
         ("Handle::submit, one at a time (durable)", &submit_durable),
+        ("Handle::submit, 32 clients at once (durable)", &concurrent_durable),
         ("Handle::submit_many (durable)", &many_durable),
-        ("HTTP POST /v1/batch (durable), one request at a time", &|| http(1)),
-        ("HTTP POST /v1/batch (durable), two requests in flight", &|| http(2)),
+        ("HTTP POST /v1/batch (durable), one request at a time", &|| http(1, false)),
+        ("HTTP POST /v1/batch (durable), two requests in flight", &|| http(2, false)),
+        ("Handle::submit, one at a time (durable, PostgreSQL)", &submit_postgres),
+        ("Handle::submit, 32 clients at once (durable, PostgreSQL)", &concurrent_postgres),
+        ("Handle::submit_many (durable, PostgreSQL)", &many_postgres),
+        ("HTTP POST /v1/batch (durable, PostgreSQL), one request at a time", &|| http(1, true)),
+        ("HTTP POST /v1/batch (durable, PostgreSQL), two requests in flight", &|| http(2, true)),
     ];
     // Three rounds of every way, each way's figure the median of its three: this host's
     // speed drifts within a minute, and rounds spread the drift over all ways alike.
-    let ways: Vec<_> = ways.into_iter().filter(|(way, _)| way.starts_with("Engine") || wanted(way)).collect();
+    let ways: Vec<_> = ways
+        .into_iter()
+        .filter(|(way, _)| way.starts_with("Engine") || wanted(way))
+        .filter(|(way, _)| postgres.is_some() || !way.contains("PostgreSQL"))
+        .collect();
     let mut times = vec![Vec::new(); ways.len()];
     for _ in 0..3 {
         for ((_, run), times) in ways.iter().zip(&mut times) {

@@ -75,6 +75,11 @@ pub struct StoreConfig {
     pub keep_snapshots: usize,
     /// Days of journal kept behind the oldest snapshot, for audit; older records are forgotten.
     pub audit_days: u32,
+    /// On PostgreSQL: this node's name in the database's lease (the host name by default).
+    pub node: Option<String>,
+    /// On PostgreSQL: how long the lease lasts unless renewed; a standby takes over this long
+    /// after the owner died.
+    pub lease_ms: u64,
 }
 
 impl Default for StoreConfig {
@@ -85,11 +90,23 @@ impl Default for StoreConfig {
             snapshot_every_minutes: (p.every.0 / 60_000) as u64,
             keep_snapshots: p.keep,
             audit_days: (p.audit.0 / 86_400_000) as u32,
+            node: None,
+            lease_ms: crate::store::Lease::default().duration.as_millis() as u64,
         }
     }
 }
 
 impl StoreConfig {
+    /// The lease a PostgreSQL database is held under.
+    pub fn lease(&self) -> crate::store::Lease {
+        let default = crate::store::Lease::default();
+        crate::store::Lease {
+            node: self.node.clone().unwrap_or(default.node),
+            // At least a tenth of a second: the heartbeat renews it every third.
+            duration: std::time::Duration::from_millis(self.lease_ms.max(100)),
+        }
+    }
+
     pub fn policy(&self) -> crate::runtime::SnapshotPolicy {
         let every = crate::time::Duration::from_secs(self.snapshot_every_minutes.saturating_mul(60) as i64);
         let audit = crate::time::Duration::from_secs(i64::from(self.audit_days) * 86_400);

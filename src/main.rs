@@ -480,7 +480,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // too (a dead notification, a memo that could not carry over), not only into the API.
     // What scripts and the engine log, reloads, deliveries and requests are `tracing` events,
     // written by the subscriber `LogFormat::install` set up.
-    let builder = Server::builder(&config)?;
+    // On PostgreSQL another node may own the database: stand by until its lease ends.
+    let mut standing_by = false;
+    let builder = loop {
+        match Server::builder(&config) {
+            Err(rota::server::ServerError::Store(e @ rota::store::StoreError::Leased { .. })) => {
+                if !standing_by {
+                    tracing::warn!("{e}");
+                    println!("rota standing by: {e}");
+                    standing_by = true;
+                }
+                tokio::time::sleep(config.store.lease().duration / 4).await;
+            }
+            built => break built?,
+        }
+    };
+    if standing_by {
+        tracing::warn!("took the database over");
+    }
     let (results, mut reloads) = tokio::sync::mpsc::unbounded_channel();
     let server = Server::start(&config, builder, results)?;
     let handle = server.handle().clone();

@@ -72,7 +72,13 @@ impl Loop {
             };
             let mut command = match waiting {
                 Wait::Command(c) => Some(c),
-                Wait::Timeout => None,
+                // An idle loop still learns that its store was taken from it (a lost lease).
+                Wait::Timeout => {
+                    if let Some(store) = &mut self.store {
+                        store.check()?;
+                    }
+                    None
+                }
                 Wait::Closed => return self.commit(),
             };
             for _ in 0..MAX_BATCH {
@@ -88,11 +94,15 @@ impl Loop {
     }
 
     fn wait(&self, rx: &mpsc::Receiver<Command>) -> Wait {
-        let timeout = match self.engine.next_due() {
+        let due = match self.engine.next_due() {
             Some(due) if !self.clock.is_virtual() => {
-                std::time::Duration::from_millis((due - self.clock.now()).0.max(0) as u64)
+                Some(std::time::Duration::from_millis((due - self.clock.now()).0.max(0) as u64))
             }
-            _ => return rx.recv().map_or(Wait::Closed, Wait::Command),
+            _ => None,
+        };
+        let check = self.store.as_ref().and_then(|s| s.check_every());
+        let Some(timeout) = due.into_iter().chain(check).min() else {
+            return rx.recv().map_or(Wait::Closed, Wait::Command);
         };
         match rx.recv_timeout(timeout) {
             Ok(c) => Wait::Command(c),

@@ -20,7 +20,7 @@ use crate::outbox::{Message, Outbox};
 use crate::script::Sources;
 use crate::time::{Duration, Timestamp};
 
-pub use postgres::{is_postgres, PostgresStore};
+pub use postgres::{is_postgres, Lease, PostgresStore};
 pub use sqlite::{Compacted, SqliteStore, StoreInfo, FORMAT, JOURNAL_FORMAT};
 
 /// A snapshot of the engine as the store keeps it: the journal position whose state it holds
@@ -102,13 +102,29 @@ pub trait Store: Send + 'static {
 
     /// A handle on the notifications and their delivery log, for the deliverer and the API.
     fn notifications(&self) -> Result<Box<dyn NotificationLog>, StoreError>;
+
+    /// Whether this process may still write: an error (a lease lost to another node) stops
+    /// the engine loop as a failed commit does.
+    fn check(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// How often an idle engine loop should [`Store::check`]; `None`: never needed.
+    fn check_every(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Opens the store `db` names: a PostgreSQL database for a `postgres://` (or
-/// `postgresql://`) URL, else a SQLite file.
+/// `postgresql://`) URL, held under the default [`Lease`], else a SQLite file.
 pub fn open(db: &std::path::Path) -> Result<Box<dyn Store>, StoreError> {
+    open_as(db, &Lease::default())
+}
+
+/// [`open`], a PostgreSQL database held under `lease`.
+pub fn open_as(db: &std::path::Path, lease: &Lease) -> Result<Box<dyn Store>, StoreError> {
     match db.to_str().filter(|d| is_postgres(d)) {
-        Some(url) => Ok(Box::new(PostgresStore::open(url)?)),
+        Some(url) => Ok(Box::new(PostgresStore::open_as(url, lease)?)),
         None => Ok(Box::new(SqliteStore::open(db)?)),
     }
 }
@@ -151,6 +167,12 @@ impl Store for Box<dyn Store> {
     fn notifications(&self) -> Result<Box<dyn NotificationLog>, StoreError> {
         (**self).notifications()
     }
+    fn check(&mut self) -> Result<(), StoreError> {
+        (**self).check()
+    }
+    fn check_every(&self) -> Option<std::time::Duration> {
+        (**self).check_every()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +193,13 @@ pub enum StoreError {
     /// A journal record written in a way this rota does not know.
     #[error("journal record {seq} is written in journal format {found}; this rota reads up to {supported}, and will not guess at it")]
     RecordFormat { seq: i64, found: i64, supported: i64 },
+    /// Another node holds the database's lease (see [`PostgresStore`]).
+    #[error("{database} is owned by node {owner} (epoch {epoch}) for {for_ms} ms more unless it renews its lease; this node stands by")]
+    Leased { database: String, owner: String, epoch: i64, for_ms: i64 },
+    /// This node's lease was lost: another node may own the database now, so nothing more is
+    /// written (`now` is the epoch found, 0 when the heartbeat found the lease gone).
+    #[error("this node lost {database}'s lease (epoch {epoch}; another node may have taken it over): nothing more is written, and the node steps down")]
+    Fenced { database: String, epoch: i64, now: i64 },
     /// A row the engine writes already exists: the engine and the store disagree about what
     /// happened (a database put back from elsewhere, say). Nothing of the step was stored.
     #[error("{what} {id} is already in the store: the engine and the database disagree about what happened (was the database restored from another copy?); nothing of this step was stored")]

@@ -8,13 +8,22 @@
 //! alike, at the cost of one thread hand-over per call (the journal's group commit makes that
 //! one per batch of steps).
 //!
-//! One process writes a database's journal at a time: the store holds a session advisory
-//! lock for its life, and a second `rota serve` on the same database is refused as a second
-//! one on the same SQLite file is.
+//! One node writes a database at a time, under a lease kept in the database itself
+//! (`rota_lease`: the owner's node name, an epoch, and an expiry on the database's clock, so
+//! the nodes' own clocks do not matter). The owner renews it on a heartbeat thread every third
+//! of its length. Another node takes it only once it has expired, raising the epoch; every
+//! write of the owner (a batch of the journal, a snapshot) checks in its own transaction that
+//! the epoch is still its own and the lease unexpired, holding the lease row while it commits.
+//! So an owner that was paused past its lease (a GC pause, SIGSTOP, a lost network) can never
+//! write after another node took over: its next write is refused ([`StoreError::Fenced`]),
+//! and the engine loop stops. A node that starts under its own name takes its lease over at
+//! once (a restart after a crash); a clean stop gives the lease up.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use postgres::{Client, NoTls, Row};
 
@@ -24,8 +33,21 @@ use crate::notification::{Attempt, DeliveryStatus, Filter, LogEntry, Notificatio
 use crate::outbox::{Message, Outbox, Pending};
 use crate::time::{Duration, Timestamp};
 
-/// The advisory lock key of the journal's writer ("rota" in ASCII).
-const WRITER_LOCK: i64 = 0x726f_7461;
+/// How a node holds a database: under its name, for this long unless renewed.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    pub node: String,
+    pub duration: std::time::Duration,
+}
+
+impl Default for Lease {
+    /// The machine's host name, 10 seconds.
+    fn default() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let node = Some(host.trim().to_string()).filter(|h| !h.is_empty()).unwrap_or_else(|| "rota".into());
+        Lease { node, duration: std::time::Duration::from_secs(10) }
+    }
+}
 
 /// Whether `db` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres(db: &str) -> bool {
@@ -80,19 +102,34 @@ impl Conn {
 pub struct PostgresStore {
     conn: Conn,
     url: String,
+    /// The epoch of this node's lease; every write checks it.
+    epoch: i64,
+    held: Arc<Held>,
+    lease: Lease,
+}
+
+/// What the heartbeat thread and the store share.
+struct Held {
+    /// The lease could not be renewed: another node may own the database now.
+    lost: AtomicBool,
+    /// The store is gone; the heartbeat stops.
+    done: mpsc::Sender<()>,
 }
 
 impl PostgresStore {
-    /// Connects to `url`, creates the tables if they are missing, and takes the writer's lock
-    /// (refused while another process holds it).
+    /// Connects to `url` under the default [`Lease`]; see [`PostgresStore::open_as`].
     pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        PostgresStore::open_as(url, &Lease::default())
+    }
+
+    /// Connects to `url`, creates the tables if they are missing, and takes the database's
+    /// lease for `lease.node`: refused ([`StoreError::Leased`]) while another node's lease
+    /// lasts; taken at once from an earlier run of the same node.
+    pub fn open_as(url: &str, lease: &Lease) -> Result<PostgresStore, StoreError> {
         let conn = Conn::open(url)?;
         let shown = shown(url);
-        conn.with(move |c| {
-            let locked: bool = c.query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK]).map_err(pg)?.get(0);
-            if !locked {
-                return Err(StoreError::Locked { path: shown, lock: format!("advisory lock {WRITER_LOCK}") });
-            }
+        let (node, secs) = (lease.node.clone(), lease.duration.as_secs_f64());
+        let epoch = conn.with(move |c| {
             let mut tx = c.transaction().map_err(pg)?;
             tx.batch_execute(SCHEMA).map_err(pg)?;
             let found: Option<i64> =
@@ -106,19 +143,121 @@ impl PostgresStore {
                     tx.execute("INSERT INTO rota_meta (key, value) VALUES ('format', $1)", &[&FORMAT]).map_err(pg)?;
                 }
             }
-            tx.commit().map_err(pg)
+            let taken = tx
+                .query_opt(
+                    "INSERT INTO rota_lease (id, owner, epoch, expires_at)
+                     VALUES (1, $1, 1, clock_timestamp() + make_interval(secs => $2))
+                     ON CONFLICT (id) DO UPDATE
+                         SET owner = EXCLUDED.owner, epoch = rota_lease.epoch + 1, expires_at = EXCLUDED.expires_at
+                         WHERE rota_lease.expires_at <= clock_timestamp() OR rota_lease.owner = EXCLUDED.owner
+                     RETURNING epoch",
+                    &[&node, &secs],
+                )
+                .map_err(pg)?;
+            let Some(taken) = taken else {
+                let r = tx
+                    .query_one(
+                        "SELECT owner, epoch, GREATEST(0, EXTRACT(EPOCH FROM expires_at - clock_timestamp()) * 1000)::BIGINT
+                         FROM rota_lease WHERE id = 1",
+                        &[],
+                    )
+                    .map_err(pg)?;
+                return Err(StoreError::Leased { database: shown, owner: r.get(0), epoch: r.get(1), for_ms: r.get(2) });
+            };
+            tx.commit().map_err(pg)?;
+            Ok(taken.get::<_, i64>(0))
         })?;
-        Ok(PostgresStore { conn, url: url.to_string() })
+        let held = heartbeat(Conn::open(url)?, epoch, lease.duration)?;
+        Ok(PostgresStore { conn, url: url.to_string(), epoch, held, lease: lease.clone() })
     }
 
     fn side(&self) -> Result<Conn, StoreError> {
         Conn::open(&self.url)
+    }
+
+    /// The epoch of this node's lease.
+    pub fn epoch(&self) -> i64 {
+        self.epoch
+    }
+}
+
+/// Renews the lease of `epoch` every third of `duration` on a thread of its own; marks it
+/// lost when a renewal finds it taken or expired, or none succeeded for a whole `duration`.
+fn heartbeat(conn: Conn, epoch: i64, duration: std::time::Duration) -> Result<Arc<Held>, StoreError> {
+    let (done, stop) = mpsc::channel();
+    let held = Arc::new(Held { lost: AtomicBool::new(false), done });
+    let watched = Arc::downgrade(&held);
+    let secs = duration.as_secs_f64();
+    std::thread::Builder::new()
+        .name("rota-lease".into())
+        .spawn(move || {
+            let mut renewed = Instant::now();
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(duration / 3) {
+                let Some(held) = watched.upgrade() else { return };
+                let kept = conn.with(move |c| {
+                    let n = c
+                        .execute(
+                            "UPDATE rota_lease SET expires_at = clock_timestamp() + make_interval(secs => $2)
+                             WHERE id = 1 AND epoch = $1 AND expires_at > clock_timestamp()",
+                            &[&epoch, &secs],
+                        )
+                        .map_err(pg)?;
+                    Ok(n == 1)
+                });
+                match kept {
+                    Ok(true) => renewed = Instant::now(),
+                    Ok(false) => {
+                        held.lost.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    // The database could not be reached: the lease lasts what it lasts.
+                    Err(_) if renewed.elapsed() >= duration => {
+                        held.lost.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+        .map_err(|e| io(format!("cannot start the lease heartbeat: {e}")))?;
+    Ok(held)
+}
+
+/// In a write's transaction: refuses it unless the lease of `epoch` is still this node's and
+/// unexpired, and holds the lease row until the write commits (a takeover waits for it).
+fn fence(tx: &mut postgres::Transaction, epoch: i64, database: &str) -> Result<(), StoreError> {
+    let row = tx
+        .query_one("SELECT epoch, expires_at > clock_timestamp() FROM rota_lease WHERE id = 1 FOR SHARE", &[])
+        .map_err(pg)?;
+    let (now, alive): (i64, bool) = (row.get(0), row.get(1));
+    if now != epoch || !alive {
+        return Err(StoreError::Fenced { database: database.to_string(), epoch, now });
+    }
+    Ok(())
+}
+
+impl Drop for PostgresStore {
+    /// A clean stop gives the lease up, so a standby takes over at once.
+    fn drop(&mut self) {
+        let _ = self.held.done.send(());
+        let epoch = self.epoch;
+        let _ = self.conn.with(move |c| {
+            c.execute("UPDATE rota_lease SET expires_at = clock_timestamp() WHERE id = 1 AND epoch = $1", &[&epoch])
+                .map(drop)
+                .map_err(pg)
+        });
     }
 }
 
 /// The tables, as the SQLite store has them (milliseconds as BIGINT, JSON as TEXT).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rota_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS rota_lease (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    owner      TEXT NOT NULL,
+    epoch      BIGINT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
 CREATE TABLE IF NOT EXISTS journal (
     seq    BIGSERIAL PRIMARY KEY,
     at     BIGINT NOT NULL,
@@ -222,7 +361,18 @@ impl Store for PostgresStore {
     }
 
     fn snapshots(&self) -> Result<Box<dyn SnapshotSink>, StoreError> {
-        Ok(Box::new(PostgresSnapshots { conn: self.side()? }))
+        Ok(Box::new(PostgresSnapshots { conn: self.side()?, epoch: self.epoch, database: shown(&self.url) }))
+    }
+
+    fn check(&mut self) -> Result<(), StoreError> {
+        match self.held.lost.load(Ordering::SeqCst) {
+            false => Ok(()),
+            true => Err(StoreError::Fenced { database: shown(&self.url), epoch: self.epoch, now: 0 }),
+        }
+    }
+
+    fn check_every(&self) -> Option<std::time::Duration> {
+        Some(self.lease.duration / 3)
     }
 
     fn append(
@@ -240,8 +390,11 @@ impl Store for PostgresStore {
             .collect::<Result<_, StoreError>>()?;
         let messages: Vec<Message> = messages.to_vec();
         let notifications: Vec<Arc<Notification>> = notifications.to_vec();
+        self.check()?;
+        let (epoch, database) = (self.epoch, shown(&self.url));
         self.conn.with(move |c| {
             let mut tx = c.transaction().map_err(pg)?;
+            fence(&mut tx, epoch, &database)?;
             if !journal.is_empty() {
                 // One statement for the whole batch: the group commit is one round trip.
                 let (ats, steps): (Vec<i64>, Vec<String>) = journal.into_iter().unzip();
@@ -297,14 +450,19 @@ impl Store for PostgresStore {
 /// The snapshots, on their own connection.
 struct PostgresSnapshots {
     conn: Conn,
+    epoch: i64,
+    database: String,
 }
 
 impl SnapshotSink for PostgresSnapshots {
     fn save(&mut self, snapshot: &StoredSnapshot, keep: usize, audit: Duration) -> Result<u64, StoreError> {
         let s = snapshot.clone();
+        let (epoch, database) = (self.epoch, self.database.clone());
         self.conn.with(move |c| {
-            // One transaction: a snapshot is there whole or not at all.
+            // One transaction: a snapshot is there whole or not at all, and only while this
+            // node owns the database (a deposed owner must not prune the journal).
             let mut tx = c.transaction().map_err(pg)?;
+            fence(&mut tx, epoch, &database)?;
             tx.execute(
                 "INSERT INTO snapshots (seq, at, format, state) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (seq) DO UPDATE SET at = EXCLUDED.at, format = EXCLUDED.format, state = EXCLUDED.state",

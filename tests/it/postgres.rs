@@ -1,6 +1,7 @@
 //! rota on PostgreSQL (`db = "postgres://…"`), against a real server the tests start
 //! themselves (`common::postgres`): the crash test, the store's refusals and the notification
-//! log's retention, each as on SQLite; and a second server on the same database refused.
+//! log's retention, each as on SQLite; and several nodes on one database, one owning it under
+//! a lease: failover when the owner is killed, and fencing of an owner paused past its lease.
 
 use crate::common;
 use crate::crash;
@@ -8,7 +9,7 @@ use crate::crash;
 use std::process::Command;
 
 use common::postgres::Cluster;
-use common::{fixture, spawn, Scratch};
+use common::{fixture, Scratch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_inputs_and_timers_survive_sigkill_on_postgresql() {
@@ -28,25 +29,262 @@ fn the_notification_log_on_postgresql_forgets_what_is_done_after_its_window() {
     crash::log_forgets_what_is_done(&mut rota::store::PostgresStore::open(&cluster.database()).unwrap());
 }
 
-/// One writer per database, as one per SQLite file: a second `rota serve` is refused, naming
-/// the database without its password.
-#[test]
-fn a_second_server_on_the_same_postgresql_database_refuses_to_start() {
+/// A `rota serve` node of a cluster on one database: its output read on a thread of its own.
+struct Node {
+    name: &'static str,
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    base: Option<String>,
+}
+
+impl Node {
+    fn start(dir: &std::path::Path, name: &'static str, db: &str) -> Node {
+        use std::io::BufRead;
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndb = {db:?}\nscripts = {:?}\n[[tokens]]\ntoken = \"{TOKEN}\"\nunits = [\"*\"]\n\
+                 [store]\nnode = \"{name}\"\nlease_ms = {LEASE_MS}\nsnapshot_every_steps = 5\n",
+                fixture("units").display().to_string()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rota"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Node { name, child, lines, base: None }
+    }
+
+    /// Reads its output until `until` says yes or the deadline passes; the line that did.
+    fn wait_for(&mut self, deadline: Instant, until: impl Fn(&str) -> bool) -> Option<String> {
+        loop {
+            // Past the deadline, what is already there is still read.
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if until(&line) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Whether it says it listens (it owns the database) by `deadline`; notes where.
+    fn listening_by(&mut self, deadline: Instant) -> bool {
+        let line = self.wait_for(deadline, |l| l.starts_with("rota listening on "));
+        self.base = line.map(|l| l["rota listening on ".len()..].to_string());
+        self.base.is_some()
+    }
+
+    fn signal(&self, sig: &str) {
+        assert!(Command::new("kill").arg(sig).arg(self.child.id().to_string()).status().unwrap().success());
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const TOKEN: &str = "cluster-test";
+const LEASE_MS: u64 = 1000;
+
+/// Creates a conversation in `north_line` (max wait 3 s); when it arrived, if acknowledged.
+async fn create(client: &reqwest::Client, base: &str, id: &str) -> Option<serde_json::Value> {
+    let res = client
+        .post(format!("{base}/v1/conversations"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"id": id, "queue": "north_line"}))
+        .send()
+        .await
+        .ok()?;
+    (res.status() == reqwest::StatusCode::CREATED).then_some(())?;
+    let reply: serde_json::Value = res.json().await.ok()?;
+    // When it arrived: the time of the first update it made.
+    Some(reply["updates"][0]["at"].clone())
+}
+
+async fn read(client: &reqwest::Client, base: &str, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let res = client.get(format!("{base}{path}")).bearer_auth(TOKEN).send().await.unwrap();
+    (res.status(), res.json().await.unwrap_or_default())
+}
+
+use std::time::{Duration, Instant};
+
+/// Three nodes on one database; the owner is killed with SIGKILL at a random moment of a
+/// stream of arrivals, 10 times. Each time another node takes over within the lease and a
+/// little, with every acknowledged conversation and its max-wait timer's due time; the killed
+/// node comes back as a standby.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_within_the_lease_when_the_owner_is_killed() {
     let cluster = Cluster::get();
+    // A password in the URL (the test server trusts everyone) is never shown.
     let db = cluster.database().replace("rota@", "rota:secret-password@");
     let dir = Scratch::new(&[]);
-    let config = dir.0.join("rota.toml");
-    std::fs::write(
-        &config,
-        format!("listen = \"127.0.0.1:0\"\ndb = {db:?}\nscripts = {:?}\n", fixture("units").display().to_string()),
-    )
+    let client = common::http_client();
+    let mut nodes = vec![Node::start(&dir.0, "a", &db)];
+    assert!(nodes[0].listening_by(Instant::now() + Duration::from_secs(30)), "node a never listened");
+    for name in ["b", "c"] {
+        let mut n = Node::start(&dir.0, name, &db);
+        let said = n.wait_for(Instant::now() + Duration::from_secs(30), |l| l.starts_with("rota standing by"));
+        let said = said.unwrap_or_else(|| panic!("node {name} did not stand by"));
+        assert!(said.contains("owned by node a") && said.contains("rota:***@127.0.0.1"), "{said}");
+        assert!(!said.contains("secret-password"), "{said}");
+        nodes.push(n);
+    }
+    let mut owner = 0;
+    let mut acked: Vec<(String, serde_json::Value)> = Vec::new();
+    let mut takeovers = Vec::new();
+    let mut seed = 11u64;
+    for cycle in 0..10 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let base = nodes[owner].base.clone().unwrap();
+        // Arrivals as fast as the owner takes them (at most 40 a cycle), until the kill.
+        let stream = {
+            let (client, base) = (client.clone(), base.clone());
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                for i in 0..40 {
+                    let id = format!("k{cycle}-{i}");
+                    match create(&client, &base, &id).await {
+                        Some(arrived) => done.push((id, arrived)),
+                        None => break,
+                    }
+                }
+                done
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100 + (seed >> 33) % 400)).await;
+        nodes[owner].signal("-KILL");
+        let killed = Instant::now();
+        acked.extend(stream.await.unwrap());
+        let deadline = killed + Duration::from_millis(LEASE_MS) + Duration::from_secs(5);
+        // Whichever standby takes over first.
+        let next = loop {
+            let soon = || Instant::now() + Duration::from_millis(20);
+            if let Some(i) = (1..3).map(|k| (owner + k) % 3).find(|&i| nodes[i].listening_by(soon())) {
+                break i;
+            }
+            if Instant::now() >= deadline {
+                let said: Vec<String> =
+                    nodes.iter().map(|n| format!("{}: {:?}", n.name, n.lines.try_iter().collect::<Vec<_>>())).collect();
+                panic!("cycle {cycle}: no node took over within {:?}; they said {said:#?}", deadline - killed);
+            }
+        };
+        takeovers.push(killed.elapsed());
+        let base = nodes[next].base.clone().unwrap();
+        let (_, timers) = read(&client, &base, "/v1/timers?kind=max_wait&limit=1000").await;
+        for (id, arrived) in &acked {
+            let (status, c) = read(&client, &base, &format!("/v1/conversations/{id}")).await;
+            assert_eq!(status, reqwest::StatusCode::OK, "cycle {cycle}: acknowledged {id} is lost");
+            assert_eq!(&c["arrived_at"], arrived, "cycle {cycle}: {id}");
+            if let Some(t) = timers["timers"].as_array().unwrap().iter().find(|t| t["subject"] == **id) {
+                let due = rota::time::Timestamp::parse_rfc3339(t["due"].as_str().unwrap()).unwrap();
+                let arrived = rota::time::Timestamp::parse_rfc3339(arrived.as_str().unwrap()).unwrap();
+                assert_eq!((due - arrived).0, 3000, "cycle {cycle}: {id}'s max-wait timer moved");
+            }
+        }
+        // The killed node comes back, as a standby under its own name.
+        let name = nodes[owner].name;
+        nodes[owner] = Node::start(&dir.0, name, &db);
+        let said =
+            nodes[owner].wait_for(Instant::now() + Duration::from_secs(30), |l| l.starts_with("rota standing by"));
+        assert!(said.is_some(), "cycle {cycle}: node {name} did not come back as a standby");
+        owner = next;
+    }
+    eprintln!("takeovers after SIGKILL (lease {LEASE_MS} ms): {takeovers:?}");
+    assert!(acked.len() > 30, "only {} conversations were acknowledged", acked.len());
+}
+
+/// An owner paused past its lease (SIGSTOP) while another node takes over writes nothing once
+/// it runs again (SIGCONT): its next write is refused, and it steps down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_paused_past_its_lease_is_fenced_and_steps_down() {
+    let cluster = Cluster::get();
+    let db = cluster.database();
+    let dir = Scratch::new(&[]);
+    let client = common::http_client();
+    let mut a = Node::start(&dir.0, "a", &db);
+    assert!(a.listening_by(Instant::now() + Duration::from_secs(30)));
+    let mut b = Node::start(&dir.0, "b", &db);
+    assert!(b.wait_for(Instant::now() + Duration::from_secs(30), |l| l.starts_with("rota standing by")).is_some());
+    let a_base = a.base.clone().unwrap();
+    assert!(create(&client, &a_base, "before").await.is_some());
+
+    a.signal("-STOP");
+    assert!(b.listening_by(Instant::now() + Duration::from_secs(10)), "b did not take over from a paused owner");
+    let b_base = b.base.clone().unwrap();
+    assert!(create(&client, &b_base, "on_b").await.is_some());
+    a.signal("-CONT");
+    // The paused owner's first write after it wakes is refused...
+    assert!(create(&client, &a_base, "on_a").await.is_none(), "the deposed owner acknowledged a write");
+    // ...and it steps down, saying why.
+    let said = a.wait_for(Instant::now() + Duration::from_secs(10), |l| l.contains("lost") && l.contains("lease"));
+    assert!(said.is_some(), "a did not say it lost its lease");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the deposed owner kept running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (id, want) in [
+        ("before", reqwest::StatusCode::OK),
+        ("on_b", reqwest::StatusCode::OK),
+        ("on_a", reqwest::StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(read(&client, &b_base, &format!("/v1/conversations/{id}")).await.0, want, "{id}");
+    }
+}
+
+/// The fence itself, without the heartbeat's help: an owner whose lease another node took
+/// (here its lease is made to end early, as a long pause would) has its next write refused in
+/// that write's own transaction, before its heartbeat (due in 20 s) could notice; nothing of
+/// the write is stored, and the new owner's writes go on.
+#[test]
+fn a_write_after_another_node_took_the_lease_is_refused_in_its_own_transaction() {
+    use rota::store::{JournalStep, Lease, PostgresStore, Record, Store, StoreError};
+    let cluster = Cluster::get();
+    let db = cluster.database();
+    let lease = |node: &str| Lease { node: node.into(), duration: Duration::from_secs(60) };
+    let step = |at| Record { at: rota::time::Timestamp(at), step: JournalStep::Timers };
+    let mut a = PostgresStore::open_as(&db, &lease("a")).unwrap();
+    a.append(&[step(1)], &[], &[]).unwrap();
+    match PostgresStore::open_as(&db, &lease("b")) {
+        Err(StoreError::Leased { owner, .. }) => assert_eq!(owner, "a"),
+        other => panic!("b took a held lease: {:?}", other.map(|s| s.epoch())),
+    }
+    // a's lease runs out while a is (as good as) paused.
+    std::thread::spawn({
+        let db = db.clone();
+        move || {
+            let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+            c.execute("UPDATE rota_lease SET expires_at = clock_timestamp()", &[]).unwrap();
+        }
+    })
+    .join()
     .unwrap();
-    let mut first = spawn(&config);
-    let second = Command::new(env!("CARGO_BIN_EXE_rota")).args(["serve", "--config"]).arg(&config).output().unwrap();
-    first.child.kill().unwrap();
-    first.child.wait().unwrap();
-    assert!(!second.status.success());
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(stderr.contains("is in use by another rota process"), "{stderr}");
-    assert!(stderr.contains("rota:***@127.0.0.1") && !stderr.contains("secret-password"), "{stderr}");
+    let mut b = PostgresStore::open_as(&db, &lease("b")).unwrap();
+    assert_eq!(b.epoch(), a.epoch() + 1);
+    let refused = a.append(&[step(2)], &[], &[]).unwrap_err();
+    assert!(matches!(refused, StoreError::Fenced { now, .. } if now == b.epoch()), "{refused}");
+    b.append(&[step(3)], &[], &[]).unwrap();
+    let at: Vec<i64> = b.records().unwrap().iter().map(|r| r.at.0).collect();
+    assert_eq!(at, [1, 3], "the deposed owner's write is not in the journal");
 }
