@@ -393,11 +393,31 @@ impl Store for PostgresStore {
         self.check()?;
         let (epoch, database) = (self.epoch, shown(&self.url));
         self.conn.with(move |c| {
+            let (ats, steps): (Vec<i64>, Vec<String>) = journal.into_iter().unzip();
+            if messages.is_empty() && notifications.is_empty() {
+                // Steps alone (most batches): one statement, atomic by itself, fenced by the
+                // lease row it reads — the group commit is one round trip.
+                let inserted = c
+                    .execute(
+                        "WITH lease AS (
+                             SELECT epoch FROM rota_lease
+                             WHERE id = 1 AND epoch = $4 AND expires_at > clock_timestamp() FOR SHARE
+                         )
+                         INSERT INTO journal (at, step, format)
+                         SELECT a, s, $3 FROM UNNEST($1::BIGINT[], $2::TEXT[]) AS t (a, s), lease",
+                        &[&ats, &steps, &JOURNAL_FORMAT, &epoch],
+                    )
+                    .map_err(pg)?;
+                if inserted as usize == ats.len() {
+                    return Ok(());
+                }
+                let now: i64 = c.query_one("SELECT epoch FROM rota_lease WHERE id = 1", &[]).map_err(pg)?.get(0);
+                return Err(StoreError::Fenced { database, epoch, now });
+            }
             let mut tx = c.transaction().map_err(pg)?;
             fence(&mut tx, epoch, &database)?;
-            if !journal.is_empty() {
-                // One statement for the whole batch: the group commit is one round trip.
-                let (ats, steps): (Vec<i64>, Vec<String>) = journal.into_iter().unzip();
+            if !ats.is_empty() {
+                // One statement for the whole batch of steps.
                 tx.execute(
                     "INSERT INTO journal (at, step, format) SELECT a, s, $3 FROM UNNEST($1::BIGINT[], $2::TEXT[]) AS t (a, s)",
                     &[&ats, &steps, &JOURNAL_FORMAT],
