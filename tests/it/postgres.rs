@@ -288,3 +288,19 @@ fn a_write_after_another_node_took_the_lease_is_refused_in_its_own_transaction()
     let at: Vec<i64> = b.records().unwrap().iter().map(|r| r.at.0).collect();
     assert_eq!(at, [1, 3], "the deposed owner's write is not in the journal");
 }
+
+/// `rota store info` and `compact` read SQLite files: given a PostgreSQL URL they say so,
+/// without the password, instead of treating the URL as a file name.
+#[test]
+fn the_store_commands_say_they_are_for_sqlite_files() {
+    for command in ["info", "compact"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rota"))
+            .args(["store", command, "--db", "postgres://rota:hunter2@127.0.0.1:1/rota"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("works on SQLite files") && stderr.contains("rota:***@127.0.0.1"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+}
