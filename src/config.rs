@@ -80,6 +80,9 @@ pub struct StoreConfig {
     /// On PostgreSQL: how long the lease lasts unless renewed; a standby takes over this long
     /// after the owner died.
     pub lease_ms: u64,
+    /// On PostgreSQL: the address other nodes give for this one while it owns the database
+    /// (`http://` and the listen address by default).
+    pub advertise: Option<String>,
 }
 
 impl Default for StoreConfig {
@@ -92,6 +95,7 @@ impl Default for StoreConfig {
             audit_days: (p.audit.0 / 86_400_000) as u32,
             node: None,
             lease_ms: crate::store::Lease::default().duration.as_millis() as u64,
+            advertise: None,
         }
     }
 }
@@ -104,6 +108,7 @@ impl StoreConfig {
             node: self.node.clone().unwrap_or(default.node),
             // At least a tenth of a second: the heartbeat renews it every third.
             duration: std::time::Duration::from_millis(self.lease_ms.max(100)),
+            address: self.advertise.clone(),
         }
     }
 

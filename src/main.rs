@@ -480,24 +480,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // too (a dead notification, a memo that could not carry over), not only into the API.
     // What scripts and the engine log, reloads, deliveries and requests are `tracing` events,
     // written by the subscriber `LogFormat::install` set up.
-    // On PostgreSQL another node may own the database: stand by until its lease ends.
-    let mut standing_by = false;
-    let builder = loop {
-        match Server::builder(&config) {
-            Err(rota::server::ServerError::Store(e @ rota::store::StoreError::Leased { .. })) => {
-                if !standing_by {
-                    tracing::warn!("{e}");
-                    println!("rota standing by: {e}");
-                    standing_by = true;
-                }
-                tokio::time::sleep(config.store.lease().duration / 4).await;
-            }
-            built => break built?,
-        }
-    };
-    if standing_by {
-        tracing::warn!("took the database over");
-    }
+    // The address is taken first: a node standing by answers on it too.
+    let listening =
+        std::net::TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+    listening.set_nonblocking(true)?;
+    let addr = listening.local_addr()?;
+    let mut config = config;
+    config.store.advertise.get_or_insert_with(|| format!("http://{addr}"));
+    let builder = stand_by(&config, &listening).await?;
+
     let (results, mut reloads) = tokio::sync::mpsc::unbounded_channel();
     let server = Server::start(&config, builder, results)?;
     let handle = server.handle().clone();
@@ -514,10 +505,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
 
     let (router, closer) = rota::http::router(handle.clone(), &server.api_config());
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = listener.local_addr()?;
+    let listener = tokio::net::TcpListener::from_std(listening)?;
     println!("rota listening on http://{addr}");
     println!("  database: {}", rota::store::shown(&config.db));
     println!("  scripts:  {} (generation {}, watched)", config.scripts.display(), status.generation);
@@ -544,6 +532,43 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     server.stop().await?;
     tracing::info!("stopped; state is in {}", rota::store::shown(&config.db));
     Ok(())
+}
+
+/// The engine builder, once this node may run it. On PostgreSQL another node may own the
+/// database: until its lease ends this node stands by, answering every request on `listening`
+/// with 503 and where the owner listens.
+async fn stand_by(config: &Config, listening: &std::net::TcpListener) -> anyhow::Result<rota::runtime::Builder> {
+    let lease = config.store.lease().duration;
+    let owner = rota::http::Owner::default();
+    let mut answering: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)> = None;
+    let builder = loop {
+        match Server::builder(config) {
+            Err(rota::server::ServerError::Store(e @ rota::store::StoreError::Leased { .. })) => {
+                if let rota::store::StoreError::Leased { owner: node, address, .. } = &e {
+                    *owner.write().unwrap_or_else(|e| e.into_inner()) = Some((node.clone(), address.clone()));
+                }
+                if answering.is_none() {
+                    tracing::warn!("{e}");
+                    println!("rota standing by on http://{}: {e}", listening.local_addr()?);
+                    let (stop, stopped) = tokio::sync::oneshot::channel();
+                    let listener = tokio::net::TcpListener::from_std(listening.try_clone()?)?;
+                    let router = rota::http::standby_router(owner.clone(), lease);
+                    let serving = tokio::spawn(rota::http::serve(listener, router, async move {
+                        let _ = stopped.await;
+                    }));
+                    answering = Some((stop, serving));
+                }
+                tokio::time::sleep(lease / 4).await;
+            }
+            built => break built?,
+        }
+    };
+    if let Some((stop, serving)) = answering {
+        let _ = stop.send(());
+        serving.await??;
+        tracing::warn!("took the database over");
+    }
+    Ok(builder)
 }
 
 /// How `rota serve` writes its log.

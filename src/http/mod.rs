@@ -19,6 +19,7 @@ mod page;
 mod queues;
 mod scripts;
 mod standby;
+mod waiting;
 mod workflows;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use crate::runtime::Handle;
 use crate::views::{self, Changes};
 pub use auth::{Scope, Token};
 pub use error::ApiError;
+pub use waiting::{standby_router, Owner};
 
 /// What the handlers share.
 #[derive(Clone)]

@@ -195,7 +195,7 @@ pub enum StoreError {
     RecordFormat { seq: i64, found: i64, supported: i64 },
     /// Another node holds the database's lease (see [`PostgresStore`]).
     #[error("{database} is owned by node {owner} (epoch {epoch}) for {for_ms} ms more unless it renews its lease; this node stands by")]
-    Leased { database: String, owner: String, epoch: i64, for_ms: i64 },
+    Leased { database: String, owner: String, epoch: i64, for_ms: i64, address: Option<String> },
     /// This node's lease was lost: another node may own the database now, so nothing more is
     /// written (`now` is the epoch found, 0 when the heartbeat found the lease gone).
     #[error("this node lost {database}'s lease (epoch {epoch}; another node may have taken it over): nothing more is written, and the node steps down")]

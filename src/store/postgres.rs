@@ -38,6 +38,8 @@ use crate::time::{Duration, Timestamp};
 pub struct Lease {
     pub node: String,
     pub duration: std::time::Duration,
+    /// Where this node listens, for the others to say (standbys name the owner's).
+    pub address: Option<String>,
 }
 
 impl Default for Lease {
@@ -45,7 +47,7 @@ impl Default for Lease {
     fn default() -> Self {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let node = Some(host.trim().to_string()).filter(|h| !h.is_empty()).unwrap_or_else(|| "rota".into());
-        Lease { node, duration: std::time::Duration::from_secs(10) }
+        Lease { node, duration: std::time::Duration::from_secs(10), address: None }
     }
 }
 
@@ -128,7 +130,7 @@ impl PostgresStore {
     pub fn open_as(url: &str, lease: &Lease) -> Result<PostgresStore, StoreError> {
         let conn = Conn::open(url)?;
         let shown = shown(url);
-        let (node, secs) = (lease.node.clone(), lease.duration.as_secs_f64());
+        let (node, secs, address) = (lease.node.clone(), lease.duration.as_secs_f64(), lease.address.clone());
         let epoch = conn.with(move |c| {
             let mut tx = c.transaction().map_err(pg)?;
             tx.batch_execute(SCHEMA).map_err(pg)?;
@@ -145,24 +147,27 @@ impl PostgresStore {
             }
             let taken = tx
                 .query_opt(
-                    "INSERT INTO rota_lease (id, owner, epoch, expires_at)
-                     VALUES (1, $1, 1, clock_timestamp() + make_interval(secs => $2))
+                    "INSERT INTO rota_lease (id, owner, epoch, expires_at, address)
+                     VALUES (1, $1, 1, clock_timestamp() + make_interval(secs => $2), $3)
                      ON CONFLICT (id) DO UPDATE
-                         SET owner = EXCLUDED.owner, epoch = rota_lease.epoch + 1, expires_at = EXCLUDED.expires_at
+                         SET owner = EXCLUDED.owner, epoch = rota_lease.epoch + 1, expires_at = EXCLUDED.expires_at,
+                             address = EXCLUDED.address
                          WHERE rota_lease.expires_at <= clock_timestamp() OR rota_lease.owner = EXCLUDED.owner
                      RETURNING epoch",
-                    &[&node, &secs],
+                    &[&node, &secs, &address],
                 )
                 .map_err(pg)?;
             let Some(taken) = taken else {
                 let r = tx
                     .query_one(
-                        "SELECT owner, epoch, GREATEST(0, EXTRACT(EPOCH FROM expires_at - clock_timestamp()) * 1000)::BIGINT
+                        "SELECT owner, epoch, GREATEST(0, EXTRACT(EPOCH FROM expires_at - clock_timestamp()) * 1000)::BIGINT,
+                                address
                          FROM rota_lease WHERE id = 1",
                         &[],
                     )
                     .map_err(pg)?;
-                return Err(StoreError::Leased { database: shown, owner: r.get(0), epoch: r.get(1), for_ms: r.get(2) });
+                let (owner, epoch, for_ms, address) = (r.get(0), r.get(1), r.get(2), r.get(3));
+                return Err(StoreError::Leased { database: shown, owner, epoch, for_ms, address });
             };
             tx.commit().map_err(pg)?;
             Ok(taken.get::<_, i64>(0))
@@ -256,7 +261,8 @@ CREATE TABLE IF NOT EXISTS rota_lease (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
     owner      TEXT NOT NULL,
     epoch      BIGINT NOT NULL,
-    expires_at TIMESTAMPTZ NOT NULL
+    expires_at TIMESTAMPTZ NOT NULL,
+    address    TEXT
 );
 CREATE TABLE IF NOT EXISTS journal (
     seq    BIGSERIAL PRIMARY KEY,

@@ -148,6 +148,17 @@ async fn a_standby_takes_over_within_the_lease_when_the_owner_is_killed() {
         let said = said.unwrap_or_else(|| panic!("node {name} did not stand by"));
         assert!(said.contains("owned by node a") && said.contains("rota:***@127.0.0.1"), "{said}");
         assert!(!said.contains("secret-password"), "{said}");
+        // A standby answers on its address: not the API, but where the owner is.
+        let standby = said["rota standing by on ".len()..].split(": ").next().unwrap().to_string();
+        let owner = nodes[0].base.clone().unwrap();
+        for path in ["/healthz", "/v1/agents"] {
+            let res = client.get(format!("{standby}{path}")).bearer_auth(TOKEN).send().await.unwrap();
+            assert_eq!(res.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            assert!(res.headers().contains_key("retry-after"), "{path}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            let message = body["message"].as_str().unwrap();
+            assert!(message.contains("node a owns the database and listens at") && message.contains(&owner), "{body}");
+        }
         nodes.push(n);
     }
     let mut owner = 0;
@@ -262,7 +273,7 @@ fn a_write_after_another_node_took_the_lease_is_refused_in_its_own_transaction()
     use rota::store::{JournalStep, Lease, PostgresStore, Record, Store, StoreError};
     let cluster = Cluster::get();
     let db = cluster.database();
-    let lease = |node: &str| Lease { node: node.into(), duration: Duration::from_secs(60) };
+    let lease = |node: &str| Lease { node: node.into(), duration: Duration::from_secs(60), address: None };
     let step = |at| Record { at: rota::time::Timestamp(at), step: JournalStep::Timers };
     let mut a = PostgresStore::open_as(&db, &lease("a")).unwrap();
     a.append(&[step(1)], &[], &[]).unwrap();
