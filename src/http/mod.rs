@@ -9,6 +9,7 @@ mod agents;
 mod auth;
 mod batch;
 mod catalog;
+mod cluster;
 mod conversations;
 mod error;
 mod events;
@@ -618,6 +619,15 @@ fn routes() -> Vec<Route> {
         )
         .query::<events::Filter>()
         .text(),
+        route(
+            Token,
+            "get",
+            "/v1/cluster",
+            "cluster",
+            "The nodes sharing a PostgreSQL database, its owner, epoch and lease",
+            cluster::view,
+        )
+        .reply::<crate::store::ClusterView>(),
         route(Open, "get", "/healthz", "healthz", "200 while the engine answers", ops::healthz).text(),
         route(Open, "get", "/metrics", "metrics", "Prometheus metrics", ops::metrics).text(),
     ]

@@ -195,6 +195,8 @@ impl Builder {
             None => (None, None),
         };
         let log = store.as_ref().map(|s| s.notifications()).transpose()?.map(|l| Arc::new(std::sync::Mutex::new(l)));
+        let cluster =
+            store.as_ref().map(|s| s.cluster()).transpose()?.flatten().map(|c| Arc::new(std::sync::Mutex::new(c)));
         let snapshots = match &store {
             Some(store) => Some(super::snapshots::Snapshotter::start(snapshots, store.snapshots()?)?),
             None => None,
@@ -247,6 +249,7 @@ impl Builder {
             deliveries,
             notifications,
             log,
+            cluster,
             notify_wake,
             backlog,
             history,

@@ -14,7 +14,7 @@ use crate::error::{EngineError, InputError, LoadError};
 use crate::input::Input;
 use crate::outbox::{Backlog, Outbox};
 use crate::script::{Limits, Loaded, Sources};
-use crate::store::{NotificationLog, StoreError};
+use crate::store::{ClusterLog, ClusterView, NotificationLog, StoreError};
 use crate::time::Duration;
 use crate::timer::TimerInfo;
 use crate::update::{LabelledUpdate, Stamped};
@@ -87,6 +87,8 @@ pub struct Handle {
     pub(super) notifications: std::sync::Mutex<Option<Notifications>>,
     /// The notification log, for readers (the API).
     pub(super) log: Option<Arc<std::sync::Mutex<Box<dyn NotificationLog>>>>,
+    /// The nodes sharing the store, when several may (PostgreSQL).
+    pub(super) cluster: Option<Arc<std::sync::Mutex<Box<dyn ClusterLog>>>>,
     /// Wakes the notification deliverer.
     pub(super) notify_wake: Arc<watch::Sender<u64>>,
     pub(super) backlog: Backlog,
@@ -225,6 +227,12 @@ impl Handle {
     /// The notifications and their delivery log (with a store).
     pub fn notification_log(&self) -> Option<Arc<std::sync::Mutex<Box<dyn NotificationLog>>>> {
         self.log.clone()
+    }
+
+    /// Who shares the store and who owns it, when several nodes may (PostgreSQL); `None` else.
+    pub fn cluster(&self) -> Option<Result<ClusterView, StoreError>> {
+        let cluster = self.cluster.as_ref()?;
+        Some(cluster.lock().unwrap_or_else(|e| e.into_inner()).view())
     }
 
     /// Puts a dead notification back in line (its attempts start over) and wakes the deliverer.

@@ -113,6 +113,50 @@ pub trait Store: Send + 'static {
     fn check_every(&self) -> Option<std::time::Duration> {
         None
     }
+
+    /// A reader of the nodes sharing this store and who owns it (`GET /v1/cluster`); `None`
+    /// for a store only one process uses.
+    fn cluster(&self) -> Result<Option<Box<dyn ClusterLog>>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// The nodes of a store several processes share, as the store sees them now.
+pub trait ClusterLog: Send + 'static {
+    fn view(&mut self) -> Result<ClusterView, StoreError>;
+}
+
+/// Who shares a database and who owns it: `GET /v1/cluster`.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ClusterView {
+    /// The node answering.
+    pub node: String,
+    /// Every node seen in the last three leases, owner first.
+    pub nodes: Vec<ClusterNode>,
+    /// Who owns what: one partition, every unit, for now.
+    pub partitions: Vec<ClusterPartition>,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ClusterNode {
+    pub node: String,
+    /// Where it says it listens while it owns the database.
+    pub address: Option<String>,
+    pub owner: bool,
+    /// How long ago it last renewed its lease or tried to take one.
+    pub seen_ms_ago: i64,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ClusterPartition {
+    /// `all`: every organization unit.
+    pub id: String,
+    pub owner: String,
+    pub epoch: i64,
+    /// How long the owner's lease lasts unless renewed (negative: expired that long ago).
+    pub lease_expires_in_ms: i64,
+    /// How long ago it was last renewed or taken.
+    pub lease_age_ms: i64,
 }
 
 /// Opens the store `db` names: a PostgreSQL database for a `postgres://` (or
@@ -172,6 +216,9 @@ impl Store for Box<dyn Store> {
     }
     fn check_every(&self) -> Option<std::time::Duration> {
         (**self).check_every()
+    }
+    fn cluster(&self) -> Result<Option<Box<dyn ClusterLog>>, StoreError> {
+        (**self).cluster()
     }
 }
 

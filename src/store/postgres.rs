@@ -28,6 +28,7 @@ use std::time::Instant;
 use postgres::{Client, NoTls, Row};
 
 use super::sqlite::{FORMAT, JOURNAL_FORMAT};
+use super::{ClusterLog, ClusterNode, ClusterPartition, ClusterView};
 use super::{JournalStep, NotificationLog, Record, SnapshotSink, Store, StoreError, StoredSnapshot};
 use crate::notification::{Attempt, DeliveryStatus, Filter, LogEntry, Notification, Outcome};
 use crate::outbox::{Message, Outbox, Pending};
@@ -145,13 +146,20 @@ impl PostgresStore {
                     tx.execute("INSERT INTO rota_meta (key, value) VALUES ('format', $1)", &[&FORMAT]).map_err(pg)?;
                 }
             }
+            // Every node, owner or standby, says it is there each time it tries.
+            tx.execute(
+                "INSERT INTO rota_nodes (node, address, seen_at) VALUES ($1, $2, clock_timestamp())
+                 ON CONFLICT (node) DO UPDATE SET address = EXCLUDED.address, seen_at = EXCLUDED.seen_at",
+                &[&node, &address],
+            )
+            .map_err(pg)?;
             let taken = tx
                 .query_opt(
                     "INSERT INTO rota_lease (id, owner, epoch, expires_at, address)
                      VALUES (1, $1, 1, clock_timestamp() + make_interval(secs => $2), $3)
                      ON CONFLICT (id) DO UPDATE
                          SET owner = EXCLUDED.owner, epoch = rota_lease.epoch + 1, expires_at = EXCLUDED.expires_at,
-                             address = EXCLUDED.address
+                             address = EXCLUDED.address, renewed_at = clock_timestamp()
                          WHERE rota_lease.expires_at <= clock_timestamp() OR rota_lease.owner = EXCLUDED.owner
                      RETURNING epoch",
                     &[&node, &secs, &address],
@@ -167,12 +175,14 @@ impl PostgresStore {
                     )
                     .map_err(pg)?;
                 let (owner, epoch, for_ms, address) = (r.get(0), r.get(1), r.get(2), r.get(3));
+                // That this node was seen stands, though it takes nothing.
+                tx.commit().map_err(pg)?;
                 return Err(StoreError::Leased { database: shown, owner, epoch, for_ms, address });
             };
             tx.commit().map_err(pg)?;
             Ok(taken.get::<_, i64>(0))
         })?;
-        let held = heartbeat(Conn::open(url)?, epoch, lease.duration)?;
+        let held = heartbeat(Conn::open(url)?, epoch, lease)?;
         Ok(PostgresStore { conn, url: url.to_string(), epoch, held, lease: lease.clone() })
     }
 
@@ -188,24 +198,28 @@ impl PostgresStore {
 
 /// Renews the lease of `epoch` every third of `duration` on a thread of its own; marks it
 /// lost when a renewal finds it taken or expired, or none succeeded for a whole `duration`.
-fn heartbeat(conn: Conn, epoch: i64, duration: std::time::Duration) -> Result<Arc<Held>, StoreError> {
+fn heartbeat(conn: Conn, epoch: i64, lease: &Lease) -> Result<Arc<Held>, StoreError> {
     let (done, stop) = mpsc::channel();
     let held = Arc::new(Held { lost: AtomicBool::new(false), done });
     let watched = Arc::downgrade(&held);
-    let secs = duration.as_secs_f64();
+    let (duration, secs, node) = (lease.duration, lease.duration.as_secs_f64(), lease.node.clone());
     std::thread::Builder::new()
         .name("rota-lease".into())
         .spawn(move || {
             let mut renewed = Instant::now();
             while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(duration / 3) {
                 let Some(held) = watched.upgrade() else { return };
+                let node = node.clone();
                 let kept = conn.with(move |c| {
                     let n = c
                         .execute(
-                            "UPDATE rota_lease SET expires_at = clock_timestamp() + make_interval(secs => $2)
+                            "UPDATE rota_lease
+                             SET expires_at = clock_timestamp() + make_interval(secs => $2), renewed_at = clock_timestamp()
                              WHERE id = 1 AND epoch = $1 AND expires_at > clock_timestamp()",
                             &[&epoch, &secs],
                         )
+                        .map_err(pg)?;
+                    c.execute("UPDATE rota_nodes SET seen_at = clock_timestamp() WHERE node = $1", &[&node])
                         .map_err(pg)?;
                     Ok(n == 1)
                 });
@@ -262,7 +276,13 @@ CREATE TABLE IF NOT EXISTS rota_lease (
     owner      TEXT NOT NULL,
     epoch      BIGINT NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL,
-    address    TEXT
+    address    TEXT,
+    renewed_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE IF NOT EXISTS rota_nodes (
+    node    TEXT PRIMARY KEY,
+    address TEXT,
+    seen_at TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE IF NOT EXISTS journal (
     seq    BIGSERIAL PRIMARY KEY,
@@ -381,6 +401,10 @@ impl Store for PostgresStore {
         Some(self.lease.duration / 3)
     }
 
+    fn cluster(&self) -> Result<Option<Box<dyn ClusterLog>>, StoreError> {
+        Ok(Some(Box::new(PostgresCluster { conn: self.side()?, lease: self.lease.clone() })))
+    }
+
     fn append(
         &mut self,
         records: &[Record],
@@ -470,6 +494,60 @@ impl Store for PostgresStore {
 
     fn notifications(&self) -> Result<Box<dyn NotificationLog>, StoreError> {
         Ok(Box::new(PostgresNotifications { conn: self.side()? }))
+    }
+}
+
+/// The nodes and the lease, read on their own connection.
+struct PostgresCluster {
+    conn: Conn,
+    lease: Lease,
+}
+
+impl ClusterLog for PostgresCluster {
+    fn view(&mut self) -> Result<ClusterView, StoreError> {
+        let (node, window) = (self.lease.node.clone(), 3.0 * self.lease.duration.as_secs_f64());
+        self.conn.with(move |c| {
+            let ms = |t: &str| format!("(EXTRACT(EPOCH FROM {t}) * 1000)::BIGINT");
+            let lease = c
+                .query_one(
+                    &format!(
+                        "SELECT owner, epoch, {}, {} FROM rota_lease WHERE id = 1",
+                        ms("expires_at - clock_timestamp()"),
+                        ms("clock_timestamp() - renewed_at")
+                    ),
+                    &[],
+                )
+                .map_err(pg)?;
+            let owner: String = lease.get(0);
+            let nodes = c
+                .query(
+                    &format!(
+                        "SELECT node, address, {} FROM rota_nodes
+                         WHERE seen_at > clock_timestamp() - make_interval(secs => $1) ORDER BY node",
+                        ms("clock_timestamp() - seen_at")
+                    ),
+                    &[&window],
+                )
+                .map_err(pg)?;
+            let mut nodes: Vec<ClusterNode> = nodes
+                .iter()
+                .map(|r| ClusterNode {
+                    owner: r.get::<_, String>(0) == owner,
+                    node: r.get(0),
+                    address: r.get(1),
+                    seen_ms_ago: r.get(2),
+                })
+                .collect();
+            nodes.sort_by_key(|n| !n.owner);
+            let partition = ClusterPartition {
+                id: "all".into(),
+                owner,
+                epoch: lease.get(1),
+                lease_expires_in_ms: lease.get(2),
+                lease_age_ms: lease.get(3),
+            };
+            Ok(ClusterView { node, nodes, partitions: vec![partition] })
+        })
     }
 }
 

@@ -161,6 +161,20 @@ async fn a_standby_takes_over_within_the_lease_when_the_owner_is_killed() {
         }
         nodes.push(n);
     }
+    // The owner shows who shares the database.
+    let (status, cluster) = read(&client, nodes[0].base.as_ref().unwrap(), "/v1/cluster").await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{cluster}");
+    let seen: Vec<(&str, bool)> = cluster["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["node"].as_str().unwrap(), n["owner"] == true))
+        .collect();
+    assert_eq!(seen, [("a", true), ("b", false), ("c", false)], "{cluster}");
+    let partition = &cluster["partitions"][0];
+    assert_eq!((partition["owner"].as_str(), partition["epoch"].as_i64()), (Some("a"), Some(1)), "{cluster}");
+    let left = partition["lease_expires_in_ms"].as_i64().unwrap();
+    assert!(left > 0 && left <= LEASE_MS as i64, "{cluster}");
     let mut owner = 0;
     let mut acked: Vec<(String, serde_json::Value)> = Vec::new();
     let mut takeovers = Vec::new();
@@ -213,6 +227,10 @@ async fn a_standby_takes_over_within_the_lease_when_the_owner_is_killed() {
                 assert_eq!((due - arrived).0, 3000, "cycle {cycle}: {id}'s max-wait timer moved");
             }
         }
+        let (_, cluster) = read(&client, &base, "/v1/cluster").await;
+        let partition = &cluster["partitions"][0];
+        assert_eq!(partition["owner"].as_str(), Some(nodes[next].name), "cycle {cycle}: {cluster}");
+        assert_eq!(partition["epoch"].as_i64(), Some(cycle as i64 + 2), "cycle {cycle}: one takeover, one epoch");
         // The killed node comes back, as a standby under its own name.
         let name = nodes[owner].name;
         nodes[owner] = Node::start(&dir.0, name, &db);
