@@ -102,23 +102,13 @@ impl Skipped {
     pub const REASONS: usize = 16;
 
     /// Counts `all` the skipped candidates by reason and names the first `named` of them.
-    pub fn new(names: AgentNames, all: Vec<(AgentIx, Reason)>, named: usize) -> Self {
-        let mut counts: Vec<(Reason, u32)> = Vec::new();
-        for (_, reason) in &all {
-            let reason = match counts.iter().any(|(r, _)| r == reason) || counts.len() < Self::REASONS {
-                true => reason,
-                false => &Reason::Fixed("other reasons"),
-            };
-            match counts.iter_mut().find(|(r, _)| r == reason) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((reason.clone(), 1)),
-            }
-        }
-        let mut all = all;
+    pub fn new(names: AgentNames, mut all: Vec<(AgentIx, Reason)>, named: usize) -> Self {
+        let mut skipped = Skipped::tally(names, Vec::new(), Vec::new(), all.iter().map(|(_, r)| r));
         all.truncate(named);
         // The list held every member of the queue: what a trace keeps must not.
         all.shrink_to_fit();
-        Skipped { names, named: all, counts }
+        skipped.named = all;
+        skipped
     }
 
     /// The trace's record from what the engine counted: `named`, the first skipped candidates

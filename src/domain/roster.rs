@@ -257,11 +257,6 @@ pub struct Roster {
     skills: FxHashMap<Arc<str>, u32>,
 }
 
-/// A host reason as the trace keeps it.
-pub fn reason_name(code: u8) -> &'static str {
-    REASONS[code as usize]
-}
-
 impl Roster {
     /// The rosters of `queues` (each its statuses, allowed presences and members in order).
     pub fn new<'a>(

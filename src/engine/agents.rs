@@ -293,23 +293,21 @@ impl Engine {
         let added = self.agents.place(self.agents.defs(&self.rules), now);
         let track = self.rules.settings.track_work_day;
         let mut failed = Vec::new();
+        // The roster takes new definitions (skills, capacity) and new agents before the
+        // memberships below: a queue's roster is made from the agents as they are now.
         for (ix, old) in before.iter().enumerate() {
             let a = &self.agents[ix];
             if a.def != *old {
                 failed.extend(self.scripts.set_agent_def(a).err());
+                self.roster.sync(a);
                 self.emit(Update::AgentDefined { agent: a.id.clone(), created: false });
             }
         }
         for ix in added {
-            failed.extend(self.scripts.add_agent(&self.agents[ix as usize], track).err());
-            self.emit(Update::AgentDefined { agent: self.agents[ix as usize].id.clone(), created: true });
-        }
-        // New agents and new definitions (skills, capacity) before memberships: a queue's
-        // roster is made from the agents as they are now.
-        for (ix, a) in self.agents.iter().enumerate() {
-            if before.get(ix).is_none_or(|old| a.def != *old) {
-                self.roster.sync(a);
-            }
+            let a = &self.agents[ix as usize];
+            failed.extend(self.scripts.add_agent(a, track).err());
+            self.roster.sync(a);
+            self.emit(Update::AgentDefined { agent: a.id.clone(), created: true });
         }
         let members = self.agents.memberships(&self.rules);
         for (q, members) in members.into_iter().enumerate() {
@@ -398,14 +396,8 @@ impl Engine {
         self.roster = Roster::new(&self.agents, queues, self.rules.settings.track_work_day);
     }
 
-    /// Why agent `ix` cannot be offered a conversation of queue `q` right now; `None` if it can.
-    #[inline]
-    pub(super) fn unable(&self, ix: AgentIx, q: u32) -> Option<&'static str> {
-        let def = &self.rules.queues[q as usize];
-        self.agents[ix as usize].blocked_in(def.statuses, def.allowed)
-    }
-
-    /// [`Engine::unable`] for a conversation of `channel` (capacity counts too).
+    /// Why agent `ix` cannot be offered a conversation of queue `q` and `channel` right now
+    /// (status, state, presence, capacity); `None` if it can.
     #[inline]
     pub(super) fn unable_for(&self, ix: AgentIx, q: u32, channel: &str) -> Option<&'static str> {
         let def = &self.rules.queues[q as usize];

@@ -360,14 +360,7 @@ impl Engine {
     /// Agents of a queue who could be offered one of its conversations now, in queue order.
     pub fn able(&self, queue: &str) -> Option<Vec<Arc<str>>> {
         let q = self.rules.queue_index(queue)?;
-        let members = &self.queues[q].members;
-        Some(
-            members
-                .iter()
-                .filter(|&&ix| self.unable(ix, q as u32).is_none())
-                .map(|&ix| self.agents.names().get(ix).clone())
-                .collect(),
-        )
+        Some(self.roster.open(q as u32).map(|ix| self.agents.names().get(ix).clone()).collect())
     }
 
     /// Labels an update with what it concerns, for the event stream.

@@ -242,17 +242,26 @@ fn heartbeat(conn: Conn, epoch: i64, lease: &Lease) -> Result<Arc<Held>, StoreEr
     Ok(held)
 }
 
-/// In a write's transaction: refuses it unless the lease of `epoch` is still this node's and
-/// unexpired, and holds the lease row until the write commits (a takeover waits for it).
+/// The fence, as a query of `epoch` (`$1`): the lease row while it is still that epoch's and
+/// unexpired, held (`FOR SHARE`) until the write that read it commits, so a takeover (which
+/// updates the row) comes wholly before or after the write.
+const LEASE_HELD: &str =
+    "SELECT epoch FROM rota_lease WHERE id = 1 AND epoch = $1 AND expires_at > clock_timestamp() FOR SHARE";
+
+/// In a write's transaction: refuses it unless the lease of `epoch` is still this node's.
 fn fence(tx: &mut postgres::Transaction, epoch: i64, database: &str) -> Result<(), StoreError> {
-    let row = tx
-        .query_one("SELECT epoch, expires_at > clock_timestamp() FROM rota_lease WHERE id = 1 FOR SHARE", &[])
-        .map_err(pg)?;
-    let (now, alive): (i64, bool) = (row.get(0), row.get(1));
-    if now != epoch || !alive {
-        return Err(StoreError::Fenced { database: database.to_string(), epoch, now });
+    match tx.query_opt(LEASE_HELD, &[&epoch]).map_err(pg)? {
+        Some(_) => Ok(()),
+        None => Err(fenced(tx, epoch, database)),
     }
-    Ok(())
+}
+
+/// The refusal of a write under `epoch`, naming the epoch the lease has now.
+fn fenced(c: &mut impl postgres::GenericClient, epoch: i64, database: &str) -> StoreError {
+    match c.query_one("SELECT epoch FROM rota_lease WHERE id = 1", &[]) {
+        Ok(row) => StoreError::Fenced { database: database.to_string(), epoch, now: row.get(0) },
+        Err(e) => pg(e),
+    }
 }
 
 impl Drop for PostgresStore {
@@ -429,20 +438,18 @@ impl Store for PostgresStore {
                 // lease row it reads — the group commit is one round trip.
                 let inserted = c
                     .execute(
-                        "WITH lease AS (
-                             SELECT epoch FROM rota_lease
-                             WHERE id = 1 AND epoch = $4 AND expires_at > clock_timestamp() FOR SHARE
-                         )
-                         INSERT INTO journal (at, step, format)
-                         SELECT a, s, $3 FROM UNNEST($1::BIGINT[], $2::TEXT[]) AS t (a, s), lease",
-                        &[&ats, &steps, &JOURNAL_FORMAT, &epoch],
+                        &format!(
+                            "WITH lease AS ({LEASE_HELD})
+                             INSERT INTO journal (at, step, format)
+                             SELECT a, s, $4 FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS t (a, s), lease"
+                        ),
+                        &[&epoch, &ats, &steps, &JOURNAL_FORMAT],
                     )
                     .map_err(pg)?;
-                if inserted as usize == ats.len() {
-                    return Ok(());
-                }
-                let now: i64 = c.query_one("SELECT epoch FROM rota_lease WHERE id = 1", &[]).map_err(pg)?.get(0);
-                return Err(StoreError::Fenced { database, epoch, now });
+                return match inserted as usize == ats.len() {
+                    true => Ok(()),
+                    false => Err(fenced(c, epoch, &database)),
+                };
             }
             let mut tx = c.transaction().map_err(pg)?;
             fence(&mut tx, epoch, &database)?;
