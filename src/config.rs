@@ -83,6 +83,10 @@ pub struct StoreConfig {
     /// On PostgreSQL: the address other nodes give for this one while it owns the database
     /// (`http://` and the listen address by default).
     pub advertise: Option<String>,
+    /// On PostgreSQL: how long a deliverer's claim on a message lasts; another node delivers
+    /// it again (same id) only once that has run out. At least twice the longest delivery
+    /// timeout; by default that, and at least a minute.
+    pub claim_ms: Option<u64>,
 }
 
 impl Default for StoreConfig {
@@ -96,19 +100,21 @@ impl Default for StoreConfig {
             node: None,
             lease_ms: crate::store::Lease::default().duration.as_millis() as u64,
             advertise: None,
+            claim_ms: None,
         }
     }
 }
 
 impl StoreConfig {
-    /// The lease a PostgreSQL database is held under.
-    pub fn lease(&self) -> crate::store::Lease {
+    /// The lease a PostgreSQL database is held under, with `claim` (see [`Config::claim`]).
+    pub fn lease(&self, claim: std::time::Duration) -> crate::store::Lease {
         let default = crate::store::Lease::default();
         crate::store::Lease {
             node: self.node.clone().unwrap_or(default.node),
             // At least a tenth of a second: the heartbeat renews it every third.
             duration: std::time::Duration::from_millis(self.lease_ms.max(100)),
             address: self.advertise.clone(),
+            claim,
         }
     }
 
@@ -263,7 +269,38 @@ impl Config {
                 "notify.keep_days must be 0 (keep for good) or at least 2: the per-recipient limits look back a day";
             return Err(ConfigError::Invalid(message.into()));
         }
+        let (longest, what) = self.longest_delivery();
+        if let Some(claim) = self.store.claim_ms.filter(|&ms| ms < longest.saturating_mul(2)) {
+            return Err(ConfigError::Invalid(format!(
+                "store.claim_ms ({claim}) must be at least twice the longest delivery timeout ({what}: {longest} ms), \
+                 or a slow delivery could be claimed and sent again by another node while it is still under way"
+            )));
+        }
         self.senders().map(|_| ())
+    }
+
+    /// The PostgreSQL lease this node holds its database under.
+    pub fn lease(&self) -> crate::store::Lease {
+        let claim = self.store.claim_ms.unwrap_or_else(|| self.longest_delivery().0.saturating_mul(2).max(60_000));
+        self.store.lease(std::time::Duration::from_millis(claim))
+    }
+
+    /// The longest any one delivery attempt may take, and whose timeout that is.
+    fn longest_delivery(&self) -> (u64, &'static str) {
+        let default = crate::delivery::DEFAULT_TIMEOUT_MS;
+        let sms = self.sms.as_ref().map(|s| match s {
+            SmsConfig::Twilio { timeout_ms, .. } | SmsConfig::Json { timeout_ms, .. } => timeout_ms.unwrap_or(default),
+        });
+        [
+            Some((self.delivery.timeout_ms, "delivery.timeout_ms")),
+            self.email.as_ref().map(|e| (e.timeout_ms, "email.timeout_ms")),
+            sms.map(|ms| (ms, "sms.timeout_ms")),
+            self.notify_webhook.as_ref().map(|w| (w.timeout_ms.unwrap_or(default), "notify_webhook.timeout_ms")),
+        ]
+        .into_iter()
+        .flatten()
+        .max_by_key(|(ms, _)| *ms)
+        .unwrap_or((0, ""))
     }
 
     /// The notification channels this configuration sets up.

@@ -535,37 +535,50 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// The engine builder, once this node may run it. On PostgreSQL another node may own the
-/// database: until its lease ends this node stands by, answering every request on `listening`
-/// with 503 and where the owner listens.
+/// database: until its lease ends this node stands by, forwarding every API request that
+/// reaches `listening` to the owner.
 async fn stand_by(config: &Config, listening: &std::net::TcpListener) -> anyhow::Result<rota::runtime::Builder> {
-    let lease = config.store.lease().duration;
+    let lease = config.lease();
+    let api = config.api();
     let owner = rota::http::Owner::default();
     let mut answering: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)> = None;
     let builder = loop {
         match Server::builder(config) {
             Err(rota::server::ServerError::Store(e @ rota::store::StoreError::Leased { .. })) => {
-                if let rota::store::StoreError::Leased { owner: node, address, .. } = &e {
-                    *owner.write().unwrap_or_else(|e| e.into_inner()) = Some((node.clone(), address.clone()));
+                if let rota::store::StoreError::Leased { owner: node, address, epoch, .. } = &e {
+                    let seen = rota::http::Seen { node: node.clone(), address: address.clone(), epoch: *epoch };
+                    *owner.write().unwrap_or_else(|e| e.into_inner()) = Some(seen);
                 }
                 if answering.is_none() {
                     tracing::warn!("{e}");
                     println!("rota standing by on http://{}: {e}", listening.local_addr()?);
                     let (stop, stopped) = tokio::sync::oneshot::channel();
                     let listener = tokio::net::TcpListener::from_std(listening.try_clone()?)?;
-                    let router = rota::http::standby_router(owner.clone(), lease);
+                    let standby = rota::http::Standby {
+                        node: lease.node.clone(),
+                        retry_after: lease.duration,
+                        body_limit: api.body_limit,
+                        timeout: api.timeout,
+                    };
+                    let router = rota::http::standby_router(owner.clone(), standby);
                     let serving = tokio::spawn(rota::http::serve(listener, router, async move {
                         let _ = stopped.await;
                     }));
                     answering = Some((stop, serving));
                 }
-                tokio::time::sleep(lease / 4).await;
+                tokio::time::sleep(lease.duration / 4).await;
             }
             built => break built?,
         }
     };
-    if let Some((stop, serving)) = answering {
+    if let Some((stop, mut serving)) = answering {
         let _ = stop.send(());
-        serving.await??;
+        // Requests still being forwarded (an event stream, an owner paused mid-answer) are cut
+        // off after a moment rather than holding up the takeover; their clients ask again.
+        match tokio::time::timeout(std::time::Duration::from_secs(1), &mut serving).await {
+            Ok(served) => served??,
+            Err(_) => serving.abort(),
+        }
         tracing::warn!("took the database over");
     }
     Ok(builder)

@@ -65,10 +65,27 @@ pub struct Pending {
     pub due: Timestamp,
 }
 
+/// Whether a deliverer may deliver a message now.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claim {
+    /// This deliverer holds it, until it marks the message delivered or retries it.
+    Held,
+    /// Another deliverer holds it, for `for_ms` more unless it lets go first (0: it was
+    /// delivered meanwhile); the message is delivered again only if that claim runs out.
+    Taken { by: String, for_ms: u64 },
+}
+
 /// The outbox as a deliverer sees it; a second handle on the store's file.
 pub trait Outbox: Send + 'static {
     /// The oldest undelivered message of `channel`.
     fn head(&mut self, channel: &str) -> Result<Option<Pending>, StoreError>;
+    /// Claims message `id` before delivering it, for a while (its store's claim lease): a
+    /// store several nodes share lets one deliverer at a time hold a message. One process's
+    /// store has one deliverer per channel, which always may.
+    fn claim(&mut self, id: i64) -> Result<Claim, StoreError> {
+        let _ = id;
+        Ok(Claim::Held)
+    }
     fn delivered(&mut self, id: i64) -> Result<(), StoreError>;
     /// Records a failed attempt; the message waits until `due`.
     fn retry(&mut self, id: i64, due: Timestamp, error: &str) -> Result<(), StoreError>;

@@ -56,7 +56,7 @@ impl Server {
             .trace_skips(config.limits.trace_skips)
             .snapshots(config.store.policy())
             .keep_events(crate::runtime::KEEP_EVENTS)
-            .store(crate::store::open_as(&config.db, &config.store.lease())?);
+            .store(crate::store::open_as(&config.db, &config.lease())?);
         if config.limits.keep_ended_days > 0 {
             let days = i64::from(config.limits.keep_ended_days);
             builder = builder.retain_ended_for(crate::time::Duration::from_secs(days * 86_400));

@@ -19,7 +19,7 @@ use sha2::Sha256;
 use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
-use crate::outbox::{Backlog, EventRoute, Outbox, Pending};
+use crate::outbox::{Backlog, Claim, EventRoute, Outbox, Pending};
 use crate::runtime::Deliveries;
 use crate::time::{Duration, Timestamp};
 
@@ -179,10 +179,24 @@ impl HookDeliverer {
             let wait = match head {
                 Ok(Some(p)) => match (p.due - SystemClock.now()).0 {
                     ms if ms > 0 => Some(StdDuration::from_millis(ms as u64)),
-                    _ => {
-                        self.deliver(p).await;
-                        continue;
-                    }
+                    _ => match self.claim(p.id) {
+                        Ok(Claim::Held) => {
+                            self.deliver(p).await;
+                            continue;
+                        }
+                        // Another node's deliverer has it: look again soon (it may be delivered
+                        // in a moment), and take it over only once that claim runs out.
+                        Ok(Claim::Taken { by, for_ms }) => {
+                            let webhook = &self.hook.name;
+                            tracing::debug!(target: "rota::webhook", %webhook, message = p.id, "held by {by} for {for_ms} ms");
+                            Some(StdDuration::from_millis(for_ms.clamp(50, 1000)))
+                        }
+                        Err(e) => {
+                            let webhook = &self.hook.name;
+                            tracing::error!(target: "rota::webhook", %webhook, "cannot claim {}, trying again in 1 s: {e}", p.id);
+                            Some(StdDuration::from_secs(1))
+                        }
+                    },
                 },
                 Ok(None) => None,
                 Err(e) => {
@@ -205,6 +219,10 @@ impl HookDeliverer {
                 } => {}
             }
         }
+    }
+
+    fn claim(&self, id: i64) -> Result<Claim, crate::store::StoreError> {
+        self.outbox.lock().unwrap_or_else(|e| e.into_inner()).claim(id)
     }
 
     async fn deliver(&mut self, p: Pending) {

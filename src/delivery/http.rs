@@ -99,7 +99,8 @@ pub(super) enum Webhook {
 }
 
 fn client(url: &str, timeout_ms: Option<u64>, ca_file: &Option<PathBuf>) -> Result<Client, String> {
-    Ok(crate::outbound::client_for(url, StdDuration::from_millis(timeout_ms.unwrap_or(10_000)), ca_file.as_deref())?)
+    let timeout = StdDuration::from_millis(timeout_ms.unwrap_or(super::DEFAULT_TIMEOUT_MS));
+    Ok(crate::outbound::client_for(url, timeout, ca_file.as_deref())?)
 }
 
 impl Sms {

@@ -30,6 +30,9 @@ use crate::time::{Duration, Timestamp};
 pub use email::{EmailConfig, Tls};
 pub use http::{SmsConfig, WebhookChannelConfig};
 
+/// How long an SMS provider or the `webhook` channel may take to answer, unless configured.
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+
 /// How notifications are retried and limited.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -41,7 +41,7 @@ use crate::runtime::Handle;
 use crate::views::{self, Changes};
 pub use auth::{Scope, Token};
 pub use error::ApiError;
-pub use waiting::{standby_router, Owner};
+pub use waiting::{standby_router, Owner, Seen, Standby};
 
 /// What the handlers share.
 #[derive(Clone)]

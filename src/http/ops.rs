@@ -108,10 +108,76 @@ pub(super) async fn metrics(State(api): State<Api>) -> Response {
             let _ = writeln!(text, "# HELP rota_notifications_rate_limited_total Sends put off by a per-recipient rate limit.\n# TYPE rota_notifications_rate_limited_total counter");
             let _ = writeln!(text, "rota_notifications_rate_limited_total {limited}");
         }
+        if let Some(Ok(view)) = api.handle.cluster() {
+            cluster(&mut text, &view);
+        }
         text
     });
     match text {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Who owns each partition and how fresh its lease is, and the nodes sharing the database.
+fn cluster(out: &mut String, view: &crate::store::ClusterView) {
+    let rows: Vec<LeaseRow> = view
+        .partitions
+        .iter()
+        .map(|p| (p.id.as_str(), p.owner == view.node, Some((p.owner.as_str(), p.epoch))))
+        .collect();
+    leases(out, &rows);
+    let mut gauge = |name: &str, help: &str, rows: Vec<(String, f64)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, value) in rows {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    };
+    let labels =
+        |p: &crate::store::ClusterPartition| format!("partition=\"{}\",owner=\"{}\"", p.id, p.owner.escape_default());
+    gauge(
+        "rota_cluster_lease_expires_in_seconds",
+        "How long each partition's lease lasts unless renewed (negative: expired that long ago).",
+        view.partitions.iter().map(|p| (labels(p), p.lease_expires_in_ms as f64 / 1e3)).collect(),
+    );
+    gauge(
+        "rota_cluster_lease_age_seconds",
+        "How long ago each partition's lease was last renewed or taken.",
+        view.partitions.iter().map(|p| (labels(p), p.lease_age_ms as f64 / 1e3)).collect(),
+    );
+    gauge(
+        "rota_cluster_node_seen_seconds",
+        "How long ago each node sharing the database last renewed its lease or tried to take one.",
+        view.nodes
+            .iter()
+            .map(|n| (format!("node=\"{}\"", n.node.escape_default()), n.seen_ms_ago as f64 / 1e3))
+            .collect(),
+    );
+}
+
+/// A partition's lease as `/metrics` shows it: its id, whether this node holds it, and its
+/// owner and epoch when known (as a standby last saw them, on a standby).
+pub(super) type LeaseRow<'a> = (&'a str, bool, Option<(&'a str, i64)>);
+
+/// Whether this node holds each partition's lease, and who does under which epoch.
+pub(super) fn leases(out: &mut String, rows: &[LeaseRow]) {
+    let _ = writeln!(
+        out,
+        "# HELP rota_lease_held 1 on the node owning the partition, 0 on a node standing by.\n\
+         # TYPE rota_lease_held gauge"
+    );
+    for (partition, held, _) in rows {
+        let _ = writeln!(out, "rota_lease_held{{partition=\"{partition}\"}} {}", u8::from(*held));
+    }
+    let _ = writeln!(
+        out,
+        "# HELP rota_cluster_lease_epoch The epoch of each partition's lease, labelled with its owner.\n\
+         # TYPE rota_cluster_lease_epoch gauge"
+    );
+    for (partition, _, owner) in rows {
+        if let Some((owner, epoch)) = owner {
+            let owner = owner.escape_default();
+            let _ = writeln!(out, "rota_cluster_lease_epoch{{partition=\"{partition}\",owner=\"{owner}\"}} {epoch}");
+        }
     }
 }

@@ -41,6 +41,9 @@ pub struct Lease {
     pub duration: std::time::Duration,
     /// Where this node listens, for the others to say (standbys name the owner's).
     pub address: Option<String>,
+    /// How long a deliverer's claim on a message lasts: longer than any one delivery attempt,
+    /// so a claim runs out only when its claimer died (or was paused that long).
+    pub claim: std::time::Duration,
 }
 
 impl Default for Lease {
@@ -48,7 +51,8 @@ impl Default for Lease {
     fn default() -> Self {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let node = Some(host.trim().to_string()).filter(|h| !h.is_empty()).unwrap_or_else(|| "rota".into());
-        Lease { node, duration: std::time::Duration::from_secs(10), address: None }
+        let (duration, claim) = (std::time::Duration::from_secs(10), std::time::Duration::from_secs(60));
+        Lease { node, duration, address: None, claim }
     }
 }
 
@@ -190,6 +194,10 @@ impl PostgresStore {
         Conn::open(&self.url)
     }
 
+    fn claimer(&self) -> Claimer {
+        Claimer { node: self.lease.node.clone(), ms: self.lease.claim.as_millis().min(i64::MAX as u128) as i64 }
+    }
+
     /// The epoch of this node's lease.
     pub fn epoch(&self) -> i64 {
         self.epoch
@@ -306,7 +314,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     body     TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     due      BIGINT NOT NULL DEFAULT 0,
-    error    TEXT
+    error    TEXT,
+    claimed_by    TEXT,
+    claimed_until TIMESTAMPTZ
 );
 CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, id);
 CREATE TABLE IF NOT EXISTS notifications (
@@ -322,8 +332,15 @@ CREATE TABLE IF NOT EXISTS notifications (
     sent_at      BIGINT,
     last_error   TEXT,
     provider_id  TEXT,
-    reported     BOOLEAN NOT NULL DEFAULT FALSE
+    reported     BOOLEAN NOT NULL DEFAULT FALSE,
+    claimed_by    TEXT,
+    claimed_until TIMESTAMPTZ
 );
+-- Databases made before deliverers claimed messages.
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claimed_by TEXT;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claimed_until TIMESTAMPTZ;
+ALTER TABLE notifications ADD COLUMN IF NOT EXISTS claimed_by TEXT;
+ALTER TABLE notifications ADD COLUMN IF NOT EXISTS claimed_until TIMESTAMPTZ;
 CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, due);
 CREATE INDEX IF NOT EXISTS notifications_recipient ON notifications (recipient, sent_at);
 CREATE TABLE IF NOT EXISTS delivery_attempts (
@@ -496,11 +513,11 @@ impl Store for PostgresStore {
     }
 
     fn outbox(&self) -> Result<Box<dyn Outbox>, StoreError> {
-        Ok(Box::new(PostgresOutbox { conn: self.side()? }))
+        Ok(Box::new(PostgresOutbox { conn: self.side()?, claimer: self.claimer() }))
     }
 
     fn notifications(&self) -> Result<Box<dyn NotificationLog>, StoreError> {
-        Ok(Box::new(PostgresNotifications { conn: self.side()? }))
+        Ok(Box::new(PostgresNotifications { conn: self.side()?, claimer: self.claimer() }))
     }
 }
 
@@ -598,12 +615,64 @@ impl SnapshotSink for PostgresSnapshots {
     }
 }
 
+/// A deliverer's name on the messages it claims, and how long a claim lasts.
+#[derive(Clone)]
+struct Claimer {
+    node: String,
+    ms: i64,
+}
+
+/// A row nobody holds: never claimed, let go of, claimed by this node (a run of it that died:
+/// as with the lease, its own name takes it back at once), or claimed by a node whose claim
+/// ran out. `$CLAIMER` is the node's name.
+const UNCLAIMED: &str = "(claimed_until IS NULL OR claimed_until <= clock_timestamp() OR claimed_by = $CLAIMER)";
+
+/// Sets the claim columns of the rows a statement updates.
+const CLAIM: &str = "claimed_by = $CLAIMER, claimed_until = clock_timestamp() + $MS::BIGINT * INTERVAL '1 millisecond'";
+
+/// `sql` with the claim's placeholders numbered: `$CLAIMER` as `$node`, `$MS` as `$ms`.
+fn claiming(sql: &str, node: usize, ms: usize) -> String {
+    sql.replace("$CLAIMER", &format!("${node}")).replace("$MS", &format!("${ms}"))
+}
+
 /// The outbox, on its own connection.
 struct PostgresOutbox {
     conn: Conn,
+    claimer: Claimer,
 }
 
 impl Outbox for PostgresOutbox {
+    fn claim(&mut self, id: i64) -> Result<crate::outbox::Claim, StoreError> {
+        use crate::outbox::Claim;
+        let claimer = self.claimer.clone();
+        self.conn.with(move |c| {
+            // SKIP LOCKED: a row another deliverer is claiming this instant is theirs, not
+            // something to wait for.
+            let q = claiming(
+                &format!(
+                    "UPDATE outbox SET {CLAIM} WHERE id = (SELECT id FROM outbox WHERE id = $1 AND {UNCLAIMED} \
+                     FOR UPDATE SKIP LOCKED) RETURNING id"
+                ),
+                2,
+                3,
+            );
+            if c.query_opt(&q, &[&id, &claimer.node, &claimer.ms]).map_err(pg)?.is_some() {
+                return Ok(Claim::Held);
+            }
+            let held = c
+                .query_opt(
+                    "SELECT COALESCE(claimed_by, ''), GREATEST(0, CEIL(EXTRACT(EPOCH FROM claimed_until - clock_timestamp()) * 1000))::BIGINT \
+                     FROM outbox WHERE id = $1",
+                    &[&id],
+                )
+                .map_err(pg)?;
+            Ok(match held {
+                Some(r) => Claim::Taken { by: r.get(0), for_ms: r.get::<_, Option<i64>>(1).unwrap_or(0) as u64 },
+                None => Claim::Taken { by: String::new(), for_ms: 0 },
+            })
+        })
+    }
+
     fn head(&mut self, channel: &str) -> Result<Option<Pending>, StoreError> {
         let channel = channel.to_string();
         self.conn.with(move |c| {
@@ -630,7 +699,7 @@ impl Outbox for PostgresOutbox {
         let error = error.to_string();
         self.conn.with(move |c| {
             c.execute(
-                "UPDATE outbox SET attempts = attempts + 1, due = $2, error = $3 WHERE id = $1",
+                "UPDATE outbox SET attempts = attempts + 1, due = $2, error = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $1",
                 &[&id, &due.0, &error],
             )
             .map(drop)
@@ -649,6 +718,7 @@ impl Outbox for PostgresOutbox {
 /// The notifications and their delivery log, on their own connection.
 struct PostgresNotifications {
     conn: Conn,
+    claimer: Claimer,
 }
 
 const ENTRY_COLUMNS: &str = "body, status, attempts, due, last_error, provider_id";
@@ -672,19 +742,34 @@ fn entries(rows: Vec<Row>) -> Result<Vec<LogEntry>, StoreError> {
 }
 
 impl NotificationLog for PostgresNotifications {
+    /// Claims them: rows another deliverer holds, or is claiming this instant, are skipped.
     fn due(&mut self, now: Timestamp, limit: u32) -> Result<Vec<LogEntry>, StoreError> {
+        let claimer = self.claimer.clone();
         self.conn.with(move |c| {
-            let q = format!(
-                "SELECT {ENTRY_COLUMNS} FROM notifications WHERE status = 'pending' AND due <= $1 ORDER BY due, id LIMIT $2"
+            let q = claiming(
+                &format!(
+                    "UPDATE notifications SET {CLAIM} WHERE id IN (SELECT id FROM notifications \
+                     WHERE status = 'pending' AND due <= $1 AND {UNCLAIMED} ORDER BY due, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                     RETURNING {ENTRY_COLUMNS}"
+                ),
+                3,
+                4,
             );
-            entries(c.query(&q, &[&now.0, &(limit as i64)]).map_err(pg)?)
+            let mut due = entries(c.query(&q, &[&now.0, &(limit as i64), &claimer.node, &claimer.ms]).map_err(pg)?)?;
+            // RETURNING keeps no order.
+            due.sort_by_key(|e| (e.due, e.notification.id));
+            Ok(due)
         })
     }
 
+    /// Of the notifications nobody else holds: another deliverer's are theirs until their
+    /// claim runs out, which a later look (at most `MAX_SLEEP` on) sees.
     fn next_due(&mut self) -> Result<Option<Timestamp>, StoreError> {
-        self.conn.with(|c| {
-            let due: Option<i64> =
-                c.query_one("SELECT MIN(due) FROM notifications WHERE status = 'pending'", &[]).map_err(pg)?.get(0);
+        let node = self.claimer.node.clone();
+        self.conn.with(move |c| {
+            let q =
+                claiming(&format!("SELECT MIN(due) FROM notifications WHERE status = 'pending' AND {UNCLAIMED}"), 1, 0);
+            let due: Option<i64> = c.query_one(&q, &[&node]).map_err(pg)?.get(0);
             Ok(due.map(Timestamp))
         })
     }
@@ -703,7 +788,7 @@ impl NotificationLog for PostgresNotifications {
             let (kind, detail) = match (&outcome, retry_at) {
                 (Outcome::Sent { provider_id, detail }, _) => {
                     tx.execute(
-                        "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = $2, provider_id = $3, last_error = NULL WHERE id = $1",
+                        "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = $2, provider_id = $3, last_error = NULL, claimed_by = NULL, claimed_until = NULL WHERE id = $1",
                         &[&id, &at.0, provider_id],
                     )
                     .map_err(pg)?;
@@ -711,7 +796,7 @@ impl NotificationLog for PostgresNotifications {
                 }
                 (Outcome::Transient { error, .. } | Outcome::Permanent { error }, Some(due)) => {
                     tx.execute(
-                        "UPDATE notifications SET attempts = attempts + 1, due = $2, last_error = $3 WHERE id = $1",
+                        "UPDATE notifications SET attempts = attempts + 1, due = $2, last_error = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $1",
                         &[&id, &due.0, error],
                     )
                     .map_err(pg)?;
@@ -719,7 +804,7 @@ impl NotificationLog for PostgresNotifications {
                 }
                 (Outcome::Transient { error, .. } | Outcome::Permanent { error }, None) => {
                     tx.execute(
-                        "UPDATE notifications SET status = 'dead', attempts = attempts + 1, last_error = $2, reported = FALSE WHERE id = $1",
+                        "UPDATE notifications SET status = 'dead', attempts = attempts + 1, last_error = $2, reported = FALSE, claimed_by = NULL, claimed_until = NULL WHERE id = $1",
                         &[&id, error],
                     )
                     .map_err(pg)?;
@@ -739,7 +824,7 @@ impl NotificationLog for PostgresNotifications {
         let (id, why) = (id as i64, why.to_string());
         self.conn.with(move |c| {
             let mut tx = c.transaction().map_err(pg)?;
-            tx.execute("UPDATE notifications SET due = $2, last_error = $3 WHERE id = $1", &[&id, &due.0, &why])
+            tx.execute("UPDATE notifications SET due = $2, last_error = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $1", &[&id, &due.0, &why])
                 .map_err(pg)?;
             tx.execute(
                 "INSERT INTO delivery_attempts (notification, at, outcome, detail) VALUES ($1, $2, 'limited', $3)",
@@ -826,7 +911,7 @@ impl NotificationLog for PostgresNotifications {
         self.conn.with(move |c| {
             let n = c
                 .execute(
-                    "UPDATE notifications SET status = 'pending', due = $2, attempts = 0 WHERE id = $1 AND status = 'dead'",
+                    "UPDATE notifications SET status = 'pending', due = $2, attempts = 0, claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status = 'dead'",
                     &[&(id as i64), &now.0],
                 )
                 .map_err(pg)?;

@@ -269,7 +269,7 @@ fn a_second_server_on_the_same_database_refuses_to_start() {
 }
 
 /// An email to agent ada about `conversation`, as the engine hands it to the store.
-fn email_to_ada(id: u64, conversation: &str) -> Arc<rota::notification::Notification> {
+pub(crate) fn email_to_ada(id: u64, conversation: &str) -> Arc<rota::notification::Notification> {
     Arc::new(rota::notification::Notification {
         id,
         unit: "default".into(),

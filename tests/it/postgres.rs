@@ -127,6 +127,24 @@ async fn read(client: &reqwest::Client, base: &str, path: &str) -> (reqwest::Sta
     (res.status(), res.json().await.unwrap_or_default())
 }
 
+/// Where a standby answers, from the line it printed.
+fn standby_base(said: &str) -> String {
+    said["rota standing by on ".len()..].split(": ").next().unwrap().to_string()
+}
+
+/// [`read`] through the standby `node` at `base`, which says in `Via` that it forwarded it.
+async fn forwarded(
+    client: &reqwest::Client,
+    base: &str,
+    node: &str,
+    path: &str,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let res = client.get(format!("{base}{path}")).bearer_auth(TOKEN).send().await.unwrap();
+    let via = res.headers().get("via").map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(via.as_deref(), Some(format!("1.1 rota-{node}").as_str()), "{path}");
+    (res.status(), res.json().await.unwrap_or_default())
+}
+
 use std::time::{Duration, Instant};
 
 /// Three nodes on one database; the owner is killed with SIGKILL at a random moment of a
@@ -148,18 +166,40 @@ async fn a_standby_takes_over_within_the_lease_when_the_owner_is_killed() {
         let said = said.unwrap_or_else(|| panic!("node {name} did not stand by"));
         assert!(said.contains("owned by node a") && said.contains("rota:***@127.0.0.1"), "{said}");
         assert!(!said.contains("secret-password"), "{said}");
-        // A standby answers on its address: not the API, but where the owner is.
-        let standby = said["rota standing by on ".len()..].split(": ").next().unwrap().to_string();
+        let standby = standby_base(&said);
         let owner = nodes[0].base.clone().unwrap();
-        for path in ["/healthz", "/v1/agents"] {
-            let res = client.get(format!("{standby}{path}")).bearer_auth(TOKEN).send().await.unwrap();
-            assert_eq!(res.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE, "{path}");
-            assert!(res.headers().contains_key("retry-after"), "{path}");
-            let body: serde_json::Value = res.json().await.unwrap();
-            let message = body["message"].as_str().unwrap();
-            assert!(message.contains("node a owns the database and listens at") && message.contains(&owner), "{body}");
+        // A standby's health check fails, naming the owner, so a load balancer picks the owner...
+        let res = client.get(format!("{standby}/healthz")).send().await.unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().contains_key("retry-after"));
+        let body: serde_json::Value = res.json().await.unwrap();
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("node a owns the database and listens at") && message.contains(&owner), "{body}");
+        // ...its metrics are its own: no lease, and whose it saw...
+        let metrics = client.get(format!("{standby}/metrics")).send().await.unwrap().text().await.unwrap();
+        for line in
+            ["rota_lease_held{partition=\"all\"} 0", "rota_cluster_lease_epoch{partition=\"all\",owner=\"a\"} 1"]
+        {
+            assert!(metrics.lines().any(|l| l == line), "{line} not in {metrics}");
         }
+        // ...and the API is the owner's, forwarded.
+        let (status, agents) = forwarded(&client, &standby, name, "/v1/agents").await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{agents}");
+        // The same agents in the same states since the same moments (time in state moves on).
+        let states = |v: &serde_json::Value| -> Vec<String> {
+            v["agents"].as_array().unwrap().iter().map(|a| format!("{} {}", a["id"], a["state_since"])).collect()
+        };
+        assert_eq!(states(&agents), states(&read(&client, &owner, "/v1/agents").await.1));
         nodes.push(n);
+    }
+    let metrics = client.get(format!("{}/metrics", nodes[0].base.as_ref().unwrap())).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    for line in ["rota_lease_held{partition=\"all\"} 1", "rota_cluster_lease_epoch{partition=\"all\",owner=\"a\"} 1"] {
+        assert!(metrics.lines().any(|l| l == line), "{line} not in the owner's {metrics}");
+    }
+    for node in ["a", "b", "c"] {
+        let seen = format!("rota_cluster_node_seen_seconds{{node=\"{node}\"}} ");
+        assert!(metrics.lines().any(|l| l.starts_with(&seen)), "{seen} not in the owner's {metrics}");
     }
     // The owner shows who shares the database.
     let (status, cluster) = read(&client, nodes[0].base.as_ref().unwrap(), "/v1/cluster").await;
@@ -236,11 +276,68 @@ async fn a_standby_takes_over_within_the_lease_when_the_owner_is_killed() {
         nodes[owner] = Node::start(&dir.0, name, &db);
         let said =
             nodes[owner].wait_for(Instant::now() + Duration::from_secs(30), |l| l.starts_with("rota standing by"));
-        assert!(said.is_some(), "cycle {cycle}: node {name} did not come back as a standby");
+        let said = said.unwrap_or_else(|| panic!("cycle {cycle}: node {name} did not come back as a standby"));
+        // Through it, the new owner's API.
+        if let Some((id, arrived)) = acked.last() {
+            let (status, c) = forwarded(&client, &standby_base(&said), name, &format!("/v1/conversations/{id}")).await;
+            assert_eq!((status, &c["arrived_at"]), (reqwest::StatusCode::OK, arrived), "cycle {cycle}: {c}");
+        }
         owner = next;
     }
     eprintln!("takeovers after SIGKILL (lease {LEASE_MS} ms): {takeovers:?}");
     assert!(acked.len() > 30, "only {} conversations were acknowledged", acked.len());
+}
+
+/// A standby serves the owner's API: a request goes on as it came, body and token included,
+/// the owner's answer (a refusal too) comes back as it was, and the event stream flows
+/// through. A request another node already forwarded is not forwarded again, and an event
+/// stream open through a standby does not hold up its takeover when the owner stops answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_forwards_the_api_and_the_event_stream_to_the_owner() {
+    let cluster = Cluster::get();
+    let db = cluster.database();
+    let dir = Scratch::new(&[]);
+    let client = common::http_client();
+    let mut a = Node::start(&dir.0, "a", &db);
+    assert!(a.listening_by(Instant::now() + Duration::from_secs(30)));
+    let a_base = a.base.clone().unwrap();
+    let mut b = Node::start(&dir.0, "b", &db);
+    let said = b.wait_for(Instant::now() + Duration::from_secs(30), |l| l.starts_with("rota standing by"));
+    let b_base = standby_base(&said.expect("b stands by"));
+
+    let mut events = common::follow_events(&client, &b_base, TOKEN, "").await;
+    let post = |base: &str, body: serde_json::Value| {
+        client.post(format!("{base}/v1/conversations")).bearer_auth(TOKEN).json(&body).send()
+    };
+    let res = post(&b_base, serde_json::json!({"id": "via_b", "queue": "north_line"})).await.unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    assert_eq!(res.headers()["via"], "1.1 rota-b");
+    assert_eq!(read(&client, &a_base, "/v1/conversations/via_b").await.0, reqwest::StatusCode::OK, "not on the owner");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv()).await.expect("via_b's event through b");
+        if event.expect("the stream through b ended").1.to_string().contains("via_b") {
+            break;
+        }
+    }
+    // The owner's refusal, as the owner gave it.
+    let wrong = serde_json::json!({"id": "lost", "queue": "no_such_queue"});
+    let (direct, through) = (post(&a_base, wrong.clone()).await.unwrap(), post(&b_base, wrong).await.unwrap());
+    assert!(direct.status().is_client_error());
+    assert_eq!(through.status(), direct.status());
+    assert_eq!(through.json::<serde_json::Value>().await.unwrap(), direct.json::<serde_json::Value>().await.unwrap());
+    // Another node forwarded it already: not again.
+    let res = client.get(format!("{b_base}/v1/agents")).bearer_auth(TOKEN).header("via", "1.1 rota-c").send().await;
+    let res = res.unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("forwarded to this node by another"), "{body}");
+
+    // The owner stops answering with the stream through b still open: b takes over all the same.
+    a.signal("-STOP");
+    let stopped = Instant::now();
+    assert!(b.listening_by(stopped + Duration::from_secs(4)), "b's takeover waited for the stream it was forwarding");
+    a.signal("-CONT");
 }
 
 /// An owner paused past its lease (SIGSTOP) while another node takes over writes nothing once
@@ -291,7 +388,7 @@ fn a_write_after_another_node_took_the_lease_is_refused_in_its_own_transaction()
     use rota::store::{JournalStep, Lease, PostgresStore, Record, Store, StoreError};
     let cluster = Cluster::get();
     let db = cluster.database();
-    let lease = |node: &str| Lease { node: node.into(), duration: Duration::from_secs(60), address: None };
+    let lease = |node: &str| Lease { node: node.into(), duration: Duration::from_secs(60), ..Lease::default() };
     let step = |at| Record { at: rota::time::Timestamp(at), step: JournalStep::Timers };
     let mut a = PostgresStore::open_as(&db, &lease("a")).unwrap();
     a.append(&[step(1)], &[], &[]).unwrap();
@@ -316,6 +413,80 @@ fn a_write_after_another_node_took_the_lease_is_refused_in_its_own_transaction()
     b.append(&[step(3)], &[], &[]).unwrap();
     let at: Vec<i64> = b.records().unwrap().iter().map(|r| r.at.0).collect();
     assert_eq!(at, [1, 3], "the deposed owner's write is not in the journal");
+}
+
+/// Ends the lease of the node owning `db` now, as a long pause of that node would.
+fn end_lease(db: &str) {
+    let db = db.to_string();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+        c.execute("UPDATE rota_lease SET expires_at = clock_timestamp()", &[]).unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+/// A deposed owner may still be delivering when another node takes over. What its deliverers
+/// claimed is theirs while the claim lasts: the new owner's deliverers leave it alone (each
+/// message is delivered once while its claimer lives), take what nobody holds, and deliver a
+/// claimed message again, with its id, only once the claim has run out (the claimer died).
+#[test]
+fn a_message_another_node_claimed_is_delivered_again_only_once_its_claim_runs_out() {
+    use rota::notification::Outcome;
+    use rota::outbox::{Claim, Message};
+    use rota::store::{JournalStep, Lease, PostgresStore, Record, Store};
+    use rota::time::Timestamp;
+    const CLAIM: Duration = Duration::from_millis(1500);
+    let cluster = Cluster::get();
+    let db = cluster.database();
+    let lease =
+        |node: &str| Lease { node: node.into(), duration: Duration::from_secs(60), claim: CLAIM, ..Lease::default() };
+    let mut a = PostgresStore::open_as(&db, &lease("a")).unwrap();
+    let message = |body: &str| Message { channel: "hook".into(), kind: "offered".into(), body: body.into() };
+    let notifications = [crash::email_to_ada(1, "c1"), crash::email_to_ada(2, "c2")];
+    a.append(&[Record { at: Timestamp(1), step: JournalStep::Timers }], &[message("1"), message("2")], &notifications)
+        .unwrap();
+    let (mut a_out, mut a_log) = (a.outbox().unwrap(), a.notifications().unwrap());
+    let now = Timestamp(10);
+    // a's deliverers take the first message and both notifications...
+    let first = a_out.head("hook").unwrap().unwrap();
+    assert_eq!(a_out.claim(first.id).unwrap(), Claim::Held);
+    let ids = |due: Vec<rota::notification::LogEntry>| due.iter().map(|e| e.notification.id).collect::<Vec<_>>();
+    assert_eq!(ids(a_log.due(now, 10).unwrap()), [1, 2]);
+    let claimed = Instant::now();
+    // ...and b takes the database over while they are under way.
+    end_lease(&db);
+    let b = PostgresStore::open_as(&db, &lease("b")).unwrap();
+    let (mut b_out, mut b_log) = (b.outbox().unwrap(), b.notifications().unwrap());
+    assert_eq!(b_out.head("hook").unwrap().unwrap().id, first.id, "the head waits for a");
+    match b_out.claim(first.id).unwrap() {
+        Claim::Taken { by, for_ms } => assert!(by == "a" && for_ms > 0 && for_ms <= 1500, "{by} {for_ms}"),
+        Claim::Held => panic!("b claimed the message a is delivering"),
+    }
+    assert_eq!(ids(b_log.due(now, 10).unwrap()), [0u64; 0], "b took the notifications a is delivering");
+    assert_eq!(b_log.next_due().unwrap(), None, "b would wake for a's notifications");
+    // What a finishes is done for everyone; the next message is nobody's yet, so b takes it.
+    a_out.delivered(first.id).unwrap();
+    let sent = Outcome::Sent { provider_id: None, detail: "250 ok".into() };
+    a_log.record(1, Timestamp(11), &sent, None).unwrap();
+    let second = b_out.head("hook").unwrap().unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!(b_out.claim(second.id).unwrap(), Claim::Held);
+    // A retry lets go of the claim: whoever looks next may deliver it.
+    b_out.retry(second.id, Timestamp(0), "503").unwrap();
+    assert_eq!(a_out.claim(second.id).unwrap(), Claim::Held);
+    // a dies holding notification 2: once its claim has run out, b delivers it, same id.
+    let deadline = claimed + CLAIM + Duration::from_secs(5);
+    let taken = loop {
+        let due = ids(b_log.due(now, 10).unwrap());
+        if !due.is_empty() {
+            break due;
+        }
+        assert!(Instant::now() < deadline, "a's claim on notification 2 never ran out");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(taken, [2]);
+    assert!(claimed.elapsed() >= CLAIM - Duration::from_millis(50), "taken after {:?}", claimed.elapsed());
 }
 
 /// `rota store info` and `compact` read SQLite files: given a PostgreSQL URL they say so,

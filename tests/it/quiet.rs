@@ -101,6 +101,25 @@ fn without_tokens_the_server_refuses_a_public_address() {
     assert!(!scratch.0.join("rota.db").exists(), "no database is made for a server that does not start");
 }
 
+/// A deliverer's claim on a message must outlast any one delivery attempt, or another node
+/// could send a message again while its first sending is still under way: a claim shorter
+/// than twice the longest timeout is refused when the configuration is read, naming both.
+#[test]
+fn a_claim_shorter_than_a_delivery_may_take_is_refused_at_start() {
+    let scratch = Scratch::new(&[("rules.lua", RULES)]);
+    let config = scratch.0.join("rota.toml");
+    std::fs::write(&config, "[store]\nclaim_ms = 30000\n[delivery]\ntimeout_ms = 20000\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(&scratch.0)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("store.claim_ms (30000)") && said.contains("delivery.timeout_ms: 20000 ms"), "{said}");
+}
+
 /// A message that cannot be made shows in the server's own output, not only in the API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_prints_a_message_that_cannot_be_made() {
