@@ -106,7 +106,8 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
-    /// The lease a PostgreSQL database is held under, with `claim` (see [`Config::claim`]).
+    /// The lease a PostgreSQL database is held under, with deliverers' claims lasting `claim`
+    /// (see [`Config::lease`]).
     pub fn lease(&self, claim: std::time::Duration) -> crate::store::Lease {
         let default = crate::store::Lease::default();
         crate::store::Lease {

@@ -27,9 +27,17 @@ impl fmt::Display for Diagnostic {
 }
 
 /// A scripts folder that could not be loaded. Nothing of it is used.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub struct LoadError {
     pub diagnostics: Vec<Diagnostic>,
+}
+
+impl LoadError {
+    /// A reload of several partitions as one that stopped before all of them had answered.
+    pub fn aborted() -> Self {
+        let why = "the reload was abandoned before every partition had answered; nothing changed";
+        LoadError { diagnostics: vec![Diagnostic::new("<reload>", None, why)] }
+    }
 }
 
 impl fmt::Display for LoadError {

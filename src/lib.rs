@@ -112,7 +112,7 @@ pub mod webhook;
 // The domain's modules at the root, where embedders and the rest of the crate name them.
 pub use domain::{
     agent, calendar, capacity, clock, conversation, decision, directory, hours, instance, kv, notification, offer,
-    policy, presence, roster, schedule, template, time, timer, unit, update, workflow,
+    partition, policy, presence, roster, schedule, template, time, timer, unit, update, workflow,
 };
 
 pub use clock::{Clock, SystemClock, VirtualClock};

@@ -15,6 +15,7 @@ pub mod instance;
 pub mod kv;
 pub mod notification;
 pub mod offer;
+pub mod partition;
 pub mod policy;
 pub mod presence;
 pub mod roster;

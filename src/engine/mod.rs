@@ -63,6 +63,8 @@ pub struct EngineConfig {
     pub trace_skips: usize,
     /// Lua functions the embedding program adds for scripts.
     pub functions: script::HostFunctions,
+    /// The units this engine holds (all of them unless it runs one of several partitions).
+    pub partition: crate::partition::Partition,
 }
 
 impl EngineConfig {
@@ -80,6 +82,7 @@ impl EngineConfig {
             record_latencies: false,
             trace_skips: Self::TRACE_SKIPS,
             functions: script::HostFunctions::default(),
+            partition: Default::default(),
         }
     }
 }
@@ -209,6 +212,7 @@ impl Engine {
         let host = reload::host(rust_policies.values(), &config);
         let (rules, scripts) = script::load_sources(&sources, &config.limits, &host, 1)?;
         let now = clock.now();
+        let numbering = config.partition.numbering();
         let mut engine = Engine {
             clock,
             now,
@@ -229,8 +233,8 @@ impl Engine {
             updates: Vec::new(),
             reevaluate: BTreeSet::new(),
             epoch: 0,
-            standby: standby::Standby::default(),
-            workflows: workflows::Workflows::default(),
+            standby: standby::Standby::new(numbering),
+            workflows: workflows::Workflows::new(numbering),
             metrics: Metrics::default(),
         };
         engine.install(rules, BTreeMap::new(), &HashMap::new()).map_err(|d| LoadError { diagnostics: d })?;

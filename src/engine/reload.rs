@@ -76,21 +76,20 @@ impl Engine {
     /// Swaps in a generation already loaded and validated (on another thread, say): only the
     /// swap itself runs here. See [`Engine::reload`].
     pub(crate) fn reload_loaded(&mut self, loaded: script::Loaded) -> Result<(u64, Vec<Stamped>), LoadError> {
-        if loaded.sources == self.sources {
-            return Ok(self.unchanged());
+        match self.prepare_reload(loaded) {
+            Ok(prepared) => Ok(self.commit_reload(prepared)),
+            Err(refused) => Err(refused),
         }
-        let result = self.swap_in(loaded);
-        self.reload_error = result.as_ref().err().map(|e| e.diagnostics.clone());
-        result
     }
 
-    /// A reload of the scripts already loaded: nothing changes, and the last error is past.
-    fn unchanged(&mut self) -> (u64, Vec<Stamped>) {
-        self.reload_error = None;
-        (self.generation(), Vec::new())
-    }
-
-    fn swap_in(&mut self, loaded: script::Loaded) -> Result<(u64, Vec<Stamped>), LoadError> {
+    /// The first half of a reload: the new generation installed, everything needed to put the
+    /// old one back kept. Nothing else may happen before [`Engine::commit_reload`] or
+    /// [`Engine::abort_reload`]: partitions reloading as one each prepare, and all commit only
+    /// if none refused.
+    pub(crate) fn prepare_reload(&mut self, loaded: script::Loaded) -> Result<Prepared, LoadError> {
+        if loaded.sources == self.sources {
+            return Ok(Prepared(None));
+        }
         let script::Loaded { sources, rules, mut scripts } = loaded;
         self.read_clock();
         let generation = self.scripts.generation() + 1;
@@ -112,8 +111,31 @@ impl Engine {
         if let Err(diagnostics) = self.install(rules, memos, &conversation_memos) {
             self.scripts = old_scripts;
             before.restore(self);
-            return Err(LoadError { diagnostics });
+            let refused = LoadError { diagnostics };
+            self.reload_refused(&refused);
+            return Err(refused);
         }
+        Ok(Prepared(Some(Swap { sources, old_scripts, before, lost })))
+    }
+
+    /// Puts back what [`Engine::prepare_reload`] replaced, because of `refused` (another
+    /// partition's refusal).
+    pub(crate) fn abort_reload(&mut self, prepared: Prepared, refused: &LoadError) {
+        if let Some(swap) = prepared.0 {
+            self.scripts = swap.old_scripts;
+            swap.before.restore(self);
+        }
+        self.reload_refused(refused);
+    }
+
+    /// The second half of a reload: the new generation's, and the updates of asking every
+    /// waiting conversation again under it.
+    pub(crate) fn commit_reload(&mut self, prepared: Prepared) -> (u64, Vec<Stamped>) {
+        let Some(Swap { sources, old_scripts, lost, .. }) = prepared.0 else {
+            return self.unchanged();
+        };
+        self.reload_error = None;
+        let generation = self.scripts.generation();
         // The scripts' durable memory is the engine's, not a generation's: it moves over.
         self.scripts.put_kv(old_scripts.take_kv());
         // Like a task router's re-evaluation: waiting conversations meet the new policies now.
@@ -139,17 +161,24 @@ impl Engine {
             }
         }
         self.settle();
-        Ok((generation, std::mem::take(&mut self.updates)))
+        (generation, std::mem::take(&mut self.updates))
+    }
+
+    /// A reload of the scripts already loaded: nothing changes, and the last error is past.
+    fn unchanged(&mut self) -> (u64, Vec<Stamped>) {
+        self.reload_error = None;
+        (self.generation(), Vec::new())
     }
 
     /// Makes `rules` current: agents keep their run-time state, queues keep their waiting
     /// conversations, and the new VM gets a complete view.
     pub(super) fn install(
         &mut self,
-        mut rules: RuleSet,
+        rules: RuleSet,
         memos: BTreeMap<String, serde_json::Value>,
         conversation_memos: &HashMap<Arc<str>, serde_json::Value>,
     ) -> Result<(), Vec<Diagnostic>> {
+        let mut rules = rules.within(&self.config.partition);
         // A queue that still holds conversations cannot disappear.
         let mut problems = Vec::new();
         let mut live = vec![0usize; self.queues.len()];
@@ -262,6 +291,18 @@ impl Engine {
 /// queues can name them) and its Lua functions.
 pub(crate) fn host<'a>(policies: impl IntoIterator<Item = &'a Box<dyn Policy>>, config: &EngineConfig) -> script::Host {
     script::Host { policies: policies.into_iter().map(|p| p.spec()).collect(), functions: config.functions.clone() }
+}
+
+/// A reload half done ([`Engine::prepare_reload`]); `None`: the scripts were the loaded ones.
+pub(crate) struct Prepared(Option<Swap>);
+
+/// What a prepared reload replaced.
+struct Swap {
+    sources: Sources,
+    old_scripts: script::Scripts,
+    before: Installed,
+    /// Memos the new generation could not take, said once it is in.
+    lost: Vec<String>,
 }
 
 /// What [`Engine::install`] changes, kept so a reload that fails at any point (even late,

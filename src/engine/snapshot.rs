@@ -159,6 +159,7 @@ impl Engine {
         agents.reindex();
         let names = agents.names().clone();
         let conversations = s.conversations.into_iter().map(|c| c.into_conversation(&names)).map(|c| (c.id.clone(), c));
+        let numbering = config.partition.numbering();
         let mut engine = Engine {
             clock,
             now: s.now,
@@ -180,13 +181,14 @@ impl Engine {
             updates: Vec::new(),
             reevaluate: s.reevaluate.into_owned(),
             epoch: s.epoch,
-            standby: standby::Standby::resume(s.next_notification),
+            standby: standby::Standby::resume(s.next_notification, numbering),
             workflows: workflows::Workflows::from_parts(
                 s.instances.into_iter().map(|InstanceRepr(i)| (i.id, i)).collect(),
                 s.finished.into_owned(),
                 s.next_instance,
                 s.next_task,
                 s.stage_numbers.into_owned(),
+                numbering,
             ),
             metrics: s.metrics.into_owned(),
         };

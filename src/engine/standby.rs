@@ -6,6 +6,7 @@
 //! journal makes the same messages with the same ids, and the runtime writes them to the outbox
 //! with the step that caused them.
 
+use crate::partition::Numbering;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -49,12 +50,7 @@ pub(super) struct StandbyEvent {
 pub(super) struct Standby {
     watched: Vec<Watched>,
     next_notification: u64,
-}
-
-impl Default for Standby {
-    fn default() -> Self {
-        Standby { watched: Vec::new(), next_notification: 1 }
-    }
+    numbering: Numbering,
 }
 
 impl Standby {
@@ -64,9 +60,14 @@ impl Standby {
         (self.next_notification, self.watched.is_empty())
     }
 
+    /// Standby bookkeeping numbering notifications as `numbering` says (its partition's).
+    pub(super) fn new(numbering: Numbering) -> Self {
+        Standby::resume(numbering.first, numbering)
+    }
+
     /// Standby bookkeeping that goes on from a snapshot's next notification id.
-    pub(super) fn resume(next_notification: u64) -> Self {
-        Standby { watched: Vec::new(), next_notification }
+    pub(super) fn resume(next_notification: u64, numbering: Numbering) -> Self {
+        Standby { watched: Vec::new(), next_notification, numbering }
     }
 
     fn note(&mut self, watched: impl IntoIterator<Item = Watched>) {
@@ -85,7 +86,7 @@ impl Standby {
 
     fn next_id(&mut self) -> u64 {
         let id = self.next_notification;
-        self.next_notification += 1;
+        self.next_notification = self.numbering.after(id);
         id
     }
 }

@@ -4,6 +4,7 @@
 //! An instance is engine state like a conversation: every change comes from an input or a timer,
 //! so replaying the journal rebuilds it, open tasks and pending waits included.
 
+use crate::partition::Numbering;
 use std::sync::Arc;
 
 use super::standby::StandbyEvent;
@@ -27,18 +28,8 @@ pub(super) struct Workflows {
     next_instance: u64,
     next_task: u64,
     stage_numbers: StageNumbers,
-}
-
-impl Default for Workflows {
-    fn default() -> Self {
-        Workflows {
-            instances: BTreeMap::new(),
-            finished: VecDeque::new(),
-            next_instance: 1,
-            next_task: 1,
-            stage_numbers: StageNumbers::default(),
-        }
-    }
+    /// How instance and task ids go on (their partition's numbering).
+    numbering: Numbering,
 }
 
 impl std::ops::Index<u64> for Workflows {
@@ -74,14 +65,14 @@ impl Workflows {
     /// Adds the instance `make` builds with the next id; returns the id.
     fn start(&mut self, make: impl FnOnce(u64) -> Instance) -> u64 {
         let id = self.next_instance;
-        self.next_instance += 1;
+        self.next_instance = self.numbering.after(id);
         self.instances.insert(id, make(id));
         id
     }
 
     fn next_task(&mut self) -> u64 {
         let task = self.next_task;
-        self.next_task += 1;
+        self.next_task = self.numbering.after(task);
         task
     }
 
@@ -106,6 +97,12 @@ impl Workflows {
         (&self.instances, &self.finished, self.next_instance, self.next_task, &self.stage_numbers)
     }
 
+    /// No workflow instances yet, numbered as `numbering` says (their partition's).
+    pub(super) fn new(numbering: Numbering) -> Self {
+        let (first, none) = (numbering.first, StageNumbers::default());
+        Workflows::from_parts(BTreeMap::new(), VecDeque::new(), first, first, none, numbering)
+    }
+
     /// Workflows from their [`Workflows::parts`].
     pub(super) fn from_parts(
         instances: BTreeMap<u64, Instance>,
@@ -113,8 +110,9 @@ impl Workflows {
         next_instance: u64,
         next_task: u64,
         stage_numbers: StageNumbers,
+        numbering: Numbering,
     ) -> Self {
-        Workflows { instances, finished, next_instance, next_task, stage_numbers }
+        Workflows { instances, finished, next_instance, next_task, stage_numbers, numbering }
     }
 
     pub(super) fn stage_numbers(&self) -> &StageNumbers {

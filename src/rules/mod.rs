@@ -57,6 +57,22 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// What an engine running `partition` installs: its units' agents, queues, schedules,
+    /// standby rules and workflows (the load checked that each names only its own unit's
+    /// things), and every definition the units share.
+    pub fn within(mut self, partition: &crate::partition::Partition) -> RuleSet {
+        if partition.of.count() == 1 {
+            return self;
+        }
+        self.agents.retain(|a| partition.holds(&a.unit));
+        self.queues.retain(|q| partition.holds(&q.unit));
+        self.schedules.retain(|_, s| partition.holds(&s.unit));
+        self.standby.retain(|_, r| partition.holds(&r.unit));
+        self.workflows.retain(|_, w| partition.holds(&w.unit));
+        self.queue_positions = self.queues.iter().enumerate().map(|(i, q)| (q.id.clone(), i)).collect();
+        self
+    }
+
     pub fn queue_index(&self, id: &str) -> Option<usize> {
         self.queue_positions.get(id).copied()
     }

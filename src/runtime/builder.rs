@@ -124,6 +124,13 @@ impl Builder {
     /// When the engine takes snapshots of its state into the store (see [`super::SnapshotPolicy`];
     /// every 10,000 steps or 10 minutes by default), so a start replays only the journal after
     /// the newest one.
+    /// Run one partition of the organization units: only its units' agents, queues and
+    /// conversations (see [`crate::partition`] and [`super::Partitioned`], which sets this).
+    pub fn partition(mut self, partition: crate::partition::Partition) -> Self {
+        self.config.partition = partition;
+        self
+    }
+
     pub fn snapshots(mut self, policy: super::SnapshotPolicy) -> Self {
         self.snapshots = policy;
         self

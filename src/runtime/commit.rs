@@ -7,7 +7,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::clock::Clock;
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{EngineError, LoadError};
 use crate::input::Input;
 use crate::notification::Notification;
 use crate::outbox::{Backlog, EventRoute, Message};
@@ -151,26 +151,47 @@ impl Loop {
                 self.publish(&all);
                 self.reply(reply, Ok(all));
             }
-            Command::Reload(Err(refused), reply) => {
+            Command::Reload(Err(refused), _, reply) => {
                 self.engine.reload_refused(&refused);
                 self.reply(reply, Err(refused.into()));
             }
-            Command::Reload(Ok(loaded), reply) => {
-                match (self.engine.generation(), self.engine.reload_loaded(*loaded)) {
-                    (before, Ok((generation, list))) => {
-                        if generation != before {
-                            let sources = self.engine.sources().clone();
-                            self.journal.push(Record { at: self.engine.now(), step: JournalStep::Scripts { sources } });
-                        }
-                        self.publish(&list);
-                        self.reply(reply, Ok(generation));
-                    }
-                    (_, Err(e)) => self.reply(reply, Err(e.into())),
-                }
+            Command::Reload(Ok(loaded), vote, reply) => {
+                let result = self.reload(*loaded, vote);
+                self.reply(reply, result);
             }
             Command::Shutdown => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// Swaps a loaded generation in, journals and publishes what that did; with a vote, only
+    /// once every partition has said it can.
+    fn reload(&mut self, loaded: crate::script::Loaded, vote: Option<super::handle::Vote>) -> Result<u64, EngineError> {
+        let before = self.engine.generation();
+        let prepared = match self.engine.prepare_reload(loaded) {
+            Ok(prepared) => prepared,
+            Err(refused) => {
+                if let Some(vote) = vote {
+                    let _ = vote.ready.send(Err(refused.clone()));
+                }
+                return Err(refused.into());
+            }
+        };
+        if let Some(vote) = vote {
+            let _ = vote.ready.send(Ok(()));
+            // Nothing else happens here until every partition has answered.
+            if let Some(refused) = vote.verdict.recv().unwrap_or_else(|_| Some(LoadError::aborted())) {
+                self.engine.abort_reload(prepared, &refused);
+                return Err(refused.into());
+            }
+        }
+        let (generation, list) = self.engine.commit_reload(prepared);
+        if generation != before {
+            let sources = self.engine.sources().clone();
+            self.journal.push(Record { at: self.engine.now(), step: JournalStep::Scripts { sources } });
+        }
+        self.publish(&list);
+        Ok(generation)
     }
 
     /// Handles one input (after its guard), journals and publishes what it did.

@@ -49,9 +49,18 @@ pub(super) enum Command {
     Batch(Vec<(Input, Option<Guard>)>, Reply<BatchResults>),
     Read(Box<dyn FnOnce(&Engine) + Send>),
     Advance(Duration, Reply<Result<Vec<Stamped>, EngineError>>),
-    /// Scripts loaded and checked off the engine thread, or why they were refused.
-    Reload(Result<Box<Loaded>, LoadError>, Reply<Result<u64, EngineError>>),
+    /// Scripts loaded and checked off the engine thread, or why they were refused; with a
+    /// vote when several partitions reload as one.
+    Reload(Result<Box<Loaded>, LoadError>, Option<Vote>, Reply<Result<u64, EngineError>>),
     Shutdown,
+}
+
+/// One partition's part in a reload of several as one: it says whether it can install the
+/// new generation (`ready`), then waits, holding everything else up, to be told whether all
+/// could (`verdict`: the refusal that stops it, if one did; no word is a refusal too).
+pub(super) struct Vote {
+    pub(super) ready: Reply<Result<(), LoadError>>,
+    pub(super) verdict: std::sync::mpsc::Receiver<Option<LoadError>>,
 }
 
 /// What a reload needs to read and check a new generation away from the engine thread.
@@ -65,11 +74,11 @@ impl Checker {
     /// Reads the scripts folder and loads it into a VM of its own: a broken, hostile or runaway
     /// file fails here, on the caller's thread, within its load budget, and a valid generation
     /// reaches the engine thread ready to swap in.
-    fn check(&self) -> Result<Box<Loaded>, LoadError> {
+    pub(super) fn check(&self) -> Result<Box<Loaded>, LoadError> {
         self.load(Sources::read(&self.scripts)?)
     }
 
-    fn load(&self, sources: Sources) -> Result<Box<Loaded>, LoadError> {
+    pub(super) fn load(&self, sources: Sources) -> Result<Box<Loaded>, LoadError> {
         Loaded::load(sources, &self.limits, &self.host).map(Box::new)
     }
 }
@@ -205,7 +214,7 @@ impl Handle {
             .await
             .map_err(|e| EngineError::Unsupported(format!("the scripts check stopped: {e}")))?;
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Reload(loaded, reply))?;
+        self.send(Command::Reload(loaded, None, reply))?;
         let result = rx.await.map_err(|_| EngineError::Stopped)?;
         match &result {
             Ok(generation) => tracing::info!(target: "rota::scripts", generation, "scripts reloaded"),
@@ -286,7 +295,7 @@ impl Handle {
         }
     }
 
-    fn send(&self, command: Command) -> Result<(), EngineError> {
+    pub(super) fn send(&self, command: Command) -> Result<(), EngineError> {
         self.tx.send(command).map_err(|_| EngineError::Stopped)
     }
 }

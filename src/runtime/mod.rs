@@ -15,16 +15,19 @@
 //! - `recovery`: building the engine at start, from the scripts or by replaying the journal;
 //! - `commit`: the engine thread's loop, group commit, and publishing after it;
 //! - `snapshots`: when the loop takes a snapshot, and the thread that writes it;
-//! - `history`: the recent events, numbered, for a client resuming its event stream.
+//! - `history`: the recent events, numbered, for a client resuming its event stream;
+//! - `partitioned`: [`Partitioned`], an engine per partition of the organization units, reloaded as one.
 
 mod builder;
 mod commit;
 mod handle;
 mod history;
+mod partitioned;
 mod recovery;
 mod snapshots;
 
 pub use builder::{Builder, LogSink};
 pub use handle::{BatchResults, Deliveries, Guard, Handle, Notifications};
 pub use history::{EventHistory, Since, KEEP_EVENTS};
+pub use partitioned::Partitioned;
 pub use snapshots::SnapshotPolicy;

@@ -243,6 +243,10 @@ pub enum StoreError {
     /// Another node holds the database's lease (see [`PostgresStore`]).
     #[error("{database} is owned by node {owner} (epoch {epoch}) for {for_ms} ms more unless it renews its lease; this node stands by")]
     Leased { database: String, owner: String, epoch: i64, for_ms: i64, address: Option<String> },
+    /// The database's units are partitioned another way than asked (the partition count or
+    /// the units placed by hand changed): their state is in other journal streams.
+    #[error("{database} was written with the units partitioned as `{found}`, not `{wanted}`: a unit's state would be looked for in another partition's journal; keep the partitioning the database was made with")]
+    Partitioning { database: String, found: String, wanted: String },
     /// This node's lease was lost: another node may own the database now, so nothing more is
     /// written (`now` is the epoch found, 0 when the heartbeat found the lease gone).
     #[error("this node lost {database}'s lease (epoch {epoch}; another node may have taken it over): nothing more is written, and the node steps down")]

@@ -19,6 +19,7 @@
 //! and the engine loop stops. A node that starts under its own name takes its lease over at
 //! once (a restart after a crash); a clean stop gives the lease up.
 
+use crate::partition::{Partition, Partitioning};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -69,21 +70,31 @@ struct Conn {
 }
 
 impl Conn {
-    fn open(url: &str) -> Result<Conn, StoreError> {
+    /// A connection to `url`, working in `schema` (a partition's) when one is given.
+    fn open(url: &str, schema: Option<&str>) -> Result<Conn, StoreError> {
         let (jobs, incoming) = mpsc::channel::<Job>();
         let (ready, opened) = mpsc::channel();
         let url = url.to_string();
+        // Schema names are made here (`rota_p` and a number), never taken from outside.
+        let enter = schema.map(|s| format!("CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}"));
         std::thread::Builder::new()
             .name("rota-postgres".into())
-            .spawn(move || match Client::connect(&url, NoTls) {
-                Ok(mut client) => {
-                    let _ = ready.send(Ok(()));
-                    for job in incoming {
-                        job(&mut client);
+            .spawn(move || {
+                match Client::connect(&url, NoTls).and_then(|mut c| {
+                    if let Some(enter) = &enter {
+                        c.batch_execute(enter)?;
                     }
-                }
-                Err(e) => {
-                    let _ = ready.send(Err(pg(e)));
+                    Ok(c)
+                }) {
+                    Ok(mut client) => {
+                        let _ = ready.send(Ok(()));
+                        for job in incoming {
+                            job(&mut client);
+                        }
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(pg(e)));
+                    }
                 }
             })
             .map_err(|e| io(format!("cannot start a PostgreSQL connection thread: {e}")))?;
@@ -109,6 +120,10 @@ impl Conn {
 pub struct PostgresStore {
     conn: Conn,
     url: String,
+    /// The partition whose journal stream this is, and its schema (none: the only partition,
+    /// in the database's own tables).
+    partition: Partition,
+    schema: Option<String>,
     /// The epoch of this node's lease; every write checks it.
     epoch: i64,
     held: Arc<Held>,
@@ -133,12 +148,31 @@ impl PostgresStore {
     /// lease for `lease.node`: refused ([`StoreError::Leased`]) while another node's lease
     /// lasts; taken at once from an earlier run of the same node.
     pub fn open_as(url: &str, lease: &Lease) -> Result<PostgresStore, StoreError> {
-        let conn = Conn::open(url)?;
+        PostgresStore::open_partition(url, lease, &Partition::default())
+    }
+
+    /// [`PostgresStore::open_as`] for one `partition` of several: its journal stream, snapshots,
+    /// outbox and notifications in a schema of its own (`rota_p0`, ...), under a lease of its
+    /// own. The database records how its units are partitioned, and refuses another way
+    /// ([`StoreError::Partitioning`]): a unit's state would be looked for in the wrong stream.
+    pub fn open_partition(url: &str, lease: &Lease, partition: &Partition) -> Result<PostgresStore, StoreError> {
+        let schema = (partition.of.count() > 1).then(|| format!("rota_p{}", partition.index));
+        let conn = Conn::open(url, schema.as_deref())?;
         let shown = shown(url);
         let (node, secs, address) = (lease.node.clone(), lease.duration.as_secs_f64(), lease.address.clone());
+        let (wanted, partitioned) = (partition.of.fingerprint(), schema.is_some());
         let epoch = conn.with(move |c| {
             let mut tx = c.transaction().map_err(pg)?;
             tx.batch_execute(SCHEMA).map_err(pg)?;
+            check_partitioning(&mut tx, &wanted, &shown)?;
+            if partitioned {
+                // Delivery ids are unique across partitions: receivers drop repeated ones.
+                tx.batch_execute(
+                    "CREATE SEQUENCE IF NOT EXISTS public.rota_outbox_ids;
+                     ALTER TABLE outbox ALTER COLUMN id SET DEFAULT nextval('public.rota_outbox_ids');",
+                )
+                .map_err(pg)?;
+            }
             let found: Option<i64> =
                 tx.query_opt("SELECT value FROM rota_meta WHERE key = 'format'", &[]).map_err(pg)?.map(|r| r.get(0));
             match found {
@@ -186,12 +220,13 @@ impl PostgresStore {
             tx.commit().map_err(pg)?;
             Ok(taken.get::<_, i64>(0))
         })?;
-        let held = heartbeat(Conn::open(url)?, epoch, lease)?;
-        Ok(PostgresStore { conn, url: url.to_string(), epoch, held, lease: lease.clone() })
+        let held = heartbeat(Conn::open(url, schema.as_deref())?, epoch, lease)?;
+        let (url, partition, lease) = (url.to_string(), partition.clone(), lease.clone());
+        Ok(PostgresStore { conn, url, partition, schema, epoch, held, lease })
     }
 
     fn side(&self) -> Result<Conn, StoreError> {
-        Conn::open(&self.url)
+        Conn::open(&self.url, self.schema.as_deref())
     }
 
     fn claimer(&self) -> Claimer {
@@ -201,6 +236,42 @@ impl PostgresStore {
     /// The epoch of this node's lease.
     pub fn epoch(&self) -> i64 {
         self.epoch
+    }
+}
+
+/// Records how the database's units are partitioned the first time, and refuses another way.
+/// A database a rota without partitions wrote (its own tables hold a journal) is one partition.
+fn check_partitioning(tx: &mut postgres::Transaction, wanted: &str, database: &str) -> Result<(), StoreError> {
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS public.rota_partitioning (id INTEGER PRIMARY KEY CHECK (id = 1), fingerprint TEXT NOT NULL)",
+    )
+    .map_err(pg)?;
+    let found: Option<String> =
+        tx.query_opt("SELECT fingerprint FROM public.rota_partitioning", &[]).map_err(pg)?.map(|r| r.get(0));
+    let found = match found {
+        Some(found) => found,
+        None => {
+            let unpartitioned: bool = tx
+                .query_one(
+                    "SELECT to_regclass('public.journal') IS NOT NULL AND to_regclass('public.rota_lease') IS NOT NULL",
+                    &[],
+                )
+                .map_err(pg)?
+                .get(0);
+            let written = unpartitioned
+                && tx.query_one("SELECT EXISTS (SELECT 1 FROM public.journal)", &[]).map_err(pg)?.get::<_, bool>(0);
+            let found = match written {
+                true => Partitioning::single().fingerprint(),
+                false => wanted.to_string(),
+            };
+            tx.execute("INSERT INTO public.rota_partitioning (id, fingerprint) VALUES (1, $1)", &[&found])
+                .map_err(pg)?;
+            found
+        }
+    };
+    match found == wanted {
+        true => Ok(()),
+        false => Err(StoreError::Partitioning { database: database.to_string(), found, wanted: wanted.to_string() }),
     }
 }
 
@@ -428,7 +499,8 @@ impl Store for PostgresStore {
     }
 
     fn cluster(&self) -> Result<Option<Box<dyn ClusterLog>>, StoreError> {
-        Ok(Some(Box::new(PostgresCluster { conn: self.side()?, lease: self.lease.clone() })))
+        let (lease, partition) = (self.lease.clone(), self.partition.name());
+        Ok(Some(Box::new(PostgresCluster { conn: self.side()?, lease, partition })))
     }
 
     fn append(
@@ -525,11 +597,14 @@ impl Store for PostgresStore {
 struct PostgresCluster {
     conn: Conn,
     lease: Lease,
+    /// The partition's name (`all`, `p0`, ...).
+    partition: String,
 }
 
 impl ClusterLog for PostgresCluster {
     fn view(&mut self) -> Result<ClusterView, StoreError> {
         let (node, window) = (self.lease.node.clone(), 3.0 * self.lease.duration.as_secs_f64());
+        let id = self.partition.clone();
         self.conn.with(move |c| {
             let ms = |t: &str| format!("(EXTRACT(EPOCH FROM {t}) * 1000)::BIGINT");
             let lease = c
@@ -564,7 +639,7 @@ impl ClusterLog for PostgresCluster {
                 .collect();
             nodes.sort_by_key(|n| !n.owner);
             let partition = ClusterPartition {
-                id: "all".into(),
+                id,
                 owner,
                 epoch: lease.get(1),
                 lease_expires_in_ms: lease.get(2),

@@ -16,6 +16,7 @@ mod engine;
 mod host_functions;
 mod layout;
 mod logs;
+mod partitions;
 mod postgres;
 mod property;
 mod quiet;

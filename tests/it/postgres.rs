@@ -417,13 +417,7 @@ fn a_write_after_another_node_took_the_lease_is_refused_in_its_own_transaction()
 
 /// Ends the lease of the node owning `db` now, as a long pause of that node would.
 fn end_lease(db: &str) {
-    let db = db.to_string();
-    std::thread::spawn(move || {
-        let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
-        c.execute("UPDATE rota_lease SET expires_at = clock_timestamp()", &[]).unwrap();
-    })
-    .join()
-    .unwrap();
+    sql(db, "UPDATE rota_lease SET expires_at = clock_timestamp()");
 }
 
 /// A deposed owner may still be delivering when another node takes over. What its deliverers
@@ -487,6 +481,116 @@ fn a_message_another_node_claimed_is_delivered_again_only_once_its_claim_runs_ou
     };
     assert_eq!(taken, [2]);
     assert!(claimed.elapsed() >= CLAIM - Duration::from_millis(50), "taken after {:?}", claimed.elapsed());
+}
+
+/// Partitions on PostgreSQL: each its own journal stream (a schema of its own) under a lease
+/// of its own, so a partition whose lease is taken stops while the others go on; delivery ids
+/// are unique across partitions; and the database refuses to be read partitioned another way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_partition_on_postgresql_has_its_own_stream_and_lease() {
+    use rota::outbox::Message;
+    use rota::partition::Partitioning;
+    use rota::store::{JournalStep, Lease, PostgresStore, Record, Store, StoreError};
+    let cluster = Cluster::get();
+    let db = cluster.database();
+    let two = || Partitioning::new(2, [("north".to_string(), 0), ("south".to_string(), 1)].into()).unwrap();
+    let lease = |node: &str| Lease { node: node.into(), duration: Duration::from_secs(60), ..Lease::default() };
+    let start = |node: &'static str| {
+        let db = db.clone();
+        rota::runtime::Partitioned::start(two(), move |p| {
+            let store = PostgresStore::open_partition(&db, &lease(node), p).unwrap();
+            rota::Builder::new(fixture("units")).store(store)
+        })
+        .unwrap()
+    };
+    let rota = start("a");
+    rota.unit("north").submit(rota::Input::SignIn { agent: "nora".into() }).await.unwrap();
+    rota.unit("south").submit(rota::Input::SignIn { agent: "sara".into() }).await.unwrap();
+    let handles: Vec<_> = rota.handles().iter().collect();
+    for h in &handles {
+        h.close().await.unwrap();
+    }
+    drop(handles);
+    drop(rota);
+    for (schema, has, lacks) in [("rota_p0", "nora", "sara"), ("rota_p1", "sara", "nora")] {
+        let steps = sql(&db, &format!("SELECT step FROM {schema}.journal WHERE step NOT LIKE '%\"scripts\"%'"));
+        let steps = steps.join("\n");
+        assert!(steps.contains(has) && !steps.contains(lacks), "{schema}: {steps}");
+    }
+
+    // Back from their own streams; p1's lease is taken by node b: p1 stops, p0 goes on.
+    let rota = start("a");
+    assert!(rota.unit("south").agent("sara").await.unwrap().unwrap().online);
+    sql(&db, "UPDATE rota_p1.rota_lease SET expires_at = clock_timestamp()");
+    let b = PostgresStore::open_partition(&db, &lease("b"), &std::sync::Arc::new(two()).part(1)).unwrap();
+    let refused = rota.unit("south").submit(rota::Input::SignOut { agent: "sara".into() }).await.unwrap_err();
+    assert!(refused.to_string().contains("lease") || refused.to_string().contains("stopped"), "{refused}");
+    rota.unit("north").submit(rota::Input::SignOut { agent: "nora".into() }).await.unwrap();
+    assert!(rota.unit("south").stopped().await.is_err(), "p1 stopped, saying why");
+    drop(b);
+
+    // Delivery ids: one sequence across partitions.
+    let store = |i| PostgresStore::open_partition(&db, &lease("a"), &std::sync::Arc::new(two()).part(i)).unwrap();
+    let message = Message { channel: "hook".into(), kind: "offered".into(), body: "{}".into() };
+    let step = Record { at: rota::time::Timestamp(i64::MAX / 4), step: JournalStep::Timers };
+    let mut ids = Vec::new();
+    for i in [1, 0, 1] {
+        let mut s = store(i);
+        s.append(std::slice::from_ref(&step), std::slice::from_ref(&message), &[]).unwrap();
+        ids.push(s.outbox().unwrap().head("hook").unwrap().unwrap().id);
+        let _ = s.outbox().unwrap().delivered(ids[ids.len() - 1]);
+    }
+    assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "{ids:?}");
+
+    // Partitioned another way: refused, naming both ways.
+    let three = std::sync::Arc::new(Partitioning::new(3, Default::default()).unwrap());
+    match PostgresStore::open_partition(&db, &lease("a"), &three.part(0)) {
+        Err(StoreError::Partitioning { found, wanted, .. }) => {
+            assert_eq!((found.as_str(), wanted.as_str()), ("fnv1a/2 north=0 south=1", "fnv1a/3"))
+        }
+        other => panic!("opened under another partitioning: {:?}", other.map(|s| s.epoch())),
+    }
+    match PostgresStore::open_as(&db, &lease("a")) {
+        Err(StoreError::Partitioning { wanted, .. }) => assert_eq!(wanted, "fnv1a/1"),
+        other => panic!("opened unpartitioned: {:?}", other.map(|s| s.epoch())),
+    }
+}
+
+/// Runs `query` on a connection of its own (off the test's runtime); the first column of each row, as text.
+fn sql(db: &str, query: &str) -> Vec<String> {
+    let (db, query) = (db.to_string(), query.to_string());
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+        c.simple_query(&query)
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or_default().to_string()),
+                _ => None,
+            })
+            .collect()
+    })
+    .join()
+    .unwrap()
+}
+
+/// A database a rota without partitions wrote is one partition: opening it partitioned is
+/// refused, not read as empty streams beside the state it holds.
+#[test]
+fn a_database_written_without_partitions_is_not_read_partitioned() {
+    use rota::store::{JournalStep, Lease, PostgresStore, Record, Store, StoreError};
+    let cluster = Cluster::get();
+    let db = cluster.database();
+    let mut old = PostgresStore::open_as(&db, &Lease::default()).unwrap();
+    old.append(&[Record { at: rota::time::Timestamp(1), step: JournalStep::Timers }], &[], &[]).unwrap();
+    drop(old);
+    // As a rota from before partitions left it.
+    sql(&db, "DROP TABLE public.rota_partitioning");
+    let two = std::sync::Arc::new(rota::partition::Partitioning::new(2, Default::default()).unwrap());
+    match PostgresStore::open_partition(&db, &Lease::default(), &two.part(0)) {
+        Err(StoreError::Partitioning { found, .. }) => assert_eq!(found, "fnv1a/1"),
+        other => panic!("read partitioned: {:?}", other.map(|s| s.epoch())),
+    }
 }
 
 /// `rota store info` and `compact` read SQLite files: given a PostgreSQL URL they say so,
