@@ -140,9 +140,8 @@ fn main() {
         let place = place(on_postgres);
         let map = UNITS.iter().enumerate().map(|(i, u)| (u.to_string(), i as u32)).collect();
         let partitioning = Partitioning::new(2, map).unwrap();
-        let rota = Partitioned::start(partitioning.clone(), |p| builder(&place, p)).unwrap();
-        let handles: Vec<Arc<Handle>> = rota.into_handles().into_iter().map(Arc::new).collect();
-        Arc::new(move |unit: &str| handles[partitioning.of(unit) as usize].clone())
+        let rota = Partitioned::start(partitioning, |p| builder(&place, p)).unwrap();
+        Arc::new(move |unit: &str| rota.unit(unit).clone())
     };
     // CLIENTS per unit at once, one input at a time each: the group commit gathers them.
     let clients = |route: Route| {

@@ -59,6 +59,24 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Snapshots of the engine's state in the database file.
     pub store: StoreConfig,
+    /// Organization units grouped into partitions, each its own engine (PostgreSQL only).
+    pub partitions: PartitionsConfig,
+}
+
+/// `[partitions]`: how many, and units placed by hand (`[partitions.units] north = 0`); the
+/// others are hashed onto them. A database keeps the partitioning it was made with.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PartitionsConfig {
+    pub count: u32,
+    pub units: std::collections::BTreeMap<String, u32>,
+}
+
+impl Default for PartitionsConfig {
+    fn default() -> Self {
+        PartitionsConfig { count: 1, units: Default::default() }
+    }
 }
 
 /// When `rota serve` writes snapshots: a start reads the newest and replays only the journal
@@ -198,6 +216,7 @@ impl Default for Config {
             notify_webhook: None,
             notify: NotifyConfig::default(),
             store: StoreConfig::default(),
+            partitions: PartitionsConfig::default(),
         }
     }
 }
@@ -270,6 +289,7 @@ impl Config {
                 "notify.keep_days must be 0 (keep for good) or at least 2: the per-recipient limits look back a day";
             return Err(ConfigError::Invalid(message.into()));
         }
+        self.partitioning()?;
         let (longest, what) = self.longest_delivery();
         if let Some(claim) = self.store.claim_ms.filter(|&ms| ms < longest.saturating_mul(2)) {
             return Err(ConfigError::Invalid(format!(
@@ -278,6 +298,18 @@ impl Config {
             )));
         }
         self.senders().map(|_| ())
+    }
+
+    /// How the units are partitioned.
+    pub fn partitioning(&self) -> Result<crate::partition::Partitioning, ConfigError> {
+        let p = crate::partition::Partitioning::new(self.partitions.count, self.partitions.units.clone())
+            .map_err(|e| ConfigError::Invalid(format!("partitions: {e}")))?;
+        if p.count() > 1 && !self.db.to_str().is_some_and(crate::store::is_postgres) {
+            let message = "partitions.count above 1 needs a PostgreSQL database (db = \"postgres://…\"), which keeps \
+                           each partition's journal and lease and records how the units are partitioned";
+            return Err(ConfigError::Invalid(message.into()));
+        }
+        Ok(p)
     }
 
     /// The PostgreSQL lease this node holds its database under.

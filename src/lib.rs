@@ -66,7 +66,7 @@
 //! config.scripts = "scripts".into();
 //! let (reloaded, _reloads) = tokio::sync::mpsc::unbounded_channel();
 //! let server = Server::start(&config, Server::builder(&config)?, reloaded)?;
-//! let (api, closer) = http::api_router(server.handle().clone(), &server.api_config());
+//! let (api, closer) = http::api_router(server.engines().clone(), &server.api_config());
 //! let app = axum::Router::new().merge(api); // beside the program's own routes
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:7878").await?;
 //! http::serve(listener, app, async move {

@@ -487,11 +487,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listening.local_addr()?;
     let mut config = config;
     config.store.advertise.get_or_insert_with(|| format!("http://{addr}"));
-    let builder = stand_by(&config, &listening).await?;
+    let builders = stand_by(&config, &listening).await?;
 
     let (results, mut reloads) = tokio::sync::mpsc::unbounded_channel();
-    let server = Server::start(&config, builder, results)?;
+    let server = Server::start_partitions(&config, builders, results)?;
     let handle = server.handle().clone();
+    let engines = server.engines().clone();
     tokio::spawn(async move {
         // The library logs each reload's outcome itself.
         while reloads.recv().await.is_some() {}
@@ -504,10 +505,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
 
-    let (router, closer) = rota::http::router(handle.clone(), &server.api_config());
+    let (router, closer) = rota::http::router(engines.clone(), &server.api_config());
     let listener = tokio::net::TcpListener::from_std(listening)?;
     println!("rota listening on http://{addr}");
     println!("  database: {}", rota::store::shown(&config.db));
+    if engines.handles().len() > 1 {
+        println!("  partitions: {} (an engine each, this node holding every lease)", engines.handles().len());
+    }
     println!("  scripts:  {} (generation {}, watched)", config.scripts.display(), status.generation);
     for hook in &config.webhooks {
         println!("  events:   webhook {} -> {}", hook.name, hook.url);
@@ -519,11 +523,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("  no tokens configured: use `Authorization: Bearer {DEV_TOKEN}` (all units)");
     }
 
-    let engine = handle.clone();
     let stopping = async move {
         tokio::select! {
             _ = signal() => tracing::info!("shutting down"),
-            end = engine.stopped() => if let Err(why) = end { tracing::error!("{}", rota::error::causes(&why)) },
+            // One partition stopping (its lease lost, say) stops the node: it serves all or none.
+            end = engines.stopped() => if let Err(why) = end { tracing::error!("{}", rota::error::causes(&why)) },
         }
         closer.close();
     };
@@ -534,16 +538,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The engine builder, once this node may run it. On PostgreSQL another node may own the
-/// database: until its lease ends this node stands by, forwarding every API request that
-/// reaches `listening` to the owner.
-async fn stand_by(config: &Config, listening: &std::net::TcpListener) -> anyhow::Result<rota::runtime::Builder> {
+/// The engine builders, one per partition, once this node may run them. On PostgreSQL
+/// another node may own the database: this node takes each partition's lease in index order
+/// (so two nodes never each hold a part, waiting on the other), keeps those it has, and until
+/// it has them all stands by, forwarding every API request that reaches `listening` to the
+/// owner.
+async fn stand_by(config: &Config, listening: &std::net::TcpListener) -> anyhow::Result<Vec<rota::runtime::Builder>> {
+    let partitioning = std::sync::Arc::new(config.partitioning()?);
+    let mut held = Vec::new();
     let lease = config.lease();
     let api = config.api();
     let owner = rota::http::Owner::default();
     let mut answering: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)> = None;
-    let builder = loop {
-        match Server::builder(config) {
+    while held.len() < partitioning.count() as usize {
+        let partition = match partitioning.count() {
+            1 => rota::partition::Partition::default(),
+            _ => partitioning.part(held.len() as u32),
+        };
+        match Server::partition_builder(config, &partition) {
+            Ok(builder) => held.push(builder),
             Err(rota::server::ServerError::Store(e @ rota::store::StoreError::Leased { .. })) => {
                 if let rota::store::StoreError::Leased { owner: node, address, epoch, .. } = &e {
                     let seen = rota::http::Seen { node: node.clone(), address: address.clone(), epoch: *epoch };
@@ -568,9 +581,9 @@ async fn stand_by(config: &Config, listening: &std::net::TcpListener) -> anyhow:
                 }
                 tokio::time::sleep(lease.duration / 4).await;
             }
-            built => break built?,
+            Err(e) => return Err(e.into()),
         }
-    };
+    }
     if let Some((stop, mut serving)) = answering {
         let _ = stop.send(());
         // Requests still being forwarded (an event stream, an owner paused mid-answer) are cut
@@ -581,7 +594,7 @@ async fn stand_by(config: &Config, listening: &std::net::TcpListener) -> anyhow:
         }
         tracing::warn!("took the database over");
     }
-    Ok(builder)
+    Ok(held)
 }
 
 /// How `rota serve` writes its log.

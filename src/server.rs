@@ -9,7 +9,8 @@ use tokio::sync::{mpsc, watch};
 use crate::config::Config;
 use crate::error::EngineError;
 use crate::http::ApiConfig;
-use crate::runtime::{Builder, Handle};
+use crate::partition::Partition;
+use crate::runtime::{Builder, Handle, Partitioned};
 use crate::store::StoreError;
 
 /// Why a server could not start.
@@ -32,11 +33,12 @@ pub enum ServerError {
     Watch { dir: String, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
-/// A running server: the engine, its deliverers and its watcher. Serve
-/// `http::router(server.handle().clone(), &server.api_config())` (the whole API, as `rota
-/// serve` does) or mount [`crate::http::api_router`] in an axum app; then [`Server::stop`].
+/// A running server: the engine (one per partition of the units), its deliverers and its
+/// watcher. Serve `http::router(server.engines().clone(), &server.api_config())` (the whole
+/// API, as `rota serve` does) or mount [`crate::http::api_router`] in an axum app; then
+/// [`Server::stop`].
 pub struct Server {
-    handle: Arc<Handle>,
+    engines: Arc<Partitioned>,
     config: Config,
     stop_delivery: watch::Sender<bool>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -48,15 +50,30 @@ pub struct Server {
 
 impl Server {
     /// The engine builder `config` asks for: its store, limits, retention and webhook routes.
-    /// Add Rust policies or host functions to it, then hand it to [`Server::start`].
+    /// Add Rust policies or host functions to it, then hand it to [`Server::start`]. With
+    /// partitions, see [`Server::partition_builder`].
     pub fn builder(config: &Config) -> Result<Builder, ServerError> {
+        Server::partition_builder(config, &Partition::default())
+    }
+
+    /// [`Server::builder`] for one partition of `config`'s: its store is that partition's (its
+    /// journal stream, under its own lease). Take them in index order (see
+    /// [`Server::start_partitions`]).
+    pub fn partition_builder(config: &Config, partition: &Partition) -> Result<Builder, ServerError> {
+        let store = match config.db.to_str().filter(|d| crate::store::is_postgres(d)) {
+            Some(url) => {
+                let store = crate::store::PostgresStore::open_partition(url, &config.lease(), partition)?;
+                Box::new(store) as Box<dyn crate::store::Store>
+            }
+            None => crate::store::open_as(&config.db, &config.lease())?,
+        };
         let mut builder = Builder::new(&config.scripts)
             .limits(config.limits())
             .retain_ended(config.limits.keep_ended)
             .trace_skips(config.limits.trace_skips)
             .snapshots(config.store.policy())
             .keep_events(crate::runtime::KEEP_EVENTS)
-            .store(crate::store::open_as(&config.db, &config.lease())?);
+            .store(store);
         if config.limits.keep_ended_days > 0 {
             let days = i64::from(config.limits.keep_ended_days);
             builder = builder.retain_ended_for(crate::time::Duration::from_secs(days * 86_400));
@@ -75,32 +92,55 @@ impl Server {
         builder: Builder,
         reloaded: mpsc::UnboundedSender<Result<u64, EngineError>>,
     ) -> Result<Server, ServerError> {
-        let handle = Arc::new(builder.start()?);
-        let (stop_delivery, stopped) = watch::channel(false);
-        let deliveries = handle.take_deliveries().ok_or_else(|| ServerError::NoStore)?;
-        let thread = |what| move |source| ServerError::Thread { what, source };
-        let webhooks = crate::webhook::spawn(deliveries, config.webhooks.clone(), config.retry(), stopped.clone())
-            .map_err(thread("webhook deliverer"))?;
-        let senders = config.senders()?;
-        let channels = senders.describe();
-        let notifications = handle.take_notifications().ok_or_else(|| ServerError::NoStore)?;
-        let notifier = crate::delivery::spawn(notifications, senders, config.notify.clone(), handle.clone(), stopped)
-            .map_err(thread("notification deliverer"))?;
-        let debounce = std::time::Duration::from_millis(config.http.reload_debounce_ms);
-        let watching = crate::watch::watch(&config.scripts, handle.clone(), debounce, reloaded)
-            .map_err(|e| ServerError::Watch { dir: config.scripts.display().to_string(), source: Box::new(e) })?;
-        Ok(Server {
-            handle,
-            config: config.clone(),
-            stop_delivery,
-            threads: vec![webhooks, notifier],
-            _watch: watching,
-            channels,
-        })
+        Server::start_partitions(config, vec![builder], reloaded)
     }
 
+    /// [`Server::start`] with a builder per partition of `config`'s, in index order (from
+    /// [`Server::partition_builder`]): an engine for each, with its own deliverers, and one
+    /// watcher reloading them all as one.
+    pub fn start_partitions(
+        config: &Config,
+        builders: Vec<Builder>,
+        reloaded: mpsc::UnboundedSender<Result<u64, EngineError>>,
+    ) -> Result<Server, ServerError> {
+        let partitioning = config.partitioning()?;
+        if builders.len() != partitioning.count() as usize {
+            let message = format!("{} partitions need a builder each, not {}", partitioning.count(), builders.len());
+            return Err(crate::config::ConfigError::Invalid(message).into());
+        }
+        let mut builders = builders.into_iter();
+        let engines =
+            Arc::new(Partitioned::start(partitioning, |_| builders.next().expect("a builder per partition"))?);
+        let (stop_delivery, stopped) = watch::channel(false);
+        let thread = |what| move |source| ServerError::Thread { what, source };
+        let mut threads = Vec::new();
+        let mut channels = Vec::new();
+        for handle in engines.handles() {
+            let deliveries = handle.take_deliveries().ok_or_else(|| ServerError::NoStore)?;
+            let webhooks = crate::webhook::spawn(deliveries, config.webhooks.clone(), config.retry(), stopped.clone())
+                .map_err(thread("webhook deliverer"))?;
+            let senders = config.senders()?;
+            channels = senders.describe();
+            let notifications = handle.take_notifications().ok_or_else(|| ServerError::NoStore)?;
+            let (notify, engine) = (config.notify.clone(), handle.clone());
+            let notifier = crate::delivery::spawn(notifications, senders, notify, engine, stopped.clone())
+                .map_err(thread("notification deliverer"))?;
+            threads.extend([webhooks, notifier]);
+        }
+        let debounce = std::time::Duration::from_millis(config.http.reload_debounce_ms);
+        let watching = crate::watch::watch(&config.scripts, engines.clone(), debounce, reloaded)
+            .map_err(|e| ServerError::Watch { dir: config.scripts.display().to_string(), source: Box::new(e) })?;
+        Ok(Server { engines, config: config.clone(), stop_delivery, threads, _watch: watching, channels })
+    }
+
+    /// The engine, or the first partition's (see [`Server::engines`]).
     pub fn handle(&self) -> &Arc<Handle> {
-        &self.handle
+        &self.engines.handles()[0]
+    }
+
+    /// Every partition's engine.
+    pub fn engines(&self) -> &Arc<Partitioned> {
+        &self.engines
     }
 
     /// The API settings of the config (its tokens, or the development token without any),
@@ -113,7 +153,7 @@ impl Server {
     /// undelivered messages stay in the outbox for the next start. An error says why the
     /// engine had stopped on its own before.
     pub async fn stop(self) -> Result<(), EngineError> {
-        let closed = self.handle.close().await;
+        let closed = self.engines.close().await;
         let _ = self.stop_delivery.send(true);
         for thread in self.threads {
             let _ = thread.join();

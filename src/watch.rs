@@ -9,7 +9,7 @@ use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, Recom
 use tokio::sync::mpsc;
 
 use crate::error::EngineError;
-use crate::runtime::Handle;
+use crate::runtime::Partitioned;
 
 /// Keeps the folder watched while it lives.
 pub struct Watch {
@@ -22,7 +22,7 @@ pub struct Watch {
 /// Must be called inside a tokio runtime.
 pub fn watch(
     dir: &Path,
-    handle: Arc<Handle>,
+    engines: Arc<Partitioned>,
     debounce: Duration,
     results: mpsc::UnboundedSender<Result<u64, EngineError>>,
 ) -> Result<Watch, notify::Error> {
@@ -41,7 +41,7 @@ pub fn watch(
         while changed.recv().await.is_some() {
             // Several batches of changes queued behind one reload need only one more reload.
             while changed.try_recv().is_ok() {}
-            if results.send(handle.reload().await).is_err() {
+            if results.send(engines.reload().await).is_err() {
                 return;
             }
         }

@@ -111,6 +111,25 @@ pub struct Metrics {
     pub snapshot_pause_max_ns: u64,
 }
 
+impl Metrics {
+    /// Adds `other`'s counts to these (another partition's): counters add up, the longest
+    /// snapshot pause is the longer one; the benchmark's latency list is not kept.
+    pub fn add(&mut self, other: &Metrics) {
+        self.inputs += other.inputs;
+        self.timers_fired += other.timers_fired;
+        self.decisions += other.decisions;
+        self.policy_errors += other.policy_errors;
+        self.undeliverable += other.undeliverable;
+        for (mine, theirs) in self.latency.counts.iter_mut().zip(other.latency.counts) {
+            *mine += theirs;
+        }
+        self.latency.sum_ns += other.latency.sum_ns;
+        self.snapshots += other.snapshots;
+        self.snapshot_failures += other.snapshot_failures;
+        self.snapshot_pause_max_ns = self.snapshot_pause_max_ns.max(other.snapshot_pause_max_ns);
+    }
+}
+
 /// Counts of observations at or below each bound (the last bucket is everything above).
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Histogram {
@@ -346,6 +365,11 @@ impl Engine {
 
     /// The agent `given` names, as the engine keys it, among the units `allowed` lets through:
     /// `given` is a key, or the id of an agent in exactly one such unit.
+    /// The units this engine holds.
+    pub fn partition(&self) -> &crate::partition::Partition {
+        &self.config.partition
+    }
+
     pub fn resolve_agent(&self, given: &str, allowed: impl Fn(&str) -> bool) -> Result<Arc<str>, InputError> {
         self.agents.resolve(given, allowed)
     }

@@ -2,6 +2,8 @@
 //! request becomes one engine input, the token's units are checked against its subject on the
 //! engine thread right before it, and the reply lists what it changed.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use futures_util::future::BoxFuture;
@@ -15,6 +17,7 @@ use super::Api;
 use crate::engine::Engine;
 use crate::error::InputError;
 use crate::input::Input;
+use crate::runtime::Handle;
 use crate::views::Changes;
 
 /// The reply to an action: the updates it caused.
@@ -79,8 +82,37 @@ impl Subject {
 
 /// Submits `input` about `subject` `id` if the token may touch it; replies with its updates.
 pub(super) async fn act(api: &Api, scope: Scope, unit: UnitParam, subject: Subject, id: String, input: Input) -> Acted {
-    let updates = api.handle.submit_guarded(input, move |e, input| subject.admit(e, &scope, &unit, id, input)).await?;
+    let handle = subject.engine(api, &scope, &unit, &id).await?;
+    let updates = handle.submit_guarded(input, move |e, input| subject.admit(e, &scope, &unit, id, input)).await?;
     Ok(Json(Changes { id: None, updates }))
+}
+
+impl Subject {
+    /// The engine holding subject `id`: the partition of the unit it resolves in (its guard
+    /// resolves it again there), or the one that numbered the task or instance.
+    async fn engine(self, api: &Api, scope: &Scope, unit: &UnitParam, id: &str) -> Result<Arc<Handle>, ApiError> {
+        if api.engines.handles().len() == 1 {
+            return Ok(api.any().clone());
+        }
+        let reach = scope.clone();
+        let (scope, unit, id) = (scope.clone(), unit.clone(), id.to_string());
+        match self {
+            Subject::Agent => {
+                let ambiguous = |units| InputError::AmbiguousAgent { id: id.clone(), units };
+                let find_id = id.clone();
+                let find = move |e: &Engine| e.resolve_agent(&find_id, |u| unit.admits(&scope, u));
+                Ok(api.find(&reach, find, ambiguous).await?.0)
+            }
+            Subject::Conversation => {
+                let ambiguous = |units| InputError::AmbiguousConversation { id: id.clone(), units };
+                let find_id = id.clone();
+                let find = move |e: &Engine| e.resolve_conversation(&find_id, |u| unit.admits(&scope, u));
+                Ok(api.find(&reach, find, ambiguous).await?.0)
+            }
+            // An id that is not a number is refused by the guard, wherever it runs.
+            Subject::Task | Subject::Instance => Ok(api.numbered(id.parse().unwrap_or(1)).clone()),
+        }
+    }
 }
 
 /// What `on` makes: an axum handler of an action on a path's id with a body `B`.

@@ -49,12 +49,16 @@ pub(super) async fn list(
     Params(q): Params<ListQuery>,
 ) -> Reply<AgentList> {
     let page = q.page.read()?;
-    let (agents, next_cursor) = api
-        .handle
-        .read(move |e| {
+    let (q, reach) = (std::sync::Arc::new(q), scope.clone());
+    let (asked, paged) = (q.clone(), page.clone());
+    let parts = api
+        .each(&reach, move |e| {
+            let (q, page) = (&asked, &paged);
             let queue = match &q.queue {
                 Some(id) => match e.rules().queue_index(id) {
                     Some(ix) if scope.allows(&e.rules().queues[ix].unit) => Some(ix as u32),
+                    // Another partition's queue: none of this one's agents are in it.
+                    None if e.partition().of.count() > 1 => return Ok(None),
                     _ => return Err(InputError::UnknownQueue(id.clone())),
                 },
                 None => None,
@@ -70,11 +74,18 @@ pub(super) async fn list(
                         .is_none_or(|p| a.presence == p || p.parse::<BaseStatus>().ok() == Some(a.base))
                 })
                 .filter(|a| queue.is_none_or(|ix| a.queues.contains(&ix)))
-                .map(|a| (page::key(a.ix as u64), a));
-            let (list, next) = page.of(found, false);
-            Ok((list.into_iter().map(|a| views::agent(e, a)).collect(), next))
+                .map(|a| (page::across(e, page::key(a.ix as u64)), a));
+            let list = page.keyed(found, false).into_iter().map(|(key, a)| (key, views::agent(e, a))).collect();
+            Ok(Some(list))
         })
-        .await??;
+        .await?
+        .into_iter()
+        .collect::<Result<Vec<_>, InputError>>()?;
+    // A queue no partition holds is unknown.
+    if let (Some(id), true) = (&q.queue, parts.iter().all(Option::is_none)) {
+        return Err(InputError::UnknownQueue(id.clone()).into());
+    }
+    let (agents, next_cursor) = page.merge(parts.into_iter().flatten().collect(), false);
     Ok(Json(AgentList { agents, next_cursor }))
 }
 
@@ -89,14 +100,15 @@ pub(super) async fn show(
 
 /// Agent `id` as the token sees it (ids live per unit; `unit` picks one).
 async fn view(api: &Api, scope: Scope, unit: UnitParam, id: String) -> Reply<AgentView> {
-    let found = api
-        .handle
-        .read(move |e| {
-            let key = e.resolve_agent(&id, |u| unit.admits(&scope, u))?;
-            e.agent(&key).map(|a| views::agent(e, a)).ok_or(InputError::UnknownAgent(id))
-        })
-        .await??;
-    Ok(Json(found))
+    let reach = scope.clone();
+    let ambiguous = |units| InputError::AmbiguousAgent { id: id.clone(), units };
+    let find = {
+        let id = id.clone();
+        move |e: &crate::engine::Engine| e.resolve_agent(&id, |u| unit.admits(&scope, u))
+    };
+    let (handle, key) = api.find(&reach, find, ambiguous).await?;
+    let found = handle.read(move |e| e.agent(&key).map(|a| views::agent(e, a))).await?;
+    Ok(Json(found.ok_or(InputError::UnknownAgent(id))?))
 }
 
 /// `POST /v1/agents`'s body: the id and the directory fields (read as an [`AgentRecord`]
@@ -126,9 +138,10 @@ pub(super) async fn create(
         let message = format!("this token may not create agents in unit `{unit}`");
         return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).field("unit"));
     }
-    api.handle.submit(Input::CreateAgent { agent: id.clone(), record: Box::new(record) }).await?;
+    let handle = api.unit(&unit);
+    handle.submit(Input::CreateAgent { agent: id.clone(), record: Box::new(record) }).await?;
     let key = crate::unit::key(&unit, &id);
-    let agent = api.handle.read(move |e| e.agent(&key).map(|a| views::agent(e, a))).await?;
+    let agent = handle.read(move |e| e.agent(&key).map(|a| views::agent(e, a))).await?;
     let agent = agent.ok_or_else(|| ApiError::from(InputError::UnknownAgent(id)))?;
     Ok((StatusCode::CREATED, Json(agent)))
 }

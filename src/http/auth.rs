@@ -62,6 +62,11 @@ impl Scope {
         self.units.iter().any(|u| u == "*" || u == unit)
     }
 
+    /// Whether one of the units it may see is one `holds` says yes to (every unit: `"*"`).
+    pub(super) fn reaches(&self, holds: impl Fn(&str) -> bool) -> bool {
+        self.units.iter().any(|u| u == "*" || holds(u))
+    }
+
     /// May see updates that belong to no unit (script log lines).
     pub fn sees_everything(&self) -> bool {
         self.units.iter().any(|u| u == "*")

@@ -17,7 +17,7 @@ use super::Api;
 use crate::engine::Engine;
 use crate::error::InputError;
 use crate::input::Input;
-use crate::runtime::Guard;
+use crate::runtime::{BatchResults, Guard};
 use crate::views::Changes;
 
 /// Inputs one batch may hold: a bigger batch holds the engine longer than other clients
@@ -131,7 +131,7 @@ pub(super) async fn handle(
             Err(e) => results.push(Some(e.into())),
         }
     }
-    let mut outcomes = api.handle.submit_many_guarded(submitted).await?.into_iter();
+    let mut outcomes = submit(&api, &scope, submitted).await?.into_iter();
     let results = results
         .into_iter()
         .map(|r| {
@@ -142,6 +142,34 @@ pub(super) async fn handle(
         })
         .collect();
     Ok(Reply(Results { results }))
+}
+
+/// Submits the inputs to the engines holding what each is about, each engine's in one commit
+/// (all at once); the outcomes in the inputs' order. Each partition says which of the inputs
+/// its units would admit; an input none admits goes to the first, whose guard refuses it.
+async fn submit(api: &Api, scope: &Scope, submitted: Vec<(Input, Option<Guard>)>) -> Result<BatchResults, ApiError> {
+    if api.engines.handles().len() == 1 {
+        return Ok(api.any().submit_many_guarded(submitted).await?);
+    }
+    let inputs: std::sync::Arc<Vec<Input>> = std::sync::Arc::new(submitted.iter().map(|(i, _)| i.clone()).collect());
+    let asked = scope.clone();
+    let admitted = api
+        .each(scope, move |e| inputs.iter().map(|i| admit(e, &asked, &mut i.clone()).is_ok()).collect::<Vec<_>>())
+        .await?;
+    let reached = api.reached(scope);
+    let mut groups: Vec<Vec<(Input, Option<Guard>)>> = (0..reached.len()).map(|_| Vec::new()).collect();
+    let mut placed = Vec::with_capacity(submitted.len());
+    for (n, item) in submitted.into_iter().enumerate() {
+        let group = (0..reached.len()).find(|&g| admitted[g][n]).unwrap_or(0);
+        placed.push(group);
+        groups[group].push(item);
+    }
+    let answers = futures_util::future::try_join_all(
+        reached.iter().zip(groups).map(|((_, handle), group)| handle.submit_many_guarded(group)),
+    )
+    .await?;
+    let mut answers: Vec<_> = answers.into_iter().map(Vec::into_iter).collect();
+    Ok(placed.into_iter().map(|g| answers[g].next().expect("one outcome per input submitted")).collect())
 }
 
 /// The results as JSON, written into a buffer sized for them at once: a reply to 1,000

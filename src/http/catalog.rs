@@ -62,7 +62,7 @@ struct Team {
 
 pub(super) async fn presences(State(api): State<Api>) -> Reply<PresenceList> {
     let presences = api
-        .handle
+        .any()
         .read(|e| {
             let rules = e.rules();
             let default = rules.presences.default_id().to_string();
@@ -84,7 +84,7 @@ pub(super) async fn presences(State(api): State<Api>) -> Reply<PresenceList> {
 
 pub(super) async fn pause_causes(State(api): State<Api>) -> Reply<PauseCauseList> {
     let pause_causes = api
-        .handle
+        .any()
         .read(|e| {
             e.rules().pause_causes.iter().map(|(id, text)| PauseCause { id: id.clone(), text: text.clone() }).collect()
         })
@@ -94,7 +94,7 @@ pub(super) async fn pause_causes(State(api): State<Api>) -> Reply<PauseCauseList
 
 pub(super) async fn teams(State(api): State<Api>) -> Reply<TeamList> {
     let teams = api
-        .handle
+        .any()
         .read(|e| {
             e.rules()
                 .teams

@@ -28,8 +28,13 @@ pub(super) async fn create(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_field", "`id` must not be empty").field("id"));
     }
     let id = new.id.clone();
+    let queue = new.queue.clone();
+    let held = api.each(&scope, move |e| e.queue_unit(&queue).is_some()).await?;
+    // A queue no partition the token reaches holds: the first refuses it, as unknown.
+    let reached = api.reached(&scope);
+    let handle = held.iter().position(|&h| h).map_or_else(|| api.any().clone(), |i| reached[i].1.clone());
     let updates =
-        api.handle.submit_guarded(Input::Arrive(Box::new(new)), move |e, input| arrival(e, &scope, input)).await?;
+        handle.submit_guarded(Input::Arrive(Box::new(new)), move |e, input| arrival(e, &scope, input)).await?;
     Ok((StatusCode::CREATED, Json(Changes { id: Some(id), updates })))
 }
 
@@ -39,14 +44,15 @@ pub(super) async fn show(
     Path(id): Path<String>,
     Params(unit): Params<UnitParam>,
 ) -> Result<Json<ConversationView>, ApiError> {
-    let found = api
-        .handle
-        .read(move |e| {
-            let key = e.resolve_conversation(&id, |u| unit.admits(&scope, u))?;
-            e.conversation(&key).map(|c| views::conversation(e, c)).ok_or(InputError::UnknownConversation(id))
-        })
-        .await??;
-    Ok(Json(found))
+    let reach = scope.clone();
+    let ambiguous = |units| InputError::AmbiguousConversation { id: id.clone(), units };
+    let find = {
+        let id = id.clone();
+        move |e: &Engine| e.resolve_conversation(&id, |u| unit.admits(&scope, u))
+    };
+    let (handle, key) = api.find(&reach, find, ambiguous).await?;
+    let found = handle.read(move |e| e.conversation(&key).map(|c| views::conversation(e, c))).await?;
+    Ok(Json(found.ok_or(InputError::UnknownConversation(id))?))
 }
 
 /// `GET /v1/conversations`: newest first.
@@ -91,9 +97,10 @@ pub(super) async fn list(
 ) -> Result<Json<ConversationList>, ApiError> {
     let page = q.page.read()?;
     let (from, to) = (time_param("from", q.from.as_deref())?, time_param("to", q.to.as_deref())?);
-    let (conversations, next_cursor) = api
-        .handle
-        .read(move |e| {
+    let (q, paged, reach) = (std::sync::Arc::new(q), page.clone(), scope.clone());
+    let parts = api
+        .each(&reach, move |e| {
+            let (q, page) = (&q, &paged);
             let mut found: Vec<_> = e
                 .conversations()
                 .filter(|c| q.status.is_none_or(|s| c.status == s))
@@ -108,10 +115,10 @@ pub(super) async fn list(
                 })
                 .collect();
             found.sort_by(|a, b| b.0.cmp(&a.0));
-            let (list, next) = page.of(found, true);
-            (list.into_iter().map(|c| views::conversation_summary(e, c)).collect(), next)
+            page.keyed(found, true).into_iter().map(|(key, c)| (key, views::conversation_summary(e, c))).collect()
         })
         .await?;
+    let (conversations, next_cursor) = page.merge(parts, true);
     Ok(Json(ConversationList { conversations, next_cursor }))
 }
 

@@ -17,6 +17,7 @@ mod log;
 mod openapi;
 mod ops;
 mod page;
+mod partitions;
 mod queues;
 mod scripts;
 mod standby;
@@ -37,7 +38,7 @@ use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::input::Input;
-use crate::runtime::Handle;
+use crate::runtime::{Handle, Partitioned};
 use crate::views::{self, Changes};
 pub use auth::{Scope, Token};
 pub use error::ApiError;
@@ -46,7 +47,8 @@ pub use waiting::{standby_router, Owner, Seen, Standby};
 /// What the handlers share.
 #[derive(Clone)]
 pub struct Api {
-    handle: Arc<Handle>,
+    /// The engine, or one per partition of the units.
+    engines: Arc<Partitioned>,
     /// Turns true when the server shuts down, so event streams end and connections can drain.
     closing: watch::Receiver<bool>,
 }
@@ -638,12 +640,31 @@ pub fn route_docs() -> Vec<RouteDoc> {
     routes().into_iter().map(|r| r.doc).collect()
 }
 
+/// What an API serves: one engine (an `Arc<Handle>`), or one per partition of the units (an
+/// `Arc<Partitioned>`: each request goes to the partitions it concerns).
+pub trait Served {
+    fn engines(self) -> Arc<Partitioned>;
+}
+
+impl Served for Arc<Handle> {
+    fn engines(self) -> Arc<Partitioned> {
+        Arc::new(Partitioned::single(self))
+    }
+}
+
+impl Served for Arc<Partitioned> {
+    fn engines(self) -> Arc<Partitioned> {
+        self
+    }
+}
+
 /// The whole server as `rota serve` runs it: the API ([`api_router`]), the operational routes
 /// ([`ops_router`]) and a JSON 404 for everything else. Call [`Closer::close`] when shutting
 /// down, or open event streams keep their connections alive.
-pub fn router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
-    let ops = ops_router(handle.clone());
-    let (api, closer) = api_router(handle, config);
+pub fn router(served: impl Served, config: &ApiConfig) -> (Router, Closer) {
+    let engines = served.engines();
+    let ops = ops_router(engines.clone());
+    let (api, closer) = api_router(engines, config);
     let app = api.merge(ops).fallback(not_found).layer(middleware::from_fn(error::problems));
     (app.layer(middleware::from_fn(log::requests)), closer)
 }
@@ -651,9 +672,9 @@ pub fn router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
 /// The `/v1` API over a running engine, to mount in an existing axum app: it has no fallback
 /// (the host's own 404 stays), so it can be merged or nested, and it authenticates by
 /// [`ApiConfig::auth`]: rota's bearer tokens, or the host's own middleware.
-pub fn api_router(handle: Arc<Handle>, config: &ApiConfig) -> (Router, Closer) {
+pub fn api_router(served: impl Served, config: &ApiConfig) -> (Router, Closer) {
     let (closer, closing) = watch::channel(false);
-    let api = Api { handle, closing };
+    let api = Api { engines: served.engines(), closing };
     let (mut timed, mut streams, mut public) = (Router::new(), Router::new(), Router::new());
     for r in routes() {
         let group = match r.access {
@@ -700,14 +721,14 @@ fn cors(routes: Router, origins: &[String]) -> Router {
 
 /// `/healthz` and `/metrics` (Prometheus), without authentication: separate from the API so a
 /// host with its own may leave them out, or mount them elsewhere.
-pub fn ops_router(handle: Arc<Handle>) -> Router {
+pub fn ops_router(served: impl Served) -> Router {
     // Nothing here streams, so nothing needs closing.
     let (_, closing) = watch::channel(false);
     let mut open = Router::new();
     for r in routes().into_iter().filter(|r| matches!(r.access, Access::Open)) {
         open = open.route(r.doc.path, r.handler);
     }
-    open.with_state(Api { handle, closing })
+    open.with_state(Api { engines: served.engines(), closing })
 }
 
 /// The methods the route table has for a request path (`{id}` matches any one segment).

@@ -87,6 +87,44 @@ impl Page {
     }
 }
 
+impl Page {
+    /// Up to one more than a page of `items` (in list order, with their sort keys) after the
+    /// cursor: what one partition gives [`Page::merge`].
+    pub(super) fn keyed<T>(
+        &self,
+        items: impl IntoIterator<Item = (String, T)>,
+        newest_first: bool,
+    ) -> Vec<(String, T)> {
+        let past = |key: &String| match &self.after {
+            None => true,
+            Some(after) if newest_first => key < after,
+            Some(after) => key > after,
+        };
+        items.into_iter().filter(|(key, _)| past(key)).take(self.limit + 1).collect()
+    }
+
+    /// One page of what the partitions gave (each [`Page::keyed`]), in list order across
+    /// them, and the cursor of the next page when there is one.
+    pub(super) fn merge<T>(&self, parts: Vec<Vec<(String, T)>>, newest_first: bool) -> (Vec<T>, Option<String>) {
+        let several = parts.len() > 1;
+        let mut all: Vec<(String, T)> = parts.into_iter().flatten().collect();
+        if several {
+            all.sort_by(|a, b| if newest_first { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) });
+        }
+        self.of(all, newest_first)
+    }
+}
+
+/// `key`, a sort key that only orders things within one engine (an agent's index), made one
+/// that orders them across partitions: partition first. Unchanged with one partition.
+pub(super) fn across(engine: &crate::engine::Engine, key: String) -> String {
+    let partition = engine.partition();
+    match partition.of.count() {
+        1 => key,
+        _ => format!("{:05}{key}", partition.index),
+    }
+}
+
 /// The cursor that continues after the item whose sort key is `key`.
 pub(super) fn cursor(key: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)

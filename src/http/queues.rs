@@ -36,9 +36,9 @@ pub(super) struct TimerList {
 }
 
 pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply<QueueList> {
+    let reach = scope.clone();
     let queues = api
-        .handle
-        .read(move |e| {
+        .each(&reach, move |e| {
             let rules = e.rules();
             rules
                 .queues
@@ -48,7 +48,7 @@ pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Sco
                 .collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(QueueList { queues }))
+    Ok(Json(QueueList { queues: queues.into_iter().flatten().collect() }))
 }
 
 pub(super) async fn show(
@@ -56,14 +56,14 @@ pub(super) async fn show(
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
 ) -> Reply<QueueView> {
+    let reach = scope.clone();
     let found = api
-        .handle
-        .read({
+        .each(&reach, {
             let id = id.clone();
             move |e| e.queue_unit(&id).filter(|u| scope.allows(u)).and_then(|_| views::queue(e, &id))
         })
         .await?;
-    found.map(Json).ok_or_else(|| ApiError::from(InputError::UnknownQueue(id)))
+    found.into_iter().flatten().next().map(Json).ok_or_else(|| ApiError::from(InputError::UnknownQueue(id)))
 }
 
 /// Pending timers in due order, those of the token's units only.
@@ -73,18 +73,19 @@ pub(super) async fn timers(
     Params(q): Params<TimerQuery>,
 ) -> Reply<TimerList> {
     let page = q.page.read()?;
-    let (timers, next_cursor) = api
-        .handle
-        .read(move |e| {
+    let (q, paged, reach) = (std::sync::Arc::new(q), page.clone(), scope.clone());
+    let parts = api
+        .each(&reach, move |e| {
             // Due order: by due time, then id (as the engine fires them).
             let due = e
                 .timers()
                 .into_iter()
                 .filter(|t| scope.allows(&t.unit) && q.unit.as_deref().is_none_or(|u| t.unit == u))
                 .filter(|t| q.kind.as_deref().is_none_or(|k| t.kind == k))
-                .map(|t| (format!("{}{}", page::key(t.due.0.max(0) as u64), page::key(t.id)), t));
-            page.of(due, false)
+                .map(|t| (format!("{}{}", page::key(t.due.0.max(0) as u64), page::across(e, page::key(t.id))), t));
+            paged.keyed(due, false)
         })
         .await?;
+    let (timers, next_cursor) = page.merge(parts, false);
     Ok(Json(TimerList { timers, next_cursor }))
 }

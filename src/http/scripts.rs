@@ -18,7 +18,7 @@ pub(super) struct Reloaded {
 }
 
 pub(super) async fn status(State(api): State<Api>) -> Reply<ScriptStatus> {
-    Ok(Json(api.handle.script_status().await?))
+    Ok(Json(api.any().script_status().await?))
 }
 
 /// Reloads the scripts folder. Scripts serve every unit, so only an all-units token may.
@@ -30,7 +30,7 @@ pub(super) async fn reload(State(api): State<Api>, Extension(scope): Extension<S
             "reloading scripts needs a token for all units (\"*\")",
         ));
     }
-    match api.handle.reload().await {
+    match api.engines.reload().await {
         Ok(generation) => Ok(Json(Reloaded { generation })),
         Err(EngineError::Load(e)) => Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,

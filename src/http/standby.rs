@@ -68,8 +68,13 @@ pub(super) async fn list(
         limit: Some(page.limit as u32 + 1),
         before,
     };
-    let log = api.handle.notification_log().ok_or_else(no_log)?;
-    let entries = log.lock().unwrap_or_else(|e| e.into_inner()).list(&filter).map_err(store_error)?;
+    // Each partition's log (ids are unique across them), newest first.
+    let mut entries = Vec::new();
+    for (_, handle) in api.reached(&scope) {
+        let log = handle.notification_log().ok_or_else(no_log)?;
+        entries.extend(log.lock().unwrap_or_else(|e| e.into_inner()).list(&filter).map_err(store_error)?);
+    }
+    entries.sort_by_key(|e| std::cmp::Reverse(e.notification.id));
     let more = entries.len() > page.limit;
     let read: Vec<_> = entries.into_iter().take(page.limit).collect();
     // The cursor goes by what was read, so entries of other units cannot stall the paging.
@@ -91,7 +96,7 @@ pub(super) async fn show(
     Extension(scope): Extension<Scope>,
     Path(id): Path<u64>,
 ) -> Reply<NotificationDetail> {
-    let log = api.handle.notification_log().ok_or_else(no_log)?;
+    let log = api.numbered(id).notification_log().ok_or_else(no_log)?;
     let found = log.lock().unwrap_or_else(|e| e.into_inner()).get(id).map_err(store_error)?;
     match found {
         Some((entry, attempts_log)) if scope.allows(&entry.notification.unit) => {
@@ -112,7 +117,8 @@ pub(super) async fn retry(
     Extension(scope): Extension<Scope>,
     Path(id): Path<u64>,
 ) -> Reply<Retried> {
-    let log = api.handle.notification_log().ok_or_else(no_log)?;
+    let handle = api.numbered(id);
+    let log = handle.notification_log().ok_or_else(no_log)?;
     let entry = log.lock().unwrap_or_else(|e| e.into_inner()).get(id).map_err(store_error)?;
     let Some((entry, _)) = entry.filter(|(e, _)| scope.allows(&e.notification.unit)) else {
         return Err(unknown_notification(id));
@@ -121,7 +127,7 @@ pub(super) async fn retry(
         let message = format!("notification {id} is {}; only a dead one can be retried", entry.status.as_str());
         return Err(ApiError::new(StatusCode::CONFLICT, "not_dead", message));
     }
-    api.handle.revive_notification(id)?;
+    handle.revive_notification(id)?;
     Ok(Json(Retried { id, status: DeliveryStatus::Pending }))
 }
 
@@ -155,8 +161,16 @@ pub(super) async fn preview(
             return Err(ApiError::bad_field("kind", message));
         }
     };
-    let rendered = api
-        .handle
+    // Templates are in every partition; the conversation in its unit's.
+    let unit = api.any().read({
+        let id = id.clone();
+        move |e| e.rules().templates.get(&id).map(|t| t.unit.clone())
+    });
+    let handle = match unit.await? {
+        Some(unit) => api.unit(&unit).clone(),
+        None => api.any().clone(),
+    };
+    let rendered = handle
         .read(move |e| {
             let unit = e.rules().templates.get(&id).map(|t| t.unit.clone());
             if !unit.is_some_and(|u| scope.allows(&u)) {
@@ -204,15 +218,21 @@ pub(super) async fn on_duty(
         Some(t) => Some(Timestamp::parse_rfc3339(t).map_err(|m| ApiError::bad_field("at", m))?),
         None => None,
     };
-    api.handle
-        .read(move |e| {
-            let at = at.unwrap_or_else(|| e.clock_now());
-            match e.rules().schedules.get(&id).filter(|s| scope.allows(&s.unit)) {
-                Some(s) => Ok(Json(OnDutyReply { on_duty: s.on_duty(at), schedule: id, at })),
-                None => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_schedule", format!("no schedule `{id}`"))),
+    let reach = scope.clone();
+    let found = api
+        .each(&reach, {
+            let id = id.clone();
+            move |e| {
+                let at = at.unwrap_or_else(|| e.clock_now());
+                let schedule = e.rules().schedules.get(&id).filter(|s| scope.allows(&s.unit));
+                schedule.map(|s| OnDutyReply { on_duty: s.on_duty(at), schedule: id.clone(), at })
             }
         })
-        .await?
+        .await?;
+    match found.into_iter().flatten().next() {
+        Some(reply) => Ok(Json(reply)),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_schedule", format!("no schedule `{id}`"))),
+    }
 }
 
 /// `GET /v1/where_used/{id}`: the queues and rules that use a template, standby rule or schedule.
@@ -221,17 +241,24 @@ pub(super) async fn where_used(
     Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
 ) -> Reply<WhereUsed> {
-    api.handle
-        .read(move |e| {
-            let rules = e.rules();
-            // Users share their definition's unit (the load checks it), so its unit decides.
-            if !rules.unit_of(&id).is_some_and(|u| scope.allows(u)) {
-                let message = format!("`{id}` is not a template, standby rule or schedule");
-                return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_definition", message));
+    // Users share their definition's unit (the load checks it), so its unit decides; they are
+    // in that unit's partition (a template is in every one).
+    let reach = scope.clone();
+    let found = api
+        .each(&reach, {
+            let id = id.clone();
+            move |e| {
+                let rules = e.rules();
+                rules.unit_of(&id).is_some_and(|u| scope.allows(u)).then(|| rules.users_of(&id))
             }
-            Ok(Json(WhereUsed { used_by: rules.users_of(&id), id }))
         })
-        .await?
+        .await?;
+    let mut found = found.into_iter().flatten().peekable();
+    if found.peek().is_none() {
+        let message = format!("`{id}` is not a template, standby rule or schedule");
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_definition", message));
+    }
+    Ok(Json(WhereUsed { used_by: found.flatten().collect(), id }))
 }
 
 fn store_error(e: crate::store::StoreError) -> ApiError {

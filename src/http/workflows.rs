@@ -85,9 +85,9 @@ fn of(i: &Instance, conversation: Option<&str>, workflow: Option<&str>) -> bool 
 }
 
 pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply<WorkflowList> {
+    let reach = scope.clone();
     let workflows = api
-        .handle
-        .read(move |e| {
+        .each(&reach, move |e| {
             e.rules()
                 .workflows
                 .values()
@@ -96,7 +96,7 @@ pub(super) async fn list(State(api): State<Api>, Extension(scope): Extension<Sco
                 .collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(WorkflowList { workflows }))
+    Ok(Json(WorkflowList { workflows: workflows.into_iter().flatten().collect() }))
 }
 
 pub(super) async fn tasks(
@@ -105,23 +105,24 @@ pub(super) async fn tasks(
     Params(f): Params<TaskQuery>,
 ) -> Reply<TaskList> {
     let page = f.page.read()?;
-    let (tasks, flagged, next_cursor) = api
-        .handle
-        .read(move |e| {
+    let (f, paged, reach) = (std::sync::Arc::new(f), page.clone(), scope.clone());
+    let parts = api
+        .each(&reach, move |e| {
             let wanted =
                 |i: &Instance| scope.allows(&i.unit) && of(i, f.conversation.as_deref(), f.workflow.as_deref());
             let open = e.open_tasks().into_iter().filter(|(i, _)| wanted(i)).map(|(i, t)| (page::key(t.id), (i, t)));
-            let (open, next) = page.of(open, false);
-            let tasks = open.into_iter().map(|(i, t)| views::task(e, i, t)).collect();
-            let flagged = e
+            let tasks = paged.keyed(open, false).into_iter().map(|(key, (i, t))| (key, views::task(e, i, t))).collect();
+            let flagged: Vec<_> = e
                 .instances()
                 .filter(|i| i.status == InstanceStatus::Flagged && wanted(i))
                 .map(|i| views::instance(i, false))
                 .collect();
-            (tasks, flagged, next)
+            (tasks, flagged)
         })
         .await?;
-    Ok(Json(TaskList { tasks, flagged, next_cursor }))
+    let (tasks, flagged): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    let (tasks, next_cursor) = page.merge(tasks, false);
+    Ok(Json(TaskList { tasks, flagged: flagged.into_iter().flatten().collect(), next_cursor }))
 }
 
 pub(super) async fn instances(
@@ -130,9 +131,9 @@ pub(super) async fn instances(
     Params(f): Params<InstanceQuery>,
 ) -> Reply<InstanceList> {
     let page = f.page.read()?;
-    let (instances, next_cursor) = api
-        .handle
-        .read(move |e| {
+    let (f, paged, reach) = (std::sync::Arc::new(f), page.clone(), scope.clone());
+    let parts = api
+        .each(&reach, move |e| {
             let mut found: Vec<_> = e
                 .instances()
                 .filter(|i| scope.allows(&i.unit) && f.status.is_none_or(|s| i.status == s))
@@ -140,10 +141,10 @@ pub(super) async fn instances(
                 .map(|i| (page::key(i.id), i))
                 .collect();
             found.sort_by(|a, b| a.0.cmp(&b.0));
-            let (list, next) = page.of(found, false);
-            (list.into_iter().map(|i| views::instance(i, false)).collect(), next)
+            paged.keyed(found, false).into_iter().map(|(key, i)| (key, views::instance(i, false))).collect()
         })
         .await?;
+    let (instances, next_cursor) = page.merge(parts, false);
     Ok(Json(InstanceList { instances, next_cursor }))
 }
 
@@ -154,7 +155,7 @@ pub(super) async fn instance(
 ) -> Reply<Instance> {
     let number = id.parse::<u64>().ok();
     let found = api
-        .handle
+        .numbered(number.unwrap_or(1))
         .read(move |e| e.instance(number?).filter(|i| scope.allows(&i.unit)).map(|i| views::instance(i, true)))
         .await?;
     found.map(Json).ok_or_else(|| ApiError::from(InputError::UnknownInstance(id)))

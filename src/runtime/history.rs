@@ -68,6 +68,12 @@ impl EventHistory {
         format!("{}-{}", self.boot, event.seq)
     }
 
+    /// The id of the latest event published (of none yet: the one before the first), for a
+    /// stream that starts here.
+    pub fn latest(&self) -> String {
+        format!("{}-{}", self.boot, self.lock().next - 1)
+    }
+
     /// What came after the event `last` (an id this history gave).
     pub fn since(&self, last: &str) -> Since {
         let r = self.lock();

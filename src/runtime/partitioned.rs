@@ -30,7 +30,7 @@ use super::{Builder, Handle};
 /// ```
 pub struct Partitioned {
     partitioning: Arc<Partitioning>,
-    handles: Vec<Handle>,
+    handles: Vec<Arc<Handle>>,
     /// One reload at a time: two voting at once could each hold a partition the other waits on.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -46,29 +46,50 @@ impl Partitioned {
         let handles = partitioning
             .parts()
             .into_iter()
-            .map(|p| builder(&p).partition(p).start())
-            .collect::<Result<Vec<Handle>, EngineError>>()?;
+            .map(|p| builder(&p).partition(p).start().map(Arc::new))
+            .collect::<Result<Vec<_>, EngineError>>()?;
         Ok(Partitioned { partitioning, handles, reloading: tokio::sync::Mutex::new(()) })
     }
 
-    pub fn partitioning(&self) -> &Partitioning {
+    /// One engine holding every unit, as one partition.
+    pub fn single(handle: Arc<Handle>) -> Partitioned {
+        let partitioning = Arc::new(Partitioning::single());
+        Partitioned { partitioning, handles: vec![handle], reloading: tokio::sync::Mutex::new(()) }
+    }
+
+    pub fn partitioning(&self) -> &Arc<Partitioning> {
         &self.partitioning
     }
 
-    /// Every partition's engine, by index.
-    pub fn handles(&self) -> &[Handle] {
+    /// Every partition's engine, by index (a reload of one alone is not a reload of all: use
+    /// [`Partitioned::reload`]).
+    pub fn handles(&self) -> &[Arc<Handle>] {
         &self.handles
     }
 
-    /// Every partition's engine, by index, to be used on their own (a reload of one alone is
-    /// not a reload of all).
-    pub fn into_handles(self) -> Vec<Handle> {
-        self.handles
+    /// The engine holding `unit`'s agents, queues and conversations: where its inputs go.
+    pub fn unit(&self, unit: &str) -> &Arc<Handle> {
+        &self.handles[self.partitioning.of(unit) as usize]
     }
 
-    /// The engine holding `unit`'s agents, queues and conversations: where its inputs go.
-    pub fn unit(&self, unit: &str) -> &Handle {
-        &self.handles[self.partitioning.of(unit) as usize]
+    /// The engine that made what is numbered `n` (a notification, a workflow instance, a task:
+    /// each partition numbers its own, see [`crate::partition::Numbering`]).
+    pub fn numbered(&self, n: u64) -> &Arc<Handle> {
+        let count = u64::from(self.partitioning.count());
+        &self.handles[(n.saturating_sub(1) % count) as usize]
+    }
+
+    /// Resolves when any partition's engine has stopped, with why (a partition that lost its
+    /// lease, a failed commit): the others cannot go on as one center without it.
+    pub async fn stopped(&self) -> Result<(), EngineError> {
+        let all = self.handles.iter().map(|h| Box::pin(h.stopped()));
+        futures_util::future::select_all(all).await.0
+    }
+
+    /// Stops every engine after the inputs it already has (committed); the first error, if any.
+    pub async fn close(&self) -> Result<(), EngineError> {
+        let closed = futures_util::future::join_all(self.handles.iter().map(|h| h.close())).await;
+        closed.into_iter().collect()
     }
 
     /// Reloads the scripts folder in every partition as one: each loads the new generation
@@ -99,8 +120,8 @@ impl Partitioned {
             loaded.push(l.await.map_err(|e| EngineError::Unsupported(format!("the scripts check stopped: {e}")))?);
         }
         // Broken scripts are broken everywhere: every partition notes the refusal.
-        if let Some(Err(refused)) = loaded.iter().find(|l| l.is_err()) {
-            let refused = refused.clone();
+        let refused = loaded.iter().find_map(|l| l.as_ref().err().cloned());
+        if let Some(refused) = refused {
             for handle in &self.handles {
                 let (reply, answered) = oneshot::channel();
                 handle.send(Command::Reload(Err(refused.clone()), None, reply))?;

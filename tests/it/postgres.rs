@@ -39,13 +39,18 @@ struct Node {
 
 impl Node {
     fn start(dir: &std::path::Path, name: &'static str, db: &str) -> Node {
+        Node::start_with(dir, name, db, "")
+    }
+
+    /// [`Node::start`] with more of the configuration file (sections after `[store]`).
+    fn start_with(dir: &std::path::Path, name: &'static str, db: &str, more: &str) -> Node {
         use std::io::BufRead;
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(
             &config,
             format!(
                 "listen = \"127.0.0.1:0\"\ndb = {db:?}\nscripts = {:?}\n[[tokens]]\ntoken = \"{TOKEN}\"\nunits = [\"*\"]\n\
-                 [store]\nnode = \"{name}\"\nlease_ms = {LEASE_MS}\nsnapshot_every_steps = 5\n",
+                 [store]\nnode = \"{name}\"\nlease_ms = {LEASE_MS}\nsnapshot_every_steps = 5\n{more}",
                 fixture("units").display().to_string()
             ),
         )
@@ -286,6 +291,56 @@ async fn a_standby_takes_over_within_the_lease_when_the_owner_is_killed() {
     }
     eprintln!("takeovers after SIGKILL (lease {LEASE_MS} ms): {takeovers:?}");
     assert!(acked.len() > 30, "only {} conversations were acknowledged", acked.len());
+}
+
+/// `rota serve` with two partitions (north's and south's): a node holds both leases, and a
+/// standby forwards to it; when it dies, the standby takes both over, each from its own
+/// stream, and `/v1/cluster` names it owner of each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_serves_every_partition_and_a_standby_takes_them_all_over() {
+    let cluster = Cluster::get();
+    let db = cluster.database();
+    let dir = Scratch::new(&[]);
+    let client = common::http_client();
+    let partitions = "[partitions]\ncount = 2\n[partitions.units]\nnorth = 0\nsouth = 1\n";
+    let mut a = Node::start_with(&dir.0, "a", &db, partitions);
+    assert!(a.listening_by(Instant::now() + Duration::from_secs(30)), "a never listened");
+    let mut b = Node::start_with(&dir.0, "b", &db, partitions);
+    let said = b.wait_for(Instant::now() + Duration::from_secs(30), |l| l.starts_with("rota standing by"));
+    let b_standby = standby_base(&said.expect("b stands by"));
+    for (id, queue) in [("n1", "north_line"), ("s1", "south_line")] {
+        let res = client
+            .post(format!("{b_standby}/v1/conversations"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"id": id, "queue": queue}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::CREATED, "{id}");
+    }
+    let owners = |view: &serde_json::Value| -> Vec<(String, String, i64)> {
+        let partitions = view["partitions"].as_array().unwrap().iter();
+        partitions
+            .map(|p| {
+                (p["id"].as_str().unwrap().into(), p["owner"].as_str().unwrap().into(), p["epoch"].as_i64().unwrap())
+            })
+            .collect()
+    };
+    let (_, view) = read(&client, a.base.as_ref().unwrap(), "/v1/cluster").await;
+    assert_eq!(owners(&view), [("p0".into(), "a".into(), 1), ("p1".into(), "a".into(), 1)], "{view}");
+    a.signal("-KILL");
+    assert!(
+        b.listening_by(Instant::now() + Duration::from_millis(LEASE_MS) + Duration::from_secs(5)),
+        "b did not take over"
+    );
+    let base = b.base.clone().unwrap();
+    for id in ["n1", "s1"] {
+        assert_eq!(read(&client, &base, &format!("/v1/conversations/{id}")).await.0, reqwest::StatusCode::OK, "{id}");
+    }
+    let (_, view) = read(&client, &base, "/v1/cluster").await;
+    assert_eq!(owners(&view), [("p0".into(), "b".into(), 2), ("p1".into(), "b".into(), 2)], "{view}");
+    let (_, agents) = read(&client, &base, "/v1/agents").await;
+    assert_eq!(agents["agents"].as_array().unwrap().len(), 3, "{agents}");
 }
 
 /// A standby serves the owner's API: a request goes on as it came, body and token included,

@@ -120,6 +120,24 @@ fn a_claim_shorter_than_a_delivery_may_take_is_refused_at_start() {
     assert!(said.contains("store.claim_ms (30000)") && said.contains("delivery.timeout_ms: 20000 ms"), "{said}");
 }
 
+/// Partitions keep a journal and a lease each and the database records how the units are
+/// partitioned: a SQLite file cannot, so more than one partition on one is refused at start.
+#[test]
+fn partitions_on_a_sqlite_file_are_refused_at_start() {
+    let scratch = Scratch::new(&[("rules.lua", RULES)]);
+    let config = scratch.0.join("rota.toml");
+    std::fs::write(&config, "[partitions]\ncount = 2\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(&scratch.0)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("partitions.count above 1 needs a PostgreSQL database"), "{said}");
+}
+
 /// A message that cannot be made shows in the server's own output, not only in the API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_prints_a_message_that_cannot_be_made() {
