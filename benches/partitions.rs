@@ -143,12 +143,20 @@ fn main() {
         let rota = Partitioned::start(partitioning, |p| builder(&place, p)).unwrap();
         Arc::new(move |unit: &str| rota.unit(unit).clone())
     };
+    // Each unit's agents signed in and ready, before any clock starts.
+    let set_up = |route: &Route| {
+        let work = &work;
+        let route = route.clone();
+        async move {
+            for (unit, (setup, _)) in work {
+                route(unit).submit_many(setup.clone()).await.unwrap();
+            }
+        }
+    };
     // CLIENTS per unit at once, one input at a time each: the group commit gathers them.
     let clients = |route: Route| {
         rt.block_on(async {
-            for (unit, (setup, _)) in &work {
-                route(unit).submit_many(setup.clone()).await.unwrap();
-            }
+            set_up(&route).await;
             let began = Instant::now();
             let mut tasks = Vec::new();
             for (unit, (_, cycles)) in &work {
@@ -172,9 +180,7 @@ fn main() {
     // One client per unit, batches of BATCH inputs.
     let batches = |route: Route| {
         rt.block_on(async {
-            for (unit, (setup, _)) in &work {
-                route(unit).submit_many(setup.clone()).await.unwrap();
-            }
+            set_up(&route).await;
             let began = Instant::now();
             let mut tasks = Vec::new();
             for (unit, (_, cycles)) in &work {

@@ -14,14 +14,19 @@ use crate::error::{EngineError, InputError};
 use crate::runtime::Handle;
 
 impl Api {
-    /// The engine of every partition holding a unit the token may see, with its index.
+    /// The engine of every partition holding a unit the token may see, with its index (a
+    /// token of no unit reaches the first, which finds nothing of its).
     pub(super) fn reached(&self, scope: &Scope) -> Vec<(usize, Arc<Handle>)> {
         let partitioning = self.engines.partitioning();
         let handles = self.engines.handles().iter().enumerate();
-        handles
+        let reached: Vec<_> = handles
             .filter(|(i, _)| scope.reaches(|u| partitioning.of(u) as usize == *i))
             .map(|(i, h)| (i, h.clone()))
-            .collect()
+            .collect();
+        match reached.is_empty() {
+            true => vec![(0, self.any().clone())],
+            false => reached,
+        }
     }
 
     /// `f` on every engine the token reaches, all at once; the answers in partition order.
@@ -71,6 +76,7 @@ impl Api {
         match (found.pop(), refused) {
             (Some(found), _) => Ok(found),
             (None, Some(refused)) => Err(refused.into()),
+            // `reached` is never empty, so some partition answered.
             (None, None) => Err(EngineError::Stopped.into()),
         }
     }

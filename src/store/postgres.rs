@@ -264,9 +264,13 @@ fn check_partitioning(tx: &mut postgres::Transaction, wanted: &str, database: &s
                 true => Partitioning::single().fingerprint(),
                 false => wanted.to_string(),
             };
-            tx.execute("INSERT INTO public.rota_partitioning (id, fingerprint) VALUES (1, $1)", &[&found])
-                .map_err(pg)?;
-            found
+            // Another node may record it at the same moment: the first one's stands.
+            tx.execute(
+                "INSERT INTO public.rota_partitioning (id, fingerprint) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                &[&found],
+            )
+            .map_err(pg)?;
+            tx.query_one("SELECT fingerprint FROM public.rota_partitioning", &[]).map_err(pg)?.get(0)
         }
     };
     match found == wanted {

@@ -132,6 +132,17 @@ async fn read(client: &reqwest::Client, base: &str, path: &str) -> (reqwest::Sta
     (res.status(), res.json().await.unwrap_or_default())
 }
 
+/// Node `a` owning the database, node `b` standing by (with `more` of the configuration),
+/// and where `b` answers.
+fn owner_and_standby(dir: &std::path::Path, db: &str, more: &str) -> (Node, Node, String) {
+    let mut a = Node::start_with(dir, "a", db, more);
+    assert!(a.listening_by(Instant::now() + Duration::from_secs(30)), "a never listened");
+    let mut b = Node::start_with(dir, "b", db, more);
+    let said = b.wait_for(Instant::now() + Duration::from_secs(30), |l| l.starts_with("rota standing by"));
+    let standby = standby_base(&said.expect("b stands by"));
+    (a, b, standby)
+}
+
 /// Where a standby answers, from the line it printed.
 fn standby_base(said: &str) -> String {
     said["rota standing by on ".len()..].split(": ").next().unwrap().to_string()
@@ -303,11 +314,7 @@ async fn a_node_serves_every_partition_and_a_standby_takes_them_all_over() {
     let dir = Scratch::new(&[]);
     let client = common::http_client();
     let partitions = "[partitions]\ncount = 2\n[partitions.units]\nnorth = 0\nsouth = 1\n";
-    let mut a = Node::start_with(&dir.0, "a", &db, partitions);
-    assert!(a.listening_by(Instant::now() + Duration::from_secs(30)), "a never listened");
-    let mut b = Node::start_with(&dir.0, "b", &db, partitions);
-    let said = b.wait_for(Instant::now() + Duration::from_secs(30), |l| l.starts_with("rota standing by"));
-    let b_standby = standby_base(&said.expect("b stands by"));
+    let (a, mut b, b_standby) = owner_and_standby(&dir.0, &db, partitions);
     for (id, queue) in [("n1", "north_line"), ("s1", "south_line")] {
         let res = client
             .post(format!("{b_standby}/v1/conversations"))
@@ -353,12 +360,8 @@ async fn a_standby_forwards_the_api_and_the_event_stream_to_the_owner() {
     let db = cluster.database();
     let dir = Scratch::new(&[]);
     let client = common::http_client();
-    let mut a = Node::start(&dir.0, "a", &db);
-    assert!(a.listening_by(Instant::now() + Duration::from_secs(30)));
+    let (a, mut b, b_base) = owner_and_standby(&dir.0, &db, "");
     let a_base = a.base.clone().unwrap();
-    let mut b = Node::start(&dir.0, "b", &db);
-    let said = b.wait_for(Instant::now() + Duration::from_secs(30), |l| l.starts_with("rota standing by"));
-    let b_base = standby_base(&said.expect("b stands by"));
 
     let mut events = common::follow_events(&client, &b_base, TOKEN, "").await;
     let post = |base: &str, body: serde_json::Value| {
@@ -403,10 +406,7 @@ async fn an_owner_paused_past_its_lease_is_fenced_and_steps_down() {
     let db = cluster.database();
     let dir = Scratch::new(&[]);
     let client = common::http_client();
-    let mut a = Node::start(&dir.0, "a", &db);
-    assert!(a.listening_by(Instant::now() + Duration::from_secs(30)));
-    let mut b = Node::start(&dir.0, "b", &db);
-    assert!(b.wait_for(Instant::now() + Duration::from_secs(30), |l| l.starts_with("rota standing by")).is_some());
+    let (mut a, mut b, _) = owner_and_standby(&dir.0, &db, "");
     let a_base = a.base.clone().unwrap();
     assert!(create(&client, &a_base, "before").await.is_some());
 

@@ -106,9 +106,15 @@ fn without_tokens_the_server_refuses_a_public_address() {
 /// than twice the longest timeout is refused when the configuration is read, naming both.
 #[test]
 fn a_claim_shorter_than_a_delivery_may_take_is_refused_at_start() {
+    let said = refused_at_start("[store]\nclaim_ms = 30000\n[delivery]\ntimeout_ms = 20000\n");
+    assert!(said.contains("store.claim_ms (30000)") && said.contains("delivery.timeout_ms: 20000 ms"), "{said}");
+}
+
+/// What `rota serve` says as it refuses to start with the configuration `toml`.
+fn refused_at_start(toml: &str) -> String {
     let scratch = Scratch::new(&[("rules.lua", RULES)]);
     let config = scratch.0.join("rota.toml");
-    std::fs::write(&config, "[store]\nclaim_ms = 30000\n[delivery]\ntimeout_ms = 20000\n").unwrap();
+    std::fs::write(&config, toml).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
         .args(["serve", "--config"])
         .arg(&config)
@@ -116,25 +122,14 @@ fn a_claim_shorter_than_a_delivery_may_take_is_refused_at_start() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("store.claim_ms (30000)") && said.contains("delivery.timeout_ms: 20000 ms"), "{said}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Partitions keep a journal and a lease each and the database records how the units are
 /// partitioned: a SQLite file cannot, so more than one partition on one is refused at start.
 #[test]
 fn partitions_on_a_sqlite_file_are_refused_at_start() {
-    let scratch = Scratch::new(&[("rules.lua", RULES)]);
-    let config = scratch.0.join("rota.toml");
-    std::fs::write(&config, "[partitions]\ncount = 2\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .current_dir(&scratch.0)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let said = String::from_utf8_lossy(&out.stderr);
+    let said = refused_at_start("[partitions]\ncount = 2\n");
     assert!(said.contains("partitions.count above 1 needs a PostgreSQL database"), "{said}");
 }
 
