@@ -191,7 +191,11 @@ fn rules(rng: &mut Rng) -> String {
 fn a_walk_of_the_roster_and_a_scan_of_the_candidates_choose_the_same_agents() {
     let mut rng = Rng(7);
     let dir = Scratch::new(&[("rules.lua", &rules(&mut rng)), ("compare.lua", COMPARE)]);
-    let (mut engine, clock) = engine(&dir.0);
+    // Each decision scans and walks every order in Lua: in a debug build on a busy machine
+    // that can take longer than the default budget, which is not what this test is about.
+    let mut config = rota::engine::EngineConfig::new(&dir.0);
+    config.limits.cpu_per_call = std::time::Duration::from_secs(5);
+    let (mut engine, clock) = engine_with(config);
     let mut conversations: Vec<String> = Vec::new();
     let mut seen = Seen::default();
     // Everyone starts at work, so there is a crowd to choose from.
