@@ -508,6 +508,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (router, closer) = rota::http::router(engines.clone(), &server.api_config());
     let listener = tokio::net::TcpListener::from_std(listening)?;
     println!("rota listening on http://{addr}");
+    println!("  console:  http://{addr}/");
     println!("  database: {}", rota::store::shown(&config.db));
     if engines.handles().len() > 1 {
         println!("  partitions: {} (an engine each, this node holding every lease)", engines.handles().len());

@@ -10,6 +10,7 @@ mod auth;
 mod batch;
 mod catalog;
 mod cluster;
+mod console;
 mod conversations;
 mod error;
 mod events;
@@ -41,6 +42,7 @@ use crate::input::Input;
 use crate::runtime::{Handle, Partitioned};
 use crate::views::{self, Changes};
 pub use auth::{Scope, Token};
+pub use console::console_router;
 pub use error::ApiError;
 pub use waiting::{standby_router, Owner, Seen, Standby};
 
@@ -479,6 +481,15 @@ fn routes() -> Vec<Route> {
         route(
             Token,
             "get",
+            "/v1/schedules",
+            "list_schedules",
+            "Every schedule with who is on duty now, by which layer, and until when (the next handoff)",
+            standby::schedules,
+        )
+        .reply::<standby::ScheduleList>(),
+        route(
+            Token,
+            "get",
             "/v1/schedules/{id}/on_duty",
             "on_duty",
             "Who is on duty (`?at=` RFC 3339, now by default)",
@@ -659,13 +670,13 @@ impl Served for Arc<Partitioned> {
 }
 
 /// The whole server as `rota serve` runs it: the API ([`api_router`]), the operational routes
-/// ([`ops_router`]) and a JSON 404 for everything else. Call [`Closer::close`] when shutting
+/// ([`ops_router`]), the console at `/` ([`console_router`]) and a JSON 404 for everything else. Call [`Closer::close`] when shutting
 /// down, or open event streams keep their connections alive.
 pub fn router(served: impl Served, config: &ApiConfig) -> (Router, Closer) {
     let engines = served.engines();
     let ops = ops_router(engines.clone());
     let (api, closer) = api_router(engines, config);
-    let app = api.merge(ops).fallback(not_found).layer(middleware::from_fn(error::problems));
+    let app = api.merge(ops).merge(console_router()).fallback(not_found).layer(middleware::from_fn(error::problems));
     (app.layer(middleware::from_fn(log::requests)), closer)
 }
 

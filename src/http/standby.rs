@@ -207,6 +207,25 @@ pub(super) struct WhereUsed {
     used_by: Vec<User>,
 }
 
+#[derive(Serialize, JsonSchema)]
+pub(super) struct ScheduleList {
+    schedules: Vec<OnDutyReply>,
+}
+
+/// `GET /v1/schedules`: every schedule of the token's units, who is on duty now, by which
+/// layer, and until when (the next handoff).
+pub(super) async fn schedules(State(api): State<Api>, Extension(scope): Extension<Scope>) -> Reply<ScheduleList> {
+    let reach = scope.clone();
+    let found = api
+        .each(&reach, move |e| {
+            let at = e.clock_now();
+            let schedules = e.rules().schedules.values().filter(|s| scope.allows(&s.unit));
+            schedules.map(|s| OnDutyReply { schedule: s.id.clone(), at, on_duty: s.on_duty(at) }).collect::<Vec<_>>()
+        })
+        .await?;
+    Ok(Json(ScheduleList { schedules: found.into_iter().flatten().collect() }))
+}
+
 /// `GET /v1/schedules/{id}/on_duty?at=...`: who is on duty, and by which layer.
 pub(super) async fn on_duty(
     State(api): State<Api>,

@@ -8,6 +8,7 @@ mod api;
 mod calendar;
 mod cli;
 mod client;
+mod console;
 mod crash;
 mod diagnostics;
 mod docs;
