@@ -6,9 +6,8 @@
 const view = document.getElementById("view");
 const problem = document.getElementById("problem");
 let token = sessionStorage.getItem("rota-token");
-// What the view on screen runs: its event stream and its ticking clock, stopped on leaving.
+// Stops the event stream of the view on screen, when leaving it.
 let stopStream = null;
-let ticking = null;
 
 /** Calls the API; the problem document's message on a refusal. */
 async function api(method, path, body) {
@@ -287,8 +286,10 @@ async function route() {
   document.getElementById("sign-out-token").hidden = false;
   const [name, arg] = (location.hash.replace(/^#\/?/, "") || "wallboard").split("/").map(decodeURIComponent);
   const draw = views[name] || views.wallboard;
-  for (const a of document.querySelectorAll("nav a")) a.toggleAttribute("aria-current", a.id === `nav-${name}`);
-  if (document.querySelector("nav a[aria-current]")) document.querySelector("nav a[aria-current]").setAttribute("aria-current", "page");
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.id === `nav-${name}`) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
   redraw = async () => {
     try {
       const nodes = await draw(arg);
@@ -317,5 +318,5 @@ document.getElementById("sign-out-token").addEventListener("click", () => {
   location.reload();
 });
 window.addEventListener("hashchange", route);
-ticking = setInterval(tick, 1000);
+setInterval(tick, 1000);
 route();

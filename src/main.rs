@@ -552,11 +552,7 @@ async fn stand_by(config: &Config, listening: &std::net::TcpListener) -> anyhow:
     let owner = rota::http::Owner::default();
     let mut answering: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)> = None;
     while held.len() < partitioning.count() as usize {
-        let partition = match partitioning.count() {
-            1 => rota::partition::Partition::default(),
-            _ => partitioning.part(held.len() as u32),
-        };
-        match Server::partition_builder(config, &partition) {
+        match Server::partition_builder(config, &partitioning.part(held.len() as u32)) {
             Ok(builder) => held.push(builder),
             Err(rota::server::ServerError::Store(e @ rota::store::StoreError::Leased { .. })) => {
                 if let rota::store::StoreError::Leased { owner: node, address, epoch, .. } = &e {

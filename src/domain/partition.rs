@@ -78,7 +78,8 @@ impl Partitioning {
     /// partitioning is never read under another (a unit's state would be in the wrong journal).
     pub fn fingerprint(&self) -> String {
         let mut out = format!("fnv1a/{}", self.count);
-        for (unit, index) in &self.map {
+        // With one partition every unit is in it, wherever the map says.
+        for (unit, index) in self.map.iter().filter(|_| self.count > 1) {
             out.push_str(&format!(" {unit}={index}"));
         }
         out
@@ -165,6 +166,8 @@ mod tests {
         assert_eq!(parts.iter().filter(|part| part.holds("anything")).count(), 1);
         assert_eq!((parts[0].name(), Partition::default().name()), ("p0".to_string(), "all".to_string()));
         assert_eq!(p.fingerprint(), "fnv1a/2 north=1");
+        let one = Partitioning::new(1, BTreeMap::from([("north".to_string(), 0)])).unwrap();
+        assert_eq!(one.fingerprint(), Partitioning::single().fingerprint());
         let out = Partitioning::new(2, BTreeMap::from([("x".to_string(), 2)])).unwrap_err();
         assert_eq!(out.to_string(), "unit `x` is placed in partition 2, but there are only 2 (0 to 1)");
         assert_eq!(Partitioning::new(0, BTreeMap::new()), Err(PartitioningError::NoPartitions));
