@@ -9,6 +9,7 @@ use crate::common::browser::Browser;
 use crate::common::{self, Scratch};
 
 const TOKEN: &str = "console-test";
+const NORTH: &str = "console-north";
 
 /// The example scripts' support queue: Anna signs in, goes to Callcenter and starts her work
 /// day from her panel, a
@@ -26,7 +27,7 @@ async fn an_agent_a_supervisor_and_the_back_office_work_from_the_console() {
         &config,
         format!(
             "listen = \"127.0.0.1:0\"\ndb = \"rota.db\"\nscripts = {:?}\n[[tokens]]\ntoken = \"{TOKEN}\"\nunits = [\"*\"]\n\
-             [notify]\noutbox_dir = \"outbox\"\n",
+             [[tokens]]\ntoken = \"{NORTH}\"\nunits = [\"north\"]\n[notify]\noutbox_dir = \"outbox\"\n",
             scripts.display().to_string()
         ),
     )
@@ -44,11 +45,18 @@ async fn an_agent_a_supervisor_and_the_back_office_work_from_the_console() {
     };
     let browser = Browser::start().await;
 
-    // The console asks for a token first.
+    // The console asks for a token first, and shows what the token may see: the example
+    // center is all in the default unit, so a token of another unit sees none of it.
     browser.go(&format!("{base}/")).await;
-    browser.type_into("#token", TOKEN).await;
+    browser.type_into("#token", NORTH).await;
     browser.click("#token-form button[type=submit]").await;
     browser.wait_for("h1", |t| t == "Wallboard").await;
+    let seen = browser.wait_for("#view", |t| t.contains("Agents")).await;
+    assert!(!seen.contains("Anna Berg") && !seen.contains("Customer support"), "{seen}");
+    browser.click("#sign-out-token").await;
+    browser.type_into("#token", TOKEN).await;
+    browser.click("#token-form button[type=submit]").await;
+    browser.wait_for("#view", |t| t.contains("Anna Berg") && t.contains("Customer support")).await;
 
     // Anna's panel: sign in, Callcenter.
     browser.go(&format!("{base}/#/agent/anna")).await;

@@ -123,9 +123,16 @@ impl Browser {
         }
     }
 
-    /// Types `text` into the element `css` finds.
+    /// Types `text` into the element `css` finds, once there is one.
     pub async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await.unwrap_or_else(|| panic!("no {css}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let id = loop {
+            if let Some(id) = self.find(css).await {
+                break id;
+            }
+            assert!(Instant::now() < deadline, "nothing to type into at {css}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": text }))).await;
     }
 
