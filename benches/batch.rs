@@ -7,6 +7,9 @@
 //! server's `postgres` database, say `postgres://rota@127.0.0.1:5433/postgres`), every durable
 //! way also runs with the PostgreSQL store, in a fresh database of that server each time.
 
+#[path = "common/scratch.rs"]
+mod shared;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,10 +32,7 @@ const BATCH: usize = 999;
 const TOKEN: &str = "bench";
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rota-bench-batch-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    shared::scratch(&format!("batch-{name}"))
 }
 
 /// 50 agents, one queue, round robin, no wrap-up: a closed conversation frees its agent.

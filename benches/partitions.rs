@@ -6,6 +6,9 @@
 //! `-- --postgres URL` (a server's `postgres` database) both also run on PostgreSQL, in a
 //! fresh database of that server each time (the two partitions in schemas of their own).
 
+#[path = "common/scratch.rs"]
+mod shared;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,10 +31,7 @@ const CLIENTS: usize = 16;
 const BATCH: usize = 999;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rota-bench-partitions-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    shared::scratch(&format!("partitions-{name}"))
 }
 
 /// Per unit: 50 agents, one round-robin queue, no wrap-up.

@@ -23,6 +23,9 @@ use rota::{Input, Stamped, Update, VirtualClock};
 use serde_json::{json, Value};
 
 mod common;
+#[path = "common/scratch.rs"]
+mod shared;
+use shared::scratch;
 
 #[global_allocator]
 static ALLOC: common::Counting = common::Counting;
@@ -54,14 +57,6 @@ fn main() {
     if wanted("timers") {
         timers();
     }
-}
-
-/// A scratch folder, emptied first.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rota-bench-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// One queue served round-robin by [`AGENTS`] agents with no wrap-up, so a closed

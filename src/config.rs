@@ -124,19 +124,6 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
-    /// The lease a PostgreSQL database is held under, with deliverers' claims lasting `claim`
-    /// (see [`Config::lease`]).
-    pub fn lease(&self, claim: std::time::Duration) -> crate::store::Lease {
-        let default = crate::store::Lease::default();
-        crate::store::Lease {
-            node: self.node.clone().unwrap_or(default.node),
-            // At least a tenth of a second: the heartbeat renews it every third.
-            duration: std::time::Duration::from_millis(self.lease_ms.max(100)),
-            address: self.advertise.clone(),
-            claim,
-        }
-    }
-
     pub fn policy(&self) -> crate::runtime::SnapshotPolicy {
         let every = crate::time::Duration::from_secs(self.snapshot_every_minutes.saturating_mul(60) as i64);
         let audit = crate::time::Duration::from_secs(i64::from(self.audit_days) * 86_400);
@@ -312,10 +299,18 @@ impl Config {
         Ok(p)
     }
 
-    /// The PostgreSQL lease this node holds its database under.
+    /// The PostgreSQL lease this node holds its database under (`[store]`), deliverers' claims
+    /// lasting `claim_ms`, by default twice the longest delivery timeout and at least a minute.
     pub fn lease(&self) -> crate::store::Lease {
-        let claim = self.store.claim_ms.unwrap_or_else(|| self.longest_delivery().0.saturating_mul(2).max(60_000));
-        self.store.lease(std::time::Duration::from_millis(claim))
+        let store = &self.store;
+        let claim = store.claim_ms.unwrap_or_else(|| self.longest_delivery().0.saturating_mul(2).max(60_000));
+        crate::store::Lease {
+            node: store.node.clone().unwrap_or_else(|| crate::store::Lease::default().node),
+            // At least a tenth of a second: the heartbeat renews it every third.
+            duration: std::time::Duration::from_millis(store.lease_ms.max(100)),
+            address: store.advertise.clone(),
+            claim: std::time::Duration::from_millis(claim),
+        }
     }
 
     /// The longest any one delivery attempt may take, and whose timeout that is.

@@ -60,13 +60,7 @@ impl Server {
     /// journal stream, under its own lease). Take them in index order (see
     /// [`Server::start_partitions`]).
     pub fn partition_builder(config: &Config, partition: &Partition) -> Result<Builder, ServerError> {
-        let store = match config.db.to_str().filter(|d| crate::store::is_postgres(d)) {
-            Some(url) => {
-                let store = crate::store::PostgresStore::open_partition(url, &config.lease(), partition)?;
-                Box::new(store) as Box<dyn crate::store::Store>
-            }
-            None => crate::store::open_as(&config.db, &config.lease())?,
-        };
+        let store = crate::store::open_partition(&config.db, &config.lease(), partition)?;
         let mut builder = Builder::new(&config.scripts)
             .limits(config.limits())
             .retain_ended(config.limits.keep_ended)

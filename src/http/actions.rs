@@ -100,13 +100,13 @@ impl Subject {
             Subject::Agent => {
                 let ambiguous = |units| InputError::AmbiguousAgent { id: id.clone(), units };
                 let find_id = id.clone();
-                let find = move |e: &Engine| e.resolve_agent(&find_id, |u| unit.admits(&scope, u));
+                let find = move |e: &Engine| Ok((e.resolve_agent(&find_id, |u| unit.admits(&scope, u))?, ()));
                 Ok(api.find(&reach, find, ambiguous).await?.0)
             }
             Subject::Conversation => {
                 let ambiguous = |units| InputError::AmbiguousConversation { id: id.clone(), units };
                 let find_id = id.clone();
-                let find = move |e: &Engine| e.resolve_conversation(&find_id, |u| unit.admits(&scope, u));
+                let find = move |e: &Engine| Ok((e.resolve_conversation(&find_id, |u| unit.admits(&scope, u))?, ()));
                 Ok(api.find(&reach, find, ambiguous).await?.0)
             }
             // An id that is not a number is refused by the guard, wherever it runs.

@@ -104,11 +104,14 @@ async fn view(api: &Api, scope: Scope, unit: UnitParam, id: String) -> Reply<Age
     let ambiguous = |units| InputError::AmbiguousAgent { id: id.clone(), units };
     let find = {
         let id = id.clone();
-        move |e: &crate::engine::Engine| e.resolve_agent(&id, |u| unit.admits(&scope, u))
+        move |e: &crate::engine::Engine| {
+            let key = e.resolve_agent(&id, |u| unit.admits(&scope, u))?;
+            let agent =
+                e.agent(&key).map(|a| views::agent(e, a)).ok_or_else(|| InputError::UnknownAgent(id.clone()))?;
+            Ok((key, agent))
+        }
     };
-    let (handle, key) = api.find(&reach, find, ambiguous).await?;
-    let found = handle.read(move |e| e.agent(&key).map(|a| views::agent(e, a))).await?;
-    Ok(Json(found.ok_or(InputError::UnknownAgent(id))?))
+    Ok(Json(api.find(&reach, find, ambiguous).await?.1))
 }
 
 /// `POST /v1/agents`'s body: the id and the directory fields (read as an [`AgentRecord`]

@@ -29,10 +29,7 @@ pub(super) async fn create(
     }
     let id = new.id.clone();
     let queue = new.queue.clone();
-    let held = api.each(&scope, move |e| e.queue_unit(&queue).is_some()).await?;
-    // A queue no partition the token reaches holds: the first refuses it, as unknown.
-    let reached = api.reached(&scope);
-    let handle = held.iter().position(|&h| h).map_or_else(|| api.any().clone(), |i| reached[i].1.clone());
+    let handle = api.locate(&scope, move |e| e.queue_unit(&queue).is_some()).await?;
     let updates =
         handle.submit_guarded(Input::Arrive(Box::new(new)), move |e, input| arrival(e, &scope, input)).await?;
     Ok((StatusCode::CREATED, Json(Changes { id: Some(id), updates })))
@@ -48,11 +45,13 @@ pub(super) async fn show(
     let ambiguous = |units| InputError::AmbiguousConversation { id: id.clone(), units };
     let find = {
         let id = id.clone();
-        move |e: &Engine| e.resolve_conversation(&id, |u| unit.admits(&scope, u))
+        move |e: &Engine| {
+            let key = e.resolve_conversation(&id, |u| unit.admits(&scope, u))?;
+            let c = e.conversation(&key).map(|c| views::conversation(e, c));
+            Ok((key, c.ok_or_else(|| InputError::UnknownConversation(id.clone()))?))
+        }
     };
-    let (handle, key) = api.find(&reach, find, ambiguous).await?;
-    let found = handle.read(move |e| e.conversation(&key).map(|c| views::conversation(e, c))).await?;
-    Ok(Json(found.ok_or(InputError::UnknownConversation(id))?))
+    Ok(Json(api.find(&reach, find, ambiguous).await?.1))
 }
 
 /// `GET /v1/conversations`: newest first.

@@ -42,24 +42,24 @@ impl Api {
         .await
     }
 
-    /// The one engine where `find` finds the key of what a request names (an agent's, a
-    /// conversation's), and the key. Found in several partitions (the same id in units of
-    /// different partitions), it is ambiguous as within one: `ambiguous` makes the refusal,
-    /// naming the units.
-    pub(super) async fn find(
+    /// The one engine where `find` finds what a request names (an agent, a conversation: its
+    /// key, and what the caller reads of it in the same visit), and what it read. Found in
+    /// several partitions (the same id in units of different partitions), it is ambiguous as
+    /// within one: `ambiguous` makes the refusal, naming the units.
+    pub(super) async fn find<T: Send + 'static>(
         &self,
         scope: &Scope,
-        find: impl Fn(&Engine) -> Result<Arc<str>, InputError> + Clone + Send + 'static,
+        find: impl Fn(&Engine) -> Result<(Arc<str>, T), InputError> + Clone + Send + 'static,
         ambiguous: impl FnOnce(Vec<String>) -> InputError,
-    ) -> Result<(Arc<Handle>, Arc<str>), ApiError> {
+    ) -> Result<(Arc<Handle>, T), ApiError> {
         let reached = self.reached(scope);
         let answers = self.each(scope, find).await?;
         let (mut found, mut units, mut refused) = (Vec::new(), Vec::new(), None);
         for ((_, handle), answer) in reached.into_iter().zip(answers) {
             match answer {
-                Ok(key) => {
+                Ok((key, read)) => {
                     units.push(crate::unit::split(&key).0.to_string());
-                    found.push((handle, key));
+                    found.push((handle, read));
                 }
                 Err(
                     InputError::AmbiguousAgent { units: u, .. } | InputError::AmbiguousConversation { units: u, .. },
@@ -79,6 +79,23 @@ impl Api {
             // `reached` is never empty, so some partition answered.
             (None, None) => Err(EngineError::Stopped.into()),
         }
+    }
+
+    /// The engine of the first reached partition where `holds` says yes (else the first
+    /// reached, whose own check refuses what the request names). With one partition, that one,
+    /// without asking.
+    pub(super) async fn locate(
+        &self,
+        scope: &Scope,
+        holds: impl Fn(&Engine) -> bool + Clone + Send + 'static,
+    ) -> Result<Arc<Handle>, EngineError> {
+        if self.engines.handles().len() == 1 {
+            return Ok(self.any().clone());
+        }
+        let reached = self.reached(scope);
+        let held = self.each(scope, holds).await?;
+        let at = held.iter().position(|&h| h).unwrap_or(0);
+        Ok(reached[at].1.clone())
     }
 
     /// The engine holding `unit`.

@@ -162,14 +162,12 @@ pub(super) async fn preview(
         }
     };
     // Templates are in every partition; the conversation in its unit's.
-    let unit = api.any().read({
-        let id = id.clone();
-        move |e| e.rules().templates.get(&id).map(|t| t.unit.clone())
-    });
-    let handle = match unit.await? {
-        Some(unit) => api.unit(&unit).clone(),
-        None => api.any().clone(),
-    };
+    let handle = api
+        .locate(&scope, {
+            let id = id.clone();
+            move |e| e.rules().templates.get(&id).is_some_and(|t| e.partition().holds(&t.unit))
+        })
+        .await?;
     let rendered = handle
         .read(move |e| {
             let unit = e.rules().templates.get(&id).map(|t| t.unit.clone());

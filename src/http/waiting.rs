@@ -92,10 +92,11 @@ fn metrics(seen: &Option<Seen>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// Headers that belong to one hop, never passed on (RFC 9110 §7.6.1), and `Host`, which the
-/// relay sets for the owner.
-const HOP_BY_HOP: [header::HeaderName; 8] = [
+/// Headers that belong to one hop, never passed on (RFC 9110 §7.6.1), `Host`, which the relay
+/// sets for the owner, and `Content-Length`, which follows the body as it is sent on.
+const HOP_BY_HOP: [header::HeaderName; 10] = [
     header::CONNECTION,
+    header::HeaderName::from_static("keep-alive"),
     header::HOST,
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
@@ -103,11 +104,12 @@ const HOP_BY_HOP: [header::HeaderName; 8] = [
     header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
+    header::CONTENT_LENGTH,
 ];
 
 fn passed_on(headers: &HeaderMap, via: &HeaderValue) -> HeaderMap {
     let mut out = headers.clone();
-    for name in HOP_BY_HOP.iter().chain([&header::CONTENT_LENGTH, &header::HeaderName::from_static("keep-alive")]) {
+    for name in &HOP_BY_HOP {
         out.remove(name);
     }
     out.append(header::VIA, via.clone());

@@ -167,8 +167,19 @@ pub fn open(db: &std::path::Path) -> Result<Box<dyn Store>, StoreError> {
 
 /// [`open`], a PostgreSQL database held under `lease`.
 pub fn open_as(db: &std::path::Path, lease: &Lease) -> Result<Box<dyn Store>, StoreError> {
+    open_partition(db, lease, &crate::partition::Partition::default())
+}
+
+/// [`open_as`], one `partition` of several: on PostgreSQL its own schema and lease
+/// ([`PostgresStore::open_partition`]); a SQLite file is always the only partition (the
+/// configuration refuses more on one).
+pub fn open_partition(
+    db: &std::path::Path,
+    lease: &Lease,
+    partition: &crate::partition::Partition,
+) -> Result<Box<dyn Store>, StoreError> {
     match db.to_str().filter(|d| is_postgres(d)) {
-        Some(url) => Ok(Box::new(PostgresStore::open_as(url, lease)?)),
+        Some(url) => Ok(Box::new(PostgresStore::open_partition(url, lease, partition)?)),
         None => Ok(Box::new(SqliteStore::open(db)?)),
     }
 }
